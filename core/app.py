@@ -1,0 +1,208 @@
+"""The app factory: one :class:`App` (the plugin context) per deployment.
+
+Nothing here is process-global, so several deployments (national, province,
+city ...) can run side by side in one process, as the tests do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from . import plugins as plugin_loader
+from .authz import Authorizer
+from .config import Deployment
+from .db import Database
+from .errors import CcmsError, Forbidden, StartupError
+from .i18n import Catalog
+from .web.middleware import AuthMiddleware, SecurityHeadersMiddleware, is_api, json_error
+from .web.render import THEMES_DIR, make_env, render
+from .web.user import CurrentUser
+
+log = logging.getLogger("ccms")
+CORE_MANIFEST = Path(__file__).parent / "core.json"
+
+
+class App:
+    """Everything one deployment needs; handed to every hook as ``ctx``."""
+
+    def __init__(self, deployment: Deployment, *, available: dict[str, plugin_loader.PluginInfo] | None = None,
+                 profiles: dict[str, list[str]] | None = None, deployment_file: str = "<deployment>") -> None:
+        self.deployment = deployment
+        self.core_info = plugin_loader.PluginInfo(
+            "core", plugin_loader.read_manifest(CORE_MANIFEST), CORE_MANIFEST.parent, "core", "built-in")
+        self.available = available if available is not None else plugin_loader.discover()
+        self.plugins = plugin_loader.resolve(self.available, deployment.profile, deployment.tier,
+                                             deployment.plugins.enable, deployment.plugins.disable,
+                                             deployment_file=deployment_file, profiles=profiles)
+        from . import builtin
+        self.pm = plugin_loader.make_manager(self.plugins, core_modules=[builtin])
+        self.catalog = Catalog()
+        for info in self.plugins:
+            self.catalog.add_folder(info.folder / "locales")
+        self.db = Database(deployment.resolved_database_url)
+        self.authz = Authorizer(self.db)
+        self.permissions = self._collect_permissions()
+        self.public_paths: set[str] = {"/login", "/healthz", "/api/openapi.json"}
+        self.public_prefixes: tuple[str, ...] = ("/static/",)
+        self.password_change_paths = {"/account/password", "/logout"}
+        self.templates = make_env(self)
+
+    # -- plugins -----------------------------------------------------------
+
+    @property
+    def all_infos(self) -> list[plugin_loader.PluginInfo]:
+        """Core first, then enabled plugins in dependency order."""
+        return [self.core_info, *self.plugins]
+
+    def enabled(self, plugin_id: str) -> bool:
+        return plugin_id == "core" or any(p.id == plugin_id for p in self.plugins)
+
+    def hook_list(self, name: str, **kwargs: Any) -> list[Any]:
+        """Call a ``register_*``-style hook and flatten the lists, core first."""
+        results = getattr(self.pm.hook, name)(ctx=self, **kwargs)
+        out: list[Any] = []
+        for r in reversed(results):  # pluggy returns last-registered first
+            if r:
+                out.extend(r)
+        return out
+
+    def _collect_permissions(self) -> dict[str, dict[str, Any]]:
+        perms: dict[str, dict[str, Any]] = {}
+        for info in self.all_infos:
+            for p in info.permissions:
+                if p["id"] in perms:
+                    raise StartupError(f"权限 {p['id']} 被重复声明", f"permission {p['id']} declared twice",
+                                       plugin=info.id, file=str(info.manifest_file), field="permissions")
+                perms[p["id"]] = {**p, "plugin": info.id}
+        return perms
+
+    # -- permissions -------------------------------------------------------
+
+    def can(self, user: CurrentUser | None, permission: str, org_id: int | None = None) -> bool:
+        if user is None:
+            return False
+        if user.via == "token":
+            from .auth import scope_allows
+            if not scope_allows(user.token_scopes, permission):
+                return False
+        return self.authz.check(user.id, permission, org_id)
+
+    def require(self, user: CurrentUser | None, permission: str, org_id: int | None = None) -> None:
+        if not self.can(user, permission, org_id):
+            name = self.catalog.localize(self.permissions.get(permission, {}).get("name", permission))
+            raise Forbidden(f"没有权限: {name}", f"permission denied: {permission}")
+
+    def menus_for(self, user: CurrentUser | None) -> list[dict[str, Any]]:
+        """Menu tree of enabled plugins that this user may see."""
+        loc = self.deployment.locale
+        items: list[dict[str, Any]] = []
+        for info in self.all_infos:
+            items.extend(info.menus)
+        items.extend(self.hook_list("ccms_menu_items", user=user))
+
+        def visible(item: dict[str, Any]) -> dict[str, Any] | None:
+            children = [c for c in (visible(x) for x in item.get("children", [])) if c]
+            perm = item.get("permission")
+            if perm and not self.can(user, perm):
+                return None
+            if item.get("children") and not children and not item.get("url"):
+                return None
+            return {"id": item["id"], "title": self.catalog.localize(item["title"], loc), "url": item.get("url"),
+                    "order": item.get("order", 500), "children": sorted(children, key=lambda c: c["order"])}
+
+        merged: dict[str, dict[str, Any]] = {}
+        for item in items:  # plugins may add children to an existing group by id
+            v = visible(item)
+            if v is None:
+                continue
+            if v["id"] in merged:
+                merged[v["id"]]["children"] = sorted(merged[v["id"]]["children"] + v["children"],
+                                                     key=lambda c: c["order"])
+            else:
+                merged[v["id"]] = v
+        return sorted(merged.values(), key=lambda m: m["order"])
+
+    # -- HTTP --------------------------------------------------------------
+
+    def is_public(self, path: str) -> bool:
+        return path in self.public_paths or path.startswith(self.public_prefixes)
+
+    def error_response(self, scope: Scope, status: int, code: str, zh: str, en: str,
+                       fields: dict[str, Any] | None = None) -> Response:
+        if is_api(scope):
+            return json_error(status, code, zh, en, fields)
+        request = Request(scope)
+        template = {403: "403.html", 404: "404.html"}.get(status, "error.html")
+        return render(request, template, {"status": status, "code": code, "message": zh, "message_en": en},
+                      status_code=status)
+
+    def gettext(self, key: str, **kw: Any) -> str:
+        return self.catalog.gettext(key, self.deployment.locale, **kw)
+
+
+def _routes(ctx: App) -> list[BaseRoute]:
+    routes: list[BaseRoute] = list(ctx.hook_list("ccms_register_routes"))
+    static_dirs = []
+    for info in reversed(ctx.plugins):
+        if (info.folder / "static").is_dir():
+            routes.append(Mount(f"/static/{info.id}", StaticFiles(directory=str(info.folder / "static")),
+                                name=f"static-{info.id}"))
+    if ctx.deployment.theme != "default" and (THEMES_DIR / ctx.deployment.theme / "static").is_dir():
+        static_dirs.append(THEMES_DIR / ctx.deployment.theme / "static")
+    static_dirs.append(THEMES_DIR / "default" / "static")
+    routes.append(Mount("/static", StaticFiles(directory=str(static_dirs[0])), name="static"))
+    return routes
+
+
+def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
+    """Build the ASGI app of one deployment. ``app.state.ccms`` is its :class:`App`."""
+    ctx = App(deployment, **kwargs)
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, CcmsError):
+            return ctx.error_response(request.scope, exc.status, exc.code, exc.zh, exc.en, exc.fields or None)
+        if isinstance(exc, StaleDataError):
+            return ctx.error_response(request.scope, 409, "conflict", "该记录已被他人修改，请刷新后重试",
+                                      "the record was changed by someone else: reload and try again")
+        if isinstance(exc, HTTPException):
+            if exc.status_code == 404:
+                return ctx.error_response(request.scope, 404, "not_found", "页面不存在", "not found")
+            if exc.status_code == 405:
+                return ctx.error_response(request.scope, 405, "method_not_allowed", "不支持的请求方法",
+                                          "method not allowed")
+            return ctx.error_response(request.scope, exc.status_code, "http_error", str(exc.detail), str(exc.detail))
+        log.exception("unhandled error on %s", request.url.path)
+        return ctx.error_response(request.scope, 500, "internal_error", "服务器内部错误，已记录，请联系管理员",
+                                  "internal server error: it was logged, please contact an administrator")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ctx.pm.hook.ccms_startup(ctx=ctx)
+        try:
+            yield
+        finally:
+            ctx.pm.hook.ccms_shutdown(ctx=ctx)
+            ctx.db.dispose()
+
+    app = Starlette(
+        routes=_routes(ctx),
+        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(AuthMiddleware, ctx=ctx)],
+        exception_handlers={Exception: on_error, HTTPException: on_error, CcmsError: on_error,
+                            StaleDataError: on_error},
+        lifespan=lifespan,
+    )
+    app.state.ccms = ctx
+    return app

@@ -1,0 +1,106 @@
+"""Append-only audit log: who did what, when, from where, before and after.
+
+Write with :func:`record` inside the same session as the change it describes,
+so the change and its audit entry commit (or roll back) together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session
+
+from .db import utcnow
+from .models import AuditLog
+
+SECRET_FIELDS = {"password", "password_hash", "token", "token_hash", "secret", "secret_key"}
+
+
+def scrub(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Never write secrets to the log; mark that they changed instead."""
+    if data is None:
+        return None
+    return {k: ("***" if k in SECRET_FIELDS else _jsonable(v)) for k, v in data.items()}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (dt.datetime, dt.date)):
+        return v.isoformat()
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, set)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+@dataclass
+class Actor:
+    """Who acts: a person (id, name) or the system, and the client address."""
+
+    id: int | None = None
+    name: str = "system"
+    client_ip: str = ""
+
+
+SYSTEM = Actor()
+
+
+def record(session: Session, actor: Actor | None, action: str, object_type: str, object_id: Any = "",
+           *, before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
+           summary: str = "", success: bool = True) -> AuditLog:
+    actor = actor or SYSTEM
+    entry = AuditLog(at=utcnow(), actor_id=actor.id, actor_name=actor.name[:100], client_ip=actor.client_ip[:64],
+                     action=action[:64], object_type=object_type[:64], object_id=str(object_id)[:64],
+                     summary=summary[:500], before=scrub(before), after=scrub(after), success=success)
+    session.add(entry)
+    return entry
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the keys that differ, for compact before/after entries."""
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
+
+
+@dataclass
+class AuditQuery:
+    q: str = ""
+    action: str = ""
+    object_type: str = ""
+    actor: str = ""
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    success: bool | None = None
+
+    def statement(self) -> Select[tuple[AuditLog]]:
+        conds = []
+        if self.q:
+            like = f"%{self.q}%"
+            conds.append(or_(AuditLog.summary.ilike(like), AuditLog.object_id.ilike(like),
+                             AuditLog.actor_name.ilike(like), AuditLog.client_ip.ilike(like)))
+        if self.action:
+            conds.append(AuditLog.action == self.action)
+        if self.object_type:
+            conds.append(AuditLog.object_type == self.object_type)
+        if self.actor:
+            conds.append(AuditLog.actor_name == self.actor)
+        if self.since:
+            conds.append(AuditLog.at >= self.since)
+        if self.until:
+            conds.append(AuditLog.at < self.until)
+        if self.success is not None:
+            conds.append(AuditLog.success == self.success)
+        stmt = select(AuditLog)
+        if conds:
+            stmt = stmt.where(and_(*conds))
+        return stmt.order_by(AuditLog.id.desc())
+
+
+def as_dict(e: AuditLog) -> dict[str, Any]:
+    return {"id": e.id, "at": e.at.isoformat(), "actor_id": e.actor_id, "actor_name": e.actor_name,
+            "client_ip": e.client_ip, "action": e.action, "object_type": e.object_type,
+            "object_id": e.object_id, "summary": e.summary, "before": e.before, "after": e.after,
+            "success": e.success}

@@ -1,0 +1,126 @@
+"""Deployment configuration: one TOML file per deployment.
+
+A deployment picks a profile (national/province/city/county), its GB/T 2260
+region code, its identity, database, secret key, plugin overrides and theme.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+TIERS = ("national", "province", "city", "county")
+REGION_CODE_RE = re.compile(r"^\d{6}$")
+
+
+def check_region_code(code: str) -> str:
+    """GB/T 2260 administrative division code: six digits, province part 11..82."""
+    if not isinstance(code, str) or not REGION_CODE_RE.match(code):
+        raise ValueError("行政区划代码必须是6位数字 (GB/T 2260) / region code must be six digits (GB/T 2260)")
+    if not 11 <= int(code[:2]) <= 82:
+        raise ValueError("行政区划代码的省级部分无效 / region code has an invalid province part")
+    return code
+
+
+class SecurityPolicy(BaseModel):
+    """等保二级 knobs, all configurable per deployment."""
+
+    model_config = ConfigDict(extra="forbid")
+    password_min_length: int = Field(10, ge=8, le=128)
+    password_classes: int = Field(3, ge=1, le=4, description="lower/upper/digit/symbol classes required")
+    password_max_age_days: int = Field(90, ge=0, description="0 = never expires")
+    lockout_threshold: int = Field(5, ge=1)
+    lockout_minutes: int = Field(15, ge=1)
+    session_idle_minutes: int = Field(30, ge=1)
+    session_absolute_hours: int = Field(12, ge=1)
+
+
+class PluginSwitches(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enable: list[str] = []
+    disable: list[str] = []
+
+
+class Deployment(BaseModel):
+    """A parsed deployment file. Unknown keys are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+    profile: Literal["national", "province", "city", "county"]
+    region_code: str
+    name: str = Field(min_length=1)
+    tier_id: str = Field("", description="identity of this platform towards peers; defaults to profile:region")
+    database_url: str = "sqlite:///data/ccms.db"
+    secret_key: str = Field(min_length=16)
+    theme: str = "default"
+    theme_dirs: list[str] = []
+    locale: Literal["zh-CN", "en"] = "zh-CN"
+    timezone: str = "Asia/Shanghai"
+    plugins: PluginSwitches = PluginSwitches()
+    security: SecurityPolicy = SecurityPolicy()
+    form_defs_dir: str | None = None
+    flow_defs_dir: str | None = None
+    demo: bool = False
+    base_dir: str = Field(".", description="folder relative paths resolve against (the TOML file's folder)")
+
+    @field_validator("region_code")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        return check_region_code(v)
+
+    @property
+    def tier(self) -> str:
+        return self.profile
+
+    @property
+    def identity(self) -> str:
+        return self.tier_id or f"{self.profile}:{self.region_code}"
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    @property
+    def resolved_database_url(self) -> str:
+        """Relative SQLite paths resolve against the deployment file's folder."""
+        url = self.database_url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.resolve(url[len(prefix):]).absolute())
+        return url
+
+
+def load_deployment(path: str | Path) -> Deployment:
+    """Read and validate a deployment TOML file; errors name the file and key."""
+    path = Path(path)
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"找不到部署配置文件: {path}", f"deployment file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"部署配置文件 {path} 不是有效的 TOML: {exc}",
+                          f"deployment file {path} is not valid TOML: {exc}") from None
+    data.setdefault("base_dir", str(path.parent.absolute()))
+    return parse_deployment(data, source=str(path))
+
+
+def parse_deployment(data: dict[str, Any], source: str = "<deployment>") -> Deployment:
+    try:
+        return Deployment.model_validate(data)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err["loc"])
+            parts.append(f"{loc}: {err['msg']}")
+        detail = "; ".join(parts)
+        raise ConfigError(f"部署配置 {source} 有误: {detail}", f"deployment {source} is invalid: {detail}") from None
+
+
+def new_secret_key() -> str:
+    return secrets.token_urlsafe(32)

@@ -1,0 +1,120 @@
+"""The plugin contract: every hook a ccms plugin may implement.
+
+Read this file and one example plugin (``plugins/example_notice``) and you know
+how to extend ccms. Rules that hold for every hook:
+
+* Implement a hook with ``@hookimpl`` from :mod:`core.api` and a function of
+  the same name. A misspelt ``ccms_*`` name stops start-up with an error
+  naming the plugin.
+* Hooks are called with keyword arguments; an implementation may accept any
+  subset of them, so new arguments never break old plugins.
+* ``register_*`` hooks return a list (or ``None``); the core concatenates the
+  lists of all enabled plugins in dependency order.
+* ``ctx`` is the :class:`core.api.PluginContext` of the running deployment:
+  database, settings, audit, permissions — the only door into the core.
+* The core registers its own features through these same hooks
+  (:mod:`core.builtin`), so every core feature is also a worked example.
+
+Everything a plugin can say as data (menus, permissions, settings schema,
+forms, flows, migrations) belongs in ``plugin.json``, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+PROJECT = "ccms"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def ccms_register_routes(ctx: Any) -> list[Any] | None:
+    """Starlette ``Route``/``Mount`` objects for screens and ``/api/`` endpoints.
+
+    Each route should carry its permission: wrap endpoints with
+    ``core.api.requires("plugin.perm")`` (or declare ``public=True``). Routes
+    of a disabled plugin are never mounted, so they answer 404.
+    """
+
+
+@hookspec
+def ccms_register_api_docs(ctx: Any) -> list[dict[str, Any]] | None:
+    """OpenAPI path items for the plugin's JSON endpoints:
+    ``{"path": "/api/x", "method": "get", "summary": ..., "permission": ...,
+    "request": PydanticModel | None, "response": PydanticModel | None}``."""
+
+
+@hookspec
+def ccms_menu_items(ctx: Any, user: Any) -> list[dict[str, Any]] | None:
+    """Extra menu items computed at request time (static ones go in
+    ``plugin.json``). Same shape as a manifest menu entry."""
+
+
+@hookspec
+def ccms_template_dirs(ctx: Any) -> list[str] | None:
+    """Folders of Jinja2 templates. A plugin's own ``templates/`` folder is
+    added automatically; deployment themes still override any name."""
+
+
+@hookspec
+def ccms_register_field_types(ctx: Any) -> list[Any] | None:
+    """Form field types (used by the form engine)."""
+
+
+@hookspec
+def ccms_register_flow_actions(ctx: Any) -> list[Any] | None:
+    """Automatic flow actions, by name (used by the flow engine)."""
+
+
+@hookspec
+def ccms_flow_event(ctx: Any, event: dict[str, Any]) -> None:
+    """Called after a flow step commits (task created, completed, overdue ...)."""
+
+
+@hookspec
+def ccms_record_validate(ctx: Any, form_id: str, data: dict[str, Any], user: Any) -> dict[str, str] | None:
+    """Extra validation of a form record; return ``{field: message}`` to refuse."""
+
+
+@hookspec
+def ccms_record_saved(ctx: Any, form_id: str, record: Any, before: dict[str, Any] | None, user: Any) -> None:
+    """A form record was created or changed (inside the same transaction)."""
+
+
+@hookspec
+def ccms_audit_event(ctx: Any, entry: dict[str, Any]) -> None:
+    """An audit entry was written; e.g. forward it to a SIEM. Must not raise."""
+
+
+@hookspec
+def ccms_settings_changed(ctx: Any, plugin_id: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Settings of ``plugin_id`` were saved by an administrator."""
+
+
+@hookspec
+def ccms_register_commands(ctx: Any) -> list[Any] | None:
+    """Extra CLI commands: objects with ``name``, ``help``, ``configure(parser)``
+    and ``run(args, app)``; they appear as ``ccms <name>``."""
+
+
+@hookspec
+def ccms_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]] | None:
+    """Panels for the home page: ``{"title": ..., "template": ..., "data": ...}``."""
+
+
+@hookspec
+def ccms_seed_demo(ctx: Any, session: Any, orgs: dict[str, Any]) -> None:
+    """Add demo data (``ccms demo`` only). ``orgs`` maps demo org keys to ids."""
+
+
+@hookspec
+def ccms_startup(ctx: Any) -> None:
+    """The app is starting (after migrations were checked)."""
+
+
+@hookspec
+def ccms_shutdown(ctx: Any) -> None:
+    """The app is stopping."""

@@ -1,0 +1,1 @@
+"""HTTP layer: middleware, rendering, route helpers and core screens."""

@@ -1,0 +1,269 @@
+"""Pure ASGI middleware: security headers, authentication, CSRF.
+
+Pure ASGI (not BaseHTTPMiddleware) keeps the per-request cost small; the
+benchmark in ``bench/`` holds the full stack to 1.5x a bare endpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote
+
+from sqlalchemy import select, update
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import auth
+from ..db import utcnow
+from ..models import AuthzState, LoginSession, Person
+from .user import CurrentUser
+
+if TYPE_CHECKING:
+    from ..app import App
+
+SESSION_COOKIE = "ccms_session"
+CSRF_COOKIE = "ccms_csrf"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+MAX_FORM_BYTES = 64 * 1024 * 1024
+LAST_SEEN_EVERY = dt.timedelta(seconds=30)
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "font-src 'self'; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+       "base-uri 'self'; form-action 'self'")
+
+
+def client_ip(scope: Scope) -> str:
+    c = scope.get("client")
+    return c[0] if c else ""
+
+
+def is_api(scope: Scope) -> bool:
+    return scope["path"].startswith("/api/")
+
+
+def wants_html(scope: Scope) -> bool:
+    return not is_api(scope)
+
+
+class SecurityHeadersMiddleware:
+    """CSP allowing only our own static files, frame denial, nosniff, no caching of pages."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        https = scope.get("scheme") == "https"
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                h = MutableHeaders(scope=message)
+                h["Content-Security-Policy"] = CSP
+                h["X-Frame-Options"] = "DENY"
+                h["X-Content-Type-Options"] = "nosniff"
+                h["Referrer-Policy"] = "same-origin"
+                h["Permissions-Policy"] = "camera=(self), geolocation=(self), microphone=()"
+                if https:
+                    h["Strict-Transport-Security"] = "max-age=31536000"
+                if not scope["path"].startswith("/static/"):
+                    h.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+def _cookies(scope: Scope) -> dict[str, str]:
+    return Request(scope).cookies
+
+
+class AuthMiddleware:
+    """Resolves the user (session cookie or ``Authorization: Bearer`` token),
+    enforces idle/absolute timeouts and expired passwords, checks CSRF on every
+    unsafe cookie-authenticated request, and keeps the permission index fresh.
+    """
+
+    def __init__(self, app: ASGIApp, ctx: "App") -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        ctx = self.ctx
+        path = scope["path"]
+        headers = Headers(scope=scope)
+        cookies = _cookies(scope)
+        scope["user"] = None
+        scope["ccms"] = ctx
+        csrf_cookie = cookies.get(CSRF_COOKIE)
+        new_csrf = None
+        if not csrf_cookie:
+            import secrets
+            new_csrf = csrf_cookie = secrets.token_urlsafe(24)
+        scope["csrf_token"] = auth.csrf_token_for(ctx.deployment.secret_key, csrf_cookie)
+
+        authz = headers.get("authorization", "")
+        user: CurrentUser | None = None
+        problem: tuple[str, str, str] | None = None
+        if authz.lower().startswith("bearer "):
+            user, problem = self._from_token(authz[7:].strip(), scope)
+        elif SESSION_COOKIE in cookies:
+            user, problem = self._from_session(cookies[SESSION_COOKIE], scope)
+        scope["user"] = user
+
+        public = ctx.is_public(path)
+        if user is None and not public:
+            return await self._unauthenticated(scope, receive, send, problem)
+
+        if scope["method"] in UNSAFE and (user is None or user.via == "session"):
+            receive, ok = await self._check_csrf(scope, receive, headers, csrf_cookie)
+            if not ok:
+                resp = ctx.error_response(scope, 403, "csrf_failed", "请求校验失败（CSRF），请刷新页面后重试",
+                                          "request verification failed (CSRF): reload the page and try again")
+                return await resp(scope, receive, send)
+
+        if user is not None and user.password_expired and not public and path not in ctx.password_change_paths:
+            if is_api(scope):
+                resp = ctx.error_response(scope, 403, "password_expired", "密码已过期，请先修改密码",
+                                          "password expired: change it first")
+            else:
+                resp = RedirectResponse("/account/password?expired=1", status_code=303)
+            return await resp(scope, receive, send)
+
+        if new_csrf is None:
+            return await self.app(scope, receive, send)
+
+        https = scope.get("scheme") == "https"
+
+        async def send_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                h = MutableHeaders(scope=message)
+                h.append("set-cookie", f"{CSRF_COOKIE}={new_csrf}; Path=/; HttpOnly; SameSite=Lax"
+                         + ("; Secure" if https else ""))
+            await send(message)
+
+        await self.app(scope, receive, send_cookie)
+
+    # -- helpers -----------------------------------------------------------
+
+    def _from_session(self, token: str, scope: Scope) -> tuple[CurrentUser | None, tuple[str, str, str] | None]:
+        ctx = self.ctx
+        sid = auth.session_id_of(token)
+        policy = ctx.deployment.security
+        now = utcnow()
+        with ctx.db.Session() as s:
+            row = s.execute(
+                select(LoginSession, Person, select(AuthzState.version).where(AuthzState.id == 1).scalar_subquery())
+                .join(Person, Person.id == LoginSession.person_id)
+                .where(LoginSession.id == sid)).first()
+            if row is None:
+                return None, ("session_invalid", "登录已失效，请重新登录", "session is no longer valid: log in again")
+            ls, person, version = row
+            ctx.authz.ensure_fresh(version)
+            if ls.revoked or not person.active:
+                return None, ("session_invalid", "登录已失效，请重新登录", "session is no longer valid: log in again")
+            idle = now - ls.last_seen_at
+            if idle > dt.timedelta(minutes=policy.session_idle_minutes) or \
+                    now - ls.created_at > dt.timedelta(hours=policy.session_absolute_hours):
+                s.execute(update(LoginSession).where(LoginSession.id == sid).values(revoked=True))
+                s.commit()
+                return None, ("session_expired", "长时间未操作，登录已超时，请重新登录",
+                              "session timed out after inactivity: log in again")
+            if idle > LAST_SEEN_EVERY:
+                s.execute(update(LoginSession).where(LoginSession.id == sid).values(last_seen_at=now))
+                s.commit()
+            return CurrentUser(person.id, person.username, person.display_name, person.org_id, "session", sid,
+                               password_expired=auth.password_expired(person, policy, now),
+                               client_ip=client_ip(scope)), None
+
+    def _from_token(self, secret: str, scope: Scope) -> tuple[CurrentUser | None, tuple[str, str, str] | None]:
+        ctx = self.ctx
+        with ctx.db.Session() as s:
+            tok = auth.find_token(s, secret)
+            person = s.get(Person, tok.person_id) if tok else None
+            if tok is None or person is None or not person.active:
+                return None, ("token_invalid", "API 令牌无效、已过期或已吊销", "API token is invalid, expired or revoked")
+            version = s.scalar(select(AuthzState.version).where(AuthzState.id == 1))
+            ctx.authz.ensure_fresh(version)
+            now = utcnow()
+            if tok.last_used_at is None or now - tok.last_used_at > LAST_SEEN_EVERY:
+                tok.last_used_at = now
+                s.commit()
+            return CurrentUser(person.id, person.username, person.display_name, person.org_id, "token",
+                               token_scopes=list(tok.scopes or []), client_ip=client_ip(scope)), None
+
+    async def _unauthenticated(self, scope: Scope, receive: Receive, send: Send,
+                               problem: tuple[str, str, str] | None) -> None:
+        code, zh, en = problem or ("login_required", "请先登录", "please log in")
+        if is_api(scope):
+            resp: Response = self.ctx.error_response(scope, 401, code, zh, en)
+        else:
+            target = scope["path"] + (("?" + scope["query_string"].decode()) if scope.get("query_string") else "")
+            url = f"/login?next={quote(target)}" + (f"&reason={code}" if problem else "")
+            if Headers(scope=scope).get("hx-request"):
+                resp = Response(status_code=204, headers={"HX-Redirect": url})
+            else:
+                resp = RedirectResponse(url, status_code=303)
+            if problem:
+                resp.delete_cookie(SESSION_COOKIE, path="/")
+        await resp(scope, receive, send)
+
+    async def _check_csrf(self, scope: Scope, receive: Receive, headers: Headers,
+                          cookie: str | None) -> tuple[Receive, bool]:
+        secret = self.ctx.deployment.secret_key
+        presented = headers.get("x-csrf-token")
+        if presented:
+            return receive, auth.csrf_valid(secret, cookie, presented)
+        ctype = headers.get("content-type", "")
+        if not (ctype.startswith("application/x-www-form-urlencoded") or ctype.startswith("multipart/form-data")):
+            return receive, False
+        # Buffer the body, read the token from it, then replay it downstream.
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return receive, False
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_FORM_BYTES:
+                return receive, False
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if ctype.startswith("application/x-www-form-urlencoded"):
+            presented = (parse_qs(body.decode("latin-1")).get("csrf_token") or [None])[0]
+        else:
+            replay = _replayer(body, receive)
+            form = await Request(scope, replay).form()
+            value = form.get("csrf_token")
+            presented = value if isinstance(value, str) else None
+            await form.close()
+        return _replayer(body, receive), auth.csrf_valid(secret, cookie, presented)
+
+
+def _replayer(body: bytes, original: Receive) -> Receive:
+    """Hand the buffered body downstream once, then wait on the real channel."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return await original()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def json_error(status: int, code: str, zh: str, en: str, fields: dict[str, Any] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": zh, "message_en": en}
+    if fields:
+        body["fields"] = fields
+    return JSONResponse({"error": body}, status_code=status)

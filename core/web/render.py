@@ -1,0 +1,74 @@
+"""Jinja2 environment of one deployment: theme overrides, i18n, helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+if TYPE_CHECKING:
+    from ..app import App
+
+THEMES_DIR = Path(__file__).resolve().parent.parent.parent / "themes"
+
+
+def template_dirs(ctx: "App") -> list[Path]:
+    """Search order: deployment theme dirs, named theme, plugins (reverse
+    dependency order so dependants override dependencies), core default."""
+    dep = ctx.deployment
+    dirs = [dep.resolve(d) for d in dep.theme_dirs]
+    if dep.theme != "default":
+        dirs.append(THEMES_DIR / dep.theme / "templates")
+    for extra in reversed(ctx.hook_list("ccms_template_dirs")):
+        dirs.append(Path(extra))
+    for info in reversed(ctx.plugins):
+        if info.templates_dir.is_dir():
+            dirs.append(info.templates_dir)
+    dirs.append(THEMES_DIR / "default" / "templates")
+    return dirs
+
+
+def make_env(ctx: "App") -> Environment:
+    env = Environment(loader=ChoiceLoader([FileSystemLoader(str(d)) for d in template_dirs(ctx)]),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    tz = ZoneInfo(ctx.deployment.timezone)
+
+    def localtime(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        if value is None:
+            return ""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(tz).strftime(fmt)
+
+    env.filters["localtime"] = localtime
+    env.filters["l10n"] = lambda v: ctx.catalog.localize(v, ctx.deployment.locale)
+    env.globals["_"] = ctx.catalog.translator(ctx.deployment.locale)
+    env.globals["deployment"] = ctx.deployment
+    env.globals["locale"] = ctx.deployment.locale
+    return env
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200,
+           headers: dict[str, str] | None = None) -> HTMLResponse:
+    """Render a template with the request's user, menus, CSRF token and flash."""
+    ctx: "App" = request.scope["ccms"]
+    user = request.scope.get("user")
+    data: dict[str, Any] = {
+        "request": request,
+        "user": user,
+        "csrf_token": request.scope.get("csrf_token", ""),
+        "menus": ctx.menus_for(user) if user else [],
+        "htmx": bool(request.headers.get("hx-request")),
+        "flash": request.query_params.get("flash", ""),
+        "can": (lambda perm, org_id=None: ctx.can(user, perm, org_id)) if user else (lambda *a, **k: False),
+    }
+    if context:
+        data.update(context)
+    html = ctx.templates.get_template(template).render(data)
+    return HTMLResponse(html, status_code=status_code, headers=headers)

@@ -1,0 +1,119 @@
+"""Login, logout, password change, home page and health check."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from sqlalchemy import select, text
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .. import audit, auth
+from ..errors import ValidationFailed
+from ..models import Person
+from .middleware import SESSION_COOKIE, client_ip
+from .render import render
+from .routing import form_data
+
+REASONS = {
+    "session_expired": ("长时间未操作，登录已超时，请重新登录", "session timed out: log in again"),
+    "session_invalid": ("登录已失效，请重新登录", "session is no longer valid: log in again"),
+}
+
+
+def _safe_next(value: str | None) -> str:
+    """Only same-site relative paths: no open redirect."""
+    if not value:
+        return "/"
+    parsed = urlparse(value)
+    if parsed.scheme or parsed.netloc or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    return value
+
+
+async def login_page(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    if request.method == "GET":
+        reason = REASONS.get(request.query_params.get("reason", ""))
+        return render(request, "login.html", {"next": _safe_next(request.query_params.get("next")),
+                                              "error": reason, "username": ""})
+    data = await form_data(request)
+    username = str(data.get("username", ""))
+    password = str(data.get("password", ""))
+    nxt = _safe_next(str(data.get("next", "")))
+    with ctx.db.session() as s:
+        result = auth.login(s, username, password, ctx.deployment.security, client_ip(request.scope),
+                            request.headers.get("user-agent", ""))
+    if not result.ok:
+        return render(request, "login.html", {"next": nxt, "error": (result.zh, result.en), "username": username},
+                      status_code=423 if result.code == "locked" else 401)
+    target = "/account/password?expired=1" if result.password_expired else nxt
+    resp = RedirectResponse(target, status_code=303)
+    resp.set_cookie(SESSION_COOKIE, result.session_token, httponly=True, samesite="lax", path="/",
+                    secure=request.url.scheme == "https")
+    return resp
+
+
+async def logout(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    user = request.scope.get("user")
+    token = request.cookies.get(SESSION_COOKIE)
+    if user and token:
+        with ctx.db.session() as s:
+            auth.logout(s, token, audit.Actor(user.id, user.username, user.client_ip))
+    resp = RedirectResponse("/login?flash=logged_out", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+async def change_password(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    user = request.scope["user"]
+    if request.method == "GET":
+        return render(request, "password.html", {"expired": request.query_params.get("expired"), "errors": {}})
+    data = await form_data(request)
+    errors: dict[str, tuple[str, str]] = {}
+    with ctx.db.session() as s:
+        person = s.get(Person, user.id)
+        if not auth.verify_password(person.password_hash, str(data.get("current", ""))):
+            errors["current"] = ("当前密码不正确", "current password is wrong")
+        new = str(data.get("new", ""))
+        if new != str(data.get("confirm", "")):
+            errors["confirm"] = ("两次输入的新密码不一致", "the two new passwords differ")
+        if new and auth.verify_password(person.password_hash, new):
+            errors["new"] = ("新密码不能与当前密码相同", "new password must differ from the current one")
+        try:
+            auth.check_password_policy(new, ctx.deployment.security, person.username, "new")
+        except ValidationFailed as exc:
+            errors.setdefault("new", (exc.zh, exc.en))
+        if errors:
+            s.rollback()
+            return render(request, "password.html", {"expired": data.get("expired"), "errors": errors},
+                          status_code=422)
+        auth.set_password(person, new)
+        audit.record(s, audit.Actor(user.id, user.username, user.client_ip), "password_change", "person", person.id,
+                     summary="changed own password")
+    return RedirectResponse("/?flash=password_changed", status_code=303)
+
+
+async def home(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    panels = ctx.hook_list("ccms_dashboard_panels", user=request.scope["user"])
+    return render(request, "home.html", {"panels": panels})
+
+
+async def healthz(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    with ctx.db.Session() as s:
+        s.execute(text("SELECT 1"))
+    return JSONResponse({"status": "ok", "deployment": ctx.deployment.identity})
+
+
+routes = [
+    Route("/login", login_page, methods=["GET", "POST"], name="login"),
+    Route("/logout", logout, methods=["POST"], name="logout"),
+    Route("/account/password", change_password, methods=["GET", "POST"], name="password"),
+    Route("/", home, name="home"),
+    Route("/healthz", healthz, name="healthz"),
+]
