@@ -2,19 +2,46 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from .hookspecs import hookimpl
 
+# One module per screen family; each exports ``routes`` and optionally ``api_docs``.
+SCREEN_MODULES = [
+    "core.web.screens_auth",
+    "core.web.openapi",
+    "core.web.admin_orgs",
+    "core.web.admin_people",
+    "core.web.admin_roles",
+    "core.web.admin_settings",
+    "core.web.admin_audit",
+    "core.web.admin_plugins",
+]
+
+
+def _modules() -> list[Any]:
+    out = []
+    for name in SCREEN_MODULES:
+        try:
+            out.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:  # TEMPORARY while screens are being written
+            if exc.name != name:
+                raise
+    return out
+
 
 @hookimpl
 def ccms_register_routes(ctx: Any) -> list[Any]:
-    from .web import screens_auth
-    routes = list(screens_auth.routes)
-    for name in ("screens_admin", "api"):
-        try:
-            mod = __import__(f"core.web.{name}", fromlist=["routes"])
-        except ModuleNotFoundError:
-            continue
+    routes: list[Any] = []
+    for mod in _modules():
         routes.extend(mod.routes)
     return routes
+
+
+@hookimpl
+def ccms_register_api_docs(ctx: Any) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for mod in _modules():
+        docs.extend(getattr(mod, "api_docs", []))
+    return docs

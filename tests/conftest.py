@@ -1,0 +1,259 @@
+"""Shared fixtures: a migrated database per test on SQLite and PostgreSQL,
+app instances per deployment, and logged-in test clients.
+
+PostgreSQL runs when ``CCMS_TEST_PG_URL`` points at a server whose user may
+create databases (CI starts one, see ``.ci/run``); otherwise those test
+variants are skipped with the reason. ``CCMS_REQUIRE_PG=1`` turns that skip
+into a failure so CI cannot pass without PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from core import migrate, seed
+from core.app import App, create_app
+from core.config import parse_deployment
+
+ADMIN_USER = "root"
+ADMIN_PASSWORD = "Str0ng#Passw0rd"
+SECRET = "test-secret-key-0123456789"
+PG_URL = os.environ.get("CCMS_TEST_PG_URL", "")
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("TZ", "UTC")
+
+
+# --- databases ----------------------------------------------------------------
+
+class _SqliteTemplates:
+    """Migrate once per session, copy the file per test (fast and isolated)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.template: Path | None = None
+
+    def fresh(self, dest: Path) -> str:
+        if self.template is None:
+            self.template = self.root / "template.db"
+            eng = create_engine(f"sqlite:///{self.template}")
+            migrate.upgrade(eng, [])
+            with eng.begin() as c:
+                c.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            eng.dispose()
+        shutil.copy(self.template, dest)
+        return f"sqlite:///{dest}"
+
+
+class _PgTemplates:
+    """Migrate a template database once, ``CREATE DATABASE ... TEMPLATE`` per test."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        self.template = f"ccms_tpl_{os.getpid()}"
+        self.made: list[str] = []
+        self.ready = False
+
+    def _url(self, db: str) -> str:
+        return self.url.set(database=db).render_as_string(hide_password=False)
+
+    def fresh(self) -> str:
+        if not self.ready:
+            with self.admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{self.template}"'))
+                c.execute(text(f'CREATE DATABASE "{self.template}"'))
+            eng = create_engine(self._url(self.template))
+            migrate.upgrade(eng, [])
+            eng.dispose()
+            self.ready = True
+        name = f"ccms_t_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        self.made.append(name)
+        return self._url(name)
+
+    def drop(self, url: str) -> None:
+        name = make_url(url).database
+        with self.admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def close(self) -> None:
+        with self.admin.connect() as c:
+            for name in self.made:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            c.execute(text(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> _SqliteTemplates:
+    return _SqliteTemplates(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def _pg_templates() -> Iterator[_PgTemplates | None]:
+    if not PG_URL:
+        yield None
+        return
+    t = _PgTemplates(PG_URL)
+    yield t
+    t.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql" and not PG_URL:
+        if os.environ.get("CCMS_REQUIRE_PG") == "1":
+            pytest.fail("CCMS_REQUIRE_PG=1 but CCMS_TEST_PG_URL is not set")
+        pytest.skip("PostgreSQL 未配置：设置 CCMS_TEST_PG_URL 以运行 / no PostgreSQL server: set CCMS_TEST_PG_URL")
+    return request.param
+
+
+@pytest.fixture
+def new_db_url(backend: str, tmp_path: Path, _sqlite_templates: _SqliteTemplates,
+               _pg_templates: _PgTemplates | None) -> Callable[[], str]:
+    """Factory of fresh, migrated (core only) databases of the test's backend."""
+    counter = iter(range(1000))
+
+    def make() -> str:
+        if backend == "sqlite":
+            return _sqlite_templates.fresh(tmp_path / f"db{next(counter)}.sqlite")
+        assert _pg_templates is not None
+        return _pg_templates.fresh()
+
+    return make
+
+
+@pytest.fixture
+def db_url(new_db_url: Callable[[], str]) -> str:
+    return new_db_url()
+
+
+# --- apps -----------------------------------------------------------------------
+
+def deployment_data(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"profile": "city", "region_code": "320500", "name": "测试市城市综合管理服务平台",
+                            "secret_key": SECRET}
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def make_app(new_db_url: Callable[[], str], db_url: str) -> Iterator[Callable[..., Starlette]]:
+    """``make_app(profile=..., plugins={"enable": [...]}, security={...}, db_url=...)``.
+
+    The first app of a test uses ``db_url``; pass ``db_url=new_db_url()`` for a
+    separate database. Core plus the enabled plugins' migrations are applied,
+    proposed roles and the root org seeded, and an administrator created.
+    """
+    apps: list[App] = []
+    used: set[str] = set()
+
+    def make(*, available: Any = None, profiles: Any = None, admin: bool = True, **overrides: Any) -> Starlette:
+        url = overrides.pop("db_url", None) or db_url
+        app = create_app(parse_deployment(deployment_data(database_url=url, **overrides)),
+                         available=available, profiles=profiles)
+        ctx: App = app.state.ccms
+        migrate.upgrade(ctx.db.engine, ctx.plugins)
+        seed.bootstrap(ctx)
+        if admin and url not in used:
+            with ctx.db.session() as s:
+                seed.create_admin(ctx, s, ADMIN_USER, "平台管理员", ADMIN_PASSWORD)
+        used.add(url)
+        apps.append(ctx)
+        return app
+
+    yield make
+    for ctx in apps:
+        ctx.db.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Starlette]) -> Starlette:
+    return make_app()
+
+
+@pytest.fixture
+def ctx(app: Starlette) -> App:
+    return app.state.ccms
+
+
+# --- clients ----------------------------------------------------------------------
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Client(TestClient):
+    """TestClient that knows its CSRF token, like a browser page would."""
+
+    csrf: str = ""
+
+    def refresh_csrf(self) -> str:
+        page = self.get("/login")
+        m = CSRF_RE.search(page.text)
+        assert m, "login page has no CSRF token"
+        self.csrf = m.group(1)
+        return self.csrf
+
+    def form(self, url: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
+        """POST a form with the page's CSRF token."""
+        payload = dict(data or {})
+        payload.setdefault("csrf_token", self.csrf or self.refresh_csrf())
+        return self.post(url, data=payload, **kw)
+
+    def api(self, method: str, url: str, **kw: Any) -> Any:
+        """A JSON API call with the session cookie and the CSRF header."""
+        headers = dict(kw.pop("headers", {}) or {})
+        if method.upper() not in ("GET", "HEAD"):
+            headers.setdefault("X-CSRF-Token", self.csrf or self.refresh_csrf())
+        return self.request(method, url, headers=headers, **kw)
+
+
+def login(client: Client, username: str, password: str) -> Any:
+    client.refresh_csrf()
+    return client.form("/login", {"username": username, "password": password}, follow_redirects=False)
+
+
+@pytest.fixture
+def client_for(app: Starlette) -> Iterator[Callable[..., Client]]:
+    """``client_for(username=None, password=None, app=None)``: a client, logged in if asked."""
+    clients: list[Client] = []
+
+    def make(username: str | None = None, password: str | None = None, app_: Starlette | None = None) -> Client:
+        c = Client(app_ or app, raise_server_exceptions=False)
+        c.__enter__()
+        clients.append(c)
+        if username:
+            r = login(c, username, password or "")
+            assert r.status_code == 303, f"login of {username} failed: {r.status_code} {r.text[:300]}"
+        return c
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def admin(client_for: Callable[..., Client]) -> Client:
+    """A client logged in as the deployment's administrator."""
+    return client_for(ADMIN_USER, ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def anon(client_for: Callable[..., Client]) -> Client:
+    return client_for()
