@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+
+os.environ.setdefault("CCMS_ARGON2_CHEAP", "1")  # before core.auth is imported: fast hashes in tests
+
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
