@@ -260,3 +260,7 @@ def admin(client_for: Callable[..., Client]) -> Client:
 @pytest.fixture
 def anon(client_for: Callable[..., Client]) -> Client:
     return client_for()
+
+
+# Browser fixtures (live server, Chromium, pages) live in browserkit.py.
+from browserkit import browser, live_server, new_page  # noqa: E402,F401
