@@ -12,18 +12,23 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import ConfigError
 
 TIERS = ("national", "province", "city", "county")
 REGION_CODE_RE = re.compile(r"^\d{6}$")
+# GB/T 2260 has no code for the whole country; 100000 is the customary one
+# (national statistics and map services) and only a national deployment may use it.
+NATIONAL_REGION_CODE = "100000"
 
 
 def check_region_code(code: str) -> str:
     """GB/T 2260 administrative division code: six digits, province part 11..82."""
     if not isinstance(code, str) or not REGION_CODE_RE.match(code):
         raise ValueError("行政区划代码必须是6位数字 (GB/T 2260) / region code must be six digits (GB/T 2260)")
+    if code == NATIONAL_REGION_CODE:
+        return code
     if not 11 <= int(code[:2]) <= 82:
         raise ValueError("行政区划代码的省级部分无效 / region code has an invalid province part")
     return code
@@ -71,8 +76,12 @@ class Deployment(BaseModel):
 
     @field_validator("region_code")
     @classmethod
-    def _region(cls, v: str) -> str:
-        return check_region_code(v)
+    def _region(cls, v: str, info: ValidationInfo) -> str:
+        code = check_region_code(v)
+        if code == NATIONAL_REGION_CODE and info.data.get("profile", "national") != "national":
+            raise ValueError(f"行政区划代码 {NATIONAL_REGION_CODE} 仅用于国家级部署 / "
+                             f"region code {NATIONAL_REGION_CODE} is for a national deployment only")
+        return code
 
     @property
     def tier(self) -> str:
@@ -110,16 +119,39 @@ def load_deployment(path: str | Path) -> Deployment:
     return parse_deployment(data, source=str(path))
 
 
+# Chinese texts of the pydantic errors a deployment file commonly hits.
+_ZH_ERRORS = {
+    "extra_forbidden": "未知的配置项（请检查拼写）", "missing": "缺少必填项", "literal_error": "取值必须是 {expected}",
+    "string_too_short": "至少需要{min_length}个字符", "string_type": "必须是字符串", "int_parsing": "必须是整数",
+    "int_type": "必须是整数", "bool_parsing": "必须是 true 或 false", "bool_type": "必须是 true 或 false",
+    "list_type": "必须是列表", "model_type": "必须是表 (table)", "dict_type": "必须是表 (table)",
+    "greater_than_equal": "不能小于{ge}", "less_than_equal": "不能大于{le}",
+}
+
+
+def _error_texts(err: Any) -> tuple[str, str]:
+    """(zh, en) of one pydantic error; our validators raise "zh / en" texts."""
+    if err["type"] == "value_error":
+        text = str(err.get("ctx", {}).get("error", err["msg"]))
+        zh, _, en = text.partition(" / ")
+        return zh, en or zh
+    template = _ZH_ERRORS.get(err["type"])
+    zh = template.format(**{k: v for k, v in (err.get("ctx") or {}).items()}) if template else err["msg"]
+    return zh, err["msg"]
+
+
 def parse_deployment(data: dict[str, Any], source: str = "<deployment>") -> Deployment:
     try:
         return Deployment.model_validate(data)
     except ValidationError as exc:
-        parts = []
+        zh_parts, en_parts = [], []
         for err in exc.errors():
-            loc = ".".join(str(x) for x in err["loc"])
-            parts.append(f"{loc}: {err['msg']}")
-        detail = "; ".join(parts)
-        raise ConfigError(f"部署配置 {source} 有误: {detail}", f"deployment {source} is invalid: {detail}") from None
+            loc = ".".join(str(x) for x in err["loc"]) or "-"
+            zh, en = _error_texts(err)
+            zh_parts.append(f"{loc}: {zh}")
+            en_parts.append(f"{loc}: {en}")
+        raise ConfigError(f"部署配置 {source} 有误: {'；'.join(zh_parts)}",
+                          f"deployment {source} is invalid: {'; '.join(en_parts)}") from None
 
 
 def new_secret_key() -> str:

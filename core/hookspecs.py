@@ -106,8 +106,11 @@ def ccms_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]] | None:
 
 
 @hookspec
-def ccms_seed_demo(ctx: Any, session: Any, orgs: dict[str, Any]) -> None:
-    """Add demo data (``ccms demo`` only). ``orgs`` maps demo org keys to ids."""
+def ccms_seed_demo(ctx: Any, session: Any, orgs: dict[str, Any]) -> list[dict[str, str]] | None:
+    """Add demo data (``ccms demo`` only, once, in the seeding transaction).
+    ``orgs`` maps demo org keys to ids (the keys are listed in :mod:`core.demo`).
+    Demo accounts the plugin creates may be returned as ``{"username",
+    "password", "name", "role", "scope"}`` dicts to be printed with the others."""
 
 
 @hookspec

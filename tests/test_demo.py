@@ -1,0 +1,281 @@
+"""``ccms demo``: a seeded city whose printed logins work, seeded once, reset on
+request, and actually served over HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import Client, login
+from sqlalchemy import func, select
+from test_cli import add_probe_plugin
+
+from core import demo
+from core.app import create_app
+from core.cli import main
+from core.config import check_region_code, load_deployment
+from core.models import AuditLog, CasbinRule, Org, Person, Role
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_demo(capsys: pytest.CaptureFixture[str], data: Path, *extra: str) -> tuple[int, str, str]:
+    code = main(["demo", "--no-serve", "--data-dir", str(data), *extra])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def open_ctx(data: Path):
+    return create_app(load_deployment(data / "demo.toml")).state.ccms
+
+
+def counts(data: Path) -> dict[str, int]:
+    ctx = open_ctx(data)
+    try:
+        with ctx.db.session() as s:
+            return {m.__name__: s.scalar(select(func.count()).select_from(m))
+                    for m in (Org, Person, Role, CasbinRule, AuditLog)}
+    finally:
+        ctx.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One demo seeded for the read-only checks below (seeding hashes ten passwords)."""
+    data = tmp_path_factory.mktemp("demo") / "data"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["demo", "--no-serve", "--data-dir", str(data)]) == 0
+    return data, buf.getvalue()
+
+
+def test_demo_writes_a_private_city_deployment(seeded):
+    data, _out = seeded
+    for name in ("demo.toml", "demo-logins.txt", "demo.db"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
+    dep = load_deployment(data / "demo.toml")
+    assert dep.profile == "city" and dep.region_code == "320500" and dep.demo
+    assert dep.name == "示范市城市综合管理服务平台"
+    assert dep.resolved_database_url == f"sqlite:///{(data / 'demo.db').absolute()}"
+    assert len(dep.secret_key) >= 32
+
+
+def test_demo_org_tree(seeded):
+    data, _out = seeded
+    ctx = open_ctx(data)
+    with ctx.db.session() as s:
+        orgs = list(s.scalars(select(Org)))
+    ctx.db.dispose()
+    by_id = {o.id: o for o in orgs}
+    root = next(o for o in orgs if o.parent_id is None)
+    assert (root.kind, root.region_code, root.name) == ("tier", "320500", "示范市城市综合管理服务平台")
+    districts = [o for o in orgs if o.parent_id == root.id and o.kind == "region"]
+    assert sorted(d.name for d in districts) == ["吴中区", "姑苏区", "相城区"]
+    for d in districts:
+        assert d.region_code.startswith("3205") and check_region_code(d.region_code) == d.region_code
+        children = [o for o in orgs if o.parent_id == d.id]
+        streets = [o for o in children if o.kind == "region"]
+        assert len(streets) == 2 and all(x.name.endswith("街道") and x.region_code == d.region_code for x in streets)
+        assert [o.name for o in children if o.kind == "department"] == [f"{d.name}城管执法大队"]
+        for street in streets:
+            assert [o.kind for o in orgs if o.parent_id == street.id] == ["region"]  # one community
+    depts = {o.name for o in orgs if o.parent_id == root.id and o.kind == "department"}
+    assert depts == {"市城管局", "市政公用局", "园林绿化局", "市容环卫处"}
+    for o in orgs:  # materialised paths are consistent
+        assert o.path == (by_id[o.parent_id].path if o.parent_id else "/") + f"{o.id}/"
+
+
+def test_demo_logins_are_printed_and_work(seeded):
+    data, out = seeded
+    logins = demo.read_logins(data / "demo-logins.txt")
+    assert {x.role for x in logins} == {"admin", "auditor", "org_admin", "staff"}
+    assert {"admin", "auditor", "gusu_admin", "cgj_staff", "gusu_zf"} <= {x.username for x in logins}
+    for x in logins:
+        assert re.search(rf"^{x.username}\s+.*{re.escape(x.password)}$", out, re.M), x.username
+    app = create_app(load_deployment(data / "demo.toml"))
+    with Client(app) as client:
+        for x in logins:
+            client.cookies.clear()
+            r = login(client, x.username, x.password)
+            assert r.status_code == 303 and r.headers["location"] == "/", x.username  # no forced change
+    app.state.ccms.db.dispose()
+
+
+def test_demo_roles_are_scoped(seeded):
+    data, _out = seeded
+    ctx = open_ctx(data)
+    with ctx.db.session() as s:
+        people = {p.username: p.id for p in s.scalars(select(Person))}
+        orgs = {o.name: o.id for o in s.scalars(select(Org))}
+    check = ctx.authz.check
+    root = orgs["示范市城市综合管理服务平台"]
+    assert check(people["admin"], "core.settings.edit", root)
+    assert check(people["auditor"], "core.audit.view", root) and not check(people["auditor"], "core.org.edit", root)
+    assert check(people["gusu_admin"], "core.person.edit", orgs["平江街道"])
+    assert not check(people["gusu_admin"], "core.person.edit", orgs["长桥街道"])
+    assert not check(people["cgj_staff"], "core.person.view", orgs["市城管局"])
+    ctx.db.dispose()
+
+
+def test_every_demo_write_is_audited(seeded):
+    data, _out = seeded
+    ctx = open_ctx(data)
+    with ctx.db.session() as s:
+        audited = {(e.object_type, e.action, e.object_id) for e in s.scalars(select(AuditLog))}
+        for o in s.scalars(select(Org)):
+            assert ("org", "org_create", str(o.id)) in audited, o.name
+        for p in s.scalars(select(Person)):
+            assert ("person", "person_create", str(p.id)) in audited, p.username
+        grants = s.scalar(select(func.count()).select_from(CasbinRule).where(CasbinRule.ptype == "g"))
+        assert grants == sum(1 for t, a, _ in audited if a == "role_grant") + 1  # admin's grant: create_admin
+        secrets = [x.password for x in demo.read_logins(data / "demo-logins.txt")]
+        dump = " ".join(str(e.after) for e in s.scalars(select(AuditLog)))
+        assert not any(pw in dump for pw in secrets)
+    ctx.db.dispose()
+
+
+def test_second_run_creates_nothing_and_reset_starts_over(tmp_path, capsys):
+    data = tmp_path / "data"
+    code, first, _ = run_demo(capsys, data)
+    assert code == 0 and "已创建演示数据" in first
+    before = counts(data)
+    logins = demo.read_logins(data / "demo-logins.txt")
+    secret = load_deployment(data / "demo.toml").secret_key
+
+    code, second, _ = run_demo(capsys, data)
+    assert code == 0 and "已创建演示数据" not in second
+    assert counts(data) == before
+    assert demo.read_logins(data / "demo-logins.txt") == logins
+    assert all(x.password in second for x in logins)  # printed at every start
+
+    code, third, _ = run_demo(capsys, data, "--reset")
+    assert code == 0 and "已创建演示数据" in third
+    assert counts(data) == before
+    new = demo.read_logins(data / "demo-logins.txt")
+    assert [x.username for x in new] == [x.username for x in logins]
+    assert all(a.password != b.password for a, b in zip(new, logins))
+    assert load_deployment(data / "demo.toml").secret_key != secret
+
+
+def test_missing_logins_file_says_to_reset(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert run_demo(capsys, data)[0] == 0
+    (data / "demo-logins.txt").unlink()
+    code, out, _ = run_demo(capsys, data)
+    assert code == 0 and "--reset" in out
+
+
+def test_broken_demo_config_is_a_clear_error(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "demo.toml").write_text('profile = "city"\n', encoding="utf-8")
+    code, _, err = run_demo(capsys, data)
+    assert code == 2 and "缺少必填项" in err and "demo.toml" in err
+
+
+PROBE = '''
+from core.api import hookimpl
+from core import auth
+from core.models import Person
+
+SEEN = {}
+
+
+@hookimpl
+def ccms_seed_demo(ctx, session, orgs):
+    SEEN.update(orgs)
+    p = Person(username="probe_user", display_name="探针", org_id=orgs["street.gusu.1"])
+    auth.set_password(p, "Pr0be#Passw0rd")
+    session.add(p)
+    return [{"username": "probe_user", "name": "探针", "role": "-", "scope": "平江街道", "password": "Pr0be#Passw0rd"}]
+'''
+
+
+def _demo_config_with(data: Path, plugin_id: str) -> None:
+    data.mkdir(parents=True)
+    files = demo.DemoFiles(data)
+    demo.write_config(files)
+    with files.config.open("a", encoding="utf-8") as f:
+        f.write(f'\n[plugins]\nenable = ["{plugin_id}"]\n')
+
+
+def test_plugins_seed_demo_hooks_get_the_org_keys(tmp_path, capsys, monkeypatch):
+    add_probe_plugin(tmp_path, monkeypatch, "demo_probe", PROBE)
+    data = tmp_path / "data"
+    _demo_config_with(data, "demo_probe")
+    code, out, err = run_demo(capsys, data)
+    assert code == 0, err
+    seen = sys.modules["demo_probe"].SEEN
+    assert {"root", "dept.cgj", "dept.szgy", "dept.ylh", "dept.srhw", "district.gusu", "brigade.wuzhong",
+            "street.xiangcheng.2", "community.gusu.1"} <= set(seen)
+    assert all(isinstance(v, int) for v in seen.values())
+    assert re.search(r"^probe_user\s+探针.*Pr0be#Passw0rd$", out, re.M)
+
+
+def test_a_failing_seed_hook_leaves_no_half_demo(tmp_path, capsys, monkeypatch):
+    add_probe_plugin(tmp_path, monkeypatch, "bad_probe",
+                     "from core.api import hookimpl\n\n@hookimpl\ndef ccms_seed_demo(ctx, session, orgs):\n"
+                     "    raise RuntimeError('boom')\n")
+    data = tmp_path / "data"
+    _demo_config_with(data, "bad_probe")
+    with pytest.raises(RuntimeError):
+        main(["demo", "--no-serve", "--data-dir", str(data)])
+    assert not (data / "demo-logins.txt").exists()
+    assert counts(data)["Person"] == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_port_in_use_is_refused_before_anything_is_written(tmp_path, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main(["demo", "--port", str(port), "--data-dir", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == 2 and "端口被占用" in err and "port in use" in err
+    assert not (tmp_path / "data").exists()
+
+
+def test_demo_serves_over_http(tmp_path):
+    port = _free_port()
+    data = tmp_path / "data"
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "demo", "--port", str(port), "--data-dir", str(data)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "demo did not come up within 60 s"
+            time.sleep(0.2)
+        with httpx.Client(base_url=base, timeout=10) as client:
+            page = client.get("/login")
+            assert page.status_code == 200
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+            admin = next(x for x in demo.read_logins(data / "demo-logins.txt") if x.username == "admin")
+            r = client.post("/login", data={"username": "admin", "password": admin.password, "csrf_token": token})
+            assert r.status_code == 303
+            assert client.get("/").status_code == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert f"http://127.0.0.1:{port}/" in out and admin.password in out
