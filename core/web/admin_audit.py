@@ -1,0 +1,294 @@
+"""应用维护 → 审计日志: search the append-only audit log, expand entries, export them.
+
+Filters: free text, action, object type, actor (exact user name), a date
+range in the deployment's time zone (Asia/Shanghai: a day is a local day),
+success or failure. The list is an htmx partial with paging; each row
+expands (``<details>``, no script) to its before/after values.
+
+Export (``core.audit.export``) streams the filtered rows as CSV (UTF-8 with a
+BOM so Excel shows Chinese correctly) or XLSX (openpyxl, header row in
+Chinese). The export is itself audited and is a snapshot: rows written after
+the request (including its own audit entry) are not in the file. Cells that
+a spreadsheet would run as a formula are prefixed with ``'``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import tempfile
+from typing import Any, Iterator
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import func, select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .. import audit
+from ..api import actor_of
+from ..errors import ValidationFailed
+from ..models import AuditLog
+from .admin_roles import is_htmx, paging
+from .openapi import api_doc
+from .render import render
+from .routing import requires, validate
+
+VIEW, EXPORT = "core.audit.view", "core.audit.export"
+XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit minus the header row
+EXPORT_HEADER = ["编号", "时间", "操作人", "操作人ID", "来源IP", "操作", "对象类型", "对象ID", "摘要", "结果",
+                 "变更前", "变更后"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class AuditFilter(BaseModel):
+    """Query parameters of the audit list, its export and ``GET /api/audit``."""
+
+    model_config = ConfigDict(extra="ignore")
+    q: str = Field("", max_length=200, description="摘要、对象ID、操作人、IP 包含 / text contained in summary, object id, actor or IP")
+    action: str = Field("", max_length=64)
+    object_type: str = Field("", max_length=64)
+    actor: str = Field("", max_length=100, description="操作人用户名（精确）/ actor user name (exact)")
+    date_from: dt.date | None = Field(None, description="起始日期（含），北京时间 / first day (local time)")
+    date_to: dt.date | None = Field(None, description="截止日期（含），北京时间 / last day (local time)")
+    success: bool | None = None
+    page: int = Field(1, ge=1, le=1_000_000)
+    per_page: int = Field(50, ge=1, le=500)
+
+    @field_validator("date_from", "date_to", "success", mode="before")
+    @classmethod
+    def _blank(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and v.strip() == "" else v
+
+    @field_validator("q", "action", "object_type", "actor")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        return v.strip()
+
+    def query(self, tz: ZoneInfo) -> audit.AuditQuery:
+        since = until = None
+        if self.date_from:
+            since = dt.datetime.combine(self.date_from, dt.time(0), tzinfo=tz).astimezone(dt.timezone.utc)
+        if self.date_to:
+            until = dt.datetime.combine(self.date_to + dt.timedelta(days=1), dt.time(0), tzinfo=tz) \
+                .astimezone(dt.timezone.utc)
+        return audit.AuditQuery(q=self.q, action=self.action, object_type=self.object_type, actor=self.actor,
+                                since=since, until=until, success=self.success)
+
+    def params(self) -> dict[str, str]:
+        """The active filters as query parameters (for paging and export links)."""
+        out = {k: str(v) for k, v in (("q", self.q), ("action", self.action), ("object_type", self.object_type),
+                                       ("actor", self.actor), ("date_from", self.date_from or ""),
+                                       ("date_to", self.date_to or "")) if v}
+        if self.success is not None:
+            out["success"] = "1" if self.success else "0"
+        return out
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: dt.datetime
+    actor_id: int | None
+    actor_name: str
+    client_ip: str
+    action: str
+    object_type: str
+    object_id: str
+    summary: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    success: bool
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    total: int
+    page: int
+    per_page: int
+
+
+def parse_filter(request: Request) -> AuditFilter:
+    f = validate(AuditFilter, dict(request.query_params))
+    if f.date_from and f.date_to and f.date_to < f.date_from:
+        zh, en = "截止日期不能早于起始日期", "the last day must not be before the first day"
+        raise ValidationFailed(zh, en, fields={"date_to": {"message": zh, "message_en": en}})
+    return f
+
+
+def _tz(ctx: Any) -> ZoneInfo:
+    return ZoneInfo(ctx.deployment.timezone)
+
+
+def _page(ctx: Any, f: AuditFilter) -> tuple[list[AuditLog], dict[str, int]]:
+    stmt = f.query(_tz(ctx)).statement()
+    with ctx.db.Session() as s:
+        total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+        p = paging(total, f.page, f.per_page)
+        rows = list(s.scalars(stmt.limit(f.per_page).offset((p["page"] - 1) * f.per_page)))
+    return rows, p
+
+
+def _choices(ctx: Any) -> tuple[list[str], list[str]]:
+    with ctx.db.Session() as s:
+        actions = sorted(s.scalars(select(AuditLog.action).distinct().limit(500)))
+        types = sorted(s.scalars(select(AuditLog.object_type).distinct().limit(500)))
+    return actions, types
+
+
+def action_label(ctx: Any, action: str) -> str:
+    """Localized name of an action code; plugins' own codes show as they are."""
+    return ctx.catalog.messages.get(ctx.deployment.locale, {}).get(f"audit.action.{action}") \
+        or ctx.catalog.messages["zh-CN"].get(f"audit.action.{action}") or action
+
+
+def object_url(object_type: str, object_id: str) -> str | None:
+    """Where the audited object is shown, if it has a screen."""
+    if not object_id:
+        return None
+    return {"person": f"/admin/people/{object_id}", "org": f"/admin/orgs/{object_id}",
+            "role": f"/admin/roles/{object_id}", "settings": f"/admin/settings/{object_id}"}.get(object_type)
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) if value is not None else ""
+
+
+@requires(VIEW)
+async def audit_page(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    errors: dict[str, Any] = {}
+    try:
+        f = parse_filter(request)
+    except ValidationFailed as exc:
+        errors = dict(exc.fields or {})
+        f = AuditFilter()
+    rows, p = ([], paging(0, 1, f.per_page)) if errors else _page(ctx, f)
+    params = f.params()
+    paged = {**params, **({"per_page": str(f.per_page)} if f.per_page != AuditFilter().per_page else {})}
+    base = "/admin/audit?" + (urlencode(paged) + "&" if paged else "")
+    entries = [{"e": e, "label": action_label(ctx, e.action), "url": object_url(e.object_type, e.object_id),
+                "before": _pretty(e.before), "after": _pretty(e.after)} for e in rows]
+    data = {"entries": entries, **p, "f": f, "errors": errors, "page_url": base,
+            "export_query": urlencode(params), "can_export": ctx.can(request.scope["user"], EXPORT),
+            "breadcrumbs": [(ctx.gettext("audit.title"), None)]}
+    if is_htmx(request) and request.headers.get("hx-target") == "list":
+        return render(request, "admin/audit_list.html", data)  # 200 even with errors: htmx swaps only 2xx
+    actions, types = _choices(ctx)
+    data.update({"actions": [(a, action_label(ctx, a)) for a in actions], "types": [(t, t) for t in types]})
+    return render(request, "admin/audit.html", data, status_code=422 if errors else 200)
+
+
+@requires(VIEW)
+async def api_audit(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    f = parse_filter(request)
+    rows, p = _page(ctx, f)
+    return JSONResponse({"items": [audit.as_dict(e) for e in rows], "total": p["total"],
+                         "page": p["page"], "per_page": f.per_page})
+
+
+# --- export ----------------------------------------------------------------------------
+
+def _cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in text cells (CSV/formula injection)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _export_row(e: AuditLog, tz: ZoneInfo) -> list[Any]:
+    return [e.id, e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), _cell(e.actor_name), e.actor_id or "",
+            _cell(e.client_ip), _cell(e.action), _cell(e.object_type), _cell(e.object_id), _cell(e.summary),
+            "成功" if e.success else "失败",
+            _cell(json.dumps(e.before, ensure_ascii=False, sort_keys=True)) if e.before is not None else "",
+            _cell(json.dumps(e.after, ensure_ascii=False, sort_keys=True)) if e.after is not None else ""]
+
+
+def _rows(ctx: Any, stmt: Any) -> Iterator[AuditLog]:
+    with ctx.db.Session() as s:
+        yield from s.scalars(stmt.execution_options(yield_per=1000))
+
+
+def _csv_stream(ctx: Any, stmt: Any) -> Iterator[bytes]:
+    tz = _tz(ctx)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(EXPORT_HEADER)
+    yield ("\ufeff" + buf.getvalue()).encode("utf-8")
+    buf.seek(0)
+    buf.truncate()
+    n = 0
+    for e in _rows(ctx, stmt):
+        w.writerow(_export_row(e, tz))
+        n += 1
+        if n % 500 == 0:
+            yield buf.getvalue().encode("utf-8")
+            buf.seek(0)
+            buf.truncate()
+    if buf.tell():
+        yield buf.getvalue().encode("utf-8")
+
+
+def _xlsx_stream(ctx: Any, stmt: Any) -> Iterator[bytes]:
+    from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    tz = _tz(ctx)
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("审计日志")
+    ws.append(EXPORT_HEADER)
+    for e in _rows(ctx, stmt.limit(XLSX_MAX_ROWS)):
+        # control characters (say, in a user name typed at a failed login) are not allowed in XLSX
+        ws.append([ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v for v in _export_row(e, tz)])
+    with tempfile.TemporaryFile() as tmp:
+        wb.save(tmp)
+        tmp.seek(0)
+        while chunk := tmp.read(64 * 1024):
+            yield chunk
+
+
+@requires(EXPORT)
+async def export(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    fmt = request.query_params.get("format", "csv")
+    if fmt not in ("csv", "xlsx"):
+        zh, en = "导出格式只能是 csv 或 xlsx", "format must be csv or xlsx"
+        raise ValidationFailed(zh, en, fields={"format": {"message": zh, "message_en": en}})
+    f = parse_filter(request)
+    stmt = f.query(_tz(ctx)).statement()
+    with ctx.db.session() as s:
+        last_id = s.scalar(select(func.max(AuditLog.id))) or 0
+        stmt = stmt.where(AuditLog.id <= last_id)
+        count = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+        audit.record(s, actor_of(request), "audit_export", "audit", "",
+                     after={"format": fmt, "filters": f.params(), "rows": count, "up_to_id": last_id},
+                     summary=f"导出审计日志（{fmt.upper()}，{count} 条）")
+    stamp = dt.datetime.now(_tz(ctx)).strftime("%Y%m%d-%H%M%S")
+    headers = {"Content-Disposition": f'attachment; filename="audit-{stamp}.{fmt}"'}
+    if fmt == "csv":
+        return StreamingResponse(_csv_stream(ctx, stmt), media_type="text/csv; charset=utf-8", headers=headers)
+    return StreamingResponse(_xlsx_stream(ctx, stmt), headers=headers,
+                             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+routes = [
+    Route("/admin/audit", audit_page, name="admin-audit"),
+    Route("/admin/audit/export", export, name="admin-audit-export"),
+    Route("/api/audit", api_audit, methods=["GET"], name="api-audit"),
+    Route("/api/audit/export", export, methods=["GET"], name="api-audit-export"),
+]
+
+_FILTER_DOC = {"q": "文本 / text", "action": "操作 / action", "object_type": "对象类型 / object type",
+               "actor": "操作人用户名 / actor user name", "date_from": "起始日期 YYYY-MM-DD（北京时间）/ first day",
+               "date_to": "截止日期 YYYY-MM-DD（含）/ last day (inclusive)", "success": "1 成功 / 0 失败",
+               "page": "页码 / page", "per_page": "每页条数（≤500）/ page size (≤500)"}
+
+api_docs = [
+    api_doc("/api/audit", "get", "查询审计日志 / search the audit log", permission=VIEW, response=AuditPage,
+            query=_FILTER_DOC),
+    api_doc("/api/audit/export", "get", "导出审计日志（CSV 或 XLSX 文件流）/ export the filtered log as a file",
+            permission=EXPORT, query={**_FILTER_DOC, "format": "csv | xlsx"}),
+]
