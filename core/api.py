@@ -9,24 +9,42 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import ColumnElement, false, select
+from sqlalchemy.orm import Session, aliased
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from .app import App as PluginContext
 from .audit import Actor, record as audit_record
+from .db import UTCDateTime, utcnow
 from .errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from .hookspecs import hookimpl
+from .models import Org
+from .services.settings import get_settings
+from .web.openapi import api_doc
 from .web.render import render
 from .web.routing import form_data, json_body, requires, validate
 from .web.user import CurrentUser
 
 __all__ = [
     "Actor", "CcmsError", "Conflict", "CurrentUser", "Forbidden", "HTMLResponse", "JSONResponse", "Mount",
-    "NotFound", "PluginContext", "RedirectResponse", "Request", "Response", "Route", "ValidationFailed",
-    "actor_of", "audit_record", "form_data", "hookimpl", "json_body", "placeholder_routes", "render",
-    "requires", "validate",
+    "NotFound", "PluginContext", "RedirectResponse", "Request", "Response", "Route", "UTCDateTime",
+    "ValidationFailed", "actor_of", "api_doc", "audit_record", "ctx_of", "form_data", "get_settings",
+    "hookimpl", "json_body", "org_names", "org_scope", "placeholder_routes", "render", "requires", "user_of",
+    "utcnow", "validate",
 ]
+
+
+def ctx_of(request: Request) -> PluginContext:
+    """The deployment serving this request (never keep one in a module global:
+    several deployments may run in one process)."""
+    return request.scope["ccms"]
+
+
+def user_of(request: Request) -> CurrentUser | None:
+    """The logged-in user of the request (``None`` on public routes)."""
+    return request.scope.get("user")
 
 
 def actor_of(request: Request) -> Actor:
@@ -58,3 +76,25 @@ def placeholder_routes(ctx: PluginContext, plugin_id: str) -> list[Route]:
 
             routes.append(Route(item["url"], make(item["title"]), name=item["id"]))
     return routes
+
+
+def org_scope(ctx: PluginContext, user: CurrentUser | None, permission: str, org_column: Any) -> ColumnElement[bool]:
+    """SQL condition "the row's org lies in a subtree where ``user`` holds
+    ``permission``", for lists that must show only what the user may see."""
+    if user is None or not ctx.can(user, permission):
+        return false()
+    org_ids = ctx.authz.grant_orgs(user.id, permission)
+    if not org_ids:
+        return false()
+    granted = aliased(Org)
+    covered = (select(Org.id).join(granted, Org.path.startswith(granted.path))
+               .where(granted.id.in_(org_ids)))
+    return org_column.in_(covered)
+
+
+def org_names(session: Session, org_ids: Any) -> dict[int, str]:
+    """Names of the given orgs that exist (missing ids are left out)."""
+    ids = {int(i) for i in org_ids if i is not None}
+    if not ids:
+        return {}
+    return {oid: name for oid, name in session.execute(select(Org.id, Org.name).where(Org.id.in_(ids)))}

@@ -8,10 +8,13 @@ the entry-point group ``ccms.plugins``. Every fault stops start-up with a
 
 from __future__ import annotations
 
+import difflib
 import graphlib
+import heapq
 import importlib
 import importlib.util
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
@@ -110,10 +113,10 @@ def read_manifest(path: Path, expected_id: str | None = None) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise StartupError(f"插件清单不是有效的 JSON (第{exc.lineno}行)", f"manifest is not valid JSON (line {exc.lineno})",
                            plugin=label, file=str(path), field="-") from None
-    errors = sorted(manifest_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = sorted(manifest_validator().iter_errors(data), key=lambda e: [str(x) for x in e.absolute_path])
     if errors:
         err = errors[0]
-        where = "/".join(str(p) for p in err.absolute_path) or (err.validator == "required" and str(err.message).split("'")[1]) or "-"
+        where = _field_of(err)
         raise StartupError(f"插件清单无效: {err.message}", f"invalid manifest: {err.message}",
                            plugin=data.get("id", label) if isinstance(data, dict) else label, file=str(path), field=where)
     if expected_id is not None and data["id"] != expected_id:
@@ -123,11 +126,22 @@ def read_manifest(path: Path, expected_id: str | None = None) -> dict[str, Any]:
     return data
 
 
+def _field_of(err: jsonschema.ValidationError) -> str:
+    """Dotted path of the offending field; for a missing key, the key itself (``name.en``)."""
+    parts = [str(p) for p in err.absolute_path]
+    if err.validator == "required" and isinstance(err.validator_value, list):
+        missing = [k for k in err.validator_value if isinstance(err.instance, dict) and k not in err.instance]
+        if missing:
+            parts.append(missing[0])
+    return ".".join(parts) or "-"
+
+
 def _add(found: dict[str, PluginInfo], info: PluginInfo) -> None:
     if info.id in found:
         other = found[info.id]
-        raise StartupError(f"插件 id 重复: {info.id} 同时由 {other.source} 和 {info.source} 提供",
-                           f"duplicate plugin id {info.id}: provided by {other.source} and {info.source}",
+        raise StartupError(f"插件 id 重复: {info.id} 同时由 {other.source} ({other.manifest_file}) 和 {info.source} 提供",
+                           f"duplicate plugin id {info.id}: provided by {other.source} ({other.manifest_file}) "
+                           f"and {info.source}",
                            plugin=info.id, file=str(info.manifest_file), field="id")
     found[info.id] = info
 
@@ -162,21 +176,37 @@ def discover(builtin_dir: Path | None = BUILTIN_DIR, use_entry_points: bool = Tr
     return found
 
 
-def load_profiles() -> dict[str, list[str]]:
-    data = json.loads(PROFILES_FILE.read_text(encoding="utf-8"))
+def load_profiles(path: Path = PROFILES_FILE) -> dict[str, list[str]]:
+    """Plugin ids per profile (keys starting with ``_`` are comments)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StartupError(f"无法读取配置方案文件: {exc}", f"cannot read the profiles file: {exc}",
+                           plugin="-", file=str(path), field="-") from None
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
 
-def resolve(available: dict[str, PluginInfo], profile: str, tier: str, enable: list[str] = (),
-            disable: list[str] = (), deployment_file: str = "<deployment>",
-            profiles: dict[str, list[str]] | None = None) -> list[PluginInfo]:
-    """The enabled plugins of a deployment, dependencies first."""
-    profiles = profiles if profiles is not None else load_profiles()
+def resolve(available: dict[str, PluginInfo], profile: str, tier: str, enable: Iterable[str] = (),
+            disable: Iterable[str] = (), deployment_file: str = "<deployment>",
+            profiles: dict[str, list[str]] | Path | None = None) -> list[PluginInfo]:
+    """The enabled plugins of a deployment, dependencies first.
+
+    ``profiles`` is a mapping, a profiles file, or ``None`` for core's
+    ``profiles.json``. The order is topological; among plugins whose
+    dependencies are all placed, the smallest id comes first, so the order
+    never depends on how a profile or deployment happens to list them.
+    """
+    enable, disable = list(enable), list(disable)
+    if profiles is None or isinstance(profiles, Path):
+        profiles_file = str(profiles or PROFILES_FILE)
+        profiles = load_profiles(Path(profiles_file))
+    else:
+        profiles_file = "<profiles>"
     for pid in profiles.get(profile, []):
         if pid not in available:
             raise StartupError(f"配置方案 {profile} 引用了不存在的插件 {pid}",
                                f"profile {profile} names unknown plugin {pid}",
-                               plugin=pid, file=str(PROFILES_FILE), field=profile)
+                               plugin=pid, file=profiles_file, field=profile)
     for key, ids in (("plugins.enable", enable), ("plugins.disable", disable)):
         for pid in ids:
             if pid not in available:
@@ -197,43 +227,100 @@ def resolve(available: dict[str, PluginInfo], profile: str, tier: str, enable: l
                 raise StartupError(f"插件 {info.id} 依赖的插件 {dep} {why_zh}",
                                    f"plugin {info.id} depends on {dep}, which {why_en}",
                                    plugin=info.id, file=str(info.manifest_file), field="depends")
-    sorter = graphlib.TopologicalSorter({pid: set(info.depends) for pid, info in chosen.items()})
     try:
-        sorter.prepare()
+        graphlib.TopologicalSorter({pid: set(info.depends) for pid, info in chosen.items()}).prepare()
     except graphlib.CycleError as exc:
         cycle = list(exc.args[1])
-        first = cycle[0]
+        first = min(cycle[:-1] or cycle)  # report the same plugin whichever way the cycle was found
+        i = cycle.index(first)
+        cycle = cycle[i:-1] + cycle[:i] + [first] if len(cycle) > 1 else cycle
         raise StartupError(f"插件依赖存在环: {' → '.join(cycle)}", f"dependency cycle: {' -> '.join(cycle)}",
                            plugin=first, file=str(chosen[first].manifest_file), field="depends") from None
+    return [chosen[pid] for pid in _topological(chosen)]
+
+
+def _topological(chosen: dict[str, PluginInfo]) -> list[str]:
+    """Kahn's algorithm with a heap: dependencies first, ties by id."""
+    waiting = {pid: set(info.depends) for pid, info in chosen.items()}
+    dependants: dict[str, list[str]] = {pid: [] for pid in chosen}
+    for pid, deps in waiting.items():
+        for dep in deps:
+            dependants[dep].append(pid)
+    ready = [pid for pid, deps in waiting.items() if not deps]
+    heapq.heapify(ready)
     order: list[str] = []
-    while sorter.is_active():
-        ready = sorted(sorter.get_ready())  # stable: ties broken by id, never by config order
-        order.extend(ready)
-        sorter.done(*ready)
-    return [chosen[pid] for pid in order]
+    while ready:
+        pid = heapq.heappop(ready)
+        order.append(pid)
+        for nxt in dependants[pid]:
+            waiting[nxt].discard(pid)
+            if not waiting[nxt]:
+                heapq.heappush(ready, nxt)
+    return order
 
 
 def make_manager(plugins: list[PluginInfo], core_modules: Iterable[ModuleType] = ()) -> pluggy.PluginManager:
     """A fresh pluggy manager for one app instance (never process-global)."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    known = {n for n in dir(hookspecs) if n.startswith("ccms_")}
     for mod in core_modules:
         pm.register(mod, name=f"core:{mod.__name__}")
     for info in plugins:
         module = info.load()
         file = getattr(module, "__file__", None) or str(info.folder)
-        for attr in dir(module):
-            if attr.startswith("ccms_") and attr not in known and callable(getattr(module, attr)):
-                raise StartupError(f"未知的钩子名称 {attr} (拼写错误?)", f"unknown hook {attr} (misspelt?)",
-                                   plugin=info.id, file=file, field=attr)
+        _check_hook_names(pm, info, module, file)
         try:
             pm.register(module, name=info.id)
         except pluggy.PluginValidationError as exc:
-            raise StartupError(f"钩子实现无效: {exc}", f"invalid hook implementation: {exc}",
-                               plugin=info.id, file=file, field=str(getattr(exc, "plugin", "")) or "-") from None
+            hook = re.search(r"for hook '(\w+)'", str(exc))
+            detail = str(exc).replace("\n", " ")
+            raise StartupError(f"钩子实现无效: {detail}", f"invalid hook implementation: {detail}",
+                               plugin=info.id, file=file, field=hook.group(1) if hook else "-") from None
     try:
         pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise StartupError(f"未知的钩子: {exc}", f"unknown hook: {exc}", plugin=str(exc.plugin), file="-", field="-") from None
+    except pluggy.PluginValidationError as exc:  # only reachable for core modules: plugins are checked above
+        owner = pm.get_name(exc.plugin) or "-"
+        raise StartupError(f"未知的钩子: {exc}", f"unknown hook: {exc}", plugin=owner,
+                           file=str(getattr(exc.plugin, "__file__", "-")), field="-") from None
     return pm
+
+
+def _check_hook_names(pm: pluggy.PluginManager, info: PluginInfo, module: ModuleType, file: str) -> None:
+    """Refuse a misspelt hook: every ``ccms_*`` function and every ``@hookimpl``
+    must name a hook of :mod:`core.hookspecs` (pluggy alone would ignore an
+    unmarked one and only complain late about a marked one)."""
+    known = {n for n in dir(hookspecs) if n.startswith("ccms_")}
+    for attr in sorted(dir(module)):
+        obj = getattr(module, attr, None)
+        if not callable(obj):
+            continue
+        opts = pm.parse_hookimpl_opts(module, attr)
+        name = (opts.get("specname") or attr) if opts else attr
+        if (opts is not None or attr.startswith("ccms_")) and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint_zh = f"，是否应为 {close[0]}?" if close else ""
+            hint_en = f"; did you mean {close[0]}?" if close else ""
+            raise StartupError(f"未知的钩子名称 {name}{hint_zh}", f"unknown hook name {name}{hint_en}",
+                               plugin=info.id, file=file, field=attr)
+
+
+def plugin_rows(ctx_or_available: Any, enabled_ids: Iterable[str] | None = None,
+                locale: str = "zh-CN") -> list[dict[str, Any]]:
+    """One row per available plugin for ``ccms plugins list`` and the admin screen.
+
+    Accepts an app context (its available plugins and enabled set are used
+    unless ``enabled_ids`` is given) or a mapping from :func:`discover`.
+    Enabled plugins come first in load order, then the others by id.
+    """
+    available: dict[str, PluginInfo] = getattr(ctx_or_available, "available", ctx_or_available)
+    if enabled_ids is None:
+        enabled_ids = [p.id for p in getattr(ctx_or_available, "plugins", [])]
+    order = list(dict.fromkeys(pid for pid in enabled_ids if pid in available))
+    on = set(order)
+    order += sorted(pid for pid in available if pid not in on)
+    rows = []
+    for pid in order:
+        info = available[pid]
+        rows.append({"id": pid, "name": info.name(locale), "version": info.version, "tiers": info.tiers,
+                     "depends": info.depends, "enabled": pid in on, "source": info.source})
+    return rows

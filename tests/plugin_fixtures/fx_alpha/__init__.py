@@ -1,0 +1,26 @@
+"""Fixture: a page behind its permission, a home panel and a start-up hook
+that records which deployment started it (to prove per-app hook managers)."""
+
+from core.api import HTMLResponse, Request, Response, Route, hookimpl, requires
+
+STARTED: list[str] = []
+
+
+@requires("fx_alpha.view")
+async def page(request: Request) -> Response:
+    return HTMLResponse('<p data-testid="fx-alpha-page">fx_alpha page</p>')
+
+
+@hookimpl
+def ccms_register_routes(ctx):
+    return [Route("/fx_alpha", page)]
+
+
+@hookimpl
+def ccms_dashboard_panels(ctx, user):
+    return [{"title": "fx_alpha panel", "text": f"fx_alpha panel of {ctx.deployment.identity}"}]
+
+
+@hookimpl
+def ccms_startup(ctx):
+    STARTED.append(ctx.deployment.identity)

@@ -1,0 +1,6 @@
+from core.api import hookimpl
+
+
+@hookimpl
+def ccms_dashboard_panels(ctx, user):
+    return [{"title": "fx_beta panel", "text": "fx_beta"}]
