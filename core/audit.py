@@ -78,9 +78,10 @@ class AuditQuery:
     def statement(self) -> Select[tuple[AuditLog]]:
         conds = []
         if self.q:
-            like = f"%{self.q}%"
-            conds.append(or_(AuditLog.summary.ilike(like), AuditLog.object_id.ilike(like),
-                             AuditLog.actor_name.ilike(like), AuditLog.client_ip.ilike(like)))
+            # The user's % and _ are literal characters, not wildcards.
+            like = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            conds.append(or_(*(col.ilike(like, escape="\\") for col in
+                               (AuditLog.summary, AuditLog.object_id, AuditLog.actor_name, AuditLog.client_ip))))
         if self.action:
             conds.append(AuditLog.action == self.action)
         if self.object_type:

@@ -177,3 +177,16 @@ def test_xlsx_export(admin, ctx, anon):
     rows = list(load_workbook(io.BytesIO(r.content), read_only=True).active.iter_rows(values_only=True))
     assert rows[1][2] == "evil\ufffdname"
     assert audit_entries(ctx, "audit_export")[-1].after["format"] == "xlsx"
+
+
+def test_search_treats_percent_and_underscore_literally(ctx):
+    from core import audit as audit_mod
+    with ctx.db.session() as s:
+        audit_mod.record(s, None, "x_test", "thing", "1", summary="完成 100% 整改")
+        audit_mod.record(s, None, "x_test", "thing", "2", summary="完成 1000 项")
+        audit_mod.record(s, None, "x_test", "thing", "3", summary="code a_b")
+        audit_mod.record(s, None, "x_test", "thing", "4", summary="code axb")
+    with ctx.db.session() as s:
+        hits = s.scalars(audit_mod.AuditQuery(q="100%").statement()).all()
+        assert [h.object_id for h in hits] == ["1"]
+        assert [h.object_id for h in s.scalars(audit_mod.AuditQuery(q="a_b").statement())] == ["3"]

@@ -50,7 +50,8 @@ def build(ctx: Any, routes: list[Any]) -> dict[str, Any]:
         }}
         if d["permission"]:
             op["x-permission"] = d["permission"]
-        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "integer"}}
+        params = [{"name": n, "in": "path", "required": True,
+                   "schema": {"type": "integer" if n == "id" or n.endswith("_id") else "string"}}
                   for n in _path_params(d["path"])]
         params += [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": desc}
                    for n, desc in d["query"].items()]
