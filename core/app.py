@@ -39,7 +39,7 @@ class App:
     """Everything one deployment needs; handed to every hook as ``ctx``."""
 
     def __init__(self, deployment: Deployment, *, available: dict[str, plugin_loader.PluginInfo] | None = None,
-                 profiles: dict[str, list[str]] | None = None, deployment_file: str = "<deployment>") -> None:
+                 profiles: "dict[str, list[str]] | str | Path | None" = None, deployment_file: str = "<deployment>") -> None:
         self.deployment = deployment
         self.core_info = plugin_loader.PluginInfo(
             "core", plugin_loader.read_manifest(CORE_MANIFEST), CORE_MANIFEST.parent, "core", "built-in")

@@ -21,14 +21,7 @@ SCREEN_MODULES = [
 
 
 def _modules() -> list[Any]:
-    out = []
-    for name in SCREEN_MODULES:
-        try:
-            out.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:  # TEMPORARY while screens are being written
-            if exc.name != name:
-                raise
-    return out
+    return [importlib.import_module(name) for name in SCREEN_MODULES]
 
 
 @hookimpl
