@@ -127,7 +127,11 @@ def write_config(files: DemoFiles) -> bool:
         "# 相对于本文件所在目录 / relative to this file's folder\n"
         f'database_url = "sqlite:///{DB_FILE}"\n'
         f'secret_key = "{new_secret_key()}"\n'
-        "demo = true\n"))
+        "demo = true\n"
+        "\n"
+        "# 示例插件：演示插件如何扩展平台 / the worked-example plugin, to show an extension at work\n"
+        "[plugins]\n"
+        'enable = ["example_notice"]\n'))
     return True
 
 
@@ -197,6 +201,7 @@ def seed_demo(ctx: Any, files: DemoFiles) -> list[DemoLogin] | None:
         logins = [DemoLogin(ADMIN[0], ADMIN[1], "admin", root.name, admin_pw)]
         for username, name, post, org_key, role, scope_key in PEOPLE:
             logins.append(_person(ctx, s, username, name, post, orgs[org_key], role, orgs[scope_key]))
+        _demo_staff_permissions(ctx, s)
         results = ctx.pm.hook.ccms_seed_demo(ctx=ctx, session=s, orgs={k: o.id for k, o in orgs.items()})
         for extra in reversed(results):
             for item in extra or []:
@@ -207,6 +212,16 @@ def seed_demo(ctx: Any, files: DemoFiles) -> list[DemoLogin] | None:
         s.flush()
         write_logins(files.logins, logins)
     return logins
+
+
+def _demo_staff_permissions(ctx: Any, session: Session) -> None:
+    """In the demo, staff may open every enabled business module (the
+    ``*.view`` permissions of plugins), so their logins show real menus."""
+    perms = sorted(p for p in ctx.permissions if p.endswith(".view") and not p.startswith("core."))
+    before = sorted(ctx.authz.role_permissions("staff"))
+    ctx.authz.set_role_permissions(session, "staff", perms)
+    audit.record(session, None, "role_permissions", "role", "staff", before={"permissions": before},
+                 after={"permissions": perms}, summary="demo: staff may view business modules")
 
 
 # --- the logins file --------------------------------------------------------------

@@ -204,8 +204,9 @@ def _demo_config_with(data: Path, plugin_id: str) -> None:
     data.mkdir(parents=True)
     files = demo.DemoFiles(data)
     demo.write_config(files)
-    with files.config.open("a", encoding="utf-8") as f:
-        f.write(f'\n[plugins]\nenable = ["{plugin_id}"]\n')
+    text = files.config.read_text(encoding="utf-8")
+    files.config.write_text(text.replace('enable = ["example_notice"]', f'enable = ["example_notice", "{plugin_id}"]'),
+                            encoding="utf-8")
 
 
 def test_plugins_seed_demo_hooks_get_the_org_keys(tmp_path, capsys, monkeypatch):
@@ -279,3 +280,21 @@ def test_demo_serves_over_http(tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert f"http://127.0.0.1:{port}/" in out and admin.password in out
+
+
+def test_demo_staff_see_business_menus_and_the_example_plugin(tmp_path, capsys):
+    data = tmp_path / "data"
+    code, out, err = run_demo(capsys, data)
+    assert code == 0, err
+    from core.config import load_deployment
+    from core.app import create_app
+    from starlette.testclient import TestClient
+    app = create_app(load_deployment(data / "demo.toml"))
+    login = next(x for x in demo.read_logins(data / "demo-logins.txt") if x.username == "cgj_staff")
+    with TestClient(app) as c:
+        page = c.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        c.post("/login", data={"username": login.username, "password": login.password, "csrf_token": token})
+        home = c.get("/").text
+    assert "指挥协调" in home and "通知公告" in home
+    assert "应用维护" not in home
