@@ -8,6 +8,7 @@ so the document never silently misses an endpoint.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel
@@ -67,13 +68,16 @@ def build(ctx: Any, routes: list[Any]) -> dict[str, Any]:
                                                        "total": {"type": "integer"}}} if d["response_list"] else ref
             ok["content"] = {"application/json": {"schema": schema}}
         op["responses"]["200"] = ok
-        paths.setdefault(d["path"], {})[d["method"]] = op
+        paths.setdefault(_openapi_path(d["path"]), {})[d["method"]] = op
     for r in routes:  # anything under /api/ that nobody declared
         path = getattr(r, "path", "")
-        if path.startswith("/api/") and path not in paths and path != "/api/openapi.json":
+        if path.startswith("/api/") and path != "/api/openapi.json":
             for m in sorted((getattr(r, "methods", None) or {"GET"}) - {"HEAD"}):
-                paths.setdefault(path, {})[m.lower()] = {"summary": getattr(r, "name", path),
-                                                          "responses": {"200": {"description": "OK"}}}
+                if m.lower() in paths.get(_openapi_path(path), {}):
+                    continue
+                paths.setdefault(_openapi_path(path), {})[m.lower()] = {
+                    "summary": getattr(r, "name", path), "x-undocumented": True,
+                    "responses": {"200": {"description": "OK"}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": f"ccms API · {ctx.deployment.name}", "version": "0.1.0",
@@ -88,8 +92,12 @@ def build(ctx: Any, routes: list[Any]) -> dict[str, Any]:
 
 
 def _path_params(path: str) -> list[str]:
-    import re
     return [m.split(":")[0] for m in re.findall(r"{([^}]+)}", path)]
+
+
+def _openapi_path(path: str) -> str:
+    """Starlette's ``{id:int}`` becomes OpenAPI's ``{id}``."""
+    return re.sub(r"{([^}:]+):[^}]+}", r"{\1}", path)
 
 
 async def openapi(request: Request) -> JSONResponse:
