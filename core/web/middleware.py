@@ -11,7 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -34,6 +34,13 @@ LAST_SEEN_EVERY = dt.timedelta(seconds=30)
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; "
        "base-uri 'self'; form-action 'self'")
+
+
+# Built once: constructing this statement cost as much as running it (bench/, 0.13 ms a request).
+SESSION_QUERY = (
+    select(LoginSession, Person, select(AuthzState.version).where(AuthzState.id == 1).scalar_subquery())
+    .join(Person, Person.id == LoginSession.person_id)
+    .where(LoginSession.id == bindparam("sid")))
 
 
 def client_ip(scope: Scope) -> str:
@@ -157,10 +164,7 @@ class AuthMiddleware:
         policy = ctx.deployment.security
         now = utcnow()
         with ctx.db.Session() as s:
-            row = s.execute(
-                select(LoginSession, Person, select(AuthzState.version).where(AuthzState.id == 1).scalar_subquery())
-                .join(Person, Person.id == LoginSession.person_id)
-                .where(LoginSession.id == sid)).first()
+            row = s.execute(SESSION_QUERY, {"sid": sid}).first()
             if row is None:
                 return None, ("session_invalid", "登录已失效，请重新登录", "session is no longer valid: log in again")
             ls, person, version = row

@@ -1,0 +1,135 @@
+"""Run every benchmark of ccms with one command and print ratios measured in this run.
+
+    python bench/run.py            # full run (about 1.5 minutes on 2 cores)
+    python bench/run.py --quick    # fewer requests and samples (about 30 s)
+    python bench/run.py --smoke    # a handful of requests: proves the harness works, measures nothing
+
+Benchmarks (see bench/README.md):
+
+1. HTTP, full stack vs bare endpoint (``bench_http``): an authenticated POST
+   and an authenticated 50-row list page through the whole ccms stack against
+   a bare Starlette endpoint doing the same database work. Target: the full
+   stack costs at most 1.5x the bare endpoint (server CPU time per request;
+   req/s and latency ratios are printed too).
+2. Permission check (``bench_authz``): our permission index against casbin's
+   own enforcer at 1k/10k/100k rules. Target: < 0.1 ms per check.
+
+Machines are noisy, so every verdict compares two things measured side by side
+in the same run; no absolute figure is asserted anywhere. Exit status: 0 when
+every verdict passes (always, with ``--smoke``, unless something broke), 1 when
+a verdict fails, 2 when a benchmark could not run or a request failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+for p in (HERE.parent, HERE):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+import bench_authz  # noqa: E402
+import bench_http  # noqa: E402
+
+
+def machine() -> str:
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{platform.python_implementation()}")
+
+
+def run_authz(mode: str) -> list[dict[str, Any]]:
+    if mode == "smoke":  # one small size only: the 100k-rule build alone takes seconds
+        with tempfile.TemporaryDirectory(prefix="ccms_bench_authz_") as tmp:
+            return [bench_authz.bench_size(1_000, 10, 1_000, Path(tmp))]
+    return bench_authz.run(quick=mode == "quick")
+
+
+def authz_passed(r: dict[str, Any]) -> bool:
+    return bool(r["under_target"] and r["revocation_honoured"] and r["agrees_with_casbin"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Run the ccms benchmarks (ratios measured in one run).")
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_true", help="fewer requests and samples")
+    g.add_argument("--smoke", action="store_true", help="a handful of requests: checks the harness, not speed")
+    ap.add_argument("--only", choices=("http", "authz"), help="run one benchmark only")
+    ap.add_argument("--db-url", help="HTTP benchmark database (empty or core-migrated), e.g. PostgreSQL; "
+                                     "default: a temporary SQLite file")
+    ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
+    a = ap.parse_args(argv)
+    mode = "smoke" if a.smoke else "quick" if a.quick else "full"
+
+    started = time.perf_counter()
+    print(f"ccms benchmarks, {mode} run, {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; {machine()}")
+    report: dict[str, Any] = {"mode": mode, "date": dt.datetime.now().astimezone().isoformat(),
+                              "machine": machine()}
+    verdicts: list[tuple[str, bool]] = []
+    broken = False
+
+    if a.only in (None, "http"):
+        print(f"\n== 1. HTTP: full ccms stack vs bare Starlette endpoint, same database work "
+              f"(target: full/bare <= {bench_http.TARGET_RATIO}x) ==")
+        try:
+            rows = bench_http.run(smoke=a.smoke, quick=a.quick, db_url=a.db_url)
+            bench_http.print_table(rows)
+            report["http"] = rows
+            for r in rows:
+                if r.get("skipped"):
+                    broken = True
+                    continue
+                if r["full"]["errors"] or r["bare"]["errors"]:
+                    broken = True
+                verdicts.append((f"HTTP {r['title']}: full/bare {r['ratio_cpu']:.2f}x server CPU per request, "
+                                 f"{r['ratio_throughput']:.2f}x req/s", r["passed"]))
+        except Exception:
+            traceback.print_exc()
+            print("HTTP benchmark FAILED to run")
+            broken = True
+
+    if a.only in (None, "authz"):
+        print(f"\n== 2. Permission check: our index vs casbin's enforcer "
+              f"(target: < {bench_authz.TARGET_MS} ms per check) ==")
+        try:
+            rows = run_authz(mode)
+            bench_authz.print_table(rows)
+            report["authz"] = rows
+            for r in rows:
+                verdicts.append((f"authz {r['rules']:,} rules: {r['ours_ms'] * 1000:.2f} us/check, "
+                                 f"{r['speedup_vs_warm']:,.0f}x faster than casbin", authz_passed(r)))
+        except Exception:
+            traceback.print_exc()
+            print("authz benchmark FAILED to run")
+            broken = True
+
+    print("\n== summary ==")
+    for text, ok in verdicts:
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
+    if broken:
+        print("ERROR  a benchmark did not run cleanly (see above)")
+    if mode == "smoke":
+        print("(smoke run: too few requests for the verdicts to mean anything)")
+    print(f"total {time.perf_counter() - started:.1f} s")
+    if a.json:
+        Path(a.json).write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+
+    if broken:
+        return 2
+    if mode != "smoke" and not all(ok for _, ok in verdicts):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
