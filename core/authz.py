@@ -136,6 +136,8 @@ class Authorizer:
         self._stale = False
         self._lock = threading.Lock()
         self._session_key = ("ccms.authz.pending", id(self))
+        # Paths of orgs created after the snapshot, tied to that snapshot.
+        self._late: tuple[_Index | None, dict[int, str]] = (None, {})
 
     # ------------------------------------------------------------------ index
 
@@ -268,7 +270,7 @@ class Authorizer:
                 if g.all or permission in g.perms:
                     return True
             return False
-        path = idx.paths.get(org_id)
+        path = idx.paths.get(org_id) or self._late_path(idx, org_id)
         for g in grants:
             if g.all or permission in g.perms:
                 if g.org_id == org_id or (path is not None and g.path is not None
@@ -276,8 +278,26 @@ class Authorizer:
                     return True
         return False
 
+    def _late_path(self, idx: _Index, org_id: int) -> str | None:
+        """Path of an org created after the snapshot was loaded.
+
+        A new org has no grants and never changes its path without a move
+        (which bumps the version), so creating one needs no reload of the
+        whole index: its path is read once and cached with this snapshot.
+        """
+        late = self._late
+        if late[0] is not idx:
+            late = self._late = (idx, {})
+        path = late[1].get(org_id)
+        if path is None:
+            with self.db.engine.connect() as conn:
+                path = _clean_path(conn.execute(select(Org.path).where(Org.id == org_id)).scalar())
+            if path is not None:
+                late[1][org_id] = path
+        return path
+
     def _covering(self, idx: _Index, grants: tuple[_Grant, ...], org_id: int) -> list[_Grant]:
-        path = idx.paths.get(org_id)
+        path = idx.paths.get(org_id) or self._late_path(idx, org_id)
         return [g for g in grants if g.org_id == org_id
                 or (path is not None and g.path is not None and path.startswith(g.path))]
 

@@ -104,6 +104,19 @@ def test_grant_at_ancestor_covers_descendants_not_siblings_or_parent(authz: Auth
     assert not e.enforce(subject(7), domain(1), "case.view")
 
 
+def test_org_created_after_load_is_covered_without_a_reload(authz: Authorizer, db: Database) -> None:
+    with db.session() as s:
+        authz.grant(s, 7, "clerk", 2)
+    assert authz.check(7, "case.view", 4)  # index loaded
+    version = authz.version
+    with db.session() as s:  # new orgs, no version bump (as the orgs service does)
+        s.add(Org(id=5, parent_id=4, name="org 5", kind="unit", path="/1/2/4/5/"))
+        s.add(Org(id=6, parent_id=3, name="org 6", kind="unit", path="/1/3/6/"))
+    assert authz.check(7, "case.view", 5)      # under the grant
+    assert not authz.check(7, "case.view", 6)  # under the sibling
+    assert authz.version == version            # no reload happened
+
+
 def test_star_grants_every_permission(authz: Authorizer, db: Database) -> None:
     with db.session() as s:
         authz.grant(s, 5, "admin", 1)

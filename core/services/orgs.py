@@ -153,7 +153,6 @@ def create(session: Session, actor: audit.Actor | None, ctx: Any, data: OrgCreat
     set_committed_value(org, "path", path)
     audit.record(session, actor, "org_create", "org", org.id, after=snapshot(org),
                  summary=f"创建机构 {org.name}")
-    ctx.authz.bump(session)  # the permission index must learn the new org's path
     return org
 
 
