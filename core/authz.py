@@ -296,6 +296,11 @@ class Authorizer:
                 late[1][org_id] = path
         return path
 
+    def path_of(self, org_id: int) -> str | None:
+        """Materialised path of an org, from the index (no query for known orgs)."""
+        idx = self._idx()
+        return idx.paths.get(org_id) or self._late_path(idx, org_id)
+
     def _covering(self, idx: _Index, grants: tuple[_Grant, ...], org_id: int) -> list[_Grant]:
         path = idx.paths.get(org_id) or self._late_path(idx, org_id)
         return [g for g in grants if g.org_id == org_id

@@ -166,6 +166,9 @@ def test_api_list_search_filter_and_paging(admin, ctx, tree, crowd):
 
 
 def test_list_screen_filters_with_htmx_fragment_and_pages(admin, ctx, tree, crowd):
+    # Rows per page come from 系统配置 (core.page_size, default 50); 20 here.
+    r = admin.api("PUT", "/api/settings/core", json={"values": {"page_size": 20}, "version": 0})
+    assert r.status_code == 200, r.text
     page = admin.get("/admin/people")
     assert page.status_code == 200
     assert 'hx-get="/admin/people"' in page.text and 'id="list"' in page.text
@@ -181,6 +184,10 @@ def test_list_screen_filters_with_htmx_fragment_and_pages(admin, ctx, tree, crow
     kept = admin.get("/admin/people?q=%E9%98%9F&page=1", headers={"HX-Request": "true"})
     assert 'href="/admin/people?q=%E9%98%9F&amp;page=2"' in kept.text
     assert admin.get("/admin/people?q=nobody", headers={"HX-Request": "true"}).text.count("people-empty") == 1
+    # An explicit page size wins and is kept in the paging links.
+    small = admin.get("/admin/people?page_size=10", headers={"HX-Request": "true"})
+    assert "第 1 / 3 页" in small.text and "page_size=10" in small.text
+    assert admin.get("/admin/people?page_size=5000").status_code == 422
 
 
 # --- edit and conflicts --------------------------------------------------------------------------

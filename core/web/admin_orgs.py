@@ -80,13 +80,15 @@ def query_bool(request: Request, name: str) -> bool | None:
 def org_options(session: Session, paths: list[str], *, exclude_path: str | None = None,
                 active_only: bool = True) -> list[tuple[int, str]]:
     """(id, indented name) of the orgs in the given subtrees, in tree order, for pickers."""
-    stmt = select(Org).where(svc.subtree_filter(paths))
+    # Plain columns, not ORM objects: pickers run on every form and list page.
+    stmt = select(Org.id, Org.parent_id, Org.name, Org.sort, Org.path).where(svc.subtree_filter(paths))
     if active_only:
         stmt = stmt.where(Org.active.is_(True))
-    orgs = [o for o in session.scalars(stmt) if not (exclude_path and o.path.startswith(exclude_path))]
+    orgs = [o for o in session.execute(stmt) if not (exclude_path and o.path.startswith(exclude_path))]
     ordered = svc.tree_order(orgs)
-    top = min((o.depth for o in ordered), default=0)
-    return [(o.id, "\u3000" * (o.depth - top) + o.name) for o in ordered]
+    depth = {o.id: o.path.count("/") for o in ordered}
+    top = min(depth.values(), default=0)
+    return [(o.id, "\u3000" * (depth[o.id] - top) + o.name) for o in ordered]
 
 
 def history(session: Session, object_type: str, object_id: int, limit: int = 50,

@@ -31,6 +31,7 @@ from ..services import field_error
 from ..services import orgs as org_svc
 from ..services import people as svc
 from ..services import tokens as tok_svc
+from ..services.settings import get_settings
 from .admin_orgs import (STALE, VersionIn, clean_form, errors_of, history, json_body_or_empty, org_options,
                          query_bool, query_int)
 from .openapi import api_doc
@@ -38,7 +39,6 @@ from .render import render
 from .routing import form_data, json_body, requires, validate
 
 VIEW, EDIT = "core.person.view", "core.person.edit"
-PAGE_SIZE = 20
 FIELDS = ("username", "display_name", "org_id", "post", "phone", "email")
 
 
@@ -152,12 +152,15 @@ async def list_page(request: Request) -> Response:
             org = org_svc.get(s, org_id)
             ctx.require(user, VIEW, org.id)
             org_path = org.path
-        stmt = svc.search(paths, f["q"], org_path, active)
-        total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-        pages = max(1, math.ceil(total / PAGE_SIZE))
+        size = query_int(request, "page_size", None, 10, 200) or get_settings(ctx, "core", s).get("page_size", 50)
+        stmt = svc.search_rows(paths, f["q"], org_path, active)
+        total = svc.count(s, stmt)
+        pages = max(1, math.ceil(total / size))
         page = min(page, pages)
-        rows = s.execute(stmt.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+        rows = s.execute(stmt.offset((page - 1) * size).limit(size)).all()
         kept = {k: v for k, v in f.items() if v}
+        if "page_size" in request.query_params:
+            kept["page_size"] = str(size)
         ctxt = {"rows": rows, "total": total, "page": page, "pages": pages, "filters": f,
                 "page_url": "/admin/people?" + (urlencode(kept) + "&" if kept else ""),
                 "can_create": ctx.can(user, EDIT), "is_locked": svc.is_locked}
