@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+from sqlalchemy import event
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,6 +22,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from . import audit
 from . import plugins as plugin_loader
 from .authz import Authorizer
 from .config import Deployment
@@ -53,6 +55,8 @@ class App:
         for info in self.plugins:
             self.catalog.add_folder(info.folder / "locales")
         self.db = Database(deployment.resolved_database_url)
+        event.listen(self.db.Session, "after_commit", self._announce_audit)
+        event.listen(self.db.Session, "after_rollback", lambda s: s.info.pop(audit.PENDING, None))
         self.authz = Authorizer(self.db)
         self.permissions = self._collect_permissions()
         self.public_paths: set[str] = {"/login", "/healthz", "/api/openapi.json"}
@@ -88,6 +92,15 @@ class App:
                                        plugin=info.id, file=str(info.manifest_file), field="permissions")
                 perms[p["id"]] = {**p, "plugin": info.id}
         return perms
+
+    def _announce_audit(self, session: Any) -> None:
+        """Hand committed audit entries to ``ccms_audit_event`` listeners; a
+        failing listener is logged and never undoes or blocks the write."""
+        for entry in session.info.pop(audit.PENDING, ()):
+            try:
+                self.pm.hook.ccms_audit_event(ctx=self, entry=entry)
+            except Exception:
+                log.exception("ccms_audit_event listener failed")
 
     # -- permissions -------------------------------------------------------
 

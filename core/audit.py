@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, insert, or_, select
 from sqlalchemy.orm import Session
 
 from .db import utcnow
@@ -48,14 +48,24 @@ class Actor:
 SYSTEM = Actor()
 
 
+PENDING = "ccms.audit.pending"  # session.info key: entries to announce after commit
+
+
 def record(session: Session, actor: Actor | None, action: str, object_type: str, object_id: Any = "",
            *, before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
-           summary: str = "", success: bool = True) -> AuditLog:
+           summary: str = "", success: bool = True) -> dict[str, Any]:
+    """Write one entry in the caller's transaction; returns it as a dict.
+
+    A plain INSERT, not an ORM object: the log is written on every change and
+    never read back in the same unit of work. Once the transaction commits,
+    the app announces the entry to plugins (``ccms_audit_event``).
+    """
     actor = actor or SYSTEM
-    entry = AuditLog(at=utcnow(), actor_id=actor.id, actor_name=actor.name[:100], client_ip=actor.client_ip[:64],
-                     action=action[:64], object_type=object_type[:64], object_id=str(object_id)[:64],
-                     summary=summary[:500], before=scrub(before), after=scrub(after), success=success)
-    session.add(entry)
+    entry = {"at": utcnow(), "actor_id": actor.id, "actor_name": actor.name[:100], "client_ip": actor.client_ip[:64],
+             "action": action[:64], "object_type": object_type[:64], "object_id": str(object_id)[:64],
+             "summary": summary[:500], "before": scrub(before), "after": scrub(after), "success": success}
+    session.execute(insert(AuditLog.__table__), [entry])
+    session.info.setdefault(PENDING, []).append(entry)
     return entry
 
 

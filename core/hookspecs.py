@@ -15,6 +15,10 @@ how to extend ccms. Rules that hold for every hook:
 * The core registers its own features through these same hooks
   (:mod:`core.builtin`), so every core feature is also a worked example.
 
+Hooks for the forms and flows engines (field types, flow actions and
+events, record validation) arrive with those engines; they are not declared
+before something calls them.
+
 Everything a plugin can say as data (menus, permissions, settings schema,
 forms, flows, migrations) belongs in ``plugin.json``, not here.
 """
@@ -60,33 +64,10 @@ def ccms_template_dirs(ctx: Any) -> list[str] | None:
 
 
 @hookspec
-def ccms_register_field_types(ctx: Any) -> list[Any] | None:
-    """Form field types (used by the form engine)."""
-
-
-@hookspec
-def ccms_register_flow_actions(ctx: Any) -> list[Any] | None:
-    """Automatic flow actions, by name (used by the flow engine)."""
-
-
-@hookspec
-def ccms_flow_event(ctx: Any, event: dict[str, Any]) -> None:
-    """Called after a flow step commits (task created, completed, overdue ...)."""
-
-
-@hookspec
-def ccms_record_validate(ctx: Any, form_id: str, data: dict[str, Any], user: Any) -> dict[str, str] | None:
-    """Extra validation of a form record; return ``{field: message}`` to refuse."""
-
-
-@hookspec
-def ccms_record_saved(ctx: Any, form_id: str, record: Any, before: dict[str, Any] | None, user: Any) -> None:
-    """A form record was created or changed (inside the same transaction)."""
-
-
-@hookspec
 def ccms_audit_event(ctx: Any, entry: dict[str, Any]) -> None:
-    """An audit entry was written; e.g. forward it to a SIEM. Must not raise."""
+    """An audit entry was committed (actor, client_ip, action, object_type,
+    object_id, summary, before, after, success); e.g. forward it to a SIEM.
+    Runs after the commit: an exception is logged and changes nothing."""
 
 
 @hookspec

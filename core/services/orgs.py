@@ -9,15 +9,16 @@ only for a mistake nobody used yet (no people, no child orgs, no grants).
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import ColumnElement, false, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, false, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import audit
+from ..db import utcnow
 from ..authz import domain
 from ..config import check_region_code
 from ..errors import Conflict, NotFound, ValidationFailed
@@ -108,47 +109,88 @@ def _check_region_kind(kind: str, region_code: str | None) -> None:
         raise ValidationFailed(zh, en, fields=field_error("region_code", zh, en))
 
 
+# Statements of the create path, built once (building them cost as much as running them).
+_SIBLING = select(Org.id).where(Org.parent_id == bindparam("parent_id"), Org.name == bindparam("name")).limit(1)
+_ROOT_SIBLING = select(Org.id).where(Org.parent_id.is_(None), Org.name == bindparam("name")).limit(1)
+_ANY_ORG = select(Org.id).limit(1)
+_SET_PATH = update(Org).where(Org.id == bindparam("oid")).values(path=bindparam("new_path"))
+
+
 def _check_sibling_name(session: Session, parent_id: int | None, name: str, own_id: int | None = None,
                         field: str = "name") -> None:
-    stmt = select(Org.id).where(Org.parent_id == parent_id if parent_id is not None else Org.parent_id.is_(None),
-                                Org.name == name)
-    if own_id is not None:
-        stmt = stmt.where(Org.id != own_id)
-    if session.scalar(stmt.limit(1)) is not None:
+    if own_id is None:
+        stmt, params = (_SIBLING, {"parent_id": parent_id, "name": name}) if parent_id is not None \
+            else (_ROOT_SIBLING, {"name": name})
+        taken = session.scalar(stmt, params) is not None
+    else:
+        stmt = select(Org.id).where(Org.parent_id == parent_id if parent_id is not None else Org.parent_id.is_(None),
+                                    Org.name == name, Org.id != own_id)
+        taken = session.scalar(stmt.limit(1)) is not None
+    if taken:
         zh, en = f"同一上级机构下已有名为“{name}”的机构", f"the parent org already has an org named {name!r}"
         raise ValidationFailed(zh, en, fields=field_error(field, zh, en))
 
 
-def _parent(session: Session, parent_id: int | None, field: str = "parent_id") -> Org:
+class ParentRef(NamedTuple):
+    """What creating or moving under an org needs of it (no ORM object: cheaper)."""
+
+    id: int
+    name: str
+    path: str
+    active: bool
+
+
+_PARENT = select(Org.id, Org.name, Org.path, Org.active).where(Org.id == bindparam("oid"))
+
+
+def parent_ref(session: Session, org_id: int) -> ParentRef | None:
+    row = session.execute(_PARENT, {"oid": org_id}).first()
+    return ParentRef(*row) if row is not None else None
+
+
+def _parent(session: Session, parent_id: int | None, field: str = "parent_id") -> ParentRef:
     if parent_id is None:
         zh, en = "请选择上级机构", "choose a parent org"
         raise ValidationFailed(zh, en, fields=field_error(field, zh, en))
-    parent = session.get(Org, parent_id)
+    parent = parent_ref(session, parent_id)
     if parent is None:
         zh, en = f"上级机构 {parent_id} 不存在", f"parent org {parent_id} does not exist"
         raise ValidationFailed(zh, en, fields=field_error(field, zh, en))
+    return active_parent(parent, field)
+
+
+def active_parent(parent: ParentRef, field: str = "parent_id") -> ParentRef:
+    """A deactivated org takes no new children."""
     if not parent.active:
         zh, en = f"上级机构“{parent.name}”已停用", f"parent org {parent.name!r} is deactivated"
         raise ValidationFailed(zh, en, fields=field_error(field, zh, en))
     return parent
 
 
-def create(session: Session, actor: audit.Actor | None, ctx: Any, data: OrgCreate | Mapping[str, Any]) -> Org:
-    """Create an org under an active parent (only the very first org may be a root)."""
+def create(session: Session, actor: audit.Actor | None, ctx: Any, data: OrgCreate | Mapping[str, Any],
+           parent: ParentRef | None = None) -> Org:
+    """Create an org under an active parent (only the very first org may be a root).
+
+    ``parent`` may be passed when the caller already loaded it (to check the
+    user's permission there). The row is written with two plain statements —
+    the path needs the new id — and the returned object joins the session
+    without being read back.
+    """
     d = coerce(OrgCreate, data)
-    has_root = session.scalar(select(Org.id).limit(1)) is not None
-    parent = _parent(session, d.parent_id) if (has_root or d.parent_id is not None) else None
+    if parent is None and (d.parent_id is not None or session.scalar(_ANY_ORG) is not None):
+        parent = _parent(session, d.parent_id)
     _check_region_kind(d.kind, d.region_code)
     _check_sibling_name(session, parent.id if parent else None, d.name)
-    org = Org(parent_id=parent.id if parent else None, name=d.name, kind=d.kind, region_code=d.region_code,
-              sort=d.sort, active=True, path="")
+    now = utcnow()
+    values = {"parent_id": parent.id if parent else None, "name": d.name, "kind": d.kind,
+              "region_code": d.region_code, "sort": d.sort, "active": True, "created_at": now, "updated_at": now,
+              "version": 1}
+    oid = session.execute(insert(Org).values(path="", **values).returning(Org.id)).scalar_one()
+    path = f"{parent.path if parent else '/'}{oid}/"
+    session.execute(_SET_PATH, {"oid": oid, "new_path": path})
+    org = Org(id=oid, path=path, **values)
+    make_transient_to_detached(org)
     session.add(org)
-    session.flush()
-    # The path needs the new id; write it without a version bump so a new org starts at version 1.
-    path = f"{parent.path if parent else '/'}{org.id}/"
-    session.execute(update(Org).where(Org.id == org.id).values(path=path)
-                    .execution_options(synchronize_session=False))
-    set_committed_value(org, "path", path)
     audit.record(session, actor, "org_create", "org", org.id, after=snapshot(org),
                  summary=f"创建机构 {org.name}")
     return org

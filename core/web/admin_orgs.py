@@ -186,8 +186,8 @@ async def create_page(request: Request) -> Response:
     try:
         with ctx.db.session() as s:
             d = validate(svc.OrgCreate, clean_form(values, ("parent_id", "region_code", "sort")))
-            _require_parent(ctx, s, user, d.parent_id)
-            org = svc.create(s, actor_of(request), ctx, d)
+            parent = _require_parent(ctx, s, user, d.parent_id)
+            org = svc.create(s, actor_of(request), ctx, d, parent=svc.active_parent(parent))
             org_id = org.id
     except ValidationFailed as exc:
         return _render_create(request, values, exc, 422)
@@ -206,14 +206,15 @@ def _render_create(request: Request, values: dict[str, Any], exc: CcmsError | No
             status_code=status)
 
 
-def _require_parent(ctx: Any, s: Session, user: Any, parent_id: int | None) -> Org:
+def _require_parent(ctx: Any, s: Session, user: Any, parent_id: int | None) -> svc.ParentRef:
     """The parent must exist (422 otherwise) and lie in the user's edit domain (403)."""
-    if parent_id is None or s.get(Org, parent_id) is None:
+    parent = svc.parent_ref(s, parent_id) if parent_id is not None else None
+    if parent is None:
         zh, en = ("请选择上级机构", "choose a parent org") if parent_id is None else \
             (f"上级机构 {parent_id} 不存在", f"parent org {parent_id} does not exist")
         raise ValidationFailed(zh, en, fields=field_error("parent_id", zh, en))
     ctx.require(user, EDIT, parent_id)
-    return s.get(Org, parent_id)
+    return parent
 
 
 def _load(ctx: Any, s: Session, user: Any, org_id: int, perm: str) -> Org:
@@ -411,8 +412,8 @@ async def api_create(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     d = await json_body(request, svc.OrgCreate)
     with ctx.db.session() as s:
-        _require_parent(ctx, s, user, d.parent_id)
-        org = svc.create(s, actor_of(request), ctx, d)
+        parent = _require_parent(ctx, s, user, d.parent_id)
+        org = svc.create(s, actor_of(request), ctx, d, parent=svc.active_parent(parent))
         body = out(org)
     return JSONResponse(body, status_code=201)
 

@@ -36,7 +36,9 @@ def template_dirs(ctx: "App") -> list[Path]:
 def make_env(ctx: "App") -> Environment:
     env = Environment(loader=ChoiceLoader([FileSystemLoader(str(d)) for d in template_dirs(ctx)]),
                       autoescape=select_autoescape(default=True, default_for_string=True),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True,
+                      # Templates change with a deploy, not while serving: no stat() per render.
+                      auto_reload=False)
     tz = ZoneInfo(ctx.deployment.timezone)
 
     def localtime(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
