@@ -96,9 +96,11 @@ def ccms_seed_demo(ctx: Any, session: Any, orgs: dict[str, Any]) -> list[dict[st
 
 @hookspec
 def ccms_startup(ctx: Any) -> None:
-    """The app is starting (after migrations were checked)."""
+    """The app is starting (ASGI lifespan start): open connections to peers,
+    start background workers. Raising stops the start-up."""
 
 
 @hookspec
 def ccms_shutdown(ctx: Any) -> None:
-    """The app is stopping."""
+    """The app is stopping (ASGI lifespan end): stop workers, flush buffers.
+    Called even when serving ended with an error."""

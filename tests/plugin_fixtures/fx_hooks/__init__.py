@@ -1,0 +1,27 @@
+"""Fixture: a menu item computed per user, an extra template folder, and a
+shut-down hook."""
+
+from pathlib import Path
+
+from core.api import hookimpl
+
+STOPPED: list[str] = []
+
+
+@hookimpl
+def ccms_menu_items(ctx, user):
+    # Only people holding fx_hooks.view get the dynamic entry, titled with their name.
+    if user is None or not ctx.can(user, "fx_hooks.view"):
+        return []
+    return [{"id": "fx_hooks", "title": {"zh-CN": f"{user.display_name}的待办"}, "order": 5,
+             "children": [{"id": "fx_hooks.todo", "title": "我的待办", "url": "/fx_hooks/todo"}]}]
+
+
+@hookimpl
+def ccms_template_dirs(ctx):
+    return [str(Path(__file__).parent / "extra_templates")]
+
+
+@hookimpl
+def ccms_shutdown(ctx):
+    STOPPED.append(ctx.deployment.identity)

@@ -1,0 +1,37 @@
+"""Hooks not covered elsewhere: per-user menu items, extra template folders, shut-down."""
+
+from __future__ import annotations
+
+import sys
+
+from conftest import ADMIN_PASSWORD, ADMIN_USER, Client, login
+from test_plugins import fixture_plugins  # noqa: F401  (fixture)
+
+
+def test_menu_items_template_dirs_and_shutdown(make_app, fixture_plugins):  # noqa: F811
+    available = {**__import__("core.plugins").plugins.discover(), **fixture_plugins("fx_hooks")}
+    app = make_app(available=available, plugins={"enable": ["fx_hooks"]})
+    with Client(app) as c:
+        assert login(c, ADMIN_USER, ADMIN_PASSWORD).status_code == 303
+        home = c.get("/").text
+        assert "平台管理员的待办" in home and "/fx_hooks/todo" in home  # admin holds "*"
+        # The plugin's template folder is searched before the default theme.
+        page = c.get("/command/cases").text
+        assert "来自 fx_hooks 模板目录的页面" in page
+    assert sys.modules["fx_hooks"].STOPPED == [app.state.ccms.deployment.identity]
+
+
+def test_dynamic_menu_respects_permissions(make_app, client_for, fixture_plugins):  # noqa: F811
+    from core import auth
+    from core.models import Person
+    available = {**__import__("core.plugins").plugins.discover(), **fixture_plugins("fx_hooks")}
+    app = make_app(available=available, plugins={"enable": ["fx_hooks"]})
+    ctx = app.state.ccms
+    with ctx.db.session() as s:
+        p = Person(username="lisi", display_name="李四", org_id=1)
+        auth.set_password(p, ADMIN_PASSWORD)
+        s.add(p)
+        s.flush()
+        ctx.authz.grant(s, p.id, "auditor", 1)
+    home = client_for("lisi", ADMIN_PASSWORD, app_=app).get("/").text
+    assert "的待办" not in home
