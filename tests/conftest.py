@@ -28,9 +28,8 @@ from starlette.testclient import TestClient
 from core import migrate, seed
 from core.app import App, create_app
 from core.config import parse_deployment
+from core.testing import ADMIN_PASSWORD, ADMIN_USER  # noqa: F401  (tests import them from here)
 
-ADMIN_USER = "root"
-ADMIN_PASSWORD = "Str0ng#Passw0rd"
 SECRET = "test-secret-key-0123456789"
 PG_URL = os.environ.get("CCMS_TEST_PG_URL", "")
 
@@ -198,33 +197,8 @@ def ctx(app: Starlette) -> App:
 
 # --- clients ----------------------------------------------------------------------
 
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class Client(TestClient):
-    """TestClient that knows its CSRF token, like a browser page would."""
-
-    csrf: str = ""
-
-    def refresh_csrf(self) -> str:
-        page = self.get("/login")
-        m = CSRF_RE.search(page.text)
-        assert m, "login page has no CSRF token"
-        self.csrf = m.group(1)
-        return self.csrf
-
-    def form(self, url: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
-        """POST a form with the page's CSRF token."""
-        payload = dict(data or {})
-        payload.setdefault("csrf_token", self.csrf or self.refresh_csrf())
-        return self.post(url, data=payload, **kw)
-
-    def api(self, method: str, url: str, **kw: Any) -> Any:
-        """A JSON API call with the session cookie and the CSRF header."""
-        headers = dict(kw.pop("headers", {}) or {})
-        if method.upper() not in ("GET", "HEAD"):
-            headers.setdefault("X-CSRF-Token", self.csrf or self.refresh_csrf())
-        return self.request(method, url, headers=headers, **kw)
+# The CSRF-aware client is part of core's test helpers, shared with vendor plugins' tests.
+from core.testing import Client  # noqa: E402
 
 
 def login(client: Client, username: str, password: str) -> Any:
