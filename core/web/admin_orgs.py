@@ -24,23 +24,13 @@ from ..errors import CcmsError, Conflict, ValidationFailed
 from ..models import AuditLog, Org, Person
 from ..services import orgs as svc
 from ..services import field_error
+from .actions import STALE, VersionIn, one_button_action
 from .openapi import api_doc
 from .render import render
 from .routing import form_data, json_body, requires, validate
 
 VIEW, EDIT = "core.org.view", "core.org.edit"
-STALE = Conflict("该记录已被他人修改，您的修改未保存，请刷新后重试",
-                 "the record was changed by someone else; nothing was saved: reload and try again")
-
-
 # --- shared helpers (also used by admin_people) ------------------------------------
-
-class VersionIn(BaseModel):
-    """Body of an action: the version the caller saw (optional)."""
-
-    model_config = ConfigDict(extra="forbid")
-    version: int | None = None
-
 
 async def json_body_or_empty(request: Request, model: type[BaseModel]) -> Any:
     """Like ``json_body`` but an empty body means ``{}`` (action endpoints)."""
@@ -325,26 +315,8 @@ def _render_move(request: Request, org_id: int, values: dict[str, Any], exc: Ccm
 
 def _action(name: str, flash: str) -> Any:
     """POST handler for a one-button action (deactivate, reactivate)."""
-    fn = getattr(svc, name)
-
-    @requires(EDIT)
-    async def endpoint(request: Request) -> Response:
-        ctx, user = _ctx_user(request)
-        org_id = request.path_params["org_id"]
-        data = await form_data(request)
-        try:
-            version = validate(VersionIn, clean_form({"version": data.get("version", "")}, ("version",))).version
-            with ctx.db.session() as s:
-                _load(ctx, s, user, org_id, EDIT)
-                fn(s, actor_of(request), ctx, org_id, version)
-        except (ValidationFailed, Conflict) as exc:
-            return _render_detail(request, org_id, exc, exc.status)
-        except StaleDataError:
-            return _render_detail(request, org_id, STALE, 409)
-        return RedirectResponse(f"/admin/orgs/{org_id}?flash={flash}", status_code=303)
-
-    endpoint.__name__ = f"org_{name}"
-    return endpoint
+    return one_button_action(getattr(svc, name), permission=EDIT, id_param="org_id", load=_load,
+                             render_detail=_render_detail, done_url="/admin/orgs/{}", name=flash)
 
 
 @requires(EDIT)

@@ -34,6 +34,7 @@ from ..services import tokens as tok_svc
 from ..services.settings import get_settings
 from .admin_orgs import (STALE, VersionIn, clean_form, errors_of, history, json_body_or_empty, org_options,
                          query_bool, query_int)
+from .actions import one_button_action
 from .openapi import api_doc
 from .render import render
 from .routing import form_data, json_body, requires, validate
@@ -286,26 +287,9 @@ detail_page.permission = VIEW  # type: ignore[attr-defined]
 
 
 def _action(name: str, flash: str) -> Any:
-    fn = getattr(svc, name)
-
-    @requires(EDIT)
-    async def endpoint(request: Request) -> Response:
-        ctx, user = _cu(request)
-        person_id = request.path_params["person_id"]
-        data = await form_data(request)
-        try:
-            version = validate(VersionIn, clean_form({"version": data.get("version", "")}, ("version",))).version
-            with ctx.db.session() as s:
-                _load(ctx, s, user, person_id, EDIT)
-                fn(s, actor_of(request), ctx, person_id, version)
-        except (ValidationFailed, Conflict) as exc:
-            return _render_detail(request, person_id, exc, exc.status)
-        except StaleDataError:
-            return _render_detail(request, person_id, STALE, 409)
-        return RedirectResponse(f"/admin/people/{person_id}?flash={flash}", status_code=303)
-
-    endpoint.__name__ = f"person_{name}"
-    return endpoint
+    """POST handler for a one-button action (deactivate, activate, unlock)."""
+    return one_button_action(getattr(svc, name), permission=EDIT, id_param="person_id", load=_load,
+                             render_detail=_render_detail, done_url="/admin/people/{}", name=flash)
 
 
 @requires(EDIT)
