@@ -168,15 +168,17 @@ class App:
 
 def _routes(ctx: App) -> list[BaseRoute]:
     routes: list[BaseRoute] = list(ctx.hook_list("ccms_register_routes"))
-    static_dirs = []
     for info in reversed(ctx.plugins):
         if (info.folder / "static").is_dir():
             routes.append(Mount(f"/static/{info.id}", StaticFiles(directory=str(info.folder / "static")),
                                 name=f"static-{info.id}"))
-    if ctx.deployment.theme != "default" and (THEMES_DIR / ctx.deployment.theme / "static").is_dir():
-        static_dirs.append(THEMES_DIR / ctx.deployment.theme / "static")
-    static_dirs.append(THEMES_DIR / "default" / "static")
-    routes.append(Mount("/static", StaticFiles(directory=str(static_dirs[0])), name="static"))
+    # /static/ serves the deployment's theme first, then the default theme
+    # (so a theme overrides ccms.css but still gets htmx).
+    static = StaticFiles(directory=str(THEMES_DIR / "default" / "static"))
+    theme_static = THEMES_DIR / ctx.deployment.theme / "static"
+    if ctx.deployment.theme != "default" and theme_static.is_dir():
+        static.all_directories.insert(0, str(theme_static))
+    routes.append(Mount("/static", static, name="static"))
     return routes
 
 

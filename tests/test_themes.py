@@ -42,3 +42,16 @@ def test_error_pages_are_bilingual(admin):
     r = admin.get("/api/orgs/999999")
     body = r.json()["error"]
     assert r.status_code == 404 and body["message"] and body["message_en"]
+
+
+def test_named_theme_static_overrides_but_default_assets_remain(make_app, client_for, tmp_path, monkeypatch):
+    import core.app as app_mod
+    themes = tmp_path / "themes"
+    (themes / "green" / "static").mkdir(parents=True)
+    (themes / "green" / "static" / "ccms.css").write_text("body{background:green}", encoding="utf-8")
+    default = app_mod.THEMES_DIR / "default"
+    (themes / "default").symlink_to(default)
+    monkeypatch.setattr(app_mod, "THEMES_DIR", themes)
+    c = client_for(app_=make_app(theme="green"))
+    assert c.get("/static/ccms.css").text == "body{background:green}"
+    assert c.get("/static/vendor/htmx/htmx.min.js").status_code == 200
