@@ -170,17 +170,17 @@ def bare_app(db_url: str) -> Any:
     """Starlette, no middleware: the same statements as the full stack, nothing else."""
     import math
 
-    from sqlalchemy import func, insert, select, update
+    from sqlalchemy import insert, select, update
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Route
 
     from core.db import make_engine, utcnow
-    from core.models import AuditLog, AuthzState, Org, Person
+    from core.models import AuditLog, Org, Person
 
     engine = make_engine(db_url)
-    org, person, audit_t, state = Org.__table__, Person.__table__, AuditLog.__table__, AuthzState.__table__
+    org, person, audit_t = Org.__table__, Person.__table__, AuditLog.__table__
     with engine.connect() as c:
         root_path = c.execute(select(org.c.path).where(org.c.parent_id.is_(None)).order_by(org.c.id)).scalar_one()
 

@@ -10,7 +10,6 @@ into a failure so CI cannot pass without PostgreSQL.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import uuid
 from pathlib import Path
@@ -23,7 +22,6 @@ os.environ.setdefault("CCMS_ARGON2_CHEAP", "1")  # before core.auth is imported:
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
-from starlette.testclient import TestClient
 
 from core import migrate, seed
 from core.app import App, create_app

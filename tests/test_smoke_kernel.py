@@ -1,6 +1,6 @@
 """First end-to-end checks of the kernel: login, menus, headers, CSRF, 404."""
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, login
+from conftest import ADMIN_USER, login
 
 
 def test_login_page_then_home_shows_enabled_plugin_menus(admin):

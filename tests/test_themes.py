@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from starlette.requests import Request
 
 
 def test_deployment_theme_overrides_a_template_by_name(make_app, client_for, tmp_path):

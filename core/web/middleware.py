@@ -7,7 +7,7 @@ benchmark in ``bench/`` holds the full stack to 1.5x a bare endpoint.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
 
@@ -118,7 +118,6 @@ class AuthMiddleware:
         csrf_cookie = cookies.get(CSRF_COOKIE)
         new_csrf = None
         if not csrf_cookie:
-            import secrets
             new_csrf = csrf_cookie = secrets.token_urlsafe(24)
         scope["csrf_token"] = auth.csrf_token_for(ctx.deployment.secret_key, csrf_cookie)
 
