@@ -54,3 +54,16 @@ def test_named_theme_static_overrides_but_default_assets_remain(make_app, client
     c = client_for(app_=make_app(theme="green"))
     assert c.get("/static/ccms.css").text == "body{background:green}"
     assert c.get("/static/vendor/htmx/htmx.min.js").status_code == 200
+
+
+def test_generic_list_and_detail_partials(ctx):
+    tpl = ctx.templates.from_string(
+        '{% from "_macros.html" import table, detail %}'
+        '{% call(r) table(["名称"], rows, testid="t") %}<td>{{ r.name }}</td>{% endcall %}'
+        '{{ detail([("名称", "<b>x</b>"), ("备注", none)]) }}')
+    html = tpl.render(rows=[{"id": 7, "name": "市城管局"}])
+    assert 'data-testid="t-row-7"' in html and "<td>市城管局</td>" in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "<dd>—</dd>" in html  # escaped; empty shown as a dash
+    empty = ctx.templates.from_string(
+        '{% from "_macros.html" import table %}{% call(r) table(["名称"], []) %}{% endcall %}').render()
+    assert "暂无数据" in empty
