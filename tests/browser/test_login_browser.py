@@ -24,3 +24,18 @@ def test_login_logout_in_chromium(live_server, new_page):
     page.click("[data-testid=logout]")
     page.wait_for_url("**/login**")
     assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def test_phone_layout_folds_the_menu(live_server, new_page, browser):
+    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 800}, is_mobile=True)
+    page = context.new_page()
+    page.goto(live_server.url + "/login")
+    page.fill("input[name=username]", ADMIN_USER)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_selector("[data-testid=nav-button]")
+    assert not page.is_visible("[data-testid=menu]")   # content first on a phone
+    page.click("[data-testid=nav-button]")
+    assert page.is_visible("[data-testid=menu]")
+    shot(page, "phone-menu-open")
+    context.close()
