@@ -13,6 +13,10 @@ Benchmarks (see bench/README.md):
    req/s and latency ratios are printed too).
 2. Permission check (``bench_authz``): our permission index against casbin's
    own enforcer at 1k/10k/100k rules. Target: < 0.1 ms per check.
+3. Form record validation (``bench_forms``): a 30-field record through
+   ``RecordValidator`` against a precompiled jsonschema validator on the same
+   schema and data. Target: at most 1.3x (``jsonschema.validate()`` per call
+   and jsonschema-rs, when installed, are printed for reference).
 
 Machines are noisy, so every verdict compares two things measured side by side
 in the same run; no absolute figure is asserted anywhere. Exit status: 0 when
@@ -40,6 +44,7 @@ for p in (HERE.parent, HERE):
         sys.path.insert(0, str(p))
 
 import bench_authz  # noqa: E402
+import bench_forms  # noqa: E402
 import bench_http  # noqa: E402
 
 
@@ -64,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="fewer requests and samples")
     g.add_argument("--smoke", action="store_true", help="a handful of requests: checks the harness, not speed")
-    ap.add_argument("--only", choices=("http", "authz"), help="run one benchmark only")
+    ap.add_argument("--only", choices=("http", "authz", "forms"), help="run one benchmark only")
     ap.add_argument("--db-url", help="HTTP benchmark database (empty or core-migrated), e.g. PostgreSQL; "
                                      "default: a temporary SQLite file")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
@@ -111,6 +116,22 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:
             traceback.print_exc()
             print("authz benchmark FAILED to run")
+            broken = True
+
+    if a.only in (None, "forms"):
+        print(f"\n== 3. Form validation: engine vs precompiled jsonschema, 30-field record "
+              f"(target: engine/precompiled <= {bench_forms.TARGET_RATIO}x) ==")
+        try:
+            rows = bench_forms.run(quick=a.quick, smoke=a.smoke)
+            bench_forms.print_table(rows)
+            report["forms"] = rows
+            for r in rows:
+                verdicts.append((f"forms {r['record']} record: engine/precompiled {r['ratio_vs_precompiled']:.2f}x, "
+                                 f"jsonschema.validate() per call {r['validate_each_call_vs_engine']:.0f}x slower",
+                                 r["passed"]))
+        except Exception:
+            traceback.print_exc()
+            print("forms benchmark FAILED to run")
             broken = True
 
     print("\n== summary ==")
