@@ -17,6 +17,7 @@ SCREEN_MODULES = [
     "core.web.admin_settings",
     "core.web.admin_audit",
     "core.web.admin_plugins",
+    "core.web.admin_dicts",
 ]
 
 

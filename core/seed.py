@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit, auth
+from .dictionaries.seed import seed_dictionaries
 from .models import Org, Person, Role
 
 
@@ -51,6 +52,7 @@ def bootstrap(ctx: Any) -> Org:
     with ctx.db.session() as s:
         sync_roles(ctx, s)
         root = ensure_root_org(ctx, s)
+        seed_dictionaries(ctx, s)
     return root
 
 
