@@ -31,8 +31,8 @@ __all__ = [
     "Actor", "CcmsError", "Conflict", "CurrentUser", "Forbidden", "HTMLResponse", "JSONResponse", "Mount",
     "NotFound", "PluginContext", "RedirectResponse", "Request", "Response", "Route", "UTCDateTime",
     "ValidationFailed", "actor_of", "api_doc", "audit_record", "ctx_of", "form_data", "get_settings",
-    "hookimpl", "json_body", "org_names", "org_scope", "placeholder_routes", "render", "requires", "user_of",
-    "utcnow", "validate",
+    "hookimpl", "json_body", "load_form_definition", "org_names", "org_scope", "placeholder_routes",
+    "record_validator", "render", "requires", "user_of", "utcnow", "validate",
 ]
 
 
@@ -45,6 +45,21 @@ def ctx_of(request: Request) -> PluginContext:
 def user_of(request: Request) -> CurrentUser | None:
     """The logged-in user of the request (``None`` on public routes)."""
     return request.scope.get("user")
+
+
+def load_form_definition(data: Any, source: str = "") -> Any:
+    """Check a form definition (meta-schema, supported keywords, references);
+    raises a ValidationFailed naming the JSON path of the fault."""
+    from .forms.definition import load_definition
+    return load_definition(data, source)
+
+
+def record_validator(ctx: PluginContext, definition: Any) -> Any:
+    """A compiled validator of a form definition's records with this
+    deployment's field types: ``.from_post(form)`` and ``.validate(data)``
+    return ``{field path: {"message", "message_en"}}``."""
+    from .forms.validate import RecordValidator
+    return RecordValidator(definition.schema, ctx.field_types)
 
 
 def actor_of(request: Request) -> Actor:

@@ -7,6 +7,7 @@ city ...) can run side by side in one process, as the tests do.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -101,6 +102,15 @@ class App:
                 self.pm.hook.ccms_audit_event(ctx=self, entry=entry)
             except Exception:
                 log.exception("ccms_audit_event listener failed")
+
+    @functools.cached_property
+    def field_types(self) -> Any:
+        """Form field types: the built-in ones plus those of enabled plugins."""
+        from .forms.fields import FieldTypes
+        types = FieldTypes.default()
+        for ft in self.hook_list("ccms_register_field_types"):
+            types.register(ft, replace=bool(getattr(ft, "replaces", False)))
+        return types
 
     # -- permissions -------------------------------------------------------
 

@@ -15,9 +15,9 @@ how to extend ccms. Rules that hold for every hook:
 * The core registers its own features through these same hooks
   (:mod:`core.builtin`), so every core feature is also a worked example.
 
-Hooks for the forms and flows engines (field types, flow actions and
-events, record validation) arrive with those engines; they are not declared
-before something calls them.
+Hooks for the flow engine (flow actions and events) and for form records
+(validation, save events) arrive with those parts; no hook is declared before
+something calls it.
 
 Everything a plugin can say as data (menus, permissions, settings schema,
 forms, flows, migrations) belongs in ``plugin.json``, not here.
@@ -61,6 +61,13 @@ def ccms_menu_items(ctx: Any, user: Any) -> list[dict[str, Any]] | None:
 def ccms_template_dirs(ctx: Any) -> list[str] | None:
     """Folders of Jinja2 templates. A plugin's own ``templates/`` folder is
     added automatically; deployment themes still override any name."""
+
+
+@hookspec
+def ccms_register_field_types(ctx: Any) -> list[Any] | None:
+    """Form field types (:class:`core.forms.fields.FieldType` objects) beyond the
+    built-in ones; a name already taken stops start-up unless it is meant to
+    replace (``FieldType.replaces = True``)."""
 
 
 @hookspec

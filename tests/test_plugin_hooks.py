@@ -35,3 +35,15 @@ def test_dynamic_menu_respects_permissions(make_app, client_for, fixture_plugins
         ctx.authz.grant(s, p.id, "auditor", 1)
     home = client_for("lisi", ADMIN_PASSWORD, app_=app).get("/").text
     assert "的待办" not in home
+
+
+def test_plugin_field_type_validates_records(make_app, fixture_plugins):  # noqa: F811
+    from core.api import load_form_definition, record_validator
+    available = {**__import__("core.plugins").plugins.discover(), **fixture_plugins("fx_hooks")}
+    ctx = make_app(available=available, plugins={"enable": ["fx_hooks"]}).state.ccms
+    assert "plate" in ctx.field_types
+    definition = load_form_definition({"id": "vehicles", "title": "车辆", "schema": {
+        "type": "object", "properties": {"plate": {"type": "string", "x-ccms-type": "plate", "title": "车牌"}}}})
+    validator = record_validator(ctx, definition)
+    assert validator.validate({"plate": "苏E12345"}) == {}
+    assert validator.validate({"plate": "12345"})["plate"]["message"] == "车牌号格式不正确"

@@ -25,3 +25,24 @@ def ccms_template_dirs(ctx):
 @hookimpl
 def ccms_shutdown(ctx):
     STOPPED.append(ctx.deployment.identity)
+
+
+from core.forms.fields import FieldType  # noqa: E402
+
+
+class PlateNumber(FieldType):
+    """A vehicle plate (e.g. 苏E12345): a field type a plugin adds."""
+
+    name = "plate"
+    label = ("车牌号", "Plate number")
+
+    def check(self, value, prop):
+        import re
+        if not re.fullmatch(r"[\u4e00-\u9fa5][A-Z][A-Z0-9]{5,6}", str(value)):
+            return {"message": "车牌号格式不正确", "message_en": "not a plate number"}
+        return None
+
+
+@hookimpl
+def ccms_register_field_types(ctx):
+    return [PlateNumber()]
