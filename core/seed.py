@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from . import audit, auth
 from .dictionaries.seed import seed_dictionaries
+from .forms.store import sync_from_files
 from .models import Org, Person, Role
 
 
@@ -53,6 +54,9 @@ def bootstrap(ctx: Any) -> Org:
         sync_roles(ctx, s)
         root = ensure_root_org(ctx, s)
         seed_dictionaries(ctx, s)
+        # Form definitions from core, plugins and the deployment's form_defs/:
+        # a changed file becomes the published version; a bad one stops here.
+        sync_from_files(ctx, s)
     return root
 
 

@@ -211,3 +211,30 @@ def test_sync_from_files_is_idempotent_and_follows_file_changes(ctx: App, tmp_pa
         assert store.sync_from_files(ctx, s, reg) == [("ex_numbers", 3)]
         assert "extra" in store.get_published(s, "ex_numbers").fields
         assert store.list_versions(s, "ex_numbers")[0]["source"].startswith("file:")
+
+
+def test_deployment_form_files_are_published_at_bootstrap(make_app, tmp_path):
+    import json as _json
+    from core import seed
+    from core.forms import store as form_store
+    from core.errors import StartupError
+    folder = tmp_path / "local_forms"
+    folder.mkdir()
+    (folder / "street_stall.json").write_text(_json.dumps({
+        "id": "street_stall", "title": {"zh-CN": "摊点登记", "en": "Street stall"},
+        "schema": {"type": "object", "required": ["name"], "properties": {
+            "name": {"type": "string", "title": "摊点名称", "maxLength": 50}}}}), encoding="utf-8")
+    ctx = make_app(form_defs_dir=str(folder)).state.ccms
+    with ctx.db.session() as s:
+        published = form_store.get_published(s, "street_stall")
+    assert published is not None and published.label("name") == "摊点名称"
+    seed.bootstrap(ctx)  # unchanged files: no new version
+    with ctx.db.session() as s:
+        assert [v["version"] for v in form_store.list_versions(s, "street_stall")] == [1]
+    (folder / "broken.json").write_text(_json.dumps({"id": "broken", "title": "坏", "schema": {
+        "type": "object", "properties": {"x": {"type": "string", "contentEncoding": "base64"}}}}), encoding="utf-8")
+    try:
+        seed.bootstrap(ctx)
+        raise AssertionError("a bad definition must stop bootstrap")
+    except StartupError as exc:  # names the file and the JSON path of the fault
+        assert exc.file.endswith("broken.json") and exc.field == "$.schema.properties.x.contentEncoding"
