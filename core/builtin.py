@@ -18,6 +18,8 @@ SCREEN_MODULES = [
     "core.web.admin_audit",
     "core.web.admin_plugins",
     "core.web.admin_dicts",
+    "core.web.admin_forms",
+    "core.web.forms_records",
 ]
 
 
@@ -39,3 +41,22 @@ def ccms_register_api_docs(ctx: Any) -> list[dict[str, Any]]:
     for mod in _modules():
         docs.extend(getattr(mod, "api_docs", []))
     return docs
+
+
+@hookimpl
+def ccms_menu_items(ctx: Any, user: Any) -> list[dict[str, Any]]:
+    """表单数据 → /forms, for users who may list at least one published form.
+
+    Form permissions are data (``form.<id>.list``), so no static permission
+    in core.json can guard this entry: it is computed per request (one small
+    query over the published definitions)."""
+    if user is None:
+        return []
+    from .forms.access import perm, published_form_ids
+    with ctx.db.session() as s:
+        ids = published_form_ids(s)
+    if not any(ctx.can(user, perm(i, "list")) for i in ids):
+        return []
+    return [{"id": "form_records", "title": {"zh-CN": "表单数据", "en": "Form data"}, "order": 150,
+             "children": [{"id": "form_records.all", "title": {"zh-CN": "全部表单", "en": "All forms"},
+                           "url": "/forms", "order": 1}]}]

@@ -206,14 +206,15 @@ def grants(session: Session, *, person_id: int | None = None, org_id: int | None
 
 # -- permission ids and the escalation guard -----------------------------------
 
-def check_permission_ids(ctx: Any, perms: Iterable[Any], keep: Iterable[str] = ()) -> list[str]:
+def check_permission_ids(ctx: Any, perms: Iterable[Any], keep: Iterable[str] = (),
+                         extra: Iterable[str] = ()) -> list[str]:
     """Known permission ids (or ``"*"``), de-duplicated and sorted; unknown ids are a field error.
 
     ``keep``: ids the role already holds stay acceptable even when no enabled
     plugin declares them any more (a disabled plugin's permissions survive an
     edit of the role, and come back to life when the plugin is enabled again).
     """
-    keep = set(keep)
+    keep = set(keep) | set(extra)  # extra: ids declared as data (form.<id>.<action> of published forms)
     wanted: list[str] = []
     bad: list[str] = []
     for p in perms:
@@ -312,7 +313,7 @@ def create(session: Session, actor: audit.Actor | None, ctx: Any, data: RoleCrea
     """Create a role with its permissions."""
     d = coerce(RoleCreate, data)
     require_define(ctx, session, by)
-    perms = check_permission_ids(ctx, d.permissions)
+    perms = check_permission_ids(ctx, d.permissions, extra=form_permission_ids(session))
     if session.scalar(select(Role.id).where(Role.code == d.code)) is not None:
         zh, en = f"角色代码 {d.code} 已存在", f"role code {d.code} already exists"
         raise ValidationFailed(zh, en, fields=field_error("code", zh, en))
@@ -336,7 +337,8 @@ def edit(session: Session, actor: audit.Actor | None, ctx: Any, code: str, data:
     before = snapshot(session, role)
     perms = before["permissions"]
     if d.permissions is not None:
-        perms = check_permission_ids(ctx, d.permissions, keep=before["permissions"])
+        perms = check_permission_ids(ctx, d.permissions, keep=before["permissions"],
+                                     extra=form_permission_ids(session))
         _check_perm_change(ctx, session, by, set(before["permissions"]), set(perms))
     after = {**before, "permissions": perms}
     if d.name is not None:
@@ -365,7 +367,7 @@ def set_permissions(session: Session, actor: audit.Actor | None, ctx: Any, code:
     role = get(session, code)
     check_version(role, version, "角色", "role")
     before = permissions_of(session, role.code)
-    wanted = check_permission_ids(ctx, perms, keep=before)
+    wanted = check_permission_ids(ctx, perms, keep=before, extra=form_permission_ids(session))
     _check_perm_change(ctx, session, by, set(before), set(wanted))
     if set(before) == set(wanted):
         return role
@@ -456,8 +458,9 @@ def revoke(session: Session, actor: audit.Actor | None, ctx: Any, data: GrantIn 
 
 # -- grouping for screens --------------------------------------------------------
 
-def permission_groups(ctx: Any) -> list[dict[str, Any]]:
-    """Declared permissions grouped by plugin (core first, then enabled plugins), names localized."""
+def permission_groups(ctx: Any, session: Session | None = None) -> list[dict[str, Any]]:
+    """Declared permissions grouped by plugin (core first, then enabled plugins), names localized;
+    with a session, the published forms' permissions follow as one group 表单."""
     loc = ctx.deployment.locale
     groups = []
     for info in ctx.all_infos:
@@ -465,4 +468,16 @@ def permission_groups(ctx: Any) -> list[dict[str, Any]]:
                   "description": ctx.catalog.localize(p.get("description", ""), loc)} for p in info.permissions]
         if perms:
             groups.append({"plugin_id": info.id, "plugin_name": info.name(loc), "permissions": perms})
+    if session is not None:
+        from ..forms.access import form_permissions
+        perms = [{"id": pid, "name": ctx.catalog.localize(p["name"], loc), "description": ""}
+                 for pid, p in form_permissions(session, loc).items()]
+        if perms:
+            groups.append({"plugin_id": "forms", "plugin_name": ctx.gettext("form_records.group"), "permissions": perms})
     return groups
+
+
+def form_permission_ids(session: Session) -> set[str]:
+    """Permission ids of the published forms (they are data, not in any manifest)."""
+    from ..forms.access import form_permissions
+    return set(form_permissions(session))

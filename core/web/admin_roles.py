@@ -206,8 +206,9 @@ def _form_values(data: dict[str, Any]) -> dict[str, Any]:
 def _groups_context(ctx: Any, session: Session, user: Any, held: list[str] = ()) -> dict[str, Any]:
     """Permission checkboxes by plugin, plus ids the role holds that no enabled plugin declares."""
     root = svc.root_org_id(session)
-    return {"groups": svc.permission_groups(ctx), "may_all": root is not None and ctx.can(user, ALL, root),
-            "undeclared": sorted(p for p in held if p != ALL and p not in ctx.permissions),
+    forms = svc.form_permission_ids(session)
+    return {"groups": svc.permission_groups(ctx, session), "may_all": root is not None and ctx.can(user, ALL, root),
+            "undeclared": sorted(p for p in held if p != ALL and p not in ctx.permissions and p not in forms),
             "can_define": root is not None and ctx.can(user, EDIT, root)}
 
 

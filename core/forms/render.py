@@ -1,0 +1,363 @@
+"""A form definition as an htmx form: widgets per field type, layout sections,
+inline errors, the user's input kept, show/hide rules evaluated server-side.
+
+:func:`build` turns a definition plus values into a tree of :class:`Node`
+(plain data the ``forms/_form.html`` macros render); :func:`render_form`
+renders it to HTML. Screens and the designer's live preview call the same
+function. Input names follow the data paths the validator reads back
+(``address.city``, ``items[0].qty``, ``loc.lng``), so a re-render after a
+refused post shows exactly what was typed (``raw``) while rules read the
+coerced ``values``.
+
+Repeating groups add a row with a submit button ``_add_row=<group>`` and drop
+one with ``_remove_row=<group>[i]``: the screen re-renders without saving (no
+script needed). File and image fields are shown disabled — uploads are not
+built yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from markupsafe import Markup
+from sqlalchemy import select
+
+from .definition import FormDefinition, localize
+from .fields import enum_options, parse_datetime
+from .validate import _tree
+
+_INPUT_TYPES = {"text": "text", "phone": "tel", "idcard": "text", "date": "date", "datetime": "datetime-local",
+                "integer": "number", "number": "number", "money": "number", "person": "number",
+                "region": "text", "list": "text"}
+
+
+@dataclass
+class Node:
+    """One thing on the form: a widget, a fieldset (nested object), a repeating
+    group, or a layout section/tab/column holding further nodes."""
+
+    kind: str  # widget | fieldset | group | section
+    name: str = ""  # input name (data path)
+    label: str = ""
+    widget: str = ""  # text | textarea | number | checkbox | select | checkboxes | geo | unavailable
+    field_type: str = ""
+    value: Any = ""
+    options: list[tuple[str, str]] = field(default_factory=list)
+    selected: list[str] = field(default_factory=list)
+    required: bool = False
+    disabled: bool = False
+    help: str = ""
+    placeholder: str = ""
+    input_type: str = "text"
+    attrs: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, str] | None = None
+    children: list[Node] = field(default_factory=list)
+    rows: list[list[Node]] = field(default_factory=list)  # group rows
+    layout: str = ""  # section | tabs | tab | columns | column
+
+    @property
+    def test_id(self) -> str:
+        return self.name.replace("[", "-").replace("]", "").replace(".", "-")
+
+
+# --- values as form strings ---------------------------------------------------------------------
+
+def _text(value: Any, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind == "datetime" and isinstance(value, str):
+        parsed = parse_datetime(value)
+        if parsed is not None:
+            return parsed.strftime("%Y-%m-%dT%H:%M")
+    if isinstance(value, bool):
+        return "1" if value else ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _json_text(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+
+# --- rules ----------------------------------------------------------------------------------------
+
+def _value_at(values: Mapping[str, Any], name: str) -> Any:
+    node: Any = values
+    for part in name.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _holds(rule: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+    when = rule.get("when") or {}
+    v = _value_at(values, str(when.get("field", "")))
+    op, target = when.get("op"), when.get("value")
+    empty = v in (None, "", [], {})
+    try:
+        return {"eq": lambda: v == target, "ne": lambda: v != target,
+                "in": lambda: v in (target or []), "empty": lambda: empty, "not_empty": lambda: not empty,
+                "gt": lambda: v is not None and v > target, "lt": lambda: v is not None and v < target}[op]()
+    except (KeyError, TypeError):
+        return False
+
+
+def rule_state(definition: FormDefinition, name: str, values: Mapping[str, Any]) -> tuple[bool, bool]:
+    """(visible, enabled) of a field under its ui rules and the current values."""
+    rules = ((definition.ui.get("fields") or {}).get(name) or {}).get("rules") or []
+    visible, enabled = True, True
+    for rule in rules:
+        holds = _holds(rule, values)
+        effect = rule.get("effect")
+        if effect == "show":
+            visible = visible and holds
+        elif effect == "hide":
+            visible = visible and not holds
+        elif effect == "enable":
+            enabled = enabled and holds
+        elif effect == "disable":
+            enabled = enabled and not holds
+    return visible, enabled
+
+
+def hidden_by_rules(definition: FormDefinition, values: Mapping[str, Any]) -> set[str]:
+    """Fields a rule hides right now (their inputs are not shown nor required)."""
+    return {name for name in (definition.ui.get("fields") or {}) if not rule_state(definition, name, values)[0]}
+
+
+# --- building -------------------------------------------------------------------------------------
+
+class _Builder:
+    def __init__(self, ctx: Any, definition: FormDefinition, values: Mapping[str, Any],
+                 errors: Mapping[str, Any], tree: Mapping[Any, Any], hidden: set[str], readonly: set[str],
+                 locale: str, org_choices: list[tuple[int, str, int]] | None) -> None:
+        self.ctx, self.d, self.values, self.errors = ctx, definition, values, errors
+        self.tree, self.hidden, self.readonly, self.locale = tree, hidden, readonly, locale
+        self._orgs = org_choices
+        self.ui_fields = definition.ui.get("fields") or {}
+
+    def org_options(self) -> list[tuple[str, str]]:
+        if self._orgs is None:
+            from ..models import Org
+            with self.ctx.db.session() as s:
+                rows = s.execute(select(Org.id, Org.name, Org.path).where(Org.active.is_(True))
+                                 .order_by(Org.path)).all()
+            self._orgs = [(i, n, max(p.count("/") - 2, 0)) for i, n, p in rows]
+        return [(str(i), "　" * depth + n) for i, n, depth in self._orgs]
+
+    def dict_options(self, code: str) -> list[tuple[str, str]]:
+        from ..dictionaries.service import options
+        from ..errors import NotFound
+        try:
+            return [(c, "　" * depth + n) for c, n, depth in options(self.ctx, code)]
+        except NotFound:
+            return []
+
+    def field(self, prop: Mapping[str, Any], dotted: str, input_name: str, raw: Any, required: bool,
+              in_row: bool = False) -> Node | None:
+        """One field's node; ``dotted`` names it in the definition (ui, permissions), ``input_name`` in the post."""
+        if dotted in self.hidden:
+            return None
+        visible, enabled = rule_state(self.d, dotted, self.values)
+        if not visible:
+            return None
+        ft = self.ctx.field_types.resolve(prop)
+        ui = self.ui_fields.get(dotted) or {}
+        label = (localize(prop.get("x-ccms-title"), self.locale) or localize(prop.get("title"), self.locale)
+                 or dotted.rsplit(".", 1)[-1])
+        node = Node("widget", name=input_name, label=label, field_type=ft.name, required=required,
+                    disabled=not enabled or dotted in self.readonly or ft.readonly,
+                    help=localize(ui.get("help") or prop.get("description"), self.locale),
+                    placeholder=localize(ui.get("placeholder"), self.locale),
+                    error=self._error(input_name))
+        kind = ft.name
+        if kind == "object":
+            node.kind = "fieldset"
+            sub_raw = raw if isinstance(raw, Mapping) else {}
+            req = set(prop.get("required") or [])
+            for sub, sp in (prop.get("properties") or {}).items():
+                child = self.field(sp, f"{dotted}.{sub}", f"{input_name}.{sub}", sub_raw.get(sub), sub in req)
+                if child is not None:
+                    node.children.append(child)
+            return node
+        if kind == "group":
+            node.kind = "group"
+            items = prop.get("items") if isinstance(prop.get("items"), Mapping) else {}
+            req = set(items.get("required") or [])
+            rows = [v for _, v in sorted((k, v) for k, v in raw.items() if isinstance(k, int))] if isinstance(
+                raw, Mapping) else []
+            for i, row in enumerate(rows):
+                row = row if isinstance(row, Mapping) else {}
+                cells = []
+                for sub, sp in (items.get("properties") or {}).items():
+                    child = self.field(sp, f"{dotted}.{sub}", f"{input_name}[{i}].{sub}", row.get(sub), sub in req,
+                                       in_row=True)
+                    if child is not None:
+                        cells.append(child)
+                node.rows.append(cells)
+            return node
+        if kind == "geo_point":
+            node.widget = "geo"
+            pt = raw if isinstance(raw, Mapping) else {}
+            node.value = {"lng": _leaf(pt.get("lng")), "lat": _leaf(pt.get("lat"))}
+            node.error = node.error or self._error(f"{input_name}.lng") or self._error(f"{input_name}.lat")
+            return node
+        if kind in ("file", "image"):
+            node.widget, node.disabled = "unavailable", True
+            return node
+        if kind == "boolean":
+            node.widget = "checkbox"
+            node.value = _leaf(raw) not in ("", "0", "false", "off", "否", None)
+            return node
+        if kind == "multiselect":
+            node.widget = "checkboxes"
+            items = prop.get("items") if isinstance(prop.get("items"), Mapping) else {}
+            node.options = [(_json_text(v), t) for v, t in enum_options(items, self.locale)]
+            node.selected = [x for x in (raw if isinstance(raw, list) else []) if x != ""]
+            return node
+        if kind in ("enum", "dictionary", "org"):
+            node.widget = "select"
+            if kind == "enum":
+                opts = [(_json_text(v), t) for v, t in enum_options(prop, self.locale)]
+            elif kind == "dictionary":
+                opts = self.dict_options(str(prop.get("x-ccms-dictionary") or ""))
+            else:
+                opts = self.org_options()
+            node.options = [("", "—")] + opts
+            node.value = _leaf(raw)
+            return node
+        node.value = _leaf(raw)
+        if kind in ("textarea",) or (ui.get("widget") == "textarea") or prop.get("format") == "textarea":
+            node.widget = "textarea"
+        else:
+            node.widget = "number" if kind in ("integer", "number", "money") else "text"
+            node.input_type = _INPUT_TYPES.get(kind, "text")
+            if ui.get("widget") == "password":
+                node.input_type = "password"
+        for key, attr in (("maxLength", "maxlength"), ("minimum", "min"), ("maximum", "max")):
+            if key in prop and isinstance(prop[key], (int, float)) and not isinstance(prop[key], bool):
+                node.attrs[attr] = prop[key]
+        if kind == "integer":
+            node.attrs["step"] = 1
+        elif kind == "money":
+            node.attrs["step"] = "0.01"
+        elif kind == "number":
+            node.attrs["step"] = "any"
+        if kind == "datetime" and node.value and len(str(node.value)) > 16 and "T" in str(node.value):
+            parsed = parse_datetime(node.value)
+            if parsed is not None:
+                node.value = parsed.strftime("%Y-%m-%dT%H:%M")
+        return node
+
+    def _error(self, name: str) -> dict[str, str] | None:
+        e = self.errors.get(name)
+        if e is None:
+            return None
+        if isinstance(e, Mapping):
+            return {"message": str(e.get("message", "")), "message_en": str(e.get("message_en", ""))}
+        return {"message": str(e), "message_en": ""}
+
+    def top(self, name: str) -> Node | None:
+        props = self.d.schema.get("properties") or {}
+        if name not in props:
+            return None
+        prop = self.d.fields.get(name) or props[name]
+        return self.field(prop, name, name, self.tree.get(name), name in set(self.d.required()))
+
+    def layout(self, items: Iterable[Any], placed: set[str]) -> list[Node]:
+        out: list[Node] = []
+        for item in items:
+            if isinstance(item, str):
+                placed.add(item)
+                n = self.top(item)
+                if n is not None:
+                    out.append(n)
+            elif isinstance(item, Mapping):
+                children = self.layout(item.get("items") or [], placed)
+                if children:
+                    out.append(Node("section", label=localize(item.get("title"), self.locale),
+                                    layout=str(item.get("kind", "section")), children=children,
+                                    name=str(item.get("id") or "")))
+        return out
+
+
+def _leaf(v: Any) -> str:
+    if isinstance(v, list):
+        return str(v[-1]) if v else ""
+    return "" if v is None else str(v)
+
+
+def to_tree(ctx: Any, definition: FormDefinition, values: Mapping[str, Any]) -> dict[Any, Any]:
+    """JSON values as the form-string tree a post would give (``{"items": {0: {...}}}``)."""
+    def conv(prop: Mapping[str, Any], v: Any) -> Any:
+        ft = ctx.field_types.resolve(prop)
+        if ft.name in ("object", "geo_point") and isinstance(v, Mapping):
+            props = prop.get("properties") or {}
+            return {k: conv(props.get(k, {}), x) for k, x in v.items()}
+        if ft.name == "group" and isinstance(v, list):
+            items = prop.get("items") if isinstance(prop.get("items"), Mapping) else {}
+            props = items.get("properties") or {}
+            return {i: {k: conv(props.get(k, {}), x) for k, x in (row or {}).items()} if isinstance(row, Mapping)
+                    else {} for i, row in enumerate(v)}
+        if ft.name == "multiselect" and isinstance(v, list):
+            return [_json_text(x) for x in v]
+        if ft.name == "enum":
+            return _json_text(v) if v is not None else ""
+        return _text(v, ft.name)
+    props = definition.schema.get("properties") or {}
+    return {k: conv(definition.fields.get(k) or props.get(k, {}), v) for k, v in (values or {}).items() if k in props}
+
+
+def build(ctx: Any, definition: FormDefinition, values: Mapping[str, Any] | None = None,
+          errors: Mapping[str, Any] | None = None, *, raw: Any = None, hidden: Iterable[str] = (),
+          readonly: Iterable[str] = (), locale: str | None = None,
+          org_choices: list[tuple[int, str, int]] | None = None) -> list[Node]:
+    """The form's nodes: layout first (sections kept), then the remaining fields in schema order."""
+    values = dict(values or {})
+    tree = _tree(raw) if raw is not None else to_tree(ctx, definition, values)
+    b = _Builder(ctx, definition, values, dict(errors or {}), tree, set(hidden), set(readonly),
+                 locale or ctx.deployment.locale, org_choices)
+    placed: set[str] = set()
+    nodes = b.layout(definition.ui.get("layout") or [], placed)
+    for name in definition.top_fields:
+        if name not in placed:
+            n = b.top(name)
+            if n is not None:
+                nodes.append(n)
+    return nodes
+
+
+def render_form(ctx: Any, definition: FormDefinition, values: Mapping[str, Any] | None = None,
+                errors: Mapping[str, Any] | None = None, **kw: Any) -> Markup:
+    """The form's fields as HTML (no <form> element: the caller adds action, csrf and buttons)."""
+    nodes = build(ctx, definition, values, errors, **kw)
+    general = (errors or {}).get("_")
+    return Markup(ctx.templates.get_template("forms/_fields.html").render(
+        nodes=nodes, general_error=general, today=dt.date.today().isoformat()))
+
+
+def apply_row_action(form: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> tuple[list[tuple[str, Any]], bool]:
+    """Handle ``_add_row``/``_remove_row`` buttons on a post: returns the pairs to
+    re-render from, and whether such a button was pressed (then nothing is saved)."""
+    pairs = list(form.items() if isinstance(form, Mapping) else form)
+    add = [v for k, v in pairs if k == "_add_row"]
+    remove = [v for k, v in pairs if k == "_remove_row"]
+    pairs = [(k, v) for k, v in pairs if k not in ("_add_row", "_remove_row")]
+    if remove:
+        prefix = str(remove[-1])
+        pairs = [(k, v) for k, v in pairs if not (k == prefix or k.startswith(prefix + "."))]
+    if add:
+        group = str(add[-1])
+        tree = _tree(pairs)
+        node: Any = tree
+        for part in group.split("."):
+            node = node.get(part, {}) if isinstance(node, Mapping) else {}
+        n = max([k for k in node if isinstance(k, int)], default=-1) + 1 if isinstance(node, Mapping) else 0
+        pairs.append((f"{group}[{n}]._row", ""))
+    return pairs, bool(add or remove)

@@ -1,0 +1,736 @@
+"""应用维护 → 表单配置: the form designer (htmx screens) and the form-definition JSON API.
+
+Every change in the designer is applied to the newest version of the form by
+a pure function of :mod:`core.forms.designer` (checked by ``load_definition``,
+so a fault is refused with its JSON path, shown here as the field's name) and
+stored as a new draft through :mod:`core.forms.store`, which audits it.
+Optimistic lock: each editor form carries ``base``, the version it showed;
+when someone saved a newer version meanwhile the change is refused (409).
+Definitions are deployment-wide, so ``core.form.view`` / ``core.form.edit``
+held in any org domain suffice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from markupsafe import Markup
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ..api import actor_of
+from ..errors import CcmsError, Conflict, NotFound, ValidationFailed
+from ..forms import designer, store
+from ..forms.definition import META_COLUMNS, DefinitionError, content_hash, localize
+from ..forms.models import FormDef
+from .openapi import api_doc
+from .render import render
+from .routing import form_data, json_body, requires
+
+VIEW, EDIT = "core.form.view", "core.form.edit"
+BASE = "/admin/forms"
+
+
+def _bad(field: str, zh: str, en: str) -> ValidationFailed:
+    return ValidationFailed(zh, en, fields={field: {"message": zh, "message_en": en}})
+
+
+def _htmx(request: Request) -> bool:
+    return bool(request.headers.get("hx-request"))
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def form_summaries(s: Any) -> list[dict[str, Any]]:
+    """One row per form: id, title, published and latest version, latest status."""
+    rows = s.execute(select(FormDef.form_id, FormDef.version, FormDef.status, FormDef.definition)
+                     .order_by(FormDef.form_id, FormDef.version)).all()
+    out: dict[str, dict[str, Any]] = {}
+    for form_id, version, status, definition in rows:
+        item = out.setdefault(form_id, {"form_id": form_id, "published_version": None})
+        item.update(latest_version=version, status=status, title=localize(definition.get("title")))
+        if status == "published":
+            item["published_version"] = version
+    return list(out.values())
+
+
+def latest_row(s: Any, form_id: str) -> FormDef:
+    row = s.scalar(select(FormDef).where(FormDef.form_id == form_id).order_by(FormDef.version.desc()).limit(1))
+    if row is None:
+        raise NotFound(f"表单 {form_id} 不存在", f"form {form_id} does not exist")
+    return row
+
+
+def _label_of(d: Mapping[str, Any], name: str) -> str:
+    sub = d.get("schema", {}).get("properties", {}).get(name, {})
+    return localize(sub.get("x-ccms-title")) or localize(sub.get("title")) or name
+
+
+def explain(exc: CcmsError, d: Mapping[str, Any] | None) -> CcmsError:
+    """A definition error with its JSON path told as the field's label and name."""
+    if not isinstance(exc, DefinitionError):
+        return exc
+    name = designer.field_name_of(exc.path)
+    if name is None or d is None:
+        return exc
+    label = _label_of(d, name)
+    return DefinitionError(f"字段「{label}」（{name}）：{exc.reason_zh}", f"field {name}: {exc.reason_en}", path=exc.path)
+
+
+#: Last JSON-path token -> the designer input that holds it (inline errors).
+_INPUT_OF = {"title": "label", "maxLength": "maxLength", "minLength": "minLength", "minimum": "minimum",
+             "maximum": "maximum", "pattern": "pattern", "oneOf": "enum", "x-ccms-dictionary": "dictionary",
+             "effect": "effect", "field": "when_field", "op": "op", "value": "value", "help": "help",
+             "placeholder": "placeholder", "widget": "widget", "columns": "columns", "filters": "filters",
+             "sort": "sort"}
+
+
+def inline_errors(exc: CcmsError | None) -> dict[str, Any]:
+    if exc is None:
+        return {}
+    if isinstance(exc, DefinitionError):
+        token = exc.path.rstrip("]").split(".")[-1].split("[")[0]
+        return {_INPUT_OF.get(token, "_"): {"message": exc.zh, "message_en": exc.en}}
+    return dict(exc.fields or {})
+
+
+_PANEL_INPUTS = {"_add": {"enum": "options", "_": "name"}, "_title": {"label": "title"}}
+
+
+def _panel_errors(errors: dict[str, Any], panel: str | None) -> dict[str, Any]:
+    """Inline errors renamed to the inputs of the panel that was posted."""
+    names = _PANEL_INPUTS.get(panel or "", {})
+    return {names.get(k, k): v for k, v in errors.items()}
+
+
+def field_rows(ctx: Any, d: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What the editor and the preview show of each top-level field."""
+    ft = ctx.field_types
+    props = d.get("schema", {}).get("properties", {})
+    required = set(d.get("schema", {}).get("required", []))
+    ui_fields = (d.get("ui") or {}).get("fields") or {}
+    rows = []
+    for name in designer.field_order(d):
+        sub = props[name]
+        try:
+            t = ft.resolve(sub)
+        except CcmsError:
+            t = ft.get("text")
+        conf = ui_fields.get(name, {})
+        title = sub.get("x-ccms-title")
+        enum_src = sub.get("items") if t.name == "multiselect" and isinstance(sub.get("items"), Mapping) else sub
+        options = [(b.get("const"), localize(b.get("title"))) for b in enum_src.get("oneOf", []) or []] or \
+            [(v, str(v)) for v in enum_src.get("enum", []) or []]
+        rule = (conf.get("rules") or [{}])[0]
+        when = rule.get("when", {})
+        help_ = conf.get("help")
+        rows.append({
+            "name": name, "type": t.name, "type_label": t.label[0], "json_type": t.json_type,
+            "required": name in required, "label": _label_of(d, name),
+            "vals": {
+                "label": localize(sub.get("title")) or localize(title),
+                "label_en": title.get("en", "") if isinstance(title, Mapping) else "",
+                "required": name in required,
+                **{k: "" if sub.get(k) is None else str(sub.get(k)) for k in designer.LIMIT_KEYS},
+                "enum": "\n".join(f"{v}={lab}" if lab != str(v) else str(v) for v, lab in options),
+                "dictionary": sub.get("x-ccms-dictionary", ""),
+                "help": localize(help_), "help_en": help_.get("en", "") if isinstance(help_, Mapping) else "",
+                "placeholder": localize(conf.get("placeholder")), "widget": conf.get("widget", ""),
+                "effect": rule.get("effect", ""), "when_field": when.get("field", ""), "op": when.get("op", "eq"),
+                "value": ",".join(map(str, when["value"])) if isinstance(when.get("value"), list)
+                else ("" if when.get("value") is None else json.dumps(when["value"], ensure_ascii=False)
+                      if not isinstance(when.get("value"), str) else when["value"]),
+            },
+            "options": options, "help": localize(help_), "rule": rule or None,
+            "text_limits": t.json_type == "string" and t.name not in ("enum", "dictionary", "date", "datetime"),
+            "number_limits": t.json_type in ("number", "integer"),
+            "has_enum": t.name in ("enum", "multiselect"), "has_dict": t.name == "dictionary",
+        })
+    return rows
+
+
+def _preview(ctx: Any, row: FormDef) -> Any:
+    """The record form as the record screens render it, when that renderer exists."""
+    try:
+        from ..forms import render as form_render  # the record screens' renderer
+    except ImportError:
+        return None
+    fn = getattr(form_render, "render_form", None)
+    if fn is None:
+        return None
+    try:
+        return Markup(fn(ctx, store.definition_of(row), {}, {}))  # the renderer escapes what it shows
+    except Exception:  # noqa: BLE001 — a preview must never break the designer
+        return None
+
+
+def _render_editor(request: Request, form_id: str, exc: CcmsError | None = None, status: int = 200,
+                   posted: dict[str, Any] | None = None, notice: str = "",
+                   diff_range: tuple[int, int] | None = None) -> Response:
+    ctx, user = request.scope["ccms"], request.scope["user"]
+    with ctx.db.session() as s:
+        row = latest_row(s, form_id)
+        d = row.definition
+        versions = store.list_versions(s, form_id)
+        published = next((v["version"] for v in versions if v["status"] == "published"), None)
+        fields = field_rows(ctx, d)
+        exc = explain(exc, d) if exc is not None else None
+        meta = [(m, ctx.gettext(f"forms.meta.{m}")) for m in sorted(META_COLUMNS)]
+        listing = d.get("list") or {}
+        changes = None
+        if diff_range is None and len(versions) > 1:
+            diff_range = (versions[1]["version"], versions[0]["version"])
+        if diff_range is not None:
+            try:
+                changes = store.diff_versions(s, form_id, *diff_range)
+            except CcmsError as diff_exc:  # an old version that no longer loads must not lock the editor
+                exc = exc or diff_exc
+        context = {
+            "form_id": form_id, "row": row, "d": d, "title": localize(d.get("title")),
+            "title_en": d["title"].get("en", "") if isinstance(d.get("title"), Mapping) else "",
+            "fields": fields, "versions": versions, "published": published,
+            "types": [(t.name, t.label[0]) for t in ctx.field_types],
+            "meta": meta, "listing": listing, "can_edit": ctx.can(user, EDIT),
+            "error": exc, "errors": _panel_errors(inline_errors(exc), (posted or {}).get("panel")),
+            "posted": posted or {}, "notice": notice,
+            "preview": _preview(ctx, row), "changes": changes, "diff_range": diff_range,
+            "effect_options": [("", ctx.gettext("forms.rule_none"))]
+            + [(e, ctx.gettext(f"forms.effect.{e}")) for e in designer.RULE_EFFECTS],
+            "op_options": [(o, ctx.gettext(f"forms.op.{o}")) for o in designer.RULE_OPS],
+            "field_options": [("", ctx.gettext("forms.choose"))] + [(f["name"], f"{f['label']}（{f['name']}）")
+                                                                    for f in fields],
+            "sort_options": [("", ctx.gettext("forms.sort_none"))]
+            + [(prefix + n, f"{lab} {ctx.gettext('forms.' + ('desc' if prefix else 'asc'))}")
+               for n, lab in [(f["name"], f["label"]) for f in fields] + meta for prefix in ("", "-")],
+            "breadcrumbs": [(ctx.gettext("forms.title"), BASE), (localize(d.get("title")) or form_id, None)],
+        }
+    if _htmx(request):
+        return render(request, "admin/forms_editor.html", context)  # htmx swaps only 2xx: errors show inline
+    return render(request, "admin/forms_edit.html", context, status_code=status)
+
+
+# --- screens --------------------------------------------------------------------------------
+
+@requires(VIEW)
+async def list_page(request: Request) -> Response:
+    return _render_list(request)
+
+
+def _render_list(request: Request, exc: CcmsError | None = None, status: int = 200,
+                 values: dict[str, Any] | None = None, which: str = "") -> Response:
+    ctx, user = request.scope["ccms"], request.scope["user"]
+    with ctx.db.session() as s:
+        forms = form_summaries(s)
+    return render(request, "admin/forms.html", {
+        "forms": forms, "can_edit": ctx.can(user, EDIT), "values": values or {"form_id": "", "title": ""},
+        "error": exc, "errors": {} if exc is None or isinstance(exc, DefinitionError) else dict(exc.fields or {}),
+        "which": which,
+        "breadcrumbs": [(ctx.gettext("forms.title"), None)]}, status_code=status)
+
+
+@requires(EDIT)
+async def create_action(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    data = await form_data(request)
+    values = {"form_id": str(data.get("form_id", "")).strip(), "title": str(data.get("title", "")).strip()}
+    try:
+        if not values["title"]:
+            raise _bad("title", "请填写表单标题", "a title is required")
+        try:
+            d = designer.new_definition(values["form_id"], values["title"])
+        except DefinitionError as exc:
+            raise _bad("form_id", "表单编码应以小写字母开头，只含小写字母、数字和下划线（2–64 个字符）",
+                       "the form id is 2-64 lowercase letters, digits or underscores, starting with a letter") from exc
+        with ctx.db.session() as s:
+            if s.scalar(select(FormDef.id).where(FormDef.form_id == d["id"]).limit(1)) is not None:
+                raise _bad("form_id", f"表单编码 {d['id']} 已被使用", f"form id {d['id']} is taken")
+            store.save_draft(s, actor_of(request), d, note="新建 / created")
+    except (ValidationFailed, Conflict) as exc:
+        return _render_list(request, exc, exc.status, values, "new")
+    return RedirectResponse(f"{BASE}/{values['form_id']}", status_code=303)
+
+
+@requires(EDIT)
+async def import_action(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    form = await request.form()
+    upload = form.get("file")
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise _bad("file", "请选择要导入的 JSON 文件", "choose a JSON file to import")
+        content = await upload.read()
+        with ctx.db.session() as s:
+            row = store.import_json(s, actor_of(request), content, note=f"导入 / imported {upload.filename}"[:500],
+                                    source=f"import:{upload.filename}"[:300])
+            form_id = row.form_id
+    except DefinitionError as exc:
+        return _render_list(request, exc, exc.status, which="import")
+    except (ValidationFailed, Conflict) as exc:
+        return _render_list(request, exc, exc.status, which="import")
+    finally:
+        await form.close()
+    return RedirectResponse(f"{BASE}/{form_id}", status_code=303)
+
+
+@requires(VIEW)
+async def editor_page(request: Request) -> Response:
+    q = request.query_params
+    notice = next((k for k in ("saved", "published", "unpublished") if k in q), "")
+    return _render_editor(request, request.path_params["form"], notice=notice)
+
+
+def _int(data: Mapping[str, Any], key: str, *, required: bool = False) -> int | None:
+    raw = str(data.get(key, "") or "").strip()
+    if not raw:
+        if required:
+            raise _bad(key, "必须填写", "required")
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise _bad(key, "请输入整数", "enter a whole number") from None
+
+
+def _number(data: Mapping[str, Any], key: str) -> int | float | None:
+    raw = str(data.get(key, "") or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _bad(key, "请输入数字", "enter a number") from None
+    if not math.isfinite(value):
+        raise _bad(key, "请输入数字", "enter a number")
+    return int(value) if value.is_integer() and "." not in raw and "e" not in raw.lower() else value
+
+
+def _parse_options(text: str) -> list[tuple[str, str]]:
+    """``值=标签`` per line (a bare value is its own label)."""
+    out = []
+    for line in str(text or "").replace("\r\n", "\n").split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        value, _, label = line.partition("=")
+        value, label = value.strip(), label.strip()
+        if not value:
+            raise _bad("enum", f"选项缺少值：{line}", f"option without a value: {line}")
+        out.append((value, label or value))
+    return out
+
+
+def _edit(op: Callable[[Any, dict[str, Any], dict[str, Any]], dict[str, Any]], panel: Callable[[Request], str],
+          note: str) -> Callable[[Request], Any]:
+    """An editor change: ``op(ctx, definition, form data)`` -> new definition, saved as a draft."""
+
+    @requires(EDIT)
+    async def endpoint(request: Request) -> Response:
+        ctx = request.scope["ccms"]
+        form_id = request.path_params["form"]
+        data = await form_data(request)
+        data["_field"] = request.path_params.get("field", "")
+        try:
+            base = _int(data, "base")
+            with ctx.db.session() as s:
+                row = latest_row(s, form_id)
+                if base is not None and base != row.version:
+                    raise Conflict(f"表单已被他人保存为 v{row.version}，您的修改未保存，请刷新后重试",
+                                   f"someone saved v{row.version} meanwhile; nothing was saved: reload and try again")
+                new = op(ctx, row.definition, data)
+                if content_hash(new) != row.content_hash:
+                    store.save_draft(s, actor_of(request), new, note=note)
+        except (ValidationFailed, Conflict) as exc:
+            return _render_editor(request, form_id, exc, exc.status, posted={"panel": panel(request), "vals": data})
+        if _htmx(request):
+            return _render_editor(request, form_id, notice="saved")
+        return RedirectResponse(f"{BASE}/{form_id}?saved=1", status_code=303)
+
+    endpoint.__name__ = "edit_" + note.rsplit("/ ", 1)[-1].replace(" ", "_")
+    return endpoint
+
+
+def _op_title(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    return designer.set_title(d, str(data.get("title", "")), str(data.get("title_en", "")))
+
+
+def _op_add(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    name, type_name = str(data.get("name", "")).strip(), str(data.get("type", "")).strip()
+    if type_name not in ctx.field_types:
+        raise _bad("type", "请选择字段类型", "choose a field type")
+    if not name:
+        raise _bad("name", "请填写字段名", "a field name is required")
+    if not str(data.get("label", "")).strip():
+        raise _bad("label", "请填写字段标签", "a label is required")
+    options = _parse_options(str(data.get("options", "")))
+    if type_name in ("enum", "multiselect") and not options:
+        raise _bad("options", "单选/多选字段至少需要一个选项", "a choice field needs at least one option")
+    return designer.add_field(d, name, type_name, str(data.get("label", "")), bool(data.get("required")), options,
+                              field_types=ctx.field_types, label_en=str(data.get("label_en", "")))
+
+
+def _op_props(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    name = str(data.get("_field", ""))
+    props: dict[str, Any] = {"label": str(data.get("label", "")), "label_en": str(data.get("label_en", "")),
+                             "required": bool(data.get("required"))}
+    for key in ("minLength", "maxLength"):
+        if key in data:
+            value = _int(data, key)
+            if value is not None and value < 0:
+                raise _bad(key, "不能小于 0", "must be at least 0")
+            props[key] = value
+    for key in ("minimum", "maximum"):
+        if key in data:
+            props[key] = _number(data, key)
+    if "pattern" in data:
+        props["pattern"] = str(data["pattern"]).strip() or None
+    if "enum" in data:
+        props["enum"] = _parse_options(str(data["enum"]))
+    if "dictionary" in data:
+        props["dictionary"] = str(data["dictionary"])
+    for key in ("help", "help_en", "placeholder", "widget"):
+        if key in data:
+            props[key] = str(data[key]).strip()
+    return designer.set_field_props(d, name, **props)
+
+
+def _rule_value(ctx: Any, d: Mapping[str, Any], field: str, op: str, raw: str) -> Any:
+    raw = raw.strip()
+    if op in ("empty", "not_empty") or raw == "":
+        return None
+    sub = d.get("schema", {}).get("properties", {}).get(field)
+    json_type = ctx.field_types.resolve(sub).json_type if isinstance(sub, Mapping) else "string"
+
+    def one(text: str) -> Any:
+        text = text.strip()
+        if json_type in ("number", "integer") or op in ("gt", "lt"):
+            try:
+                v = float(text)
+            except ValueError:
+                raise _bad("value", "条件的值应为数字", "the value must be a number") from None
+            return int(v) if v.is_integer() else v
+        if json_type == "boolean":
+            if text.lower() in ("true", "1", "是", "yes"):
+                return True
+            if text.lower() in ("false", "0", "否", "no"):
+                return False
+            raise _bad("value", "条件的值应为 是 或 否", "the value must be true or false")
+        return text
+
+    if op == "in":
+        return [one(t) for t in raw.replace("，", ",").split(",") if t.strip()]
+    return one(raw)
+
+
+def _op_rule(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    name = str(data.get("_field", ""))
+    effect = str(data.get("effect", "")).strip() or None
+    if effect is None:
+        return designer.set_rule(d, name, None)
+    when_field, op = str(data.get("when_field", "")).strip(), str(data.get("op", "eq")).strip()
+    if not when_field:
+        raise _bad("when_field", "请选择条件字段", "choose the field the rule tests")
+    value = _rule_value(ctx, d, when_field, op, str(data.get("value", "")))
+    return designer.set_rule(d, name, effect, when_field, op, value)
+
+
+def _as_list(value: Any) -> list[str]:
+    if value in (None, ""):
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _op_list(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    return designer.set_list_settings(d, _as_list(data.get("columns")), _as_list(data.get("filters")),
+                                      str(data.get("sort", "")))
+
+
+def _op_move(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    where = str(data.get("where", ""))
+    return designer.move_field(d, str(data.get("_field", "")), int(where) if where.isdigit() else where)
+
+
+def _op_remove(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    return designer.remove_field(d, str(data.get("_field", "")))
+
+
+@requires(EDIT)
+async def publish_action(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    form_id = request.path_params["form"]
+    data = await form_data(request)
+    try:
+        version = _int(data, "version", required=True)
+        with ctx.db.session() as s:
+            store.publish(s, actor_of(request), form_id, version or 0)
+    except (ValidationFailed, Conflict, NotFound) as exc:
+        return _render_editor(request, form_id, exc, exc.status)
+    if _htmx(request):
+        return _render_editor(request, form_id, notice="published")
+    return RedirectResponse(f"{BASE}/{form_id}?published={version}", status_code=303)
+
+
+@requires(EDIT)
+async def unpublish_action(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    form_id = request.path_params["form"]
+    try:
+        with ctx.db.session() as s:
+            store.unpublish(s, actor_of(request), form_id)
+    except (ValidationFailed, Conflict, NotFound) as exc:
+        return _render_editor(request, form_id, exc, exc.status)
+    if _htmx(request):
+        return _render_editor(request, form_id, notice="unpublished")
+    return RedirectResponse(f"{BASE}/{form_id}?unpublished=1", status_code=303)
+
+
+def _diff_query(request: Request) -> tuple[int, int]:
+    q = request.query_params
+    return _int(q, "from", required=True) or 0, _int(q, "to", required=True) or 0
+
+
+@requires(VIEW)
+async def diff_page(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    form_id = request.path_params["form"]
+    try:
+        a, b = _diff_query(request)
+        with ctx.db.session() as s:
+            changes = store.diff_versions(s, form_id, a, b)
+    except (ValidationFailed, NotFound) as exc:
+        if _htmx(request):
+            return render(request, "admin/forms_diff.html", {"changes": None, "error": exc, "form_id": form_id},
+                          status_code=200)
+        return _render_editor(request, form_id, exc, exc.status)
+    if _htmx(request):
+        return render(request, "admin/forms_diff.html", {"changes": changes, "diff_range": (a, b), "error": None,
+                                                          "form_id": form_id})
+    return _render_editor(request, form_id, diff_range=(a, b))
+
+
+@requires(VIEW)
+async def export(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    form_id = request.path_params["form"]
+    version = _int(request.query_params, "version")
+    with ctx.db.session() as s:
+        text = store.export_json(s, form_id, version)
+    suffix = f"-v{version}" if version else ""
+    return Response(text.encode("utf-8"), media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{form_id}{suffix}.json"'})
+
+
+# --- JSON API --------------------------------------------------------------------------------
+
+class FormSummaryOut(BaseModel):
+    form_id: str
+    title: str
+    published_version: int | None
+    latest_version: int
+    status: str
+
+
+class VersionOut(BaseModel):
+    version: int
+    status: str
+    note: str
+    source: str
+    created_at: str | None
+    created_by: int | None
+    published_at: str | None
+    content_hash: str
+    lock_version: int
+
+
+class VersionDetailOut(BaseModel):
+    form_id: str
+    version: int
+    status: str
+    lock_version: int
+    definition: dict[str, Any]
+
+
+class DefinitionIn(BaseModel):
+    """A full form definition (see form_defs/README.md and meta-schema.json)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    id: str
+    title: Any
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class PublishIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int
+    lock_version: int | None = None
+
+
+class UnpublishIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lock_version: int | None = None
+
+
+class ChangeOut(BaseModel):
+    kind: str
+    path: str
+    field: str | None
+    before: Any
+    after: Any
+    zh: str
+    en: str
+
+
+class DiffOut(BaseModel):
+    form_id: str
+    from_version: int
+    to_version: int
+    changes: list[ChangeOut]
+
+
+def _iso(v: Any) -> str | None:
+    return v.isoformat() if v is not None else None
+
+
+def _version_out(v: Mapping[str, Any]) -> dict[str, Any]:
+    return {**v, "created_at": _iso(v["created_at"]), "published_at": _iso(v["published_at"]),
+            "note": v["note"] or "", "source": v["source"] or "", "content_hash": v["content_hash"] or ""}
+
+
+def _detail_out(row: FormDef) -> dict[str, Any]:
+    return {"form_id": row.form_id, "version": row.version, "status": row.status, "lock_version": row.lock_version,
+            "definition": row.definition}
+
+
+@requires(VIEW)
+async def api_list(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    with ctx.db.session() as s:
+        items = form_summaries(s)
+    return JSONResponse({"items": items, "total": len(items)})
+
+
+@requires(VIEW)
+async def api_versions(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    form_id = request.path_params["form"]
+    with ctx.db.session() as s:
+        latest_row(s, form_id)
+        items = [_version_out(v) for v in store.list_versions(s, form_id)]
+    return JSONResponse({"items": items, "total": len(items)})
+
+
+def _path_version(request: Request) -> int:
+    raw = request.path_params["version"]
+    if not str(raw).isdigit():
+        raise _bad("version", "版本号应为整数", "version must be an integer")
+    return int(raw)
+
+
+@requires(VIEW)
+async def api_version(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    with ctx.db.session() as s:
+        row = store.get_version(s, request.path_params["form"], _path_version(request))
+        return JSONResponse(_detail_out(row))
+
+
+@requires(EDIT)
+async def api_import(request: Request) -> Response:
+    """The body is the definition itself: checked, then stored as a new draft."""
+    ctx = request.scope["ccms"]
+    raw = await request.body()
+    with ctx.db.session() as s:
+        row = store.import_json(s, actor_of(request), raw, note="API 导入 / imported through the API", source="api")
+        body = _detail_out(row)
+    return JSONResponse(body, status_code=201)
+
+
+@requires(EDIT)
+async def api_publish(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    data = await json_body(request, PublishIn)
+    with ctx.db.session() as s:
+        row = store.publish(s, actor_of(request), request.path_params["form"], data.version,
+                            lock_version=data.lock_version)
+        s.flush()
+        body = _detail_out(row)
+    return JSONResponse(body)
+
+
+@requires(EDIT)
+async def api_unpublish(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    raw = await request.body()
+    data = await json_body(request, UnpublishIn) if raw.strip() else UnpublishIn()
+    with ctx.db.session() as s:
+        row = store.unpublish(s, actor_of(request), request.path_params["form"], lock_version=data.lock_version)
+        s.flush()
+        body = _detail_out(row)
+    return JSONResponse(body)
+
+
+@requires(VIEW)
+async def api_diff(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    form_id = request.path_params["form"]
+    a, b = _diff_query(request)
+    with ctx.db.session() as s:
+        changes = [c.as_dict() for c in store.diff_versions(s, form_id, a, b)]
+    return JSONResponse({"form_id": form_id, "from_version": a, "to_version": b, "changes": changes})
+
+
+_FIELD = "/admin/forms/{form}/fields/{field}"
+
+routes = [
+    Route(BASE, list_page, name="admin-forms"),
+    Route(f"{BASE}/new", create_action, methods=["POST"], name="admin-form-new"),
+    Route(f"{BASE}/import", import_action, methods=["POST"], name="admin-form-import"),
+    Route(BASE + "/{form}", editor_page, name="admin-form"),
+    Route(BASE + "/{form}/title", _edit(_op_title, lambda r: "_title", "标题 / title"), methods=["POST"],
+          name="admin-form-title"),
+    Route(BASE + "/{form}/fields", _edit(_op_add, lambda r: "_add", "新增字段 / field added"), methods=["POST"],
+          name="admin-form-field-add"),
+    Route(BASE + "/{form}/list", _edit(_op_list, lambda r: "_list", "列表设置 / list settings"), methods=["POST"],
+          name="admin-form-list"),
+    Route(BASE + "/{form}/publish", publish_action, methods=["POST"], name="admin-form-publish"),
+    Route(BASE + "/{form}/unpublish", unpublish_action, methods=["POST"], name="admin-form-unpublish"),
+    Route(BASE + "/{form}/diff", diff_page, name="admin-form-diff"),
+    Route(BASE + "/{form}/export", export, name="admin-form-export"),
+    Route("/api/form-defs", api_list, methods=["GET"], name="api-form-defs"),
+    Route("/api/form-defs", api_import, methods=["POST"], name="api-form-def-import"),
+    Route("/api/form-defs/{form}/versions", api_versions, methods=["GET"], name="api-form-def-versions"),
+    Route("/api/form-defs/{form}/versions/{version}", api_version, methods=["GET"], name="api-form-def-version"),
+    Route("/api/form-defs/{form}/publish", api_publish, methods=["POST"], name="api-form-def-publish"),
+    Route("/api/form-defs/{form}/unpublish", api_unpublish, methods=["POST"], name="api-form-def-unpublish"),
+    Route("/api/form-defs/{form}/diff", api_diff, methods=["GET"], name="api-form-def-diff"),
+]
+
+api_docs = [
+    api_doc("/api/form-defs", "get", "表单定义列表 / list form definitions", permission=VIEW,
+            response=FormSummaryOut, response_list=True),
+    api_doc("/api/form-defs", "post", "导入表单定义为新草稿版本 / import a definition as a new draft version",
+            permission=EDIT, request=DefinitionIn, response=VersionDetailOut),
+    api_doc("/api/form-defs/{form}/versions", "get", "表单的各版本（新的在前） / versions, newest first",
+            permission=VIEW, response=VersionOut, response_list=True),
+    api_doc("/api/form-defs/{form}/versions/{version}", "get", "某一版本的定义 / one version's definition",
+            permission=VIEW, response=VersionDetailOut),
+    api_doc("/api/form-defs/{form}/publish", "post", "发布某一版本（原发布版本归档） / publish a version",
+            permission=EDIT, request=PublishIn, response=VersionDetailOut),
+    api_doc("/api/form-defs/{form}/unpublish", "post", "停用已发布的版本 / withdraw the published version",
+            permission=EDIT, request=UnpublishIn, response=VersionDetailOut),
+    api_doc("/api/form-defs/{form}/diff", "get", "两个版本的差异（中文说明） / differences between two versions",
+            permission=VIEW, response=DiffOut,
+            query={"from": "旧版本号 / older version", "to": "新版本号 / newer version"}),
+]
+
+# Per-field changes: the field name comes from the URL (``_field`` in the op's data).
+for _suffix, _op, _note in (("", _op_props, "字段设置 / field settings"), ("/rule", _op_rule, "显示规则 / rule"),
+                            ("/move", _op_move, "调整顺序 / moved"), ("/remove", _op_remove, "删除字段 / removed")):
+    routes.append(Route(_FIELD + _suffix, _edit(_op, lambda r: r.path_params["field"], _note), methods=["POST"],
+                        name=f"admin-form-field{_suffix.replace('/', '-') or '-props'}"))
