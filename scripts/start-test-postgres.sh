@@ -4,7 +4,7 @@
 # export as CCMS_TEST_PG_URL. Stop it with: scripts/start-test-postgres.sh stop
 set -euo pipefail
 PORT="${PGPORT:-54329}"
-STATE=/tmp/ccms-test-pg
+STATE=/tmp/ccms-test-pg-$PORT  # one state folder per port: servers on other ports are left alone
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -n "$PGBIN" ] || { echo "postgresql is not installed (apt-get install -y postgresql)" >&2; exit 1; }
 if [ "${1:-}" = "stop" ]; then
