@@ -129,7 +129,8 @@ def test_api_crud_bad_input_and_conflict(ctx: Any, client_for: Any) -> None:
     for data in bad:
         r = clerk.api("POST", base, json={"org_id": a, "data": data})
         assert r.status_code == 422 and r.json()["error"]["fields"], data
-    assert clerk.api("POST", base, content=b"not json", headers={"Content-Type": "application/json"}).status_code == 422
+    bad = clerk.api("POST", base, content=b"not json", headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "malformed_json"  # as everywhere in /api/
     assert n_records(ctx) == 0
     r = clerk.api("POST", base, json={"org_id": a, "data": {"subject": "<b>x</b>", "category": "road"}})
     assert r.status_code == 201
@@ -283,7 +284,7 @@ def test_random_json_never_a_500_and_nothing_half_written(ctx: Any, client_for: 
     env = setup(ctx, client_for)
     clerk, a = env["clerk"], env["orgs"]["a"]
     rid = clerk.api("POST", f"/api/forms/{FORM}/records", json={"org_id": a, "data": {"subject": "x"}}).json()["id"]
-    scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=False),
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=False, allow_infinity=False),
                         st.text(max_size=30))
     values = st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=3),
                                                         st.dictionaries(st.text(max_size=5), c, max_size=3)),
@@ -303,3 +304,17 @@ def test_random_json_never_a_500_and_nothing_half_written(ctx: Any, client_for: 
         assert r.status_code in (200, 403, 422), r.text
 
     check()
+
+
+def test_non_finite_numbers_in_raw_json_are_refused_not_a_500(ctx: Any, client_for: Any) -> None:
+    """Python's json accepts NaN and Infinity; JSON does not. Such a body is bad input."""
+    env = setup(ctx, client_for)
+    clerk, a = env["clerk"], env["orgs"]["a"]
+    before = n_records(ctx)
+    for literal in ("Infinity", "-Infinity", "NaN"):
+        body = '{"org_id": %d, "data": {"subject": "x", "amount": %s}}' % (a, literal)
+        r = clerk.api("POST", f"/api/forms/{FORM}/records", content=body,
+                      headers={"Content-Type": "application/json"})
+        assert r.status_code in (400, 422), (literal, r.status_code, r.text)
+        assert r.json()["error"]["code"]
+    assert n_records(ctx) == before

@@ -438,12 +438,17 @@ def load_file(path: Path) -> dict[str, Any]:
     return parse_json(text, str(path))
 
 
+def _no_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (and PostgreSQL's json type refuses them).
+    raise json.JSONDecodeError(f"{name} is not a JSON number", name, 0)
+
+
 def parse_json(text: str | bytes, source: str = "") -> Any:
     """Parse JSON text with a clear bilingual error (line and column)."""
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8-sig")
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise DefinitionError("文件不是 UTF-8 编码的 JSON", "the file is not UTF-8 encoded JSON", source=source) from None
     except json.JSONDecodeError as exc:

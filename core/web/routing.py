@@ -82,15 +82,27 @@ _ZH = {
 }
 
 
-async def json_body(request: Request, model: type[M]) -> M:
-    """Parse and validate a JSON body; malformed input is a 400/422 with fields."""
-    raw = await request.body()
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Strict JSON: Python's parser also accepts NaN and Infinity, which are
+    not JSON and cannot be answered back; they are bad input like any other."""
     try:
-        data = json.loads(raw or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return json.loads(raw or b"null", parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise ValidationFailed(f"请求体不是有效的 JSON: {exc}", f"body is not valid JSON: {exc}",
                                code="malformed_json", status=400) from None
-    return validate(model, data)
+
+
+async def request_json(request: Request) -> Any:
+    return parse_json(await request.body())
+
+
+async def json_body(request: Request, model: type[M]) -> M:
+    """Parse and validate a JSON body; malformed input is a 400/422 with fields."""
+    return validate(model, await request_json(request))
 
 
 def validate(model: type[M], data: Any) -> M:
