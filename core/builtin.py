@@ -20,6 +20,7 @@ SCREEN_MODULES = [
     "core.web.admin_dicts",
     "core.web.admin_forms",
     "core.web.forms_records",
+    "core.web.attachments",
 ]
 
 

@@ -71,6 +71,7 @@ class Deployment(BaseModel):
     security: SecurityPolicy = SecurityPolicy()
     form_defs_dir: str | None = None
     flow_defs_dir: str | None = None
+    attachments_dir: str = Field("attachments", description="uploaded files, relative to base_dir")
     demo: bool = False
     base_dir: str = Field(".", description="folder relative paths resolve against (the TOML file's folder)")
 

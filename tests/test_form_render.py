@@ -61,8 +61,7 @@ def test_widgets_per_type(ctx: Any) -> None:
     assert 'name="addr.city"' in out
     assert 'name="items[0].what" value="钉子"' in out and 'name="_add_row" value="items"' in out
     assert 'name="loc.lng" value="120.5"' in out and 'name="loc.lat" value="31.3"' in out
-    assert "附件上传尚未提供" in out and 'data-testid="upload-unavailable-pic"' in out
-    assert 'name="pic"' not in out
+    assert 'type="file" name="pic" multiple' in out and 'data-testid="upload-pic"' in out  # see test_attachments
 
 
 def test_layout_order_and_sections(ctx: Any) -> None:

@@ -11,8 +11,9 @@ coerced ``values``.
 
 Repeating groups add a row with a submit button ``_add_row=<group>`` and drop
 one with ``_remove_row=<group>[i]``: the screen re-renders without saving (no
-script needed). File and image fields are shown disabled — uploads are not
-built yet.
+script needed). Top-level file and image fields are a plain ``<input type=file>``
+posted with the record (multipart) plus a ticked checkbox per kept attachment
+(untick to remove); see :mod:`core.web.attachments`. Nested ones stay disabled.
 """
 
 from __future__ import annotations
@@ -209,7 +210,12 @@ class _Builder:
             node.error = node.error or self._error(f"{input_name}.lng") or self._error(f"{input_name}.lat")
             return node
         if kind in ("file", "image"):
-            node.widget, node.disabled = "unavailable", True
+            if in_row or "." in input_name or "[" in input_name:  # uploads: top-level fields only
+                node.widget, node.disabled = "unavailable", True
+                return node
+            node.widget, node.value = "file", _attachment_refs(raw)
+            node.attrs = {**node.attrs, "accept": _accept_attr(prop, kind)}
+            node.required = False  # kept attachments satisfy it; the server checks
             return node
         if kind == "boolean":
             node.widget = "checkbox"
@@ -307,6 +313,8 @@ def to_tree(ctx: Any, definition: FormDefinition, values: Mapping[str, Any]) -> 
                     else {} for i, row in enumerate(v)}
         if ft.name == "multiselect" and isinstance(v, list):
             return [_json_text(x) for x in v]
+        if ft.name in ("file", "image") and isinstance(v, list):
+            return [json.dumps(x, ensure_ascii=False) for x in v]
         if ft.name == "enum":
             return _json_text(v) if v is not None else ""
         return _text(v, ft.name)
@@ -361,3 +369,28 @@ def apply_row_action(form: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> tup
         n = max([k for k in node if isinstance(k, int)], default=-1) + 1 if isinstance(node, Mapping) else 0
         pairs.append((f"{group}[{n}]._row", ""))
     return pairs, bool(add or remove)
+
+
+def _attachment_refs(raw: Any) -> list[dict[str, Any]]:
+    """Refs to show as kept attachments: stored dicts, or the JSON strings a re-shown post carries."""
+    items = raw if isinstance(raw, list) else ([] if raw in (None, "") else [raw])
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            try:
+                item = json.loads(item)
+            except ValueError:
+                continue
+        if isinstance(item, Mapping) and isinstance(item.get("id"), str):
+            out.append({k: item.get(k) for k in ("id", "name", "size", "sha256", "content_type")})
+    return out
+
+
+def _accept_attr(prop: Mapping[str, Any], kind: str) -> str:
+    """The file picker's accept list: the extensions the field allows."""
+    from ..attachments import EXTENSIONS, limits_for
+    accept = limits_for(prop, kind).accept
+    exts = [e for e, ct in EXTENSIONS.items() if accept is None or any(
+        isinstance(a, str) and (a.lower() == ct or (a.endswith("/*") and ct.startswith(a[:-1].lower())))
+        for a in accept)]
+    return ",".join(exts)

@@ -31,9 +31,10 @@ from ..forms.render import apply_row_action, hidden_by_rules, render_form
 from ..models import Org, Person
 from ..services.orgs import domain_paths
 from .actions import STALE
+from .attachments import store_posted_files
 from .openapi import api_doc
 from .render import render
-from .routing import form_data
+from .routing import form_data, request_json
 
 META_LABELS = {"_created_at": "form_records.created_at", "_updated_at": "form_records.updated_at",
                "_created_by": "form_records.created_by", "_updated_by": "form_records.updated_by",
@@ -374,10 +375,12 @@ async def new_page(request: Request) -> Response:
     form = await request.form()
     pairs, pressed = apply_row_action(form.multi_items())
     org_id = _post_org(form)
+    pairs, upload_errors = await store_posted_files(request, form_id, pairs, org_id)
     with ctx.db.session() as s:
         d = _definition(s, form_id)
         hidden = access.hidden_fields(ctx, user, d)
         data, errors = _submitted(ctx, d, pairs, hidden)
+        errors.update({k: e for k, e in upload_errors.items() if k not in hidden})
         if pressed:
             return _edit_response(request, ctx, user, s, d, mode="create", values=data, errors={}, raw=pairs,
                                   org_id=org_id)
@@ -414,6 +417,9 @@ async def detail_page(request: Request) -> Response:
                     for n, v in up.archived.items() if n not in hidden]
         return render(request, "forms/detail.html", {
             "d": d, "title": _title(ctx, d), "row": row, "fields": shown, "archived": archived,
+            "attachments": {n: [r for r in up.data[n] if isinstance(r, dict) and r.get("id")] for n, _l, _v in shown
+                            if isinstance(up.data.get(n), list)
+                            and ctx.field_types.resolve(d.fields.get(n, {})).name in ("file", "image")},
             "org": labels["org"].get(row.org_id, ""), "history": _history(ctx, user, d, s, rid),
             "can_update": row.deleted_at is None and ctx.can(user, access.perm(form_id, "update"), row.org_id),
             "can_delete": row.deleted_at is None and ctx.can(user, access.perm(form_id, "delete"), row.org_id),
@@ -439,11 +445,13 @@ async def edit_page(request: Request) -> Response:
     pairs, pressed = apply_row_action(form.multi_items())
     version = str(form.get("version", ""))
     org_id = _post_org(form)
+    pairs, upload_errors = await store_posted_files(request, form_id, pairs, org_id)
     with ctx.db.session() as s:
         d = _definition(s, form_id)
         row = _record_or_404(ctx, s, user, form_id, rid, "update")
         readonly = access.readonly_fields(ctx, user, d)
         data, errors = _submitted(ctx, d, pairs, readonly, _visible(ctx, user, d, row, s).data)
+        errors.update({k: e for k, e in upload_errors.items() if k not in readonly})
         if pressed:
             return _edit_response(request, ctx, user, s, d, mode="edit", values=data, errors={}, raw=pairs, row=row,
                                   org_id=org_id)
@@ -507,10 +515,7 @@ def _record_json(ctx: Any, user: Any, s: Any, d: FormDefinition, row: FormRecord
 
 
 async def _json(request: Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        raise ValidationFailed("请求体不是有效的 JSON", "the request body is not valid JSON") from None
+    return await request_json(request)
 
 
 async def api_records(request: Request) -> Response:

@@ -1,0 +1,272 @@
+"""附件: uploaded files of file/image form fields, stored outside the database.
+
+Bytes live under the deployment's ``attachments_dir`` named by their sha256
+(content-addressed: the same file uploaded twice is stored once), written to a
+temporary file and moved into place with ``os.replace`` so a crash never leaves
+a half-written file. The ``core_attachment`` row holds the name, size, type,
+checksum and uploader; form records hold refs ``{"id","name","size","sha256",
+"content_type"}`` (see :class:`core.forms.fields.FileType`).
+
+The type of a file is decided by its extension AND its content (magic bytes):
+a file whose content does not match its extension is refused, so a renamed
+executable or HTML page never becomes a "picture".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import os
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Integer, String, cast, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from . import audit
+from .db import Base, UTCDateTime, utcnow
+from .errors import NotFound, ValidationFailed
+
+# Deployment-wide defaults; a field narrows them with x-ccms-max-size / x-ccms-accept.
+DEFAULT_MAX_SIZE = 20 * 1024 * 1024
+THUMB_SIZE = (320, 320)
+MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused (decompression bombs)
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+EXTENSIONS: dict[str, str] = {
+    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+    ".webp": "image/webp", ".pdf": "application/pdf", ".docx": DOCX, ".xlsx": XLSX,
+    ".txt": "text/plain", ".csv": "text/csv",
+}
+DEFAULT_ACCEPT = sorted(set(EXTENSIONS.values()))
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+
+class Attachment(Base):
+    """One uploaded file; several rows may share the same stored bytes (same sha256)."""
+
+    __tablename__ = "core_attachment"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    org_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    def ref(self) -> dict[str, Any]:
+        """The ref a form record stores."""
+        return {"id": self.id, "name": self.name, "size": self.size, "sha256": self.sha256,
+                "content_type": self.content_type}
+
+
+@dataclass
+class Limits:
+    max_size: int = DEFAULT_MAX_SIZE
+    accept: list[str] | None = None  # MIME types, "image/*" allowed; None = every known type
+
+
+def limits_for(prop: Mapping[str, Any] | None, kind: str = "file") -> Limits:
+    """The field's limits within the deployment-wide defaults (a field may narrow, never widen)."""
+    prop = prop or {}
+    size = prop.get("x-ccms-max-size")
+    accept = prop.get("x-ccms-accept")
+    if not isinstance(accept, list):
+        accept = sorted(IMAGE_TYPES) if kind == "image" else None
+    max_size = min(size, DEFAULT_MAX_SIZE) if isinstance(size, int) and not isinstance(size, bool) else DEFAULT_MAX_SIZE
+    return Limits(max_size=max_size, accept=accept)
+
+
+def _size(n: int) -> str:
+    for unit, k in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= k:
+            return f"{n / k:g} {unit}"
+    return f"{n} B"
+
+
+def _accepted(ct: str, accept: list[str] | None) -> bool:
+    if accept is None:
+        return True
+    return any(isinstance(a, str) and (a.lower() == ct or (a.endswith("/*") and ct.startswith(a[:-1].lower())))
+               for a in accept)
+
+
+def sniff(data: bytes) -> str | None:
+    """The type the content really is (magic bytes), among the types we allow."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    if data.startswith(b"PK\x03\x04"):
+        try:
+            names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+        except (zipfile.BadZipFile, ValueError):
+            return None
+        if any(n.startswith("word/") for n in names):
+            return DOCX
+        if any(n.startswith("xl/") for n in names):
+            return XLSX
+        return None
+    if b"\x00" in data:
+        return None
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            data.decode(enc)
+            return "text/plain"
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def check(name: str, data: bytes, limits: Limits) -> str:
+    """The content type of an upload, or ValidationFailed (bilingual) naming the file."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("请选择要上传的文件", "choose a file to upload")
+    if len(data) > limits.max_size:
+        raise ValidationFailed(f"附件“{name}”超过大小限制（{_size(limits.max_size)}）",
+                               f"attachment '{name}' is larger than {_size(limits.max_size)}")
+    if not data:
+        raise ValidationFailed(f"附件“{name}”是空文件", f"attachment '{name}' is empty")
+    claimed = EXTENSIONS.get(Path(name).suffix.lower())
+    if claimed is None or not _accepted(claimed, limits.accept):
+        allowed = "、".join(sorted({e for e, t in EXTENSIONS.items() if _accepted(t, limits.accept)}))
+        raise ValidationFailed(f"附件“{name}”的类型不允许，可上传：{allowed}",
+                               f"attachment '{name}' has a forbidden type; allowed: {allowed}")
+    actual = sniff(data)
+    if actual != claimed and not (claimed == "text/csv" and actual == "text/plain"):
+        raise ValidationFailed(f"附件“{name}”的内容与扩展名不符（扩展名为 {Path(name).suffix}），请上传真实的文件",
+                               f"the content of '{name}' does not match its extension {Path(name).suffix}")
+    return claimed
+
+
+class Store:
+    """Files by sha256 under one folder: ``ab/abcdef…`` and ``ab/abcdef….thumb.png``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    def thumb_path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / f"{sha256}.thumb.png"
+
+    def _write(self, dest: Path, data: bytes) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put(self, data: bytes, sha256: str) -> None:
+        if not self.path(sha256).exists():
+            self._write(self.path(sha256), data)
+
+    def put_thumb(self, sha256: str, png: bytes) -> None:
+        if not self.thumb_path(sha256).exists():
+            self._write(self.thumb_path(sha256), png)
+
+
+def thumbnail(data: bytes) -> bytes:
+    """A PNG thumbnail; an image Pillow cannot decode is refused as not an image."""
+    from PIL import Image, UnidentifiedImageError
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.seek(0)
+            im = im.convert("RGBA") if im.mode not in ("RGB", "RGBA", "L") else im.copy()
+            im.thumbnail(THUMB_SIZE)
+            out = io.BytesIO()
+            im.save(out, "PNG")
+            return out.getvalue()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+        raise ValidationFailed("图片无法识别或已损坏（或像素过多）",
+                               "the image cannot be read, is damaged or has too many pixels") from None
+
+
+def store_for(ctx: Any) -> Store:
+    return Store(ctx.deployment.resolve(ctx.deployment.attachments_dir))
+
+
+def save(ctx: Any, s: Session, actor: audit.Actor | None, name: str, data: bytes, limits: Limits,
+         org_id: int | None = None) -> Attachment:
+    """Check, store (bytes, thumbnail) and record one upload in the caller's session, audited.
+    Nothing is written when the upload is refused."""
+    name = Path((name or "").replace("\\", "/")).name[:255]
+    ct = check(name, data, limits)
+    thumb = thumbnail(data) if ct in IMAGE_TYPES else None
+    sha = hashlib.sha256(data).hexdigest()
+    st = store_for(ctx)
+    st.put(data, sha)
+    if thumb is not None:
+        st.put_thumb(sha, thumb)
+    row = Attachment(id=uuid.uuid4().hex, sha256=sha, name=name, size=len(data), content_type=ct,
+                     created_by=actor.id if actor else None, org_id=org_id)
+    s.add(row)
+    s.flush()
+    audit.record(s, actor, "attachment.upload", "attachment", row.id, after=row.ref(),
+                 summary=f"上传附件 {name}")
+    return row
+
+
+def get(s: Session, att_id: str) -> Attachment:
+    row = s.get(Attachment, att_id) if isinstance(att_id, str) and len(att_id) <= 32 else None
+    if row is None:
+        raise NotFound(f"附件 {att_id} 不存在", f"attachment {att_id} does not exist")
+    return row
+
+
+def refs_in(value: Any) -> Iterable[Mapping[str, Any]]:
+    """Every attachment ref inside a record's data (top level, nested objects, groups)."""
+    if isinstance(value, Mapping):
+        if isinstance(value.get("id"), str) and isinstance(value.get("sha256"), str):
+            yield value
+        for v in value.values():
+            yield from refs_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from refs_in(v)
+
+
+def trusted_refs(s: Session, refs: list[Any]) -> list[dict[str, Any]]:
+    """Posted refs replaced by what the database says (a client cannot forge name, size or type);
+    an unknown id or a checksum that does not match is refused."""
+    out = []
+    for ref in refs:
+        if not isinstance(ref, Mapping):
+            out.append(ref)  # the schema reports it
+            continue
+        row = s.get(Attachment, ref.get("id")) if isinstance(ref.get("id"), str) else None
+        if row is None or row.sha256 != ref.get("sha256"):
+            raise ValidationFailed("附件信息无效，请重新上传", "invalid attachment, upload it again")
+        out.append(row.ref())
+    return out
+
+
+def referencing_records(s: Session, att_id: str) -> list[Any]:
+    """Records whose data holds a ref to the attachment (a text search, then checked exactly)."""
+    from .forms.models import FormRecord
+    rows = s.scalars(select(FormRecord).where(cast(FormRecord.data, String).contains(att_id),
+                                              FormRecord.deleted_at.is_(None)))
+    return [r for r in rows if any(ref.get("id") == att_id for ref in refs_in(r.data or {}))]
