@@ -1,6 +1,6 @@
 """Run every benchmark of ccms with one command and print ratios measured in this run.
 
-    python bench/run.py            # full run (about 1.5 minutes on 2 cores)
+    python bench/run.py            # full run (about 3 minutes on 2 cores)
     python bench/run.py --quick    # fewer requests and samples (about 30 s)
     python bench/run.py --smoke    # a handful of requests: proves the harness works, measures nothing
 
@@ -17,6 +17,10 @@ Benchmarks (see bench/README.md):
    ``RecordValidator`` against a precompiled jsonschema validator on the same
    schema and data. Target: at most 1.3x (``jsonschema.validate()`` per call
    and jsonschema-rs, when installed, are printed for reference).
+4. Form lists and bulk import (``bench_forms_list``, SQLite): a list page
+   filtered on an indexed field vs the same SQL through SQLAlchemy Core at 10k
+   and 1M records (target <= 2x, page time flat within 2x), and bulk import of
+   100,000 records (target >= 5,000 records/s).
 
 Machines are noisy, so every verdict compares two things measured side by side
 in the same run; no absolute figure is asserted anywhere. Exit status: 0 when
@@ -45,6 +49,7 @@ for p in (HERE.parent, HERE):
 
 import bench_authz  # noqa: E402
 import bench_forms  # noqa: E402
+import bench_forms_list  # noqa: E402
 import bench_http  # noqa: E402
 
 
@@ -69,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="fewer requests and samples")
     g.add_argument("--smoke", action="store_true", help="a handful of requests: checks the harness, not speed")
-    ap.add_argument("--only", choices=("http", "authz", "forms"), help="run one benchmark only")
+    ap.add_argument("--only", choices=("http", "authz", "forms", "forms_list"), help="run one benchmark only")
     ap.add_argument("--db-url", help="HTTP benchmark database (empty or core-migrated), e.g. PostgreSQL; "
                                      "default: a temporary SQLite file")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
@@ -132,6 +137,20 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:
             traceback.print_exc()
             print("forms benchmark FAILED to run")
+            broken = True
+
+    if a.only in (None, "forms_list"):
+        print(f"\n== 4. Form lists on an indexed field vs raw SQL, and bulk import (SQLite) "
+              f"(targets: <= {bench_forms_list.TARGET_RATIO}x, flat, >= {bench_forms_list.TARGET_IMPORT_RPS:,} "
+              f"records/s) ==")
+        try:
+            result = bench_forms_list.run(quick=a.quick, smoke=a.smoke)
+            bench_forms_list.print_table(result)
+            report["forms_list"] = result
+            verdicts += bench_forms_list.verdicts(result)
+        except Exception:
+            traceback.print_exc()
+            print("forms list benchmark FAILED to run")
             broken = True
 
     print("\n== summary ==")

@@ -32,6 +32,7 @@ from ..models import Org, Person
 from . import store
 from .definition import META_COLUMNS, FormDefinition
 from .fields import parse_date
+from .indexes import field_expr
 from .models import FormRecord, FormRecordHistory
 from .validate import RecordValidator
 
@@ -202,13 +203,7 @@ def _column(ctx: Any, definition: FormDefinition, name: str) -> Any:
         return getattr(FormRecord, META_ATTRS[name])
     if name not in definition.schema.get("properties", {}):
         return None
-    kind = _field_kind(ctx, definition, name)
-    el = FormRecord.data[name]
-    if kind in NUMBER_TYPES:
-        return el.as_float()
-    if kind == "boolean":
-        return el.as_boolean()
-    return el.as_string()
+    return field_expr(name, _field_kind(ctx, definition, name))  # the same SQL as the field's index
 
 
 def _bad_filter(name: str) -> ValidationFailed:

@@ -31,6 +31,7 @@ from .definition import (
     localize,
     parse_json,
 )
+from .indexes import ensure_indexes
 from .models import FormDef
 
 _CACHE: dict[str, FormDefinition] = {}  # content hash -> checked definition (immutable content)
@@ -126,7 +127,7 @@ def publish(session: Session, actor: Actor | None, form_id: str, version: int, *
     _check_lock(row, lock_version)
     if row.status == "published":
         return row
-    definition_of(row)  # never publish something that no longer loads
+    definition = definition_of(row)  # never publish something that no longer loads
     previous = published_row(session, form_id)
     if previous is not None:
         previous.status = "archived"
@@ -142,6 +143,7 @@ def publish(session: Session, actor: Actor | None, form_id: str, version: int, *
         raise Conflict("同时有人发布了该表单，请刷新后重试", "someone published this form at the same time: reload") from None
     audit.record(session, actor, "form.publish", "form_def", f"{form_id}@{version}", before=before,
                  after=_summary(row), summary=f"发布表单 {form_id} v{version}")
+    ensure_indexes(session, definition)
     return row
 
 
