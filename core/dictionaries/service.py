@@ -25,7 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import audit
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..services import check_version, coerce, field_error
+from ..services import check_version, coerce, field_error, stripped_name
 from .models import Dict, DictItem
 
 DICT_CODE = r"^[a-z0-9][a-z0-9_.\-]{0,99}$"
@@ -35,13 +35,6 @@ MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_IMPORT_ROWS = 20_000
 
 
-def _name(v: str | None) -> str | None:
-    if v is None:
-        return None
-    v = v.strip()
-    if not v:
-        raise ValueError("名称不能为空 / name must not be empty")
-    return v
 
 
 class DictCreate(BaseModel):
@@ -51,7 +44,7 @@ class DictCreate(BaseModel):
     code: str = Field(pattern=DICT_CODE, description="小写字母、数字、._- / lower-case letters, digits, . _ -")
     name: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=2000)
-    _v_name = field_validator("name")(_name)
+    _v_name = field_validator("name")(stripped_name)
 
 
 class DictUpdate(BaseModel):
@@ -59,7 +52,7 @@ class DictUpdate(BaseModel):
     version: int
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=2000)
-    _v_name = field_validator("name")(_name)
+    _v_name = field_validator("name")(stripped_name)
 
 
 class ItemCreate(BaseModel):
@@ -71,7 +64,7 @@ class ItemCreate(BaseModel):
     parent_code: str | None = None
     sort: int = Field(0, ge=0, le=1_000_000)
     extra: dict[str, Any] = Field(default_factory=dict)
-    _v_name = field_validator("name")(_name)
+    _v_name = field_validator("name")(stripped_name)
 
 
 class ItemUpdate(BaseModel):
@@ -88,7 +81,7 @@ class ItemUpdate(BaseModel):
     sort: int | None = Field(None, ge=0, le=1_000_000)
     active: bool | None = None
     extra: dict[str, Any] | None = None
-    _v_name = field_validator("name")(_name)
+    _v_name = field_validator("name")(stripped_name)
 
 
 # --- reading ------------------------------------------------------------------------

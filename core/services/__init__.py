@@ -44,3 +44,13 @@ def check_version(obj: Any, version: int | None, what_zh: str, what_en: str) -> 
 def field_error(name: str, zh: str, en: str) -> dict[str, dict[str, str]]:
     """One entry of ``ValidationFailed.fields`` in the shape forms and JSON share."""
     return {name: {"message": zh, "message_en": en}}
+
+
+def stripped_name(v: str | None) -> str | None:
+    """pydantic validator for names: surrounding spaces dropped, blank refused."""
+    if v is None:
+        return None
+    v = v.strip()
+    if not v:
+        raise ValueError("名称不能为空 / name must not be empty")
+    return v

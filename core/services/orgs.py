@@ -22,7 +22,7 @@ from ..authz import domain
 from ..config import check_region_code
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import ORG_KINDS, CasbinRule, Org, Person
-from . import check_version, coerce, field_error
+from . import check_version, coerce, field_error, stripped_name
 
 OrgKind = Literal["tier", "region", "department", "unit"]
 assert set(ORG_KINDS) == {"tier", "region", "department", "unit"}
@@ -35,11 +35,6 @@ def _region(v: str | None) -> str | None:
     return check_region_code(v) if v else None
 
 
-def _name(v: str) -> str:
-    v = v.strip()
-    if not v:
-        raise ValueError("名称不能为空 / name must not be empty")
-    return v
 
 
 class OrgCreate(BaseModel):
@@ -53,7 +48,7 @@ class OrgCreate(BaseModel):
     sort: int = Field(0, ge=0, le=1_000_000)
 
     _v_region = field_validator("region_code")(_region)
-    _v_name = field_validator("name")(_name)
+    _v_name = field_validator("name")(stripped_name)
 
 
 class OrgUpdate(BaseModel):
@@ -71,7 +66,7 @@ class OrgUpdate(BaseModel):
     @field_validator("name")
     @classmethod
     def _v_name(cls, v: str | None) -> str | None:
-        return None if v is None else _name(v)
+        return stripped_name(v)
 
 
 def snapshot(org: Org) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from .. import audit
 from ..authz import ALL, domain, subject
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..models import CasbinRule, Org, Person, Role
-from . import check_version, coerce, field_error
+from . import check_version, coerce, field_error, stripped_name
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED_CODES = {"new"}  # /admin/roles/new is the create form
@@ -49,13 +49,6 @@ def _code(v: str) -> str:
     return v
 
 
-def _name(v: str | None) -> str | None:
-    if v is None:
-        return None
-    v = v.strip()
-    if not v:
-        raise ValueError("名称不能为空 / name must not be empty")
-    return v
 
 
 class RoleCreate(BaseModel):
@@ -68,7 +61,7 @@ class RoleCreate(BaseModel):
     permissions: list[str] = Field(default_factory=list)
 
     _v_code = field_validator("code")(_code)
-    _v_name = field_validator("name")(_name)
+    _v_name = field_validator("name")(stripped_name)
 
 
 class RoleUpdate(BaseModel):
@@ -80,7 +73,7 @@ class RoleUpdate(BaseModel):
     description: str | None = Field(None, max_length=1000)
     permissions: list[str] | None = None
 
-    _v_name = field_validator("name")(_name)
+    _v_name = field_validator("name")(stripped_name)
 
 
 class PermissionsIn(BaseModel):
