@@ -259,6 +259,21 @@ def counts(session: Session, org: Org) -> dict[str, int]:
             "active_children": children[1], "grants": grants}
 
 
+# What still refers to an org, as "N things" in both languages (for refusals).
+_IN_USE = {
+    "active_children": ("{} 个启用的下级机构", "{} active child org(s)"),
+    "active_people": ("{} 名启用的人员", "{} active people"),
+    "people": ("{} 名人员", "{} people"),
+    "children": ("{} 个下级机构", "{} child org(s)"),
+    "grants": ("{} 条角色授权", "{} role grant(s)"),
+}
+
+
+def _still_in(c: Mapping[str, int], keys: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    found = [(_IN_USE[k][0].format(c[k]), _IN_USE[k][1].format(c[k])) for k in keys if c[k]]
+    return [zh for zh, _ in found], [en for _, en in found]
+
+
 def deactivate(session: Session, actor: audit.Actor | None, ctx: Any, org_id: int,
                version: int | None = None) -> Org:
     """Stop using an org; its rows and history stay. Refused while active people or sub-orgs remain."""
@@ -268,14 +283,7 @@ def deactivate(session: Session, actor: audit.Actor | None, ctx: Any, org_id: in
         raise Conflict("根机构不能停用", "the root org cannot be deactivated")
     if not org.active:
         return org
-    c = counts(session, org)
-    reasons_zh, reasons_en = [], []
-    if c["active_children"]:
-        reasons_zh.append(f"{c['active_children']} 个启用的下级机构")
-        reasons_en.append(f"{c['active_children']} active child org(s)")
-    if c["active_people"]:
-        reasons_zh.append(f"{c['active_people']} 名启用的人员")
-        reasons_en.append(f"{c['active_people']} active people")
+    reasons_zh, reasons_en = _still_in(counts(session, org), ("active_children", "active_people"))
     if reasons_zh:
         raise Conflict(f"机构“{org.name}”下还有{'、'.join(reasons_zh)}，请先停用或调走后再停用",
                        f"org {org.name!r} still has {' and '.join(reasons_en)}: deactivate or move them first",
@@ -312,17 +320,7 @@ def delete(session: Session, actor: audit.Actor | None, ctx: Any, org_id: int, v
     check_version(org, version, "机构", "org")
     if org.parent_id is None:
         raise Conflict("根机构不能删除", "the root org cannot be deleted")
-    c = counts(session, org)
-    reasons_zh, reasons_en = [], []
-    if c["people"]:
-        reasons_zh.append(f"{c['people']} 名人员")
-        reasons_en.append(f"{c['people']} people")
-    if c["children"]:
-        reasons_zh.append(f"{c['children']} 个下级机构")
-        reasons_en.append(f"{c['children']} child org(s)")
-    if c["grants"]:
-        reasons_zh.append(f"{c['grants']} 条角色授权")
-        reasons_en.append(f"{c['grants']} role grant(s)")
+    reasons_zh, reasons_en = _still_in(counts(session, org), ("people", "children", "grants"))
     if reasons_zh:
         raise Conflict(f"机构“{org.name}”下还有{'、'.join(reasons_zh)}，不能删除；请先调走或撤销，或改为停用",
                        f"org {org.name!r} still has {', '.join(reasons_en)}: it cannot be deleted "
