@@ -288,15 +288,22 @@ def order_by(ctx: Any, definition: FormDefinition, sort: str, hidden: Collection
 
 
 def list_records(session: Session, ctx: Any, definition: FormDefinition, query: Query, *,
-                 paths: list[str] | None = None, hidden: Collection[str] = ()) -> tuple[list[FormRecord], int]:
-    """One page of records and the total count, both in SQL."""
+                 paths: list[str] | None = None, hidden: Collection[str] = ()) -> tuple[list[Any], int]:
+    """One page of records and the total count, both in SQL.
+
+    The rows are read-only ``Row`` objects with the record's columns as
+    attributes (``row.id``, ``row.data``, ...): a list page never writes, and
+    skipping ORM identity-map bookkeeping for 50 rows halves the page's
+    Python cost (see bench/bench_forms_list.py). Load a record with
+    :func:`get` to change it."""
     stmt = select_records(ctx, definition, query, paths=paths, hidden=hidden)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    conn = session.connection()
+    total = conn.execute(stmt.with_only_columns(func.count(), maintain_column_froms=True)).scalar() or 0
     size = max(1, min(int(query.page_size or 50), MAX_PAGE_SIZE))
     page = max(1, int(query.page or 1))
-    rows = list(session.scalars(stmt.order_by(*order_by(ctx, definition, query.sort, hidden))
-                                .offset((page - 1) * size).limit(size)))
-    return rows, total
+    page_stmt = (stmt.with_only_columns(*FormRecord.__table__.c)
+                 .order_by(*order_by(ctx, definition, query.sort, hidden)).offset((page - 1) * size).limit(size))
+    return list(conn.execute(page_stmt)), total
 
 
 # --- writing ----------------------------------------------------------------------------------------
