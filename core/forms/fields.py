@@ -27,6 +27,7 @@ hook returning a list of them).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
 import unicodedata
@@ -453,7 +454,7 @@ def region_code_ok(code: Any) -> bool:
 class RegionType(FieldType):
     """``{"code": 6 digits (GB/T 2260), "street"?: 9 digits, "community"?: 12 digits}``, each prefixing the next."""
 
-    name, label, json_type = "region", ("行政区划", "Region"), "object"
+    name, label, json_type, reference = "region", ("行政区划", "Region"), "object", "region"
 
     def schema(self, **options: Any) -> dict[str, Any]:
         return {"type": "object", "x-ccms-type": "region", "required": ["code"], "additionalProperties": False,
@@ -465,17 +466,35 @@ class RegionType(FieldType):
         if isinstance(raw, Mapping):  # region.code / region.street / region.community
             out = {k: _norm(raw.get(k)) for k in ("code", "street", "community") if _norm(raw.get(k))}
             return out or ABSENT
-        text = _norm(raw)  # a picker posts its deepest code
-        if text == "":
+        from .widgets_region import parent_of, shape_problem
+        # the cascade posts one code per level (province first); the deepest chosen one is the value
+        posted = [_norm(x) for x in (raw if isinstance(raw, (list, tuple)) else [raw])]
+        posted = [x for x in posted if x]
+        if not posted:
             return ABSENT
-        if not text.isdigit() or len(text) not in (6, 9, 12):
-            raise CoerceError("行政区划代码应为6、9或12位数字", "region code must have 6, 9 or 12 digits")
+        for x in posted:
+            problem = shape_problem(x)
+            if problem:
+                raise CoerceError(*problem)
+        for upper, lower in itertools.pairwise(posted):
+            up = lower
+            while up and up != upper:
+                up = parent_of(up)
+            if up != upper:
+                raise CoerceError("所选的各级行政区划不一致，请重新选择", "the chosen region levels do not match; choose again")
+        text = posted[-1]
         out = {"code": text[:6]}
         if len(text) >= 9:
             out["street"] = text[:9]
         if len(text) == 12:
             out["community"] = text
         return out
+
+    def reference_values(self, value: Any) -> list[Any]:
+        if not isinstance(value, Mapping):
+            return []
+        deepest = value.get("community") or value.get("street") or value.get("code")
+        return [deepest] if isinstance(deepest, str) else []
 
     def check(self, value: Any, prop: Mapping[str, Any]) -> Msg | None:
         if not isinstance(value, Mapping):

@@ -11,9 +11,20 @@ coerced ``values``.
 
 Repeating groups add a row with a submit button ``_add_row=<group>`` and drop
 one with ``_remove_row=<group>[i]``: the screen re-renders without saving (no
-script needed). Top-level file and image fields are a plain ``<input type=file>``
-posted with the record (multipart) plus a ticked checkbox per kept attachment
-(untick to remove); see :mod:`core.web.attachments`. Nested ones stay disabled.
+script needed). File and image fields (top level, in nested objects and in
+group rows alike) are a plain ``<input type=file>`` posted with the record
+(multipart) plus a ticked checkbox per kept attachment (untick to remove); see
+:mod:`core.web.attachments`.
+
+Person and region fields are htmx pickers (``forms/_widgets.html``, endpoints
+in :mod:`core.web.pickers`): a search box listing people as buttons, and
+cascading selects province → city → district → street → community.
+
+Layout (``ui.layout``): ``section`` is a fieldset; ``columns`` holds ``column``
+items (or fields) on a CSS grid of 2–3 columns, one on a phone; ``tabs`` holds
+``tab`` items shown as CSS-only tabs (radio buttons: keyboard usable, no
+script); a tab holding an error is marked and opened when the form is re-shown.
+:func:`render_detail` lays a record's values out the same way for detail pages.
 """
 
 from __future__ import annotations
@@ -29,11 +40,10 @@ from sqlalchemy import select
 
 from .definition import FormDefinition, localize
 from .fields import enum_options, parse_datetime
-from .validate import _tree
+from .validate import _filled, _tree
 
 _INPUT_TYPES = {"text": "text", "phone": "tel", "idcard": "text", "date": "date", "datetime": "datetime-local",
-                "integer": "number", "number": "number", "money": "number", "person": "number",
-                "region": "text", "list": "text"}
+                "integer": "number", "number": "number", "money": "number", "list": "text"}
 
 
 @dataclass
@@ -59,6 +69,9 @@ class Node:
     children: list[Node] = field(default_factory=list)
     rows: list[list[Node]] = field(default_factory=list)  # group rows
     layout: str = ""  # section | tabs | tab | columns | column
+    extra: dict[str, Any] = field(default_factory=dict)  # widget data that is not an HTML attribute
+    has_error: bool = False  # this node or one inside it has an error (tabs are marked)
+    checked: bool = False  # the open tab
 
     @property
     def test_id(self) -> str:
@@ -87,18 +100,25 @@ def _json_text(v: Any) -> str:
 
 # --- rules ----------------------------------------------------------------------------------------
 
-def _value_at(values: Mapping[str, Any], name: str) -> Any:
+def _value_at(values: Mapping[str, Any], name: str, rows: Mapping[str, Any] | None = None) -> Any:
+    """The value a rule reads; ``rows`` maps a group's name to the current row (``items.qty``
+    inside a row of ``items`` reads that row's ``qty``)."""
     node: Any = values
+    prefix = ""
     for part in name.split("."):
+        prefix = f"{prefix}.{part}" if prefix else part
+        if rows and prefix in rows:
+            node = rows[prefix]
+            continue
         if not isinstance(node, Mapping):
             return None
         node = node.get(part)
     return node
 
 
-def _holds(rule: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+def _holds(rule: Mapping[str, Any], values: Mapping[str, Any], rows: Mapping[str, Any] | None = None) -> bool:
     when = rule.get("when") or {}
-    v = _value_at(values, str(when.get("field", "")))
+    v = _value_at(values, str(when.get("field", "")), rows)
     op, target = when.get("op"), when.get("value")
     empty = v in (None, "", [], {})
     try:
@@ -109,12 +129,14 @@ def _holds(rule: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
         return False
 
 
-def rule_state(definition: FormDefinition, name: str, values: Mapping[str, Any]) -> tuple[bool, bool]:
-    """(visible, enabled) of a field under its ui rules and the current values."""
+def rule_state(definition: FormDefinition, name: str, values: Mapping[str, Any],
+               rows: Mapping[str, Any] | None = None) -> tuple[bool, bool]:
+    """(visible, enabled) of a field under its ui rules and the current values
+    (``rows``: the current row of each enclosing repeating group)."""
     rules = ((definition.ui.get("fields") or {}).get(name) or {}).get("rules") or []
     visible, enabled = True, True
     for rule in rules:
-        holds = _holds(rule, values)
+        holds = _holds(rule, values, rows)
         effect = rule.get("effect")
         if effect == "show":
             visible = visible and holds
@@ -128,8 +150,38 @@ def rule_state(definition: FormDefinition, name: str, values: Mapping[str, Any])
 
 
 def hidden_by_rules(definition: FormDefinition, values: Mapping[str, Any]) -> set[str]:
-    """Fields a rule hides right now (their inputs are not shown nor required)."""
-    return {name for name in (definition.ui.get("fields") or {}) if not rule_state(definition, name, values)[0]}
+    """Fields a rule hides right now (their inputs are not shown nor required). A field in a
+    repeating group is named per row (``items[1].reason``), judged by that row's values."""
+    out: set[str] = set()
+    for name in (definition.ui.get("fields") or {}):
+        group = _group_of(definition, name)
+        if group is None:
+            if not rule_state(definition, name, values)[0]:
+                out.add(name)
+            continue
+        rows = _value_at(values, group)
+        for i, row in enumerate(rows if isinstance(rows, list) else []):
+            if isinstance(row, Mapping) and not rule_state(definition, name, values, {group: row})[0]:
+                out.add(f"{group}[{i}]{name[len(group):]}")
+    return out
+
+
+def drop_hidden_errors(definition: FormDefinition, values: Mapping[str, Any],
+                       errors: Mapping[str, Any]) -> dict[str, Any]:
+    """``errors`` without those of fields hidden by rules (and of anything inside them)."""
+    gone = hidden_by_rules(definition, values)
+    return {k: e for k, e in errors.items()
+            if not any(k == n or k.startswith((n + ".", n + "[")) for n in gone)}
+
+
+def _group_of(definition: FormDefinition, name: str) -> str | None:
+    """The repeating group (a top-level array of objects) a dotted field sits in, if any."""
+    head = name.split(".", 1)[0]
+    if "." not in name:
+        return None
+    prop = definition.fields.get(head) or {}
+    items = prop.get("items")
+    return head if prop.get("type") == "array" and isinstance(items, Mapping) else None
 
 
 # --- building -------------------------------------------------------------------------------------
@@ -137,11 +189,14 @@ def hidden_by_rules(definition: FormDefinition, values: Mapping[str, Any]) -> se
 class _Builder:
     def __init__(self, ctx: Any, definition: FormDefinition, values: Mapping[str, Any],
                  errors: Mapping[str, Any], tree: Mapping[Any, Any], hidden: set[str], readonly: set[str],
-                 locale: str, org_choices: list[tuple[int, str, int]] | None) -> None:
+                 locale: str, org_choices: list[tuple[int, str, int]] | None, from_values: bool = False) -> None:
         self.ctx, self.d, self.values, self.errors = ctx, definition, values, errors
         self.tree, self.hidden, self.readonly, self.locale = tree, hidden, readonly, locale
         self._orgs = org_choices
+        self.from_values = from_values  # the tree was made from ``values`` (rows line up one to one)
         self.ui_fields = definition.ui.get("fields") or {}
+        self._people: dict[int, tuple[str, str]] = {}
+        self.no_rules = False  # a picker re-rendered alone: the page already decided it is shown
 
     def org_options(self) -> list[tuple[str, str]]:
         if self._orgs is None:
@@ -160,12 +215,27 @@ class _Builder:
         except NotFound:
             return []
 
+    def person_label(self, value: str) -> str:
+        """"张伟（市城管局）" for a person id; the id is never shown (an unknown one says so)."""
+        if not value.isdigit() or len(value) > 18:
+            return ""
+        pid = int(value)
+        if pid not in self._people:
+            from .widgets import person_names
+            with self.ctx.db.session() as s:
+                self._people.update(person_names(s, [pid]))
+        name = self._people.get(pid)
+        if name is None:
+            return self.ctx.gettext("forms_widgets.person_unknown")
+        return f"{name[0]}（{name[1]}）"
+
     def field(self, prop: Mapping[str, Any], dotted: str, input_name: str, raw: Any, required: bool,
-              in_row: bool = False) -> Node | None:
-        """One field's node; ``dotted`` names it in the definition (ui, permissions), ``input_name`` in the post."""
+              in_row: bool = False, rows: Mapping[str, Any] | None = None) -> Node | None:
+        """One field's node; ``dotted`` names it in the definition (ui, permissions), ``input_name`` in the post;
+        ``rows`` are the current rows (typed values) of the groups it sits in (for rules and computed values)."""
         if dotted in self.hidden:
             return None
-        visible, enabled = rule_state(self.d, dotted, self.values)
+        visible, enabled = (True, True) if self.no_rules else rule_state(self.d, dotted, self.values, rows)
         if not visible:
             return None
         ft = self.ctx.field_types.resolve(prop)
@@ -178,12 +248,20 @@ class _Builder:
                     placeholder=localize(ui.get("placeholder"), self.locale),
                     error=self._error(input_name))
         kind = ft.name
+        if ft.readonly:  # computed: the value the server computed, never what was posted
+            node.widget, node.input_type = "text", "text"
+            here = (rows or {}).get(dotted.rsplit(".", 1)[0]) if in_row else self.values
+            v = here.get(dotted.rsplit(".", 1)[-1]) if isinstance(here, Mapping) else None
+            node.value = ft.display(v, prop, self.locale) if v is not None else ""
+            node.extra["computed"] = True
+            return node
         if kind == "object":
             node.kind = "fieldset"
             sub_raw = raw if isinstance(raw, Mapping) else {}
             req = set(prop.get("required") or [])
             for sub, sp in (prop.get("properties") or {}).items():
-                child = self.field(sp, f"{dotted}.{sub}", f"{input_name}.{sub}", sub_raw.get(sub), sub in req)
+                child = self.field(sp, f"{dotted}.{sub}", f"{input_name}.{sub}", sub_raw.get(sub), sub in req,
+                                   in_row=in_row, rows=rows)
                 if child is not None:
                     node.children.append(child)
             return node
@@ -191,14 +269,24 @@ class _Builder:
             node.kind = "group"
             items = prop.get("items") if isinstance(prop.get("items"), Mapping) else {}
             req = set(items.get("required") or [])
-            rows = [v for _, v in sorted((k, v) for k, v in raw.items() if isinstance(k, int))] if isinstance(
+            raw_rows = [v for _, v in sorted((k, v) for k, v in raw.items() if isinstance(k, int))] if isinstance(
                 raw, Mapping) else []
-            for i, row in enumerate(rows):
+            typed = _value_at(self.values, dotted) if not in_row else None
+            typed = typed if isinstance(typed, list) else []
+            ci = 0
+            for i, row in enumerate(raw_rows):
                 row = row if isinstance(row, Mapping) else {}
+                if self.from_values:
+                    current = typed[i] if i < len(typed) else {}
+                elif _filled(row) and ci < len(typed):  # the validator drops empty rows: line the rest up
+                    current, ci = typed[ci], ci + 1
+                else:
+                    current = {}
+                here = {**(rows or {}), dotted: current if isinstance(current, Mapping) else {}}
                 cells = []
                 for sub, sp in (items.get("properties") or {}).items():
                     child = self.field(sp, f"{dotted}.{sub}", f"{input_name}[{i}].{sub}", row.get(sub), sub in req,
-                                       in_row=True)
+                                       in_row=True, rows=here)
                     if child is not None:
                         cells.append(child)
                 node.rows.append(cells)
@@ -210,9 +298,6 @@ class _Builder:
             node.error = node.error or self._error(f"{input_name}.lng") or self._error(f"{input_name}.lat")
             return node
         if kind in ("file", "image"):
-            if in_row or "." in input_name or "[" in input_name:  # uploads: top-level fields only
-                node.widget, node.disabled = "unavailable", True
-                return node
             node.widget, node.value = "file", _attachment_refs(raw)
             node.attrs = {**node.attrs, "accept": _accept_attr(prop, kind)}
             node.required = False  # kept attachments satisfy it; the server checks
@@ -227,6 +312,18 @@ class _Builder:
             node.options = [(_json_text(v), t) for v, t in enum_options(items, self.locale)]
             node.selected = [x for x in (raw if isinstance(raw, list) else []) if x != ""]
             return node
+        if kind == "person":
+            from .widgets_pickers import person_extra
+            node.widget, node.value = "person", _leaf(raw).strip()
+            node.extra = person_extra(self.d.id, dotted, input_name, node.value,
+                                      self.person_label(node.value) if node.value else "")
+            return node
+        if kind == "region":
+            from .widgets_pickers import region_extra
+            node.widget, node.value = "region", _region_code(raw)
+            with self.ctx.db.session() as s:
+                node.extra = region_extra(s, self.d.id, dotted, input_name, node.value)
+            return node
         if kind in ("enum", "dictionary", "org"):
             node.widget = "select"
             if kind == "enum":
@@ -235,8 +332,17 @@ class _Builder:
                 opts = self.dict_options(str(prop.get("x-ccms-dictionary") or ""))
             else:
                 opts = self.org_options()
-            node.options = [("", "—")] + opts
             node.value = _leaf(raw)
+            if kind == "org" and node.value and node.value not in {v for v, _ in opts}:
+                from ..api import (
+                    org_names,  # a stored org outside the user's choices stays visible
+                )
+                if node.value.isdigit() and len(node.value) < 18:
+                    with self.ctx.db.session() as s:
+                        name = org_names(s, [int(node.value)]).get(int(node.value))
+                    if name:
+                        opts = [(node.value, name)] + opts
+            node.options = [("", "—")] + opts
             return node
         node.value = _leaf(raw)
         if kind in ("textarea",) or (ui.get("widget") == "textarea") or prop.get("format") == "textarea":
@@ -293,6 +399,42 @@ class _Builder:
         return out
 
 
+def arrange(nodes: list[Node], prefix: str = "t") -> list[Node]:
+    """Give layout nodes their final shape: errors marked upwards, tabs' children made tabs
+    (the first with an error open, else the first), column counts, unique ids for tab groups."""
+    counter = [0]
+
+    def mark(n: Node) -> bool:
+        inner = [mark(c) for c in n.children] + [mark(c) for row in n.rows for c in row]
+        n.has_error = bool(n.error) or any(inner)
+        return n.has_error
+
+    def shape(n: Node) -> None:
+        for c in n.children:
+            shape(c)
+        if n.kind != "section":
+            return
+        if n.layout == "tabs":
+            counter[0] += 1
+            tabs = [c if c.kind == "section" and c.layout == "tab" else
+                    Node("section", label=c.label, layout="tab", children=[c], has_error=c.has_error, name=c.name)
+                    for c in n.children]
+            for i, t in enumerate(tabs):
+                t.layout = "tab"
+                t.extra = {**t.extra, "radio": f"{prefix}{counter[0]}-{i}", "group": f"_{prefix}ab{counter[0]}"}
+                t.checked = False
+            (next((t for t in tabs if t.has_error), None) or tabs[0]).checked = True
+            n.children = tabs
+        elif n.layout == "columns":
+            cols = sum(1 for c in n.children if c.kind == "section" and c.layout == "column")
+            n.extra = {**n.extra, "cols": min(max(cols, 2), 3)}
+
+    for n in nodes:
+        mark(n)
+        shape(n)
+    return nodes
+
+
 def _leaf(v: Any) -> str:
     if isinstance(v, list):
         return str(v[-1]) if v else ""
@@ -315,6 +457,8 @@ def to_tree(ctx: Any, definition: FormDefinition, values: Mapping[str, Any]) -> 
             return [_json_text(x) for x in v]
         if ft.name in ("file", "image") and isinstance(v, list):
             return [json.dumps(x, ensure_ascii=False) for x in v]
+        if ft.name == "region":
+            return _region_code(v)
         if ft.name == "enum":
             return _json_text(v) if v is not None else ""
         return _text(v, ft.name)
@@ -330,7 +474,7 @@ def build(ctx: Any, definition: FormDefinition, values: Mapping[str, Any] | None
     values = dict(values or {})
     tree = _tree(raw) if raw is not None else to_tree(ctx, definition, values)
     b = _Builder(ctx, definition, values, dict(errors or {}), tree, set(hidden), set(readonly),
-                 locale or ctx.deployment.locale, org_choices)
+                 locale or ctx.deployment.locale, org_choices, from_values=raw is None)
     placed: set[str] = set()
     nodes = b.layout(definition.ui.get("layout") or [], placed)
     for name in definition.top_fields:
@@ -338,7 +482,23 @@ def build(ctx: Any, definition: FormDefinition, values: Mapping[str, Any] | None
             n = b.top(name)
             if n is not None:
                 nodes.append(n)
-    return nodes
+    return arrange(nodes)
+
+
+def picker_node(ctx: Any, definition: FormDefinition, input_name: str, raw: Any, *,
+                readonly: bool = False, locale: str | None = None) -> Node:
+    """One picker's node on its own (the picker endpoints re-render it after a choice)."""
+    from .widgets import dotted, field_of
+    key = dotted(input_name)
+    found = field_of(definition, key)
+    if found is None:
+        raise KeyError(input_name)
+    b = _Builder(ctx, definition, {}, {}, {}, set(), {key} if readonly else set(),
+                 locale or ctx.deployment.locale, None)
+    b.no_rules = True
+    node = b.field(found[0], key, input_name, raw, found[1], in_row="[" in input_name)
+    assert node is not None
+    return node
 
 
 def render_form(ctx: Any, definition: FormDefinition, values: Mapping[str, Any] | None = None,
@@ -369,6 +529,21 @@ def apply_row_action(form: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> tup
         n = max([k for k in node if isinstance(k, int)], default=-1) + 1 if isinstance(node, Mapping) else 0
         pairs.append((f"{group}[{n}]._row", ""))
     return pairs, bool(add or remove)
+
+
+def _region_code(raw: Any) -> str:
+    """The deepest code of a region value: stored ``{"code", "street", "community"}``, a posted
+    cascade (one code per level, province first) or a plain code."""
+    if isinstance(raw, Mapping):
+        for k in ("community", "street", "code"):
+            v = _leaf(raw.get(k)) if isinstance(raw.get(k), (list, str)) else ""
+            if v:
+                return v.strip()
+        return ""
+    if isinstance(raw, list):
+        filled = [str(x).strip() for x in raw if str(x or "").strip()]
+        return filled[-1] if filled else ""
+    return "" if raw is None else str(raw).strip()
 
 
 def _attachment_refs(raw: Any) -> list[dict[str, Any]]:

@@ -22,18 +22,22 @@ from ..api import actor_of
 from ..errors import CcmsError, Forbidden, NotFound, ValidationFailed
 from ..forms import access, records
 from ..forms.definition import FormDefinition
+from ..forms.widgets import attachment_field
 from .openapi import api_doc
 
 FILE_KINDS = ("file", "image")
 
 
 def _field_kind(ctx: Any, d: FormDefinition, name: str) -> str | None:
-    """'file' or 'image' for a top-level attachment field of the definition, else None."""
-    prop = (d.schema.get("properties") or {}).get(name)
-    if not isinstance(prop, dict):
-        return None
-    kind = ctx.field_types.resolve(prop).name
-    return kind if kind in FILE_KINDS else None
+    """'file' or 'image' for an attachment field of the definition at any depth
+    (``photos``, ``site.photos``, ``items[2].photos`` or ``items.photos``), else None."""
+    found = attachment_field(ctx, d, name)
+    return found[1] if found else None
+
+
+def _limits(ctx: Any, d: FormDefinition, name: str) -> att.Limits:
+    found = attachment_field(ctx, d, name)
+    return att.limits_for(found[0] if found else None, found[1] if found else "file")
 
 
 async def _read(upload: UploadFile, limit: int) -> bytes:
@@ -56,7 +60,7 @@ async def store_posted_files(request: Request, form_id: str, pairs: list[tuple[s
             if isinstance(value, UploadFile):
                 if kind is None or not value.filename or name in errors:
                     continue  # no file chosen, or not an attachment field: ignored
-                limits = att.limits_for(d.schema["properties"][name], kind)
+                limits = _limits(ctx, d, name)
                 try:
                     data = await _read(value, limits.max_size)
                     row = att.save(ctx, s, actor_of(request), value.filename, data, limits, org_id)
@@ -100,7 +104,7 @@ async def upload(request: Request) -> Response:
             kind = _field_kind(ctx, d, field)
             if kind is None:
                 raise ValidationFailed(f"表单没有附件字段“{field}”", f"the form has no attachment field '{field}'")
-            limits = att.limits_for(d.schema["properties"][field], kind)
+            limits = _limits(ctx, d, field)
             data = await _read(upload_file, limits.max_size)
             row = att.save(ctx, s, actor_of(request), upload_file.filename, data, limits)
             ref = row.ref()
@@ -121,9 +125,8 @@ def _may_download(ctx: Any, user: Any, s: Any, row: att.Attachment) -> bool:
             d = records.published(s, rec.form_id)
         except CcmsError:
             continue
-        hidden = access.hidden_fields(ctx, user, d)
-        if any(any(r.get("id") == row.id for r in att.refs_in(v))
-               for k, v in (rec.data or {}).items() if k not in hidden):
+        hidden = access.hidden_fields(ctx, user, d)  # dotted names reach into objects and group rows
+        if any(r.get("id") == row.id for r in att.refs_in(access.strip(rec.data or {}, hidden))):
             return True
     return False
 
