@@ -46,6 +46,8 @@ SUPPORTED_KEYWORDS = frozenset({
     "$ref", "$defs", "oneOf", "anyOf",
     "x-enumNames",  # enum labels as used by core/jsonform.py (settings screens)
 })
+#: Extensions outside the ``x-ccms-`` prefix, accepted anywhere and ignored by validation.
+EXTENSION_KEYWORDS = frozenset({"x-bulk-edit"})  # true: the list's bulk "set field" offers it (forms/bulk_actions.py)
 ROOT_ONLY_KEYWORDS = frozenset({"$schema", "$id"})
 SUPPORTED_FORMATS = frozenset({"date", "date-time", "email", "uri", "phone", "idcard"})
 #: Branch keywords allowed in oneOf/anyOf: only "enum with labels" ({"const", "title"}).
@@ -161,7 +163,7 @@ def _walk_keywords(node: Any, parts: list[Any], root: Mapping[str, Any], source:
                               path=jpath(parts), source=source)
     for key, value in node.items():
         here = parts + [key]
-        if key.startswith("x-ccms-"):
+        if key.startswith("x-ccms-") or key in EXTENSION_KEYWORDS:
             continue
         if key in ROOT_ONLY_KEYWORDS:
             if len(parts) > 1:
@@ -399,8 +401,25 @@ def localize(text: Any, locale: str = "zh-CN") -> str:
     return "" if text is None else str(text)
 
 
+def _property_orders(node: Any, out: list[list[str]]) -> list[list[str]]:
+    """The key order of every ``properties`` object: field order is content too."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, Mapping):
+                out.append(list(value))
+            _property_orders(value, out)
+    elif isinstance(node, list):
+        for item in node:
+            _property_orders(item, out)
+    return out
+
+
 def content_hash(data: Mapping[str, Any]) -> str:
+    """Equal documents, equal hashes; moving a field (sub-fields included) changes it."""
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    orders = _property_orders(data, [])
+    if orders:
+        canonical += "\n" + json.dumps(orders, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

@@ -26,10 +26,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..api import actor_of
+from ..dictionaries.models import Dict
 from ..errors import CcmsError, Conflict, NotFound, ValidationFailed
 from ..forms import designer, store
 from ..forms.definition import META_COLUMNS, DefinitionError, content_hash, localize
 from ..forms.models import FormDef
+from ..models import Role
 from .openapi import api_doc
 from .render import render
 from .routing import form_data, json_body, requires
@@ -68,8 +70,15 @@ def latest_row(s: Any, form_id: str) -> FormDef:
     return row
 
 
+def _sub_of(d: Mapping[str, Any], name: str) -> dict[str, Any]:
+    try:
+        return designer._need_field(d, name)
+    except DefinitionError:
+        return {}
+
+
 def _label_of(d: Mapping[str, Any], name: str) -> str:
-    sub = d.get("schema", {}).get("properties", {}).get(name, {})
+    sub = _sub_of(d, name)
     return localize(sub.get("x-ccms-title")) or localize(sub.get("title")) or name
 
 
@@ -89,7 +98,10 @@ _INPUT_OF = {"title": "label", "maxLength": "maxLength", "minLength": "minLength
              "maximum": "maximum", "pattern": "pattern", "oneOf": "enum", "x-ccms-dictionary": "dictionary",
              "effect": "effect", "field": "when_field", "op": "op", "value": "value", "help": "help",
              "placeholder": "placeholder", "widget": "widget", "columns": "columns", "filters": "filters",
-             "sort": "sort"}
+             "sort": "sort", "minItems": "minItems", "maxItems": "maxItems", "x-ccms-max-size": "max_size",
+             "x-bulk-edit": "bulk_edit", "indexed": "indexed", "renames": "new_name",
+             "hidden_for": "hidden_for", "readonly_for": "readonly_for", "layout": "kind", "items": "kind",
+             "x-ccms-expr": "_"}
 
 
 def inline_errors(exc: CcmsError | None) -> dict[str, Any]:
@@ -101,24 +113,48 @@ def inline_errors(exc: CcmsError | None) -> dict[str, Any]:
     return dict(exc.fields or {})
 
 
-_PANEL_INPUTS = {"_add": {"enum": "options", "_": "name"}, "_title": {"label": "title"}}
+_PANEL_INPUTS = {"_add": {"enum": "options", "_": "name"}, "_title": {"label": "title"},
+                 "_layout": {"label": "title"}}
 
 
-def _panel_errors(errors: dict[str, Any], panel: str | None) -> dict[str, Any]:
+def _panel_errors(errors: dict[str, Any], panel: str | None, form: str = "") -> dict[str, Any]:
     """Inline errors renamed to the inputs of the panel that was posted."""
-    names = _PANEL_INPUTS.get(panel or "", {})
+    names = dict(_PANEL_INPUTS.get(panel or "", {}))
+    if form == "rename":
+        names["_"] = "new_name"
     return {names.get(k, k): v for k, v in errors.items()}
 
 
+def _required_in(d: Mapping[str, Any], name: str) -> bool:
+    try:
+        node, key, _parts = designer._locate(d, name)
+    except DefinitionError:
+        return False
+    return key in (node.get("required") or [])
+
+
+def _rule_value_text(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def field_rows(ctx: Any, d: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """What the editor and the preview show of each top-level field."""
+    """What the editor and the preview show of each field: top-level ones in
+    screen order, each nested object / repeating group followed by its sub-fields."""
     ft = ctx.field_types
-    props = d.get("schema", {}).get("properties", {})
-    required = set(d.get("schema", {}).get("required", []))
     ui_fields = (d.get("ui") or {}).get("fields") or {}
+    perms = (d.get("permissions") or {}).get("fields") or {}
+    indexed = set(d.get("indexed") or [])
+    renamed_from = {}
+    for old, new in (d.get("renames") or {}).items():
+        renamed_from.setdefault(new, []).append(old)
+    layout = (d.get("ui") or {}).get("layout") or []
+    order = designer.field_order(d)
     rows = []
-    for name in designer.field_order(d):
-        sub = props[name]
+    for name, depth, sub in designer.all_fields(d):
         try:
             t = ft.resolve(sub)
         except CcmsError:
@@ -130,28 +166,59 @@ def field_rows(ctx: Any, d: Mapping[str, Any]) -> list[dict[str, Any]]:
             [(v, str(v)) for v in enum_src.get("enum", []) or []]
         rule = (conf.get("rules") or [{}])[0]
         when = rule.get("when", {})
-        help_ = conf.get("help")
+        help_, placeholder = conf.get("help"), conf.get("placeholder")
+        perm = perms.get(name) or {}
+        container = designer.is_container(sub)
+        grouped = designer.in_group(d, name)
+        top = "." not in name
+        scalar = designer._is_scalar(sub)
+        size = sub.get(designer.MAX_SIZE)
+        required = _required_in(d, name)
+        if "." in name:  # moves happen among these (see designer.move_field)
+            siblings = [f"{name.rpartition('.')[0]}.{k}" for k in
+                        designer._locate(d, name)[0].get("properties", {})]
+        else:
+            has_groups = any(isinstance(x, dict) for x in layout)
+            siblings = [n for n in (designer._container(layout, name) if has_groups else None) or order
+                        if isinstance(n, str)]
         rows.append({
-            "name": name, "type": t.name, "type_label": t.label[0], "json_type": t.json_type,
-            "required": name in required, "label": _label_of(d, name),
+            "name": name, "key": name.rsplit(".", 1)[-1], "depth": depth, "parent": name.rpartition(".")[0],
+            "first": siblings[:1] == [name], "last": siblings[-1:] == [name],
+            "dom": name.replace(".", "--"), "type": t.name, "type_label": t.label[0], "json_type": t.json_type,
+            "required": required, "label": _label_of(d, name), "container": container, "top": top,
+            "in_group": grouped, "renamed_from": renamed_from.get(name, []) if top else [],
+            "indexed": name in indexed, "bulk_edit": bool(sub.get(designer.BULK_EDIT) or sub.get("x-ccms-bulk-edit")),
+            "hidden_for": perm.get("hidden_for", []), "readonly_for": perm.get("readonly_for", []),
             "vals": {
                 "label": localize(sub.get("title")) or localize(title),
                 "label_en": title.get("en", "") if isinstance(title, Mapping) else "",
-                "required": name in required,
+                "required": required,
                 **{k: "" if sub.get(k) is None else str(sub.get(k)) for k in designer.LIMIT_KEYS},
+                "max_size": "" if not isinstance(size, int) else str(max(1, size // 1024)),
                 "enum": "\n".join(f"{v}={lab}" if lab != str(v) else str(v) for v, lab in options),
                 "dictionary": sub.get("x-ccms-dictionary", ""),
                 "help": localize(help_), "help_en": help_.get("en", "") if isinstance(help_, Mapping) else "",
-                "placeholder": localize(conf.get("placeholder")), "widget": conf.get("widget", ""),
+                "placeholder": localize(placeholder),
+                "placeholder_en": placeholder.get("en", "") if isinstance(placeholder, Mapping) else "",
+                "widget": conf.get("widget", ""),
                 "effect": rule.get("effect", ""), "when_field": when.get("field", ""), "op": when.get("op", "eq"),
-                "value": ",".join(map(str, when["value"])) if isinstance(when.get("value"), list)
-                else ("" if when.get("value") is None else json.dumps(when["value"], ensure_ascii=False)
-                      if not isinstance(when.get("value"), str) else when["value"]),
+                "value": _rule_value_text(when.get("value")),
+                "indexed": name in indexed,
+                "bulk_edit": bool(sub.get(designer.BULK_EDIT) or sub.get("x-ccms-bulk-edit")),
+                "hidden_for": perm.get("hidden_for", []), "readonly_for": perm.get("readonly_for", []),
+                "new_name": name,
             },
             "options": options, "help": localize(help_), "rule": rule or None,
             "text_limits": t.json_type == "string" and t.name not in ("enum", "dictionary", "date", "datetime"),
             "number_limits": t.json_type in ("number", "integer"),
+            "item_limits": t.json_type == "array", "size_limit": t.name in designer.TOP_LEVEL_ONLY,
             "has_enum": t.name in ("enum", "multiselect"), "has_dict": t.name == "dictionary",
+            "can_index": top and scalar and not sub.get("readOnly"),
+            "can_bulk": top and scalar and not sub.get("readOnly"),
+            "can_test": not grouped and not container,
+            "can_list": not grouped,
+            "can_filter": not grouped and not container and t.name not in designer.TOP_LEVEL_ONLY,
+            "can_sort": not grouped and scalar,
         })
     return rows
 
@@ -169,6 +236,37 @@ def _preview(ctx: Any, row: FormDef) -> Any:
         return Markup(fn(ctx, store.definition_of(row), {}, {}))  # the renderer escapes what it shows
     except Exception:  # noqa: BLE001 — a preview must never break the designer
         return None
+
+
+_GROUP_KIND_KEYS = {"section": "forms.kind.section", "tabs": "forms.kind.tabs", "tab": "forms.kind.tab",
+                    "columns": "forms.kind.columns", "column": "forms.kind.column"}
+
+
+def _layout_context(ctx: Any, d: Mapping[str, Any]) -> dict[str, Any]:
+    """The layout groups as the editor lists them, and where each top-level field sits."""
+    groups = designer.layout_groups(d)
+    by_path = {g["path"]: g for g in groups}
+    where: dict[str, str] = {}
+    for g in groups:
+        parent = by_path.get(g["path"].rpartition(".")[0])
+        n = int(g["path"].rpartition(".")[2]) + 1
+        title = localize(g["title"])
+        if g["kind"] == "column":
+            name = ctx.gettext("forms.column_n", n=n)
+        else:
+            name = title or ctx.gettext(_GROUP_KIND_KEYS.get(g["kind"], "forms.kind.section"))
+        g["name"] = f"{localize(parent['title']) or ctx.gettext(_GROUP_KIND_KEYS[parent['kind']])} › {name}" \
+            if parent else name
+        g["kind_label"] = ctx.gettext(_GROUP_KIND_KEYS.get(g["kind"], "forms.kind.section"))
+        g["title_text"] = title
+        g["title_en"] = g["title"].get("en", "") if isinstance(g["title"], Mapping) else ""
+        g["dom"] = g["path"].replace(".", "-")
+        for f in g["fields"]:
+            where[f] = g["path"]
+    return {"groups": groups, "field_group": where,
+            "place_options": [("", ctx.gettext("forms.place_top"))]
+            + [(g["path"], f"{g['kind_label']}：{g['name']}") for g in groups if g["holds_fields"]],
+            "group_kind_options": [(k, ctx.gettext(f"forms.kind.{k}")) for k in designer.GROUP_KINDS]}
 
 
 def _render_editor(request: Request, form_id: str, exc: CcmsError | None = None, status: int = 200,
@@ -197,18 +295,30 @@ def _render_editor(request: Request, form_id: str, exc: CcmsError | None = None,
             "title_en": d["title"].get("en", "") if isinstance(d.get("title"), Mapping) else "",
             "fields": fields, "versions": versions, "published": published,
             "types": [(t.name, t.label[0]) for t in ctx.field_types],
+            "posted_form": (posted or {}).get("form", ""),
             "meta": meta, "listing": listing, "can_edit": ctx.can(user, EDIT),
-            "error": exc, "errors": _panel_errors(inline_errors(exc), (posted or {}).get("panel")),
+            "error": exc, "errors": _panel_errors(inline_errors(exc), (posted or {}).get("panel"), (posted or {}).get("form", "")),
             "posted": posted or {}, "notice": notice,
             "preview": _preview(ctx, row), "changes": changes, "diff_range": diff_range,
             "effect_options": [("", ctx.gettext("forms.rule_none"))]
             + [(e, ctx.gettext(f"forms.effect.{e}")) for e in designer.RULE_EFFECTS],
             "op_options": [(o, ctx.gettext(f"forms.op.{o}")) for o in designer.RULE_OPS],
             "field_options": [("", ctx.gettext("forms.choose"))] + [(f["name"], f"{f['label']}（{f['name']}）")
-                                                                    for f in fields],
+                                                                    for f in fields if f["can_test"]],
+            "column_options": [(f["name"], f["label"]) for f in fields if f["top"] and f["can_list"]] + meta,
+            "filter_options": [(f["name"], f["label"]) for f in fields if f["top"] and f["can_filter"]] + meta,
             "sort_options": [("", ctx.gettext("forms.sort_none"))]
             + [(prefix + n, f"{lab} {ctx.gettext('forms.' + ('desc' if prefix else 'asc'))}")
-               for n, lab in [(f["name"], f["label"]) for f in fields] + meta for prefix in ("", "-")],
+               for n, lab in [(f["name"], f["label"]) for f in fields if f["top"] and f["can_sort"]] + meta
+               for prefix in ("", "-")],
+            "type_options": [(t.name, t.label[0]) for t in ctx.field_types],
+            "sub_type_options": [(t.name, t.label[0]) for t in ctx.field_types if t.name not in designer.TOP_LEVEL_ONLY],
+            "parent_options": [("", ctx.gettext("forms.parent_top"))]
+            + [(f["name"], f"{f['label']}（{f['name']}）") for f in fields if f["container"]],
+            "roles": [(code, name) for code, name in s.execute(select(Role.code, Role.name).order_by(Role.code))],
+            "dict_options": [("", ctx.gettext("forms.choose"))]
+            + [(code, f"{name}（{code}）") for code, name in s.execute(select(Dict.code, Dict.name).order_by(Dict.code))],
+            **_layout_context(ctx, d),
             "breadcrumbs": [(ctx.gettext("forms.title"), BASE), (localize(d.get("title")) or form_id, None)],
         }
     if _htmx(request):
@@ -311,7 +421,7 @@ def _number(data: Mapping[str, Any], key: str) -> int | float | None:
     return int(value) if value.is_integer() and "." not in raw and "e" not in raw.lower() else value
 
 
-def _parse_options(text: str) -> list[tuple[str, str]]:
+def _parse_options(text: str, input_name: str = "enum") -> list[tuple[str, str]]:
     """``值=标签`` per line (a bare value is its own label)."""
     out = []
     for line in str(text or "").replace("\r\n", "\n").split("\n"):
@@ -321,14 +431,15 @@ def _parse_options(text: str) -> list[tuple[str, str]]:
         value, _, label = line.partition("=")
         value, label = value.strip(), label.strip()
         if not value:
-            raise _bad("enum", f"选项缺少值：{line}", f"option without a value: {line}")
+            raise _bad(input_name, f"选项缺少值：{line}", f"option without a value: {line}")
         out.append((value, label or value))
     return out
 
 
 def _edit(op: Callable[[Any, dict[str, Any], dict[str, Any]], dict[str, Any]], panel: Callable[[Request], str],
-          note: str) -> Callable[[Request], Any]:
-    """An editor change: ``op(ctx, definition, form data)`` -> new definition, saved as a draft."""
+          note: str, form: str = "") -> Callable[[Request], Any]:
+    """An editor change: ``op(ctx, definition, form data)`` -> new definition, saved as a draft.
+    ``panel``/``form`` tell the editor which of its forms to re-show with the input and errors."""
 
     @requires(EDIT)
     async def endpoint(request: Request) -> Response:
@@ -336,6 +447,7 @@ def _edit(op: Callable[[Any, dict[str, Any], dict[str, Any]], dict[str, Any]], p
         form_id = request.path_params["form"]
         data = await form_data(request)
         data["_field"] = request.path_params.get("field", "")
+        data["_group"] = request.path_params.get("group", "")
         try:
             base = _int(data, "base")
             with ctx.db.session() as s:
@@ -347,12 +459,13 @@ def _edit(op: Callable[[Any, dict[str, Any], dict[str, Any]], dict[str, Any]], p
                 if content_hash(new) != row.content_hash:
                     store.save_draft(s, actor_of(request), new, note=note)
         except (ValidationFailed, Conflict) as exc:
-            return _render_editor(request, form_id, exc, exc.status, posted={"panel": panel(request), "vals": data})
+            return _render_editor(request, form_id, exc, exc.status,
+                                  posted={"panel": panel(request), "form": form, "vals": data})
         if _htmx(request):
             return _render_editor(request, form_id, notice="saved")
         return RedirectResponse(f"{BASE}/{form_id}?saved=1", status_code=303)
 
-    endpoint.__name__ = "edit_" + note.rsplit("/ ", 1)[-1].replace(" ", "_")
+    endpoint.__name__ = "edit_" + (form or note.rsplit("/ ", 1)[-1].replace(" ", "_"))
     return endpoint
 
 
@@ -368,11 +481,12 @@ def _op_add(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]
         raise _bad("name", "请填写字段名", "a field name is required")
     if not str(data.get("label", "")).strip():
         raise _bad("label", "请填写字段标签", "a label is required")
-    options = _parse_options(str(data.get("options", "")))
+    options = _parse_options(str(data.get("options", "")), "options")
     if type_name in ("enum", "multiselect") and not options:
         raise _bad("options", "单选/多选字段至少需要一个选项", "a choice field needs at least one option")
     return designer.add_field(d, name, type_name, str(data.get("label", "")), bool(data.get("required")), options,
-                              field_types=ctx.field_types, label_en=str(data.get("label_en", "")))
+                              field_types=ctx.field_types, label_en=str(data.get("label_en", "")),
+                              parent=str(data.get("parent", "")).strip())
 
 
 def _op_props(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
@@ -385,31 +499,98 @@ def _op_props(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, An
             if value is not None and value < 0:
                 raise _bad(key, "不能小于 0", "must be at least 0")
             props[key] = value
+    for key in ("minItems", "maxItems"):
+        if key in data:
+            value = _int(data, key)
+            if value is not None and value < 0:
+                raise _bad(key, "不能小于 0", "must be at least 0")
+            props[key] = value
     for key in ("minimum", "maximum"):
         if key in data:
             props[key] = _number(data, key)
     if "pattern" in data:
         props["pattern"] = str(data["pattern"]).strip() or None
+    if "max_size" in data:
+        kb = _int(data, "max_size")
+        if kb is not None and kb < 1:
+            raise _bad("max_size", "应为正整数", "must be a positive whole number")
+        props["max_size"] = kb * 1024 if kb is not None else None
     if "enum" in data:
         props["enum"] = _parse_options(str(data["enum"]))
     if "dictionary" in data:
-        props["dictionary"] = str(data["dictionary"])
-    for key in ("help", "help_en", "placeholder", "widget"):
+        code = str(data["dictionary"]).strip()
+        if code:
+            with ctx.db.session() as s:
+                if s.scalar(select(Dict.id).where(Dict.code == code)) is None:
+                    raise _bad("dictionary", f"数据字典 {code} 不存在", f"dictionary {code} does not exist")
+        props["dictionary"] = code
+    for key in ("help", "help_en", "placeholder", "placeholder_en", "widget"):
         if key in data:
             props[key] = str(data[key]).strip()
+    if "_flags" in data:  # the checkboxes were on the form: absent means unticked
+        for key in str(data["_flags"]).split(","):
+            if key in ("indexed", "bulk_edit"):
+                props[key] = bool(data.get(key))
     return designer.set_field_props(d, name, **props)
+
+
+def _op_rename(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    new_name = str(data.get("new_name", "")).strip()
+    if not new_name:
+        raise _bad("new_name", "请填写新的字段名", "enter the new field name")
+    return designer.rename_field(d, str(data.get("_field", "")), new_name)
+
+
+def _op_permissions(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session() as s:
+        roles = list(s.scalars(select(Role.code)))
+    return designer.set_permissions(d, str(data.get("_field", "")), _as_list(data.get("hidden_for")),
+                                    _as_list(data.get("readonly_for")), roles=roles)
+
+
+def _op_place(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    return designer.place_field(d, str(data.get("_field", "")), str(data.get("group", "")).strip())
+
+
+def _op_group_add(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    inside = str(data.get("inside", "")).strip()
+    kind = str(data.get("kind", "")).strip()
+    if not inside and kind not in designer.GROUP_KINDS:
+        raise _bad("kind", "请选择分组类型", "choose the kind of group")
+    parts = _int(data, "parts") or 2
+    return designer.add_group(d, kind, str(data.get("title", "")), str(data.get("title_en", "")), parts=parts,
+                              inside=inside)
+
+
+def _group_of(request: Request) -> str:
+    return str(request.path_params.get("group", ""))
+
+
+def _op_group_title(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    return designer.set_group_title(d, str(data.get("_group", "")), str(data.get("title", "")),
+                                    str(data.get("title_en", "")))
+
+
+def _op_group_remove(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    return designer.remove_group(d, str(data.get("_group", "")))
+
+
+def _op_group_move(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    return designer.move_group(d, str(data.get("_group", "")), str(data.get("where", "")))
 
 
 def _rule_value(ctx: Any, d: Mapping[str, Any], field: str, op: str, raw: str) -> Any:
     raw = raw.strip()
     if op in ("empty", "not_empty") or raw == "":
         return None
-    sub = d.get("schema", {}).get("properties", {}).get(field)
-    json_type = ctx.field_types.resolve(sub).json_type if isinstance(sub, Mapping) else "string"
+    sub = _sub_of(d, field)
+    json_type = ctx.field_types.resolve(sub).json_type if sub else "string"
+
+    kind = ctx.field_types.resolve(sub).name if sub else "text"
 
     def one(text: str) -> Any:
         text = text.strip()
-        if json_type in ("number", "integer") or op in ("gt", "lt"):
+        if json_type in ("number", "integer") or (op in ("gt", "lt") and kind not in ("date", "datetime")):
             try:
                 v = float(text)
             except ValueError:
@@ -437,7 +618,7 @@ def _op_rule(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any
     if not when_field:
         raise _bad("when_field", "请选择条件字段", "choose the field the rule tests")
     value = _rule_value(ctx, d, when_field, op, str(data.get("value", "")))
-    return designer.set_rule(d, name, effect, when_field, op, value)
+    return designer.set_rule(d, name, effect, when_field, op, value, field_types=ctx.field_types)
 
 
 def _as_list(value: Any) -> list[str]:
@@ -692,12 +873,12 @@ routes = [
     Route(f"{BASE}/new", create_action, methods=["POST"], name="admin-form-new"),
     Route(f"{BASE}/import", import_action, methods=["POST"], name="admin-form-import"),
     Route(BASE + "/{form}", editor_page, name="admin-form"),
-    Route(BASE + "/{form}/title", _edit(_op_title, lambda r: "_title", "标题 / title"), methods=["POST"],
+    Route(BASE + "/{form}/title", _edit(_op_title, lambda r: "_title", "标题 / title", "title"), methods=["POST"],
           name="admin-form-title"),
-    Route(BASE + "/{form}/fields", _edit(_op_add, lambda r: "_add", "新增字段 / field added"), methods=["POST"],
-          name="admin-form-field-add"),
-    Route(BASE + "/{form}/list", _edit(_op_list, lambda r: "_list", "列表设置 / list settings"), methods=["POST"],
-          name="admin-form-list"),
+    Route(BASE + "/{form}/fields", _edit(_op_add, lambda r: "_add", "新增字段 / field added", "add"),
+          methods=["POST"], name="admin-form-field-add"),
+    Route(BASE + "/{form}/list", _edit(_op_list, lambda r: "_list", "列表设置 / list settings", "list"),
+          methods=["POST"], name="admin-form-list"),
     Route(BASE + "/{form}/publish", publish_action, methods=["POST"], name="admin-form-publish"),
     Route(BASE + "/{form}/unpublish", unpublish_action, methods=["POST"], name="admin-form-unpublish"),
     Route(BASE + "/{form}/diff", diff_page, name="admin-form-diff"),
@@ -729,8 +910,25 @@ api_docs = [
             query={"from": "旧版本号 / older version", "to": "新版本号 / newer version"}),
 ]
 
-# Per-field changes: the field name comes from the URL (``_field`` in the op's data).
-for _suffix, _op, _note in (("", _op_props, "字段设置 / field settings"), ("/rule", _op_rule, "显示规则 / rule"),
-                            ("/move", _op_move, "调整顺序 / moved"), ("/remove", _op_remove, "删除字段 / removed")):
-    routes.append(Route(_FIELD + _suffix, _edit(_op, lambda r: r.path_params["field"], _note), methods=["POST"],
-                        name=f"admin-form-field{_suffix.replace('/', '-') or '-props'}"))
+# Per-field changes: the field name (dotted for sub-fields) comes from the URL (``_field`` in the op's data).
+for _suffix, _op, _note, _form in (
+        ("", _op_props, "字段设置 / field settings", "props"), ("/rule", _op_rule, "显示规则 / rule", "rule"),
+        ("/move", _op_move, "调整顺序 / moved", "move"), ("/remove", _op_remove, "删除字段 / removed", "remove"),
+        ("/rename", _op_rename, "字段改名 / renamed", "rename"),
+        ("/permissions", _op_permissions, "字段权限 / field permissions", "perm"),
+        ("/place", _op_place, "布局位置 / placed in layout", "place")):
+    routes.append(Route(_FIELD + _suffix, _edit(_op, lambda r: r.path_params["field"], _note, _form),
+                        methods=["POST"], name=f"admin-form-field{_suffix.replace('/', '-') or '-props'}"))
+
+# Layout groups (sections, tabs, columns), named by their place in ui.layout ("2", "2.0").
+_GROUP = "/admin/forms/{form}/layout/{group}"
+routes += [
+    Route(BASE + "/{form}/layout", _edit(_op_group_add, lambda r: "_layout", "布局分组 / layout group added",
+                                         "group_add"), methods=["POST"], name="admin-form-layout-add"),
+    Route(_GROUP, _edit(_op_group_title, lambda r: "_layout", "分组标题 / group title", "group_title"),
+          methods=["POST"], name="admin-form-layout-title"),
+    Route(_GROUP + "/remove", _edit(_op_group_remove, lambda r: "_layout", "删除分组 / group removed", "group_remove"),
+          methods=["POST"], name="admin-form-layout-remove"),
+    Route(_GROUP + "/move", _edit(_op_group_move, lambda r: "_layout", "移动分组 / group moved", "group_move"),
+          methods=["POST"], name="admin-form-layout-move"),
+]
