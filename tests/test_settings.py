@@ -83,7 +83,7 @@ def test_settings_list_and_generated_form(admin, ctx):
     assert 'name="version" value="0"' in form
     core = admin.get("/admin/settings/core").text
     assert "列表每页条数" in core and 'value="50"' in core
-    assert admin.get("/admin/settings/command").status_code == 404  # enabled, but nothing to configure
+    assert admin.get("/admin/settings/data_hub").status_code == 404  # enabled, but nothing to configure
     assert admin.get("/admin/settings/no_such").status_code == 404
 
 
@@ -91,7 +91,7 @@ def test_get_settings_merges_defaults_with_saved_values(ctx):
     defaults = svc.get_settings(ctx, "demo_cfg")
     assert defaults == {"unit": "m", "threshold": 5, "ratio": 0.5, "notify": True, "code": "ABC", "label": "默认"}
     assert svc.get_settings(ctx, "core")["page_size"] == 50
-    assert svc.get_settings(ctx, "command") == {}  # no schema: nothing to configure
+    assert svc.get_settings(ctx, "data_hub") == {}  # no schema: nothing to configure
     with pytest.raises(NotFound):
         svc.get_settings(ctx, "supervision")  # not enabled on a city deployment
     with ctx.db.session() as s:
@@ -176,7 +176,7 @@ def test_api_get_and_put(admin, ctx, calls):
     assert r.status_code == 200
     body = r.json()
     assert body["version"] == 0 and body["values"]["unit"] == "m" and body["schema"]["required"] == ["unit"]
-    assert {i["plugin_id"] for i in admin.api("GET", "/api/settings").json()["items"]} == {"core", "demo_cfg"}
+    assert {i["plugin_id"] for i in admin.api("GET", "/api/settings").json()["items"]} == {"core", "command", "demo_cfg"}
     r = admin.api("PUT", "/api/settings/demo_cfg", json={"values": {"unit": "km", "threshold": 3}, "version": 0})
     assert r.status_code == 200 and r.json()["version"] == 1
     assert r.json()["values"] == {"unit": "km", "threshold": 3, "ratio": 0.5, "notify": True, "code": "ABC",

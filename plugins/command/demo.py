@@ -1,0 +1,216 @@
+"""Demo base data for ``ccms demo``: a small city around 苏州 (see core.demo).
+
+Each of the six demo communities gets a 6 × 6 tessellation of roughly
+100 m × 100 m grids (216 grids in all): a lattice whose inner nodes are
+jittered, so the grids look surveyed rather than drawn with a ruler yet
+never overlap (neighbours share their nodes). The community boundary is the
+union of its grids. Then filing standards for every small class, matrix
+rules, 10,000 components and a few hundred roads, door plates and POIs.
+Seeded with a fixed random seed, so every demo looks the same.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import shapely
+from shapely.geometry import Polygon
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from core.api import Actor, utcnow
+
+from . import geo
+from .common import Classes, take_serials
+from .components import _write_census
+from .grids import code_spec, grid_index, touch_grids
+from .models import Grid, MatrixRule, Place, PlaceName, Region, Standard
+
+ACTOR = Actor(None, "ccms demo")
+CELL_M = 100.0
+N = 6  # grids per side of a community
+
+# district key, area code, origin (lon, lat) of its first community; streets as in core.demo
+DISTRICTS = [("gusu", "320508", (120.615, 31.305)), ("wuzhong", "320506", (120.615, 31.262)),
+             ("xiangcheng", "320507", (120.640, 31.360))]
+STREET_NAMES = {"gusu": ["平江街道", "沧浪街道"], "wuzhong": ["长桥街道", "越溪街道"], "xiangcheng": ["元和街道", "黄桥街道"]}
+COMMUNITY_NAMES = {"gusu": ["平江新村社区", "南环新村社区"], "wuzhong": ["龙桥社区", "吴山社区"],
+                   "xiangcheng": ["御窑社区", "占上社区"]}
+ROADS = ["人民路", "干将路", "平江路", "十全街", "凤凰街", "南环路", "长江路", "东吴北路", "宝带路", "越溪路",
+         "相城大道", "御窑路", "阳澄湖路", "齐门路", "临顿路", "观前街", "三香路", "竹辉路"]
+POIS = ["社区卫生服务中心", "便民服务中心", "农贸市场", "中心小学", "公交首末站", "城市公园", "派出所", "邮政所",
+        "文化活动中心", "养老服务中心", "停车场", "公共厕所"]
+STANDARD_TEXT = {
+    ("event", "0102"): ("公共区域有暴露垃圾，面积 1 平方米以上", "垃圾清除干净，无残留"),
+    ("event", "0104"): ("道路有明显污迹、积存物，面积 2 平方米以上", "道路清扫干净"),
+    ("event", "0201"): ("建筑物、公共设施上有非法小广告 5 处以上", "小广告清除干净，无残留痕迹"),
+    ("event", "0505"): ("机动车占用人行道、盲道或消防通道停放", "车辆驶离或依法处置"),
+    ("event", "0401"): ("路面塌陷，面积 0.5 平方米以上或深度 10 厘米以上", "塌陷修复，路面平整"),
+    ("component", "0101"): ("上水井盖缺失、破损、移位或不平", "井盖恢复完好、平稳"),
+    ("component", "0118"): ("路灯不亮、灯杆倾斜或破损", "路灯恢复照明，设施完好"),
+}
+DEPT_OF_BIG = {("component", "01"): "dept.szgy", ("component", "02"): "dept.szgy", ("component", "03"): "dept.srhw",
+               ("component", "04"): "dept.ylh", ("event", "01"): "dept.srhw", ("event", "02"): "dept.srhw",
+               ("event", "03"): "dept.cgj", ("event", "04"): "dept.szgy", ("event", "05"): "dept.cgj"}
+
+
+def _lattice(rng: random.Random, lon0: float, lat0: float) -> list[list[tuple[float, float]]]:
+    """(N+1)² nodes in lon/lat; inner nodes jittered by up to 20 m."""
+    kx, ky = geo.scales(lat0)
+    nodes = []
+    for j in range(N + 1):
+        row = []
+        for i in range(N + 1):
+            dx = rng.uniform(-20, 20) if 0 < i < N else 0.0
+            dy = rng.uniform(-20, 20) if 0 < j < N else 0.0
+            row.append((lon0 + (i * CELL_M + dx) / kx, lat0 + (j * CELL_M + dy) / ky))
+        nodes.append(row)
+    return nodes
+
+
+def seed_demo(ctx: Any, session: Session, orgs: dict[str, Any]) -> None:
+    """Seed when ``orgs`` is core.demo's city (its districts and streets); otherwise do nothing."""
+    if not all(f"street.{key}.{n}" in orgs for key, _a, _o in DISTRICTS for n in (1, 2)):
+        return
+    rng = random.Random(20261201)
+    spec = code_spec(ctx, session)
+    now = utcnow()
+    grid_rows: list[dict[str, Any]] = []
+    cells: list[tuple[str, list[tuple[float, float]]]] = []   # grid code, corner nodes
+    street_codes: list[tuple[str, str]] = []                 # (street code, district key)
+    for key, area, (lon0, lat0) in DISTRICTS:
+        kx, ky = geo.scales(lat0)
+        for n in (1, 2):
+            street = f"{area}{n:0{spec.street}d}"
+            community = f"{street}{1:0{spec.community}d}"
+            street_codes.append((street, key))
+            origin = (lon0 + (n - 1) * (N * CELL_M + 150) / kx, lat0)
+            nodes = _lattice(rng, *origin)
+            polys = []
+            for j in range(N):
+                for i in range(N):
+                    ring = [nodes[j][i], nodes[j][i + 1], nodes[j + 1][i + 1], nodes[j + 1][i]]
+                    poly = Polygon(ring)
+                    code = f"{community}{j * N + i + 1:0{spec.serial}d}"
+                    minx, miny, maxx, maxy = poly.bounds
+                    grid_rows.append({"code": code, "name": f"{COMMUNITY_NAMES[key][n - 1]}第{j * N + i + 1}网格",
+                                      "street_code": street, "community_code": community,
+                                      "area_class": "A" if (i + j) < 3 else ("C" if i + j > 8 else "B"),
+                                      "geometry": geo.as_geojson(poly), "area_m2": round(geo.area_m2(poly), 1),
+                                      "min_x": minx, "min_y": miny, "max_x": maxx, "max_y": maxy,
+                                      "updated_at": now, "version": 1})
+                    cells.append((code, ring))
+                    polys.append(poly)
+            boundary = shapely.unary_union(polys)
+            session.add(Region(level="street", code=street, name=STREET_NAMES[key][n - 1],
+                               org_id=orgs.get(f"street.{key}.{n}"), geometry=geo.as_geojson(boundary)))
+            session.add(Region(level="community", code=community, name=COMMUNITY_NAMES[key][n - 1],
+                               parent_code=street, org_id=orgs.get(f"community.{key}.{n}"),
+                               geometry=geo.as_geojson(boundary)))
+    session.flush()
+    session.execute(insert(Grid.__table__), grid_rows)
+    touch_grids(session)
+    classes = Classes(session)
+    _standards(session, classes, orgs)
+    _matrix(session, orgs, street_codes)
+    _components(session, rng, classes, cells, orgs)
+    _places(ctx, session, rng, cells, street_codes)
+
+
+def _point_in(rng: random.Random, ring: list[tuple[float, float]]) -> tuple[float, float]:
+    """A point inside a convex quadrilateral (bilinear interpolation of its corners)."""
+    u, v = rng.uniform(0.08, 0.92), rng.uniform(0.08, 0.92)
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = ring
+    x = (1 - v) * ((1 - u) * x0 + u * x1) + v * ((1 - u) * x3 + u * x2)
+    y = (1 - v) * ((1 - u) * y0 + u * y1) + v * ((1 - u) * y3 + u * y2)
+    return round(x, 7), round(y, 7)
+
+
+def _standards(session: Session, classes: Classes, orgs: dict[str, Any]) -> None:
+    rows = []
+    for kind in ("component", "event"):
+        for e in classes.small_classes(kind):
+            filing, closing = STANDARD_TEXT.get((kind, e.code), (
+                f"{e.name}破损、缺失或功能障碍" if kind == "component" else f"发现{e.name}问题，影响市容秩序",
+                f"{e.name}修复或更换完毕，功能恢复" if kind == "component" else f"{e.name}问题处置完毕，现场恢复正常"))
+            dept = orgs.get(DEPT_OF_BIG.get((kind, e.code[:2]), "dept.cgj"))
+            for area, limit in (("A", 4), ("B", 8), ("C", 16)):
+                rows.append({"kind": kind, "class_code": e.code, "condition_code": "01", "filing_condition": filing,
+                             "closing_condition": closing, "area_class": area, "urgency": "normal",
+                             "time_limit": limit, "time_unit": "work_hours", "dept_org_id": dept, "active": True,
+                             "updated_at": utcnow(), "version": 1})
+            rows.append({"kind": kind, "class_code": e.code, "condition_code": "01", "filing_condition": filing,
+                         "closing_condition": closing, "area_class": "", "urgency": "urgent", "time_limit": 2,
+                         "time_unit": "work_hours", "dept_org_id": dept, "active": True, "updated_at": utcnow(),
+                         "version": 1})
+    session.execute(insert(Standard.__table__), rows)
+
+
+def _matrix(session: Session, orgs: dict[str, Any], streets: list[tuple[str, str]]) -> None:
+    rows = []
+    for (kind, big), key in DEPT_OF_BIG.items():
+        if orgs.get(key):
+            rows.append({"kind": kind, "class_code": big, "scope_type": "any", "scope_value": "",
+                         "dept_org_id": orgs[key], "note": "按大类分工"})
+    for street, district in streets:  # street order (街面秩序) goes to the district's enforcement brigade
+        if orgs.get(f"brigade.{district}"):
+            rows.append({"kind": "event", "class_code": "05", "scope_type": "street", "scope_value": street,
+                         "dept_org_id": orgs[f"brigade.{district}"], "note": "属地执法"})
+    now = utcnow()
+    session.execute(insert(MatrixRule.__table__), [{**r, "updated_at": now, "version": 1} for r in rows])
+
+
+def _components(session: Session, rng: random.Random, classes: Classes, cells: list[Any], orgs: dict[str, Any],
+                count: int = 10_000) -> None:
+    smalls = [e.code for e in classes.small_classes("component")]
+    weights = [8 if c.startswith("01") else 3 if c.startswith(("02", "03", "04")) else 1 for c in smalls]
+    states = ["normal"] * 92 + ["damaged"] * 5 + ["lost"] * 2 + ["removed"]
+    rows = []
+    for code in rng.choices(smalls, weights, k=count):
+        grid_code, ring = rng.choice(cells)
+        x, y = _point_in(rng, ring)
+        dept = orgs.get(DEPT_OF_BIG.get(("component", code[:2]), "dept.cgj"))
+        rows.append({"ident": "", "class_code": code, "area_code": grid_code[:6], "grid_code": grid_code,
+                     "name": classes.name("component", code), "x": x, "y": y, "state": rng.choice(states),
+                     "address": "", "initial_date": None, "source": "普查", "remarks": "",
+                     "dept_supervise_id": orgs.get("dept.cgj"), "dept_owner_id": dept, "dept_maintain_id": dept})
+    _write_census(session, ACTOR, rows, None)
+
+
+def _places(ctx: Any, session: Session, rng: random.Random, cells: list[Any], streets: list[tuple[str, str]]) -> None:
+    from .geocode import layer_code
+    by_street: dict[str, list[Any]] = {}
+    for code, ring in cells:
+        by_street.setdefault(code[:9], []).append((code, ring))
+    names = {code: name for code, name in ((s, STREET_NAMES[d][int(s[-1]) - 1]) for s, d in streets)}
+    rows = []
+    road_iter = iter(ROADS * 2)
+    for street, _district in streets:
+        street_cells = by_street[street]
+        roads = [next(road_iter) for _ in range(3)]
+        plan: list[tuple[str, str, str, Any]] = []
+        for r in roads:
+            code, ring = rng.choice(street_cells)
+            plan.append(("road", r, f"{names[street]}{r}", (code, ring)))
+            for no in range(1, 31, 2):
+                code, ring = rng.choice(street_cells)
+                plan.append(("doorplate", f"{r}{no}号", f"{names[street]}{r}{no}号", (code, ring)))
+        for p in POIS:
+            code, ring = rng.choice(street_cells)
+            plan.append(("poi", f"{names[street][:2]}{p}", f"{names[street]}{rng.choice(roads)}", (code, ring)))
+        for kind in ("road", "doorplate", "poi"):
+            items = [p for p in plan if p[0] == kind]
+            prefix = f"{street}{layer_code(ctx, session, kind)}"
+            first = take_serials(session, f"place:{prefix}", len(items))
+            for n, (k, name, address, (code, ring)) in enumerate(items):
+                x, y = _point_in(rng, ring)
+                rows.append({"ident": f"{prefix}{first + n:05d}", "kind": k, "name": name, "address": address,
+                             "x": x, "y": y, "grid_code": code, "active": True, "updated_at": utcnow(), "version": 1})
+    session.execute(insert(Place.__table__), rows)
+    from sqlalchemy import select
+    now = utcnow()
+    ids = session.execute(select(Place.id, Place.name)).all()
+    session.execute(insert(PlaceName.__table__), [{"place_id": i, "name": n, "valid_from": now, "valid_to": None}
+                                                  for i, n in ids])
+    grid_index(session)  # warm the locator for the first request
