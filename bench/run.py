@@ -21,6 +21,17 @@ Benchmarks (see bench/README.md):
    filtered on an indexed field vs the same SQL through SQLAlchemy Core at 10k
    and 1M records (target <= 2x, page time flat within 2x), and bulk import of
    100,000 records (target >= 5,000 records/s).
+5. Working-calendar deadlines (``bench_calendar``): ``core.calendar.deadline``
+   with its per-version cache against loading the calendar per call (target
+   >= 10x), and the O(log n) working-time clock against a day-by-day loop on
+   limits of 3-60 work days (target >= 5x); deadlines/s printed.
+6. Flows (``bench_flows``, SQLite): the seven-stage case loop driven to the end,
+   one transaction per step, against SpiffWorkflow on the same BPMN storing the
+   serialized workflow between steps (target >= 5x instances/s), a 20-iteration
+   rework loop (flat) and the inbox at 10k vs 1M open tasks (flat within 2x).
+7. Grid lookup (``bench_grids``, command plugin): 100,000 points located over
+   10,000 grids with one STRtree query against a naive loop over every polygon
+   (target >= 20,000 points/s; per-point and per-request rates printed).
 
 Machines are noisy, so every verdict compares two things measured side by side
 in the same run; no absolute figure is asserted anywhere. Exit status: 0 when
@@ -48,8 +59,11 @@ for p in (HERE.parent, HERE):
         sys.path.insert(0, str(p))
 
 import bench_authz  # noqa: E402
+import bench_flows  # noqa: E402
+import bench_calendar  # noqa: E402
 import bench_forms  # noqa: E402
 import bench_forms_list  # noqa: E402
+import bench_grids  # noqa: E402
 import bench_http  # noqa: E402
 
 
@@ -74,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="fewer requests and samples")
     g.add_argument("--smoke", action="store_true", help="a handful of requests: checks the harness, not speed")
-    ap.add_argument("--only", choices=("http", "authz", "forms", "forms_list"), help="run one benchmark only")
+    ap.add_argument("--only", choices=("http", "authz", "forms", "forms_list", "calendar", "flows", "grids"),
+                    help="run one benchmark only")
     ap.add_argument("--db-url", help="HTTP benchmark database (empty or core-migrated), e.g. PostgreSQL; "
                                      "default: a temporary SQLite file")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
@@ -151,6 +166,48 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:
             traceback.print_exc()
             print("forms list benchmark FAILED to run")
+            broken = True
+
+    if a.only in (None, "calendar"):
+        print(f"\n== 5. Working-calendar deadlines: O(log n) clock vs day-by-day loop, cache vs load per call "
+              f"(targets: >= {bench_calendar.TARGET_RATIO:.0f}x on long limits, cache >= "
+              f"{bench_calendar.TARGET_CACHE:.0f}x) ==")
+        try:
+            rows = bench_calendar.run(quick=a.quick, smoke=a.smoke)
+            bench_calendar.print_table(rows)
+            report["calendar"] = rows
+            verdicts += bench_calendar.verdicts(rows)
+        except Exception:
+            traceback.print_exc()
+            print("calendar benchmark FAILED to run")
+            broken = True
+
+    if a.only in (None, "flows"):
+        print(f"\n== 6. Flows: case loop vs SpiffWorkflow, rework loop, inbox at scale (SQLite) "
+              f"(targets: >= {bench_flows.TARGET_RATIO:g}x instances/s, flat within {bench_flows.TARGET_FLAT:g}x) ==")
+        try:
+            result = bench_flows.run(quick=a.quick, smoke=a.smoke)
+            bench_flows.print_table(result)
+            report["flows"] = result
+            verdicts += bench_flows.verdicts(result)
+            if "engine_missing" in result:
+                broken = True
+        except Exception:
+            traceback.print_exc()
+            print("flows benchmark FAILED to run")
+            broken = True
+
+    if a.only in (None, "grids"):
+        print(f"\n== 7. Grid lookup: STRtree vs naive loop, 100,000 points over 10,000 grids "
+              f"(target: >= {bench_grids.TARGET_PPS:,} points/s) ==")
+        try:
+            result = bench_grids.run(quick=a.quick, smoke=a.smoke)
+            bench_grids.print_table(result)
+            report["grids"] = result
+            verdicts += bench_grids.verdicts(result)
+        except Exception:
+            traceback.print_exc()
+            print("grids benchmark FAILED to run")
             broken = True
 
     print("\n== summary ==")

@@ -7,7 +7,7 @@ be refactored behind it without breaking vendors' plugins.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, false, select
 from sqlalchemy.orm import Session, aliased
@@ -20,7 +20,9 @@ from .audit import Actor, record as audit_record
 from .db import UTCDateTime, utcnow
 from .errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from .hookspecs import hookimpl
+from .dictionaries import Entry as DictEntry, lookup as dict_lookup, options as dict_options
 from .models import Org
+from .services import check_version, field_error
 from .services.settings import get_settings
 from .web.openapi import api_doc
 from .web.render import render
@@ -33,6 +35,10 @@ __all__ = [
     "ValidationFailed", "actor_of", "api_doc", "audit_record", "ctx_of", "form_data", "get_settings",
     "hookimpl", "json_body", "load_form_definition", "org_names", "org_scope", "placeholder_routes",
     "record_validator", "render", "requires", "user_of", "utcnow", "validate",
+    "start_job",  # background jobs with a progress screen (core/jobs.py)
+    # reference data for plugins (dictionaries, orgs, optimistic locking)
+    "DictEntry", "OrgInfo", "check_version", "dict_entries", "dict_lookup", "dict_options", "field_error",
+    "org_info", "org_region_codes",
 ]
 
 
@@ -113,3 +119,111 @@ def org_names(session: Session, org_ids: Any) -> dict[int, str]:
     if not ids:
         return {}
     return {oid: name for oid, name in session.execute(select(Org.id, Org.name).where(Org.id.in_(ids)))}
+
+
+def dict_entries(session: Session, dict_code: str) -> dict[str, DictEntry]:
+    """Every item of a 数据字典 dictionary by code (active or not), read in the
+    caller's session — for validating many codes at once (imports).
+    Empty when the dictionary does not exist."""
+    from .dictionaries.models import Dict, DictItem
+    d = session.scalar(select(Dict).where(Dict.code == dict_code))
+    if d is None:
+        return {}
+    items = list(session.scalars(select(DictItem).where(DictItem.dict_id == d.id)))
+    code_of = {i.id: i.code for i in items}
+    return {i.code: DictEntry(i.code, i.name, code_of.get(i.parent_id) if i.parent_id else None, i.depth, i.active,
+                              dict(i.extra or {})) for i in items}
+
+
+class OrgInfo(NamedTuple):
+    """An org as plugins see it in bulk (cheap to build for many orgs)."""
+
+    id: int
+    name: str
+    kind: str
+    region_code: str | None
+    active: bool
+
+
+def org_info(session: Session, org_ids: Any = None) -> dict[int, OrgInfo]:
+    """Id, name, kind, region code and active flag of the given orgs (all orgs
+    when ``org_ids`` is None); missing ids are left out."""
+    stmt = select(Org.id, Org.name, Org.kind, Org.region_code, Org.active)
+    if org_ids is not None:
+        ids = {int(i) for i in org_ids if i is not None}
+        if not ids:
+            return {}
+        stmt = stmt.where(Org.id.in_(ids))
+    return {r[0]: OrgInfo(*r) for r in session.execute(stmt)}
+
+
+def org_region_codes(session: Session) -> set[str]:
+    """The GB/T 2260 region codes used by the org tree (the deployment's
+    counties, districts and the city itself)."""
+    return {c for c in session.scalars(select(Org.region_code).where(Org.region_code.is_not(None)).distinct()) if c}
+
+
+def start_job(ctx: PluginContext, owner: int | None, kind: str, fn: Any, total: int | None = None) -> str:
+    """Run ``fn(progress)`` in a background thread and return the job id; the
+    user follows it at ``/jobs/{id}`` (progress bar, result, error report).
+    ``progress(done, total=None, message=None, message_en=None)``; raise
+    ``core.jobs.JobError(zh, en, errors=[{"row", "field", "message", "message_en"}])``
+    to fail with a downloadable report. See :mod:`core.jobs`."""
+    from .jobs import start_job as _start
+    return _start(ctx, owner, kind, fn, total)
+
+
+# 工作日历 (core.calendar): deadlines and elapsed time in minutes, work hours or work days.
+from .calendar import deadline as calendar_deadline, working_elapsed as calendar_elapsed  # noqa: E402
+
+__all__ += ["calendar_deadline", "calendar_elapsed"]
+
+
+# 流程引擎 (core.flows): instances, tasks, special operations, inbox. Every function takes the
+# caller's session and is one step (state + history + audit + outbox + ccms_flow_event); on an
+# error the caller's transaction must roll back (``with ctx.db.session()`` does).
+def flow_start(session: Session, ctx: PluginContext, actor: Actor | None, flow_id: str, **kw: Any) -> Any:
+    """Start ``flow_id`` (published version): ``record_id=``, ``org_id=``, ``variables=``, ``title=``."""
+    from .flows import engine
+    return engine.start(session, ctx, actor, flow_id, **kw)
+
+
+def flow_act(session: Session, ctx: PluginContext, actor: Actor | None, task_id: int, action: str, **kw: Any) -> Any:
+    """Complete a task with an action: ``comment=``, ``data=`` (editable record fields), ``variables=``, ``version=``."""
+    from .flows import engine
+    return engine.act(session, ctx, actor, task_id, action, **kw)
+
+
+def flow_claim(session: Session, ctx: PluginContext, actor: Actor | None, task_id: int, **kw: Any) -> Any:
+    """Claim an unassigned task one is a candidate of (``version=``)."""
+    from .flows import engine
+    return engine.claim(session, ctx, actor, task_id, **kw)
+
+
+def flow_operation(session: Session, ctx: PluginContext, actor: Actor | None, op: str, *args: Any, **kw: Any) -> Any:
+    """A special operation by name: ``return`` (task_id, to_node, reason), ``extend`` (task_id, reason,
+    amount=, unit=), ``suspend`` (task_id, reason), ``resume`` (instance_id, comment), ``void`` (task_id,
+    reason), ``reassign`` (task_id, reason, to_person= | to_org=), ``urge`` (task_id, comment),
+    ``withdraw`` (task_id, reason). Returns :class:`core.flows.operations.OpResult`."""
+    from .flows import operations
+    fns = {"return": operations.request_return, "extend": operations.request_extension,
+           "suspend": operations.suspend, "resume": operations.resume, "void": operations.void,
+           "reassign": operations.reassign, "urge": operations.urge, "withdraw": operations.withdraw}
+    if op not in fns:
+        raise ValidationFailed(f"未知的流程操作 {op}", f"unknown flow operation {op}", code="unknown_operation")
+    return fns[op](session, ctx, actor, *args, **kw)
+
+
+def flow_history(session: Session, instance_id: int) -> list[Any]:
+    """An instance's timeline (``core_flow_history`` rows), oldest first."""
+    from .flows import engine
+    return engine.history(session, instance_id)
+
+
+def flow_inbox() -> Any:
+    """The inbox query module (:mod:`core.flows.inbox`: todo, done, overdue, started_by, counts)."""
+    from .flows import inbox
+    return inbox
+
+
+__all__ += ["flow_act", "flow_claim", "flow_history", "flow_inbox", "flow_operation", "flow_start"]

@@ -18,9 +18,14 @@ SCREEN_MODULES = [
     "core.web.admin_audit",
     "core.web.admin_plugins",
     "core.web.admin_dicts",
+    "core.web.admin_calendar",
     "core.web.admin_forms",
+    "core.web.admin_flows",
     "core.web.forms_records",
+    "core.web.forms_list",
+    "core.web.jobs",
     "core.web.attachments",
+    "core.web.pickers",
 ]
 
 

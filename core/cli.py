@@ -199,6 +199,16 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_flows_timers(args: argparse.Namespace) -> int:
+    from .flows import timers
+
+    ctx = load_app(_config_path(args)).state.ccms
+    try:
+        return timers.cli(ctx, loop=args.loop, interval=args.interval)
+    finally:
+        ctx.db.dispose()
+
+
 def cmd_db_current(args: argparse.Namespace) -> int:
     from .serve import STATUS_TEXT, migration_state
 
@@ -439,6 +449,16 @@ def build_parser(extra_commands: Sequence[Any] = ()) -> argparse.ArgumentParser:
                     help="从标准输入读取密码（一行）/ read the password from stdin (one line)")
     uc.set_defaults(func=cmd_user_create)
     u.set_defaults(func=lambda a: _help(u))
+
+    fl = sub.add_parser("flows", help="流程 / flows")
+    flsub = fl.add_subparsers(dest="flows_command", metavar="ACTION")
+    ft = flsub.add_parser("timers", help="运行流程定时器：预警、超期、定时流转 / run flow timers: warnings, overdue, "
+                                         "escalations")
+    add_config(ft)
+    ft.add_argument("--loop", action="store_true", help="持续运行 / keep running")
+    ft.add_argument("--interval", type=float, default=30.0, help="轮询间隔秒数 / seconds between runs (default 30)")
+    ft.set_defaults(func=cmd_flows_timers)
+    fl.set_defaults(func=lambda a: _help(fl))
 
     for cmd in extra_commands:
         cp = sub.add_parser(cmd.name, help=str(cmd.help))

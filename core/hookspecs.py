@@ -15,9 +15,9 @@ how to extend ccms. Rules that hold for every hook:
 * The core registers its own features through these same hooks
   (:mod:`core.builtin`), so every core feature is also a worked example.
 
-Hooks for the flow engine (flow actions and events) and for form records
-(validation, save events) arrive with those parts; no hook is declared before
-something calls it.
+The flow engine's hooks (``ccms_flow_actions``, ``ccms_flow_event``) are at
+the end of this file. Hooks for form records (validation, save events) arrive
+with that part; no hook is declared before something calls it.
 
 Everything a plugin can say as data (menus, permissions, settings schema,
 forms, flows, migrations) belongs in ``plugin.json``, not here.
@@ -111,3 +111,25 @@ def ccms_startup(ctx: Any) -> None:
 def ccms_shutdown(ctx: Any) -> None:
     """The app is stopping (ASGI lifespan end): stop workers, flush buffers.
     Called even when serving ended with an error."""
+
+
+@hookspec
+def ccms_flow_actions(ctx: Any) -> dict[str, Any] | None:
+    """Automatic actions for flow ``auto`` nodes: ``{"plugin.action_name": fn}``.
+    ``fn(call)`` gets a :class:`core.flows.actions.ActionCall` (ctx, session,
+    instance, node_id, params, variables, record, actor) inside the step's
+    transaction and returns ``None`` or a dict of instance variables to set;
+    raising refuses the whole step. Names are checked when a definition is
+    loaded with an app context; a name provided twice stops start-up."""
+
+
+@hookspec
+def ccms_flow_event(ctx: Any, session: Any, event: dict[str, Any]) -> None:
+    """A flow event happened (``event["topic"]``: ``instance.started``,
+    ``instance.ended``, ``task.created``, ``task.completed``, ``task.claimed``,
+    ``task.urged``, ``task.warning``, ``task.overdue``, ``operation.requested``,
+    ``operation.decided``, ``instance.suspended`` ... with ``instance_id``,
+    ``flow_id``, ``task_id``, ``node_id``, ``actor_id``, ``at``). Runs INSIDE
+    the step's transaction with its ``session``: write your own rows there
+    (they commit with the step); raising rolls the whole step back. The same
+    event is also written to the outbox table ``core_flow_outbox``."""

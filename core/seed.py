@@ -12,8 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit, auth
+from .calendar.service import seed_calendars
 from .dictionaries.seed import seed_dictionaries
+from .flows.store import sync_from_files as sync_flows_from_files
 from .forms.store import sync_from_files
+from .forms.widgets_region import seed_regions
 from .models import Org, Person, Role
 
 
@@ -54,9 +57,13 @@ def bootstrap(ctx: Any) -> Org:
         sync_roles(ctx, s)
         root = ensure_root_org(ctx, s)
         seed_dictionaries(ctx, s)
+        seed_regions(ctx, s)  # 行政区划 for region pickers (create-only)
+        seed_calendars(ctx, s)
         # Form definitions from core, plugins and the deployment's form_defs/:
         # a changed file becomes the published version; a bad one stops here.
         sync_from_files(ctx, s)
+        # Flow definitions the same way, after the forms they are bound to.
+        sync_flows_from_files(ctx, s)
     return root
 
 

@@ -96,7 +96,11 @@ def lookups(session: Session) -> dict[str, Any]:
         return set(session.scalars(select(DictItem.code).join(Dict, Dict.id == DictItem.dict_id)
                                    .where(Dict.code == scope, DictItem.code.in_(codes), DictItem.active.is_(True))))
 
-    return {"org": orgs, "person": people, "dictionary": dictionary}
+    def region(scope: str | None, values: frozenset) -> Collection[Any]:
+        from .widgets_region import existing
+        return existing(session, values)
+
+    return {"org": orgs, "person": people, "dictionary": dictionary, "region": region}
 
 
 def bound_validator(ctx: Any, session: Session, definition: FormDefinition) -> RecordValidator:
@@ -337,6 +341,15 @@ def _org(session: Session, org_id: Any) -> int:
     return org_id
 
 
+def _shown_only(definition: FormDefinition, values: Mapping[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
+    """Errors of fields a show/hide rule hides right now do not count (a field required
+    only when shown). See core.forms.render.hidden_by_rules."""
+    if not errors or not definition.ui.get("fields"):
+        return errors
+    from .render import drop_hidden_errors
+    return drop_hidden_errors(definition, values, errors)
+
+
 def create(session: Session, actor: Actor | None, ctx: Any, form_id: str, data: Any, org_id: int, *,
            clean: bool = True) -> FormRecord:
     """Validate ``data`` with the published definition and store it.
@@ -351,7 +364,7 @@ def create(session: Session, actor: Actor | None, ctx: Any, form_id: str, data: 
         raise _refuse({"_": {"message": "数据应为 JSON 对象", "message_en": "data must be a JSON object"}})
     v = bound_validator(ctx, session, definition)
     values = v.compute(data) if clean else dict(data)
-    errors = v.validate(values)
+    errors = _shown_only(definition, values, v.validate(values))
     if errors:
         raise _refuse(errors)
     row = FormRecord(form_id=form_id, def_version=version, org_id=org, data=values,
@@ -385,7 +398,7 @@ def update(session: Session, actor: Actor | None, ctx: Any, form_id: str, record
             values[name] = up.data[name]
     v = bound_validator(ctx, session, definition)
     values = v.compute(values) if clean else values
-    errors = v.validate(values)
+    errors = _shown_only(definition, values, v.validate(values))
     if errors:
         raise _refuse(errors)
     new_org = _org(session, org_id) if org_id is not None else row.org_id

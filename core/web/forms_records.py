@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..api import actor_of, org_names
+from ..api import actor_of
 from ..errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from ..forms import access, records
 from ..forms.definition import FormDefinition, localize
@@ -72,32 +72,18 @@ def _label(ctx: Any, d: FormDefinition, name: str) -> str:
 
 
 def _display_value(ctx: Any, d: FormDefinition, name: str, value: Any, labels: dict[str, dict[Any, str]]) -> str:
-    prop = d.fields.get(name)
-    if prop is None:
+    if d.fields.get(name) is None:
         return "" if value is None else str(value)
-    ft = ctx.field_types.resolve(prop)
-
-    def lookup(kind: str, scope: Any, v: Any) -> str | None:
-        return labels.get(kind, {}).get(v)
-    return ft.display(value, prop, ctx.deployment.locale, lookup)
+    from ..forms.widgets import display  # names for people/orgs/regions, nested values spelled out
+    return display(ctx, d, name, value, labels)
 
 
 def _ref_labels(s: Any, rows: list[FormRecord], d: FormDefinition, ctx: Any) -> dict[str, dict[Any, str]]:
-    """Names of the orgs and people records point at (one query each)."""
-    org_ids: set[int] = {r.org_id for r in rows if r.org_id}
-    person_ids: set[int] = {x for r in rows for x in (r.created_by, r.updated_by) if x}
-    for name in d.schema.get("properties", {}):
-        kind = ctx.field_types.resolve(d.fields.get(name, {})).name
-        for r in rows:
-            v = (r.data or {}).get(name)
-            if isinstance(v, int) and not isinstance(v, bool):
-                if kind == "org":
-                    org_ids.add(v)
-                elif kind == "person":
-                    person_ids.add(v)
-    people = dict(s.execute(select(Person.id, Person.display_name).where(Person.id.in_(person_ids))).all()) \
-        if person_ids else {}
-    return {"org": org_names(s, org_ids), "person": people}
+    """Names of the orgs, people and regions records point at, at any depth (one query each)."""
+    from ..forms.widgets import reference_labels
+    return reference_labels(ctx, s, d, [r.data or {} for r in rows],
+                            extra_people=[x for r in rows for x in (r.created_by, r.updated_by)],
+                            extra_orgs=[r.org_id for r in rows])
 
 
 def _cell(ctx: Any, d: FormDefinition, row: FormRecord, data: dict[str, Any], name: str,
@@ -182,16 +168,18 @@ def _org_choices(ctx: Any, s: Any, user: Any, form_id: str, action: str) -> list
 def _history(ctx: Any, user: Any, d: FormDefinition, s: Any, rid: int) -> list[dict[str, Any]]:
     hidden = access.hidden_fields(ctx, user, d)
     out = []
-    for h in records.history(s, rid):
-        ch = access.strip_changes(h.changes or {}, hidden)
+    entries = [(h, access.strip_changes(h.changes or {}, hidden)) for h in records.history(s, rid)]
+    from ..forms.widgets import reference_labels  # names, never ids, in the history too
+    labels = reference_labels(ctx, s, d, [c.get(k) or {} for _h, c in entries for k in ("before", "after")])
+    for h, ch in entries:
         before, after = ch.get("before") or {}, ch.get("after") or {}
         names = [n for n in {**before, **after}]
         out.append({"at": h.at, "actor": h.actor_name, "action": ctx.gettext(ACTION_KEYS.get(h.action, h.action)),
                     "def_version": h.def_version,
                     "changes": [{"field": n, "label": _label(ctx, d, n) if n in d.fields else n,
-                                 "before": _display_value(ctx, d, n, before.get(n), {"org": {}, "person": {}})
+                                 "before": _display_value(ctx, d, n, before.get(n), labels)
                                  if n in before else "",
-                                 "after": _display_value(ctx, d, n, after.get(n), {"org": {}, "person": {}})
+                                 "after": _display_value(ctx, d, n, after.get(n), labels)
                                  if n in after else ""} for n in names]})
     return out
 
@@ -239,7 +227,9 @@ def _list_context(request: Request, ctx: Any, user: Any, s: Any, d: FormDefiniti
                         "value": request.query_params.get(f"f.{name}", ""),
                         "min": request.query_params.get(f"f.{name}.min", ""),
                         "max": request.query_params.get(f"f.{name}.max", "")})
-    return {"d": d, "title": _title(ctx, d), "columns": [(c, _label(ctx, d, c)) for c in cols], "rows": out_rows,
+    from .forms_list import list_extras  # saved filters, bulk actions, import (core/web/forms_list.py)
+    return {**list_extras(request, ctx, user, s, d, query.deleted),
+            "d": d, "title": _title(ctx, d), "columns": [(c, _label(ctx, d, c)) for c in cols], "rows": out_rows,
             "total": total, "page": query.page, "pages": max(1, math.ceil(total / query.page_size)),
             "q": query.q, "sort": query.sort, "deleted": query.deleted, "filters": filters,
             "base_url": f"/forms/{d.id}?" + (urlencode(keep) + "&" if keep else ""),
@@ -415,8 +405,10 @@ async def detail_page(request: Request) -> Response:
                  for n in d.top_fields if n not in hidden and n in up.data]
         archived = [(n, up.archived_labels.get(n, n), _display_value(ctx, d, n, v, labels))
                     for n, v in up.archived.items() if n not in hidden]
+        from ..forms.widgets_detail import render_detail  # the form's layout, nested values, attachments
         return render(request, "forms/detail.html", {
             "d": d, "title": _title(ctx, d), "row": row, "fields": shown, "archived": archived,
+            "fields_html": render_detail(ctx, d, up.data, labels, hidden),
             "attachments": {n: [r for r in up.data[n] if isinstance(r, dict) and r.get("id")] for n, _l, _v in shown
                             if isinstance(up.data.get(n), list)
                             and ctx.field_types.resolve(d.fields.get(n, {})).name in ("file", "image")},
