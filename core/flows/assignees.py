@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..errors import ValidationFailed
@@ -39,7 +39,11 @@ def _int(value: Any) -> int | None:
 def _active(session: Session, ids: set[int]) -> list[int]:
     if not ids:
         return []
-    return sorted(session.scalars(select(Person.id).where(Person.id.in_(ids), Person.active.is_(True))))
+    return sorted(session.scalars(_ACTIVE, {"ids": list(ids)}))
+
+
+# built once: it runs on nearly every step, and building it costs more than running it
+_ACTIVE = select(Person.id).where(Person.id.in_(bindparam("ids", expanding=True)), Person.active.is_(True))
 
 
 def _path(session: Session, org_id: int | None) -> str | None:

@@ -24,9 +24,10 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, event, func, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 from .. import audit
 from ..audit import Actor
@@ -47,6 +48,20 @@ from .models import (
     FlowToken,
 )
 
+_HISTORY = FlowHistory.__table__
+_OUTBOX = FlowOutbox.__table__
+_TIMER = FlowTimer.__table__
+_TASK = FlowTask.__table__
+_TASK_COLUMNS = [c for c in FlowTask.__mapper__.column_attrs if c.key != "id"]
+_CANDIDATE = FlowTaskCandidate.__table__
+# Statements run on every step, built once (building one costs more than running it).
+_INSERT_TASK = insert(_TASK)
+_INSERT_CANDIDATES = insert(_CANDIDATE)
+_DROP_CANDIDATES = delete(_CANDIDATE).where(_CANDIDATE.c.task_id == bindparam("tid"))
+_CANCEL_TIMERS = (update(_TIMER).where(_TIMER.c.task_id == bindparam("tid"), _TIMER.c.fired_at.is_(None))
+                  .values(cancelled=True))
+_LIVE_APPROVALS = select(FlowTask).where(FlowTask.subject_task_id == bindparam("tid"),
+                                         FlowTask.status.in_(LIVE_TASK))
 MAX_MOVES = 500  # automatic moves in one step: more means a loop without a human task
 COUNTER_NAMES = ("rework_count", "extend_count", "return_count", "suspend_count")
 _VAR_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "number": (int, float), "integer": (int,),
@@ -76,11 +91,71 @@ def stale() -> Conflict:
 
 
 def flush(session: Session) -> None:
-    """Flush; a lost optimistic-lock race becomes a 409 (the caller's transaction rolls back)."""
+    """Flush (and write the step's queued rows); a lost optimistic-lock race
+    becomes a 409 (the caller's transaction rolls back)."""
     try:
         session.flush()
     except StaleDataError:
         raise stale() from None
+    drain(session)
+
+
+# --------------------------------------------------------------------------- queued rows
+#
+# History, outbox and timer rows are never read back by the step that writes
+# them, so they are queued on the session and written with one executemany
+# per table (plain Core INSERTs on the step's connection: no unit of work, no
+# RETURNING). They are written by :func:`flush` (every public step ends with
+# it), before any read of those tables inside a step, before the ``ccms_flow_event``
+# listeners run and, as a safety net, before the transaction commits; a
+# rollback (or a rolled-back savepoint) drops the rows queued inside it.
+
+_PENDING = "ccms_flow_pending"  # session.info: [(transaction, table, row), ...]
+
+
+def queue(session: Session, table: Any, row: dict[str, Any]) -> None:
+    """Queue one row of ``table`` for this transaction (written at the next :func:`drain`)."""
+    txn = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_PENDING, []).append((txn, table, row))
+
+
+def drain(session: Session) -> None:
+    """Write the queued rows now: one executemany per table, in the order queued."""
+    rows = session.info.pop(_PENDING, None)
+    if not rows:
+        return
+    by_table: dict[Any, list[dict[str, Any]]] = {}
+    for _, table, row in rows:
+        by_table.setdefault(table, []).append(row)
+    conn = session.connection()
+    for table, batch in by_table.items():
+        conn.execute(insert(table), batch)
+
+
+@event.listens_for(Session, "before_commit")
+def _drain_before_commit(session: Session) -> None:
+    if session.info.get(_PENDING):
+        drain(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: Any) -> None:
+    rows = session.info.get(_PENDING)
+    if not rows:
+        return
+
+    def inside(txn: Any) -> bool:
+        while txn is not None:
+            if txn is previous_transaction:
+                return True
+            txn = txn.parent
+        return False
+
+    keep = [r for r in rows if not inside(r[0])]
+    if keep:
+        session.info[_PENDING] = keep
+    else:
+        session.info.pop(_PENDING, None)
 
 
 # --------------------------------------------------------------------------- definitions
@@ -128,6 +203,7 @@ class Run:
         self.cause_task_id: int | None = None  # the task whose completion this step follows
         self.parked = False  # a token stopped at a join, sub-flow or end (the step cannot be withdrawn)
         self.created: list[FlowTask] = []
+        self.no_approvals: set[int] = set()  # tasks known (this step) to have no live approval task
 
     def defn(self, inst: FlowInstance) -> FlowDefinition:
         return definition(self.session, inst.flow_id, inst.def_version)[0]
@@ -153,11 +229,11 @@ class Run:
     def history(self, inst: FlowInstance, kind: str, *, task: FlowTask | None = None, node_id: str | None = None,
                 to_node: str | None = None, action: str | None = None, comment: str = "",
                 data: dict[str, Any] | None = None) -> None:
-        self.session.add(FlowHistory(
-            instance_id=inst.id, task_id=task.id if task is not None else None, at=self.now,
-            actor_id=self.actor.id, actor_name=(self.actor.name or "")[:100], kind=kind,
-            node_id=node_id or (task.node_id if task is not None else None), to_node=to_node, action=action,
-            comment=comment or "", data=audit.scrub(data) if data else None))
+        queue(self.session, _HISTORY, {
+            "instance_id": inst.id, "task_id": task.id if task is not None else None, "at": self.now,
+            "actor_id": self.actor.id, "actor_name": (self.actor.name or "")[:100], "kind": kind,
+            "node_id": node_id or (task.node_id if task is not None else None), "to_node": to_node,
+            "action": action, "comment": comment or "", "data": audit.scrub(data) if data else None})
 
     def emit(self, topic: str, inst: FlowInstance, task: FlowTask | None = None, **payload: Any) -> dict[str, Any]:
         """An event: an outbox row and the ``ccms_flow_event`` listeners, in this transaction."""
@@ -166,10 +242,14 @@ class Run:
                  "node_id": task.node_id if task is not None else payload.pop("node_id", None),
                  "actor_id": self.actor.id, "at": self.now.isoformat(), **payload}
         event = audit._jsonable(event)
-        self.session.add(FlowOutbox(at=self.now, topic=topic, instance_id=inst.id, task_id=event["task_id"],
-                                    payload=event))
+        queue(self.session, _OUTBOX, {"at": self.now, "topic": topic, "instance_id": inst.id,
+                                      "task_id": event["task_id"], "payload": event, "delivered_at": None,
+                                      "attempts": 0})
         if self.ctx is not None:
-            self.ctx.pm.hook.ccms_flow_event(ctx=self.ctx, session=self.session, event=event)
+            hook = self.ctx.pm.hook.ccms_flow_event
+            if hook.get_hookimpls():  # no listener installed: no dispatch
+                drain(self.session)  # listeners see the step's rows so far
+                hook(ctx=self.ctx, session=self.session, event=event)
         return event
 
     def audit(self, action: str, inst: FlowInstance, summary: str, after: dict[str, Any] | None = None) -> None:
@@ -199,6 +279,7 @@ def get_task(session: Session, task_id: int) -> FlowTask:
 
 def history(session: Session, instance_id: int) -> list[FlowHistory]:
     """The instance's timeline, oldest first."""
+    drain(session)
     return list(session.scalars(select(FlowHistory).where(FlowHistory.instance_id == instance_id)
                                 .order_by(FlowHistory.id)))
 
@@ -299,10 +380,9 @@ def add_timers(run: Run, inst: FlowInstance, task: FlowTask, d: FlowDefinition) 
     """Deadline timers of a task and the timer transitions of its node."""
     s = run.session
     if task.warn_at is not None:
-        s.add(FlowTimer(instance_id=inst.id, task_id=task.id, kind="warn", fire_at=task.warn_at,
-                        unit=task.limit_unit))
+        queue(s, _TIMER, _timer_row(inst, task, "warn", task.warn_at, task.limit_unit))
     if task.due_at is not None:
-        s.add(FlowTimer(instance_id=inst.id, task_id=task.id, kind="due", fire_at=task.due_at, unit=task.limit_unit))
+        queue(s, _TIMER, _timer_row(inst, task, "due", task.due_at, task.limit_unit))
     if task.kind != "node":
         return
     for k, t in enumerate(d.outgoing(task.node_id)):
@@ -312,8 +392,13 @@ def add_timers(run: Run, inst: FlowInstance, task: FlowTask, d: FlowDefinition) 
         if amount is None:
             continue
         fire = clock.deadline(s, d.calendar, task.created_at, amount, t["timer"]["unit"])
-        s.add(FlowTimer(instance_id=inst.id, task_id=task.id, kind="transition", fire_at=fire,
-                        unit=t["timer"]["unit"], data={"to": t["to"], "index": k}))
+        queue(s, _TIMER, _timer_row(inst, task, "transition", fire, t["timer"]["unit"], {"to": t["to"], "index": k}))
+
+
+def _timer_row(inst: FlowInstance, task: FlowTask, kind: str, fire_at: dt.datetime, unit: str | None,
+               data: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"instance_id": inst.id, "task_id": task.id, "kind": kind, "fire_at": fire_at, "unit": unit,
+            "data": data, "fired_at": None, "cancelled": False}
 
 
 def make_task(run: Run, inst: FlowInstance, token: FlowToken | None, node_id: str, people: list[int], *,
@@ -336,10 +421,9 @@ def make_task(run: Run, inst: FlowInstance, token: FlowToken | None, node_id: st
             task.limit_amount, task.limit_unit, task.calendar_id = amount, limit["unit"], d.calendar
             task.due_at = clock.deadline(s, d.calendar, run.now, amount, limit["unit"])
             task.warn_at = clock.deadline(s, d.calendar, run.now, amount * d.warn_ratio, limit["unit"])
-    s.add(task)
-    s.flush()
-    if task.assignee_id is None:
-        s.add_all(FlowTaskCandidate(task_id=task.id, person_id=p) for p in people)
+    _insert_task(s, task)
+    if task.assignee_id is None and people:
+        s.connection().execute(_INSERT_CANDIDATES, [{"task_id": task.id, "person_id": p} for p in people])
     add_timers(run, inst, task, d)
     run.created.append(task)
     run.history(inst, "task_created", task=task,
@@ -349,6 +433,22 @@ def make_task(run: Run, inst: FlowInstance, token: FlowToken | None, node_id: st
              candidates=people[:200] if task.assignee_id is None else [], org_id=org_id,
              due_at=task.due_at, warn_at=task.warn_at)
     return task
+
+
+def _insert_task(session: Session, task: FlowTask) -> None:
+    """Insert a new task with one plain INSERT and attach it to the session as
+    persistent (no unit-of-work flush); every column is set, so nothing is
+    loaded back."""
+    task.version = 1
+    state = task.__dict__
+    for c in _TASK_COLUMNS:
+        if c.key not in state:
+            setattr(task, c.key, None)  # loaded as None, so it is not fetched later
+    values = {c.key: state[c.key] for c in _TASK_COLUMNS}
+    res = session.connection().execute(_INSERT_TASK, values)
+    task.id = res.inserted_primary_key[0]
+    make_transient_to_detached(task)
+    session.add(task)
 
 
 def close_task(run: Run, task: FlowTask, status: str) -> None:
@@ -362,12 +462,12 @@ def close_task(run: Run, task: FlowTask, status: str) -> None:
     else:
         task.completed_at = task.completed_at or run.now
     if task.assignee_id is None or task.claimed_at is not None:  # a direct task never had candidates
-        s.execute(delete(FlowTaskCandidate).where(FlowTaskCandidate.task_id == task.id)
-                  .execution_options(synchronize_session=False))
-    s.execute(update(FlowTimer).where(FlowTimer.task_id == task.id, FlowTimer.fired_at.is_(None))
-              .values(cancelled=True).execution_options(synchronize_session=False))
-    for ap in s.scalars(select(FlowTask).where(FlowTask.subject_task_id == task.id,
-                                               FlowTask.status.in_(LIVE_TASK))):
+        s.execute(_DROP_CANDIDATES, {"tid": task.id})
+    drain(s)  # timers queued earlier in this step must be cancelled too
+    s.execute(_CANCEL_TIMERS, {"tid": task.id})
+    if task.id in run.no_approvals:
+        return
+    for ap in s.scalars(_LIVE_APPROVALS, {"tid": task.id}):
         close_task(run, ap, "cancelled")
 
 
@@ -386,8 +486,9 @@ def _node_task(run: Run, inst: FlowInstance, token: FlowToken, node: Mapping[str
         people, org = [person], None
         claim = False
     else:
-        a = assign(run, inst, node["assignee"], token=token, value=value,
-                   where=f"节点“{d.node_title(node['id'])}”：")
+        with run.session.no_autoflush:  # people and orgs only: the step's pending rows do not matter
+            a = assign(run, inst, node["assignee"], token=token, value=value,
+                       where=f"节点“{d.node_title(node['id'])}”：")
         people, org, claim = a.people, a.org_id, bool(node.get("claim"))
     if value is not None and org is None and node["assignee"].get("rule") == "dept_chosen":
         org = assignees._int(value)
@@ -525,6 +626,7 @@ def end_instance(run: Run, inst: FlowInstance, outcome: str, *, node_id: str | N
         close_task(run, t, "cancelled")
     s.execute(update(FlowToken).where(FlowToken.instance_id == inst.id, FlowToken.status != "done")
               .values(status="done").execution_options(synchronize_session="fetch"))
+    drain(s)
     s.execute(update(FlowTimer).where(FlowTimer.instance_id == inst.id, FlowTimer.fired_at.is_(None))
               .values(cancelled=True).execution_options(synchronize_session=False))
     was_suspended = inst.status == "suspended"
@@ -700,6 +802,9 @@ def act(session: Session, ctx: Any, actor: Actor | None, task_id: int, action: s
 def _act(run: Run, task_id: int, action: str, *, comment: str, data: Mapping[str, Any] | None,
          variables: Mapping[str, Any] | None, version: int | None) -> FlowTask:
     session = run.session
+    loaded = _load_step(session, task_id)  # held: the identity map keeps rows weakly
+    if loaded is not None and not loaded[3]:
+        run.no_approvals.add(task_id)
     task = live_task(session, task_id, version)
     inst = running(session, task)
     if task.kind == "approval":
@@ -723,12 +828,13 @@ def _act(run: Run, task_id: int, action: str, *, comment: str, data: Mapping[str
     if chosen is None:
         raise ValidationFailed(f"不满足“{d.label(choices[0])}”的条件", f"the condition of action {action} does not hold",
                                code="condition_not_met")
-    # writes: the task and the instance first, so a concurrent step fails here
-    authorize(run, task)
-    task.action = action
-    task.comment = comment[:10000]
-    close_task(run, task, "done")
-    run.touch(inst)
+    # writes: the task and the instance first (one flush), so a concurrent step fails here
+    with session.no_autoflush:
+        authorize(run, task)
+        task.action = action
+        task.comment = comment[:10000]
+        close_task(run, task, "done")
+        run.touch(inst)
     flush(session)
     if merged is not None:
         from ..forms import records
@@ -744,6 +850,25 @@ def _act(run: Run, task_id: int, action: str, *, comment: str, data: Mapping[str
     move_on(run, inst, task, chosen)
     flush(session)
     return task
+
+
+def _load_step(session: Session, task_id: Any) -> Any:
+    """Load a task with its instance and token in one query (into the identity
+    map; rows already there are kept as they are, as ``session.get`` would).
+    The caller holds the returned row while it works."""
+    if isinstance(task_id, bool) or not isinstance(task_id, int):
+        return None
+    if identity_key(FlowTask, task_id) in session.identity_map:  # already loaded: session.get finds it
+        return None
+    return session.execute(_LOAD_STEP, {"tid": task_id}).first()
+
+
+_LOAD_STEP = (select(FlowTask, FlowInstance, FlowToken,
+                     select(_TASK.c.id).where(_TASK.c.subject_task_id == bindparam("tid"),
+                                              _TASK.c.status.in_(LIVE_TASK)).exists())
+              .join(FlowInstance, FlowInstance.id == FlowTask.instance_id)
+              .outerjoin(FlowToken, FlowToken.id == FlowTask.token_id)
+              .where(FlowTask.id == bindparam("tid")))
 
 
 def move_on(run: Run, inst: FlowInstance, task: FlowTask, t: Mapping[str, Any]) -> None:
@@ -933,6 +1058,7 @@ def migrate_instances(session: Session, ctx: Any, actor: Actor | None, flow_id: 
         for t in tasks:
             if t.kind != "node":
                 continue
+            drain(session)
             session.execute(update(FlowTimer).where(FlowTimer.task_id == t.id, FlowTimer.kind == "transition",
                                                     FlowTimer.fired_at.is_(None))
                             .values(cancelled=True).execution_options(synchronize_session=False))

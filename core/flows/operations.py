@@ -31,7 +31,7 @@ from ..audit import Actor
 from ..errors import Conflict, Forbidden, ValidationFailed
 from ..models import Org, Person
 from . import clock, engine
-from .engine import Run, flush
+from .engine import Run, drain, flush
 from .models import (
     LIVE_TASK,
     FlowHistory,
@@ -193,6 +193,7 @@ def request_extension(session: Session, ctx: Any, actor: Actor | None, task_id: 
         clock._check(amount, unit or task.limit_unit or "work_days")
     max_times = conf.get("max_times")
     if max_times:
+        drain(session)
         done = session.scalar(select(FlowHistory.id).where(
             FlowHistory.instance_id == inst.id, FlowHistory.kind == "extend", FlowHistory.node_id == task.node_id)
             .order_by(FlowHistory.id.desc()).offset(int(max_times) - 1).limit(1))
@@ -219,6 +220,7 @@ def _parse_when(value: Any) -> dt.datetime:
 
 
 def _reschedule_deadline(run: Run, inst: FlowInstance, task: FlowTask) -> None:
+    drain(run.session)
     run.session.execute(update(FlowTimer).where(FlowTimer.task_id == task.id, FlowTimer.fired_at.is_(None),
                                                 FlowTimer.kind.in_(("warn", "due")))
                         .values(cancelled=True).execution_options(synchronize_session=False))
@@ -289,6 +291,7 @@ def _do_suspend(run: Run, inst: FlowInstance, task: FlowTask, reason: str) -> No
     for t in s.scalars(select(FlowTask).where(FlowTask.instance_id == inst.id, FlowTask.kind == "node",
                                               FlowTask.status.in_(("open", "held")))):
         t.status = "suspended"
+    drain(s)
     for tm in s.scalars(select(FlowTimer).where(FlowTimer.instance_id == inst.id, FlowTimer.fired_at.is_(None),
                                                 FlowTimer.cancelled.is_(False))):
         tm.cancelled = True  # paused: the worker does not see it; resume shifts and restores it
@@ -305,6 +308,7 @@ def may_resume(session: Session, inst: FlowInstance, person_id: int | None) -> b
     """Who may resume: whoever suspended it, or an assignee/candidate of a suspended task."""
     if person_id is None or inst.status != "suspended":
         return False
+    drain(session)
     who = session.scalar(select(FlowHistory.actor_id).where(FlowHistory.instance_id == inst.id,
                                                             FlowHistory.kind == "suspend")
                          .order_by(FlowHistory.id.desc()).limit(1))
@@ -334,6 +338,7 @@ def resume(session: Session, ctx: Any, actor: Actor | None, instance_id: int, co
         t.due_at = clock.shift(session, t.calendar_id, t.due_at, paused, run.now, t.limit_unit)
         t.warn_at = clock.shift(session, t.calendar_id, t.warn_at, paused, run.now, t.limit_unit)
     cal = run.defn(inst).calendar
+    drain(session)
     for tm in session.scalars(select(FlowTimer).where(FlowTimer.instance_id == inst.id, FlowTimer.fired_at.is_(None),
                                                       FlowTimer.cancelled.is_(True))):
         if not (tm.data or {}).get("paused"):
@@ -473,7 +478,7 @@ def urge(session: Session, ctx: Any, actor: Actor | None, task_id: int, comment:
     run.history(inst, "urge", task=task, comment=comment, data={"recipients": recipients[:200]})
     run.audit("flow.urge", inst, f"督办：任务 {task.id}", after={"task_id": task.id})
     run.emit("task.urged", inst, task, recipients=recipients[:200], comment=comment)
-    session.flush()
+    flush(session)
     session.expire(task, ["urge_count"])
     session.expire(inst, ["urge_count"])
     return OpResult("urge", True, inst.id, task.id)
