@@ -8,16 +8,40 @@ roles screen. Field permissions come from the definition:
 a field hidden for any role the user holds is removed from every output
 (screens, API, exports, history). Sensitive field types (phone, ID card) are
 masked in lists unless the user holds ``form.<id>.unmask``.
+
+Writes (see :func:`keep_locked` and :func:`locked_writes`): a field the user
+may not write ("locked": hidden or read-only for one of their roles) keeps its
+stored value at every depth when a record is updated — a nested object's
+field (``address.city``) and a repeating group's field (``items.evidence``)
+alike. Rows of a repeating group are matched to the stored rows BY POSITION
+(row *i* of the submission is stored row *i*):
+
+* a kept row keeps its stored values of locked fields, whatever was sent;
+* a row the user adds (beyond the stored rows) gets no value for a locked field;
+* a row the user removes goes away whole, locked values included — removing
+  rows is a change to the group, which the user may make when the group
+  itself is not locked (lock the group to prevent it);
+* an object the user emptied keeps its locked values.
+
+Read-only means "may be filled when the record is created, never changed
+afterwards"; hidden means "never seen, never written" (dropped on create).
+The JSON API refuses instead of silently keeping: a request that gives a
+hidden field a value, or a read-only field a value different from the stored
+one, is a 403 naming each path (``items[1].evidence``); leaving them out (or
+sending ``null`` for a hidden one) keeps the stored values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import Forbidden
 from .definition import FormDefinition, localize
 from .models import FormDef
 
@@ -90,6 +114,96 @@ def strip(data: Any, hidden: set[str]) -> Any:
 def strip_changes(changes: Mapping[str, Any], hidden: set[str]) -> dict[str, Any]:
     """A history entry's before/after without hidden fields."""
     return {k: strip(v, hidden) if isinstance(v, Mapping) else v for k, v in (changes or {}).items()}
+
+
+# --- writes: locked fields at every depth -----------------------------------------------------
+
+_ABSENT: Any = object()
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def _inner(key: str, names: set[str]) -> set[str]:
+    return {n[len(key) + 1:] for n in names if n.startswith(key + ".")}
+
+
+def keep_locked(submitted: Mapping[str, Any], stored: Mapping[str, Any], locked: Iterable[str]) -> dict[str, Any]:
+    """``submitted`` with every locked (dotted) field, at any depth, set back to its
+    stored value — or left out where nothing is stored (rows matched by position,
+    see the module docstring). Neither argument is changed."""
+    names = set(locked)
+    out = dict(submitted)
+    for key in {n.split(".", 1)[0] for n in names}:
+        if key in names:
+            out.pop(key, None)
+            if key in stored:
+                out[key] = copy.deepcopy(stored[key])
+            continue
+        value = _keep_value(out.get(key, _ABSENT), stored.get(key, _ABSENT), _inner(key, names))
+        if value is _ABSENT:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+def _keep_value(new: Any, old: Any, inner: set[str]) -> Any:
+    if isinstance(new, list):  # a repeating group: row i is stored row i
+        rows = old if isinstance(old, list) else []
+        return [keep_locked(r, rows[i] if i < len(rows) and isinstance(rows[i], Mapping) else {}, inner)
+                if isinstance(r, Mapping) else r for i, r in enumerate(new)]
+    if isinstance(new, Mapping):  # an object left holding nothing but dropped locked values goes
+        kept = keep_locked(new, old if isinstance(old, Mapping) else {}, inner)
+        return kept if kept or not new else _ABSENT
+    if new in (_ABSENT, None) and isinstance(old, Mapping):  # emptied object: its locked values stay
+        kept = keep_locked({}, old, inner)
+        return kept if kept else new
+    return new
+
+
+def locked_writes(submitted: Mapping[str, Any], stored: Mapping[str, Any], hidden: Iterable[str],
+                  readonly: Iterable[str], _prefix: str = "") -> list[str]:
+    """Paths (``items[1].evidence``) where ``submitted`` would write what the user may not:
+    a hidden field given any value but ``null`` (compared with nothing, so a refusal never
+    tells whether a guess was right), a read-only field given a value other than the
+    stored one (a new row has none stored). Absent keys write nothing."""
+    hid, ro = set(hidden), set(readonly) - set(hidden)
+    out: list[str] = []
+    for key in {n.split(".", 1)[0] for n in hid | ro}:
+        if key not in submitted:
+            continue
+        path, new, old = _prefix + key, submitted[key], stored.get(key)
+        if key in hid:
+            if new is not None:
+                out.append(path)
+            continue
+        if key in ro:
+            if new != old:
+                out.append(path)
+            continue
+        sub_h, sub_r = _inner(key, hid), _inner(key, ro)
+        if isinstance(new, list):
+            rows = old if isinstance(old, list) else []
+            for i, r in enumerate(new):
+                if isinstance(r, Mapping):
+                    was = rows[i] if i < len(rows) and isinstance(rows[i], Mapping) else {}
+                    out += locked_writes(r, was, sub_h, sub_r, f"{path}[{i}].")
+        elif isinstance(new, Mapping):
+            out += locked_writes(new, old if isinstance(old, Mapping) else {}, sub_h, sub_r, path + ".")
+    return sorted(out)
+
+
+def refuse_locked(paths: list[str]) -> Forbidden:
+    """The field-level 403 for :func:`locked_writes` paths."""
+    return Forbidden(f"无权修改字段：{', '.join(paths)}", f"fields not writable: {', '.join(paths)}",
+                     fields={p: {"message": "无权修改此字段", "message_en": "you may not change this field"}
+                             for p in paths})
+
+
+def under(key: str, names: Iterable[str]) -> bool:
+    """An error or input key (``items[0].evidence.name``) lies in one of the dotted fields."""
+    plain = _INDEX.sub("", key)
+    return any(plain == n or plain.startswith(n + ".") or key == n or key.startswith((n + ".", n + "["))
+               for n in names)
 
 
 def sensitive_fields(ctx: Any, definition: FormDefinition) -> set[str]:

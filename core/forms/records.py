@@ -29,7 +29,7 @@ from ..audit import Actor
 from ..db import utcnow
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import Org, Person
-from . import store
+from . import access, store
 from .definition import META_COLUMNS, FormDefinition
 from .fields import parse_date
 from .indexes import field_expr
@@ -351,17 +351,22 @@ def _shown_only(definition: FormDefinition, values: Mapping[str, Any], errors: d
 
 
 def create(session: Session, actor: Actor | None, ctx: Any, form_id: str, data: Any, org_id: int, *,
-           clean: bool = True) -> FormRecord:
+           clean: bool = True, drop: Iterable[str] = ()) -> FormRecord:
     """Validate ``data`` with the published definition and store it.
 
     ``clean``: ``data`` is JSON (computed fields are evaluated here); pass
     False when it already went through ``RecordValidator.from_post``.
+    ``drop``: fields (dotted, any depth) the user may not fill (hidden for
+    them): left out whatever was sent.
     """
     definition = published(session, form_id)
     version = published_version(session, form_id)
     org = _org(session, org_id)
     if not isinstance(data, Mapping):
         raise _refuse({"_": {"message": "数据应为 JSON 对象", "message_en": "data must be a JSON object"}})
+    drop = set(drop)
+    if drop:
+        data = access.keep_locked(data, {}, drop)
     v = bound_validator(ctx, session, definition)
     values = v.compute(data) if clean else dict(data)
     errors = _shown_only(definition, values, v.validate(values))
@@ -381,8 +386,10 @@ def update(session: Session, actor: Actor | None, ctx: Any, form_id: str, record
            version: int | None, *, keep: Iterable[str] = (), org_id: int | None = None,
            clean: bool = True) -> FormRecord:
     """Replace the record's fields with ``data`` (validated with the published
-    definition). ``keep``: fields whose stored values stay whatever was sent
-    (hidden or read-only for the user). Archived values stay in the row."""
+    definition). ``keep``: fields (dotted, at any depth) whose stored values stay
+    whatever was sent — hidden or read-only for the user; repeating-group rows
+    are matched by position (rules: :mod:`core.forms.access`). Archived values
+    stay in the row."""
     row = get(session, form_id, record_id)
     _check_version(row, version)
     definition = published(session, form_id)
@@ -391,11 +398,7 @@ def update(session: Session, actor: Actor | None, ctx: Any, form_id: str, record
         raise _refuse({"_": {"message": "数据应为 JSON 对象", "message_en": "data must be a JSON object"}})
     before = dict(row.data or {})
     up = upgrade(session, form_id, before, row.def_version, definition, pub_version)
-    values = dict(data)
-    for name in keep:
-        values.pop(name, None)
-        if name in up.data:
-            values[name] = up.data[name]
+    values = access.keep_locked(data, up.data, keep)
     v = bound_validator(ctx, session, definition)
     values = v.compute(values) if clean else values
     errors = _shown_only(definition, values, v.validate(values))

@@ -339,8 +339,9 @@ def _submitted(ctx: Any, d: FormDefinition, pairs: list[tuple[str, Any]], drop: 
     gone = drop | hidden_by_rules(d, data)
 
     def outside(k: str) -> bool:
-        return not any(k == n or k.startswith((n + ".", n + "[")) for n in gone)
-    for name in gone:
+        return not access.under(k, gone)  # items[0].evidence lies in items.evidence
+    data = access.keep_locked(data, stored or {}, drop)  # at every depth, rows by position
+    for name in gone - drop:
         data.pop(name, None)
         if stored and name in stored:
             data[name] = stored[name]
@@ -378,7 +379,7 @@ async def new_page(request: Request) -> Response:
             errors["_org"] = {"message": "请选择您有权限的所属机构", "message_en": "choose an org you may create records in"}
         if not errors:
             try:
-                row = records.create(s, actor_of(request), ctx, form_id, data, org_id)
+                row = records.create(s, actor_of(request), ctx, form_id, data, org_id, drop=hidden)
                 rid = row.id
             except ValidationFailed as exc:
                 errors = dict(exc.fields or {})
@@ -529,10 +530,10 @@ async def api_records(request: Request) -> Response:
                                        fields={"org_id": {"message": "应为整数", "message_en": "must be an integer"}})
             ctx.require(user, access.perm(form_id, "create"), org_id)
             hidden = access.hidden_fields(ctx, user, d)
-            sent_hidden = sorted(set(body["data"]) & hidden)
+            sent_hidden = access.locked_writes(body["data"], {}, hidden, ())  # at every depth
             if sent_hidden:
-                raise Forbidden(f"无权填写字段：{', '.join(sent_hidden)}", f"fields not writable: {', '.join(sent_hidden)}")
-            row = records.create(s, actor_of(request), ctx, form_id, body["data"], org_id)
+                raise access.refuse_locked(sent_hidden)
+            row = records.create(s, actor_of(request), ctx, form_id, body["data"], org_id, drop=hidden)
             return JSONResponse(_record_json(ctx, user, s, d, row, masked=False), status_code=201)
     _require_any(ctx, user, form_id, "list")
     with ctx.db.session() as s:
@@ -575,11 +576,10 @@ async def api_record(request: Request) -> Response:
             raise ValidationFailed("data 应为 JSON 对象", "data must be a JSON object",
                                    fields={"data": {"message": "应为对象", "message_en": "must be an object"}})
         readonly = access.readonly_fields(ctx, user, d)
-        touched = sorted(n for n in set(data) & readonly)
         current = _visible(ctx, user, d, row, s).data
-        changed = [n for n in touched if data.get(n) != current.get(n)]
+        changed = access.locked_writes(data, current, access.hidden_fields(ctx, user, d), readonly)  # any depth
         if changed:
-            raise Forbidden(f"无权修改字段：{', '.join(changed)}", f"fields not writable: {', '.join(changed)}")
+            raise access.refuse_locked(changed)
         merged = {**current, **data}  # PATCH: fields not sent keep their values
         merged = {k: v for k, v in merged.items() if v is not None}
         try:
