@@ -26,6 +26,7 @@ SCREEN_MODULES = [
     "core.web.jobs",
     "core.web.attachments",
     "core.web.pickers",
+    "core.web.flows_inbox",
 ]
 
 

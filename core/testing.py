@@ -44,6 +44,7 @@ def make_test_app(tmp_path: Path, *, enable: Iterable[str] = (), disable: Iterab
     :class:`core.errors.StartupError` exactly as in production.
     """
     url = database_url or f"sqlite:///{Path(tmp_path) / 'ccms-test.db'}"
+    overrides.setdefault("base_dir", str(tmp_path))  # uploads land in the test's folder, not the cwd
     deployment = parse_deployment({
         "profile": profile, "region_code": region_code, "name": "测试部署", "secret_key": SECRET,
         "database_url": url, "plugins": {"enable": list(enable), "disable": list(disable)}, **overrides})

@@ -49,7 +49,7 @@ ASSIGNEE_RULES = ("role", "dept_chosen", "field", "previous_actor", "initiator",
 #: Node keys each type may carry besides ``id``, ``type``, ``title``, ``description``.
 TYPE_KEYS: dict[str, frozenset[str]] = {
     "start": frozenset(),
-    "task": frozenset({"assignee", "claim", "time_limit", "view", "editable", "required_attachments",
+    "task": frozenset({"assignee", "claim", "time_limit", "view", "editable", "required_attachments", "bulk",
                        "operations", "multi"}),
     "auto": frozenset({"action", "params"}),
     "exclusive": frozenset(),

@@ -284,6 +284,8 @@ def node_from_form(node_type: str, data: Mapping[str, Any], old: Mapping[str, An
         ops = operations_from_form(data, old.get("operations") or {})
         if ops:
             node["operations"] = ops
+        if old.get("bulk"):  # 批量办理: no panel field yet (JSON tab), keep it
+            node["bulk"] = old["bulk"]
     elif node_type == "auto":
         if _get(data, "action"):
             node["action"] = _get(data, "action")

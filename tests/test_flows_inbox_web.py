@@ -1,0 +1,329 @@
+"""我的待办 over HTTP (both backends): the inbox, the task page with the
+record's form, actions, special operations, bulk, starting a flow, the
+instance page and the JSON API, and every refused input changing nothing."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flow_engine_kit import ADMIN, flow, open_tasks, person, publish, task
+
+from core.app import App
+from core.flows import engine
+from core.flows.models import FlowHistory, FlowTask
+from core.forms import records
+from core.forms import store as form_store
+
+PW = "x-Secret-123456"
+FORM = {"id": "leave", "title": {"zh-CN": "请假"}, "schema": {
+    "type": "object", "required": ["reason"],
+    "properties": {"reason": {"type": "string", "title": "事由"}, "days": {"type": "integer", "title": "天数"},
+                   "opinion": {"type": "string", "title": "意见", "maxLength": 20}}}}
+
+FLOW = flow("leave_flow", [
+    {"id": "start", "type": "start"},
+    task("fill", "emp"),
+    task("review", "head", editable=["opinion"], bulk=["agree"], time_limit={"amount": 2, "unit": "work_days"},
+         operations={"return": {"to": ["fill"]}, "urge": {},
+                     "extend": {"approval": {"rule": "person", "username": "boss"}}}),
+    {"id": "end", "type": "end", "outcome": "approved"},
+], [
+    {"from": "start", "to": "fill"},
+    {"from": "fill", "to": "review", "action": "submit", "label": {"zh-CN": "提交"}},
+    {"from": "review", "to": "end", "action": "agree", "label": {"zh-CN": "同意"}},
+    {"from": "review", "to": "fill", "action": "reject", "label": {"zh-CN": "退回修改"}, "comment_required": True},
+], form="leave")
+
+CLAIM_FLOW = flow("claim_flow", [
+    {"id": "start", "type": "start"},
+    {"id": "pick", "type": "task", "title": {"zh-CN": "认领办理"}, "claim": True,
+     "assignee": {"rule": "role", "role": "handler", "scope": "initiator_org"}},
+    {"id": "end", "type": "end"},
+], [{"from": "start", "to": "pick"}, {"from": "pick", "to": "end", "action": "finish"}])
+
+
+@pytest.fixture
+def w(ctx: App, client_for: Any) -> dict[str, Any]:
+    p = {n: person(ctx, n) for n in ("emp", "head", "boss", "clerk")}
+    person(ctx, "h1", roles=["handler"])
+    person(ctx, "h2", roles=["handler"])
+    with ctx.db.session() as s:
+        row = form_store.save_draft(s, ADMIN, FORM)
+        form_store.publish(s, ADMIN, "leave", row.version)
+    publish(ctx, FLOW)
+    publish(ctx, CLAIM_FLOW)
+    return {"p": p, "c": lambda name: client_for(name, PW)}
+
+
+def _at_review(ctx: App, w: dict[str, Any], days: int = 5) -> tuple[int, FlowTask]:
+    """An instance whose record waits at 部门审核 (review) for head."""
+    with ctx.db.session() as s:
+        rid = records.create(s, w["p"]["emp"], ctx, "leave", {"reason": "探亲", "days": days}, 1).id
+        iid = engine.start(s, ctx, w["p"]["emp"], "leave_flow", record_id=rid, title=f"请假 {days} 天").id
+    [t] = open_tasks(ctx, iid)
+    with ctx.db.session() as s:
+        engine.act(s, ctx, w["p"]["emp"], t.id, "submit")
+    [t] = open_tasks(ctx, iid)
+    return iid, t
+
+
+def _task(ctx: App, tid: int) -> FlowTask:
+    with ctx.db.session() as s:
+        return s.get(FlowTask, tid)
+
+
+def _history_len(ctx: App, iid: int) -> int:
+    with ctx.db.session() as s:
+        return s.query(FlowHistory).filter(FlowHistory.instance_id == iid).count()
+
+
+def test_inbox_lists_tasks_with_counts_and_deadline_words(ctx: App, w: dict[str, Any]) -> None:
+    iid, t = _at_review(ctx, w)
+    head = w["c"]("head")
+    r = head.get("/tasks")
+    assert r.status_code == 200
+    assert 'data-testid="count-todo">1<' in r.text
+    assert f'data-testid="task-row-{t.id}"' in r.text and "请假 5 天" in r.text
+    assert 'data-level="green"' in r.text and "正常" in r.text  # the colour comes with words
+    assert 'data-testid="bulk-agree"' in r.text  # the node allows 同意 in bulk
+    assert 'href="/static/flows.css"' in r.text
+    # htmx: the list fragment alone (tabs refreshed out of band), filtered
+    frag = head.get("/tasks?group=todo&q=不存在", headers={"HX-Request": "true", "HX-Target": "list"})
+    assert "<html" not in frag.text and 'data-testid="task-empty"' in frag.text
+    frag = head.get("/tasks?group=todo&flow_id=leave_flow&node_id=review&level=green",
+                    headers={"HX-Request": "true", "HX-Target": "list"})
+    assert f'task-row-{t.id}' in frag.text
+    # a bad filter in the address is shown, never a 500
+    r = head.get("/tasks?group=todo&level=purple")
+    assert r.status_code == 200 and 'data-testid="inbox-error"' in r.text
+    # 我发起的 for the applicant, 已办 after acting
+    emp = w["c"]("emp")
+    r = emp.get("/tasks?group=started")
+    assert f'instance-row-{iid}' in r.text
+    assert 'task-link-' in emp.get("/tasks?group=done").text
+    assert "我的待办" in r.text  # the menu entry
+
+
+def test_task_page_shows_form_actions_timeline_and_diagram(ctx: App, w: dict[str, Any]) -> None:
+    iid, t = _at_review(ctx, w)
+    r = w["c"]("head").get(f"/tasks/{t.id}")
+    assert r.status_code == 200
+    assert 'name="opinion"' in r.text  # editable here
+    assert 'name="reason"' not in r.text.split('data-testid="task-form"')[1].split("</form>")[0]  # read-only
+    assert "探亲" in r.text
+    assert 'data-testid="action-agree"' in r.text and 'data-testid="action-reject"' in r.text
+    assert f'name="version" value="{t.version}"' in r.text
+    assert 'data-testid="op-return"' in r.text and 'data-testid="op-extend"' in r.text
+    assert 'data-testid="flow-diagram"' in r.text and "current" in r.text
+    assert 'data-kind="start"' in r.text and 'data-kind="complete"' in r.text
+    # the instance page too
+    r = w["c"]("emp").get(f"/flows/instances/{iid}")
+    assert r.status_code == 200 and 'data-testid="flow-diagram"' in r.text and f"itask-{t.id}" in r.text
+
+
+def test_completing_edits_the_record_and_moves_on(ctx: App, w: dict[str, Any]) -> None:
+    iid, t = _at_review(ctx, w)
+    head = w["c"]("head")
+    r = head.form(f"/tasks/{t.id}/act", {"action": "agree", "opinion": "同意休假", "comment": "好",
+                                         "version": str(t.version)}, follow_redirects=False)
+    assert r.status_code == 303, r.text[:500]
+    done = _task(ctx, t.id)
+    assert done.status == "done" and done.action == "agree"
+    with ctx.db.session() as s:
+        inst = engine.get_instance(s, iid)
+        assert inst.status == "ended"
+        assert records.get(s, "leave", inst.record_id).data["opinion"] == "同意休假"
+    page = head.get(f"/tasks/{t.id}?done=completed")
+    assert "已办理" in page.text and "好" in page.text
+
+
+def test_not_the_assignee_gets_403_and_nothing_changes(ctx: App, w: dict[str, Any]) -> None:
+    iid, t = _at_review(ctx, w)
+    before = _history_len(ctx, iid)
+    clerk = w["c"]("clerk")
+    assert clerk.get(f"/tasks/{t.id}").status_code == 403
+    assert clerk.get(f"/flows/instances/{iid}").status_code == 403
+    r = clerk.form(f"/tasks/{t.id}/act", {"action": "agree", "version": str(t.version)})
+    assert r.status_code == 403
+    emp = w["c"]("emp")  # takes part (initiator) but is not the assignee
+    r = emp.form(f"/tasks/{t.id}/act", {"action": "agree", "version": str(t.version)})
+    assert r.status_code == 403
+    r = emp.api("POST", f"/api/tasks/{t.id}/act", json={"action": "agree", "version": t.version})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "not_assignee"
+    assert clerk.api("GET", f"/api/flows/instances/{iid}").status_code == 403
+    r = clerk.api("POST", f"/api/tasks/{t.id}/operations/urge", json={"comment": "快"})
+    assert r.status_code == 403
+    after = _task(ctx, t.id)
+    assert after.status == "open" and after.version == t.version and _history_len(ctx, iid) == before
+
+
+def test_action_not_allowed_and_missing_comment_are_422(ctx: App, w: dict[str, Any]) -> None:
+    _iid, t = _at_review(ctx, w)
+    head = w["c"]("head")
+    r = head.form(f"/tasks/{t.id}/act", {"action": "submit", "version": str(t.version)})
+    assert r.status_code == 422 and 'data-code="action_not_allowed"' in r.text
+    r = head.api("POST", f"/api/tasks/{t.id}/act", json={"action": "nope", "version": t.version})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "action_not_allowed"
+    r = head.form(f"/tasks/{t.id}/act", {"action": "reject", "comment": "  ", "opinion": "再看看",
+                                         "version": str(t.version)})
+    assert r.status_code == 422 and 'data-testid="error-comment"' in r.text
+    assert 'value="再看看"' in r.text  # the input is kept
+    r = head.api("POST", f"/api/tasks/{t.id}/act", json={"action": "agree", "extra": 1})
+    assert r.status_code == 422
+    assert _task(ctx, t.id).status == "open" and _task(ctx, t.id).version == t.version
+
+
+def test_invalid_field_is_shown_inline_with_input_kept(ctx: App, w: dict[str, Any]) -> None:
+    _iid, t = _at_review(ctx, w)
+    head = w["c"]("head")
+    long = "很" * 30
+    r = head.form(f"/tasks/{t.id}/act", {"action": "agree", "opinion": long, "version": str(t.version)})
+    assert r.status_code == 422
+    assert 'class="field invalid' in r.text or "invalid" in r.text
+    assert long in r.text
+    r = head.api("POST", f"/api/tasks/{t.id}/act", json={"action": "agree", "data": {"days": 1}})
+    assert r.status_code == 422 and "days" in r.json()["error"]["fields"]
+    assert _task(ctx, t.id).status == "open"
+
+
+def test_completing_twice_and_a_stale_version_are_409(ctx: App, w: dict[str, Any]) -> None:
+    iid, t = _at_review(ctx, w)
+    _iid2, t2 = _at_review(ctx, w, days=2)
+    head = w["c"]("head")
+    # stale: the page carried an older version
+    r = head.form(f"/tasks/{t.id}/act", {"action": "agree", "version": str(t.version - 1)})
+    assert r.status_code == 409
+    assert "该任务已被他人处理或修改" in r.text and "reload and try again" in r.text
+    r = head.api("POST", f"/api/tasks/{t.id}/act", json={"action": "agree", "version": t.version + 5})
+    assert r.status_code == 409 and r.json()["error"]["message_en"]
+    assert _task(ctx, t.id).status == "open"
+    # twice: the second submit is refused, nothing applied twice
+    assert head.form(f"/tasks/{t.id}/act", {"action": "agree", "version": str(t.version)},
+                     follow_redirects=False).status_code == 303
+    before = _history_len(ctx, iid)
+    r = head.form(f"/tasks/{t.id}/act", {"action": "agree", "version": str(t.version)})
+    assert r.status_code == 409 and "不能重复办理" in r.text and "cannot be completed again" in r.text
+    r = head.api("POST", f"/api/tasks/{t2.id}/act", json={"action": "agree"})
+    assert r.status_code == 200 and r.json()["status"] == "done"
+    r = head.api("POST", f"/api/tasks/{t2.id}/act", json={"action": "agree"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "task_closed"
+    assert _history_len(ctx, iid) == before
+
+
+def test_claim_and_unclaim_in_page_and_api(ctx: App, w: dict[str, Any]) -> None:
+    with ctx.db.session() as s:
+        iid = engine.start(s, ctx, w["p"]["emp"], "claim_flow").id
+    [t] = open_tasks(ctx, iid)
+    h1, h2 = w["c"]("h1"), w["c"]("h2")
+    r = h1.get("/tasks")
+    assert f'data-testid="claim-{t.id}"' in r.text
+    # acting before claiming is refused
+    r = h1.api("POST", f"/api/tasks/{t.id}/act", json={"action": "finish"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "claim_required"
+    r = h1.form(f"/tasks/{t.id}/claim", {"version": str(t.version), "next": "/tasks?group=todo"},
+                follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/tasks?group=todo"
+    assert _task(ctx, t.id).assignee_id is not None
+    r = h2.api("POST", f"/api/tasks/{t.id}/claim", json={})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "already_claimed"
+    assert 'data-testid="task-unclaim"' in h1.get(f"/tasks/{t.id}").text
+    r = h1.api("POST", f"/api/tasks/{t.id}/unclaim", json={})
+    assert r.status_code == 200 and r.json()["assignee_id"] is None
+    r = h2.api("POST", f"/api/tasks/{t.id}/claim", json={})
+    assert r.status_code == 200
+    r = h2.api("POST", f"/api/tasks/{t.id}/act", json={"action": "finish"})
+    assert r.status_code == 200
+
+
+def test_return_and_extension_through_the_page(ctx: App, w: dict[str, Any]) -> None:
+    iid, t = _at_review(ctx, w)
+    head, boss = w["c"]("head"), w["c"]("boss")
+    # 回退 without a reason: inline error, nothing changed
+    r = head.form(f"/tasks/{t.id}/op/return", {"to": "fill", "reason": "", "version": str(t.version)})
+    assert r.status_code == 422 and 'data-testid="op-error-return-reason"' in r.text
+    assert _task(ctx, t.id).status == "open"
+    # 延期 request → approval task for boss
+    r = head.form(f"/tasks/{t.id}/op/extend", {"amount": "3", "unit": "work_days", "reason": "材料未齐",
+                                               "version": str(t.version)}, follow_redirects=False)
+    assert r.status_code == 303 and "extend_requested" in r.headers["location"]
+    old_due = _task(ctx, t.id).due_at
+    r = boss.get("/tasks")
+    ap = next(x for x in open_tasks(ctx, iid) if x.kind == "approval")
+    assert f"task-row-{ap.id}" in r.text
+    page = boss.get(f"/tasks/{ap.id}")
+    main = page.text[page.text.find("<main"):]
+    assert "材料未齐" in main and "data-testid=ext-amount" in main, main[:3000]
+    r = boss.form(f"/tasks/{ap.id}/act", {"action": "approve", "ext_amount": "5", "ext_unit": "work_days",
+                                          "version": str(ap.version)}, follow_redirects=False)
+    assert r.status_code == 303, r.text[:400]
+    assert _task(ctx, t.id).due_at > old_due
+    # a bad unit from the API is refused
+    r = head.api("POST", f"/api/tasks/{t.id}/operations/extend", json={"reason": "x", "amount": 1, "unit": "years"})
+    assert r.status_code == 422
+    # 回退 to 填写申请 with a reason
+    t = _task(ctx, t.id)
+    r = head.form(f"/tasks/{t.id}/op/return", {"to": "fill", "reason": "附件不全", "version": str(t.version)},
+                  follow_redirects=False)
+    assert r.status_code == 303
+    [back] = open_tasks(ctx, iid)
+    assert back.node_id == "fill"
+    timeline = w["c"]("emp").get(f"/flows/instances/{iid}").text
+    assert 'data-kind="return"' in timeline and "附件不全" in timeline and 'data-kind="extend"' in timeline
+    # an unknown operation, and one the node does not allow
+    assert head.form(f"/tasks/{t.id}/op/explode", {"reason": "x"}).status_code == 404
+    emp = w["c"]("emp")
+    r = emp.api("POST", f"/api/tasks/{back.id}/operations/void", json={"reason": "不要了"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "operation_not_allowed"
+
+
+def test_bulk_complete_where_the_node_allows_it(ctx: App, w: dict[str, Any]) -> None:
+    _i1, t1 = _at_review(ctx, w, 1)
+    _i2, t2 = _at_review(ctx, w, 2)
+    with ctx.db.session() as s:
+        iid = engine.start(s, ctx, w["p"]["emp"], "claim_flow").id
+    head = w["c"]("head")
+    r = head.form("/tasks/bulk", {"ids": [str(t1.id), str(t2.id)], "do": "agree"})
+    assert r.status_code == 200 and 'data-testid="bulk-result"' in r.text
+    assert _task(ctx, t1.id).status == "done" and _task(ctx, t2.id).status == "done"
+    # not allowed in bulk (comment required), and a task that is not theirs: reported, unchanged
+    _i3, t3 = _at_review(ctx, w, 3)
+    [other] = open_tasks(ctx, iid)
+    r = head.api("POST", "/api/tasks/bulk", json={"ids": [t3.id, other.id], "do": "reject"})
+    assert r.status_code == 207 and len(r.json()["failed"]) == 2
+    assert _task(ctx, t3.id).status == "open"
+
+
+def test_start_page_creates_the_record_and_the_instance(ctx: App, w: dict[str, Any], admin: Any) -> None:
+    r = admin.get("/flows/start")
+    assert 'data-testid="start-leave_flow"' in r.text
+    r = admin.get("/flows/start/leave_flow")
+    assert r.status_code == 200 and 'name="reason"' in r.text
+    r = admin.form("/flows/start/leave_flow", {"_title": "我的请假", "reason": "", "days": "abc"})
+    assert r.status_code == 422 and 'data-testid="start-error"' in r.text and 'value="我的请假"' in r.text
+    r = admin.form("/flows/start/leave_flow", {"_title": "我的请假", "reason": "看病", "days": "1"},
+                   follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/flows/instances/")
+    iid = int(re.search(r"/flows/instances/(\d+)", r.headers["location"]).group(1))
+    data = admin.api("GET", f"/api/flows/instances/{iid}").json()
+    assert data["title"] == "我的请假" and data["tasks"][0]["node_id"] == "fill" and data["history"]
+    assert admin.get("/flows/start/no_such_flow").status_code == 404
+    # someone without the form's create permission may not start it
+    assert w["c"]("clerk").get("/flows/start/leave_flow").status_code == 403
+
+
+def test_api_lists_and_task(ctx: App, w: dict[str, Any]) -> None:
+    iid, t = _at_review(ctx, w)
+    head = w["c"]("head")
+    r = head.api("GET", "/api/tasks?group=todo")
+    body = r.json()
+    assert r.status_code == 200 and body["total"] == 1 and body["counts"]["todo"] == 1
+    assert body["items"][0]["id"] == t.id and body["items"][0]["level"] == "green"
+    assert head.api("GET", "/api/tasks?group=nope").status_code == 422
+    assert head.api("GET", "/api/tasks?group=todo&page=x").status_code == 422
+    r = head.api("GET", f"/api/tasks/{t.id}")
+    assert r.json()["allowed"]["actions"][0]["action"] in ("agree", "reject")
+    assert r.json()["record"]["reason"] == "探亲"
+    assert head.api("GET", "/api/tasks/999999").status_code == 404
+    assert w["c"]("emp").api("GET", "/api/tasks?group=started").json()["items"][0]["id"] == iid
