@@ -250,6 +250,11 @@ async def create_action(request: Request) -> Response:
     return RedirectResponse(f"{BASE}/{values['flow_id']}", status_code=303)
 
 
+def _is_bpmn(filename: str, content: bytes) -> bool:
+    """A BPMN 2.0 file from a modeler (by extension, or XML content) rather than our JSON."""
+    return filename.lower().endswith((".bpmn", ".xml")) or content.lstrip()[:1] == b"<"
+
+
 @requires(EDIT)
 async def import_action(request: Request) -> Response:
     ctx = request.scope["ccms"]
@@ -259,8 +264,15 @@ async def import_action(request: Request) -> Response:
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise _bad("file", "请选择要导入的 JSON 文件", "choose a JSON file to import")
         content = await upload.read()
+        note = f"导入 / imported {upload.filename}"
+        if _is_bpmn(upload.filename, content):
+            from ..flows import bpmn
+            definition, warnings = bpmn.import_bpmn_report(content)
+            content = json.dumps(definition, ensure_ascii=False).encode("utf-8")
+            if warnings:  # kept with the version, so the administrator sees what the modeler file lost
+                note += "；" + "；".join(str(w.get("message", "")) for w in warnings)
         with ctx.db.session() as s:
-            row = store.import_json(s, actor_of(request), content, note=f"导入 / imported {upload.filename}"[:500],
+            row = store.import_json(s, actor_of(request), content, note=note[:500],
                                     source=f"import:{upload.filename}"[:300], ctx=ctx)
             flow_id = row.flow_id
     except (ValidationFailed, Conflict) as exc:
@@ -513,6 +525,10 @@ async def export(request: Request) -> Response:
     with ctx.db.session() as s:
         text = store.export_json(s, flow_id, version)
     suffix = f"-v{version}" if version else ""
+    if request.query_params.get("format") == "bpmn":
+        from ..flows import bpmn
+        return Response(bpmn.export_bpmn(json.loads(text)).encode("utf-8"), media_type="application/xml",
+                        headers={"Content-Disposition": f'attachment; filename="{flow_id}{suffix}.bpmn"'})
     return Response(text.encode("utf-8"), media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{flow_id}{suffix}.json"'})
 
