@@ -32,6 +32,9 @@ Benchmarks (see bench/README.md):
 7. Grid lookup (``bench_grids``, command plugin): 100,000 points located over
    10,000 grids with one STRtree query against a naive loop over every polygon
    (target >= 20,000 points/s; per-point and per-request rates printed).
+8. Case statistics (``bench_case_stats``, SQLite): one month's GB/T 30428.4
+   figures by district over 1,000,000 cases through ``stats.compute`` against
+   the same figures as one hand-written GROUP BY (target <= 1.5x).
 
 Machines are noisy, so every verdict compares two things measured side by side
 in the same run; no absolute figure is asserted anywhere. Exit status: 0 when
@@ -64,6 +67,7 @@ import bench_calendar  # noqa: E402
 import bench_forms  # noqa: E402
 import bench_forms_list  # noqa: E402
 import bench_grids  # noqa: E402
+import bench_case_stats  # noqa: E402
 import bench_http  # noqa: E402
 
 
@@ -88,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="fewer requests and samples")
     g.add_argument("--smoke", action="store_true", help="a handful of requests: checks the harness, not speed")
-    ap.add_argument("--only", choices=("http", "authz", "forms", "forms_list", "calendar", "flows", "grids"),
+    ap.add_argument("--only", choices=("http", "authz", "forms", "forms_list", "calendar", "flows", "grids",
+                                       "case_stats"),
                     help="run one benchmark only")
     ap.add_argument("--db-url", help="HTTP benchmark database (empty or core-migrated), e.g. PostgreSQL; "
                                      "default: a temporary SQLite file")
@@ -208,6 +213,19 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:
             traceback.print_exc()
             print("grids benchmark FAILED to run")
+            broken = True
+
+    if a.only in (None, "case_stats"):
+        print(f"\n== 8. Case statistics: one month over 1,000,000 cases, stats.compute vs a hand-written GROUP BY "
+              f"(target: <= {bench_case_stats.TARGET_RATIO}x) ==")
+        try:
+            result = bench_case_stats.run(quick=a.quick, smoke=a.smoke)
+            bench_case_stats.print_table(result)
+            report["case_stats"] = result
+            verdicts += bench_case_stats.verdicts(result)
+        except Exception:
+            traceback.print_exc()
+            print("case statistics benchmark FAILED to run")
             broken = True
 
     print("\n== summary ==")

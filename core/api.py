@@ -227,3 +227,86 @@ def flow_inbox() -> Any:
 
 
 __all__ += ["flow_act", "flow_claim", "flow_history", "flow_inbox", "flow_operation", "flow_start"]
+
+
+# Flow reading helpers for plugins that drive a flow from their own screens (e.g. 指挥协调's case loop).
+def flow_tasks(session: Session, instance_id: int, *, live: bool = False) -> list[Any]:
+    """The instance's tasks (``core_flow_task`` rows) in creation order; ``live``: open/held/suspended only."""
+    from .flows import engine
+    return engine.tasks_of(session, instance_id, live=live)
+
+
+def flow_may_act(session: Session, task: Any, person_id: int | None) -> bool:
+    """Whether the person may act on the task now (its assignee, or a candidate of an unassigned task)."""
+    from .flows import engine
+    return engine.may_act(session, task, person_id)
+
+
+def flow_available_actions(session: Session, ctx: PluginContext, task: Any, person_id: int | None) -> dict[str, Any]:
+    """Buttons for the person on the task: ``actions``, ``operations``, ``claim``, ``unclaim``."""
+    from .flows import engine
+    return engine.available_actions(session, ctx, task, person_id)
+
+
+def flow_task_level(task: Any) -> str:
+    """Deadline colour of a task: ``none``, ``green``, ``yellow`` or ``red``."""
+    from .flows import engine
+    return engine.level(task)
+
+
+def flow_diagram_svg(session: Session, flow_id: str, version: int | None = None, *, highlight: Any = (),
+                     locale: str = "zh-CN") -> str:
+    """The flow (given or published version) as an inline SVG fragment, ``highlight`` nodes drawn as current."""
+    from .flows import diagram, engine
+    d, _ = engine.definition(session, flow_id, version)
+    return diagram.render_svg(d.data, highlight=highlight, locale=locale)
+
+
+def flow_models() -> Any:
+    """The flow engine's ORM classes (``FlowInstance``, ``FlowTask``, ``FlowTaskCandidate``, ``FlowHistory``,
+    ``FlowToken``) for read-only joins and bulk demo seeding; steps go through :func:`flow_act` and friends."""
+    from .flows import models
+    return models
+
+
+# 附件 (core.attachments) for plugins that keep attachment ids in their own tables.
+def attachment_save(ctx: PluginContext, session: Session, actor: Actor | None, name: str, data: bytes, *,
+                    images_only: bool = False, org_id: int | None = None) -> Any:
+    """Check (extension AND content), store and audit one upload; refuses a file that is not what it
+    claims to be (``images_only``: PNG/JPEG/GIF/WebP only). Returns the ``core_attachment`` row."""
+    from . import attachments as att
+    limits = att.Limits(accept=sorted(att.IMAGE_TYPES)) if images_only else att.Limits()
+    return att.save(ctx, session, actor, name, data, limits, org_id)
+
+
+def attachment_get(session: Session, att_id: str) -> Any:
+    """The ``core_attachment`` row (NotFound when missing)."""
+    from . import attachments as att
+    return att.get(session, att_id)
+
+
+def attachment_path(ctx: PluginContext, row: Any, *, thumb: bool = False) -> Any:
+    """Where the stored bytes (or the thumbnail PNG) of an attachment row are; the plugin checks access."""
+    from . import attachments as att
+    st = att.store_for(ctx)
+    return st.thumb_path(row.sha256) if thumb else st.path(row.sha256)
+
+
+__all__ += ["attachment_get", "attachment_path", "attachment_save", "flow_available_actions", "flow_diagram_svg",
+            "flow_may_act", "flow_models", "flow_task_level", "flow_tasks"]
+
+
+def demo_person(ctx: PluginContext, session: Session, username: str, name: str, post: str, org_id: int,
+                role: str, role_org_id: int) -> dict[str, Any]:
+    """For ``ccms_seed_demo`` hooks only: a demo account (random password, may log in at once) holding
+    ``role`` on ``role_org_id``; returns the ``{"username", "password", "role", "scope", "name", "id"}``
+    dict the hook hands back so the account is printed with the other demo logins."""
+    from . import demo
+    org, scope = session.get(Org, org_id), session.get(Org, role_org_id)
+    login = demo._person(ctx, session, username, name, post, org, role, scope)
+    pid = session.scalar(select(demo.Person.id).where(demo.Person.username == username))
+    return {"username": login.username, "password": login.password, "role": login.role, "scope": login.scope,
+            "name": login.name, "id": pid}
+
+
+__all__ += ["demo_person"]

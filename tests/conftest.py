@@ -154,7 +154,7 @@ def deployment_data(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_app(new_db_url: Callable[[], str], db_url: str) -> Iterator[Callable[..., Starlette]]:
+def make_app(new_db_url: Callable[[], str], db_url: str, tmp_path: Path) -> Iterator[Callable[..., Starlette]]:
     """``make_app(profile=..., plugins={"enable": [...]}, security={...}, db_url=...)``.
 
     The first app of a test uses ``db_url``; pass ``db_url=new_db_url()`` for a
@@ -166,6 +166,7 @@ def make_app(new_db_url: Callable[[], str], db_url: str) -> Iterator[Callable[..
 
     def make(*, available: Any = None, profiles: Any = None, admin: bool = True, **overrides: Any) -> Starlette:
         url = overrides.pop("db_url", None) or db_url
+        overrides.setdefault("base_dir", str(tmp_path))  # uploads land in the test's folder, never the cwd
         app = create_app(parse_deployment(deployment_data(database_url=url, **overrides)),
                          available=available, profiles=profiles)
         ctx: App = app.state.ccms

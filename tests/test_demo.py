@@ -97,7 +97,7 @@ def test_demo_org_tree(seeded):
 def test_demo_logins_are_printed_and_work(seeded):
     data, out = seeded
     logins = demo.read_logins(data / "demo-logins.txt")
-    assert {x.role for x in logins} == {"admin", "auditor", "org_admin", "staff"}
+    assert {"admin", "auditor", "org_admin", "staff"} <= {x.role for x in logins}  # plugins may add logins
     assert {"admin", "auditor", "gusu_admin", "cgj_staff", "gusu_zf"} <= {x.username for x in logins}
     for x in logins:
         assert re.search(rf"^{x.username}\s+.*{re.escape(x.password)}$", out, re.M), x.username

@@ -69,7 +69,7 @@ def _lattice(rng: random.Random, lon0: float, lat0: float) -> list[list[tuple[fl
     return nodes
 
 
-def seed_demo(ctx: Any, session: Session, orgs: dict[str, Any]) -> None:
+def seed_demo(ctx: Any, session: Session, orgs: dict[str, Any]) -> list[dict[str, Any]] | None:
     """Seed when ``orgs`` is core.demo's city (its districts and streets); otherwise do nothing."""
     if not all(f"street.{key}.{n}" in orgs for key, _a, _o in DISTRICTS for n in (1, 2)):
         return
@@ -116,6 +116,8 @@ def seed_demo(ctx: Any, session: Session, orgs: dict[str, Any]) -> None:
     _matrix(session, orgs, street_codes)
     _components(session, rng, classes, cells, orgs)
     _places(ctx, session, rng, cells, street_codes)
+    from .demo_cases import seed_cases  # the case loop's people and ~20,000 cases
+    return seed_cases(ctx, session, orgs, cells, {g["code"]: g["area_class"] for g in grid_rows}, _point_in)
 
 
 def _point_in(rng: random.Random, ring: list[tuple[float, float]]) -> tuple[float, float]:

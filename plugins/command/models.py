@@ -213,3 +213,95 @@ class ImportJob(CommandBase):
     report: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- the case loop (CJJ/T 106) ------------------------------------------------------
+
+CASE_KINDS = ("C", "E")  # C = 部件 component, E = 事件 event
+CASE_SOURCES = ("supervisor", "hotline", "public", "media", "superior")
+CASE_STATUSES = ("reported", "verifying", "not_filed", "filed", "dispatched", "disposing", "checking",
+                 "closed", "voided", "suspended", "merged")
+OPEN_STATUSES = ("reported", "verifying", "filed", "dispatched", "disposing", "checking", "suspended")
+
+
+class Case(CommandBase):
+    """One case (案件) of the loop; its columns mirror the flow instance.
+
+    The flow engine is the source of truth for who may act; these typed
+    columns are kept in sync by the ``ccms_flow_event`` listener in the same
+    transaction, so statistics (GB/T 30428.4) are plain GROUP BY queries.
+
+    ``status``: reported → (verifying) → filed | not_filed → dispatched →
+    disposing → checking → closed; ``voided`` (作废), ``suspended`` (挂账), and
+    ``merged`` (a duplicate merged into ``merged_into_id``; counts as neither
+    filed nor closed). Timestamps are UTC; ``disposed_on_time`` /
+    ``closed_on_time`` are null until the step happens. ``dispatch_count`` is
+    the number of departments the case was sent to (>1 = re-dispatch/协同).
+    """
+
+    __tablename__ = "command_case"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(1))  # C | E
+    class_code: Mapped[str] = mapped_column(String(8))  # e.g. E0101
+    big_class: Mapped[str] = mapped_column(String(8))  # e.g. E01
+    source: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(12), default="reported")
+    urgency: Mapped[str] = mapped_column(String(10), default="normal")
+    area_class: Mapped[str] = mapped_column(String(1), default="")
+    district_code: Mapped[str] = mapped_column(String(12), default="", index=True)
+    street_code: Mapped[str] = mapped_column(String(20), default="", index=True)
+    community_code: Mapped[str] = mapped_column(String(20), default="")
+    grid_code: Mapped[str] = mapped_column(String(20), default="")
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    address: Mapped[str] = mapped_column(String(300), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    component_ident: Mapped[str] = mapped_column(String(16), default="")
+    dept_id: Mapped[int | None] = mapped_column(Integer)  # main department (org id)
+    dept_ids: Mapped[list[int]] = mapped_column(JSON, default=list)  # every department of a 协同 dispatch
+    reporter_id: Mapped[int | None] = mapped_column(Integer)  # person id (None for public reports)
+    filer_id: Mapped[int | None] = mapped_column(Integer)  # shift leader who filed (person id)
+    dispatcher_id: Mapped[int | None] = mapped_column(Integer)
+    handler_id: Mapped[int | None] = mapped_column(Integer)  # department person who disposed
+    checker_id: Mapped[int | None] = mapped_column(Integer)  # supervisor who checked
+    reporter_name: Mapped[str] = mapped_column(String(100), default="")
+    reporter_phone: Mapped[str] = mapped_column(String(40), default="")
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    filed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    disposed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # disposal deadline
+    time_limit: Mapped[float | None] = mapped_column(Float)  # from the filing standard
+    time_unit: Mapped[str] = mapped_column(String(12), default="")
+    disposed_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    closed_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    extend_count: Mapped[int] = mapped_column(Integer, default=0)
+    suspend_count: Mapped[int] = mapped_column(Integer, default=0)
+    return_count: Mapped[int] = mapped_column(Integer, default=0)
+    dispatch_count: Mapped[int] = mapped_column(Integer, default=0)
+    urge_count: Mapped[int] = mapped_column(Integer, default=0)
+    self_disposed: Mapped[bool] = mapped_column(Boolean, default=False)  # 自行处置
+    not_filed_reason: Mapped[str] = mapped_column(Text, default="")
+    void_reason: Mapped[str] = mapped_column(Text, default="")
+    duplicate_of_id: Mapped[int | None] = mapped_column(Integer)  # flagged as a possible duplicate of
+    merged_into_id: Mapped[int | None] = mapped_column(Integer)  # merged into this open case
+    photos_before: Mapped[list[str]] = mapped_column(JSON, default=list)  # core attachment ids
+    photos_after: Mapped[list[str]] = mapped_column(JSON, default=list)
+    instance_id: Mapped[int | None] = mapped_column(Integer, index=True)  # flow instance
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    __table_args__ = (
+        Index("ix_command_case_reported_at", "reported_at"),
+        Index("ix_command_case_status", "status"),
+        Index("ix_command_case_dept_id", "dept_id"),
+        Index("ix_command_case_grid_code", "grid_code"),
+        Index("ix_command_case_class", "class_code", "status"),
+    )
+    __mapper_args__ = {"version_id_col": version}

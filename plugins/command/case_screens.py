@@ -1,0 +1,576 @@
+"""Screens and JSON API of the case loop (/command/intake, /command/cases, /command/dispatch,
+/command/tasks, /command/cases/{id}; /api/command/cases...).
+
+Every step goes through :mod:`.cases` (one transaction: the flow step, the
+case columns, the audit entries). Who may act is the flow engine's
+decision (403 for someone else's task); the screens only show the buttons
+the engine offers the user.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from starlette.datastructures import UploadFile
+
+from core.api import (
+    CcmsError,
+    JSONResponse,
+    NotFound,
+    RedirectResponse,
+    Request,
+    Response,
+    Route,
+    ValidationFailed,
+    actor_of,
+    api_doc,
+    attachment_get,
+    attachment_path,
+    ctx_of,
+    flow_available_actions,
+    flow_diagram_svg,
+    flow_history,
+    flow_inbox,
+    flow_models,
+    flow_task_level,
+    flow_tasks,
+    org_info,
+    render,
+    requires,
+    user_of,
+    utcnow,
+)
+
+from . import cases, grids, matrix
+from .common import Classes
+from .models import CASE_SOURCES, CASE_STATUSES, OPEN_STATUSES, Case
+
+VIEW, REPORT = "command.view", "command.case.report"
+PAGE_SIZE = 20
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _int(v: Any, default: int = 1) -> int:
+    try:
+        return max(int(v), 1)
+    except (TypeError, ValueError):
+        return default
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, (dt.datetime, dt.date)) else v
+
+
+def case_out(c: Case) -> dict[str, Any]:
+    """The JSON shape of a case (API and tests)."""
+    return {k: _iso(getattr(c, k)) for k in (
+        "id", "case_no", "kind", "class_code", "big_class", "source", "status", "urgency", "area_class",
+        "district_code", "street_code", "community_code", "grid_code", "lon", "lat", "address", "description",
+        "dept_id", "dept_ids", "reporter_id", "reported_at", "verified_at", "filed_at", "dispatched_at",
+        "disposed_at", "checked_at", "closed_at", "voided_at", "due_at", "time_limit", "time_unit",
+        "disposed_on_time", "closed_on_time", "rework_count", "extend_count", "suspend_count", "return_count",
+        "dispatch_count", "urge_count", "self_disposed", "duplicate_of_id", "merged_into_id", "photos_before",
+        "photos_after", "instance_id", "version", "filer_id", "dispatcher_id", "handler_id", "checker_id")}
+
+
+def _deadline_level(c: Case, now: dt.datetime | None = None) -> str:
+    """green / yellow (past 80 % of the disposal limit) / red (overdue) / none."""
+    if c.due_at is None or c.dispatched_at is None:
+        return "none"
+    end = c.disposed_at or now or utcnow()
+    if end >= c.due_at:
+        return "red"
+    total = (c.due_at - c.dispatched_at).total_seconds()
+    return "yellow" if total > 0 and (end - c.dispatched_at).total_seconds() >= 0.8 * total else "green"
+
+
+def _my_tasks(s: Any, ctx: Any, user: Any, c: Case) -> list[dict[str, Any]]:
+    """The live tasks of the case with the buttons the engine offers this user."""
+    if c.instance_id is None:
+        return []
+    out = []
+    for t in flow_tasks(s, c.instance_id, live=True):
+        av = flow_available_actions(s, ctx, t, user.id)
+        out.append({"id": t.id, "version": t.version, "node_id": t.node_id, "kind": t.kind, "op": t.op,
+                    "title": t.title, "status": t.status, "org_id": t.org_id, "assignee_id": t.assignee_id,
+                    "due_at": t.due_at, "level": flow_task_level(t), "actions": av["actions"],
+                    "operations": av["operations"], "claim": av["claim"]})
+    return out
+
+
+def _timeline(s: Any, ctx: Any, c: Case) -> list[dict[str, Any]]:
+    if c.instance_id is None:
+        return []
+    inbox = flow_inbox()
+    titles = {t.node_id: t.title for t in flow_tasks(s, c.instance_id) if t.kind == "node"}
+    return [{"at": _iso(h.at), "at_dt": h.at, "actor": h.actor_name, "kind": h.kind,
+             "kind_label": inbox.label(ctx, "history", h.kind), "node_title": titles.get(h.node_id or "", h.node_id),
+             "node_id": h.node_id, "to_node": h.to_node, "action": h.action, "comment": h.comment}
+            for h in flow_history(s, c.instance_id)]
+
+
+def _suggest(s: Any, c: Case) -> Any:
+    try:
+        return matrix.suggest_department(s, c.class_code, c.grid_code)
+    except CcmsError:
+        return None
+
+
+def _list_query(ctx: Any, user: Any, params: Any) -> Any:
+    """Cases the user may see, filtered by ``status`` (or ``view``), ``q``, ``source``, ``dept``."""
+    stmt = select(Case)
+    if not ctx.can(user, "command.case.view_all"):
+        orgs = ctx.authz.grant_orgs(user.id, "command.case.handle") if ctx.can(user, "command.case.handle") else []
+        conds = [Case.reporter_id == user.id]
+        if orgs:
+            conds.append(Case.dept_id.in_(orgs))
+        stmt = stmt.where(or_(*conds))
+    view = params.get("view", "")
+    if view == "to_file":
+        stmt = stmt.where(Case.status.in_(("reported", "verifying")))
+    elif view == "to_close":
+        stmt = stmt.where(Case.status == "checking", Case.checked_at.is_not(None))
+    elif view == "duplicates":
+        stmt = stmt.where(Case.duplicate_of_id.is_not(None), Case.status.in_(("reported", "verifying")))
+    status = params.get("status", "")
+    if status in CASE_STATUSES:
+        stmt = stmt.where(Case.status == status)
+    elif status == "open":
+        stmt = stmt.where(Case.status.in_(OPEN_STATUSES))
+    source = params.get("source", "")
+    if source in CASE_SOURCES:
+        stmt = stmt.where(Case.source == source)
+    q = (params.get("q") or "").strip()[:60]
+    if q:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(Case.case_no.ilike(like, escape="\\"), Case.address.ilike(like, escape="\\"),
+                              Case.description.ilike(like, escape="\\"), Case.class_code == q.upper()))
+    return stmt
+
+
+def _page_of(s: Any, stmt: Any, page: int) -> tuple[list[Case], int]:
+    total = s.scalar(select(func.count()).select_from(stmt.with_only_columns(Case.id).subquery())) or 0
+    rows = list(s.scalars(stmt.order_by(Case.reported_at.desc(), Case.id.desc())
+                          .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+    return rows, total
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    """A JSON object body (API) or the posted form (screens)."""
+    ct = request.headers.get("content-type", "")
+    if "application/json" in ct:
+        try:
+            data = await request.json()
+        except ValueError:
+            raise ValidationFailed("请求体不是有效的 JSON", "the body is not valid JSON", code="bad_json") from None
+        if not isinstance(data, dict):
+            raise ValidationFailed("请求体应为 JSON 对象", "the body must be a JSON object", code="bad_json")
+        return data
+    form = await request.form()
+    out: dict[str, Any] = {}
+    for key in form:
+        if key == "csrf_token":
+            continue
+        vals = form.getlist(key)
+        out[key] = vals if key in ("dept_ids", "photos", "photos_after") or len(vals) > 1 else vals[0]
+    return out
+
+
+async def _store_uploads(request: Request, s: Any, values: list[Any]) -> list[str]:
+    """Photo files posted by a form (no script needed) stored as attachments; ids kept as they are."""
+    ctx = ctx_of(request)
+    ids: list[str] = []
+    for v in values or []:
+        if isinstance(v, UploadFile):
+            if not v.filename:
+                continue
+            data = await v.read(20 * 1024 * 1024 + 1)
+            ids.append(cases.save_photo(ctx, s, actor_of(request), v.filename, data).id)
+        elif isinstance(v, str) and v.strip():
+            ids.append(v.strip())
+    return ids
+
+
+def _report_in(data: dict[str, Any], photos: list[str], after: list[str]) -> cases.ReportIn:
+    def text(k: str) -> str:
+        v = data.get(k)
+        return v if isinstance(v, str) else ("" if v is None else str(v))
+    return cases.ReportIn(class_code=text("class_code").split(" ")[0], lon=data.get("lon"), lat=data.get("lat"),
+                          source=text("source") or "supervisor", address=text("address"),
+                          description=text("description"), urgency=text("urgency") or "normal", photos=photos,
+                          photos_after=after, self_dispose=data.get("self_dispose") in (True, "1", "on", "true"),
+                          component_ident=text("component_ident"), reporter_name=text("reporter_name"),
+                          reporter_phone=text("reporter_phone"))
+
+
+# --- JSON API --------------------------------------------------------------------------------
+
+@requires(VIEW)
+async def api_photo(request: Request) -> Response:
+    """POST /api/command/photos (multipart ``file``) → the attachment (201); images only."""
+    ctx = ctx_of(request)
+    form = await request.form()
+    f = form.get("file")
+    if not isinstance(f, UploadFile) or not f.filename:
+        raise cases.bad("file", "请选择照片", "choose a photo")
+    data = await f.read(20 * 1024 * 1024 + 1)
+    with ctx.db.session() as s:
+        row = cases.save_photo(ctx, s, actor_of(request), f.filename, data)
+        out = {"id": row.id, "name": row.name, "content_type": row.content_type, "size": row.size}
+    return JSONResponse(out, status_code=201)
+
+
+@requires(REPORT)
+async def api_report(request: Request) -> Response:
+    ctx = ctx_of(request)
+    data = await _body(request)
+    with ctx.db.session() as s:
+        photos = data.get("photos") or []
+        after = data.get("photos_after") or []
+        c = cases.report(ctx, s, actor_of(request), _report_in(data, photos if isinstance(photos, list) else [photos],
+                                                              after if isinstance(after, list) else [after]))
+        out = case_out(c)
+    return JSONResponse(out, status_code=201)
+
+
+@requires(VIEW)
+async def api_list(request: Request) -> Response:
+    ctx, user = ctx_of(request), user_of(request)
+    page = _int(request.query_params.get("page"))
+    with ctx.db.session() as s:
+        rows, total = _page_of(s, _list_query(ctx, user, request.query_params), page)
+        return JSONResponse({"items": [case_out(c) for c in rows], "total": total, "page": page})
+
+
+@requires(VIEW)
+async def api_detail(request: Request) -> Response:
+    ctx, user = ctx_of(request), user_of(request)
+    with ctx.db.session() as s:
+        c = cases.require_view(ctx, user, s, request.path_params["id"])
+        sug = _suggest(s, c)
+        hist = [{k: v for k, v in h.items() if k != "at_dt"} for h in _timeline(s, ctx, c)]
+        tasks = [{**t, "due_at": _iso(t["due_at"])} for t in _my_tasks(s, ctx, user, c)]
+        return JSONResponse({**case_out(c), "tasks": tasks, "history": hist,
+                             "suggested_dept_id": sug.dept_org_id if sug else None,
+                             "deadline_level": _deadline_level(c)})
+
+
+@requires(VIEW)
+async def api_act(request: Request) -> Response:
+    ctx = ctx_of(request)
+    data = await _body(request)
+    with ctx.db.session() as s:
+        c = cases.act(ctx, s, actor_of(request), request.path_params["id"], str(data.get("action") or ""),
+                      comment=str(data.get("comment") or ""), task_id=data.get("task_id"),
+                      version=data.get("version"), dept_ids=data.get("dept_ids"), photos=data.get("photos"),
+                      merge_into=data.get("merge_into"), urgency=data.get("urgency"))
+        return JSONResponse(case_out(c))
+
+
+@requires(VIEW)
+async def api_claim(request: Request) -> Response:
+    ctx = ctx_of(request)
+    data = await _body(request)
+    with ctx.db.session() as s:
+        c = cases.claim(ctx, s, actor_of(request), request.path_params["id"], data.get("task_id"))
+        return JSONResponse(case_out(c))
+
+
+@requires(VIEW)
+async def api_operation(request: Request) -> Response:
+    ctx = ctx_of(request)
+    data = await _body(request)
+    with ctx.db.session() as s:
+        res = cases.operation(ctx, s, actor_of(request), request.path_params["id"], request.path_params["op"],
+                              reason=str(data.get("reason") or ""), task_id=data.get("task_id"),
+                              to=str(data.get("to") or "dispatch"), amount=data.get("amount"), unit=data.get("unit"))
+        c = cases.get_case(s, request.path_params["id"])
+        return JSONResponse({**case_out(c), "applied": res.applied, "approval_task_id": res.approval_task_id})
+
+
+@requires(VIEW)
+async def api_decide(request: Request) -> Response:
+    ctx = ctx_of(request)
+    data = await _body(request)
+    with ctx.db.session() as s:
+        c = cases.decide(ctx, s, actor_of(request), request.path_params["id"],
+                         data.get("approve") in (True, "1", "true", "on"), comment=str(data.get("comment") or ""),
+                         task_id=data.get("task_id"), due_at=data.get("due_at"))
+        return JSONResponse(case_out(c))
+
+
+@requires(VIEW)
+async def api_resume(request: Request) -> Response:
+    ctx = ctx_of(request)
+    data = await _body(request)
+    with ctx.db.session() as s:
+        c = cases.resume(ctx, s, actor_of(request), request.path_params["id"], str(data.get("comment") or ""))
+        return JSONResponse(case_out(c))
+
+
+@requires(VIEW)
+async def api_nearby(request: Request) -> Response:
+    ctx = ctx_of(request)
+    qp = request.query_params
+    with ctx.db.session() as s:
+        kind, small = cases.parse_class(s, qp.get("class_code", ""))
+        loc = grids.locate(s, qp.get("lon"), qp.get("lat"))
+        found = cases.nearby_open(ctx, s, cases.KIND_LETTER[kind] + small, loc.x, loc.y)
+        return JSONResponse({"grid_code": loc.grid_code, "items": [
+            {**case_out(c), "distance_m": round(d, 1)} for c, d in found]})
+
+
+# --- photos ----------------------------------------------------------------------------------
+
+@requires(VIEW)
+async def photo(request: Request) -> Response:
+    """A case photo (or its thumbnail) for whoever may see the case."""
+    from starlette.responses import FileResponse
+    ctx, user = ctx_of(request), user_of(request)
+    att_id = request.path_params["att"]
+    with ctx.db.session() as s:
+        c = cases.require_view(ctx, user, s, request.path_params["id"])
+        if att_id not in (c.photos_before or []) + (c.photos_after or []):
+            raise NotFound("照片不存在", "no such photo")
+        row = attachment_get(s, att_id)
+        thumb = request.path_params.get("size") == "thumb"
+        path = attachment_path(ctx, row, thumb=thumb)
+        ctype = "image/png" if thumb else row.content_type
+    if not path.exists():
+        raise NotFound("照片文件已丢失", "the photo's file is missing")
+    return FileResponse(path, media_type=ctype, headers={"Cache-Control": "private, max-age=86400"})
+
+
+# --- screens ---------------------------------------------------------------------------------
+
+def _class_choices(s: Any) -> list[tuple[str, str]]:
+    classes = Classes(s)
+    out = []
+    for kind, letter in (("event", "E"), ("component", "C")):
+        for e in classes.small_classes(kind):
+            out.append((letter + e.code, f"{letter}{e.code} {e.name}"))
+    return out
+
+
+def _intake_context(request: Request, s: Any, values: dict[str, Any], errors: dict[str, Any],
+                    message: str = "") -> dict[str, Any]:
+    ctx, user = ctx_of(request), user_of(request)
+    return {"values": values, "errors": errors, "message": message, "classes": _class_choices(s),
+            "sources": CASE_SOURCES, "intake_operator": ctx.can(user, "command.case.view_all")}
+
+
+@requires(REPORT)
+async def intake_page(request: Request) -> Response:
+    """信息采集: the phone-friendly report form (photos, position, class, nearby open cases)."""
+    ctx = ctx_of(request)
+    if request.method == "GET":
+        with ctx.db.session() as s:
+            return render(request, "command/case_intake.html", _intake_context(request, s, {}, {}))
+    form = await request.form()
+    values = {k: form.get(k) for k in form if k not in ("csrf_token", "photos", "photos_after")}
+    try:
+        with ctx.db.session() as s:
+            photos = await _store_uploads(request, s, form.getlist("photos"))
+            after = await _store_uploads(request, s, form.getlist("photos_after"))
+            c = cases.report(ctx, s, actor_of(request), _report_in(values, photos, after))
+            cid = c.id
+    except ValidationFailed as exc:
+        with ctx.db.session() as s:
+            return render(request, "command/case_intake.html",
+                          _intake_context(request, s, values, exc.fields or {}, exc.zh), status_code=422)
+    return RedirectResponse(f"/command/cases/{cid}?reported=1", status_code=303)
+
+
+@requires(VIEW)
+async def intake_nearby(request: Request) -> Response:
+    """htmx fragment: open cases of the chosen class near the chosen point, or where the point is."""
+    ctx = ctx_of(request)
+    qp = request.query_params
+    ctxv: dict[str, Any] = {"items": [], "error": "", "grid": None}
+    with ctx.db.session() as s:
+        try:
+            if qp.get("lon") and qp.get("lat"):
+                loc = grids.locate(s, qp.get("lon"), qp.get("lat"))
+                ctxv["grid"] = loc
+                if qp.get("class_code"):
+                    kind, small = cases.parse_class(s, qp.get("class_code", "").split(" ")[0])
+                    ctxv["items"] = cases.nearby_open(ctx, s, cases.KIND_LETTER[kind] + small, loc.x, loc.y)
+        except ValidationFailed as exc:
+            ctxv["error"] = exc.zh
+        return render(request, "command/_case_nearby.html", ctxv)
+
+
+@requires(VIEW)
+async def cases_page(request: Request) -> Response:
+    """案件管理: the shift leader's workbench (to file, to close, duplicates) and the case list."""
+    ctx, user = ctx_of(request), user_of(request)
+    qp = request.query_params
+    page = _int(qp.get("page"))
+    with ctx.db.session() as s:
+        rows, total = _page_of(s, _list_query(ctx, user, qp), page)
+        counts = {}
+        if ctx.can(user, "command.case.view_all"):
+            for view in ("to_file", "to_close", "duplicates"):
+                counts[view] = s.scalar(select(func.count()).select_from(
+                    _list_query(ctx, user, {"view": view}).with_only_columns(Case.id).subquery())) or 0
+        names = org_info(s, {c.dept_id for c in rows})
+        context = {"rows": rows, "total": total, "page": page, "pages": max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+                   "view": qp.get("view", ""), "status": qp.get("status", ""), "q": qp.get("q", ""),
+                   "statuses": CASE_STATUSES, "counts": counts, "dept_names": {k: v.name for k, v in names.items()},
+                   "level": _deadline_level}
+        if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "list":
+            return render(request, "command/_case_list.html", context)
+        return render(request, "command/case_list.html", context)
+
+
+@requires(VIEW)
+async def dispatch_page(request: Request) -> Response:
+    """任务派遣: filed cases grouped by the suggested department, with deadline and quick dispatch."""
+    ctx, user = ctx_of(request), user_of(request)
+    with ctx.db.session() as s:
+        rows = list(s.scalars(_list_query(ctx, user, {"status": "filed"}).order_by(Case.filed_at, Case.id).limit(300)))
+        groups: dict[Any, list[tuple[Case, Any]]] = {}
+        for c in rows:
+            sug = _suggest(s, c)
+            groups.setdefault(sug.dept_org_id if sug else None, []).append((c, sug))
+        names = {k: v.name for k, v in org_info(s, [k for k in groups if k]).items()}
+        depts = [(o.id, o.name) for o in sorted(org_info(s).values(), key=lambda o: o.name)
+                 if o.active and o.kind == "department"]
+        m = flow_models()
+        tasks = {t.instance_id: t for t in s.scalars(select(m.FlowTask).where(
+            m.FlowTask.instance_id.in_([c.instance_id for c in rows if c.instance_id]),
+            m.FlowTask.node_id == "dispatch",
+            m.FlowTask.status == "open"))}
+        board = [{"dept_id": k, "dept_name": names.get(k, ""), "items": [
+            {"case": c, "sug": sug, "task": tasks.get(c.instance_id),
+             "level": flow_task_level(tasks[c.instance_id]) if c.instance_id in tasks else "none"} for c, sug in v]}
+            for k, v in sorted(groups.items(), key=lambda kv: (kv[0] is None, names.get(kv[0], "")))]
+        return render(request, "command/case_dispatch.html", {"board": board, "depts": depts, "total": len(rows)})
+
+
+@requires("command.case.handle")
+async def tasks_page(request: Request) -> Response:
+    """部门处置: the handler's inbox — core's 待办 query narrowed to the case loop."""
+    ctx, user = ctx_of(request), user_of(request)
+    page = _int(request.query_params.get("page"))
+    with ctx.db.session() as s:
+        res = flow_inbox().todo(s, ctx, user, {"flow_id": cases.FLOW_ID, "page": page})
+        inst_ids = [i["instance_id"] for i in res.items]
+        by_inst = {c.instance_id: c for c in s.scalars(select(Case).where(Case.instance_id.in_(inst_ids)))} \
+            if inst_ids else {}
+        items = [{**i, "case": by_inst.get(i["instance_id"])} for i in res.items]
+        return render(request, "command/case_tasks.html", {"items": items, "total": res.total, "page": page})
+
+
+@requires(VIEW)
+async def detail_page(request: Request) -> Response:
+    """案件详情: facts, photos before/after, deadline colour, timeline, the flow with the current step, buttons."""
+    ctx, user = ctx_of(request), user_of(request)
+    with ctx.db.session() as s:
+        c = cases.require_view(ctx, user, s, request.path_params["id"])
+        tasks = _my_tasks(s, ctx, user, c)
+        live_nodes = {t["node_id"] for t in tasks}
+        m = flow_models()
+        inst = s.get(m.FlowInstance, c.instance_id) if c.instance_id else None
+        svg = flow_diagram_svg(s, inst.flow_id, inst.def_version, highlight=live_nodes,
+                               locale=ctx.deployment.locale) if inst else ""
+        sug = _suggest(s, c)
+        names = {k: v.name for k, v in org_info(s, [*(c.dept_ids or []), sug.dept_org_id if sug else None,
+                                                     *[t["org_id"] for t in tasks]]).items()}
+        depts = [(o.id, o.name) for o in sorted(org_info(s).values(), key=lambda o: o.name)
+                 if o.active and o.kind == "department"]
+        dup = s.get(Case, c.duplicate_of_id) if c.duplicate_of_id else None
+        merged = s.get(Case, c.merged_into_id) if c.merged_into_id else None
+        context = {"c": c, "tasks": tasks, "svg": svg, "timeline": _timeline(s, ctx, c), "sug": sug, "names": names,
+                   "depts": depts, "dup": dup, "merged": merged, "level": _deadline_level(c),
+                   "dept_text": "、".join(names.get(d, str(d)) for d in c.dept_ids or []),
+                   "map": grids.svg_map(s, community=c.community_code, highlight=c.grid_code)
+                   if c.community_code else None,
+                   "class_name": Classes(s).name("event" if c.kind == "E" else "component", c.class_code[1:]),
+                   "reported": request.query_params.get("reported") == "1",
+                   "error": request.query_params.get("error", "")[:300]}
+        return render(request, "command/case_detail.html", context)
+
+
+@requires(VIEW)
+async def detail_post(request: Request) -> Response:
+    """The buttons of the detail page (form posts): act / claim / op / decide / resume."""
+    ctx = ctx_of(request)
+    cid = request.path_params["id"]
+    form = await request.form()
+    data: dict[str, Any] = {k: form.get(k) for k in form if k not in ("csrf_token", "photos", "dept_ids")}
+    what = str(data.get("do") or "act")
+    try:
+        with ctx.db.session() as s:
+            actor = actor_of(request)
+            if what == "claim":
+                cases.claim(ctx, s, actor, cid, data.get("task_id"))
+            elif what == "op":
+                cases.operation(ctx, s, actor, cid, str(data.get("op") or ""), reason=str(data.get("reason") or ""),
+                                task_id=data.get("task_id"), amount=data.get("amount"))
+            elif what == "decide":
+                cases.decide(ctx, s, actor, cid, data.get("approve") == "1", comment=str(data.get("comment") or ""),
+                             task_id=data.get("task_id"))
+            elif what == "resume":
+                cases.resume(ctx, s, actor, cid, str(data.get("comment") or ""))
+            else:
+                photos = await _store_uploads(request, s, form.getlist("photos"))
+                cases.act(ctx, s, actor, cid, str(data.get("action") or ""), comment=str(data.get("comment") or ""),
+                          task_id=data.get("task_id"), version=data.get("version"),
+                          dept_ids=[d for d in form.getlist("dept_ids") if d], photos=photos,
+                          merge_into=data.get("merge_into"), urgency=data.get("urgency") or None)
+    except CcmsError as exc:
+        if exc.status in (401,):
+            raise
+        from urllib.parse import quote
+        return RedirectResponse(f"/command/cases/{cid}?error={quote(exc.zh[:200])}", status_code=303)
+    return RedirectResponse(f"/command/cases/{cid}", status_code=303)
+
+
+routes = [
+    Route("/command/intake", intake_page, methods=["GET", "POST"], name="command.intake"),
+    Route("/command/intake/nearby", intake_nearby, name="command-intake-nearby"),
+    Route("/command/cases", cases_page, name="command.cases"),
+    Route("/command/dispatch", dispatch_page, name="command.dispatch"),
+    Route("/command/tasks", tasks_page, name="command.tasks"),
+    Route("/command/cases/{id:int}", detail_page, name="command-case"),
+    Route("/command/cases/{id:int}/do", detail_post, methods=["POST"], name="command-case-do"),
+    Route("/command/cases/{id:int}/photos/{att}", photo, name="command-case-photo"),
+    Route("/command/cases/{id:int}/photos/{att}/{size}", photo, name="command-case-photo-thumb"),
+    Route("/api/command/photos", api_photo, methods=["POST"], name="api-command-photos"),
+    Route("/api/command/cases", api_list, name="api-command-cases"),
+    Route("/api/command/cases/report", api_report, methods=["POST"], name="api-command-case-report"),
+    Route("/api/command/cases/nearby", api_nearby, name="api-command-cases-nearby"),
+    Route("/api/command/cases/{id:int}", api_detail, name="api-command-case"),
+    Route("/api/command/cases/{id:int}/act", api_act, methods=["POST"], name="api-command-case-act"),
+    Route("/api/command/cases/{id:int}/claim", api_claim, methods=["POST"], name="api-command-case-claim"),
+    Route("/api/command/cases/{id:int}/ops/{op}", api_operation, methods=["POST"], name="api-command-case-op"),
+    Route("/api/command/cases/{id:int}/decide", api_decide, methods=["POST"], name="api-command-case-decide"),
+    Route("/api/command/cases/{id:int}/resume", api_resume, methods=["POST"], name="api-command-case-resume"),
+]
+
+api_docs = [
+    api_doc("/api/command/photos", "post", "上传案件照片（仅图片）/ upload a case photo (images only)", permission=VIEW,
+            tag="command"),
+    api_doc("/api/command/cases/report", "post", "上报案件 / report a case", permission=REPORT, tag="command"),
+    api_doc("/api/command/cases", "get", "案件列表 / list cases", permission=VIEW, tag="command",
+            query={"view": "to_file | to_close | duplicates", "status": "status or open", "q": "text", "page": "page"}),
+    api_doc("/api/command/cases/nearby", "get", "附近的同类未结案件 / open cases of the class nearby", permission=VIEW,
+            tag="command", query={"class_code": "E0101", "lon": "longitude", "lat": "latitude"}),
+    api_doc("/api/command/cases/{id}", "get", "案件详情（含待办与时间线）/ a case with its tasks and timeline",
+            permission=VIEW, tag="command"),
+    api_doc("/api/command/cases/{id}/act", "post", "办理当前环节 / act on the current step", permission=VIEW,
+            tag="command"),
+    api_doc("/api/command/cases/{id}/claim", "post", "签收处置任务 / sign for a disposal task", permission=VIEW,
+            tag="command"),
+    api_doc("/api/command/cases/{id}/ops/{op}", "post",
+            "特殊操作：延期、回退、挂账、作废、督办 / special operation: extend, return, suspend, void, urge",
+            permission=VIEW, tag="command"),
+    api_doc("/api/command/cases/{id}/decide", "post", "审批特殊操作 / approve or reject an operation",
+            permission=VIEW, tag="command"),
+    api_doc("/api/command/cases/{id}/resume", "post", "恢复挂账案件 / resume a suspended case", permission=VIEW,
+            tag="command"),
+]

@@ -1,0 +1,478 @@
+"""GB/T 30428.4 case statistics: counts and rates by a dimension over a period.
+
+Everything is computed in SQL in ONE pass over ``command_case``: one
+``SUM(CASE WHEN <measure condition> THEN 1 ELSE 0 END)`` per measure,
+``GROUP BY`` the dimension's column. The very same condition objects build
+the drill-down list, so the cases behind a number always add up to it.
+The SQL is plain SQLAlchemy Core (CASE, comparisons, IS NULL), identical on
+SQLite and PostgreSQL.
+
+Definitions (period = ``[start, end)``, local calendar boundaries of the
+deployment's time zone, compared in UTC):
+
+* reported (受理/上报) — ``reported_at`` in the period (merged duplicates included:
+  they were reports);
+* not_filed (不予立案) — status ``not_filed`` and reported in the period;
+* filed (立案) — ``filed_at`` in the period;
+* dispatched (派遣) — ``dispatched_at`` in the period;
+* voided (作废) — ``voided_at`` in the period;
+* due (应结案) — filed (``filed_at`` not null, before the period's end), not
+  voided before the period's end, not merged, and either its deadline ``due_at`` falls in the period,
+  or it was disposed or closed in the period (finished ahead of a later
+  deadline). So ``closed ⊆ due`` and ``disposed ⊆ due``: 结案率 and 处置率
+  never exceed 100 %. 挂账 (suspended) cases stay in ``due``; the pool is
+  counted by ``suspended``;
+* closed / closed_on_time (结案 / 按期结案) — ``closed_at`` in the period (and
+  ``closed_on_time`` true);
+* disposed / disposed_on_time (处置 / 按期处置) — ``disposed_at`` in the period
+  (and ``disposed_on_time`` true);
+* overdue_open (超期未处置/未结案) — a snapshot at the end of the period (or now,
+  if earlier): filed before it, not disposed, closed or voided by then, and its
+  disposal deadline ``due_at`` passed (a case disposed in time and waiting for
+  核查 is not overdue);
+* reworked, extended, suspended, sent_back, redispatched (返工, 延期, 挂账,
+  回退, 多次派遣) — cases FILED in the period whose counter is > 0 (the counters
+  carry no date, so they are attributed to the filing cohort).
+
+Rates (percent, ``None`` when the denominator is 0): 立案率 filed/reported,
+结案率 closed/due, 按期结案率 closed_on_time/due, 处置率 disposed/due,
+按期处置率 disposed_on_time/due, 超期率 overdue_open/due, and 返工率, 延期率,
+挂账率, 回退率, 作废率 over filed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from core.api import UTCDateTime, ValidationFailed, field_error
+
+from .models import Case
+
+MERGED = "merged"
+OPEN_END = ("closed", "voided", "not_filed", MERGED)
+NONE_KEY = "__none__"  # drill-down key of the "(unspecified)" group
+
+
+def case_table() -> Table:
+    return Case.__table__  # type: ignore[return-value]
+
+
+# --- period ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Period:
+    """A local-calendar period ``[first, last]`` (inclusive days) and its UTC bounds."""
+
+    kind: str  # month | quarter | year | custom
+    first: dt.date
+    last: dt.date
+    start: dt.datetime  # UTC, inclusive
+    end: dt.datetime  # UTC, exclusive
+
+    @property
+    def label(self) -> str:
+        if self.kind == "month":
+            return f"{self.first:%Y-%m}"
+        if self.kind == "quarter":
+            return f"{self.first.year}-Q{(self.first.month - 1) // 3 + 1}"
+        if self.kind == "year":
+            return str(self.first.year)
+        return f"{self.first:%Y-%m-%d} ~ {self.last:%Y-%m-%d}"
+
+    def query(self) -> dict[str, str]:
+        """The query parameters that select this period again (links, export)."""
+        if self.kind == "month":
+            return {"period": "month", "month": f"{self.first:%Y-%m}"}
+        if self.kind == "quarter":
+            return {"period": "quarter", "quarter": self.label}
+        if self.kind == "year":
+            return {"period": "year", "year": str(self.first.year)}
+        return {"period": "custom", "start": f"{self.first:%Y-%m-%d}", "end": f"{self.last:%Y-%m-%d}"}
+
+
+PERIOD_KINDS = ("month", "quarter", "year", "custom")
+MAX_CUSTOM_DAYS = 3660
+
+
+def _bad(name: str, zh: str, en: str) -> ValidationFailed:
+    return ValidationFailed(zh, en, fields=field_error(name, zh, en))
+
+
+def _utc(day: dt.date, tz: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.timezone.utc)
+
+
+def make_period(kind: str, first: dt.date, last: dt.date, tz: ZoneInfo) -> Period:
+    return Period(kind, first, last, _utc(first, tz), _utc(last + dt.timedelta(days=1), tz))
+
+
+def _add_months(d: dt.date, n: int) -> dt.date:
+    m = d.month - 1 + n
+    return dt.date(d.year + m // 12, m % 12 + 1, 1)
+
+
+def parse_period(params: dict[str, str], tz: ZoneInfo, today: dt.date | None = None) -> Period:
+    """A period from query parameters; bad input raises ValidationFailed naming the field.
+
+    ``period=month&month=2024-05`` · ``period=quarter&quarter=2024-Q2`` ·
+    ``period=year&year=2024`` · ``period=custom&start=2024-05-01&end=2024-05-31``
+    (both days included). Default: the current month.
+    """
+    today = today or dt.datetime.now(tz).date()
+    kind = (params.get("period") or "month").strip()
+    if kind not in PERIOD_KINDS:
+        raise _bad("period", f"统计周期“{kind}”无效，应为 月/季/年/自定义",
+                   f"unknown period {kind!r}: use month, quarter, year or custom")
+    if kind == "month":
+        raw = (params.get("month") or f"{today:%Y-%m}").strip()
+        m = re.fullmatch(r"(\d{4})-(\d{1,2})", raw)
+        if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1900:
+            raise _bad("month", f"月份“{raw}”格式不正确，应为 YYYY-MM", f"bad month {raw!r}: use YYYY-MM")
+        first = dt.date(int(m.group(1)), int(m.group(2)), 1)
+        return make_period(kind, first, _add_months(first, 1) - dt.timedelta(days=1), tz)
+    if kind == "quarter":
+        raw = (params.get("quarter") or f"{today.year}-Q{(today.month - 1) // 3 + 1}").strip().upper()
+        m = re.fullmatch(r"(\d{4})-?Q([1-4])", raw)
+        if not m or int(m.group(1)) < 1900:
+            raise _bad("quarter", f"季度“{raw}”格式不正确，应为 YYYY-Q1…Q4", f"bad quarter {raw!r}: use YYYY-Q1..Q4")
+        first = dt.date(int(m.group(1)), 3 * int(m.group(2)) - 2, 1)
+        return make_period(kind, first, _add_months(first, 3) - dt.timedelta(days=1), tz)
+    if kind == "year":
+        raw = (params.get("year") or str(today.year)).strip()
+        if not re.fullmatch(r"\d{4}", raw) or int(raw) < 1900:
+            raise _bad("year", f"年份“{raw}”格式不正确，应为 YYYY", f"bad year {raw!r}: use YYYY")
+        return make_period(kind, dt.date(int(raw), 1, 1), dt.date(int(raw), 12, 31), tz)
+    days: list[dt.date] = []
+    for name, zh in (("start", "开始日期"), ("end", "结束日期")):
+        raw = (params.get(name) or "").strip()
+        if not raw:
+            raise _bad(name, f"请填写{zh}（YYYY-MM-DD）", f"the {name} date is required (YYYY-MM-DD)")
+        try:
+            days.append(dt.date.fromisoformat(raw))
+        except ValueError:
+            raise _bad(name, f"{zh}“{raw}”不是有效日期（YYYY-MM-DD）",
+                       f"{name} date {raw!r} is not a valid date (YYYY-MM-DD)") from None
+    first, last = days
+    if last < first:
+        raise _bad("end", "结束日期早于开始日期", "the end date is before the start date")
+    if (last - first).days > MAX_CUSTOM_DAYS:
+        raise _bad("end", "自定义区间最长 10 年", "a custom range may span at most 10 years")
+    return make_period(kind, first, last, tz)
+
+
+# --- dimensions -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Dimension:
+    key: str
+    column: str
+    kind: str  # code | org | person | enum | class
+
+
+DIMENSIONS: dict[str, Dimension] = {d.key: d for d in (
+    Dimension("district", "district_code", "code"),
+    Dimension("street", "street_code", "code"),
+    Dimension("community", "community_code", "code"),
+    Dimension("grid", "grid_code", "code"),
+    Dimension("dept", "dept_id", "org"),
+    Dimension("reporter", "reporter_id", "person"),
+    Dimension("filer", "filer_id", "person"),
+    Dimension("dispatcher", "dispatcher_id", "person"),
+    Dimension("source", "source", "enum"),
+    Dimension("big_class", "big_class", "class"),
+    Dimension("class", "class_code", "class"),
+    Dimension("status", "status", "enum"),
+)}
+
+
+def get_dimension(key: str) -> Dimension:
+    d = DIMENSIONS.get((key or "").strip())
+    if d is None:
+        raise _bad("dim", f"统计维度“{key}”无效，可选：{'、'.join(DIMENSIONS)}",
+                   f"unknown dimension {key!r}; choose one of {', '.join(DIMENSIONS)}")
+    return d
+
+
+# --- measures -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Bounds:
+    """What a condition needs: the period's UTC bounds and the snapshot time
+    ``at`` = min(end, now) — plain values, or bind parameters for the cached statement."""
+
+    start: Any
+    end: Any
+    at: Any
+
+
+def bounds(p: Period, now: dt.datetime) -> Bounds:
+    return Bounds(p.start, p.end, min(p.end, now))
+
+
+PARAMS = Bounds(bindparam("s", type_=UTCDateTime), bindparam("e", type_=UTCDateTime),
+                bindparam("at", type_=UTCDateTime))
+
+
+def _in(col: Any, p: Bounds) -> ColumnElement[bool]:
+    return and_(col >= p.start, col < p.end)
+
+
+Cond = Callable[[Table, Bounds], ColumnElement[bool]]
+
+
+def _not_merged(t: Table) -> ColumnElement[bool]:
+    return t.c.status != MERGED
+
+
+def _filed_cohort(t: Table, p: Bounds) -> ColumnElement[bool]:
+    return and_(_in(t.c.filed_at, p), _not_merged(t))
+
+
+def _due(t: Table, p: Bounds) -> ColumnElement[bool]:
+    return and_(t.c.filed_at.is_not(None), t.c.filed_at < p.end, _not_merged(t),
+                or_(t.c.voided_at.is_(None), t.c.voided_at >= p.end),
+                or_(_in(t.c.due_at, p), _in(t.c.disposed_at, p), _in(t.c.closed_at, p)))
+
+
+def _overdue_open(t: Table, p: Bounds) -> ColumnElement[bool]:
+    at = p.at
+    return and_(t.c.filed_at.is_not(None), t.c.filed_at < at, _not_merged(t),
+                or_(t.c.disposed_at.is_(None), t.c.disposed_at >= at),
+                or_(t.c.closed_at.is_(None), t.c.closed_at >= at),
+                or_(t.c.voided_at.is_(None), t.c.voided_at >= at),
+                t.c.due_at.is_not(None), t.c.due_at < at)
+
+
+MEASURES: dict[str, Cond] = {
+    "reported": lambda t, p: _in(t.c.reported_at, p),
+    "not_filed": lambda t, p: and_(_in(t.c.reported_at, p), t.c.status == "not_filed"),
+    "filed": lambda t, p: _filed_cohort(t, p),
+    "dispatched": lambda t, p: and_(_in(t.c.dispatched_at, p), _not_merged(t)),
+    "voided": lambda t, p: and_(_in(t.c.voided_at, p), _not_merged(t)),
+    "due": _due,
+    "closed": lambda t, p: and_(_in(t.c.closed_at, p), _not_merged(t)),
+    "closed_on_time": lambda t, p: and_(_in(t.c.closed_at, p), _not_merged(t), t.c.closed_on_time.is_(true())),
+    "disposed": lambda t, p: and_(_in(t.c.disposed_at, p), _not_merged(t)),
+    "disposed_on_time": lambda t, p: and_(_in(t.c.disposed_at, p), _not_merged(t),
+                                               t.c.disposed_on_time.is_(true())),
+    "overdue_open": _overdue_open,
+    "reworked": lambda t, p: and_(_filed_cohort(t, p), t.c.rework_count > 0),
+    "extended": lambda t, p: and_(_filed_cohort(t, p), t.c.extend_count > 0),
+    "suspended": lambda t, p: and_(_filed_cohort(t, p), t.c.suspend_count > 0),
+    "sent_back": lambda t, p: and_(_filed_cohort(t, p), t.c.return_count > 0),
+    "redispatched": lambda t, p: and_(_filed_cohort(t, p), t.c.dispatch_count > 1),
+}
+
+# rate key -> (numerator, denominator)
+RATES: dict[str, tuple[str, str]] = {
+    "filing_rate": ("filed", "reported"),
+    "close_rate": ("closed", "due"),
+    "ontime_close_rate": ("closed_on_time", "due"),
+    "dispose_rate": ("disposed", "due"),
+    "ontime_dispose_rate": ("disposed_on_time", "due"),
+    "overdue_rate": ("overdue_open", "due"),
+    "rework_rate": ("reworked", "filed"),
+    "extend_rate": ("extended", "filed"),
+    "suspend_rate": ("suspended", "filed"),
+    "return_rate": ("sent_back", "filed"),
+    "void_rate": ("voided", "filed"),
+}
+
+
+def get_measure(key: str) -> str:
+    if key not in MEASURES:
+        raise _bad("measure", f"统计指标“{key}”无效", f"unknown measure {key!r}")
+    return key
+
+
+def rate(num: int, den: int) -> float | None:
+    """A percentage rounded to two places (GB/T 30428.4 reports 93.72 %)."""
+    return None if not den else round(100.0 * num / den, 2)
+
+
+def _any_activity(t: Table, p: Bounds) -> ColumnElement[bool]:
+    """A row that may count in some measure (a superset: the measures decide)."""
+    at = p.at
+    return or_(_in(t.c.reported_at, p), _in(t.c.filed_at, p), _in(t.c.dispatched_at, p), _in(t.c.voided_at, p),
+               _in(t.c.disposed_at, p), _in(t.c.closed_at, p), _in(t.c.due_at, p),
+               and_(t.c.filed_at < at, t.c.due_at < at, or_(t.c.disposed_at.is_(None), t.c.disposed_at >= at)))
+
+
+# --- the one-pass query ---------------------------------------------------------------------
+
+@dataclass
+class Row:
+    key: str  # NONE_KEY when the dimension is empty
+    label: str
+    counts: dict[str, int]
+    rates: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass
+class Table_:
+    dim: Dimension
+    period: Period
+    rows: list[Row]
+    total: Row
+
+
+def measure_sql(t: Table, p: Bounds) -> list[Any]:
+    return [func.coalesce(func.sum(case((MEASURES[m](t, p), 1), else_=0)), 0).label(m) for m in MEASURES]
+
+
+_STATEMENTS: dict[tuple[int, str], Any] = {}
+
+
+def _statement(t: Table, column: str) -> Any:
+    """The one-pass statement per table and dimension, built once with bind
+    parameters (building 16 CASE expressions costs more than a small query)."""
+    key = (id(t), column)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        col = t.c[column]
+        stmt = select(col.label("k"), *measure_sql(t, PARAMS)).where(_any_activity(t, PARAMS)).group_by(col)
+        _STATEMENTS[key] = stmt
+    return stmt
+
+
+def _key_value(v: Any) -> str:
+    if v is None or v == "":
+        return NONE_KEY
+    return str(v)
+
+
+def _with_rates(row: Row) -> Row:
+    row.rates = {k: rate(row.counts[n], row.counts[d]) for k, (n, d) in RATES.items()}
+    return row
+
+
+def compute(session: Session, dim: Dimension, period: Period, now: dt.datetime | None = None,
+            labels: Callable[[Dimension, list[str]], dict[str, str]] | None = None,
+            table: Table | None = None) -> Table_:
+    """Every measure by ``dim`` over ``period`` in one ``SELECT ... GROUP BY``;
+    the totals row is the sum of the groups (each case falls in one group)."""
+    t = table if table is not None else case_table()
+    now = now or dt.datetime.now(dt.timezone.utc)
+    b = bounds(period, now)
+    merged: dict[str, dict[str, int]] = {}
+    for r in session.execute(_statement(t, dim.column), {"s": b.start, "e": b.end, "at": b.at}).mappings():
+        k = _key_value(r["k"])
+        acc = merged.setdefault(k, dict.fromkeys(MEASURES, 0))
+        for m in MEASURES:
+            acc[m] += int(r[m] or 0)
+    merged = {k: c for k, c in merged.items() if any(c.values())}
+    names = labels(dim, [k for k in merged if k != NONE_KEY]) if labels else {}
+    rows = [_with_rates(Row(k, names.get(k, k) if k != NONE_KEY else "", c)) for k, c in merged.items()]
+    rows.sort(key=lambda r: (r.key == NONE_KEY, r.key))
+    total = _with_rates(Row("", "", {m: sum(r.counts[m] for r in rows) for m in MEASURES}))
+    return Table_(dim, period, rows, total)
+
+
+def drill_condition(dim: Dimension | None, key: str | None, measure: str, period: Period, now: dt.datetime,
+                    table: Table | None = None) -> ColumnElement[bool]:
+    """The WHERE clause of the cases behind one number of the table."""
+    t = table if table is not None else case_table()
+    cond = MEASURES[get_measure(measure)](t, bounds(period, now))
+    if dim is None or key is None or key == "":
+        return cond
+    col = t.c[dim.column]
+    if key == NONE_KEY:
+        return and_(cond, or_(col.is_(None), col == "") if dim.kind not in ("org", "person") else col.is_(None))
+    if dim.kind in ("org", "person"):
+        if not key.isdigit():
+            raise _bad("key", f"编号“{key}”无效", f"bad key {key!r}")
+        return and_(cond, col == int(key))
+    return and_(cond, col == key)
+
+
+def drill(session: Session, dim: Dimension | None, key: str | None, measure: str, period: Period,
+          now: dt.datetime | None = None, page: int = 1, size: int = 20, table: Table | None = None
+          ) -> tuple[list[Any], int]:
+    """The cases behind one number: one page of rows and the total count."""
+    t = table if table is not None else case_table()
+    now = now or dt.datetime.now(dt.timezone.utc)
+    cond = drill_condition(dim, key, measure, period, now, t)
+    total = int(session.scalar(select(func.count()).select_from(t).where(cond)) or 0)
+    cols = [t.c.id, t.c.case_no, t.c.class_code, t.c.source, t.c.status, t.c.district_code, t.c.street_code,
+            t.c.grid_code, t.c.dept_id, t.c.reported_at, t.c.due_at, t.c.closed_at]
+    rows = list(session.execute(select(*cols).where(cond).order_by(t.c.reported_at.desc(), t.c.id.desc())
+                                .limit(size).offset((max(page, 1) - 1) * size)).mappings())
+    return rows, total
+
+
+# --- monthly trend (one pass too) ------------------------------------------------------------
+
+def month_periods(last: dt.date, count: int, tz: ZoneInfo) -> list[Period]:
+    first = _add_months(dt.date(last.year, last.month, 1), -(count - 1))
+    out = []
+    for i in range(count):
+        a = _add_months(first, i)
+        out.append(make_period("month", a, _add_months(a, 1) - dt.timedelta(days=1), tz))
+    return out
+
+
+def trend(session: Session, measure: str, months: list[Period], now: dt.datetime | None = None,
+          dim: Dimension | None = None, key: str | None = None, table: Table | None = None) -> list[int]:
+    """One measure per month: one SUM(CASE) column per month, one SELECT."""
+    t = table if table is not None else case_table()
+    now = now or dt.datetime.now(dt.timezone.utc)
+    get_measure(measure)
+    cols = [func.coalesce(func.sum(case((drill_condition(dim, key, measure, m, now, t), 1), else_=0)), 0)
+            .label(f"m{i}") for i, m in enumerate(months)]
+    whole = Period("custom", months[0].first, months[-1].last, months[0].start, months[-1].end)
+    r = session.execute(select(*cols).where(_any_activity(t, bounds(whole, now)))).one()
+    return [int(v or 0) for v in r]
+
+
+def hand_written_sql(dim_column: str) -> str:
+    """The same figures as :func:`compute` written by hand (the benchmark's
+    reference and a cross-check in the tests). Parameters: ``:s`` ``:e`` ``:at``."""
+    def inn(c: str) -> str:
+        return f"({c} >= :s AND {c} < :e)"
+    nm = "status <> 'merged'"
+    fc = f"{inn('filed_at')} AND {nm}"
+    conds = {
+        "reported": inn("reported_at"),
+        "not_filed": f"{inn('reported_at')} AND status = 'not_filed'",
+        "filed": fc,
+        "dispatched": f"{inn('dispatched_at')} AND {nm}",
+        "voided": f"{inn('voided_at')} AND {nm}",
+        "due": (f"filed_at IS NOT NULL AND filed_at < :e AND {nm} AND (voided_at IS NULL OR voided_at >= :e) AND "
+                f"({inn('due_at')} OR {inn('disposed_at')} OR {inn('closed_at')})"),
+        "closed": f"{inn('closed_at')} AND {nm}",
+        "closed_on_time": f"{inn('closed_at')} AND {nm} AND closed_on_time = TRUE",
+        "disposed": f"{inn('disposed_at')} AND {nm}",
+        "disposed_on_time": f"{inn('disposed_at')} AND {nm} AND disposed_on_time = TRUE",
+        "overdue_open": (f"filed_at IS NOT NULL AND filed_at < :at AND {nm} AND (disposed_at IS NULL OR disposed_at >= :at) AND (closed_at IS NULL OR closed_at >= :at)"
+                         " AND (voided_at IS NULL OR voided_at >= :at) AND due_at IS NOT NULL AND due_at < :at"),
+        "reworked": f"{fc} AND rework_count > 0",
+        "extended": f"{fc} AND extend_count > 0",
+        "suspended": f"{fc} AND suspend_count > 0",
+        "sent_back": f"{fc} AND return_count > 0",
+        "redispatched": f"{fc} AND dispatch_count > 1",
+    }
+    sums = ",\n  ".join(f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END) AS {m}" for m, c in conds.items())
+    where = (f"{inn('reported_at')} OR {inn('filed_at')} OR {inn('dispatched_at')} OR {inn('voided_at')} OR "
+             f"{inn('disposed_at')} OR {inn('closed_at')} OR {inn('due_at')} OR "
+             "(filed_at < :at AND due_at < :at AND (disposed_at IS NULL OR disposed_at >= :at))")
+    return f"SELECT {dim_column} AS k,\n  {sums}\nFROM command_case\nWHERE {where}\nGROUP BY {dim_column}"
+
+
+def table_rows(tab: Table_, measures: Iterable[str] | None = None) -> list[list[Any]]:
+    """Rows for export: key, label, every count, every rate; the totals row last."""
+    ms = list(measures or MEASURES)
+    out = [[r.key if r.key != NONE_KEY else "", r.label, *[r.counts[m] for m in ms], *r.rates.values()]
+           for r in tab.rows]
+    out.append(["", "", *[tab.total.counts[m] for m in ms], *tab.total.rates.values()])
+    return out
+
+
+__all__ = ["DIMENSIONS", "MEASURES", "NONE_KEY", "Period", "RATES", "Row", "compute", "drill", "get_dimension",
+           "get_measure", "hand_written_sql", "make_period", "month_periods", "parse_period", "rate", "trend"]

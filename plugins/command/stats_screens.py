@@ -1,0 +1,269 @@
+"""Statistics screens (/command/stats...) and JSON API (/api/command/stats).
+
+The table, the bar chart and the XLSX export are built from one
+:func:`stats.compute` call (one SQL pass); the trend line is one more
+SELECT. Every number links to ``/command/stats/cases`` which lists the cases
+behind it with the same SQL condition. Bad input (unknown dimension or
+measure, malformed dates, end before start) re-renders the page with the
+error (422) or answers a JSON error under /api/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.api import (
+    JSONResponse, Request, Response, Route, ValidationFailed, api_doc, ctx_of, dict_entries, org_info, org_names,
+    render, requires,
+)
+
+from . import stats
+from .common import XLSX_TYPE, xlsx_bytes
+from .models import Grid, Region
+
+VIEW = "command.view"
+PAGE_SIZE = 20
+CHART_TOP = 20
+SOURCES = ("supervisor", "hotline", "public", "media", "superior")
+STATUSES = ("reported", "verifying", "not_filed", "filed", "dispatched", "disposing", "checking", "closed",
+            "voided", "suspended", "merged")
+MAIN_MEASURES = ("reported", "filed", "voided", "due", "closed", "closed_on_time", "disposed", "disposed_on_time",
+                 "overdue_open", "reworked", "extended", "suspended", "sent_back")
+MAIN_RATES = ("close_rate", "ontime_close_rate", "dispose_rate", "ontime_dispose_rate", "rework_rate")
+
+
+# --- input ------------------------------------------------------------------------------------
+
+def _tz(ctx: Any) -> ZoneInfo:
+    return ZoneInfo(ctx.deployment.timezone)
+
+
+def _params(request: Request) -> dict[str, str]:
+    return {k: v[:40] for k, v in request.query_params.items()}
+
+
+def _page(request: Request) -> int:
+    try:
+        return max(int(request.query_params.get("page", "1")), 1)
+    except ValueError:
+        return 1
+
+
+def _inputs(request: Request) -> tuple[stats.Dimension, stats.Period, str]:
+    ctx, p = ctx_of(request), _params(request)
+    dim = stats.get_dimension(p.get("dim") or "district")
+    period = stats.parse_period(p, _tz(ctx))
+    chart = stats.get_measure(p.get("chart") or "reported")
+    return dim, period, chart
+
+
+# --- labels -------------------------------------------------------------------------------------
+
+def _person_names(session: Session, ids: list[int]) -> dict[int, str]:
+    from core.models import Person  # no facade for person names yet (see the report)
+    if not ids:
+        return {}
+    return dict(session.execute(select(Person.id, Person.display_name).where(Person.id.in_(ids))).all())
+
+
+def labeller(ctx: Any, session: Session) -> Any:
+    """Names for the keys of a dimension (org, person, region, class, enum)."""
+    g = ctx.gettext
+
+    def labels(dim: stats.Dimension, keys: list[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        if dim.kind == "org":
+            names = org_names(session, [int(k) for k in keys if k.isdigit()])
+            return {k: names.get(int(k), k) for k in keys if k.isdigit()}
+        if dim.kind == "person":
+            names = _person_names(session, [int(k) for k in keys if k.isdigit()])
+            return {k: names.get(int(k), k) for k in keys if k.isdigit()}
+        if dim.kind == "enum":
+            return {k: g(f"stats.{dim.key}.{k}") for k in keys}
+        if dim.kind == "class":
+            out = {}
+            dicts = {"C": dict_entries(session, "gbt30428.component"), "E": dict_entries(session, "gbt30428.event")}
+            for k in keys:
+                e = dicts.get(k[:1].upper(), {}).get(k[1:])
+                out[k] = f"{k} {e.name}" if e else k
+            return out
+        if dim.key == "district":
+            by_code = {o.region_code: o.name for o in org_info(session).values() if o.region_code}
+            return {k: f"{by_code[k]}" if k in by_code else k for k in keys}
+        if dim.key == "grid":
+            names = dict(session.execute(select(Grid.code, Grid.name).where(Grid.code.in_(keys))).all())
+            return {k: f"{k} {names[k]}".strip() if names.get(k) else k for k in keys}
+        names = dict(session.execute(select(Region.code, Region.name).where(Region.code.in_(keys))).all())
+        return {k: names.get(k, k) for k in keys}
+    return labels
+
+
+# --- charts (server-drawn SVG, coordinates computed here) --------------------------------------
+
+def _nice_max(v: int) -> int:
+    if v <= 5:
+        return 5
+    mag = 10 ** int(math.floor(math.log10(v)))
+    for step in (1, 2, 5, 10):
+        if v <= step * mag:
+            return step * mag
+    return 10 * mag
+
+
+def bar_chart(tab: stats.Table_, measure: str) -> dict[str, Any]:
+    rows = sorted(tab.rows, key=lambda r: -r.counts[measure])[:CHART_TOP]
+    rows = [r for r in rows if r.counts[measure]]
+    top = _nice_max(max((r.counts[measure] for r in rows), default=0))
+    bar_h, gap, left, width = 22, 6, 150, 460
+    bars = []
+    for i, r in enumerate(rows):
+        w = round(width * r.counts[measure] / top, 1)
+        bars.append({"y": i * (bar_h + gap), "w": w, "h": bar_h, "label": (r.label or r.key)[:16],
+                     "value": r.counts[measure], "key": r.key, "ty": i * (bar_h + gap) + bar_h * 0.7})
+    return {"bars": bars, "left": left, "width": width, "height": max(len(bars) * (bar_h + gap), bar_h),
+            "top": top, "total_width": left + width + 60}
+
+
+def line_chart(months: list[stats.Period], values: list[int]) -> dict[str, Any]:
+    w, h, pad = 600, 200, 30
+    top = _nice_max(max(values, default=0))
+    n = max(len(values) - 1, 1)
+    pts = [(round(pad + i * (w - 2 * pad) / n, 1), round(h - pad - (h - 2 * pad) * v / top, 1))
+           for i, v in enumerate(values)]
+    return {"w": w, "h": h, "pad": pad, "top": top, "points": " ".join(f"{x},{y}" for x, y in pts),
+            "dots": [{"x": x, "y": y, "v": v, "label": m.label} for (x, y), v, m in zip(pts, values, months)]}
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+def _base_query(dim: stats.Dimension, period: stats.Period, chart: str) -> dict[str, str]:
+    return {"dim": dim.key, **period.query(), "chart": chart}
+
+
+def _context(request: Request, dim: stats.Dimension, period: stats.Period, chart: str) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    with ctx.db.session() as s:
+        tab = stats.compute(s, dim, period, labels=labeller(ctx, s))
+        months = stats.month_periods(period.last, 12, _tz(ctx))
+        values = stats.trend(s, chart, months)
+    q = _base_query(dim, period, chart)
+
+    def drill_url(measure: str, key: str | None = None) -> str:
+        where = {"dim": dim.key, "key": key} if key is not None else {}
+        return "/command/stats/cases?" + urlencode({**where, "measure": measure, **period.query()})
+    return {"drill_url": drill_url, "tab": tab, "dim": dim, "period": period, "chart": chart, "q": q, "qs": urlencode(q),
+            "measures": MAIN_MEASURES, "rates": MAIN_RATES, "all_measures": list(stats.MEASURES),
+            "dimensions": list(stats.DIMENSIONS), "none_key": stats.NONE_KEY,
+            "bar": bar_chart(tab, chart), "line": line_chart(months, values), "line_values": values,
+            "urlencode": urlencode, "errors": {}, "error": None}
+
+
+def _form_values(request: Request) -> dict[str, str]:
+    p = _params(request)
+    today = dt.date.today()
+    return {"dim": p.get("dim") or "district", "period": p.get("period") or "month",
+            "month": p.get("month") or f"{today:%Y-%m}", "quarter": p.get("quarter") or "",
+            "year": p.get("year") or "", "start": p.get("start") or "", "end": p.get("end") or "",
+            "chart": p.get("chart") or "reported"}
+
+
+@requires(VIEW)
+async def stats_page(request: Request) -> Response:
+    ctx = ctx_of(request)
+    base = {"title": ctx.gettext("stats.title"), "form": _form_values(request), "dimensions": list(stats.DIMENSIONS),
+            "all_measures": list(stats.MEASURES)}
+    try:
+        dim, period, chart = _inputs(request)
+    except ValidationFailed as exc:
+        data = {**base, "error": exc, "errors": exc.fields or {}, "tab": None}
+        tpl = "command/_stats.html" if request.headers.get("hx-request") else "command/stats.html"
+        return render(request, tpl, data, status_code=422)
+    data = {**base, **_context(request, dim, period, chart)}
+    if request.headers.get("hx-request"):
+        return render(request, "command/_stats.html", data)
+    return render(request, "command/stats.html", data)
+
+
+@requires(VIEW)
+async def drill_page(request: Request) -> Response:
+    ctx, p = ctx_of(request), _params(request)
+    dim = stats.get_dimension(p["dim"]) if p.get("dim") else None
+    measure = stats.get_measure(p.get("measure") or "")
+    period = stats.parse_period(p, _tz(ctx))
+    key = p.get("key")
+    page = _page(request)
+    with ctx.db.session() as s:
+        rows, total = stats.drill(s, dim, key, measure, period, page=page, size=PAGE_SIZE)
+        depts = org_names(s, [r["dept_id"] for r in rows])
+        label = labeller(ctx, s)(dim, [key]).get(key, key) if dim and key and key != stats.NONE_KEY else ""
+    q = {**({"dim": dim.key, "key": key or ""} if dim else {}), "measure": measure, **period.query()}
+    data = {"title": ctx.gettext("stats.drill.title"), "rows": rows, "total": total, "page": page,
+            "pages": max(1, -(-total // PAGE_SIZE)), "depts": depts, "dim": dim, "key": key, "key_label": label,
+            "measure": measure, "period": period, "url": "/command/stats/cases?" + urlencode(q) + "&",
+            "back": "/command/stats?" + urlencode({"dim": dim.key if dim else "district", **period.query()}),
+            "none_key": stats.NONE_KEY}
+    if request.headers.get("hx-request"):
+        return render(request, "command/_stats_cases.html", data)
+    return render(request, "command/stats_cases.html", data)
+
+
+def export_header(ctx: Any, dim: stats.Dimension) -> list[str]:
+    g = ctx.gettext
+    return [g("stats.col.code"), g(f"stats.dim.{dim.key}"), *[g(f"stats.m.{m}") for m in stats.MEASURES],
+            *[g(f"stats.r.{r}") + " %" for r in stats.RATES]]
+
+
+@requires(VIEW)
+async def export_xlsx(request: Request) -> Response:
+    ctx = ctx_of(request)
+    dim, period, _chart = _inputs(request)
+    with ctx.db.session() as s:
+        tab = stats.compute(s, dim, period, labels=labeller(ctx, s))
+    rows = stats.table_rows(tab)
+    rows[-1][1] = ctx.gettext("stats.total")
+    for r in rows[:-1]:
+        if not r[0]:
+            r[1] = ctx.gettext("stats.unspecified")
+    content = xlsx_bytes(f"{dim.key} {period.label}", export_header(ctx, dim), rows)
+    name = f"command-stats-{dim.key}-{period.label.replace(' ', '')}.xlsx".replace("~", "_")
+    return Response(content, media_type=XLSX_TYPE, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@requires(VIEW)
+async def api_stats(request: Request) -> Response:
+    ctx = ctx_of(request)
+    dim, period, _chart = _inputs(request)
+    with ctx.db.session() as s:
+        tab = stats.compute(s, dim, period, labels=labeller(ctx, s))
+
+    def out(r: stats.Row) -> dict[str, Any]:
+        return {"key": None if r.key == stats.NONE_KEY else r.key, "label": r.label, "counts": r.counts,
+                "rates": r.rates}
+    return JSONResponse({"dimension": dim.key, "period": {"kind": period.kind, "first": period.first.isoformat(),
+                                                          "last": period.last.isoformat()},
+                         "rows": [out(r) for r in tab.rows], "total": {"counts": tab.total.counts,
+                                                                        "rates": tab.total.rates}})
+
+
+routes = [
+    Route("/command/stats", stats_page, name="command-stats"),
+    Route("/command/stats/cases", drill_page, name="command-stats-cases"),
+    Route("/command/stats/export.xlsx", export_xlsx, name="command-stats-export"),
+    Route("/api/command/stats", api_stats, name="api-command-stats"),
+]
+
+api_docs = [
+    api_doc("/api/command/stats", "get", "案件统计（GB/T 30428.4）/ case statistics by a dimension over a period",
+            permission=VIEW, tag="command",
+            query={"dim": "district|street|community|grid|dept|reporter|filer|dispatcher|source|big_class|class|status",
+                   "period": "month|quarter|year|custom", "month": "YYYY-MM", "quarter": "YYYY-Qn", "year": "YYYY",
+                   "start": "YYYY-MM-DD", "end": "YYYY-MM-DD"}),
+]
