@@ -95,8 +95,9 @@ def test_screen_edit_by_restricted_user_keeps_nested_locked_values(ctx: Any, cli
 
 
 def test_screen_rows_added_and_removed_and_emptied_object(ctx: Any, client_for: Any) -> None:
-    """Rows by position: an added row gets no locked value; a removed row goes whole;
-    an object whose visible fields were emptied keeps its locked ones."""
+    """Rows by position: an added row gets no locked value; a restricted user cannot
+    remove rows holding locked values; an object whose visible fields were emptied
+    keeps its locked ones."""
     e = env(ctx, client_for)
     r = edit(e, "clerk", 1, subject="x", **{"items[0].what": "摊点", "items[1].what": "垃圾",
                                             "items[2].what": "新问题", "items[2].evidence": "HACK",
@@ -106,11 +107,18 @@ def test_screen_rows_added_and_removed_and_emptied_object(ctx: Any, client_for: 
     assert data["items"] == [{"what": "摊点", "evidence": "E-ONE", "score": 1},
                              {"what": "垃圾", "evidence": "E-TWO", "score": 2}, {"what": "新问题"}]
     assert data["address"] == {"city": "杭州", "secret": "S-001"}  # street emptied: the locked values stay
-    r = edit(e, "clerk", 2, subject="x", **{"items[0].what": "摊点"})  # rows 1 and 2 removed
+    # Removing rows: rows are matched by position, so a restricted user's removal could move
+    # locked values onto other rows or drop them — refused inline, nothing changed.
+    r = edit(e, "clerk", 2, subject="x", **{"items[0].what": "垃圾"})  # row 0 removed (or rows 1, 2?)
+    assert r.status_code == 422 and "不能删除行" in r.text and "cannot remove rows" in r.text
+    _v, data = stored(ctx, e["rid"])
+    assert [row.get("evidence") for row in data["items"]] == ["E-ONE", "E-TWO", None]
+    # ... someone who may see the whole row removes it.
+    r = edit(e, "boss", 2, subject="x", **{"items[0].what": "垃圾", "items[0].evidence": "E-TWO",
+                                           "items[0].score": "2"})
     assert r.status_code == 303, r.text
     _v, data = stored(ctx, e["rid"])
-    assert data["items"] == [{"what": "摊点", "evidence": "E-ONE", "score": 1}]
-    assert data["address"] == {"city": "杭州", "secret": "S-001"}
+    assert data["items"] == [{"what": "垃圾", "evidence": "E-TWO", "score": 2}]
 
 
 def test_screen_create_drops_crafted_hidden_nested_inputs(ctx: Any, client_for: Any) -> None:

@@ -18,9 +18,10 @@ alike. Rows of a repeating group are matched to the stored rows BY POSITION
 
 * a kept row keeps its stored values of locked fields, whatever was sent;
 * a row the user adds (beyond the stored rows) gets no value for a locked field;
-* a row the user removes goes away whole, locked values included — removing
-  rows is a change to the group, which the user may make when the group
-  itself is not locked (lock the group to prevent it);
+* removing rows while a stored row holds a locked value is refused (422 on
+  the group): by position, the removal could not tell which row went, so it
+  would move locked values onto other rows or lose them; someone who may
+  see the whole row removes it (rows without locked values are removed freely);
 * an object the user emptied keeps its locked values.
 
 Read-only means "may be filled when the record is created, never changed
@@ -144,6 +145,23 @@ def keep_locked(submitted: Mapping[str, Any], stored: Mapping[str, Any], locked:
         else:
             out[key] = value
     return out
+
+
+def removed_locked_rows(submitted: Mapping[str, Any], stored: Mapping[str, Any], locked: Iterable[str]) -> list[str]:
+    """Top-level repeating groups where ``submitted`` has fewer rows than are stored
+    while a stored row holds a locked value. Rows are matched by position, so such a
+    removal would move locked values onto other rows or drop them: refused instead
+    (the user asks someone who may see the whole row)."""
+    names = set(locked)
+    out: list[str] = []
+    for key in {n.split(".", 1)[0] for n in names if "." in n}:
+        new, old = submitted.get(key), stored.get(key)
+        if not (isinstance(new, list) and isinstance(old, list)) or len(new) >= len(old):
+            continue
+        inner = _inner(key, names)
+        if any(isinstance(r, Mapping) and keep_locked({}, r, inner) for r in old):
+            out.append(key)
+    return sorted(out)
 
 
 def _keep_value(new: Any, old: Any, inner: set[str]) -> Any:

@@ -398,6 +398,11 @@ def update(session: Session, actor: Actor | None, ctx: Any, form_id: str, record
         raise _refuse({"_": {"message": "数据应为 JSON 对象", "message_en": "data must be a JSON object"}})
     before = dict(row.data or {})
     up = upgrade(session, form_id, before, row.def_version, definition, pub_version)
+    removed = access.removed_locked_rows(data, up.data, keep)
+    if removed:
+        raise _refuse({k: {"message": "此组的行含有您无权修改的内容，不能删除行；请联系有权限的人员",
+                           "message_en": "rows of this group hold values you may not change, so you cannot remove rows"}
+                       for k in removed})
     values = access.keep_locked(data, up.data, keep)
     v = bound_validator(ctx, session, definition)
     values = v.compute(values) if clean else values
