@@ -60,13 +60,26 @@ def record(session: Session, actor: Actor | None, action: str, object_type: str,
     never read back in the same unit of work. Once the transaction commits,
     the app announces the entry to plugins (``ccms_audit_event``).
     """
+    e = entry(actor, action, object_type, object_id, before=before, after=after, summary=summary, success=success)
+    session.execute(insert(AuditLog.__table__), [e])
+    announce(session, e)
+    return e
+
+
+def entry(actor: Actor | None, action: str, object_type: str, object_id: Any = "", *,
+          before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
+          summary: str = "", success: bool = True) -> dict[str, Any]:
+    """The row :func:`record` writes, for callers that batch their inserts
+    (the flow engine); they must :func:`announce` it too."""
     actor = actor or SYSTEM
-    entry = {"at": utcnow(), "actor_id": actor.id, "actor_name": actor.name[:100], "client_ip": actor.client_ip[:64],
-             "action": action[:64], "object_type": object_type[:64], "object_id": str(object_id)[:64],
-             "summary": summary[:500], "before": scrub(before), "after": scrub(after), "success": success}
-    session.execute(insert(AuditLog.__table__), [entry])
-    session.info.setdefault(PENDING, []).append(entry)
-    return entry
+    return {"at": utcnow(), "actor_id": actor.id, "actor_name": actor.name[:100], "client_ip": actor.client_ip[:64],
+            "action": action[:64], "object_type": object_type[:64], "object_id": str(object_id)[:64],
+            "summary": summary[:500], "before": scrub(before), "after": scrub(after), "success": success}
+
+
+def announce(session: Session, e: dict[str, Any]) -> None:
+    """Announce ``e`` to plugins once the session's transaction commits."""
+    session.info.setdefault(PENDING, []).append(e)
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

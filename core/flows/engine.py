@@ -34,7 +34,7 @@ from ..audit import Actor
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..forms.expr import ExprError
 from ..forms.models import FormRecord
-from ..models import Org, Person
+from ..models import AuditLog, Org, Person
 from . import assignees, clock
 from .definition import FlowDefinition
 from .models import (
@@ -51,6 +51,7 @@ from .models import (
 _HISTORY = FlowHistory.__table__
 _OUTBOX = FlowOutbox.__table__
 _TIMER = FlowTimer.__table__
+_AUDIT = AuditLog.__table__
 _TASK = FlowTask.__table__
 _TASK_COLUMNS = [c for c in FlowTask.__mapper__.column_attrs if c.key != "id"]
 _CANDIDATE = FlowTaskCandidate.__table__
@@ -253,7 +254,9 @@ class Run:
         return event
 
     def audit(self, action: str, inst: FlowInstance, summary: str, after: dict[str, Any] | None = None) -> None:
-        audit.record(self.session, self.actor, action, "flow_instance", inst.id, after=after, summary=summary)
+        e = audit.entry(self.actor, action, "flow_instance", inst.id, after=after, summary=summary)
+        queue(self.session, _AUDIT, e)  # written with the step's other queued rows
+        audit.announce(self.session, e)
 
     def touch(self, inst: FlowInstance) -> None:
         """Bump the instance (its version serialises steps on one instance)."""
@@ -828,14 +831,15 @@ def _act(run: Run, task_id: int, action: str, *, comment: str, data: Mapping[str
     if chosen is None:
         raise ValidationFailed(f"不满足“{d.label(choices[0])}”的条件", f"the condition of action {action} does not hold",
                                code="condition_not_met")
-    # writes: the task and the instance first (one flush), so a concurrent step fails here
+    # writes: the task, instance and token rows go out in the step's last
+    # flush (version-checked UPDATEs): a concurrent step loses there and the
+    # whole transaction rolls back
     with session.no_autoflush:
         authorize(run, task)
         task.action = action
         task.comment = comment[:10000]
         close_task(run, task, "done")
         run.touch(inst)
-    flush(session)
     if merged is not None:
         from ..forms import records
         rec = run.record(inst)
