@@ -131,5 +131,8 @@ def ccms_flow_event(ctx: Any, session: Any, event: dict[str, Any]) -> None:
     ``operation.decided``, ``instance.suspended`` ... with ``instance_id``,
     ``flow_id``, ``task_id``, ``node_id``, ``actor_id``, ``at``). Runs INSIDE
     the step's transaction with its ``session``: write your own rows there
-    (they commit with the step); raising rolls the whole step back. The same
-    event is also written to the outbox table ``core_flow_outbox``."""
+    (they commit with the step); raising rolls the whole step back. The
+    step's history, outbox and audit rows are batched: they are written before
+    any ORM query of the session, so read them through ``session`` (a raw
+    ``session.connection()`` read may not see them yet). The same event is
+    also written to the outbox table ``core_flow_outbox``."""

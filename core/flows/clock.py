@@ -74,7 +74,8 @@ def _calendar(session: Session, svc: Any, calendar_id: str | None) -> Any:
     memo = session.info.setdefault("ccms_flow_calendars", {})
     cal = memo.get(cid)
     if cal is None:
-        cal = memo[cid] = svc.get_calendar(session, cid)
+        with session.no_autoflush:  # the calendar never depends on the step's pending rows
+            cal = memo[cid] = svc.get_calendar(session, cid)
     return cal
 
 

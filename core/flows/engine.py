@@ -107,9 +107,11 @@ def flush(session: Session) -> None:
 # them, so they are queued on the session and written with one executemany
 # per table (plain Core INSERTs on the step's connection: no unit of work, no
 # RETURNING). They are written by :func:`flush` (every public step ends with
-# it), before any read of those tables inside a step, before the ``ccms_flow_event``
-# listeners run and, as a safety net, before the transaction commits; a
-# rollback (or a rolled-back savepoint) drops the rows queued inside it.
+# it), before any read of those tables inside a step, before any ORM query in
+# the session (so ``ccms_flow_event`` listeners and actions see the step's rows
+# so far, the way autoflush shows pending objects) and, as a safety net,
+# before the transaction commits; a rollback (or a rolled-back savepoint)
+# drops the rows queued inside it.
 
 _PENDING = "ccms_flow_pending"  # session.info: [(transaction, table, row), ...]
 
@@ -131,6 +133,13 @@ def drain(session: Session) -> None:
     conn = session.connection()
     for table, batch in by_table.items():
         conn.execute(insert(table), batch)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _drain_before_query(state: Any) -> None:
+    s = state.session
+    if s.autoflush and s.info.get(_PENDING) and (state.is_select or state.is_update or state.is_delete):
+        drain(s)
 
 
 @event.listens_for(Session, "before_commit")
@@ -249,7 +258,6 @@ class Run:
         if self.ctx is not None:
             hook = self.ctx.pm.hook.ccms_flow_event
             if hook.get_hookimpls():  # no listener installed: no dispatch
-                drain(self.session)  # listeners see the step's rows so far
                 hook(ctx=self.ctx, session=self.session, event=event)
         return event
 
