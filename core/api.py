@@ -175,8 +175,10 @@ def start_job(ctx: PluginContext, owner: int | None, kind: str, fn: Any, total: 
 
 # 工作日历 (core.calendar): deadlines and elapsed time in minutes, work hours or work days.
 from .calendar import deadline as calendar_deadline, working_elapsed as calendar_elapsed  # noqa: E402
+# The loaded calendar itself (``.deadline(start, amount, unit)``, ``.elapsed(...)``), for many deadlines in a loop.
+from .calendar import get_calendar as calendar_get  # noqa: E402
 
-__all__ += ["calendar_deadline", "calendar_elapsed"]
+__all__ += ["calendar_deadline", "calendar_elapsed", "calendar_get"]
 
 
 # 流程引擎 (core.flows): instances, tasks, special operations, inbox. Every function takes the
@@ -220,13 +222,36 @@ def flow_history(session: Session, instance_id: int) -> list[Any]:
     return engine.history(session, instance_id)
 
 
+def flow_timeline(session: Session, ctx: PluginContext, instance_id: int) -> list[dict[str, Any]]:
+    """An instance's timeline for screens, oldest first: ``at``, ``who``, ``kind``, ``kind_text``, and
+    ``node`` / ``to`` / ``action`` as the definition's localized titles and labels (not raw ids)."""
+    from .flows import engine, inbox
+    from .flows.models import FlowInstance
+    inst = session.get(FlowInstance, instance_id)
+    if inst is None:
+        return []
+    d, loc = engine.definition(session, inst.flow_id, inst.def_version)[0], ctx.deployment.locale
+
+    def action(node_id: str | None, act: str | None) -> str:
+        for t in d.outgoing(node_id) if act and node_id in d.nodes else []:
+            if t.get("action") == act:
+                return d.label(t, loc)
+        return inbox.label(ctx, "op", act) if act else ""
+
+    return [{"at": h.at, "who": h.actor_name or "", "kind": h.kind, "kind_text": inbox.label(ctx, "history", h.kind),
+             "node_id": h.node_id, "node": d.node_title(h.node_id, loc) if h.node_id in d.nodes else (h.node_id or ""),
+             "to_id": h.to_node, "to": d.node_title(h.to_node, loc) if h.to_node in d.nodes else (h.to_node or ""),
+             "action_id": h.action, "action": action(h.node_id, h.action), "comment": h.comment or "",
+             "data": h.data or {}} for h in engine.history(session, inst.id)]
+
+
 def flow_inbox() -> Any:
     """The inbox query module (:mod:`core.flows.inbox`: todo, done, overdue, started_by, counts)."""
     from .flows import inbox
     return inbox
 
 
-__all__ += ["flow_act", "flow_claim", "flow_history", "flow_inbox", "flow_operation", "flow_start"]
+__all__ += ["flow_act", "flow_claim", "flow_history", "flow_inbox", "flow_operation", "flow_start", "flow_timeline"]
 
 
 # Flow reading helpers for plugins that drive a flow from their own screens (e.g. 指挥协调's case loop).

@@ -27,6 +27,7 @@ SCREEN_MODULES = [
     "core.web.attachments",
     "core.web.pickers",
     "core.web.flows_inbox",
+    "core.web.flows_reassign",
 ]
 
 

@@ -298,3 +298,47 @@ def test_demo_staff_see_business_menus_and_the_example_plugin(tmp_path, capsys):
         home = c.get("/").text
     assert "指挥协调" in home and "通知公告" in home
     assert "应用维护" not in home
+
+
+def _in_working_hours(cal, at) -> bool:
+    """Whether an instant lies inside office hours of a working day (a segment's end counts)."""
+    loc = at.astimezone(cal.tz)
+    us = ((loc.hour * 60 + loc.minute) * 60 + loc.second) * 1_000_000 + loc.microsecond
+    return cal.is_working_day(loc.date()) and any(a <= us <= b for a, b in cal.segments)
+
+
+def test_demo_case_deadlines_fall_in_working_hours(seeded):
+    """The open demo cases are moved back in time; their deadlines still come from the
+    working calendar (never 02:57 or a Sunday), and some of them are overdue."""
+    import datetime as dt
+
+    from core.calendar import get_calendar
+    from core.flows.models import FlowTask, FlowTimer
+    from plugins.command.models import OPEN_STATUSES, Case
+    data, _out = seeded
+    ctx = open_ctx(data)
+    try:
+        with ctx.db.session() as s:
+            cal = get_calendar(s, "default")
+            open_dues = list(s.scalars(select(Case.due_at).where(Case.status.in_(OPEN_STATUSES),
+                                                                 Case.due_at.is_not(None))))
+            assert len(open_dues) > 50
+            assert [d for d in open_dues if not _in_working_hours(cal, d)] == []
+            tasks = s.execute(select(FlowTask.id, FlowTask.due_at, FlowTask.warn_at, FlowTask.status)
+                              .where(FlowTask.due_at.is_not(None),
+                                     FlowTask.limit_unit.in_(("work_hours", "work_days")))).all()
+            assert [t for t in tasks if not (_in_working_hours(cal, t.due_at) and _in_working_hours(cal, t.warn_at))] == []
+            now = dt.datetime.now(dt.UTC)
+            live = [t for t in tasks if t.status == "open"]
+            assert any(t.due_at < now for t in live) and any(t.due_at >= now for t in live)  # some overdue, not all
+            # the timer worker fires when the task says (warn/due timers moved with their task)
+            fires = s.execute(select(FlowTimer.kind, FlowTimer.fire_at, FlowTask.due_at, FlowTask.warn_at)
+                              .join(FlowTask, FlowTask.id == FlowTimer.task_id)
+                              .where(FlowTimer.kind.in_(("due", "warn")))).all()
+            assert fires and all(f == (d if k == "due" else w) for k, f, d, w in fires)
+            # the closed history too: its deadlines were set on the calendar from the dispatch time
+            closed = list(s.scalars(select(Case.due_at).where(Case.status == "closed", Case.due_at.is_not(None))
+                                    .limit(2000)))
+            assert closed and [d for d in closed if not _in_working_hours(cal, d)] == []
+    finally:
+        ctx.db.dispose()

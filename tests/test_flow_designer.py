@@ -223,6 +223,86 @@ def test_editing_an_unknown_flow_is_404(admin: Any) -> None:
     assert admin.form("/admin/flows/nope/nodes", {"type": "task", "id": "a"}).status_code == 404
 
 
+# --- 批量办理 (node bulk) ------------------------------------------------------------------------
+
+def _review_with(admin: Any, ctx: Any, **extra: Any) -> Any:
+    """Save the review node directly assigned to the initiator (admin), with ``extra`` fields."""
+    return edit(admin, ctx, "trip", "/nodes/review", {"type": "task", "title": "部门审核", "assignee_rule": "initiator",
+                                                      **extra}, headers=HX)
+
+
+def test_bulk_chooser_round_trips_to_the_inbox(admin: Any, ctx: Any) -> None:
+    build_three_steps(admin, ctx)
+    edit(admin, ctx, "trip", "/transitions", {"from": "review", "to": "apply", "action": "reject", "label": "退回",
+                                              "comment_required": "1"})
+    page = admin.get("/admin/flows/trip")
+    # offered: the node's actions without a required comment; 退回 (comment required) is not
+    assert 'data-testid="bulk-review-approve"' in page.text and 'data-testid="bulk-review-reject"' not in page.text
+    assert 'data-testid="bulk-none-apply"' not in page.text and 'data-testid="bulk-apply-submit"' in page.text
+    assert 'data-testid="bulk-none-start"' not in page.text  # only task nodes have the chooser
+    r = _review_with(admin, ctx, bulk_shown="1", bulk="approve")
+    assert r.status_code == 200 and 'data-testid="flow-error"' not in r.text
+    assert next(n for n in work(ctx, "trip")["nodes"] if n["id"] == "review")["bulk"] == ["approve"]
+    page = admin.get("/admin/flows/trip")  # reload shows it chosen
+    box = page.text.split('data-testid="bulk-review-approve"')[0].rsplit("<input", 1)[1]
+    assert "checked" in box
+    # a save of another field from an older page (no chooser posted) keeps it
+    _review_with(admin, ctx, limit_amount="3")
+    assert next(n for n in work(ctx, "trip")["nodes"] if n["id"] == "review")["bulk"] == ["approve"]
+    r = admin.form("/admin/flows/trip/save", {"lock": lock(ctx, "trip"), "note": "批量"}, follow_redirects=False)
+    assert r.status_code == 303
+    admin.form("/admin/flows/trip/publish", {"version": "2"}, follow_redirects=False)
+    with ctx.db.session() as s:
+        d = store.get_published(s, "trip")
+        assert d.nodes["review"]["bulk"] == ["approve"]
+    from flow_engine_kit import ADMIN, open_tasks
+
+    from core.flows import engine
+    ids = []
+    for n in range(2):
+        with ctx.db.session() as s:
+            iid = engine.start(s, ctx, ADMIN, "trip", title=f"出差 {n}").id
+        [t] = open_tasks(ctx, iid)
+        with ctx.db.session() as s:
+            engine.act(s, ctx, ADMIN, t.id, "submit")
+        [t] = open_tasks(ctx, iid)
+        ids.append(t.id)
+    inbox = admin.get("/tasks?group=todo")
+    assert 'data-testid="bulk-approve"' in inbox.text  # the inbox offers 同意 in bulk
+    r = admin.form("/tasks/bulk", {"ids": [str(i) for i in ids], "do": "approve"})
+    assert r.status_code == 200 and 'data-testid="bulk-result"' in r.text
+
+
+def test_bulk_unticked_clears_it_and_bad_choices_are_refused(admin: Any, ctx: Any) -> None:
+    build_three_steps(admin, ctx)
+    edit(admin, ctx, "trip", "/transitions", {"from": "review", "to": "apply", "action": "reject", "label": "退回",
+                                              "comment_required": "1"})
+    _review_with(admin, ctx, bulk_shown="1", bulk="approve")
+    before = work(ctx, "trip")
+    # an action needing a comment, another node's action, or one that does not exist: inline, nothing written
+    for bad in ("reject", "submit", "ghost", ["approve", "ghost"]):
+        r = _review_with(admin, ctx, bulk_shown="1", bulk=bad)
+        assert r.status_code == 200 and 'data-testid="error-n-review-bulk"' in r.text, bad
+        assert "批量办理只能选择" in r.text and "need no comment" in r.text
+        assert 'data-testid="node-panel-review" open' in r.text  # the panel stays open with the input
+        assert work(ctx, "trip") == before
+    r = edit(admin, ctx, "trip", "/nodes/review", {"type": "task", "assignee_rule": "initiator", "bulk_shown": "1",
+                                                   "bulk": "ghost"})
+    assert r.status_code == 422 and 'data-testid="error-n-review-bulk"' in r.text  # without htmx: 422
+    _review_with(admin, ctx, bulk_shown="1")  # nothing ticked: no bulk
+    assert "bulk" not in next(n for n in work(ctx, "trip")["nodes"] if n["id"] == "review")
+
+
+def test_bulk_naming_an_action_that_later_needs_a_comment_is_flagged(admin: Any, ctx: Any) -> None:
+    build_three_steps(admin, ctx)
+    _review_with(admin, ctx, bulk_shown="1", bulk="approve")
+    edit(admin, ctx, "trip", "/transitions/2", {"from": "review", "to": "end", "action": "approve", "label": "同意",
+                                                "comment_required": "1"})
+    page = admin.get("/admin/flows/trip")
+    assert 'data-testid="bulk-dropped-review"' in page.text and "approve" in page.text
+    assert 'data-testid="bulk-none-review"' in page.text
+
+
 # --- raw JSON ---------------------------------------------------------------------------------
 
 def test_raw_json_editor(admin: Any, ctx: Any) -> None:

@@ -327,3 +327,126 @@ def test_api_lists_and_task(ctx: App, w: dict[str, Any]) -> None:
     assert r.json()["record"]["reason"] == "探亲"
     assert head.api("GET", "/api/tasks/999999").status_code == 404
     assert w["c"]("emp").api("GET", "/api/tasks?group=started").json()["items"][0]["id"] == iid
+
+
+# --------------------------------------------------------------------------- 转办 pickers
+
+REASSIGN_FLOW = flow("handover_flow", [
+    {"id": "start", "type": "start"},
+    task("handle", "head", operations={"reassign": {}}),
+    {"id": "end", "type": "end"},
+], [{"from": "start", "to": "handle"}, {"from": "handle", "to": "end", "action": "done"}])
+
+
+@pytest.fixture
+def ho(ctx: App, w: dict[str, Any]) -> dict[str, Any]:
+    """A task waiting for head that may be handed over; departments and people to hand it to."""
+    from flow_engine_kit import org
+
+    from core.models import Org, Person
+    publish(ctx, REASSIGN_FLOW)
+    dept, closed, empty = org(ctx, "巡查科"), org(ctx, "已撤销科"), org(ctx, "空部门")
+    patrol = person(ctx, "patrol", org_id=dept)
+    person(ctx, "patrol2", org_id=dept)
+    ghost = person(ctx, "patrol_gone", org_id=dept)
+    person(ctx, "closed_man", org_id=closed)
+    with ctx.db.session() as s:
+        s.get(Org, closed).active = False
+        s.get(Person, ghost.id).active = False
+        s.get(Person, patrol.id).display_name = "巡查员小王"
+        iid = engine.start(s, ctx, w["p"]["emp"], "handover_flow", title="占道经营").id
+    [t] = open_tasks(ctx, iid)
+    return {"iid": iid, "t": t, "dept": dept, "closed": closed, "empty": empty, "patrol": patrol.id,
+            "ghost": ghost.id, "head": w["c"]("head")}
+
+
+def _reassign_section(html: str) -> str:
+    return html.split('data-testid="op-form-reassign"', 1)[1].split("</form>", 1)[0]
+
+
+def test_reassign_offers_a_person_search_and_a_department_chooser(ctx: App, w: dict[str, Any],
+                                                                  ho: dict[str, Any]) -> None:
+    tid, head = ho["t"].id, ho["head"]
+    form = _reassign_section(head.get(f"/tasks/{tid}").text)
+    assert 'data-testid="search-to_person"' in form and f'hx-get="/tasks/{tid}/reassign/people"' in form
+    assert 'type="hidden" name="to_person" value=""' in form  # the posted value is the chosen id
+    assert 'data-testid="reassign-to_org"' in form and f'<option value="{ho["dept"]}" >' in form
+    assert "巡查科" in form and "已撤销科" not in form  # inactive departments are not offered
+    # search as you type: active people by name or user name, each a keyboard-usable button
+    r = head.get(f"/tasks/{tid}/reassign/people?q=patrol", headers={"HX-Request": "true"})
+    assert r.status_code == 200 and "<html" not in r.text
+    assert f'data-testid="pick-to_person-{ho["patrol"]}"' in r.text and "巡查员小王" in r.text
+    assert f'pick-to_person-{ho["ghost"]}"' not in r.text  # inactive: never offered
+    assert "<button" in r.text and "巡查科" in r.text
+    r = head.get(f"/tasks/{tid}/reassign/people?q=小王")
+    assert f'pick-to_person-{ho["patrol"]}"' in r.text
+    r = head.get(f"/tasks/{tid}/reassign/people?q=nobody_like_this")
+    assert 'data-testid="picker-empty-to_person"' in r.text
+    # choosing re-renders the widget with the id in the hidden input and the name shown
+    r = head.get(f"/tasks/{tid}/reassign/person?_id={ho['patrol']}")
+    assert r.status_code == 200 and f'name="to_person" value="{ho["patrol"]}"' in r.text
+    assert "巡查员小王（巡查科）" in r.text and 'data-testid="clear-to_person"' in r.text
+    r = head.get(f"/tasks/{tid}/reassign/person?_id=")
+    assert 'name="to_person" value=""' in r.text
+    for bad in (str(ho["ghost"]), "99999", "abc"):
+        assert head.get(f"/tasks/{tid}/reassign/person?_id={bad}").status_code == 404
+    # only someone offered 转办 on this task may search (no looking people up otherwise)
+    assert w["c"]("emp").get(f"/tasks/{tid}/reassign/people?q=patrol").status_code == 403
+    assert w["c"]("clerk").get(f"/tasks/{tid}/reassign/people?q=patrol").status_code == 403
+    assert w["c"]("clerk").get(f"/tasks/{tid}/reassign/person?_id={ho['patrol']}").status_code == 403
+
+
+def test_reassign_to_the_picked_person_or_department(ctx: App, w: dict[str, Any], ho: dict[str, Any]) -> None:
+    t, head = ho["t"], ho["head"]
+    r = head.form(f"/tasks/{t.id}/op/reassign", {"to_person": str(ho["patrol"]), "to_org": "", "reason": "休假",
+                                                 "version": str(t.version)}, follow_redirects=False)
+    assert r.status_code == 303 and "done=reassign" in r.headers["location"]
+    assert _task(ctx, t.id).assignee_id == ho["patrol"]
+    with ctx.db.session() as s:
+        iid = engine.start(s, ctx, w["p"]["emp"], "handover_flow", title="乱堆物料").id
+    [t2] = open_tasks(ctx, iid)
+    r = head.form(f"/tasks/{t2.id}/op/reassign", {"to_person": "", "to_org": str(ho["dept"]), "reason": "属巡查科",
+                                                  "version": str(t2.version)}, follow_redirects=False)
+    assert r.status_code == 303
+    t2 = _task(ctx, t2.id)
+    assert t2.assignee_id is None and t2.org_id == ho["dept"]
+    assert f"task-row-{t2.id}" in w["c"]("patrol2").get("/tasks").text  # the department's people may take it
+
+
+def test_reassign_bad_targets_are_refused_inline_and_change_nothing(ctx: App, w: dict[str, Any],
+                                                                   ho: dict[str, Any]) -> None:
+    t, head = ho["t"], ho["head"]
+    before = _history_len(ctx, ho["iid"])
+    cases = [
+        ({"to_person": "99999"}, "to_person", "人员不存在或已停用"),
+        ({"to_person": str(ho["ghost"])}, "to_person", "人员不存在或已停用"),
+        ({"to_person": "nobody_such"}, "to_person", "人员不存在或已停用"),
+        ({"to_org": str(ho["closed"])}, "to_org", "部门不存在或已停用"),
+        ({"to_org": "99999"}, "to_org", "部门不存在或已停用"),
+        ({"to_org": str(ho["empty"])}, "to_org", "没有在职人员"),
+        ({"to_org": "abc"}, "to_org", ""),
+        ({}, "to_org", "请选择转办给一个人或一个部门"),
+        ({"to_person": str(ho["patrol"]), "to_org": str(ho["dept"])}, "to_org", "请只选择一个人或一个部门"),
+    ]
+    for data, field, text in cases:
+        r = head.form(f"/tasks/{t.id}/op/reassign", {"reason": "换人", "version": str(t.version), **data})
+        assert r.status_code == 422, (data, r.status_code)
+        form = _reassign_section(r.text)
+        assert 'data-testid="op-error-reassign"' in form and 'lang="en"' in form, data
+        testid = "error-to_person" if field == "to_person" else "op-error-reassign-to_org"
+        assert f'data-testid="{testid}"' in form and text in form, data
+        assert 'data-testid="op-reassign" open' in r.text  # the form stays open with the reason kept
+        assert "换人" in form
+        if data.get("to_org", "").isdigit() and int(data["to_org"]) in (ho["dept"], ho["empty"]):
+            assert f'<option value="{data["to_org"]}" selected>' in form  # the choice is kept
+        now = _task(ctx, t.id)
+        assert (now.assignee_id, now.version, now.status) == (t.assignee_id, t.version, "open"), data
+    assert _history_len(ctx, ho["iid"]) == before
+    # a person chosen and refused (inactive) stays shown, so the user sees what was refused
+    r = head.form(f"/tasks/{t.id}/op/reassign", {"reason": "换人", "version": str(t.version),
+                                                 "to_person": str(ho["ghost"])})
+    assert f'name="to_person" value="{ho["ghost"]}"' in _reassign_section(r.text)
+    # the API takes the same ids and refuses the same way
+    r = head.api("POST", f"/api/tasks/{t.id}/operations/reassign", json={"reason": "x", "to_org": ho["closed"]})
+    assert r.status_code == 422 and r.json()["error"]["fields"]["to_org"]["message_en"].startswith("no such")
+    assert _task(ctx, t.id).assignee_id == t.assignee_id

@@ -255,8 +255,37 @@ def operations_from_form(data: Mapping[str, Any], old: Mapping[str, Any]) -> dic
     return ops
 
 
-def node_from_form(node_type: str, data: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, Any]:
-    """The node a designer panel describes; keys the panel does not show are kept."""
+def bulk_choices(d: Mapping[str, Any], node_id: str) -> list[str]:
+    """Actions of a node the inbox may do in bulk: those of its outgoing transitions that
+    need no comment and fire no timer (the inbox offers nothing else), in order."""
+    out: list[str] = []
+    for t in d.get("transitions", []):
+        action = t.get("action")
+        if (t.get("from") == node_id and action and action not in out and not t.get("comment_required")
+                and "timer" not in t):
+            out.append(action)
+    return out
+
+
+def bulk_from_form(data: Mapping[str, Any], old: Mapping[str, Any], choices: list[str] | None) -> list[str]:
+    """批量办理 from the panel's checkboxes (``bulk``); a post without the chooser
+    (``bulk_shown`` absent, e.g. an older page) keeps what the node had."""
+    if not data.get("bulk_shown"):
+        return list(old.get("bulk") or [])
+    picked = parse_names(data.get("bulk"))
+    if choices is not None:
+        bad = [a for a in picked if a not in choices]
+        if bad:
+            raise _err(f"批量办理只能选择本节点无需填写意见的按钮：{'、'.join(bad)} 不可用",
+                       f"bulk can only use this node's actions that need no comment: {', '.join(bad)} cannot",
+                       "$.bulk")
+    return picked
+
+
+def node_from_form(node_type: str, data: Mapping[str, Any], old: Mapping[str, Any],
+                   bulk_allowed: list[str] | None = None) -> dict[str, Any]:
+    """The node a designer panel describes; keys the panel does not show are kept.
+    ``bulk_allowed`` (from :func:`bulk_choices`) checks the 批量办理 checkboxes posted."""
     node: dict[str, Any] = {"type": node_type}
     if _get(data, "title"):
         node["title"] = text_value(_get(data, "title"), _get(data, "title_en"))
@@ -284,8 +313,9 @@ def node_from_form(node_type: str, data: Mapping[str, Any], old: Mapping[str, An
         ops = operations_from_form(data, old.get("operations") or {})
         if ops:
             node["operations"] = ops
-        if old.get("bulk"):  # 批量办理: no panel field yet (JSON tab), keep it
-            node["bulk"] = old["bulk"]
+        bulk = bulk_from_form(data, old, bulk_allowed)
+        if bulk:
+            node["bulk"] = bulk
     elif node_type == "auto":
         if _get(data, "action"):
             node["action"] = _get(data, "action")
@@ -342,6 +372,7 @@ def node_form_values(node: Mapping[str, Any]) -> dict[str, Any]:
         "extend_max_times": str((ops.get("extend") or {}).get("max_times", "")),
         "void_outcome": (ops.get("void") or {}).get("outcome", ""),
         "urge_role": (ops.get("urge") or {}).get("role", ""),
+        "bulk": list(node.get("bulk") or []),
     }
     for key in ASSIGNEE_KEYS:
         vals[f"assignee_{key}"] = assignee.get(key, "")
@@ -366,7 +397,7 @@ def transition_form_values(t: Mapping[str, Any]) -> dict[str, Any]:
             "timer_unit": timer.get("unit", "work_hours")}
 
 
-__all__ = ["TIME_UNITS", "add_node", "add_transition", "move_node", "move_transition", "new_flow", "node_from_form",
-           "node_form_values", "parse_amount", "parse_names", "parse_variables", "remove_node", "remove_transition",
-           "set_node", "set_settings", "set_transition", "text_value", "transition_form_values",
-           "transition_from_form"]
+__all__ = ["TIME_UNITS", "add_node", "add_transition", "bulk_choices", "bulk_from_form", "move_node",
+           "move_transition", "new_flow", "node_form_values", "node_from_form", "parse_amount", "parse_names",
+           "parse_variables", "remove_node", "remove_transition", "set_node", "set_settings", "set_transition",
+           "text_value", "transition_form_values", "transition_from_form"]

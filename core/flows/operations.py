@@ -406,25 +406,34 @@ def reassign(session: Session, ctx: Any, actor: Actor | None, task_id: int, reas
 
 
 def _reassign_target(session: Session, to_person: Any, to_org: Any) -> tuple[list[int], int | None]:
+    """Who gets the task: one active person, or the active people of one active department."""
     if (to_person is None) == (to_org is None):
-        raise ValidationFailed("请选择转办给一个人或一个部门", "choose one person or one department to hand over to",
-                               code="bad_reassign_target")
+        zh, en = (("请只选择一个人或一个部门", "choose a person or a department, not both") if to_person is not None
+                  else ("请选择转办给一个人或一个部门", "choose one person or one department to hand over to"))
+        raise ValidationFailed(zh, en, code="bad_reassign_target",
+                               fields={"to_person": {"message": zh, "message_en": en},
+                                       "to_org": {"message": zh, "message_en": en}})
     if to_person is not None:
         ok = not isinstance(to_person, bool) and isinstance(to_person, int) and session.scalar(
             select(Person.id).where(Person.id == to_person, Person.active.is_(True)))
         if not ok:
             raise ValidationFailed("转办对象不存在或已停用", "the person does not exist or is inactive",
                                    code="bad_reassign_target",
-                                   fields={"to_person": {"message": "人员不存在", "message_en": "no such person"}})
+                                   fields={"to_person": {"message": "人员不存在或已停用",
+                                                         "message_en": "no such person, or inactive"}})
         return [int(to_person)], None
-    if isinstance(to_org, bool) or not isinstance(to_org, int) or session.get(Org, to_org) is None:
-        raise ValidationFailed("转办部门不存在", "the department does not exist", code="bad_reassign_target",
-                               fields={"to_org": {"message": "部门不存在", "message_en": "no such department"}})
+    org = None if isinstance(to_org, bool) or not isinstance(to_org, int) else session.get(Org, to_org)
+    if org is None or not org.active:
+        raise ValidationFailed("转办部门不存在或已停用", "the department does not exist or is inactive",
+                               code="bad_reassign_target",
+                               fields={"to_org": {"message": "部门不存在或已停用",
+                                                  "message_en": "no such department, or inactive"}})
     people = list(session.scalars(select(Person.id).where(Person.org_id == to_org, Person.active.is_(True))
                                   .order_by(Person.id)))
     if not people:
         raise ValidationFailed("该部门没有可办理的人员", "the department has nobody to take the task",
-                               code="no_assignee")
+                               code="no_assignee", fields={"to_org": {"message": "该部门没有在职人员",
+                                                                      "message_en": "nobody active there"}})
     return people, to_org
 
 

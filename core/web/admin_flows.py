@@ -94,6 +94,8 @@ def input_of(path: str, panel: str) -> str:
         return "limit_" + last if last in ("amount", "unit") else "limit_amount"
     if "multi" in tokens:
         return "multi_field"
+    if "bulk" in tokens:
+        return "bulk"
     if tokens[0] == "variables":
         return "variables"
     return {"title": "title", "id": "id", "type": "type", "action": "action", "params": "params", "flow": "flow",
@@ -139,6 +141,15 @@ def _options(ctx: Any, prefix: str, keys: tuple[str, ...] | list[str], blank: bo
     return out + [(k, ctx.gettext(f"{prefix}{k}")) for k in keys]
 
 
+def _bulk_options(d: Mapping[str, Any], node_id: str) -> list[tuple[str, str]]:
+    """(action, its button label) the 批量办理 chooser offers for a node."""
+    labels: dict[str, str] = {}
+    for t in d.get("transitions", []):
+        if t.get("from") == node_id and t.get("action"):
+            labels.setdefault(t["action"], localize(t.get("label")) or t["action"])
+    return [(a, labels[a]) for a in designer.bulk_choices(d, node_id)]
+
+
 def _editor_context(request: Request, s: Any, flow_id: str, exc: CcmsError | None, posted: dict[str, Any] | None,
                     notice: str, diff_range: tuple[int, int] | None) -> dict[str, Any]:
     ctx, user = request.scope["ccms"], request.scope["user"]
@@ -155,7 +166,8 @@ def _editor_context(request: Request, s: Any, flow_id: str, exc: CcmsError | Non
     node_ids = [n["id"] for n in d.get("nodes", [])]
     for i, n in enumerate(d.get("nodes", [])):
         nodes.append({"i": i, "id": n["id"], "type": n["type"], "title": localize(n.get("title")) or n["id"],
-                      "vals": designer.node_form_values(n), "problems": by_owner.get(("n", i), []), "node": n})
+                      "vals": designer.node_form_values(n), "problems": by_owner.get(("n", i), []), "node": n,
+                      "bulk_choices": _bulk_options(d, n["id"])})
     transitions = []
     for k, t in enumerate(d.get("transitions", [])):
         transitions.append({"i": k, "t": t, "label": localize(t.get("label")) or t.get("action", ""),
@@ -363,7 +375,8 @@ def _op_node(ctx: Any, d: dict[str, Any], data: dict[str, Any], request: Request
     node_type = str(data.get("type", "") or old["type"])
     if node_type not in NODE_TYPES:
         raise _bad("type", "请选择节点类型", "choose a node type")
-    return designer.set_node(d, node_id, designer.node_from_form(node_type, data, old if old["type"] == node_type else {}))
+    return designer.set_node(d, node_id, designer.node_from_form(node_type, data, old if old["type"] == node_type else {},
+                                                                 designer.bulk_choices(d, node_id)))
 
 
 def _op_move_node(ctx: Any, d: dict[str, Any], data: dict[str, Any], request: Request) -> dict[str, Any]:

@@ -339,6 +339,7 @@ def _task_context(request: Request, ctx: Any, s: Any, user: Any, task: FlowTask,
         "record": part, "fields_html": fields_html, "detail_html": detail_html, "errors": dict(errors or {}),
         "comment": comment, "comment_needed": comment_needed, "error": error,
         "op_error": op_error, "op_values": dict(op_values or {}), "subject": subject,
+        "reassign": _reassign_pickers(ctx, s, task, allowed, op_error, op_values),
         "subject_info": _task_info(ctx, s, subject, names) if subject is not None else None,
         "timeline": _timeline(ctx, s, inst), "diagram": _diagram(ctx, s, inst),
         "asked_unit": _known(ctx, "unit_", str((task.op_data or {}).get("unit") or "work_days")),
@@ -348,6 +349,17 @@ def _task_context(request: Request, ctx: Any, s: Any, user: Any, task: FlowTask,
         "flash_text": _known(ctx, "done_", request.query_params.get("done", "")),
         "breadcrumbs": [(ctx.gettext("flows_inbox.title"), "/tasks"), (task.title or f"#{task.id}", None)],
     }
+
+
+def _reassign_pickers(ctx: Any, s: Any, task: FlowTask, allowed: Mapping[str, Any],
+                      op_error: tuple[str, CcmsError] | None, op_values: Mapping[str, Any] | None) -> Any:
+    """The 转办 person and department pickers (with a failed post's values and errors), when offered."""
+    if "reassign" not in allowed["operations"]:
+        return None
+    from .flows_reassign import picker_context
+    failed = op_error is not None and op_error[0] == "reassign"
+    return picker_context(ctx, s, task.id, (op_values or {}) if failed else {},
+                          (op_error[1].fields or {}) if failed and op_error else {})
 
 
 def _task_response(request: Request, task_id: int, status: int = 200, **kw: Any) -> Response:

@@ -8,7 +8,9 @@
 * Open work: ~200 recent cases driven through the real flow engine (report,
   file, dispatch, sign for, dispose, check, suspend) so every screen has
   tasks to act on; their timestamps are then moved back by up to a few days
-  (tasks, history, timers and the case alike), so some are overdue. This
+  (tasks, history, timers and the case alike), so some are overdue, and
+  every deadline is computed again on the working calendar from the moved
+  start (a deadline never lands at night or on a rest day). This
   part runs in a second transaction right after the demo's own commits (the
   engine finds assignees through committed role grants).
 
@@ -24,7 +26,7 @@ from typing import Any
 from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
-from core.api import Actor, attachment_save, demo_person, flow_models, utcnow
+from core.api import Actor, attachment_save, calendar_get, demo_person, flow_models, utcnow
 
 from . import cases
 from .common import Classes
@@ -33,6 +35,7 @@ from .models import Case, Serial
 HISTORY = 19_800
 OPEN = 200
 SOURCES = [("supervisor", 75), ("hotline", 12), ("public", 6), ("media", 3), ("superior", 4)]
+CALENDAR = "default"  # the case flow's working calendar (flow_defs: "calendar")
 BIG_DEPT = {"C01": "dept.szgy", "C02": "dept.szgy", "C03": "dept.srhw", "C04": "dept.ylh", "E01": "dept.srhw",
             "E02": "dept.srhw", "E03": "dept.cgj", "E04": "dept.szgy", "E05": "brigade"}
 
@@ -112,6 +115,7 @@ def _history(ctx: Any, session: Session, rng: random.Random, orgs: dict[str, Any
     serial: dict[str, int] = {}
     rows = []
     handlers = {orgs[k]: v for k, v in people["handler"].items()}
+    cal = calendar_get(session, CALENDAR)
     for _ in range(HISTORY):
         kind, code = rng.choices(smalls, weights)[0]
         grid, ring = rng.choice(cells)
@@ -155,7 +159,7 @@ def _history(ctx: Any, session: Session, rng: random.Random, orgs: dict[str, Any
                 t += dt.timedelta(minutes=rng.randint(5, 120))
                 row.update(status="voided", voided_at=t, void_reason="重复上报", updated_at=t)
             else:
-                _disposal(rng, row, t, limit, orgs, handlers, people, sup)
+                _disposal(rng, cal, row, t, limit, orgs, handlers, people, sup)
         rows.append(row)
     keys = set().union(*(r.keys() for r in rows))
     rows = [{k: r.get(k) for k in keys} for r in rows]  # one column set for executemany
@@ -166,9 +170,10 @@ def _history(ctx: Any, session: Session, rng: random.Random, orgs: dict[str, Any
                                                for k, v in serial.items() if f"case:{k}0000" not in existing])
 
 
-def _disposal(rng: random.Random, row: dict[str, Any], t: dt.datetime, limit: float, orgs: dict[str, Any],
-              handlers: dict[str, Any], people: dict[str, Any], sup: Any) -> None:
-    """Dispatch → dispose (maybe late, reworked, extended, suspended, sent back) → check → close."""
+def _disposal(rng: random.Random, cal: Any, row: dict[str, Any], t: dt.datetime, limit: float,
+              orgs: dict[str, Any], handlers: dict[str, Any], people: dict[str, Any], sup: Any) -> None:
+    """Dispatch → dispose (maybe late, reworked, extended, suspended, sent back) → check → close;
+    the deadline in working hours on the calendar, as the flow engine would set it."""
     dept = _dept(orgs, row["big_class"], row["grid_code"])
     depts = [dept]
     if rng.random() < 0.03:  # sent back: wrong department first
@@ -178,13 +183,13 @@ def _disposal(rng: random.Random, row: dict[str, Any], t: dt.datetime, limit: fl
     t += dt.timedelta(minutes=rng.randint(5, 60))
     row.update(dispatched_at=t, dispatcher_id=people["dispatcher"], dept_id=dept, dept_ids=depts,
                dispatch_count=len(depts))
-    due = t + dt.timedelta(hours=limit * 2.2)  # working hours over wall-clock time, roughly
+    due = cal.deadline(t, limit, "work_hours")
     if rng.random() < 0.04:
         row["extend_count"] = 1
-        due += dt.timedelta(hours=limit)
+        due = cal.deadline(due, limit, "work_hours")
     if rng.random() < 0.02:
         row["suspend_count"] = 1
-        due += dt.timedelta(days=rng.randint(3, 20))
+        due = cal.deadline(due, rng.randint(3, 20), "work_days")
     late = rng.random() < 0.12
     took = (due - t) * (rng.uniform(1.05, 2.0) if late else rng.uniform(0.1, 0.95))
     disposed = t + took
@@ -255,21 +260,49 @@ def _demo_photo(ctx: Any, session: Session) -> str:
 
 
 def _backdate(session: Session, m: Any, c: Case, delta: dt.timedelta) -> None:
-    """Move a case and its flow back in time by ``delta`` (so some open cases are overdue)."""
+    """Move a case and its flow back in time by ``delta`` (so some open cases are overdue).
+
+    Start times move by ``delta``; each deadline (task due/warn, timers, the case's
+    ``due_at``) is then set again on the working calendar: the same working time
+    after the moved start, so it falls within office hours like a real one."""
     session.flush()
-    for col in ("reported_at", "verified_at", "filed_at", "dispatched_at", "disposed_at", "checked_at", "due_at",
-                "created_at"):
+    cals: dict[str, Any] = {}
+
+    def again(old_start: dt.datetime, old_at: dt.datetime | None, unit: str | None, cal_id: str | None
+              ) -> dt.datetime | None:
+        if old_at is None:
+            return None
+        if unit not in ("work_hours", "work_days"):
+            return old_at - delta
+        cal = cals.get(cal_id or CALENDAR) or cals.setdefault(cal_id or CALENDAR,
+                                                                calendar_get(session, cal_id or CALENDAR))
+        return cal.deadline(old_start - delta, cal.elapsed(old_start, old_at, unit), unit)
+
+    moved: dict[Any, Any] = {}
+    for t in session.scalars(select(m.FlowTask).where(m.FlowTask.instance_id == c.instance_id)):
+        start, due = t.created_at, t.due_at
+        new_due, new_warn = (again(start, due, t.limit_unit, t.calendar_id),
+                             again(start, t.warn_at, t.limit_unit, t.calendar_id))
+        for tm in session.scalars(select(m.FlowTimer).where(m.FlowTimer.task_id == t.id)):
+            tm.fire_at = {"due": new_due, "warn": new_warn}.get(tm.kind) or again(start, tm.fire_at, tm.unit,
+                                                                                   t.calendar_id)
+        if due is not None:
+            moved[due] = new_due
+        t.due_at, t.warn_at = new_due, new_warn
+        for col in ("created_at", "claimed_at", "completed_at"):
+            v = getattr(t, col)
+            if v is not None:
+                setattr(t, col, v - delta)
+    if c.due_at is not None:
+        c.due_at = moved.get(c.due_at) or again(c.dispatched_at or c.reported_at, c.due_at, c.time_unit, None)
+    for col in ("reported_at", "verified_at", "filed_at", "dispatched_at", "disposed_at", "checked_at", "created_at"):
         v = getattr(c, col)
         if v is not None:
             setattr(c, col, v - delta)
     inst = session.get(m.FlowInstance, c.instance_id)
     inst.started_at -= delta
-    for t in session.scalars(select(m.FlowTask).where(m.FlowTask.instance_id == inst.id)):
-        for col in ("created_at", "claimed_at", "warn_at", "due_at", "completed_at"):
-            v = getattr(t, col)
-            if v is not None:
-                setattr(t, col, v - delta)
     for h in session.scalars(select(m.FlowHistory).where(m.FlowHistory.instance_id == inst.id)):
         h.at -= delta
-    for tm in session.scalars(select(m.FlowTimer).where(m.FlowTimer.instance_id == inst.id)):
+    for tm in session.scalars(select(m.FlowTimer).where(m.FlowTimer.instance_id == inst.id,
+                                                        m.FlowTimer.task_id.is_(None))):
         tm.fire_at -= delta

@@ -7,7 +7,8 @@ Staff member 1 starts it from 我的待办, submits, and asks for more time (延
 at 科室核实; staff member 2 approves the extension from the inbox, then at
 领导审批 sends the case back (回退) with a reason; staff member 1 verifies
 again and staff member 2 approves. The instance page shows the whole
-timeline and the diagram. Screenshots go to test-artifacts/ (flow-journey-*.png).
+timeline and the diagram. The designer also ticks 批量办理 for 同意, and staff
+member 1 hands a second case over (转办) with the person picker, by keyboard. Screenshots go to test-artifacts/ (flow-journey-*.png).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def draw_flow(page: Any, base: str) -> None:
     page.select_option("#n-verify-limit_unit", "work_days")
     page.check("#n-verify-op_extend")
     page.fill("#n-verify-extend_approval_role", "leader")
+    page.check("#n-verify-op_reassign")
     swap(page, "[data-testid=node-save-verify]")
 
     open_panel(page, "node-panel-approve")
@@ -99,6 +101,10 @@ def draw_flow(page: Any, base: str) -> None:
     add_transition(page, "apply", "verify", "submit", "提交")
     add_transition(page, "verify", "approve", "pass", "核实通过")
     add_transition(page, "approve", "end", "agree", "同意")
+    open_panel(page, "node-panel-approve")  # 批量办理: 同意 may be done on several tasks at once
+    page.check("[data-testid=bulk-approve-agree]")
+    swap(page, "[data-testid=node-save-approve]")
+    assert page.locator("[data-testid=bulk-approve-agree]").is_checked()
     assert page.locator("svg.flow-diagram").count() == 1
     shot(page, "flow-journey-1-designer")
 
@@ -208,10 +214,36 @@ def test_admin_draws_a_flow_and_two_staff_move_a_case_through_it(app: Any, live_
     assert s2.locator("svg.flow-diagram .current, svg.flow-diagram .state-done").count() >= 1
     shot(s2, "flow-journey-6-instance")
 
+    # --- 转办: staff 1 hands a second case over to staff 2 with the person picker (keyboard only) ----
+    s1.goto(base + f"/flows/start/{FLOW}")
+    s1.fill("[data-testid=start-title]", "李四请假一天")
+    s1.click("[data-testid=start-submit]")
+    s1.wait_for_selector("[data-testid=task-page]")
+    act(s1, "submit", "请批准")
+    open_task(s1, base, "李四请假一天")
+    s1.click("[data-testid=op-reassign] summary")
+    s1.fill("[data-testid=search-to_person]", "staff")
+    s1.wait_for_selector("[data-testid=picker-list-to_person]")
+    s1.focus("[data-testid=search-to_person]")
+    s1.keyboard.press("Tab")  # to the first match, then the second (staff2)
+    s1.keyboard.press("Tab")
+    assert "staff2" in s1.evaluate("() => document.activeElement.textContent")
+    s1.keyboard.press("Enter")
+    s1.wait_for_selector("[data-testid=picked-to_person] .picked-name")
+    assert "staff2" in s1.inner_text("[data-testid=picked-to_person]")
+    s1.fill("[data-testid=reassign-reason]", "本人出差")
+    shot(s1, "flow-journey-7-reassign-picker")
+    with s1.expect_navigation():
+        s1.click("[data-testid=op-submit-reassign]")
+    s1.wait_for_selector("[data-testid=task-flash]")
+    assert s1.inner_text("[data-testid=task-assignee]") == "staff2"
+    s2.goto(base + "/tasks")
+    assert s2.locator("[data-testid^=task-row-]", has_text="李四请假一天").count() == 1
+
     # the inbox is readable on a phone
     s1.set_viewport_size({"width": 390, "height": 800})
     s1.goto(base + "/tasks?group=done")
     assert s1.locator("[data-testid^=task-row-]").count() >= 3
     width = s1.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 400, width
-    shot(s1, "flow-journey-7-phone")
+    shot(s1, "flow-journey-8-phone")
