@@ -149,6 +149,19 @@ def test_dead_ends() -> None:
     assert {"$.nodes[2]", "$.nodes[3]"} <= paths
 
 
+def test_bulk_names_only_the_nodes_own_actions_without_required_comment() -> None:
+    d = flow()
+    d["transitions"].append({"from": "review", "to": "end", "action": "reject", "comment_required": True})
+    d["nodes"][1]["bulk"] = ["approve"]
+    assert check_flow(d) == []
+    d["nodes"][1]["bulk"] = ["approve", "archive"]
+    err = fault(d)
+    assert err.path == "$.nodes[1].bulk[1]" and "archive" in err.zh and "not an action" in err.en
+    d["nodes"][1]["bulk"] = ["reject"]
+    err = fault(d)
+    assert err.path == "$.nodes[1].bulk[0]" and "意见" in err.zh and "requires a comment" in err.en
+
+
 def test_task_without_assignee_rule() -> None:
     d = flow()
     del d["nodes"][1]["assignee"]

@@ -438,6 +438,17 @@ def check_flow(data: Any, source: str = "", ctx: Any = None, *, session: Session
                           ["transitions", k, "action"])
                 else:
                     seen_actions[t["action"]] = k
+            bulk = node.get("bulk")
+            if bulk is not None and not isinstance(bulk, list):
+                c.add("bulk 应为按钮（action）列表", "bulk must be a list of actions", ["nodes", i, "bulk"])
+            for b, name in enumerate(bulk if isinstance(bulk, list) else ()):
+                t = next((t for _, t in plain if t.get("action") == name), None)
+                if t is None:
+                    c.add(f"批量办理的按钮 {name} 不是节点 {n} 的流转", f"bulk action {name} is not an action of node {n}",
+                          ["nodes", i, "bulk", b])
+                elif t.get("comment_required"):
+                    c.add(f"按钮 {name} 要求填写意见，不能批量办理", f"action {name} requires a comment: it cannot be done in bulk",
+                          ["nodes", i, "bulk", b])
         if kind == "exclusive":
             defaults = [k for k, t in leaving if t.get("default")]
             for k in defaults[1:]:
