@@ -31,11 +31,11 @@ from core.api import (
     ctx_of,
     flow_available_actions,
     flow_diagram_svg,
-    flow_history,
     flow_inbox,
     flow_models,
     flow_task_level,
     flow_tasks,
+    flow_timeline,
     org_info,
     render,
     requires,
@@ -44,10 +44,11 @@ from core.api import (
 )
 
 from . import cases, grids, matrix
-from .common import Classes
+from .common import Classes, settings
 from .models import CASE_SOURCES, CASE_STATUSES, OPEN_STATUSES, Case
 
 VIEW, REPORT = "command.view", "command.case.report"
+DONE_WHAT = ("act", "claim", "op", "decide", "resume")  # what a detail-page button did (the page confirms it)
 PAGE_SIZE = 20
 
 
@@ -76,6 +77,23 @@ def case_out(c: Case) -> dict[str, Any]:
         "photos_after", "instance_id", "version", "filer_id", "dispatcher_id", "handler_id", "checker_id")}
 
 
+def _num(v: Any) -> str:
+    """4.0 → "4", 2.5 → "2.5": numbers as people write them."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "" if v is None else str(v)
+    return str(int(f)) if f.is_integer() else f"{f:g}"
+
+
+def case_limit(ctx: Any, s: Any, c: Case) -> tuple[str, str]:
+    """The disposal limit shown to people: the filing standard's amount and unit, else the
+    setting ``default_limit_hours`` (what the flow was started with)."""
+    if c.time_limit:
+        return _num(c.time_limit), c.time_unit or "work_hours"
+    return _num(settings(ctx, s).get("default_limit_hours", 16)), "work_hours"
+
+
 def _deadline_level(c: Case, now: dt.datetime | None = None) -> str:
     """green / yellow (past 80 % of the disposal limit) / red (overdue) / none."""
     if c.due_at is None or c.dispatched_at is None:
@@ -102,14 +120,17 @@ def _my_tasks(s: Any, ctx: Any, user: Any, c: Case) -> list[dict[str, Any]]:
 
 
 def _timeline(s: Any, ctx: Any, c: Case) -> list[dict[str, Any]]:
+    """Every step of the case, oldest first, in the words of the flow definition (node titles,
+    action labels) — 签收 for the engine's claim, as CJJ/T 106 calls it."""
     if c.instance_id is None:
         return []
-    inbox = flow_inbox()
-    titles = {t.node_id: t.title for t in flow_tasks(s, c.instance_id) if t.kind == "node"}
-    return [{"at": _iso(h.at), "at_dt": h.at, "actor": h.actor_name, "kind": h.kind,
-             "kind_label": inbox.label(ctx, "history", h.kind), "node_title": titles.get(h.node_id or "", h.node_id),
-             "node_id": h.node_id, "to_node": h.to_node, "action": h.action, "comment": h.comment}
-            for h in flow_history(s, c.instance_id)]
+    out = []
+    for h in flow_timeline(s, ctx, c.instance_id):
+        label = ctx.gettext("command.case.action.claim") if h["kind"] == "claim" else h["kind_text"]
+        out.append({"at": _iso(h["at"]), "at_dt": h["at"], "actor": h["who"], "kind": h["kind"], "kind_label": label,
+                    "node_title": h["node"], "node_id": h["node_id"], "to_node": h["to_id"], "to_title": h["to"],
+                    "action": h["action_id"], "action_label": h["action"], "comment": h["comment"]})
+    return out
 
 
 def _suggest(s: Any, c: Case) -> Any:
@@ -119,17 +140,33 @@ def _suggest(s: Any, c: Case) -> Any:
         return None
 
 
+def _todo_instances(uid: int) -> Any:
+    """Case-loop instances with a live task the person may act on (theirs, or one they may claim)."""
+    m = flow_models()
+    mine = select(m.FlowTask.instance_id).where(m.FlowTask.assignee_id == uid, m.FlowTask.flow_id == cases.FLOW_ID,
+                                                m.FlowTask.status.in_(("open", "held")))
+    claimable = (select(m.FlowTask.instance_id)
+                 .join(m.FlowTaskCandidate, m.FlowTaskCandidate.task_id == m.FlowTask.id)
+                 .where(m.FlowTaskCandidate.person_id == uid, m.FlowTask.flow_id == cases.FLOW_ID,
+                        m.FlowTask.status == "open", m.FlowTask.assignee_id.is_(None)))
+    return mine.union(claimable)
+
+
 def _list_query(ctx: Any, user: Any, params: Any) -> Any:
-    """Cases the user may see, filtered by ``status`` (or ``view``), ``q``, ``source``, ``dept``."""
+    """Cases the user may see, filtered by ``status`` (or ``view``), ``q``, ``source``, ``dept``.
+    Everyone sees the cases they reported, their department's, and those waiting for them
+    (a grid supervisor checks cases others reported)."""
     stmt = select(Case)
     if not ctx.can(user, "command.case.view_all"):
         orgs = ctx.authz.grant_orgs(user.id, "command.case.handle") if ctx.can(user, "command.case.handle") else []
-        conds = [Case.reporter_id == user.id]
+        conds = [Case.reporter_id == user.id, Case.instance_id.in_(_todo_instances(user.id))]
         if orgs:
             conds.append(Case.dept_id.in_(orgs))
         stmt = stmt.where(or_(*conds))
     view = params.get("view", "")
-    if view == "to_file":
+    if view == "mine":
+        stmt = stmt.where(Case.instance_id.in_(_todo_instances(user.id)))
+    elif view == "to_file":
         stmt = stmt.where(Case.status.in_(("reported", "verifying")))
     elif view == "to_close":
         stmt = stmt.where(Case.status == "checking", Case.checked_at.is_not(None))
@@ -411,15 +448,16 @@ async def cases_page(request: Request) -> Response:
     page = _int(qp.get("page"))
     with ctx.db.session() as s:
         rows, total = _page_of(s, _list_query(ctx, user, qp), page)
+        views = ["mine"] + (["to_file", "to_close", "duplicates"] if ctx.can(user, "command.case.view_all") else [])
         counts = {}
-        if ctx.can(user, "command.case.view_all"):
-            for view in ("to_file", "to_close", "duplicates"):
-                counts[view] = s.scalar(select(func.count()).select_from(
-                    _list_query(ctx, user, {"view": view}).with_only_columns(Case.id).subquery())) or 0
+        for view in views:
+            counts[view] = s.scalar(select(func.count()).select_from(
+                _list_query(ctx, user, {"view": view}).with_only_columns(Case.id).subquery())) or 0
         names = org_info(s, {c.dept_id for c in rows})
         context = {"rows": rows, "total": total, "page": page, "pages": max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
                    "view": qp.get("view", ""), "status": qp.get("status", ""), "q": qp.get("q", ""),
-                   "statuses": CASE_STATUSES, "counts": counts, "dept_names": {k: v.name for k, v in names.items()},
+                   "statuses": CASE_STATUSES, "counts": counts, "views": views,
+                   "dept_names": {k: v.name for k, v in names.items()},
                    "level": _deadline_level}
         if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "list":
             return render(request, "command/_case_list.html", context)
@@ -445,7 +483,7 @@ async def dispatch_page(request: Request) -> Response:
             m.FlowTask.node_id == "dispatch",
             m.FlowTask.status == "open"))}
         board = [{"dept_id": k, "dept_name": names.get(k, ""), "items": [
-            {"case": c, "sug": sug, "task": tasks.get(c.instance_id),
+            {"case": c, "sug": sug, "task": tasks.get(c.instance_id), "limit": case_limit(ctx, s, c),
              "level": flow_task_level(tasks[c.instance_id]) if c.instance_id in tasks else "none"} for c, sug in v]}
             for k, v in sorted(groups.items(), key=lambda kv: (kv[0] is None, names.get(kv[0], "")))]
         return render(request, "command/case_dispatch.html", {"board": board, "depts": depts, "total": len(rows)})
@@ -485,13 +523,16 @@ async def detail_page(request: Request) -> Response:
         dup = s.get(Case, c.duplicate_of_id) if c.duplicate_of_id else None
         merged = s.get(Case, c.merged_into_id) if c.merged_into_id else None
         context = {"c": c, "tasks": tasks, "svg": svg, "timeline": _timeline(s, ctx, c), "sug": sug, "names": names,
+                   "limit": case_limit(ctx, s, c),
                    "depts": depts, "dup": dup, "merged": merged, "level": _deadline_level(c),
                    "dept_text": "、".join(names.get(d, str(d)) for d in c.dept_ids or []),
                    "map": grids.svg_map(s, community=c.community_code, highlight=c.grid_code)
                    if c.community_code else None,
                    "class_name": Classes(s).name("event" if c.kind == "E" else "component", c.class_code[1:]),
                    "reported": request.query_params.get("reported") == "1",
-                   "error": request.query_params.get("error", "")[:300]}
+                   "error": request.query_params.get("error", "")[:300],
+                   "error_en": request.query_params.get("error_en", "")[:300],
+                   "done": request.query_params.get("done", "") in DONE_WHAT}
         return render(request, "command/case_detail.html", context)
 
 
@@ -526,8 +567,9 @@ async def detail_post(request: Request) -> Response:
         if exc.status in (401,):
             raise
         from urllib.parse import quote
-        return RedirectResponse(f"/command/cases/{cid}?error={quote(exc.zh[:200])}", status_code=303)
-    return RedirectResponse(f"/command/cases/{cid}", status_code=303)
+        return RedirectResponse(f"/command/cases/{cid}?error={quote(exc.zh[:200])}&error_en={quote(exc.en[:200])}",
+                                status_code=303)
+    return RedirectResponse(f"/command/cases/{cid}?done={what if what in DONE_WHAT else 'act'}", status_code=303)
 
 
 routes = [
@@ -557,7 +599,8 @@ api_docs = [
             tag="command"),
     api_doc("/api/command/cases/report", "post", "上报案件 / report a case", permission=REPORT, tag="command"),
     api_doc("/api/command/cases", "get", "案件列表 / list cases", permission=VIEW, tag="command",
-            query={"view": "to_file | to_close | duplicates", "status": "status or open", "q": "text", "page": "page"}),
+            query={"view": "mine | to_file | to_close | duplicates", "status": "status or open", "q": "text",
+                   "page": "page"}),
     api_doc("/api/command/cases/nearby", "get", "附近的同类未结案件 / open cases of the class nearby", permission=VIEW,
             tag="command", query={"class_code": "E0101", "lon": "longitude", "lat": "latitude"}),
     api_doc("/api/command/cases/{id}", "get", "案件详情（含待办与时间线）/ a case with its tasks and timeline",

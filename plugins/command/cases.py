@@ -69,11 +69,12 @@ def local_today(ctx: PluginContext, when: dt.datetime | None = None) -> dt.date:
 
 
 def case_number(ctx: PluginContext, session: Session, kind: str, class4: str, district: str = "",
-                when: dt.datetime | None = None) -> str:
+                when: dt.datetime | None = None, conf: dict[str, Any] | None = None) -> str:
     """The next case number per the ``case_no_pattern`` setting; the serial
     is counted per distinct prefix (one atomic ``UPDATE … RETURNING``), so
-    concurrent reports never share a number."""
-    pattern = settings(ctx, session).get("case_no_pattern") or "{kind}{class}{yyyymmdd}{serial:04d}"
+    concurrent reports never share a number. ``conf``: the settings when the caller has read them."""
+    conf = conf if conf is not None else settings(ctx, session)
+    pattern = conf.get("case_no_pattern") or "{kind}{class}{yyyymmdd}{serial:04d}"
     day = local_today(ctx, when)
     values = {"kind": KIND_LETTER.get(kind, kind), "class": class4, "big": class4[:2], "district": district,
               "yyyymmdd": day.strftime("%Y%m%d"), "yyyy": f"{day.year:04d}", "mm": f"{day.month:02d}",
@@ -137,10 +138,10 @@ def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 def nearby_open(ctx: PluginContext, session: Session, class_code: str, lon: float, lat: float, *,
                 radius_m: float | None = None, hours: float | None = None, exclude: int | None = None,
-                limit: int = 10) -> list[tuple[Case, float]]:
+                limit: int = 10, conf: dict[str, Any] | None = None) -> list[tuple[Case, float]]:
     """Open cases of the same class within ``radius_m`` metres reported in the last ``hours``
     (settings ``duplicate_radius_m`` / ``duplicate_window_hours``), nearest first."""
-    conf = settings(ctx, session)
+    conf = conf if conf is not None else settings(ctx, session)
     radius_m = float(radius_m if radius_m is not None else conf.get("duplicate_radius_m", 50))
     hours = float(hours if hours is not None else conf.get("duplicate_window_hours", 24))
     kx, ky = geo.scales(lat)
@@ -178,13 +179,14 @@ class ReportIn:
     reporter_phone: str = ""
 
 
-def parse_class(session: Session, class_code: str) -> tuple[str, str]:
-    """``(kind, 4-digit small class)`` of ``E0101``/``C0101``; refuses an unknown class."""
+def parse_class(session: Session, class_code: str, classes: Classes | None = None) -> tuple[str, str]:
+    """``(kind, 4-digit small class)`` of ``E0101``/``C0101``; refuses an unknown class.
+    ``classes``: the dictionaries when the caller has loaded them (each load reads both)."""
     code = (class_code or "").strip().upper()
     if not code or code[:1] not in ("C", "E"):
         raise bad("class_code", "请选择问题分类（如 E0101）", "choose the problem class (e.g. E0101)")
     kind, small = split_class(code)
-    Classes(session).require(kind, small)
+    (classes or Classes(session)).require(kind, small)
     return kind, small
 
 
@@ -222,11 +224,13 @@ def save_photo(ctx: PluginContext, session: Session, actor: Actor | None, name: 
 
 
 def limit_hours(ctx: PluginContext, session: Session, kind: str, class4: str, area_class: str,
-                urgency: str) -> tuple[float, float | None, str]:
+                urgency: str, conf: dict[str, Any] | None = None,
+                classes: Classes | None = None) -> tuple[float, float | None, str]:
     """Disposal limit in working hours from the filing standard (``find_standard``);
     ``(hours, amount, unit)`` — the setting ``default_limit_hours`` when no standard applies."""
-    conf = settings(ctx, session)
-    std = standards.find_standard(session, class4, kind=kind, area_class=area_class, urgency=urgency)
+    conf = conf if conf is not None else settings(ctx, session)
+    std = standards.find_standard(session, class4, kind=kind, area_class=area_class, urgency=urgency,
+                                  classes=classes)
     if std is None:
         return float(conf.get("default_limit_hours", 16)), None, ""
     amount, unit = float(std.time_limit), std.time_unit
@@ -260,7 +264,8 @@ def report(ctx: PluginContext, session: Session, actor: Actor, data: ReportIn, *
     source = (data.source or "supervisor").strip()
     if source not in CASE_SOURCES:
         raise bad("source", f"来源应为 {'/'.join(CASE_SOURCES)} 之一", f"source must be one of {', '.join(CASE_SOURCES)}")
-    kind, class4 = parse_class(session, data.class_code)
+    classes = Classes(session)  # loaded once: the class check, the filing standard and the flow title
+    kind, class4 = parse_class(session, data.class_code, classes)
     if data.lon in (None, "") or data.lat in (None, ""):
         raise ValidationFailed("请给出问题位置（经度、纬度），或点“使用我的位置”",
                                "no location: give longitude and latitude, or use your position", code="no_location",
@@ -277,11 +282,12 @@ def report(ctx: PluginContext, session: Session, actor: Actor, data: ReportIn, *
     after = check_photos(session, data.photos_after, "photos_after", required=self_dispose)
     letter = KIND_LETTER[kind]
     code = letter + class4
-    hours, amount, unit = limit_hours(ctx, session, kind, class4, loc.area_class, urgency)
-    dup = nearby_open(ctx, session, code, loc.x, loc.y, limit=1)
+    conf = settings(ctx, session)  # read once for the time limit, the duplicate window and the number
+    hours, amount, unit = limit_hours(ctx, session, kind, class4, loc.area_class, urgency, conf, classes)
+    dup = nearby_open(ctx, session, code, loc.x, loc.y, limit=1, conf=conf)
     now = utcnow()
     reporter = actor.id if source == "supervisor" else None
-    case = Case(case_no=case_number(ctx, session, kind, class4, loc.grid_code[:6], now), kind=letter,
+    case = Case(case_no=case_number(ctx, session, kind, class4, loc.grid_code[:6], now, conf), kind=letter,
                 class_code=code, big_class=letter + class4[:2], source=source, status="reported", urgency=urgency,
                 area_class=loc.area_class, district_code=loc.grid_code[:6], street_code=loc.street_code,
                 community_code=loc.community_code, grid_code=loc.grid_code, lon=loc.x, lat=loc.y,
@@ -301,7 +307,7 @@ def report(ctx: PluginContext, session: Session, actor: Actor, data: ReportIn, *
     if root_org is None:
         root_org = min(org_info(session))  # the deployment's root org (the first one created)
     inst = flow_start(session, ctx, actor, FLOW_ID, org_id=root_org, variables=variables,
-                      title=f"{case.case_no} {Classes(session).name(kind, class4)}"[:200])
+                      title=f"{case.case_no} {classes.name(kind, class4)}"[:200])
     case.instance_id = inst.id
     sync_case(session, case)
     audit_record(session, actor, "command_case_report", "command_case", case.id,
@@ -343,6 +349,11 @@ def _nodes_with(action: str) -> set[str]:
             "dispatch": {"dispatch"}, "done": {"dispose"}, "pass": {"check"}, "fail": {"check"},
             "close": {"close"}}.get(action, set())
 
+
+ACT_MARK = "command_case_act"
+# Steps whose case-side data (departments, after photos, the case to merge into) only :func:`act`
+# checks and stores: done elsewhere (core's generic task page, /api/tasks) they are refused.
+CASE_SIDE_ACTIONS = {("dispatch", "dispatch"), ("dispose", "done"), ("file", "merge")}
 
 ACTION_DONE = {"file": ("该案件已立案或已处理，不能重复立案", "the case was already filed or handled: it cannot be filed twice"),
                "not_file": ("该案件已立案或已处理", "the case was already filed or handled"),
@@ -405,7 +416,11 @@ def act(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, action
         hours, amount, unit = limit_hours(ctx, session, kind, case.class_code[1:], case.area_class, urgency)
         case.urgency, case.time_limit, case.time_unit = urgency, amount, unit
         variables["limit_hours"] = hours
-    flow_act(session, ctx, actor, task.id, action, comment=comment, variables=variables or None, version=version)
+    session.info[ACT_MARK] = task.id  # this step carries the case-side checks (see on_flow_event)
+    try:
+        flow_act(session, ctx, actor, task.id, action, comment=comment, variables=variables or None, version=version)
+    finally:
+        session.info.pop(ACT_MARK, None)
     if action == "done":
         case.photos_after = list(dict.fromkeys([*(case.photos_after or []), *variables["photos_after"]]))
     if action == "merge":
@@ -588,13 +603,35 @@ def sync_case(session: Session, case: Case) -> None:
             case.status = st
 
 
+def refuse_outside_case_page(session: Session, instance_id: int) -> None:
+    """派遣, 处置 and 合并 need what only the case page asks for (departments, after photos, the
+    case to merge into): refuse them from elsewhere, naming the page (the step rolls back)."""
+    case = session.scalar(select(Case).where(Case.instance_id == instance_id))
+    where = f"/command/cases/{case.id}" if case is not None else "/command/cases"
+    raise ValidationFailed(f"该环节须在案件页面办理（处置部门、处置后照片等在那里填写）：{where}",
+                           f"do this step on the case's page (departments, after photos, ...): {where}",
+                           code="use_case_page")
+
+
 def on_flow_event(ctx: PluginContext, session: Session, event: dict[str, Any]) -> None:
     """``ccms_flow_event`` listener: re-sync the case of this flow's instance."""
     if event.get("flow_id") != FLOW_ID or event.get("instance_id") is None:
         return
     if event.get("topic") in ("task.urged", "task.warning"):
         return
-    case = session.scalar(select(Case).where(Case.instance_id == event["instance_id"]))
+    if (event.get("topic") == "task.completed" and (event.get("node_id"), event.get("action")) in CASE_SIDE_ACTIONS
+            and session.info.get(ACT_MARK) != event.get("task_id")):
+        refuse_outside_case_page(session, event["instance_id"])
+    iid = event["instance_id"]
+    # The instance names its case (variable ``case_id``); both are usually in the session already
+    # (a report or a step just touched them), so this costs no query. The query is the fallback.
+    inst = session.get(flow_models().FlowInstance, iid)
+    cid = (inst.variables or {}).get("case_id") if inst is not None else None
+    case = session.get(Case, cid) if isinstance(cid, int) else None
+    if case is not None and case.instance_id is None and case.id == cid:
+        return  # the report that starts this instance links and syncs its case itself
+    if case is None or case.instance_id != iid:
+        case = session.scalar(select(Case).where(Case.instance_id == iid))
     if case is not None:
         sync_case(session, case)
 
