@@ -258,6 +258,8 @@ def test_api_returns_the_same_figures(seeded, admin):
 def test_bad_input_is_a_clear_error(app, admin, query, field):
     page = admin.get(f"/command/stats?{query}")
     assert page.status_code == 422 and 'data-testid="stats-error"' in page.text
+    frag = admin.get(f"/command/stats?{query}", headers={"HX-Request": "true"})  # htmx swaps 2xx only
+    assert frag.status_code == 200 and 'data-testid="stats-error"' in frag.text and "<html" not in frag.text
     api = admin.get(f"/api/command/stats?{query}")
     assert api.status_code == 422
     err = api.json()["error"]
@@ -281,3 +283,123 @@ def test_permission(app, client_for):
         assert nobody.get(url).status_code == 403, url
     add_user(app, "viewer", ["command.view"])
     assert client_for("viewer", ADMIN_PASSWORD).get("/command/stats").status_code == 200
+
+
+# --- scope: a user counts only the cases of their org subtree ------------------------------------
+
+def _org(ctx, name: str, kind: str, code: str, parent_id: int | None = None) -> int:
+    from core.models import Org
+    with ctx.db.session() as s:
+        parent = s.get(Org, parent_id) if parent_id else s.query(Org).filter(Org.parent_id.is_(None)).one()
+        o = Org(parent_id=parent.id, name=name, kind=kind, region_code=code, path="")
+        s.add(o)
+        s.flush()
+        o.path = f"{parent.path}{o.id}/"
+        return o.id
+
+
+@pytest.fixture
+def scoped(app, seeded, client_for):
+    """Districts D1/D2 and department A as real orgs, a street under D1, and a viewer in each."""
+    from core.testing import add_user
+    ctx = seeded
+    ids = {"d1": _org(ctx, "一区", "region", D1), "d2": _org(ctx, "二区", "region", D2),
+           "dept_a": _org(ctx, "甲局", "department", "320500")}
+    ids["street"] = _org(ctx, "一街道", "region", D1, ids["d1"])
+    with ctx.db.session() as s:
+        s.execute(Case.__table__.update().where(Case.dept_id == A).values(dept_id=ids["dept_a"]))
+    users = {}
+    for key in ("d1", "dept_a", "street"):
+        add_user(app, f"v_{key}", ["command.view"], org_id=ids[key])
+        users[key] = client_for(f"v_{key}", ADMIN_PASSWORD)
+    return ids, users
+
+
+def test_scope_rules():
+    paths = {1: "/1/", 2: "/1/2/", 3: "/1/2/3/", 4: "/1/4/", 5: "/1/2/5/"}
+    orgs = {1: ("tier", "320500"), 2: ("region", D1), 3: ("region", D1), 4: ("department", "320500"),
+            5: ("department", D1)}
+    regions = [("street", D1 + "001", 3), ("community", D1 + "001001", None)]
+    assert stats.scope_of([1], paths, orgs, regions).everything
+    district = stats.scope_of([2], paths, orgs, regions)
+    assert (district.districts, district.streets, district.depts) == ({D1}, {D1 + "001"}, {2, 3, 5})
+    street = stats.scope_of([3], paths, orgs, regions)  # a street carries its district's code: no widening
+    assert (street.everything, street.districts, street.streets, street.depts) == (False, set(), {D1 + "001"}, {3})
+    dept = stats.scope_of([4], paths, orgs, regions)
+    assert (dept.districts, dept.streets, dept.depts) == (set(), set(), {4})
+    assert not stats.scope_of([], paths, orgs, regions).everything
+
+
+def test_nothing_granted_counts_nothing(seeded):
+    with seeded.db.session() as s:
+        tab = stats.compute(s, stats.get_dimension("district"), _may(), now=NOW, scope=stats.Scope())
+        assert tab.rows == [] and tab.total.counts["reported"] == 0
+        assert stats.drill(s, None, None, "reported", _may(), now=NOW, scope=stats.Scope()) == ([], 0)
+
+
+def test_district_user_sees_only_their_district_page_drill_export_api(scoped):
+    ids, users = scoped
+    c = users["d1"]
+    page = c.get("/command/stats?dim=district&period=month&month=2024-05")
+    assert page.status_code == 200 and "统计范围：一区" in page.text
+    assert re.findall(r'data-testid="stats-row-(\w+)"', page.text) == [D1]
+    for m, v in BY_DISTRICT[D1].items():
+        if m in ("reported", "filed", "due", "closed", "overdue_open"):
+            assert f'data-testid="stats-{D1}-{m}">{v}<' in page.text
+            assert f'data-testid="stats-total-{m}">{v}<' in page.text
+    # drill-down: the district's own rows, nothing of D2 even when asked for it
+    drill = c.get(f"/command/stats/cases?dim=district&key={D1}&measure=closed&period=month&month=2024-05")
+    assert {int(x) for x in re.findall(r'data-testid="stats-case-(\d+)"', drill.text)} == {1, 2, 5, 8}
+    other = c.get(f"/command/stats/cases?dim=district&key={D2}&measure=closed&period=month&month=2024-05")
+    assert "共 0 件" in other.text and "stats-case-" not in other.text
+    total = c.get("/command/stats/cases?measure=overdue_open&period=month&month=2024-05")
+    assert {int(x) for x in re.findall(r'data-testid="stats-case-(\d+)"', total.text)} == {3, 19}
+    # the export matches the page
+    x = c.get("/command/stats/export.xlsx?dim=district&period=month&month=2024-05")
+    sheet = list(openpyxl.load_workbook(io.BytesIO(x.content)).active.iter_rows(values_only=True))
+    col = {h: i for i, h in enumerate(sheet[0])}
+    assert [row[0] for row in sheet[1:]] == [D1, None]
+    for m, v in BY_DISTRICT[D1].items():
+        assert sheet[1][col[scoped_label(m)]] == v == sheet[-1][col[scoped_label(m)]], m
+    api = c.get("/api/command/stats?dim=district&period=month&month=2024-05").json()
+    assert [r["key"] for r in api["rows"]] == [D1] and api["total"]["counts"] == BY_DISTRICT[D1]
+    assert api["scope"]["city"] is False and api["scope"]["label"] == "一区"
+
+
+def scoped_label(measure: str) -> str:
+    import json
+    from pathlib import Path
+    return json.loads((Path(stats.__file__).parent / "locales/zh-CN/stats.json").read_text("utf-8"))[
+        f"stats.m.{measure}"]
+
+
+def test_department_user_sees_the_cases_sent_to_it(scoped):
+    ids, users = scoped
+    api = users["dept_a"].get("/api/command/stats?dim=dept&period=month&month=2024-05").json()
+    assert [r["key"] for r in api["rows"]] == [str(ids["dept_a"])]
+    for m, v in BY_DEPT[str(A)].items():
+        assert api["total"]["counts"][m] == v, m
+    assert api["rows"][0]["label"] == "甲局"
+
+
+def test_street_user_sees_their_street_not_the_whole_district(scoped, seeded):
+    ids, users = scoped
+    # only D1's street …001 is linked to the street org through 街道社区
+    from plugins.command.models import Region
+    with seeded.db.session() as s:
+        s.add(Region(level="street", code=D1 + "001", name="一街道", org_id=ids["street"]))
+        s.execute(Case.__table__.update().where(Case.id == 1).values(street_code=D1 + "002"))
+    api = users["street"].get("/api/command/stats?dim=district&period=month&month=2024-05").json()
+    assert api["total"]["counts"]["reported"] == BY_DISTRICT[D1]["reported"] - 1  # case 1 moved to street …002
+    assert users["d1"].get("/api/command/stats?dim=district&period=month&month=2024-05").json()[
+        "total"]["counts"]["reported"] == BY_DISTRICT[D1]["reported"]
+
+
+def test_city_user_sees_everything_and_the_trend_follows_the_scope(scoped, seeded, admin):
+    ids, _users = scoped
+    api = admin.get("/api/command/stats?dim=district&period=month&month=2024-05").json()
+    assert api["scope"]["city"] is True and {r["key"]: r["counts"] for r in api["rows"]} == BY_DISTRICT
+    months = stats.month_periods(dt.date(2024, 6, 30), 4, TZ)
+    d1_only = stats.Scope(districts=frozenset({D1}))
+    with seeded.db.session() as s:
+        assert stats.trend(s, "reported", months, now=NOW, scope=d1_only) == [0, 0, 10, 1]

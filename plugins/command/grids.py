@@ -640,9 +640,12 @@ def locate_codes(session: Session, points: Iterable[tuple[float, float]]) -> lis
 # --- the map -------------------------------------------------------------------------------
 
 def svg_map(session: Session, street: str = "", community: str = "", highlight: str = "",
-            limit: int = 4000) -> dict[str, Any]:
-    """Paths of the grids (local metres, y up → SVG y down) for a server-drawn map."""
+            limit: int = 4000, district: str = "") -> dict[str, Any]:
+    """Paths of the grids (local metres, y up → SVG y down) for a server-drawn map
+    (``district``: grid codes starting with that area code)."""
     stmt = select(Grid.code, Grid.name, Grid.area_class, Grid.geometry).order_by(Grid.code).limit(limit)
+    if district:
+        stmt = stmt.where(Grid.code.startswith(district, autoescape=True))
     if street:
         stmt = stmt.where(Grid.street_code == street)
     if community:

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, or_, select, true
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from core.api import UTCDateTime, ValidationFailed, field_error
@@ -305,6 +305,82 @@ def _any_activity(t: Table, p: Bounds) -> ColumnElement[bool]:
                and_(t.c.filed_at < at, t.c.due_at < at, or_(t.c.disposed_at.is_(None), t.c.disposed_at >= at)))
 
 
+# --- scope: the cases a user may count --------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scope:
+    """The cases a user may see in statistics and on the map.
+
+    A case belongs to the places it lies in (district, street, community) and
+    to its main department (``dept_id``). A user sees the cases of every place
+    and department inside the org subtrees where they hold the view
+    permission; a grant at the root org (the city) sees everything, including
+    cases without a place. See ``scope_of`` and the plugin's README.
+    """
+
+    everything: bool = False
+    districts: frozenset[str] = frozenset()
+    streets: frozenset[str] = frozenset()
+    communities: frozenset[str] = frozenset()
+    depts: frozenset[int] = frozenset()
+    org_ids: tuple[int, ...] = ()  # the granted orgs (for the caption)
+
+    def condition(self, t: Table) -> ColumnElement[bool]:
+        """A WHERE clause over ``command_case`` (``true()`` for the whole city)."""
+        if self.everything:
+            return true()
+        parts: list[ColumnElement[bool]] = []
+        for values, col in ((self.districts, t.c.district_code), (self.streets, t.c.street_code),
+                            (self.communities, t.c.community_code)):
+            if values:
+                parts.append(col.in_(sorted(values)))
+        if self.depts:
+            parts.append(t.c.dept_id.in_(sorted(self.depts)))
+        return or_(*parts) if parts else false()
+
+
+EVERYTHING = Scope(everything=True)
+
+
+def scope_of(granted: Iterable[int], paths: dict[int, str | None], orgs: dict[int, tuple[str, str | None]],
+             regions: Iterable[tuple[str, str, int | None]]) -> Scope:
+    """The scope of a user from the orgs where they hold the view permission.
+
+    ``paths``: org id -> materialised path (``/1/4/``); ``orgs``: org id ->
+    (kind, region code); ``regions``: (level, code, org id) of 街道社区.
+    A granted root org = everything. Otherwise every org inside a granted
+    subtree counts: as a department (``dept_id``), as a street or community
+    (through ``command_region.org_id``), and a ``region`` org whose region
+    code differs from its parent's is a district (cases by ``district_code``;
+    streets and communities carry their district's code, so they do not
+    widen to the whole district).
+    """
+    granted = [g for g in granted if paths.get(g)]
+    if not granted:
+        return Scope()
+    prefixes = [paths[g] or "" for g in granted]
+    if any(p.count("/") == 2 for p in prefixes):
+        return Scope(everything=True, org_ids=tuple(sorted(granted)))
+    covered = {o for o, p in paths.items() if p and any(p.startswith(g) for g in prefixes)}
+    districts = set()
+    for o in covered:
+        kind, code = orgs.get(o, ("", None))
+        if kind != "region" or not code:
+            continue
+        parent = _parent_id(paths[o] or "")
+        if parent is None or orgs.get(parent, ("", None))[1] != code:
+            districts.add(code)
+    streets = {code for level, code, org in regions if level == "street" and org in covered}
+    communities = {code for level, code, org in regions if level == "community" and org in covered}
+    return Scope(False, frozenset(districts), frozenset(streets), frozenset(communities), frozenset(covered),
+                 tuple(sorted(granted)))
+
+
+def _parent_id(path: str) -> int | None:
+    parts = [p for p in path.split("/") if p]
+    return int(parts[-2]) if len(parts) >= 2 and parts[-2].isdigit() else None
+
+
 # --- the one-pass query ---------------------------------------------------------------------
 
 @dataclass
@@ -355,14 +431,18 @@ def _with_rates(row: Row) -> Row:
 
 def compute(session: Session, dim: Dimension, period: Period, now: dt.datetime | None = None,
             labels: Callable[[Dimension, list[str]], dict[str, str]] | None = None,
-            table: Table | None = None) -> Table_:
+            table: Table | None = None, scope: Scope | None = None) -> Table_:
     """Every measure by ``dim`` over ``period`` in one ``SELECT ... GROUP BY``;
-    the totals row is the sum of the groups (each case falls in one group)."""
+    the totals row is the sum of the groups (each case falls in one group).
+    ``scope`` limits the cases to those a user may see (None = all)."""
     t = table if table is not None else case_table()
     now = now or dt.datetime.now(dt.timezone.utc)
     b = bounds(period, now)
     merged: dict[str, dict[str, int]] = {}
-    for r in session.execute(_statement(t, dim.column), {"s": b.start, "e": b.end, "at": b.at}).mappings():
+    stmt = _statement(t, dim.column)
+    if scope is not None and not scope.everything:
+        stmt = stmt.where(scope.condition(t))
+    for r in session.execute(stmt, {"s": b.start, "e": b.end, "at": b.at}).mappings():
         k = _key_value(r["k"])
         acc = merged.setdefault(k, dict.fromkeys(MEASURES, 0))
         for m in MEASURES:
@@ -376,10 +456,12 @@ def compute(session: Session, dim: Dimension, period: Period, now: dt.datetime |
 
 
 def drill_condition(dim: Dimension | None, key: str | None, measure: str, period: Period, now: dt.datetime,
-                    table: Table | None = None) -> ColumnElement[bool]:
+                    table: Table | None = None, scope: Scope | None = None) -> ColumnElement[bool]:
     """The WHERE clause of the cases behind one number of the table."""
     t = table if table is not None else case_table()
     cond = MEASURES[get_measure(measure)](t, bounds(period, now))
+    if scope is not None and not scope.everything:
+        cond = and_(cond, scope.condition(t))
     if dim is None or key is None or key == "":
         return cond
     col = t.c[dim.column]
@@ -393,12 +475,12 @@ def drill_condition(dim: Dimension | None, key: str | None, measure: str, period
 
 
 def drill(session: Session, dim: Dimension | None, key: str | None, measure: str, period: Period,
-          now: dt.datetime | None = None, page: int = 1, size: int = 20, table: Table | None = None
-          ) -> tuple[list[Any], int]:
+          now: dt.datetime | None = None, page: int = 1, size: int = 20, table: Table | None = None,
+          scope: Scope | None = None) -> tuple[list[Any], int]:
     """The cases behind one number: one page of rows and the total count."""
     t = table if table is not None else case_table()
     now = now or dt.datetime.now(dt.timezone.utc)
-    cond = drill_condition(dim, key, measure, period, now, t)
+    cond = drill_condition(dim, key, measure, period, now, t, scope)
     total = int(session.scalar(select(func.count()).select_from(t).where(cond)) or 0)
     cols = [t.c.id, t.c.case_no, t.c.class_code, t.c.source, t.c.status, t.c.district_code, t.c.street_code,
             t.c.grid_code, t.c.dept_id, t.c.reported_at, t.c.due_at, t.c.closed_at]
@@ -419,7 +501,8 @@ def month_periods(last: dt.date, count: int, tz: ZoneInfo) -> list[Period]:
 
 
 def trend(session: Session, measure: str, months: list[Period], now: dt.datetime | None = None,
-          dim: Dimension | None = None, key: str | None = None, table: Table | None = None) -> list[int]:
+          dim: Dimension | None = None, key: str | None = None, table: Table | None = None,
+          scope: Scope | None = None) -> list[int]:
     """One measure per month: one SUM(CASE) column per month, one SELECT."""
     t = table if table is not None else case_table()
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -427,7 +510,10 @@ def trend(session: Session, measure: str, months: list[Period], now: dt.datetime
     cols = [func.coalesce(func.sum(case((drill_condition(dim, key, measure, m, now, t), 1), else_=0)), 0)
             .label(f"m{i}") for i, m in enumerate(months)]
     whole = Period("custom", months[0].first, months[-1].last, months[0].start, months[-1].end)
-    r = session.execute(select(*cols).where(_any_activity(t, bounds(whole, now)))).one()
+    stmt = select(*cols).where(_any_activity(t, bounds(whole, now)))
+    if scope is not None and not scope.everything:
+        stmt = stmt.where(scope.condition(t))
+    r = session.execute(stmt).one()
     return [int(v or 0) for v in r]
 
 
@@ -474,5 +560,6 @@ def table_rows(tab: Table_, measures: Iterable[str] | None = None) -> list[list[
     return out
 
 
-__all__ = ["DIMENSIONS", "MEASURES", "NONE_KEY", "Period", "RATES", "Row", "compute", "drill", "get_dimension",
-           "get_measure", "hand_written_sql", "make_period", "month_periods", "parse_period", "rate", "trend"]
+__all__ = ["DIMENSIONS", "EVERYTHING", "MEASURES", "NONE_KEY", "Period", "RATES", "Row", "Scope", "compute", "drill",
+           "get_dimension", "get_measure", "hand_written_sql", "make_period", "month_periods", "parse_period", "rate",
+           "scope_of", "trend"]

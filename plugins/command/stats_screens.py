@@ -3,7 +3,10 @@
 The table, the bar chart and the XLSX export are built from one
 :func:`stats.compute` call (one SQL pass); the trend line is one more
 SELECT. Every number links to ``/command/stats/cases`` which lists the cases
-behind it with the same SQL condition. Bad input (unknown dimension or
+behind it with the same SQL condition. Page, drill-down, export and API
+count only the cases of the user's scope (:func:`user_scope`: a grant of
+``command.view`` at the root org = the whole city, else the districts,
+streets, communities and departments inside the granted org subtrees). Bad input (unknown dimension or
 measure, malformed dates, end before start) re-renders the page with the
 error (422) or answers a JSON error under /api/.
 """
@@ -21,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from core.api import (
     JSONResponse, Request, Response, Route, ValidationFailed, api_doc, ctx_of, dict_entries, org_info, org_names,
-    render, requires,
+    render, requires, user_of,
 )
 
 from . import stats
@@ -64,6 +67,33 @@ def _inputs(request: Request) -> tuple[stats.Dimension, stats.Period, str]:
     return dim, period, chart
 
 
+# --- scope ------------------------------------------------------------------------------------
+
+def user_scope(ctx: Any, session: Session, user: Any, permission: str = VIEW) -> stats.Scope:
+    """The cases ``user`` may count: from the orgs where they hold ``permission``
+    (a grant at the root org = the whole city; see :func:`stats.scope_of`)."""
+    if user is None:
+        return stats.Scope()
+    granted = ctx.authz.grant_orgs(user.id, permission)
+    if not granted:
+        return stats.Scope()
+    granted_paths = {g: ctx.authz.path_of(g) for g in granted}
+    if any(p and p.count("/") == 2 for p in granted_paths.values()):
+        return stats.Scope(everything=True, org_ids=tuple(granted))
+    infos = org_info(session)
+    paths = {o: ctx.authz.path_of(o) for o in infos}
+    regions = [tuple(r) for r in session.execute(select(Region.level, Region.code, Region.org_id))]
+    return stats.scope_of(granted, paths, {o: (i.kind, i.region_code) for o, i in infos.items()}, regions)
+
+
+def scope_label(ctx: Any, session: Session, scope: stats.Scope) -> str:
+    """全市, or the names of the granted orgs (shown above the figures)."""
+    if scope.everything:
+        return ctx.gettext("stats.scope.city")
+    names = org_names(session, scope.org_ids)
+    return "、".join(names[o] for o in scope.org_ids if o in names) or ctx.gettext("stats.scope.none")
+
+
 # --- labels -------------------------------------------------------------------------------------
 
 def _person_names(session: Session, ids: list[int]) -> dict[int, str]:
@@ -71,6 +101,19 @@ def _person_names(session: Session, ids: list[int]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(session.execute(select(Person.id, Person.display_name).where(Person.id.in_(ids))).all())
+
+
+def district_names(ctx: Any, session: Session) -> dict[str, str]:
+    """Region code -> name of the org that stands for it: the ``region`` org
+    nearest the root (streets and communities carry their district's code)."""
+    best: dict[str, tuple[tuple[int, int, int], str]] = {}
+    for o in org_info(session).values():
+        if not o.region_code:
+            continue
+        rank = (0 if o.kind == "region" else 1, (ctx.authz.path_of(o.id) or "").count("/"), o.id)
+        if o.region_code not in best or rank < best[o.region_code][0]:
+            best[o.region_code] = (rank, o.name)
+    return {code: name for code, (_rank, name) in best.items()}
 
 
 def labeller(ctx: Any, session: Session) -> Any:
@@ -96,8 +139,8 @@ def labeller(ctx: Any, session: Session) -> Any:
                 out[k] = f"{k} {e.name}" if e else k
             return out
         if dim.key == "district":
-            by_code = {o.region_code: o.name for o in org_info(session).values() if o.region_code}
-            return {k: f"{by_code[k]}" if k in by_code else k for k in keys}
+            by_code = district_names(ctx, session)
+            return {k: by_code.get(k, k) for k in keys}
         if dim.key == "grid":
             names = dict(session.execute(select(Grid.code, Grid.name).where(Grid.code.in_(keys))).all())
             return {k: f"{k} {names[k]}".strip() if names.get(k) else k for k in keys}
@@ -151,9 +194,11 @@ def _base_query(dim: stats.Dimension, period: stats.Period, chart: str) -> dict[
 def _context(request: Request, dim: stats.Dimension, period: stats.Period, chart: str) -> dict[str, Any]:
     ctx = ctx_of(request)
     with ctx.db.session() as s:
-        tab = stats.compute(s, dim, period, labels=labeller(ctx, s))
+        scope = user_scope(ctx, s, user_of(request))
+        tab = stats.compute(s, dim, period, labels=labeller(ctx, s), scope=scope)
         months = stats.month_periods(period.last, 12, _tz(ctx))
-        values = stats.trend(s, chart, months)
+        values = stats.trend(s, chart, months, scope=scope)
+        scope_text = scope_label(ctx, s, scope)
     q = _base_query(dim, period, chart)
 
     def drill_url(measure: str, key: str | None = None) -> str:
@@ -163,7 +208,7 @@ def _context(request: Request, dim: stats.Dimension, period: stats.Period, chart
             "measures": MAIN_MEASURES, "rates": MAIN_RATES, "all_measures": list(stats.MEASURES),
             "dimensions": list(stats.DIMENSIONS), "none_key": stats.NONE_KEY,
             "bar": bar_chart(tab, chart), "line": line_chart(months, values), "line_values": values,
-            "urlencode": urlencode, "errors": {}, "error": None}
+            "urlencode": urlencode, "errors": {}, "error": None, "scope_text": scope_text}
 
 
 def _form_values(request: Request) -> dict[str, str]:
@@ -184,8 +229,9 @@ async def stats_page(request: Request) -> Response:
         dim, period, chart = _inputs(request)
     except ValidationFailed as exc:
         data = {**base, "error": exc, "errors": exc.fields or {}, "tab": None}
-        tpl = "command/_stats.html" if request.headers.get("hx-request") else "command/stats.html"
-        return render(request, tpl, data, status_code=422)
+        if request.headers.get("hx-request"):  # htmx swaps 2xx only: the fragment carries the error
+            return render(request, "command/_stats.html", data)
+        return render(request, "command/stats.html", data, status_code=422)
     data = {**base, **_context(request, dim, period, chart)}
     if request.headers.get("hx-request"):
         return render(request, "command/_stats.html", data)
@@ -201,7 +247,9 @@ async def drill_page(request: Request) -> Response:
     key = p.get("key")
     page = _page(request)
     with ctx.db.session() as s:
-        rows, total = stats.drill(s, dim, key, measure, period, page=page, size=PAGE_SIZE)
+        scope = user_scope(ctx, s, user_of(request))
+        rows, total = stats.drill(s, dim, key, measure, period, page=page, size=PAGE_SIZE, scope=scope)
+        scope_text = scope_label(ctx, s, scope)
         depts = org_names(s, [r["dept_id"] for r in rows])
         label = labeller(ctx, s)(dim, [key]).get(key, key) if dim and key and key != stats.NONE_KEY else ""
     q = {**({"dim": dim.key, "key": key or ""} if dim else {}), "measure": measure, **period.query()}
@@ -209,7 +257,7 @@ async def drill_page(request: Request) -> Response:
             "pages": max(1, -(-total // PAGE_SIZE)), "depts": depts, "dim": dim, "key": key, "key_label": label,
             "measure": measure, "period": period, "url": "/command/stats/cases?" + urlencode(q) + "&",
             "back": "/command/stats?" + urlencode({"dim": dim.key if dim else "district", **period.query()}),
-            "none_key": stats.NONE_KEY}
+            "none_key": stats.NONE_KEY, "scope_text": scope_text}
     if request.headers.get("hx-request"):
         return render(request, "command/_stats_cases.html", data)
     return render(request, "command/stats_cases.html", data)
@@ -226,7 +274,7 @@ async def export_xlsx(request: Request) -> Response:
     ctx = ctx_of(request)
     dim, period, _chart = _inputs(request)
     with ctx.db.session() as s:
-        tab = stats.compute(s, dim, period, labels=labeller(ctx, s))
+        tab = stats.compute(s, dim, period, labels=labeller(ctx, s), scope=user_scope(ctx, s, user_of(request)))
     rows = stats.table_rows(tab)
     rows[-1][1] = ctx.gettext("stats.total")
     for r in rows[:-1]:
@@ -242,12 +290,16 @@ async def api_stats(request: Request) -> Response:
     ctx = ctx_of(request)
     dim, period, _chart = _inputs(request)
     with ctx.db.session() as s:
-        tab = stats.compute(s, dim, period, labels=labeller(ctx, s))
+        scope = user_scope(ctx, s, user_of(request))
+        tab = stats.compute(s, dim, period, labels=labeller(ctx, s), scope=scope)
+        scope_text = scope_label(ctx, s, scope)
 
     def out(r: stats.Row) -> dict[str, Any]:
         return {"key": None if r.key == stats.NONE_KEY else r.key, "label": r.label, "counts": r.counts,
                 "rates": r.rates}
-    return JSONResponse({"dimension": dim.key, "period": {"kind": period.kind, "first": period.first.isoformat(),
+    return JSONResponse({"dimension": dim.key, "scope": {"city": scope.everything, "org_ids": list(scope.org_ids),
+                                                         "label": scope_text},
+                         "period": {"kind": period.kind, "first": period.first.isoformat(),
                                                           "last": period.last.isoformat()},
                          "rows": [out(r) for r in tab.rows], "total": {"counts": tab.total.counts,
                                                                         "rates": tab.total.rates}})
@@ -261,7 +313,9 @@ routes = [
 ]
 
 api_docs = [
-    api_doc("/api/command/stats", "get", "案件统计（GB/T 30428.4）/ case statistics by a dimension over a period",
+    api_doc("/api/command/stats", "get",
+            "案件统计（GB/T 30428.4，限于本人有权查看的机构范围）/ case statistics by a dimension over a period "
+            "(only the cases of the user's org subtrees)",
             permission=VIEW, tag="command",
             query={"dim": "district|street|community|grid|dept|reporter|filer|dispatcher|source|big_class|class|status",
                    "period": "month|quarter|year|custom", "month": "YYYY-MM", "quarter": "YYYY-Qn", "year": "YYYY",
