@@ -32,9 +32,14 @@ Benchmarks (see bench/README.md):
 7. Grid lookup (``bench_grids``, command plugin): 100,000 points located over
    10,000 grids with one STRtree query against a naive loop over every polygon
    (target >= 20,000 points/s; per-point and per-request rates printed).
-8. Case statistics (``bench_case_stats``, SQLite): one month's GB/T 30428.4
-   figures by district over 1,000,000 cases through ``stats.compute`` against
-   the same figures as one hand-written GROUP BY (target <= 1.5x).
+8. Case statistics (``bench_case_stats``, SQLite; also PostgreSQL with
+   ``--pg-url``): one month's GB/T 30428.4 figures by district over 1,000,000
+   cases through ``stats.compute`` against the same figures as one
+   hand-written GROUP BY (target <= 1.5x).
+9. Case intake (``bench_case_intake``, command plugin): report -> filed through
+   the plugin's service functions (one transaction per report and per
+   filing) against hand-built Core statements writing the same rows (target
+   <= 2x time per case; cases/s and statements per case printed).
 
 Machines are noisy, so every verdict compares two things measured side by side
 in the same run; no absolute figure is asserted anywhere. Exit status: 0 when
@@ -68,6 +73,7 @@ import bench_forms  # noqa: E402
 import bench_forms_list  # noqa: E402
 import bench_grids  # noqa: E402
 import bench_case_stats  # noqa: E402
+import bench_case_intake  # noqa: E402
 import bench_http  # noqa: E402
 
 
@@ -93,10 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--quick", action="store_true", help="fewer requests and samples")
     g.add_argument("--smoke", action="store_true", help="a handful of requests: checks the harness, not speed")
     ap.add_argument("--only", choices=("http", "authz", "forms", "forms_list", "calendar", "flows", "grids",
-                                       "case_stats"),
+                                       "case_stats", "case_intake"),
                     help="run one benchmark only")
-    ap.add_argument("--db-url", help="HTTP benchmark database (empty or core-migrated), e.g. PostgreSQL; "
-                                     "default: a temporary SQLite file")
+    ap.add_argument("--db-url", help="HTTP and case-intake benchmark database (empty or core-migrated), e.g. "
+                                     "PostgreSQL; default: a temporary SQLite file")
+    ap.add_argument("--pg-url", help="also run the case statistics on this PostgreSQL database (a throwaway one: "
+                                     "its command_case table is dropped and re-created)")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     a = ap.parse_args(argv)
     mode = "smoke" if a.smoke else "quick" if a.quick else "full"
@@ -223,9 +231,29 @@ def main(argv: list[str] | None = None) -> int:
             bench_case_stats.print_table(result)
             report["case_stats"] = result
             verdicts += bench_case_stats.verdicts(result)
+            if a.pg_url:
+                result = bench_case_stats.run(quick=a.quick, smoke=a.smoke, db_url=a.pg_url)
+                bench_case_stats.print_table(result)
+                report["case_stats_pg"] = result
+                verdicts += bench_case_stats.verdicts(result)
         except Exception:
             traceback.print_exc()
             print("case statistics benchmark FAILED to run")
+            broken = True
+
+    if a.only in (None, "case_intake"):
+        print(f"\n== 9. Case intake: report -> filed through the plugin vs hand-built SQL writing the same rows "
+              f"(target: <= {bench_case_intake.TARGET_RATIO:g}x per case) ==")
+        try:
+            result = bench_case_intake.run(quick=a.quick, smoke=a.smoke, db_url=a.db_url)
+            bench_case_intake.print_table(result)
+            report["case_intake"] = result
+            verdicts += bench_case_intake.verdicts(result)
+            if not result["same_rows"] or result["state_problems"]:
+                broken = True
+        except Exception:
+            traceback.print_exc()
+            print("case intake benchmark FAILED to run")
             broken = True
 
     print("\n== summary ==")

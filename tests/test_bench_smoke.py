@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 HTTP_KEYS = {"post_org", "get_people"}
 STACK_FIGURES = {"requests", "rps", "median_ms", "p95_ms", "cpu_ms_per_req", "in_app_median_ms", "errors"}
@@ -43,6 +45,33 @@ def check_http(rows: list[dict]) -> None:
         assert isinstance(r["passed"], bool)
 
 
+INTAKE_SIDE = {"cps", "ms", "report_ms", "file_ms", "stmts", "report_stmts", "file_stmts"}
+INTAKE_TABLES = {"command_case", "core_flow_instance", "core_flow_token", "core_flow_task", "core_flow_timer",
+                 "core_flow_history", "core_flow_outbox", "core_audit_log"}
+
+
+def check_case_intake(r: dict, backend: str) -> None:
+    """Both sides ran, wrote the same rows per case, and the figures are filled in."""
+    assert r["backend"] == backend
+    assert r["same_rows"] and r["state_problems"] == [], r["state_problems"]
+    # (command_serial: a new row per class and day, so the side that runs first creates them)
+    ours, bare = ({t: v for t, v in r[k].items() if t != "command_serial"}
+                  for k in ("rows_per_case_ours", "rows_per_case_bare"))
+    assert INTAKE_TABLES <= set(ours) and ours == bare
+    assert ours["command_case"] == 1 and ours["core_flow_task"] == 2
+    for side in ("ours", "bare"):
+        assert INTAKE_SIDE <= r[side].keys()
+        assert all(r[side][k] > 0 for k in INTAKE_SIDE), r[side]
+    assert r["ours"]["stmts"] >= r["bare"]["stmts"]
+    assert r["ratio"] > 0 and r["target"] == 2.0 and isinstance(r["passed"], bool)
+
+
+def check_case_stats(r: dict, backend: str) -> None:
+    assert r["backend"] == backend and r["rows"] > 0
+    assert r["same_figures"] is True
+    assert r["ours_s"] > 0 and r["hand_s"] > 0 and r["ratio"] > 0 and isinstance(r["passed"], bool)
+
+
 def test_smoke_run_prints_both_benchmarks_with_ratios_and_verdicts(backend: str, db_url: str,
                                                                     tmp_path: Path) -> None:
     # SQLite: the harness's default temporary database plus the authz benchmark;
@@ -64,5 +93,22 @@ def test_smoke_run_prints_both_benchmarks_with_ratios_and_verdicts(backend: str,
         assert [r["rules"] for r in report["authz"]] == [1_000]
         assert report["authz"][0]["revocation_honoured"] and report["authz"][0]["agrees_with_casbin"]
         assert "Permission check" in text and "authz 1,000 rules" in text
+        check_case_intake(report["case_intake"], "sqlite")
+        check_case_stats(report["case_stats"], "sqlite")
+        assert "Case intake" in text and "case intake (sqlite)" in text
     else:
         assert "authz" not in report and "postgresql" in text
+
+
+def test_smoke_case_intake_and_statistics_on_postgresql(backend: str, db_url: str, tmp_path: Path) -> None:
+    # The SQLite side of both runs in the full smoke run above; here they run on the test's
+    # PostgreSQL database (the intake seeds its city there, the statistics re-create command_case).
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL only: the SQLite smoke run covers both sections")
+    proc, report = run_bench(tmp_path, "--only", "case_intake", "--db-url", db_url)
+    check_case_intake(report["case_intake"], "postgresql")
+    assert "case intake (postgresql)" in proc.stdout and "http" not in report
+    proc, report = run_bench(tmp_path, "--only", "case_stats", "--pg-url", db_url)
+    check_case_stats(report["case_stats"], "sqlite")
+    check_case_stats(report["case_stats_pg"], "postgresql")
+    assert "(postgresql)" in proc.stdout

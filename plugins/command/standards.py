@@ -151,11 +151,12 @@ def list_standards(session: Session, q: str = "", kind: str = "", page: int = 1,
 
 
 def find_standard(session: Session, class_code: str, *, kind: str | None = None, condition_code: str | None = None,
-                  area_class: str = "", urgency: str = "normal") -> Standard | None:
+                  area_class: str = "", urgency: str = "normal", classes: Classes | None = None) -> Standard | None:
     """The active standard that applies: the exact area class before the
-    any-class row; without ``condition_code`` the class's first condition."""
+    any-class row; without ``condition_code`` the class's first condition.
+    ``classes``: the dictionaries when the caller has loaded them (a load reads both)."""
     kind, code = split_class(class_code, kind)
-    Classes(session).require(kind, code)
+    (classes or Classes(session)).require(kind, code)
     stmt = select(Standard).where(Standard.kind == kind, Standard.class_code == code, Standard.active.is_(True),
                                   Standard.urgency == urgency, Standard.area_class.in_([area_class or "", ""]))
     if condition_code:
