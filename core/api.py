@@ -125,14 +125,8 @@ def dict_entries(session: Session, dict_code: str) -> dict[str, DictEntry]:
     """Every item of a 数据字典 dictionary by code (active or not), read in the
     caller's session — for validating many codes at once (imports).
     Empty when the dictionary does not exist."""
-    from .dictionaries.models import Dict, DictItem
-    d = session.scalar(select(Dict).where(Dict.code == dict_code))
-    if d is None:
-        return {}
-    items = list(session.scalars(select(DictItem).where(DictItem.dict_id == d.id)))
-    code_of = {i.id: i.code for i in items}
-    return {i.code: DictEntry(i.code, i.name, code_of.get(i.parent_id) if i.parent_id else None, i.depth, i.active,
-                              dict(i.extra or {})) for i in items}
+    from .dictionaries import snapshot
+    return snapshot.entries(session, dict_code)
 
 
 class OrgInfo(NamedTuple):

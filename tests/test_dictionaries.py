@@ -64,6 +64,38 @@ def test_seeding_is_idempotent_and_keeps_admin_changes(ctx):
     assert lookup(ctx, COMPONENT, "0101").name == "给水井盖"
 
 
+def test_dict_entries_follow_every_edit_and_the_callers_own_transaction(ctx):
+    """core.api.dict_entries remembers a dictionary between calls: renames, moves,
+    (de)activation, new items and the caller's uncommitted edits all show at once."""
+    from core.api import dict_entries
+    make_dict(ctx)
+    with ctx.db.session() as s:
+        first = dict_entries(s, "test.colors")
+        assert dict_entries(s, "no.such") == {}
+    assert first["crimson"].parent_code == "dark_red" and first["crimson"].depth == 2
+    with ctx.db.session() as s:
+        svc.edit_item(s, ACTOR, "test.colors", "crimson", {"version": 1, "name": "绯"})
+        assert dict_entries(s, "test.colors")["crimson"].name == "绯"  # own edit, not yet committed
+        s.rollback()
+        assert dict_entries(s, "test.colors")["crimson"].name == "绯红"  # rolled back: the old name again
+    with ctx.db.session() as s:
+        svc.edit_item(s, ACTOR, "test.colors", "red", {"version": 1, "name": "大红"})  # another item, same count
+    with ctx.db.session() as s:
+        got = dict_entries(s, "test.colors")
+        assert got["red"].name == "大红" and got["crimson"].name == "绯红"
+        svc.edit_item(s, ACTOR, "test.colors", "dark_red", {"version": 1, "parent_code": "blue"})
+        svc.add_item(s, ACTOR, "test.colors", {"code": "navy", "name": "藏青", "parent_code": "blue"})
+    with ctx.db.session() as s:
+        got = dict_entries(s, "test.colors")
+        assert got["crimson"].depth == 2 and got["dark_red"].parent_code == "blue" and got["navy"].name == "藏青"
+        svc.edit_item(s, ACTOR, "test.colors", "blue", {"version": 1, "active": False})
+    with ctx.db.session() as s:
+        got = dict_entries(s, "test.colors")
+        assert not got["blue"].active and not got["navy"].active and got["red"].active
+        got.clear()  # the caller's copy: the remembered one stays whole
+        assert len(dict_entries(s, "test.colors")) == 5
+
+
 # --- services: bad input ------------------------------------------------------------------------
 
 def test_duplicate_codes_are_refused(ctx):
