@@ -23,7 +23,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from core.api import (
@@ -527,6 +527,7 @@ def sync_case(session: Session, case: Case) -> None:
     """Status, timestamps, counters and on-time flags from the flow instance and its tasks."""
     if case.instance_id is None:
         return
+    session.info.get(SYNC_PENDING, set()).discard(case.instance_id)
     m = flow_models()
     inst = session.get(m.FlowInstance, case.instance_id)
     if inst is None:
@@ -622,7 +623,23 @@ def on_flow_event(ctx: PluginContext, session: Session, event: dict[str, Any]) -
     if (event.get("topic") == "task.completed" and (event.get("node_id"), event.get("action")) in CASE_SIDE_ACTIONS
             and session.info.get(ACT_MARK) != event.get("task_id")):
         refuse_outside_case_page(session, event["instance_id"])
-    iid = event["instance_id"]
+    # A step sends several events; the case is brought in step once, when the
+    # transaction commits (or earlier, by the service that drove the step).
+    session.info.setdefault(SYNC_PENDING, set()).add(event["instance_id"])
+
+
+SYNC_PENDING = "command_case_sync"  # session.info: instance ids whose case needs sync_case
+
+
+@event.listens_for(Session, "before_commit")
+def _sync_pending(session: Session) -> None:
+    pending = session.info.get(SYNC_PENDING)
+    while pending:
+        sync_instance(session, pending.pop())
+
+
+def sync_instance(session: Session, iid: int) -> None:
+    """Sync the case of flow instance ``iid`` (none: nothing to do)."""
     # The instance names its case (variable ``case_id``); both are usually in the session already
     # (a report or a step just touched them), so this costs no query. The query is the fallback.
     inst = session.get(flow_models().FlowInstance, iid)
