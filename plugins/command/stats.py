@@ -302,7 +302,9 @@ def _any_activity(t: Table, p: Bounds) -> ColumnElement[bool]:
     at = p.at
     return or_(_in(t.c.reported_at, p), _in(t.c.filed_at, p), _in(t.c.dispatched_at, p), _in(t.c.voided_at, p),
                _in(t.c.disposed_at, p), _in(t.c.closed_at, p), _in(t.c.due_at, p),
-               and_(t.c.filed_at < at, t.c.due_at < at, or_(t.c.disposed_at.is_(None), t.c.disposed_at >= at)))
+               and_(t.c.filed_at < at, t.c.due_at < at, or_(t.c.disposed_at.is_(None), t.c.disposed_at >= at),
+                    or_(t.c.closed_at.is_(None), t.c.closed_at >= at),
+                    or_(t.c.voided_at.is_(None), t.c.voided_at >= at)))
 
 
 # --- scope: the cases a user may count --------------------------------------------------------
@@ -547,7 +549,8 @@ def hand_written_sql(dim_column: str) -> str:
     sums = ",\n  ".join(f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END) AS {m}" for m, c in conds.items())
     where = (f"{inn('reported_at')} OR {inn('filed_at')} OR {inn('dispatched_at')} OR {inn('voided_at')} OR "
              f"{inn('disposed_at')} OR {inn('closed_at')} OR {inn('due_at')} OR "
-             "(filed_at < :at AND due_at < :at AND (disposed_at IS NULL OR disposed_at >= :at))")
+             "(filed_at < :at AND due_at < :at AND (disposed_at IS NULL OR disposed_at >= :at) "
+             "AND (closed_at IS NULL OR closed_at >= :at) AND (voided_at IS NULL OR voided_at >= :at))")
     return f"SELECT {dim_column} AS k,\n  {sums}\nFROM command_case\nWHERE {where}\nGROUP BY {dim_column}"
 
 
