@@ -506,6 +506,11 @@ async def tasks_page(request: Request) -> Response:
 @requires(VIEW)
 async def detail_page(request: Request) -> Response:
     """案件详情: facts, photos before/after, deadline colour, timeline, the flow with the current step, buttons."""
+    return _detail(request)
+
+
+def _detail(request: Request, error: CcmsError | None = None) -> Response:
+    """The case page; with ``error`` (a refused button) the reason is shown on it, status 4xx."""
     ctx, user = ctx_of(request), user_of(request)
     with ctx.db.session() as s:
         c = cases.require_view(ctx, user, s, request.path_params["id"])
@@ -530,10 +535,13 @@ async def detail_page(request: Request) -> Response:
                    if c.community_code else None,
                    "class_name": Classes(s).name("event" if c.kind == "E" else "component", c.class_code[1:]),
                    "reported": request.query_params.get("reported") == "1",
-                   "error": request.query_params.get("error", "")[:300],
-                   "error_en": request.query_params.get("error_en", "")[:300],
-                   "done": request.query_params.get("done", "") in DONE_WHAT}
-        return render(request, "command/case_detail.html", context)
+                   "error": error.zh if error is not None else "",
+                   "error_en": error.en if error is not None else "",
+                   "done": error is None and request.query_params.get("done", "") in DONE_WHAT}
+        response = render(request, "command/case_detail.html", context)
+        if error is not None:
+            response.status_code = error.status
+        return response
 
 
 @requires(VIEW)
@@ -564,11 +572,9 @@ async def detail_post(request: Request) -> Response:
                           dept_ids=[d for d in form.getlist("dept_ids") if d], photos=photos,
                           merge_into=data.get("merge_into"), urgency=data.get("urgency") or None)
     except CcmsError as exc:
-        if exc.status in (401,):
+        if exc.status in (401, 404):
             raise
-        from urllib.parse import quote
-        return RedirectResponse(f"/command/cases/{cid}?error={quote(exc.zh[:200])}&error_en={quote(exc.en[:200])}",
-                                status_code=303)
+        return _detail(request, exc)  # the case page again, with the reason (nothing was written)
     return RedirectResponse(f"/command/cases/{cid}?done={what if what in DONE_WHAT else 'act'}", status_code=303)
 
 
