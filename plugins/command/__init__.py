@@ -13,6 +13,8 @@
   ``case_screens.py`` its screens and JSON API; ``demo_cases.py`` its demo data;
 * ``stats_screens.py`` — statistics (GB/T 30428.4) over ``command_case``.
 * ``map_screens.py``   — 案件地图: open cases by unit grid (SVG choropleth) and its JSON twin.
+* ``evaluation.py``    — 绩效考核: scores of departments and regions from the statistics;
+  ``evaluation_screens.py`` its page, XLSX export and JSON twin.
 
 The classification itself is core's 数据字典 (``gbt30428.component`` /
 ``gbt30428.event``), read through :mod:`core.api`.
@@ -24,12 +26,20 @@ from typing import Any
 
 from core.api import hookimpl, placeholder_routes
 
-from . import case_screens, cases, map_screens, screens, stats_screens
+from . import (
+    case_screens,
+    cases,
+    evaluation_screens,
+    map_screens,
+    screens,
+    stats_screens,
+)
 
 
 @hookimpl
 def ccms_register_routes(ctx: Any) -> list[Any]:
     ours = list(case_screens.routes) + list(screens.routes) + list(stats_screens.routes) + list(map_screens.routes)
+    ours += list(evaluation_screens.routes)
     taken = {r.path for r in ours}
     return ours + [r for r in placeholder_routes(ctx, "command") if r.path not in taken]
 
@@ -37,7 +47,7 @@ def ccms_register_routes(ctx: Any) -> list[Any]:
 @hookimpl
 def ccms_register_api_docs(ctx: Any) -> list[dict[str, Any]]:
     return (list(screens.api_docs) + list(stats_screens.api_docs) + list(case_screens.api_docs)
-            + list(map_screens.api_docs))
+            + list(map_screens.api_docs) + list(evaluation_screens.api_docs))
 
 
 @hookimpl

@@ -1,0 +1,250 @@
+"""绩效考核 (GB/T 30428.4): scores of departments and regions from the statistics.
+
+The figures are those of :func:`stats.compute` (same definitions, same scope,
+same drill-down); this module only turns them into scores:
+
+* each indicator gives a *rate* (percent) and a 0–100 *score*: the rate itself
+  (higher is better), ``100 − rate`` (lower is better), or, for a count, the
+  count relative to the best peer in the table (best = 100);
+* an indicator without data (denominator 0, or every peer's count 0) is left
+  out and the remaining weights are renormalised, so a department with no case
+  due is not punished for it;
+* composite = Σ weight × score ÷ Σ weight (of the indicators with data),
+  grade by the bands (A ≥ 90, B ≥ 75, …), rank by composite (ties share a rank).
+
+Weights and bands are the plugin's settings (``eval_weight_<group>_<indicator>``,
+``eval_grade_a..d``; defaults in plugin.json = the seed data), editable in
+应用维护 → 系统配置. JSON Schema cannot say "sums to 100", so :func:`problems`
+reports that as a bilingual warning on the page; scores stay computable
+because the weights are renormalised anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from core.api import ValidationFailed, field_error
+
+from . import stats
+
+OBJECT_TYPES = ("dept", "district", "street", "community", "grid")
+PUBLIC_REPORTED = "public_reported"  # extra count: reports from the public (source = public)
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One evaluation indicator: ``kind`` is ``rate`` (higher is better),
+    ``inverse`` (lower is better) or ``count`` (relative to the best peer)."""
+
+    key: str
+    kind: str
+    num: str  # the count (a stats measure, or PUBLIC_REPORTED)
+    den: str | None = None  # the denominator measure of a rate
+
+    @property
+    def drill(self) -> str:
+        """The statistics measure whose drill-down lists the cases behind the figure."""
+        return self.num if self.num in stats.MEASURES else (self.den or "reported")
+
+
+INDICATORS: dict[str, tuple[Indicator, ...]] = {
+    "dept": (
+        Indicator("dispose_rate", "rate", "disposed", "due"),
+        Indicator("ontime_dispose_rate", "rate", "disposed_on_time", "due"),
+        Indicator("rework_rate", "inverse", "reworked", "filed"),
+        Indicator("overdue_rate", "inverse", "overdue_open", "due"),
+        Indicator("extend_rate", "inverse", "extended", "filed"),
+    ),
+    "region": (
+        Indicator("public_share", "inverse", PUBLIC_REPORTED, "reported"),
+        Indicator("filed_count", "count", "filed"),
+        Indicator("close_rate", "rate", "closed", "due"),
+        Indicator("ontime_close_rate", "rate", "closed_on_time", "due"),
+    ),
+}
+GRADES = ("A", "B", "C", "D")  # E = below D's band
+
+
+def group_of(object_type: str) -> str:
+    return "dept" if object_type == "dept" else "region"
+
+
+def get_object_type(key: str) -> str:
+    """The object type from a query parameter; anything else is a bilingual 422."""
+    key = (key or "").strip()
+    if key not in OBJECT_TYPES:
+        zh = f"考核对象“{key}”无效，可选：部门、区、街道、社区、单元网格"
+        en = f"unknown object type {key!r}; choose one of {', '.join(OBJECT_TYPES)}"
+        raise ValidationFailed(zh, en, fields=field_error("type", zh, en))
+    return key
+
+
+def weight_key(group: str, indicator: str) -> str:
+    return f"eval_weight_{group}_{indicator}"
+
+
+def weights_from(settings: Mapping[str, Any], group: str) -> dict[str, float]:
+    """The configured weights of an object group, by indicator key."""
+    return {i.key: float(settings.get(weight_key(group, i.key), 0) or 0) for i in INDICATORS[group]}
+
+
+def grades_from(settings: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """The grade bands ``[(A, 90), (B, 75), …]`` (the lowest bound each grade needs)."""
+    return [(g, float(settings.get(f"eval_grade_{g.lower()}", 0) or 0)) for g in GRADES]
+
+
+def problems(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Bilingual warnings about the configuration (weights not summing to 100,
+    bands out of order); the page shows them above the table."""
+    out: list[tuple[str, str]] = []
+    names = {"dept": ("部门", "department"), "region": ("区域（区/街道/社区/网格）", "region")}
+    for group in INDICATORS:
+        total = sum(weights_from(settings, group).values())
+        if abs(total - 100) > 1e-6:
+            zh, en = names[group]
+            out.append((f"{zh}考核权重合计为 {total:g}，应为 100；已按比例折算（应用维护 → 系统配置 → 指挥协调）",
+                        f"the {en} weights add up to {total:g}, not 100; they were scaled proportionally (settings → command)"))
+    bounds = [b for _g, b in grades_from(settings)]
+    if any(a <= b for a, b in pairwise(bounds)):
+        out.append(("等级分数线应从 A 到 D 依次降低（系统配置 → 指挥协调）",
+                    "the grade bands must fall from A to D (settings → command)"))
+    return out
+
+
+def grade_of(composite: float | None, grades: list[tuple[str, float]]) -> str | None:
+    if composite is None:
+        return None
+    for g, bound in grades:
+        if composite >= bound:
+            return g
+    return "E"
+
+
+# --- scoring (pure) --------------------------------------------------------------------------
+
+@dataclass
+class Mark:
+    """One indicator of one object: its rate (or count), its 0–100 score, its weight."""
+
+    value: float | int | None
+    score: float | None
+    weight: float
+
+
+@dataclass
+class Scored:
+    key: str
+    label: str
+    counts: dict[str, int]
+    marks: dict[str, Mark] = field(default_factory=dict)
+    composite: float | None = None
+    grade: str | None = None
+    rank: int | None = None
+
+
+def score(rows: list[tuple[str, str, Mapping[str, int]]], group: str, weights: Mapping[str, float],
+          grades: list[tuple[str, float]]) -> list[Scored]:
+    """Score ``(key, label, counts)`` rows of one object group; sorted best first
+    (objects without any scored indicator last, unranked)."""
+    indicators = INDICATORS[group]
+    best = {i.key: max((int(c.get(i.num, 0)) for _k, _l, c in rows), default=0)
+            for i in indicators if i.kind == "count"}
+    out = []
+    for key, label, counts in rows:
+        s = Scored(key, label, dict(counts))
+        num = den = 0.0
+        for i in indicators:
+            w = float(weights.get(i.key, 0))
+            value: float | int | None
+            if i.kind == "count":
+                value = int(counts.get(i.num, 0))
+                sc = round(100.0 * value / best[i.key], 2) if best[i.key] else None
+            else:
+                value = stats.rate(int(counts.get(i.num, 0)), int(counts.get(i.den or "", 0)))
+                sc = None if value is None else (value if i.kind == "rate" else round(100.0 - value, 2))
+            s.marks[i.key] = Mark(value, sc, w)
+            if sc is not None:
+                num += w * sc
+                den += w
+        s.composite = round(num / den, 2) if den > 0 else None
+        s.grade = grade_of(s.composite, grades)
+        out.append(s)
+    out.sort(key=lambda r: (r.composite is None, -(r.composite or 0), r.key))
+    prev: float | None = None
+    rank = 0
+    for n, r in enumerate(out, start=1):
+        if r.composite is None:
+            break
+        if r.composite != prev:
+            rank, prev = n, r.composite
+        r.rank = rank
+    return out
+
+
+# --- data ------------------------------------------------------------------------------------
+
+def public_counts(session: Session, dim: stats.Dimension, period: stats.Period, now: dt.datetime,
+                  scope: stats.Scope | None = None) -> dict[str, int]:
+    """Reports from the public (source ``public``) by the dimension: the
+    numerator of the public-report share (``reported`` is its denominator)."""
+    t = stats.case_table()
+    col = t.c[dim.column]
+    cond = and_(stats.MEASURES["reported"](t, stats.bounds(period, now)), t.c.source == "public")
+    if scope is not None and not scope.everything:
+        cond = and_(cond, scope.condition(t))
+    out: dict[str, int] = {}
+    for k, n in session.execute(select(col, func.count()).where(cond).group_by(col)):
+        key = stats.NONE_KEY if k is None or k == "" else str(k)
+        out[key] = out.get(key, 0) + int(n)
+    return out
+
+
+@dataclass
+class Evaluation:
+    object_type: str
+    group: str
+    period: stats.Period
+    rows: list[Scored]
+    weights: dict[str, float]
+    grades: list[tuple[str, float]]
+    warnings: list[tuple[str, str]]
+
+    @property
+    def indicators(self) -> tuple[Indicator, ...]:
+        return INDICATORS[self.group]
+
+
+def evaluate(session: Session, object_type: str, period: stats.Period, settings: Mapping[str, Any],
+             now: dt.datetime | None = None, scope: stats.Scope | None = None,
+             labels: Callable[[stats.Dimension, list[str]], dict[str, str]] | None = None) -> Evaluation:
+    """The evaluation table of one object type over a period (cases limited to ``scope``).
+    Cases without the object (no department, no grid …) are not evaluated."""
+    now = now or dt.datetime.now(dt.UTC)
+    group = group_of(object_type)
+    dim = stats.get_dimension(object_type)
+    tab = stats.compute(session, dim, period, now=now, labels=labels, scope=scope)
+    public = public_counts(session, dim, period, now, scope) if group == "region" else {}
+    rows = [(r.key, r.label, {**r.counts, PUBLIC_REPORTED: public.get(r.key, 0)})
+            for r in tab.rows if r.key != stats.NONE_KEY]
+    weights, grades = weights_from(settings, group), grades_from(settings)
+    return Evaluation(object_type, group, period, score(rows, group, weights, grades), weights, grades,
+                      problems(settings))
+
+
+def export_rows(ev: Evaluation) -> list[list[Any]]:
+    """XLSX rows: rank, code, name, composite, grade, then rate and score of each indicator."""
+    out = []
+    for r in ev.rows:
+        row: list[Any] = [r.rank, r.key, r.label, r.composite, r.grade or ""]
+        for i in ev.indicators:
+            m = r.marks[i.key]
+            row += [m.value, m.score]
+        out.append(row)
+    return out

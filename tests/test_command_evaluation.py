@@ -1,0 +1,284 @@
+"""绩效考核 (GB/T 30428.4): scores against numbers computed by hand on the
+statistics fixture of ``test_command_stats`` (May 2024), plus one extra case
+(#21: department C, no district, filed in May, due in June, extended) so that
+department C has no case due: its disposal, on-time and overdue indicators are
+left out and the other weights renormalised.
+
+Hand count, default weights (department 30/20/20/20/10; region 10/20/30/40):
+
+* dept A: due 6, disposed 4, on time 3, overdue 2, filed 8, reworked 1, extended 0
+  → 66.67, 50, 100−12.5=87.5, 100−33.33=66.67, 100−0=100
+  → (30·66.67 + 20·50 + 20·87.5 + 20·66.67 + 10·100) / 100 = 70.835 → C, rank 1
+* dept B: due 6, disposed 4, on time 3, overdue 3, filed 5, reworked 1, extended 1
+  → 66.67, 50, 80, 50, 80 → 64.001 → C
+* dept C: due 0, filed 1, reworked 0, extended 1 → —, —, 100, —, 0
+  → (20·100 + 10·0) / 30 = 66.67 → C, rank 2 (so B is rank 3)
+* D1: reported 10, public 2 (20 % → 80), filed 9 (best → 100), closing 66.67, on time 50
+  → (800 + 2000 + 2000.1 + 2000) / 100 = 68.00 → C, rank 1
+* D2: reported 6, public 1 (16.67 % → 83.33), filed 5 (5/9 → 55.56), closing 50, on time 33.33
+  → (833.3 + 1111.2 + 1500 + 1333.2) / 100 = 47.78 → D, rank 2
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import openpyxl
+import pytest
+from conftest import ADMIN_PASSWORD
+from test_command_stats import D1, D2, A, B, _org, seed
+
+from plugins.command import evaluation, stats
+from plugins.command.models import Case
+
+C = 103
+MAY_Q = "period=month&month=2024-05"
+DEFAULTS = {"eval_weight_dept_dispose_rate": 30, "eval_weight_dept_ontime_dispose_rate": 20,
+            "eval_weight_dept_rework_rate": 20, "eval_weight_dept_overdue_rate": 20,
+            "eval_weight_dept_extend_rate": 10, "eval_weight_region_public_share": 10,
+            "eval_weight_region_filed_count": 20, "eval_weight_region_close_rate": 30,
+            "eval_weight_region_ontime_close_rate": 40, "eval_grade_a": 90, "eval_grade_b": 75,
+            "eval_grade_c": 60, "eval_grade_d": 40}
+
+
+def _add_case_21(ctx) -> None:
+    import datetime as dt
+    t = lambda m, d: dt.datetime(2024, m, d, 2, tzinfo=dt.UTC)
+    with ctx.db.session() as s:
+        s.add(Case(id=21, case_no="E010100000021", kind="E", class_code="E0101", big_class="E01",
+                   source="supervisor", status="disposing", district_code=None, street_code=None,
+                   community_code=None, grid_code=None, dept_id=C, reported_at=t(5, 20), filed_at=t(5, 20),
+                   dispatched_at=t(5, 20), due_at=t(6, 10), rework_count=0, extend_count=1, suspend_count=0,
+                   return_count=0, dispatch_count=1))
+
+
+@pytest.fixture
+def seeded(app):
+    ctx = app.state.ccms
+    seed(ctx)
+    _add_case_21(ctx)
+    return ctx
+
+
+def _api(client, query: str) -> dict:
+    r = client.get(f"/api/command/evaluation?{query}")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _by_key(data: dict) -> dict[str, dict]:
+    return {r["key"]: r for r in data["rows"]}
+
+
+# --- pure scoring -------------------------------------------------------------------------------
+
+def test_defaults_are_the_seed_weights_and_sum_to_100(app):
+    from plugins.command.common import settings
+    s = settings(app.state.ccms)
+    for k, v in DEFAULTS.items():
+        assert s[k] == v, k
+    assert evaluation.problems(s) == []
+
+
+def test_score_renormalises_when_an_indicator_has_no_data():
+    w = evaluation.weights_from(DEFAULTS, "dept")
+    grades = evaluation.grades_from(DEFAULTS)
+    rows = [("x", "X", {"due": 0, "filed": 4, "reworked": 1, "extended": 0}),
+            ("y", "Y", {"due": 0, "filed": 0}),  # nothing to score at all
+            ("z", "Z", {"due": 10, "disposed": 10, "disposed_on_time": 10, "overdue_open": 0, "filed": 10})]
+    out = evaluation.score(rows, "dept", w, grades)
+    assert [r.key for r in out] == ["z", "x", "y"]
+    z, x, y = out
+    assert (z.composite, z.grade, z.rank) == (100.0, "A", 1)
+    assert x.marks["dispose_rate"].value is None and x.marks["dispose_rate"].score is None
+    assert x.marks["rework_rate"].value == 25.0 and x.marks["rework_rate"].score == 75.0
+    assert x.composite == pytest.approx((20 * 75 + 10 * 100) / 30, abs=0.005) and x.grade == "B" and x.rank == 2
+    assert (y.composite, y.grade, y.rank) == (None, None, None)
+
+
+def test_grades_ties_and_counts_relative_to_the_best_peer():
+    grades = evaluation.grades_from(DEFAULTS)
+    assert [evaluation.grade_of(v, grades) for v in (100, 90, 89.99, 75, 60, 40, 39.99, 0)] == \
+        ["A", "A", "B", "B", "C", "D", "E", "E"]
+    w = {"public_share": 0, "filed_count": 100, "close_rate": 0, "ontime_close_rate": 0}
+    rows = [("a", "", {"filed": 8}), ("b", "", {"filed": 8}), ("c", "", {"filed": 2}), ("d", "", {"filed": 0})]
+    out = evaluation.score(rows, "region", w, grades)
+    assert [(r.key, r.composite, r.rank) for r in out] == [("a", 100.0, 1), ("b", 100.0, 1), ("c", 25.0, 3),
+                                                           ("d", 0.0, 4)]
+    none = evaluation.score([("a", "", {"filed": 0})], "region", w, grades)  # every peer 0: no data
+    assert none[0].marks["filed_count"].score is None and none[0].composite is None
+
+
+def test_problems_name_weights_not_adding_up_and_bands_out_of_order():
+    bad = {**DEFAULTS, "eval_weight_dept_extend_rate": 30, "eval_grade_c": 80}
+    msgs = evaluation.problems(bad)
+    assert len(msgs) == 2
+    assert "部门考核权重合计为 120" in msgs[0][0] and "department weights add up to 120" in msgs[0][1]
+    assert "依次降低" in msgs[1][0] and "grade bands" in msgs[1][1]
+
+
+# --- against the statistics fixture ---------------------------------------------------------------
+
+def test_department_scores_match_the_hand_count(seeded, admin):
+    rows = _by_key(_api(admin, f"type=dept&{MAY_Q}"))
+    assert set(rows) == {str(A), str(B), str(C)}  # cases without a department are not evaluated
+    a, b, c = rows[str(A)], rows[str(B)], rows[str(C)]
+    assert {k: v["value"] for k, v in a["indicators"].items()} == {
+        "dispose_rate": 66.67, "ontime_dispose_rate": 50.0, "rework_rate": 12.5, "overdue_rate": 33.33,
+        "extend_rate": 0.0}
+    assert {k: v["score"] for k, v in a["indicators"].items()} == {
+        "dispose_rate": 66.67, "ontime_dispose_rate": 50.0, "rework_rate": 87.5, "overdue_rate": 66.67,
+        "extend_rate": 100.0}
+    assert a["composite"] == pytest.approx(70.835, abs=0.006) and a["grade"] == "C" and a["rank"] == 1
+    assert b["composite"] == pytest.approx(64.0) and b["grade"] == "C" and b["rank"] == 3
+    # C: nothing due → three indicators left out, 20/10 renormalised
+    assert [k for k, v in c["indicators"].items() if v["score"] is None] == [
+        "dispose_rate", "ontime_dispose_rate", "overdue_rate"]
+    assert c["composite"] == pytest.approx(66.67) and c["grade"] == "C" and c["rank"] == 2
+
+
+def test_region_scores_match_the_hand_count(seeded, admin):
+    data = _api(admin, f"type=district&{MAY_Q}")
+    assert [r["key"] for r in data["rows"]] == [D1, D2]
+    d1, d2 = data["rows"]
+    assert {k: (v["value"], v["score"]) for k, v in d1["indicators"].items()} == {
+        "public_share": (20.0, 80.0), "filed_count": (9, 100.0), "close_rate": (66.67, 66.67),
+        "ontime_close_rate": (50.0, 50.0)}
+    assert {k: (v["value"], v["score"]) for k, v in d2["indicators"].items()} == {
+        "public_share": (16.67, 83.33), "filed_count": (5, 55.56), "close_rate": (50.0, 50.0),
+        "ontime_close_rate": (33.33, 33.33)}
+    assert (d1["composite"], d1["grade"], d1["rank"]) == (68.0, "C", 1)
+    assert (d2["composite"], d2["grade"], d2["rank"]) == (47.78, "D", 2)
+    assert data["warnings"] == []
+
+
+def test_page_table_chart_links_and_export_agree(seeded, admin):
+    r = admin.get(f"/command/evaluation?type=dept&{MAY_Q}")
+    assert r.status_code == 200
+    html = r.text
+    assert re.findall(r'data-testid="eval-row-(\d+)"', html) == [str(A), str(C), str(B)]  # best first
+    assert f'data-testid="eval-{A}-composite">70.8' in html
+    assert re.search(rf'data-testid="eval-{A}-grade"><span class="eval-grade eval-grade-c">C<', html)
+    assert f'data-testid="eval-{C}-dispose_rate-rate">—<' in html and f'data-testid="eval-{C}-dispose_rate-score">—<' in html
+    assert f'data-testid="eval-{B}-rework_rate-score">80.00<' in html
+    assert 'data-testid="eval-chart"' in html and "绩效考核" in html
+    assert 'style="' not in html and "<script" not in html.split("</header>")[-1]
+    # each rate links to the statistics drill-down of its numerator: B's 4 disposed cases
+    link = re.search(rf'data-testid="eval-{B}-dispose_rate-rate"><a href="([^"]+)"', html).group(1)
+    assert "measure=disposed" in link and f"key={B}" in link and "dim=dept" in link
+    drill = admin.get(link.replace("&amp;", "&"))
+    assert drill.status_code == 200 and "共 4 件" in drill.text
+    frag = admin.get(f"/command/evaluation?type=district&{MAY_Q}", headers={"HX-Request": "true"})
+    assert frag.status_code == 200 and "<html" not in frag.text and f'data-testid="eval-row-{D1}"' in frag.text
+    # the export = the page
+    x = admin.get(f"/command/evaluation/export.xlsx?type=dept&{MAY_Q}")
+    assert x.status_code == 200 and x.headers["content-type"].startswith("application/vnd.openxml")
+    sheet = list(openpyxl.load_workbook(io.BytesIO(x.content)).active.iter_rows(values_only=True))
+    header, body = sheet[0], sheet[1:]
+    col = {h: i for i, h in enumerate(header)}
+    assert header[:5] == ("排名", "编码", "专业部门", "综合得分", "等级")
+    assert [row[1] for row in body] == [str(A), str(C), str(B)]
+    api = _by_key(_api(admin, f"type=dept&{MAY_Q}"))
+    for row in body:
+        a = api[row[1]]
+        assert (row[0], row[3], row[4]) == (a["rank"], a["composite"], a["grade"])
+        assert row[col["处置率 %"]] == a["indicators"]["dispose_rate"]["value"]
+        assert row[col["返工率 得分"]] == a["indicators"]["rework_rate"]["score"]
+        shown = re.search(rf'data-testid="eval-{row[1]}-composite">([\d.]+)<', html).group(1)
+        assert float(shown) == pytest.approx(row[3], abs=0.005)
+
+
+def test_weights_changed_through_the_settings_api_change_the_scores(seeded, admin):
+    r = admin.api("PUT", "/api/settings/command", json={"values": {
+        "eval_weight_dept_dispose_rate": 100, "eval_weight_dept_ontime_dispose_rate": 0,
+        "eval_weight_dept_rework_rate": 0, "eval_weight_dept_overdue_rate": 0, "eval_weight_dept_extend_rate": 0},
+        "version": 0})
+    assert r.status_code == 200, r.text
+    rows = _by_key(_api(admin, f"type=dept&{MAY_Q}"))
+    assert rows[str(A)]["composite"] == rows[str(B)]["composite"] == 66.67
+    assert rows[str(A)]["rank"] == rows[str(B)]["rank"] == 1
+    assert rows[str(C)]["composite"] is None and rows[str(C)]["rank"] is None  # its only weighted indicator: no data
+    # weights that do not add up to 100: scaled, with a bilingual warning on the page and in the API
+    r = admin.api("PUT", "/api/settings/command", json={"values": {  # a PUT is the whole object: unsent = default
+        "eval_weight_dept_dispose_rate": 100, "eval_weight_dept_ontime_dispose_rate": 50,
+        "eval_weight_dept_rework_rate": 0, "eval_weight_dept_overdue_rate": 0, "eval_weight_dept_extend_rate": 0},
+        "version": 1})
+    assert r.status_code == 200, r.text
+    data = _api(admin, f"type=dept&{MAY_Q}")
+    assert _by_key(data)[str(A)]["composite"] == pytest.approx((100 * 66.67 + 50 * 50) / 150, abs=0.006)
+    assert data["warnings"] and "150" in data["warnings"][0]["message"]
+    page = admin.get(f"/command/evaluation?type=dept&{MAY_Q}")
+    assert 'data-testid="eval-warning"' in page.text and "部门考核权重合计为 150" in page.text
+    assert "department weights add up to 150" in page.text
+
+
+def test_settings_screen_refuses_a_negative_weight_and_saves_a_good_one(seeded, admin):
+    bad = admin.form("/admin/settings/command", {"version": "0", "eval_weight_region_filed_count": "-5"})
+    assert bad.status_code == 422 and "不能小于0" in bad.text
+    assert _api(admin, "type=district&" + MAY_Q)["weights"]["filed_count"] == 20  # nothing saved
+    ok = admin.form("/admin/settings/command", {"version": "0", "eval_weight_region_filed_count": "0",
+                                               "eval_weight_region_ontime_close_rate": "60",
+                                               "case_no_pattern": "{kind}{class}{yyyymmdd}{serial:04d}"},
+                    follow_redirects=False)
+    assert ok.status_code == 303, ok.text[:500]
+    data = _api(admin, "type=district&" + MAY_Q)
+    assert data["weights"]["filed_count"] == 0 and data["warnings"] == []
+    d1 = _by_key(data)[D1]
+    assert d1["composite"] == pytest.approx((10 * 80 + 30 * 66.67 + 60 * 50) / 100, abs=0.006)
+
+
+@pytest.mark.parametrize("query, field", [
+    ("type=nope", "type"),
+    ("type=dept&period=week", "period"),
+    ("type=grid&period=month&month=2024-13", "month"),
+    ("type=street&period=quarter&quarter=2024-Q5", "quarter"),
+    ("type=dept&period=custom&start=2024-05-31&end=2024-05-01", "end"),
+])
+def test_bad_input_is_a_clear_error(app, admin, query, field):
+    page = admin.get(f"/command/evaluation?{query}")
+    assert page.status_code == 422 and 'data-testid="eval-error"' in page.text
+    frag = admin.get(f"/command/evaluation?{query}", headers={"HX-Request": "true"})
+    assert frag.status_code == 200 and 'data-testid="eval-error"' in frag.text and "<html" not in frag.text
+    api = admin.get(f"/api/command/evaluation?{query}")
+    assert api.status_code == 422
+    err = api.json()["error"]
+    assert err["message"] and err["message_en"] and field in err["fields"]
+    assert admin.get(f"/command/evaluation/export.xlsx?{query}").status_code == 422
+
+
+def test_permission_and_menu(app, client_for, admin):
+    from core.testing import add_user
+    add_user(app, "nobody", ["command.base.view"])
+    nobody = client_for("nobody", ADMIN_PASSWORD)
+    for url in ("/command/evaluation", "/command/evaluation/export.xlsx", "/api/command/evaluation"):
+        assert nobody.get(url).status_code == 403, url
+    add_user(app, "viewer", ["command.view"])
+    page = client_for("viewer", ADMIN_PASSWORD).get("/command/evaluation")
+    assert page.status_code == 200 and 'href="/command/evaluation"' in page.text
+
+
+def test_district_user_sees_only_their_district_and_its_departments(seeded, app, client_for):
+    from core.testing import add_user
+    ctx = seeded
+    d1 = _org(ctx, "一区", "region", D1)
+    _org(ctx, "二区", "region", D2)
+    add_user(app, "v_d1", ["command.view"], org_id=d1)
+    c = client_for("v_d1", ADMIN_PASSWORD)
+    data = _api(c, f"type=district&{MAY_Q}")
+    assert [r["key"] for r in data["rows"]] == [D1] and data["scope"]["label"] == "一区"
+    d1_row = data["rows"][0]
+    assert d1_row["indicators"]["public_share"]["value"] == 20.0 and d1_row["composite"] == 68.0
+    page = c.get(f"/command/evaluation?type=district&{MAY_Q}")
+    assert re.findall(r'data-testid="eval-row-(\w+)"', page.text) == [D1] and "考核范围：一区" in page.text
+    # departments: only what they did in D1 (C's case has no district: not seen); figures = the statistics'
+    depts = _by_key(_api(c, f"type=dept&{MAY_Q}"))
+    assert set(depts) == {str(A), str(B)}
+    st = {r["key"]: r["rates"] for r in c.get(f"/api/command/stats?dim=dept&{MAY_Q}").json()["rows"]}
+    for key, row in depts.items():
+        assert row["indicators"]["dispose_rate"]["value"] == st[key]["dispose_rate"]
+        assert row["indicators"]["rework_rate"]["value"] == st[key]["rework_rate"]
+    assert depts[str(B)]["indicators"]["overdue_rate"]["value"] == stats.rate(1, 2)  # case 19 of B's 5 and 19
+    x = c.get(f"/command/evaluation/export.xlsx?type=district&{MAY_Q}")
+    sheet = list(openpyxl.load_workbook(io.BytesIO(x.content)).active.iter_rows(values_only=True))
+    assert [row[1] for row in sheet[1:]] == [D1]

@@ -1,0 +1,36 @@
+"""Browser test (Chromium, SQLite): 绩效考核 as a city leader uses it — switch
+the object type through htmx, read the grades, on a desktop and a phone; no
+CSP violations (no console errors)."""
+
+from __future__ import annotations
+
+from browserkit import shot
+from browserkit import sqlite_only as backend  # noqa: F401  (fixture)
+from test_command_evaluation import D1, A, seeded  # noqa: F401  (fixture)
+
+from core.testing import ADMIN_PASSWORD, ADMIN_USER
+
+
+def test_evaluation_page_switches_object_type_and_shows_grades(seeded, browser, live_server):  # noqa: F811
+    for name, viewport in (("desktop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):
+        context = browser.new_context(locale="zh-CN", viewport=viewport)
+        try:
+            page = context.new_page()
+            page.set_default_timeout(10_000)
+            errors: list[str] = []
+            page.on("console", lambda m, e=errors: e.append(m.text) if m.type == "error" else None)
+            page.goto(live_server.url + "/login")
+            page.fill("input[name=username]", ADMIN_USER)
+            page.fill("input[name=password]", ADMIN_PASSWORD)
+            page.click("button[type=submit]")
+            page.goto(live_server.url + "/command/evaluation?type=dept&period=month&month=2024-05")
+            assert page.locator(f"[data-testid=eval-{A}-grade] .eval-grade-c").is_visible()
+            page.select_option("[data-testid=eval-type]", "district")  # htmx swaps #evaluation
+            page.wait_for_selector(f"[data-testid=eval-row-{D1}]")
+            assert "type=district" in page.url
+            assert page.locator(f"[data-testid=eval-{D1}-composite]").text_content() == "68.00"
+            assert page.locator("[data-testid=eval-chart]").is_visible()
+            shot(page, f"command-evaluation-{name}")
+            assert errors == [], errors
+        finally:
+            context.close()
