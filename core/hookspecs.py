@@ -83,6 +83,16 @@ def ccms_settings_changed(ctx: Any, plugin_id: str, before: dict[str, Any], afte
 
 
 @hookspec
+def ccms_check_settings(ctx: Any, plugin_id: str, values: dict[str, Any]) -> dict[str, dict[str, str]] | None:
+    """Rules about a plugin's settings that its JSON Schema cannot say (e.g.
+    weights that must add up to 100). ``values`` is the complete object about
+    to be saved, already valid against the schema. Return field errors
+    ``{field: {"message": zh, "message_en": en}}`` to refuse the save (shown
+    under those fields, nothing written), or ``None``. Called for every save:
+    answer only for your own ``plugin_id``."""
+
+
+@hookspec
 def ccms_register_commands(ctx: Any) -> list[Any] | None:
     """Extra CLI commands: objects with ``name``, ``help``, ``configure(parser)``
     and ``run(args, app)``; they appear as ``ccms <name>``."""

@@ -199,12 +199,21 @@ def test_weights_changed_through_the_settings_api_change_the_scores(seeded, admi
     assert rows[str(A)]["composite"] == rows[str(B)]["composite"] == 66.67
     assert rows[str(A)]["rank"] == rows[str(B)]["rank"] == 1
     assert rows[str(C)]["composite"] is None and rows[str(C)]["rank"] is None  # its only weighted indicator: no data
-    # weights that do not add up to 100: scaled, with a bilingual warning on the page and in the API
-    r = admin.api("PUT", "/api/settings/command", json={"values": {  # a PUT is the whole object: unsent = default
-        "eval_weight_dept_dispose_rate": 100, "eval_weight_dept_ontime_dispose_rate": 50,
-        "eval_weight_dept_rework_rate": 0, "eval_weight_dept_overdue_rate": 0, "eval_weight_dept_extend_rate": 0},
-        "version": 1})
-    assert r.status_code == 200, r.text
+    # weights that do not add up to 100 are refused (ccms_check_settings), field by field, nothing saved
+    over = {"eval_weight_dept_dispose_rate": 100, "eval_weight_dept_ontime_dispose_rate": 50,
+            "eval_weight_dept_rework_rate": 0, "eval_weight_dept_overdue_rate": 0, "eval_weight_dept_extend_rate": 0}
+    r = admin.api("PUT", "/api/settings/command", json={"values": over, "version": 1})
+    assert r.status_code == 422, r.text
+    fields = r.json()["error"]["fields"]
+    assert "150" in fields["eval_weight_dept_dispose_rate"]["message"] and "eval_weight_region_close_rate" not in fields
+    assert _by_key(_api(admin, f"type=dept&{MAY_Q}"))[str(A)]["composite"] == 66.67
+    bands = admin.api("PUT", "/api/settings/command", json={"values": {"eval_grade_b": 95}, "version": 1})
+    assert bands.status_code == 422 and "A 到 D" in bands.json()["error"]["fields"]["eval_grade_b"]["message"]
+    # such weights stored before the rule existed: scaled, with a bilingual warning on the page and in the API
+    from core.models import Setting
+    with seeded.db.session() as s:
+        row = s.get(Setting, "command")
+        row.values = {**row.values, **over}
     data = _api(admin, f"type=dept&{MAY_Q}")
     assert _by_key(data)[str(A)]["composite"] == pytest.approx((100 * 66.67 + 50 * 50) / 150, abs=0.006)
     assert data["warnings"] and "150" in data["warnings"][0]["message"]
@@ -217,6 +226,10 @@ def test_settings_screen_refuses_a_negative_weight_and_saves_a_good_one(seeded, 
     bad = admin.form("/admin/settings/command", {"version": "0", "eval_weight_region_filed_count": "-5"})
     assert bad.status_code == 422 and "不能小于0" in bad.text
     assert _api(admin, "type=district&" + MAY_Q)["weights"]["filed_count"] == 20  # nothing saved
+    short = admin.form("/admin/settings/command", {"version": "0", "eval_weight_region_filed_count": "0",
+                                                  "case_no_pattern": "{kind}{class}{yyyymmdd}{serial:04d}"})
+    assert short.status_code == 422 and "合计为 80，应为 100" in short.text  # inline, under the region weights
+    assert _api(admin, "type=district&" + MAY_Q)["weights"]["filed_count"] == 20
     ok = admin.form("/admin/settings/command", {"version": "0", "eval_weight_region_filed_count": "0",
                                                "eval_weight_region_ontime_close_rate": "60",
                                                "case_no_pattern": "{kind}{class}{yyyymmdd}{serial:04d}"},

@@ -5,7 +5,7 @@ A plugin declares the JSON Schema of its settings in its manifest
 the schema's defaults overlaid with what an administrator saved, so a plugin
 works before anyone opens its settings screen, and a new setting in an
 upgraded plugin takes its default. Saving validates against the schema
-(Draft 2020-12), is optimistic-locked on the row's ``version`` (0 = never
+(Draft 2020-12) and the plugin's own rules (``ccms_check_settings``), is optimistic-locked on the row's ``version`` (0 = never
 saved), audited, and announced to plugins through ``ccms_settings_changed``
 once the transaction has committed.
 
@@ -98,6 +98,7 @@ def check(ctx: Any, plugin_id: str, values: Any) -> dict[str, Any]:
         raise ValidationFailed(zh, en, fields={"values": {"message": zh, "message_en": en}})
     merged = {**jsonform.defaults(schema), **values}
     _refuse(ctx, schema, jsonform.validate(schema, merged))
+    _refuse(ctx, schema, _plugin_rules(ctx, plugin_id, merged))
     return merged
 
 
@@ -105,9 +106,19 @@ def from_form(ctx: Any, plugin_id: str, form: Mapping[str, Any]) -> dict[str, An
     """Submitted form strings to a checked settings object; every field's error is reported at once."""
     schema = schema_of(ctx, plugin_id)
     typed, errors = jsonform.coerce_form(schema, form)
-    schema_errors = jsonform.validate(schema, {**jsonform.defaults(schema), **typed})
+    merged = {**jsonform.defaults(schema), **typed}
+    schema_errors = jsonform.validate(schema, merged)
     _refuse(ctx, schema, {**schema_errors, **errors})
+    _refuse(ctx, schema, _plugin_rules(ctx, plugin_id, merged))
     return typed
+
+
+def _plugin_rules(ctx: Any, plugin_id: str, values: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Field errors from the plugins' ``ccms_check_settings`` (rules beyond the schema)."""
+    out: dict[str, dict[str, str]] = {}
+    for answer in ctx.pm.hook.ccms_check_settings(ctx=ctx, plugin_id=plugin_id, values=dict(values)):
+        out.update(answer or {})
+    return out
 
 
 def _refuse(ctx: Any, schema: Mapping[str, Any], errors: dict[str, dict[str, str]]) -> None:

@@ -45,6 +45,15 @@ def ccms_register_routes(ctx: Any) -> list[Any]:
 
 
 @hookimpl
+def ccms_check_settings(ctx: Any, plugin_id: str, values: dict[str, Any]) -> dict[str, dict[str, str]] | None:
+    """Evaluation weights must add up to 100 per group, grade bands fall from A to D."""
+    if plugin_id != "command":
+        return None
+    from . import evaluation
+    return evaluation.settings_errors(values) or None
+
+
+@hookimpl
 def ccms_register_api_docs(ctx: Any) -> list[dict[str, Any]]:
     return (list(screens.api_docs) + list(stats_screens.api_docs) + list(case_screens.api_docs)
             + list(map_screens.api_docs) + list(evaluation_screens.api_docs))

@@ -118,6 +118,25 @@ def problems(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def settings_errors(settings: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """The same rules as :func:`problems`, as field errors that refuse a settings
+    save (``ccms_check_settings``): a group's weights must add up to 100, the
+    grade bands must fall from A to D."""
+    out: dict[str, dict[str, str]] = {}
+    for group in INDICATORS:
+        total = sum(weights_from(settings, group).values())
+        if abs(total - 100) > 1e-6:
+            zh, en = f"该组考核权重合计为 {total:g}，应为 100", f"these weights add up to {total:g}, not 100"
+            for i in INDICATORS[group]:
+                out[weight_key(group, i.key)] = {"message": zh, "message_en": en}
+    bounds = [b for _g, b in grades_from(settings)]
+    if any(a <= b for a, b in pairwise(bounds)):
+        for g in GRADES:
+            out[f"eval_grade_{g.lower()}"] = {"message": "等级分数线应从 A 到 D 依次降低",
+                                              "message_en": "the grade bands must fall from A to D"}
+    return out
+
+
 def grade_of(composite: float | None, grades: list[tuple[str, float]]) -> str | None:
     if composite is None:
         return None
