@@ -16,17 +16,22 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import audit
 from ..audit import Actor
-from ..db import utcnow
 from ..errors import Conflict, NotFound
 from ..forms.definition import jpath, localize
+from ..versioned import VersionStore, deep_diff, show
 from .def_models import FlowDef, FlowWorkCopy
-from .definition import FlowDefinition, FlowDefinitionError, check_structure, load_flow, load_text
+from .definition import (
+    FlowDefinition,
+    FlowDefinitionError,
+    check_structure,
+    load_flow,
+    load_text,
+)
 
 _CACHE: dict[str, FlowDefinition] = {}  # content hash -> checked definition (immutable content)
 _CACHE_MAX = 256
@@ -48,28 +53,18 @@ def definition_of(row: FlowDef) -> FlowDefinition:
     return d
 
 
-def _summary(row: FlowDef) -> dict[str, Any]:
-    return {"flow_id": row.flow_id, "version": row.version, "status": row.status, "content_hash": row.content_hash,
-            "source": row.source, "note": row.note}
-
-
-def _check_lock(row: FlowDef, lock_version: int | None) -> None:
-    if lock_version is not None and lock_version != row.lock_version:
-        raise Conflict("该流程版本已被他人修改，请刷新后重试", "the flow version was changed by someone else: reload and try again")
+_STORE = VersionStore(FlowDef, "flow_id", "flow", "流程", "flow")
 
 
 # --- reading --------------------------------------------------------------------------------
 
 def get_version(session: Session, flow_id: str, version: int) -> FlowDef:
     """One stored version (``row.definition`` is the document); NotFound otherwise."""
-    row = session.scalar(select(FlowDef).where(FlowDef.flow_id == flow_id, FlowDef.version == version))
-    if row is None:
-        raise NotFound(f"流程 {flow_id} 没有版本 {version}", f"flow {flow_id} has no version {version}")
-    return row
+    return _STORE.get_version(session, flow_id, version)
 
 
 def published_row(session: Session, flow_id: str) -> FlowDef | None:
-    return session.scalar(select(FlowDef).where(FlowDef.flow_id == flow_id, FlowDef.status == "published"))
+    return _STORE.published_row(session, flow_id)
 
 
 def get_published(session: Session, flow_id: str) -> FlowDefinition | None:
@@ -80,23 +75,16 @@ def get_published(session: Session, flow_id: str) -> FlowDefinition | None:
 
 def latest_row(session: Session, flow_id: str) -> FlowDef:
     """The newest version (draft or not); NotFound when the flow has none."""
-    row = session.scalar(select(FlowDef).where(FlowDef.flow_id == flow_id).order_by(FlowDef.version.desc()).limit(1))
-    if row is None:
-        raise NotFound(f"流程 {flow_id} 不存在", f"flow {flow_id} does not exist")
-    return row
+    return _STORE.latest_row(session, flow_id)
 
 
 def list_versions(session: Session, flow_id: str) -> list[dict[str, Any]]:
     """Newest first: version, status, note, source, who/when, lock_version."""
-    rows = session.execute(
-        select(FlowDef.version, FlowDef.status, FlowDef.note, FlowDef.source, FlowDef.created_at, FlowDef.created_by,
-               FlowDef.published_at, FlowDef.content_hash, FlowDef.lock_version)
-        .where(FlowDef.flow_id == flow_id).order_by(FlowDef.version.desc())).all()
-    return [dict(r._mapping) for r in rows]
+    return _STORE.list_versions(session, flow_id)
 
 
 def flow_ids(session: Session) -> list[str]:
-    return list(session.scalars(select(FlowDef.flow_id).distinct().order_by(FlowDef.flow_id)))
+    return _STORE.ids(session)
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -112,18 +100,7 @@ def save_draft(session: Session, actor: Actor | None, data: FlowDefinition | Map
     """Check a definition (the form must be published; with ``ctx`` automatic
     actions too) and store it as the flow's next version, a draft."""
     d = _as_definition(data, source, session, ctx)
-    latest = session.scalar(select(func.max(FlowDef.version)).where(FlowDef.flow_id == d.id)) or 0
-    row = FlowDef(flow_id=d.id, version=latest + 1, status="draft", definition=d.to_dict(),
-                  content_hash=d.content_hash(), source=source[:300], note=note[:500],
-                  created_by=actor.id if actor else None)
-    session.add(row)
-    try:
-        session.flush()
-    except IntegrityError:
-        raise Conflict("同时有人保存了该流程，请重试", "someone saved this flow at the same time: try again") from None
-    audit.record(session, actor, "flow.save_draft", "flow_def", f"{d.id}@{row.version}", after=_summary(row),
-                 summary=f"保存流程 {d.id} 草稿 v{row.version}")
-    return row
+    return _STORE.add_draft(session, actor, d.id, d.to_dict(), d.content_hash(), source=source, note=note)
 
 
 def publish(session: Session, actor: Actor | None, flow_id: str, version: int, *,
@@ -132,40 +109,16 @@ def publish(session: Session, actor: Actor | None, flow_id: str, version: int, *
     published one becomes archived. The version is checked again first: the
     form it names may have been unpublished since it was saved."""
     row = get_version(session, flow_id, version)
-    _check_lock(row, lock_version)
+    _STORE.check_lock(row, lock_version)
     if row.status == "published":
         return row
     load_flow(row.definition, f"db:{flow_id}@v{version}", ctx, session=session)
-    previous = published_row(session, flow_id)
-    if previous is not None:
-        previous.status = "archived"
-        session.flush()  # before the new one: the database allows one published version
-        audit.record(session, actor, "flow.archive", "flow_def", f"{flow_id}@{previous.version}",
-                     after=_summary(previous), summary=f"归档流程 {flow_id} v{previous.version}")
-    before = _summary(row)
-    row.status = "published"
-    row.published_at = utcnow()
-    try:
-        session.flush()
-    except IntegrityError:
-        raise Conflict("同时有人发布了该流程，请刷新后重试", "someone published this flow at the same time: reload") from None
-    audit.record(session, actor, "flow.publish", "flow_def", f"{flow_id}@{version}", before=before,
-                 after=_summary(row), summary=f"发布流程 {flow_id} v{version}")
-    return row
+    return _STORE.publish(session, actor, row)
 
 
 def unpublish(session: Session, actor: Actor | None, flow_id: str, *, lock_version: int | None = None) -> FlowDef:
     """Withdraw the published version: no new instances start; running ones go on."""
-    row = published_row(session, flow_id)
-    if row is None:
-        raise NotFound(f"流程 {flow_id} 没有已发布的版本", f"flow {flow_id} has no published version")
-    _check_lock(row, lock_version)
-    before = _summary(row)
-    row.status = "archived"
-    session.flush()
-    audit.record(session, actor, "flow.unpublish", "flow_def", f"{flow_id}@{row.version}", before=before,
-                 after=_summary(row), summary=f"停用流程 {flow_id} v{row.version}")
-    return row
+    return _STORE.unpublish(session, actor, flow_id, lock_version=lock_version)
 
 
 # --- the designer's working copy -----------------------------------------------------------------
@@ -262,19 +215,6 @@ class Change:
         return asdict(self)
 
 
-def _show(v: Any) -> str:
-    return "（无）" if v is None else json.dumps(v, ensure_ascii=False)
-
-
-def _deep(a: Any, b: Any, parts: list[Any]) -> list[tuple[list[Any], Any, Any]]:
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        out = []
-        for k in list(a) + [k for k in b if k not in a]:
-            out += _deep(a.get(k), b.get(k), parts + [k])
-        return out
-    return [] if a == b else [(parts, a, b)]
-
-
 def _tkey(t: Mapping[str, Any]) -> str:
     return f"{t.get('from')}->{t.get('to')}" + (f":{t['action']}" if t.get("action") else "")
 
@@ -289,9 +229,9 @@ def diff(old: FlowDefinition | Mapping[str, Any], new: FlowDefinition | Mapping[
     a, b = _doc(old), _doc(new)
     out: list[Change] = []
     for key in ("title", "description", "form", "calendar", "warn_ratio", "variables"):
-        for parts, x, y in _deep(a.get(key), b.get(key), [key]):
+        for parts, x, y in deep_diff(a.get(key), b.get(key), [key]):
             path = jpath(parts)
-            out.append(Change("changed", path, key, x, y, f"设置 {path} 由 {_show(x)} 改为 {_show(y)}",
+            out.append(Change("changed", path, key, x, y, f"设置 {path} 由 {show(x)} 改为 {show(y)}",
                               f"{path} changed from {json.dumps(x, ensure_ascii=False)} to {json.dumps(y, ensure_ascii=False)}"))
     na = {n["id"]: (i, n) for i, n in enumerate(a.get("nodes", []))}
     nb = {n["id"]: (i, n) for i, n in enumerate(b.get("nodes", []))}
@@ -304,10 +244,10 @@ def diff(old: FlowDefinition | Mapping[str, Any], new: FlowDefinition | Mapping[
             out.append(Change("added", jpath(["nodes", i]), f"node:{nid}", None, n,
                               f"新增节点 {localize(n.get('title')) or nid}（{nid}）", f"node {nid} added"))
             continue
-        for parts, x, y in _deep(na[nid][1], n, []):
+        for parts, x, y in deep_diff(na[nid][1], n, []):
             key = ".".join(str(p) for p in parts)
             out.append(Change("changed", jpath(["nodes", i, *parts]), f"node:{nid}", x, y,
-                              f"节点 {localize(n.get('title')) or nid}（{nid}）的 {key} 由 {_show(x)} 改为 {_show(y)}",
+                              f"节点 {localize(n.get('title')) or nid}（{nid}）的 {key} 由 {show(x)} 改为 {show(y)}",
                               f"node {nid}: {key} changed from {json.dumps(x, ensure_ascii=False)} "
                               f"to {json.dumps(y, ensure_ascii=False)}"))
     if [n for n in na if n in nb] != [n for n in nb if n in na]:
@@ -323,10 +263,10 @@ def diff(old: FlowDefinition | Mapping[str, Any], new: FlowDefinition | Mapping[
             out.append(Change("added", jpath(["transitions", k]), f"transition:{key}", None, t,
                               f"新增流转 {key}", f"transition {key} added"))
             continue
-        for parts, x, y in _deep(ta[key][1], t, []):
+        for parts, x, y in deep_diff(ta[key][1], t, []):
             name = ".".join(str(p) for p in parts)
             out.append(Change("changed", jpath(["transitions", k, *parts]), f"transition:{key}", x, y,
-                              f"流转 {key} 的 {name} 由 {_show(x)} 改为 {_show(y)}",
+                              f"流转 {key} 的 {name} 由 {show(x)} 改为 {show(y)}",
                               f"transition {key}: {name} changed from {json.dumps(x, ensure_ascii=False)} "
                               f"to {json.dumps(y, ensure_ascii=False)}"))
     return out
@@ -341,11 +281,7 @@ def diff_versions(session: Session, flow_id: str, v1: int, v2: int) -> list[Chan
 def export_json(session: Session, flow_id: str, version: int | None = None) -> str:
     """The definition as a JSON file: the given version, else the published
     one, else the newest."""
-    if version is not None:
-        row = get_version(session, flow_id, version)
-    else:
-        row = published_row(session, flow_id) or latest_row(session, flow_id)
-    return json.dumps(row.definition, ensure_ascii=False, indent=2) + "\n"
+    return _STORE.export_json(session, flow_id, version)
 
 
 def import_json(session: Session, actor: Actor | None, text: str | bytes, *, note: str = "",
@@ -376,7 +312,27 @@ def sync_from_files(ctx: Any, session: Session, registry: Any = None, actor: Act
     return done
 
 
-__all__ = ["Change", "FlowDefinitionError", "definition_of", "diff", "diff_versions", "export_json", "flow_ids",
-           "get_published", "get_version", "import_json", "latest_row", "list_versions", "publish", "published_row",
-           "save_draft", "sync_from_files", "unpublish", "work_row", "work_doc", "save_work", "discard_work",
-           "save_work_as_version"]
+__all__ = [
+    "Change",
+    "FlowDefinitionError",
+    "definition_of",
+    "diff",
+    "diff_versions",
+    "discard_work",
+    "export_json",
+    "flow_ids",
+    "get_published",
+    "get_version",
+    "import_json",
+    "latest_row",
+    "list_versions",
+    "publish",
+    "published_row",
+    "save_draft",
+    "save_work",
+    "save_work_as_version",
+    "sync_from_files",
+    "unpublish",
+    "work_doc",
+    "work_row",
+]

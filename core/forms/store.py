@@ -15,14 +15,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import audit
 from ..audit import Actor
-from ..db import utcnow
-from ..errors import Conflict, NotFound
+from ..versioned import VersionStore, deep_diff, show
 from .definition import (
     DefinitionError,
     FormDefinition,
@@ -58,27 +55,17 @@ def _as_definition(definition: FormDefinition | Mapping[str, Any], source: str) 
     return load_definition(definition, source)
 
 
-def _summary(row: FormDef) -> dict[str, Any]:
-    return {"form_id": row.form_id, "version": row.version, "status": row.status, "content_hash": row.content_hash,
-            "source": row.source, "note": row.note}
-
-
-def _check_lock(row: FormDef, lock_version: int | None) -> None:
-    if lock_version is not None and lock_version != row.lock_version:
-        raise Conflict("该表单版本已被他人修改，请刷新后重试", "the form version was changed by someone else: reload and try again")
+_STORE = VersionStore(FormDef, "form_id", "form", "表单", "form")
 
 
 # --- reading --------------------------------------------------------------------------------
 
 def get_version(session: Session, form_id: str, version: int) -> FormDef:
-    row = session.scalar(select(FormDef).where(FormDef.form_id == form_id, FormDef.version == version))
-    if row is None:
-        raise NotFound(f"表单 {form_id} 没有版本 {version}", f"form {form_id} has no version {version}")
-    return row
+    return _STORE.get_version(session, form_id, version)
 
 
 def published_row(session: Session, form_id: str) -> FormDef | None:
-    return session.scalar(select(FormDef).where(FormDef.form_id == form_id, FormDef.status == "published"))
+    return _STORE.published_row(session, form_id)
 
 
 def get_published(session: Session, form_id: str) -> FormDefinition | None:
@@ -89,15 +76,11 @@ def get_published(session: Session, form_id: str) -> FormDefinition | None:
 
 def list_versions(session: Session, form_id: str) -> list[dict[str, Any]]:
     """Newest first: version, status, note, source, who/when, lock_version."""
-    rows = session.execute(
-        select(FormDef.version, FormDef.status, FormDef.note, FormDef.source, FormDef.created_at, FormDef.created_by,
-               FormDef.published_at, FormDef.content_hash, FormDef.lock_version)
-        .where(FormDef.form_id == form_id).order_by(FormDef.version.desc())).all()
-    return [dict(r._mapping) for r in rows]
+    return _STORE.list_versions(session, form_id)
 
 
 def form_ids(session: Session) -> list[str]:
-    return list(session.scalars(select(FormDef.form_id).distinct().order_by(FormDef.form_id)))
+    return _STORE.ids(session)
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -106,59 +89,25 @@ def save_draft(session: Session, actor: Actor | None, definition: FormDefinition
                note: str = "", source: str = "ui") -> FormDef:
     """Store a checked definition as the form's next version (a draft)."""
     d = _as_definition(definition, source)
-    latest = session.scalar(select(func.max(FormDef.version)).where(FormDef.form_id == d.id)) or 0
-    row = FormDef(form_id=d.id, version=latest + 1, status="draft", definition=d.to_dict(),
-                  content_hash=d.content_hash(), source=source[:300], note=note[:500],
-                  created_by=actor.id if actor else None)
-    session.add(row)
-    try:
-        session.flush()
-    except IntegrityError:
-        raise Conflict("同时有人保存了该表单，请重试", "someone saved this form at the same time: try again") from None
-    audit.record(session, actor, "form.save_draft", "form_def", f"{d.id}@{row.version}", after=_summary(row),
-                 summary=f"保存表单 {d.id} 草稿 v{row.version}")
-    return row
+    return _STORE.add_draft(session, actor, d.id, d.to_dict(), d.content_hash(), source=source, note=note)
 
 
 def publish(session: Session, actor: Actor | None, form_id: str, version: int, *,
             lock_version: int | None = None) -> FormDef:
     """Publish one version; the previously published one becomes archived."""
     row = get_version(session, form_id, version)
-    _check_lock(row, lock_version)
+    _STORE.check_lock(row, lock_version)
     if row.status == "published":
         return row
     definition = definition_of(row)  # never publish something that no longer loads
-    previous = published_row(session, form_id)
-    if previous is not None:
-        previous.status = "archived"
-        session.flush()  # before the new one: the database allows one published version
-        audit.record(session, actor, "form.archive", "form_def", f"{form_id}@{previous.version}",
-                     after=_summary(previous), summary=f"归档表单 {form_id} v{previous.version}")
-    before = _summary(row)
-    row.status = "published"
-    row.published_at = utcnow()
-    try:
-        session.flush()
-    except IntegrityError:
-        raise Conflict("同时有人发布了该表单，请刷新后重试", "someone published this form at the same time: reload") from None
-    audit.record(session, actor, "form.publish", "form_def", f"{form_id}@{version}", before=before,
-                 after=_summary(row), summary=f"发布表单 {form_id} v{version}")
+    _STORE.publish(session, actor, row)
     ensure_indexes(session, definition)
     return row
 
 
 def unpublish(session: Session, actor: Actor | None, form_id: str, *, lock_version: int | None = None) -> FormDef:
     """Withdraw the published version (it becomes archived; publish it again at will)."""
-    row = published_row(session, form_id)
-    if row is None:
-        raise NotFound(f"表单 {form_id} 没有已发布的版本", f"form {form_id} has no published version")
-    _check_lock(row, lock_version)
-    before = _summary(row)
-    row.status = "archived"
-    session.flush()
-    audit.record(session, actor, "form.unpublish", "form_def", f"{form_id}@{row.version}", before=before,
-                 after=_summary(row), summary=f"停用表单 {form_id} v{row.version}")
-    return row
+    return _STORE.unpublish(session, actor, form_id, lock_version=lock_version)
 
 
 # --- diff -----------------------------------------------------------------------------------
@@ -195,19 +144,6 @@ def _own(sub: Mapping[str, Any]) -> dict[str, Any]:
     return own
 
 
-def _show(v: Any) -> str:
-    return "（无）" if v is None else json.dumps(v, ensure_ascii=False)
-
-
-def _deep(a: Any, b: Any, parts: list[Any]) -> list[tuple[list[Any], Any, Any]]:
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        out = []
-        for k in list(a) + [k for k in b if k not in a]:
-            out += _deep(a.get(k), b.get(k), parts + [k])
-        return out
-    return [] if a == b else [(parts, a, b)]
-
-
 def diff(old: FormDefinition | Mapping[str, Any], new: FormDefinition | Mapping[str, Any]) -> list[Change]:
     """What changed from ``old`` to ``new``: fields added, removed, renamed,
     changed keyword by keyword, required flags, then the other sections."""
@@ -233,10 +169,10 @@ def diff(old: FormDefinition | Mapping[str, Any], new: FormDefinition | Mapping[
         old_name = next((o for o, n in renamed.items() if n == name), name)
         if old_name not in a.fields:
             continue
-        for parts, x, y in _deep(_own(a.fields[old_name]), _own(b.fields[name]), []):
+        for parts, x, y in deep_diff(_own(a.fields[old_name]), _own(b.fields[name]), []):
             key = ".".join(str(p) for p in parts)
             path = _field_path(name) + jpath(parts)[1:]
-            out.append(Change("changed", path, name, x, y, f"字段 {b.label(name)}（{name}）的 {key} 由 {_show(x)} 改为 {_show(y)}",
+            out.append(Change("changed", path, name, x, y, f"字段 {b.label(name)}（{name}）的 {key} 由 {show(x)} 改为 {show(y)}",
                               f"field {name}: {key} changed from {json.dumps(x)} to {json.dumps(y)}"))
     ra, rb = set(a.required()), set(b.required())
     for name in sorted(rb - ra):
@@ -249,12 +185,12 @@ def diff(old: FormDefinition | Mapping[str, Any], new: FormDefinition | Mapping[
                           f"field {name} is now optional"))
     da, db = a.to_dict(), b.to_dict()
     for section in ("title", "description", "ui", "list", "permissions", "renames", "indexed", "extends"):
-        for parts, x, y in _deep(da.get(section), db.get(section), [section]):
+        for parts, x, y in deep_diff(da.get(section), db.get(section), [section]):
             path = jpath(parts)
             if section == "title":
-                zh = f"表单标题由 {localize(x) or _show(x)} 改为 {localize(y) or _show(y)}"
+                zh = f"表单标题由 {localize(x) or show(x)} 改为 {localize(y) or show(y)}"
             else:
-                zh = f"设置 {path} 由 {_show(x)} 改为 {_show(y)}"
+                zh = f"设置 {path} 由 {show(x)} 改为 {show(y)}"
             out.append(Change("changed", path, None, x, y, zh,
                               f"{path} changed from {json.dumps(x, ensure_ascii=False)} to {json.dumps(y, ensure_ascii=False)}"))
     return out
@@ -269,14 +205,7 @@ def diff_versions(session: Session, form_id: str, v1: int, v2: int) -> list[Chan
 def export_json(session: Session, form_id: str, version: int | None = None) -> str:
     """The definition as a JSON file: the given version, else the published
     one, else the newest."""
-    if version is not None:
-        row = get_version(session, form_id, version)
-    else:
-        row = published_row(session, form_id) or session.scalar(
-            select(FormDef).where(FormDef.form_id == form_id).order_by(FormDef.version.desc()).limit(1))
-        if row is None:
-            raise NotFound(f"表单 {form_id} 不存在", f"form {form_id} does not exist")
-    return json.dumps(row.definition, ensure_ascii=False, indent=2) + "\n"
+    return _STORE.export_json(session, form_id, version)
 
 
 def import_json(session: Session, actor: Actor | None, text: str | bytes, *, note: str = "",
