@@ -214,3 +214,36 @@ def test_api_unrestricted_user_changes_nested_values(ctx: Any, client_for: Any) 
     r = e["boss"].api("PATCH", f"/api/forms/{FORM}/records/{e['rid']}", json={"version": 1, "data": data})
     assert r.status_code == 200, r.text
     assert stored(ctx, e["rid"]) == (2, data)
+
+
+# --- the import screen -----------------------------------------------------------------------------
+
+def _import(client: Any, org: int, name: str, content: bytes) -> Any:
+    return client.post(f"/forms/{FORM}/import", data={"csrf_token": client.csrf or client.refresh_csrf(),
+                                                      "_org_id": str(org)},
+                       files={"file": (name, content, "application/octet-stream")})
+
+
+def test_import_refuses_nested_locked_values_naming_row_and_path(ctx: Any, client_for: Any) -> None:
+    import json as _json
+    e = env(ctx, client_for)
+    with ctx.db.session() as s:
+        before = len(list(s.scalars(select(FormRecord.id))))
+    ok_row = {"subject": "井盖", "address": {"street": "解放路"}, "items": [{"what": "破损"}]}
+    bad_rows = [ok_row,
+                {"subject": "占道", "items": [{"what": "摊点"}, {"what": "垃圾", "evidence": "E-X"}]},
+                {"subject": "乱贴", "address": {"street": "中山路", "city": "宁波"}}]
+    r = _import(e["clerk"], e["a"], "rows.json", _json.dumps(bad_rows, ensure_ascii=False).encode())
+    assert r.status_code == 422
+    assert "第 2 行 items[1].evidence" in r.text and "第 3 行 address.city" in r.text
+    assert "row 2 items[1].evidence" in r.text and "/confirm" not in r.text
+    # a CSV whose nested cells hold JSON is read the same way
+    csv = "事项,问题\n摊点,\"[{\"\"what\"\": \"\"x\"\", \"\"score\"\": 3}]\"\n".encode()
+    r = _import(e["clerk"], e["a"], "rows.csv", csv)
+    assert r.status_code == 422 and "第 1 行 items[0].score" in r.text
+    # the same file is fine for the boss, and a clean one for the clerk
+    assert "/confirm" in _import(e["boss"], e["a"], "rows.json",
+                                 _json.dumps(bad_rows, ensure_ascii=False).encode()).text
+    assert "/confirm" in _import(e["clerk"], e["a"], "ok.json", _json.dumps([ok_row], ensure_ascii=False).encode()).text
+    with ctx.db.session() as s:
+        assert len(list(s.scalars(select(FormRecord.id)))) == before  # previews write no record

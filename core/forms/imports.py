@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
 from ..errors import ValidationFailed
-from . import bulk, records
+from . import access, bulk, records
 from .definition import FormDefinition
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -194,6 +194,34 @@ def check_rows(ctx: Any, session: Session, definition: FormDefinition, parsed: P
             failed += 1
             out.extend(row_errors(definition, n, errors, ctx.deployment.locale)[: max(0, limit - len(out))])
     return out, failed
+
+
+def locked_cells(parsed: Parsed, hidden: set[str], readonly: set[str],
+                 limit: int = bulk.MAX_REPORTED) -> list[RowError]:
+    """Cells that would write a field hidden or read-only for the importing user
+    inside a nested object or repeating group (``items[0].evidence``): a new
+    record has nothing stored, so any value there is refused, as on the
+    create screen. Text cells of nested columns are read as the JSON they hold."""
+    nested = {n.split(".", 1)[0] for n in hidden | readonly if "." in n}
+    out: list[RowError] = []
+    for n, raw in enumerate(parsed.rows, start=1):
+        if not isinstance(raw, dict):
+            continue
+        cells = {k: _json_cell(raw[k]) for k in nested if k in raw}
+        for path in access.locked_writes(cells, {}, hidden, readonly):
+            out.append(RowError(n, path, path, "您无权填写此字段", "you may not fill this field"))
+            if len(out) >= limit:
+                return out
+    return out
+
+
+def _json_cell(v: Any) -> Any:
+    if isinstance(v, str) and v.strip()[:1] in ("{", "["):
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v
+    return v
 
 
 def row_errors(definition: FormDefinition, row: int, errors: dict[str, Any], locale: str = "zh-CN") -> list[RowError]:

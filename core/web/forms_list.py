@@ -365,6 +365,14 @@ async def import_page(request: Request) -> Response:
             zh, en = f"您无权填写这些列：{'、'.join(locked)}", f"you may not fill these columns: {', '.join(locked)}"
             return _import_page(request, ctx, user, s, d, errors={"file": {"message": zh, "message_en": en}},
                                 org_id=org_id, status=422)
+        cells = imports.locked_cells(parsed, access.hidden_fields(ctx, user, d), access.readonly_fields(ctx, user, d))
+        if cells:  # the same inside nested objects and repeating groups
+            where = [f"第 {c.row} 行 {c.field}" for c in cells[:10]]
+            where_en = [f"row {c.row} {c.field}" for c in cells[:10]]
+            zh = f"您无权填写这些字段：{'、'.join(where)}" + ("等" if len(cells) > 10 else "")
+            en = f"you may not fill these fields: {', '.join(where_en)}" + (", ..." if len(cells) > 10 else "")
+            return _import_page(request, ctx, user, s, d, errors={"file": {"message": zh, "message_en": en}},
+                                org_id=org_id, status=422)
         checked = len(parsed.rows) <= imports.CHECK_IN_PREVIEW
         row_errors, failed = imports.check_rows(ctx, s, d, parsed) if checked else ([], 0)
         uid = imports.stage(s, user.id, form_id, org_id, upload.filename, content) if not failed else ""
