@@ -39,7 +39,13 @@ DEFAULTS = {"eval_weight_dept_dispose_rate": 30, "eval_weight_dept_ontime_dispos
             "eval_weight_dept_extend_rate": 10, "eval_weight_region_public_share": 10,
             "eval_weight_region_filed_count": 20, "eval_weight_region_close_rate": 30,
             "eval_weight_region_ontime_close_rate": 40, "eval_grade_a": 90, "eval_grade_b": 75,
-            "eval_grade_c": 60, "eval_grade_d": 40}
+            "eval_grade_c": 60, "eval_grade_d": 40,
+            "eval_weight_supervisor_effective_rate": 50, "eval_weight_supervisor_verify_ontime_rate": 25,
+            "eval_weight_supervisor_check_ontime_rate": 25, "eval_weight_shift_leader_file_ontime_rate": 25,
+            "eval_weight_shift_leader_file_accurate_rate": 40, "eval_weight_shift_leader_ontime_close_rate": 35,
+            "eval_weight_dispatcher_dispatch_count": 20, "eval_weight_dispatcher_dispatch_ontime_rate": 40,
+            "eval_weight_dispatcher_dispatch_accurate_rate": 40, "eval_limit_verify_minutes": 60,
+            "eval_limit_check_minutes": 120, "eval_limit_file_minutes": 30, "eval_limit_dispatch_minutes": 30}
 
 
 def _add_case_21(ctx) -> None:
@@ -295,3 +301,180 @@ def test_district_user_sees_only_their_district_and_its_departments(seeded, app,
     x = c.get(f"/command/evaluation/export.xlsx?type=district&{MAY_Q}")
     sheet = list(openpyxl.load_workbook(io.BytesIO(x.content)).active.iter_rows(values_only=True))
     assert [row[1] for row in sheet[1:]] == [D1]
+
+
+# --- posts: supervisors, shift leaders, dispatchers --------------------------------------------------
+#
+# The statistics fixture plus person columns and timestamps on a few May cases, and case #22
+# (a supervisor's report that was not filed). Hand count, default weights and limits:
+#
+# * supervisor 1 reported #1 #2 #7 (#9 is reported on 1 June local time) → effective 3/3 = 100;
+#   checker of #1 (verified 30 min after the report, checked 60 min after disposal: both on time) and
+#   #2 (verified after 120 min, checked after 180 min: both late) → 50, 50
+#   → (50·100 + 25·50 + 25·50) / 100 = 75.00 → B, rank 2
+# * supervisor 2 reported #5 #12 #22 → effective 2/3 = 66.67; checker of #5 (checked on time, never
+#   verified → no verification data, renormalised) → (50·66.67 + 25·100) / 75 = 77.78 → B, rank 1
+# * shift leader 1 filed #1 (20 min after verification), #2 (60 min: late), #7 (voided), #19 (voided
+#   in June) → on time 3/4 = 75, accurate 2/4 = 50, due #1 #2 #19, closed on time #1 → 33.33
+#   → (25·75 + 40·50 + 35·33.33) / 100 = 50.42 → D, rank 2
+# * shift leader 2 filed #5, #12 (60 min: late) → 50, 100, due 2, closed on time 1 → 50 → 70.00 → C
+# * dispatcher 1 dispatched #1 #2 #13, all within 30 min; #2 reworked, #13 dispatched twice
+#   → count 3 (best: 100), on time 100, accurate 33.33 → (2000 + 4000 + 1333.2) / 100 = 73.33 → C, rank 2
+# * dispatcher 2 dispatched #5 #14 → count 2 (66.67), on time 100, accurate 100 → 93.33 → A, rank 1
+
+def _hm(day: int, hour: int, minute: int = 0):
+    import datetime as dt
+    return dt.datetime(2024, 5, day, hour, minute, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def posts(seeded, app):
+    from core.testing import add_user
+    ids = {n: add_user(app, n) for n in ("sv1", "sv2", "sl1", "sl2", "dp1", "dp2")}
+    changes = {
+        1: {"reporter_id": ids["sv1"], "checker_id": ids["sv1"], "verified_at": _hm(2, 2, 30), "filed_at": _hm(2, 2, 50),
+                "dispatched_at": _hm(2, 3, 10), "checked_at": _hm(3, 3), "filer_id": ids["sl1"], "dispatcher_id": ids["dp1"]},
+        2: {"reporter_id": ids["sv1"], "checker_id": ids["sv1"], "verified_at": _hm(6, 4), "filed_at": _hm(6, 5),
+                "dispatched_at": _hm(6, 5, 10), "checked_at": _hm(12, 5), "filer_id": ids["sl1"], "dispatcher_id": ids["dp1"]},
+        7: {"reporter_id": ids["sv1"], "filer_id": ids["sl1"]},
+        9: {"reporter_id": ids["sv1"]},
+        19: {"filer_id": ids["sl1"]},
+        5: {"reporter_id": ids["sv2"], "checker_id": ids["sv2"], "checked_at": _hm(9, 3), "filer_id": ids["sl2"],
+                "dispatcher_id": ids["dp2"]},
+        12: {"reporter_id": ids["sv2"], "filed_at": _hm(15, 3), "filer_id": ids["sl2"]},
+        13: {"dispatcher_id": ids["dp1"]},
+        14: {"dispatched_at": _hm(21, 2, 20), "dispatcher_id": ids["dp2"]},
+    }
+    ctx = seeded
+    with ctx.db.session() as s:
+        for cid, values in changes.items():
+            case = s.get(Case, cid)
+            for k, v in values.items():
+                setattr(case, k, v)
+        s.add(Case(id=22, case_no="E010100000022", kind="E", class_code="E0101", big_class="E01",
+                   source="supervisor", status="not_filed", district_code=None, street_code=None,
+                   community_code=None, grid_code="", dept_id=None, reporter_id=ids["sv2"],
+                   reported_at=_hm(10, 2), rework_count=0, extend_count=0, suspend_count=0, return_count=0,
+                   dispatch_count=0))
+    return ids
+
+
+def _marks(row: dict) -> dict[str, tuple]:
+    return {k: (v["value"], v["score"]) for k, v in row["indicators"].items()}
+
+
+def test_supervisor_scores_match_the_hand_count(posts, admin):
+    data = _api(admin, f"type=supervisor&{MAY_Q}")
+    assert [r["key"] for r in data["rows"]] == [str(posts["sv2"]), str(posts["sv1"])]
+    sv2, sv1 = data["rows"]
+    assert sv1["label"] == "sv1" and sv2["label"] == "sv2"  # person names, not ids
+    assert _marks(sv1) == {"effective_rate": (100.0, 100.0), "verify_ontime_rate": (50.0, 50.0),
+                           "check_ontime_rate": (50.0, 50.0)}
+    assert (sv1["composite"], sv1["grade"], sv1["rank"]) == (75.0, "B", 2)
+    # no verification → left out, 50/25 renormalised
+    assert _marks(sv2) == {"effective_rate": (66.67, 66.67), "verify_ontime_rate": (None, None),
+                           "check_ontime_rate": (100.0, 100.0)}
+    assert (sv2["composite"], sv2["grade"], sv2["rank"]) == (77.78, "B", 1)
+    assert data["weights"] == {"effective_rate": 50, "verify_ontime_rate": 25, "check_ontime_rate": 25}
+    assert data["warnings"] == []
+
+
+def test_shift_leader_scores_match_the_hand_count(posts, admin):
+    data = _api(admin, f"type=shift_leader&{MAY_Q}")
+    assert [r["key"] for r in data["rows"]] == [str(posts["sl2"]), str(posts["sl1"])]
+    sl2, sl1 = data["rows"]
+    assert _marks(sl1) == {"file_ontime_rate": (75.0, 75.0), "file_accurate_rate": (50.0, 50.0),
+                           "ontime_close_rate": (33.33, 33.33)}
+    assert (sl1["composite"], sl1["grade"], sl1["rank"]) == (50.42, "D", 2)
+    assert _marks(sl2) == {"file_ontime_rate": (50.0, 50.0), "file_accurate_rate": (100.0, 100.0),
+                           "ontime_close_rate": (50.0, 50.0)}
+    assert (sl2["composite"], sl2["grade"], sl2["rank"]) == (70.0, "C", 1)
+
+
+def test_dispatcher_scores_match_the_hand_count(posts, admin):
+    data = _api(admin, f"type=dispatcher&{MAY_Q}")
+    assert [r["key"] for r in data["rows"]] == [str(posts["dp2"]), str(posts["dp1"])]
+    dp2, dp1 = data["rows"]
+    assert _marks(dp1) == {"dispatch_count": (3, 100.0), "dispatch_ontime_rate": (100.0, 100.0),
+                           "dispatch_accurate_rate": (33.33, 33.33)}
+    assert (dp1["composite"], dp1["grade"], dp1["rank"]) == (73.33, "C", 2)
+    assert _marks(dp2) == {"dispatch_count": (2, 66.67), "dispatch_ontime_rate": (100.0, 100.0),
+                           "dispatch_accurate_rate": (100.0, 100.0)}
+    assert (dp2["composite"], dp2["grade"], dp2["rank"]) == (93.33, "A", 1)
+
+
+def test_post_limits_are_settings(posts, admin):
+    r = admin.api("PUT", "/api/settings/command", json={"values": {"eval_limit_file_minutes": 60}, "version": 0})
+    assert r.status_code == 200, r.text
+    sl1 = _by_key(_api(admin, f"type=shift_leader&{MAY_Q}"))[str(posts["sl1"])]
+    assert sl1["indicators"]["file_ontime_rate"]["value"] == 100.0  # #2 filed after 60 min is now on time
+    assert sl1["composite"] == 56.67
+    for bad in (0, -5, "abc"):
+        r = admin.api("PUT", "/api/settings/command", json={"values": {"eval_limit_dispatch_minutes": bad},
+                                                             "version": 1})
+        assert r.status_code == 422 and "eval_limit_dispatch_minutes" in r.json()["error"]["fields"], bad
+
+
+def test_post_weights_must_add_up_to_100(posts, admin):
+    over = {"eval_weight_dispatcher_dispatch_count": 50}
+    r = admin.api("PUT", "/api/settings/command", json={"values": over, "version": 0})
+    assert r.status_code == 422, r.text
+    fields = r.json()["error"]["fields"]
+    assert set(fields) == {"eval_weight_dispatcher_dispatch_count", "eval_weight_dispatcher_dispatch_ontime_rate",
+                           "eval_weight_dispatcher_dispatch_accurate_rate"}
+    assert "130" in fields["eval_weight_dispatcher_dispatch_count"]["message"]
+    assert _api(admin, f"type=dispatcher&{MAY_Q}")["weights"]["dispatch_count"] == 20  # nothing saved
+    ok = admin.api("PUT", "/api/settings/command", json={"values": {
+        "eval_weight_dispatcher_dispatch_count": 0, "eval_weight_dispatcher_dispatch_ontime_rate": 0,
+        "eval_weight_dispatcher_dispatch_accurate_rate": 100}, "version": 0})
+    assert ok.status_code == 200, ok.text
+    rows = _by_key(_api(admin, f"type=dispatcher&{MAY_Q}"))
+    assert rows[str(posts["dp1"])]["composite"] == 33.33 and rows[str(posts["dp2"])]["composite"] == 100.0
+    msgs = evaluation.problems({**DEFAULTS, "eval_weight_supervisor_effective_rate": 40})
+    assert msgs == [("监督员考核权重合计为 90，应为 100；已按比例折算（应用维护 → 系统配置 → 指挥协调）",
+                     "the supervisor weights add up to 90, not 100; they were scaled proportionally (settings → command)")]
+
+
+def test_post_page_links_only_matching_measures_and_export(posts, admin):
+    html = admin.get(f"/command/evaluation?type=shift_leader&{MAY_Q}").text
+    sl1 = posts["sl1"]
+    assert re.findall(r'data-testid="eval-row-(\d+)"', html) == [str(posts["sl2"]), str(sl1)]
+    assert ">sl1<" in html and "值班长" in html
+    assert f'data-testid="eval-{sl1}-file_accurate_rate-rate">50.00%<' in html  # no statistics measure: no link
+    link = re.search(rf'data-testid="eval-{sl1}-ontime_close_rate-rate"><a href="([^"]+)"', html).group(1)
+    assert "dim=filer" in link and "measure=closed_on_time" in link and f"key={sl1}" in link
+    assert "共 1 件" in admin.get(link.replace("&amp;", "&")).text
+    page = admin.get(f"/command/evaluation?type=dispatcher&{MAY_Q}").text
+    link = re.search(rf'data-testid="eval-{posts["dp1"]}-dispatch_count-rate"><a href="([^"]+)"', page).group(1)
+    assert "dim=dispatcher" in link and "measure=dispatched" in link
+    assert "共 3 件" in admin.get(link.replace("&amp;", "&")).text
+    sv = admin.get(f"/command/evaluation?type=supervisor&{MAY_Q}").text
+    assert f'data-testid="eval-{posts["sv1"]}-effective_rate-rate">100.00%<' in sv and 'style="' not in sv
+    x = admin.get(f"/command/evaluation/export.xlsx?type=dispatcher&{MAY_Q}")
+    sheet = list(openpyxl.load_workbook(io.BytesIO(x.content)).active.iter_rows(values_only=True))
+    assert sheet[0][:5] == ("排名", "编码", "派遣员", "综合得分", "等级") and "派遣数" in sheet[0]
+    assert [(row[0], row[1], row[2], row[3], row[4]) for row in sheet[1:]] == [
+        (1, str(posts["dp2"]), "dp2", 93.33, "A"), (2, str(posts["dp1"]), "dp1", 73.33, "C")]
+
+
+def test_posts_are_limited_to_the_user_scope(posts, app, client_for):
+    from core.testing import add_user
+    d1 = _org(posts_ctx := app.state.ccms, "一区", "region", D1)
+    _org(posts_ctx, "二区", "region", D2)
+    add_user(app, "v_d1", ["command.view"], org_id=d1)
+    c = client_for("v_d1", ADMIN_PASSWORD)
+    rows = _by_key(_api(c, f"type=dispatcher&{MAY_Q}"))  # #13 and #14 lie in D2
+    dp1, dp2 = rows[str(posts["dp1"])], rows[str(posts["dp2"])]
+    assert _marks(dp1) == {"dispatch_count": (2, 100.0), "dispatch_ontime_rate": (100.0, 100.0),
+                           "dispatch_accurate_rate": (50.0, 50.0)}
+    assert (dp1["composite"], dp2["composite"]) == (80.0, 90.0)
+    assert dp2["indicators"]["dispatch_count"] == {"value": 1, "score": 50.0, "weight": 20.0}
+    sv = _by_key(_api(c, f"type=supervisor&{MAY_Q}"))  # #12 lies in D2, #22 nowhere
+    assert sv[str(posts["sv2"])]["indicators"]["effective_rate"]["value"] == 100.0
+
+
+@pytest.mark.parametrize("query", ["type=Supervisor", "type=intake", "type=shift_leader&period=month&month=2024-5x"])
+def test_bad_post_input_is_a_clear_error(app, admin, query):
+    api = admin.get(f"/api/command/evaluation?{query}")
+    assert api.status_code == 422 and api.json()["error"]["message_en"]
+    assert admin.get(f"/command/evaluation?{query}").status_code == 422

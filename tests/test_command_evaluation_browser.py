@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from browserkit import shot
 from browserkit import sqlite_only as backend  # noqa: F401  (fixture)
-from test_command_evaluation import D1, A, seeded  # noqa: F401  (fixture)
+from test_command_evaluation import D1, A, posts, seeded  # noqa: F401  (fixtures)
 
 from core.testing import ADMIN_PASSWORD, ADMIN_USER
 
@@ -34,3 +34,29 @@ def test_evaluation_page_switches_object_type_and_shows_grades(seeded, browser, 
             assert errors == [], errors
         finally:
             context.close()
+
+
+def test_evaluation_of_dispatchers_by_keyboard_on_a_phone(posts, browser, live_server):  # noqa: F811
+    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        errors: list[str] = []
+        page.on("console", lambda m, e=errors: e.append(m.text) if m.type == "error" else None)
+        page.goto(live_server.url + "/login")
+        page.fill("input[name=username]", ADMIN_USER)
+        page.fill("input[name=password]", ADMIN_PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(live_server.url + "/command/evaluation?type=dept&period=month&month=2024-05")
+        page.focus("[data-testid=eval-type]")
+        page.select_option("[data-testid=eval-type]", "dispatcher")  # htmx swaps #evaluation
+        dp2 = posts["dp2"]
+        page.wait_for_selector(f"[data-testid=eval-row-{dp2}]")
+        assert "type=dispatcher" in page.url
+        assert page.locator(f"[data-testid=eval-row-{dp2}] th").text_content() == "dp2"
+        assert page.locator(f"[data-testid=eval-{dp2}-composite]").text_content() == "93.33"
+        assert page.locator(f"[data-testid=eval-{dp2}-grade] .eval-grade-a").is_visible()
+        shot(page, "command-evaluation-dispatchers-phone")
+        assert errors == [], errors
+    finally:
+        context.close()

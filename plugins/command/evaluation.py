@@ -17,6 +17,36 @@ Weights and bands are the plugin's settings (``eval_weight_<group>_<indicator>``
 应用维护 → 系统配置. JSON Schema cannot say "sums to 100", so :func:`problems`
 reports that as a bilingual warning on the page; scores stay computable
 because the weights are renormalised anyway.
+
+Posts (岗位): ``supervisor`` (监督员), ``shift_leader`` (值班长), ``dispatcher``
+(派遣员) are scored the same way from per-person counts, each counted in SQL
+grouped by the post's person column, with the statistics' period bounds and
+scope. Time limits are clock minutes (settings ``eval_limit_*_minutes``):
+
+* supervisor — by ``reporter_id``: *reported* = cases of source ``supervisor``
+  reported in the period, *effective* = those filed (not merged); 有效上报率 =
+  effective ÷ reported. By ``checker_id`` (the case records no verifier; the
+  loop gives 核实 and 核查 to the same grid supervisor, so a verification is
+  credited to the case's checker — a verified case not yet checked is not
+  counted yet): *verified* = ``verified_at`` in the period, on time when
+  ``verified_at − reported_at ≤ eval_limit_verify_minutes`` (60); *checked* =
+  ``checked_at`` in the period (after a disposal), on time when
+  ``checked_at − disposed_at ≤ eval_limit_check_minutes`` (120). The two
+  groupings are two statements (reporter, checker), merged per person.
+  漏报率 (missed reports) is left out: the data model has no grid → supervisor
+  assignment, so the default weights are the standard's 40/20/20 scaled to 50/25/25;
+* shift leader — by ``filer_id``: *filed* = the statistics' ``filed``, on time
+  when ``filed_at − coalesce(verified_at, reported_at) ≤ eval_limit_file_minutes``
+  (30); accurate filing = (filed − voided at any time) ÷ filed; on-time closing =
+  the statistics' ``closed_on_time ÷ due`` (drill-down by 立案人);
+* dispatcher — by ``dispatcher_id``: *dispatched* = the statistics'
+  ``dispatched`` (count relative to the best peer, drill-down by 派遣人), on time
+  when ``dispatched_at − filed_at ≤ eval_limit_dispatch_minutes`` (30), accurate
+  = without rework and dispatched to one department only (``rework_count = 0``,
+  ``dispatch_count ≤ 1``).
+
+The intake operator (受理员) is not evaluated: the loop records no separate
+intake timestamps.
 """
 
 from __future__ import annotations
@@ -27,14 +57,17 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, Float, Table, and_, case, func, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from core.api import ValidationFailed, field_error
 
 from . import stats
 
-OBJECT_TYPES = ("dept", "district", "street", "community", "grid")
+OBJECT_TYPES = ("dept", "district", "street", "community", "grid", "supervisor", "shift_leader", "dispatcher")
+POSTS = ("supervisor", "shift_leader", "dispatcher")
 PUBLIC_REPORTED = "public_reported"  # extra count: reports from the public (source = public)
 
 
@@ -45,13 +78,16 @@ class Indicator:
 
     key: str
     kind: str
-    num: str  # the count (a stats measure, or PUBLIC_REPORTED)
+    num: str  # the count (a stats measure, or PUBLIC_REPORTED, or a post count)
     den: str | None = None  # the denominator measure of a rate
+    strict: bool = False  # posts: link only when the numerator itself is a statistics measure
 
     @property
-    def drill(self) -> str:
-        """The statistics measure whose drill-down lists the cases behind the figure."""
-        return self.num if self.num in stats.MEASURES else (self.den or "reported")
+    def drill(self) -> str | None:
+        """The statistics measure whose drill-down lists the cases behind the figure (None: no link)."""
+        if self.num in stats.MEASURES:
+            return self.num
+        return None if self.strict else (self.den or "reported")
 
 
 INDICATORS: dict[str, tuple[Indicator, ...]] = {
@@ -68,19 +104,47 @@ INDICATORS: dict[str, tuple[Indicator, ...]] = {
         Indicator("close_rate", "rate", "closed", "due"),
         Indicator("ontime_close_rate", "rate", "closed_on_time", "due"),
     ),
+    "supervisor": (
+        Indicator("effective_rate", "rate", "sv_effective", "sv_reported", True),
+        Indicator("verify_ontime_rate", "rate", "sv_verified_on_time", "sv_verified", True),
+        Indicator("check_ontime_rate", "rate", "sv_checked_on_time", "sv_checked", True),
+    ),
+    "shift_leader": (
+        Indicator("file_ontime_rate", "rate", "sl_filed_on_time", "filed", True),
+        Indicator("file_accurate_rate", "rate", "sl_filed_kept", "filed", True),
+        Indicator("ontime_close_rate", "rate", "closed_on_time", "due", True),
+    ),
+    "dispatcher": (
+        Indicator("dispatch_count", "count", "dispatched", None, True),
+        Indicator("dispatch_ontime_rate", "rate", "dp_on_time", "dispatched", True),
+        Indicator("dispatch_accurate_rate", "rate", "dp_accurate", "dispatched", True),
+    ),
 }
+# the statistics dimension whose drill-down (and person names) a post uses
+POST_DIMS = {"supervisor": "reporter", "shift_leader": "filer", "dispatcher": "dispatcher"}
+LIMITS = {"verify": 60, "check": 120, "file": 30, "dispatch": 30}  # eval_limit_<x>_minutes defaults
+GROUP_NAMES = {"dept": ("部门", "department"), "region": ("区域（区/街道/社区/网格）", "region"),
+               "supervisor": ("监督员", "supervisor"), "shift_leader": ("值班长", "shift leader"),
+               "dispatcher": ("派遣员", "dispatcher")}
 GRADES = ("A", "B", "C", "D")  # E = below D's band
 
 
 def group_of(object_type: str) -> str:
+    if object_type in POSTS:
+        return object_type
     return "dept" if object_type == "dept" else "region"
+
+
+def dimension_of(object_type: str) -> stats.Dimension:
+    """The statistics dimension of an object type (a post: its person column)."""
+    return stats.get_dimension(POST_DIMS.get(object_type, object_type))
 
 
 def get_object_type(key: str) -> str:
     """The object type from a query parameter; anything else is a bilingual 422."""
     key = (key or "").strip()
     if key not in OBJECT_TYPES:
-        zh = f"考核对象“{key}”无效，可选：部门、区、街道、社区、单元网格"
+        zh = f"考核对象“{key}”无效，可选：部门、区、街道、社区、单元网格、监督员、值班长、派遣员"
         en = f"unknown object type {key!r}; choose one of {', '.join(OBJECT_TYPES)}"
         raise ValidationFailed(zh, en, fields=field_error("type", zh, en))
     return key
@@ -104,11 +168,10 @@ def problems(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Bilingual warnings about the configuration (weights not summing to 100,
     bands out of order); the page shows them above the table."""
     out: list[tuple[str, str]] = []
-    names = {"dept": ("部门", "department"), "region": ("区域（区/街道/社区/网格）", "region")}
     for group in INDICATORS:
         total = sum(weights_from(settings, group).values())
         if abs(total - 100) > 1e-6:
-            zh, en = names[group]
+            zh, en = GROUP_NAMES[group]
             out.append((f"{zh}考核权重合计为 {total:g}，应为 100；已按比例折算（应用维护 → 系统配置 → 指挥协调）",
                         f"the {en} weights add up to {total:g}, not 100; they were scaled proportionally (settings → command)"))
     bounds = [b for _g, b in grades_from(settings)]
@@ -225,6 +288,97 @@ def public_counts(session: Session, dim: stats.Dimension, period: stats.Period, 
     return out
 
 
+class _epoch(FunctionElement):
+    """Seconds since 1970 of a UTC timestamp (SQLite: julianday, PostgreSQL: EXTRACT)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "eval_epoch"
+
+
+@compiles(_epoch, "sqlite")
+def _epoch_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
+@compiles(_epoch)
+def _epoch_default(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
+
+
+def _within(late: Any, early: Any, minutes: float) -> ColumnElement[bool]:
+    """``late − early ≤ minutes`` (clock minutes), both set; half a second of slack
+    absorbs SQLite's floating-point julianday (exactly the limit is on time)."""
+    return and_(late.is_not(None), early.is_not(None), _epoch(late) - _epoch(early) <= minutes * 60.0 + 0.5)
+
+
+def limit_minutes(settings: Mapping[str, Any], name: str) -> float:
+    """The ``eval_limit_<name>_minutes`` setting (its default when unset or not a positive number)."""
+    try:
+        v = float(settings.get(f"eval_limit_{name}_minutes") or 0)
+    except (TypeError, ValueError):
+        v = 0
+    return v if v > 0 else float(LIMITS[name])
+
+
+Conds = dict[str, ColumnElement[bool]]
+
+
+def post_conditions(t: Table, b: stats.Bounds, settings: Mapping[str, Any]) -> list[tuple[str, Conds]]:
+    """Per post: ``(person column, {count: condition})`` statements (the supervisor has two)."""
+    m = stats.MEASURES
+    filed, dispatched = m["filed"](t, b), m["dispatched"](t, b)
+    sv_reported = and_(stats._in(t.c.reported_at, b), t.c.source == "supervisor")
+    verified = stats._in(t.c.verified_at, b)
+    checked = and_(stats._in(t.c.checked_at, b), t.c.disposed_at.is_not(None))
+    return [
+        ("supervisor", "reporter_id", {
+            "sv_reported": sv_reported,
+            "sv_effective": and_(sv_reported, t.c.filed_at.is_not(None), t.c.status != stats.MERGED)}),
+        ("supervisor", "checker_id", {
+            "sv_verified": verified,
+            "sv_verified_on_time": and_(verified, _within(t.c.verified_at, t.c.reported_at,
+                                                          limit_minutes(settings, "verify"))),
+            "sv_checked": checked,
+            "sv_checked_on_time": and_(checked, _within(t.c.checked_at, t.c.disposed_at,
+                                                        limit_minutes(settings, "check")))}),
+        ("shift_leader", "filer_id", {
+            "filed": filed,
+            "sl_filed_on_time": and_(filed, _within(t.c.filed_at, func.coalesce(t.c.verified_at, t.c.reported_at),
+                                                    limit_minutes(settings, "file"))),
+            "sl_filed_kept": and_(filed, t.c.voided_at.is_(None)),
+            "due": m["due"](t, b),
+            "closed_on_time": m["closed_on_time"](t, b)}),
+        ("dispatcher", "dispatcher_id", {
+            "dispatched": dispatched,
+            "dp_on_time": and_(dispatched, _within(t.c.dispatched_at, t.c.filed_at,
+                                                   limit_minutes(settings, "dispatch"))),
+            "dp_accurate": and_(dispatched, t.c.rework_count == 0, t.c.dispatch_count <= 1)}),
+    ]
+
+
+def post_counts(session: Session, post: str, period: stats.Period, settings: Mapping[str, Any],
+                now: dt.datetime, scope: stats.Scope | None = None) -> dict[str, dict[str, int]]:
+    """Per-person counts of a post: one ``SUM(CASE …) … GROUP BY <person column>``
+    per person column (cases without the person are not evaluated)."""
+    t = stats.case_table()
+    b = stats.bounds(period, now)
+    out: dict[str, dict[str, int]] = {}
+    for p, column, conds in post_conditions(t, b, settings):
+        if p != post:
+            continue
+        col = t.c[column]
+        where = and_(col.is_not(None), or_(*conds.values()))
+        if scope is not None and not scope.everything:
+            where = and_(where, scope.condition(t))
+        sums = [func.coalesce(func.sum(case((c, 1), else_=0)), 0).label(k) for k, c in conds.items()]
+        for r in session.execute(select(col.label("k"), *sums).where(where).group_by(col)).mappings():
+            acc = out.setdefault(str(r["k"]), {})
+            for k in conds:
+                acc[k] = acc.get(k, 0) + int(r[k] or 0)
+    return {k: c for k, c in out.items() if any(c.values())}
+
+
 @dataclass
 class Evaluation:
     object_type: str
@@ -247,11 +401,17 @@ def evaluate(session: Session, object_type: str, period: stats.Period, settings:
     Cases without the object (no department, no grid …) are not evaluated."""
     now = now or dt.datetime.now(dt.UTC)
     group = group_of(object_type)
-    dim = stats.get_dimension(object_type)
-    tab = stats.compute(session, dim, period, now=now, labels=labels, scope=scope)
-    public = public_counts(session, dim, period, now, scope) if group == "region" else {}
-    rows = [(r.key, r.label, {**r.counts, PUBLIC_REPORTED: public.get(r.key, 0)})
-            for r in tab.rows if r.key != stats.NONE_KEY]
+    dim = dimension_of(object_type)
+    rows: list[tuple[str, str, Mapping[str, int]]]
+    if group in POSTS:
+        counts = post_counts(session, group, period, settings, now, scope)
+        names = labels(dim, sorted(counts)) if labels else {}
+        rows = [(k, names.get(k, k), c) for k, c in sorted(counts.items(), key=lambda kv: int(kv[0]))]
+    else:
+        tab = stats.compute(session, dim, period, now=now, labels=labels, scope=scope)
+        public = public_counts(session, dim, period, now, scope) if group == "region" else {}
+        rows = [(r.key, r.label, {**r.counts, PUBLIC_REPORTED: public.get(r.key, 0)})
+                for r in tab.rows if r.key != stats.NONE_KEY]
     weights, grades = weights_from(settings, group), grades_from(settings)
     return Evaluation(object_type, group, period, score(rows, group, weights, grades), weights, grades,
                       problems(settings))

@@ -55,7 +55,7 @@ def _evaluate(request: Request, object_type: str, period: stats.Period) -> tuple
 def _chart(ev: evaluation.Evaluation) -> dict[str, Any]:
     """The composite scores as stats_screens' bar chart (one "measure": composite)."""
     rows = [stats.Row(r.key, r.label, {"composite": r.composite}) for r in ev.rows if r.composite is not None]
-    tab = stats.Table_(stats.get_dimension(ev.object_type), ev.period, rows, stats.Row("", "", {"composite": 0}))
+    tab = stats.Table_(evaluation.dimension_of(ev.object_type), ev.period, rows, stats.Row("", "", {"composite": 0}))
     return bar_chart(tab, "composite")
 
 
@@ -84,7 +84,7 @@ async def evaluation_page(request: Request) -> Response:
     q = {"type": object_type, **period.query()}
 
     def drill_url(measure: str, key: str) -> str:
-        return "/command/stats/cases?" + urlencode({"dim": object_type, "key": key, "measure": measure,
+        return "/command/stats/cases?" + urlencode({"dim": evaluation.dimension_of(object_type).key, "key": key, "measure": measure,
                                                     **period.query()})
     data = {**base, "ev": ev, "scope_text": scope_text, "qs": urlencode(q), "drill_url": drill_url,
             "bar": _chart(ev)}
@@ -137,11 +137,11 @@ routes = [
 
 api_docs = [
     api_doc("/api/command/evaluation", "get",
-            "绩效考核（GB/T 30428.4：部门、区、街道、社区、网格的指标得分、综合得分、等级、排名；权重见系统配置；"
-            "限于本人有权查看的机构范围）/ performance evaluation of departments and regions: indicator scores, "
-            "composite, grade and rank (weights in the settings; only the cases of the user's org subtrees)",
+            "绩效考核（GB/T 30428.4：部门、区、街道、社区、网格及监督员、值班长、派遣员的指标得分、综合得分、等级、排名；权重见系统配置；"
+            "限于本人有权查看的机构范围）/ performance evaluation of departments, regions and posts: indicator scores, "
+            "composite, grade and rank; also of supervisors, shift leaders and dispatchers (weights in the settings; only the cases of the user's org subtrees)",
             permission=VIEW, tag="command",
-            query={"type": "dept|district|street|community|grid", "period": "month|quarter|year|custom",
+            query={"type": "dept|district|street|community|grid|supervisor|shift_leader|dispatcher", "period": "month|quarter|year|custom",
                    "month": "YYYY-MM", "quarter": "YYYY-Qn", "year": "YYYY", "start": "YYYY-MM-DD",
                    "end": "YYYY-MM-DD"}),
 ]
