@@ -153,7 +153,7 @@ def test_public_report_is_verified_by_the_grid_supervisor(world):
     assert c["status"] == "verifying" and c["reporter_id"] == w["intake_actor"].id
     assert act(w["sup"], c["id"], "confirm").status_code == 403  # not this grid's supervisor
     c = ok(act(w["sup2"], c["id"], "confirm"))
-    assert c["status"] == "reported" and c["verified_at"]
+    assert c["status"] == "reported" and c["verified_at"] and c["verifier_id"] == w["sup2_actor"].id
     # an unfounded public report ends as not filed
     c2 = ok(report(w["intake"], at=INSIDE_B, class_code="E0201", source="public", photos=False), 201)
     c2 = ok(act(w["sup2"], c2["id"], "unfounded", comment="现场无此问题"))

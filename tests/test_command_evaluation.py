@@ -332,9 +332,9 @@ def posts(seeded, app):
     from core.testing import add_user
     ids = {n: add_user(app, n) for n in ("sv1", "sv2", "sl1", "sl2", "dp1", "dp2")}
     changes = {
-        1: {"reporter_id": ids["sv1"], "checker_id": ids["sv1"], "verified_at": _hm(2, 2, 30), "filed_at": _hm(2, 2, 50),
+        1: {"reporter_id": ids["sv1"], "checker_id": ids["sv1"], "verifier_id": ids["sv1"], "verified_at": _hm(2, 2, 30), "filed_at": _hm(2, 2, 50),
                 "dispatched_at": _hm(2, 3, 10), "checked_at": _hm(3, 3), "filer_id": ids["sl1"], "dispatcher_id": ids["dp1"]},
-        2: {"reporter_id": ids["sv1"], "checker_id": ids["sv1"], "verified_at": _hm(6, 4), "filed_at": _hm(6, 5),
+        2: {"reporter_id": ids["sv1"], "checker_id": ids["sv1"], "verifier_id": ids["sv1"], "verified_at": _hm(6, 4), "filed_at": _hm(6, 5),
                 "dispatched_at": _hm(6, 5, 10), "checked_at": _hm(12, 5), "filer_id": ids["sl1"], "dispatcher_id": ids["dp1"]},
         7: {"reporter_id": ids["sv1"], "filer_id": ids["sl1"]},
         9: {"reporter_id": ids["sv1"]},

@@ -74,7 +74,8 @@ def case_out(c: Case) -> dict[str, Any]:
         "disposed_at", "checked_at", "closed_at", "voided_at", "due_at", "time_limit", "time_unit",
         "disposed_on_time", "closed_on_time", "rework_count", "extend_count", "suspend_count", "return_count",
         "dispatch_count", "urge_count", "self_disposed", "duplicate_of_id", "merged_into_id", "photos_before",
-        "photos_after", "instance_id", "version", "filer_id", "dispatcher_id", "handler_id", "checker_id")}
+        "photos_after", "instance_id", "version", "filer_id", "dispatcher_id", "handler_id", "checker_id",
+        "verifier_id")}
 
 
 def _num(v: Any) -> str:

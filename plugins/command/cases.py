@@ -550,7 +550,7 @@ def sync_case(session: Session, case: Case) -> None:
         hits = [last[(node, a)] for a in actions if (node, a) in last]
         return max(hits, key=lambda t: t.id) if hits else None
     if (t := at("verify", "confirm")) is not None:
-        case.verified_at = t.completed_at
+        case.verified_at, case.verifier_id = t.completed_at, t.completed_by
     if (t := at("file", "file")) is not None:
         case.filed_at, case.filer_id = t.completed_at, t.completed_by
     dispatches = [t for t in done if t.node_id == "dispatch" and t.action == "dispatch"]

@@ -142,7 +142,7 @@ def _history(ctx: Any, session: Session, rng: random.Random, orgs: dict[str, Any
         t = reported
         if source != "supervisor":
             t += dt.timedelta(minutes=rng.randint(20, 180))
-            row["verified_at"] = t
+            row["verified_at"], row["verifier_id"] = t, sup
         roll = rng.random()
         if roll < 0.05:
             row.update(status="not_filed", not_filed_reason="不符合立案条件", updated_at=t)

@@ -25,14 +25,13 @@ scope. Time limits are clock minutes (settings ``eval_limit_*_minutes``):
 
 * supervisor — by ``reporter_id``: *reported* = cases of source ``supervisor``
   reported in the period, *effective* = those filed (not merged); 有效上报率 =
-  effective ÷ reported. By ``checker_id`` (the case records no verifier; the
-  loop gives 核实 and 核查 to the same grid supervisor, so a verification is
-  credited to the case's checker — a verified case not yet checked is not
-  counted yet): *verified* = ``verified_at`` in the period, on time when
-  ``verified_at − reported_at ≤ eval_limit_verify_minutes`` (60); *checked* =
-  ``checked_at`` in the period (after a disposal), on time when
-  ``checked_at − disposed_at ≤ eval_limit_check_minutes`` (120). The two
-  groupings are two statements (reporter, checker), merged per person.
+  effective ÷ reported. By ``verifier_id`` (who did 核实 of a public, hotline
+  or media report): *verified* = ``verified_at`` in the period, on time when
+  ``verified_at − reported_at ≤ eval_limit_verify_minutes`` (60). By
+  ``checker_id``: *checked* = ``checked_at`` in the period (after a disposal),
+  on time when ``checked_at − disposed_at ≤ eval_limit_check_minutes`` (120).
+  The three groupings are three statements (reporter, verifier, checker),
+  merged per person.
   漏报率 (missed reports) is left out: the data model has no grid → supervisor
   assignment, so the default weights are the standard's 40/20/20 scaled to 50/25/25;
 * shift leader — by ``filer_id``: *filed* = the statistics' ``filed``, on time
@@ -335,10 +334,11 @@ def post_conditions(t: Table, b: stats.Bounds, settings: Mapping[str, Any]) -> l
         ("supervisor", "reporter_id", {
             "sv_reported": sv_reported,
             "sv_effective": and_(sv_reported, t.c.filed_at.is_not(None), t.c.status != stats.MERGED)}),
-        ("supervisor", "checker_id", {
+        ("supervisor", "verifier_id", {
             "sv_verified": verified,
             "sv_verified_on_time": and_(verified, _within(t.c.verified_at, t.c.reported_at,
-                                                          limit_minutes(settings, "verify"))),
+                                                          limit_minutes(settings, "verify")))}),
+        ("supervisor", "checker_id", {
             "sv_checked": checked,
             "sv_checked_on_time": and_(checked, _within(t.c.checked_at, t.c.disposed_at,
                                                         limit_minutes(settings, "check")))}),

@@ -265,6 +265,7 @@ class Case(CommandBase):
     dispatcher_id: Mapped[int | None] = mapped_column(Integer)
     handler_id: Mapped[int | None] = mapped_column(Integer)  # department person who disposed
     checker_id: Mapped[int | None] = mapped_column(Integer)  # supervisor who checked
+    verifier_id: Mapped[int | None] = mapped_column(Integer)  # supervisor who verified a public report (核实)
     reporter_name: Mapped[str] = mapped_column(String(100), default="")
     reporter_phone: Mapped[str] = mapped_column(String(40), default="")
     reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
