@@ -88,6 +88,29 @@ def test_grid_area_is_computed_in_metres(ctx):
         assert s.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "command_grid_create")) == 6
 
 
+def test_grid_supervisor_is_kept_unless_given_and_refused_unless_a_supervisor(ctx):
+    from flow_engine_kit import person
+    city(ctx)
+    sup = person(ctx, "gsup", roles=["command_supervisor"]).id
+    other = person(ctx, "gother").id
+    code = f"{COMMUNITY}01"
+    with ctx.db.session() as s:
+        g = grids.save_grid(ctx, s, ACTOR, {"code": code, "geometry": square(0, 0), "supervisor_id": sup,
+                                            "version": grids.get_grid(s, code).version}, code)
+        assert g.supervisor_id == sup
+    with ctx.db.session() as s:  # an API write without the field leaves the assignment alone
+        grids.save_grid(ctx, s, ACTOR, {"code": code, "name": "新名", "geometry": square(0, 0),
+                                        "version": grids.get_grid(s, code).version}, code)
+    for bad_id in (other, 424242):
+        with pytest.raises(ValidationFailed) as exc, ctx.db.session() as s:
+            grids.save_grid(ctx, s, ACTOR, {"code": code, "name": "不应保存", "geometry": square(0, 0),
+                                            "supervisor_id": bad_id, "version": grids.get_grid(s, code).version}, code)
+        assert "supervisor_id" in exc.value.fields and "不是监督员" in exc.value.zh
+    with ctx.db.session() as s:
+        g = grids.get_grid(s, code)
+        assert (g.name, g.supervisor_id) == ("新名", sup)
+
+
 def test_locate_inside_on_edges_and_outside(ctx):
     city(ctx)
     with ctx.db.session() as s:

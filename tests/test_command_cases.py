@@ -160,6 +160,29 @@ def test_public_report_is_verified_by_the_grid_supervisor(world):
     assert c2["status"] == "not_filed"
 
 
+def _assign_grid(ctx: Any, code: str, person_id: int | None) -> None:
+    from sqlalchemy import update
+
+    from plugins.command.models import Grid
+    with ctx.db.session() as s:
+        s.execute(update(Grid).where(Grid.code == code).values(supervisor_id=person_id))
+
+
+def test_public_report_goes_to_the_grids_assigned_supervisor(ctx, world):
+    w = world
+    ok(report(w["sup2"], at=INSIDE_B, class_code="E0104"), 201)  # sup2 reported most in grid ...02
+    _assign_grid(ctx, COMMUNITY + "02", w["sup_actor"].id)  # but sup is its 责任监督员
+    c = ok(report(w["intake"], at=INSIDE_B, class_code="E0102", source="hotline", photos=False), 201)
+    assert act(w["sup2"], c["id"], "confirm").status_code == 403
+    c = ok(act(w["sup"], c["id"], "confirm"))
+    assert c["verifier_id"] == w["sup_actor"].id
+    # someone no longer holding 监督员 is passed over: back to who reported most in the grid
+    _assign_grid(ctx, COMMUNITY + "02", w["intake_actor"].id)
+    c2 = ok(report(w["intake"], at=INSIDE_B, class_code="E0201", source="public", photos=False), 201)
+    assert act(w["sup"], c2["id"], "confirm").status_code == 403
+    assert ok(act(w["sup2"], c2["id"], "confirm"))["verifier_id"] == w["sup2_actor"].id
+
+
 def test_not_filed_with_reason_and_filing_twice(world):
     w = world
     c = ok(report(w["sup"]), 201)

@@ -30,7 +30,7 @@ from conftest import ADMIN_PASSWORD
 from test_command_stats import D1, D2, A, B, _org, seed
 
 from plugins.command import evaluation, stats
-from plugins.command.models import Case
+from plugins.command.models import Case, Grid
 
 C = 103
 MAY_Q = "period=month&month=2024-05"
@@ -40,8 +40,8 @@ DEFAULTS = {"eval_weight_dept_dispose_rate": 30, "eval_weight_dept_ontime_dispos
             "eval_weight_region_filed_count": 20, "eval_weight_region_close_rate": 30,
             "eval_weight_region_ontime_close_rate": 40, "eval_grade_a": 90, "eval_grade_b": 75,
             "eval_grade_c": 60, "eval_grade_d": 40,
-            "eval_weight_supervisor_effective_rate": 50, "eval_weight_supervisor_verify_ontime_rate": 25,
-            "eval_weight_supervisor_check_ontime_rate": 25, "eval_weight_shift_leader_file_ontime_rate": 25,
+            "eval_weight_supervisor_effective_rate": 40, "eval_weight_supervisor_miss_rate": 20,
+            "eval_weight_supervisor_verify_ontime_rate": 20, "eval_weight_supervisor_check_ontime_rate": 20, "eval_weight_shift_leader_file_ontime_rate": 25,
             "eval_weight_shift_leader_file_accurate_rate": 40, "eval_weight_shift_leader_ontime_close_rate": 35,
             "eval_weight_dispatcher_dispatch_count": 20, "eval_weight_dispatcher_dispatch_ontime_rate": 40,
             "eval_weight_dispatcher_dispatch_accurate_rate": 40, "eval_limit_verify_minutes": 60,
@@ -309,11 +309,16 @@ def test_district_user_sees_only_their_district_and_its_departments(seeded, app,
 # (a supervisor's report that was not filed). Hand count, default weights and limits:
 #
 # * supervisor 1 reported #1 #2 #7 (#9 is reported on 1 June local time) → effective 3/3 = 100;
+#   responsible for grid D1-001-001-01 (every D1 case): May reports #1-#8 #19 #20 = 10, of which
+#   #3 #19 (hotline) #4 #6 (public) not by a supervisor → 漏报率 40 % → 60;
 #   checker of #1 (verified 30 min after the report, checked 60 min after disposal: both on time) and
 #   #2 (verified after 120 min, checked after 180 min: both late) → 50, 50
-#   → (50·100 + 25·50 + 25·50) / 100 = 75.00 → B, rank 2
-# * supervisor 2 reported #5 #12 #22 → effective 2/3 = 66.67; checker of #5 (checked on time, never
-#   verified → no verification data, renormalised) → (50·66.67 + 25·100) / 75 = 77.78 → B, rank 1
+#   → (40·100 + 20·60 + 20·50 + 20·50) / 100 = 72.00 → C, rank 1
+# * supervisor 2 reported #5 #12 #22 → effective 2/3 = 66.67; responsible for grid D2-001-001-01:
+#   May reports #12-#16 #18 = 6, of which #13 (media) #14 (superior) #16 (public) → 50 % → 50;
+#   checker of #5 (checked on time, never verified → no verification data, renormalised)
+#   → (40·66.67 + 20·50 + 20·100) / 80 = 70.835 → 70.84 → C, rank 2
+#   (without an assigned grid: no 漏报率 either → (40·66.67 + 20·100) / 60 = 77.78 → B)
 # * shift leader 1 filed #1 (20 min after verification), #2 (60 min: late), #7 (voided), #19 (voided
 #   in June) → on time 3/4 = 75, accurate 2/4 = 50, due #1 #2 #19, closed on time #1 → 33.33
 #   → (25·75 + 40·50 + 35·33.33) / 100 = 50.42 → D, rank 2
@@ -351,6 +356,9 @@ def posts(seeded, app):
             case = s.get(Case, cid)
             for k, v in values.items():
                 setattr(case, k, v)
+        for dist, sv in ((D1, "sv1"), (D2, "sv2")):  # 责任网格 of the fixture's cases
+            s.add(_grid(dist + "00100101", ids[sv]))
+        s.add(_grid(D1 + "00100102", None))
         s.add(Case(id=22, case_no="E010100000022", kind="E", class_code="E0101", big_class="E01",
                    source="supervisor", status="not_filed", district_code=None, street_code=None,
                    community_code=None, grid_code="", dept_id=None, reporter_id=ids["sv2"],
@@ -359,24 +367,45 @@ def posts(seeded, app):
     return ids
 
 
+def _grid(code: str, supervisor_id: int | None) -> Grid:
+    sq = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
+    return Grid(code=code, name=code, street_code=code[:9], community_code=code[:12], area_class="B", geometry=sq,
+                area_m2=1.0, min_x=0, min_y=0, max_x=1, max_y=1, supervisor_id=supervisor_id)
+
+
 def _marks(row: dict) -> dict[str, tuple]:
     return {k: (v["value"], v["score"]) for k, v in row["indicators"].items()}
 
 
 def test_supervisor_scores_match_the_hand_count(posts, admin):
     data = _api(admin, f"type=supervisor&{MAY_Q}")
-    assert [r["key"] for r in data["rows"]] == [str(posts["sv2"]), str(posts["sv1"])]
-    sv2, sv1 = data["rows"]
+    assert [r["key"] for r in data["rows"]] == [str(posts["sv1"]), str(posts["sv2"])]
+    sv1, sv2 = data["rows"]
     assert sv1["label"] == "sv1" and sv2["label"] == "sv2"  # person names, not ids
-    assert _marks(sv1) == {"effective_rate": (100.0, 100.0), "verify_ontime_rate": (50.0, 50.0),
-                           "check_ontime_rate": (50.0, 50.0)}
-    assert (sv1["composite"], sv1["grade"], sv1["rank"]) == (75.0, "B", 2)
-    # no verification → left out, 50/25 renormalised
-    assert _marks(sv2) == {"effective_rate": (66.67, 66.67), "verify_ontime_rate": (None, None),
-                           "check_ontime_rate": (100.0, 100.0)}
-    assert (sv2["composite"], sv2["grade"], sv2["rank"]) == (77.78, "B", 1)
-    assert data["weights"] == {"effective_rate": 50, "verify_ontime_rate": 25, "check_ontime_rate": 25}
+    assert _marks(sv1) == {"effective_rate": (100.0, 100.0), "miss_rate": (40.0, 60.0),
+                           "verify_ontime_rate": (50.0, 50.0), "check_ontime_rate": (50.0, 50.0)}
+    assert (sv1["composite"], sv1["grade"], sv1["rank"]) == (72.0, "C", 1)
+    # no verification → left out, 40/20/20 renormalised
+    assert _marks(sv2) == {"effective_rate": (66.67, 66.67), "miss_rate": (50.0, 50.0),
+                           "verify_ontime_rate": (None, None), "check_ontime_rate": (100.0, 100.0)}
+    assert (sv2["composite"], sv2["grade"], sv2["rank"]) == (70.84, "C", 2)
+    assert data["weights"] == {"effective_rate": 40, "miss_rate": 20, "verify_ontime_rate": 20,
+                               "check_ontime_rate": 20}
     assert data["warnings"] == []
+
+
+def test_supervisor_without_a_grid_has_no_miss_rate(posts, admin, app):
+    from sqlalchemy import update
+    with app.state.ccms.db.session() as s:
+        s.execute(update(Grid).where(Grid.supervisor_id == posts["sv2"]).values(supervisor_id=None))
+    data = _api(admin, f"type=supervisor&{MAY_Q}")
+    sv2 = _by_key(data)[str(posts["sv2"])]
+    assert _marks(sv2)["miss_rate"] == (None, None)  # no assigned grid: no data, weights renormalised
+    assert (sv2["composite"], sv2["grade"], sv2["rank"]) == (77.78, "B", 1)
+    assert _marks(_by_key(data)[str(posts["sv1"])])["miss_rate"] == (40.0, 60.0)
+    page = admin.get(f"/command/evaluation?type=supervisor&{MAY_Q}")
+    assert page.status_code == 200 and "漏报率" in page.text
+    assert re.search(rf'data-testid="eval-{posts["sv2"]}-miss_rate-rate">—<', page.text)
 
 
 def test_shift_leader_scores_match_the_hand_count(posts, admin):
@@ -430,7 +459,7 @@ def test_post_weights_must_add_up_to_100(posts, admin):
     assert ok.status_code == 200, ok.text
     rows = _by_key(_api(admin, f"type=dispatcher&{MAY_Q}"))
     assert rows[str(posts["dp1"])]["composite"] == 33.33 and rows[str(posts["dp2"])]["composite"] == 100.0
-    msgs = evaluation.problems({**DEFAULTS, "eval_weight_supervisor_effective_rate": 40})
+    msgs = evaluation.problems({**DEFAULTS, "eval_weight_supervisor_effective_rate": 30})
     assert msgs == [("监督员考核权重合计为 90，应为 100；已按比例折算（应用维护 → 系统配置 → 指挥协调）",
                      "the supervisor weights add up to 90, not 100; they were scaled proportionally (settings → command)")]
 

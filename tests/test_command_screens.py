@@ -172,6 +172,82 @@ def test_grid_import_screen_reports_per_feature_then_skips(app, admin):
     assert empty.status_code == 422 and 'data-testid="error-file"' in empty.text
 
 
+def _grid_form(ctx, code: str, **changes: str) -> dict[str, str]:
+    with ctx.db.session() as s:
+        g = s.scalar(select(Grid).where(Grid.code == code))
+        form = {"code": g.code, "name": g.name, "area_class": g.area_class, "version": str(g.version),
+                "geometry": json.dumps(g.geometry), "supervisor_id": ""}
+    return {**form, **changes}
+
+
+def test_grid_responsible_supervisor_form_list_and_refusals(app, admin):
+    from flow_engine_kit import person
+    ctx = app.state.ccms
+    city(ctx)
+    sup = person(ctx, "gridsup", roles=["command_supervisor"]).id
+    clerk = person(ctx, "clerk").id
+    code = f"{COMMUNITY}02"
+    with ctx.db.session() as s:
+        from core.models import Person
+        s.get(Person, sup).display_name = "王监督"
+    form_page = admin.get(f"/command/grids/{code}/edit").text
+    assert 'name="supervisor_id"' in form_page and f'value="{sup}"' in form_page and "王监督" in form_page
+    assert f'value="{clerk}"' not in form_page  # only people holding 监督员 are offered
+    # unknown person, and someone who is not a supervisor: inline bilingual error, input kept, nothing saved
+    for bad_id in ("999999", str(clerk)):
+        r = admin.form(f"/command/grids/{code}/edit", _grid_form(ctx, code, supervisor_id=bad_id, name="保留我"))
+        assert r.status_code == 422, r.text
+        assert 'data-testid="error-supervisor_id"' in r.text and "不是监督员" in r.text and "not a supervisor" in r.text
+        assert 'value="保留我"' in r.text
+    with ctx.db.session() as s:
+        g = s.scalar(select(Grid).where(Grid.code == code))
+        assert g.supervisor_id is None and g.name != "保留我"
+    ok = admin.form(f"/command/grids/{code}/edit", _grid_form(ctx, code, supervisor_id=str(sup)),
+                    follow_redirects=False)
+    assert ok.status_code == 303, ok.text
+    with ctx.db.session() as s:
+        assert s.scalar(select(Grid.supervisor_id).where(Grid.code == code)) == sup
+        entry = s.scalars(select(AuditLog).where(AuditLog.action == "command_grid_edit")
+                          .order_by(AuditLog.id.desc())).first()
+        assert entry.before["supervisor_id"] is None and entry.after["supervisor_id"] == sup
+    assert "王监督" in admin.get("/command/grids").text and "王监督" in admin.get(f"/command/grids/{code}").text
+    assert f'<option value="{sup}" selected' in admin.get(f"/command/grids/{code}/edit").text
+    api = admin.api("GET", f"/api/command/grids/{code}")
+    assert api.status_code == 200 and api.json()["supervisor_id"] == sup and api.json()["code"] == code
+    assert admin.api("GET", "/api/command/grids/99").json()["error"]["code"]
+    geo = admin.get("/command/grids/export.geojson").json()
+    assert {f["properties"]["code"]: f["properties"]["supervisor_id"] for f in geo["features"]}[code] == sup
+    # a stale version is a conflict, nothing saved
+    stale = admin.form(f"/command/grids/{code}/edit", _grid_form(ctx, code, supervisor_id="", version="1"))
+    assert stale.status_code == 409
+    with ctx.db.session() as s:
+        assert s.scalar(select(Grid.supervisor_id).where(Grid.code == code)) == sup
+
+
+def test_grid_import_sets_the_supervisor_by_user_name(app, admin):
+    from flow_engine_kit import person
+    ctx = app.state.ccms
+    city(ctx)
+    sup = person(ctx, "gridsup", roles=["command_supervisor"]).id
+    content = collection(feature(f"{COMMUNITY}01", square(0, 0), supervisor="gridsup"),
+                         feature(f"{COMMUNITY}02", square(1, 0), supervisor="nobody"))
+    admin.refresh_csrf()
+    r = admin.post("/command/grids/import", data={"csrf_token": admin.csrf},
+                   files={"file": ("grids.geojson", content, "application/geo+json")}, follow_redirects=False)
+    assert jobs.wait(ctx, _job_of(r)).status == "done"
+    page = admin.get(r.headers["location"]).text
+    assert 'data-testid="import-error-2"' in page and "监督员账号 nobody 不存在" in page
+    with ctx.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Grid).where(Grid.supervisor_id.is_not(None))) == 0
+        import_id = s.scalar(select(ImportJob.id))
+    skip = admin.form(f"/command/imports/{import_id}/skip", {}, follow_redirects=False)
+    assert jobs.wait(ctx, _job_of(skip)).status == "done"
+    with ctx.db.session() as s:
+        rows = dict(s.execute(select(Grid.code, Grid.supervisor_id).where(Grid.code.in_(
+            [f"{COMMUNITY}01", f"{COMMUNITY}02"]))).all())
+    assert rows == {f"{COMMUNITY}01": sup, f"{COMMUNITY}02": None}
+
+
 def test_census_import_screen_and_export(app, admin):
     ctx = app.state.ccms
     city(ctx)

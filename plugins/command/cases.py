@@ -48,7 +48,7 @@ from core.api import (
 
 from . import geo, grids, standards
 from .common import Classes, bad, dept_problem, settings, split_class, take_serials
-from .models import CASE_SOURCES, OPEN_STATUSES, Case
+from .models import CASE_SOURCES, OPEN_STATUSES, Case, Grid
 
 FLOW_ID = "command_case_loop"
 KIND_LETTER = {"component": "C", "event": "E"}
@@ -242,13 +242,17 @@ def limit_hours(ctx: PluginContext, session: Session, kind: str, class4: str, ar
 
 
 def pick_supervisor(ctx: PluginContext, session: Session, grid_code: str, fallback: int | None) -> int | None:
-    """The grid's supervisor: whoever (holding 监督员) reported most cases in the grid, else the
-    first active 监督员; a supervisor reporting checks their own case."""
+    """The grid's supervisor: its assigned 责任监督员 (while active and holding 监督员), else
+    whoever (holding 监督员) reported most cases in the grid, else the first active 监督员;
+    a supervisor reporting checks their own case."""
     holders = {p for p, _ in ctx.authz.people_with_role("command_supervisor")}
     if fallback is not None and fallback in holders:
         return fallback
     if not holders:
         return fallback
+    assigned = session.scalar(select(Grid.supervisor_id).where(Grid.code == grid_code))
+    if assigned is not None and assigned in grids.supervisors(ctx, session):
+        return int(assigned)
     row = session.execute(select(Case.reporter_id, func.count()).where(
         Case.grid_code == grid_code, Case.reporter_id.in_(holders)).group_by(Case.reporter_id)
         .order_by(func.count().desc(), Case.reporter_id).limit(1)).first()

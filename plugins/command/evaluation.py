@@ -30,10 +30,14 @@ scope. Time limits are clock minutes (settings ``eval_limit_*_minutes``):
   ``verified_at − reported_at ≤ eval_limit_verify_minutes`` (60). By
   ``checker_id``: *checked* = ``checked_at`` in the period (after a disposal),
   on time when ``checked_at − disposed_at ≤ eval_limit_check_minutes`` (120).
-  The three groupings are three statements (reporter, verifier, checker),
-  merged per person.
-  漏报率 (missed reports) is left out: the data model has no grid → supervisor
-  assignment, so the default weights are the standard's 40/20/20 scaled to 50/25/25;
+  By the grid's 责任监督员 (``command_grid.supervisor_id``, joined on
+  ``grid_code``): *grid reported* = cases located in the supervisor's grids
+  reported in the period, *missed* = those of them not reported by a
+  supervisor (source public, hotline, media or superior); 漏报率 = missed ÷
+  grid reported (lower is better). A supervisor without assigned grids has no
+  data for it (shown "—", the weights renormalised).
+  The four groupings are four statements (reporter, verifier, checker, grid
+  supervisor), merged per person; default weights are the standard's 40/20/20/20;
 * shift leader — by ``filer_id``: *filed* = the statistics' ``filed``, on time
   when ``filed_at − coalesce(verified_at, reported_at) ≤ eval_limit_file_minutes``
   (30); accurate filing = (filed − voided at any time) ÷ filed; on-time closing =
@@ -64,10 +68,12 @@ from sqlalchemy.sql.functions import FunctionElement
 from core.api import ValidationFailed, field_error
 
 from . import stats
+from .models import Grid
 
 OBJECT_TYPES = ("dept", "district", "street", "community", "grid", "supervisor", "shift_leader", "dispatcher")
 POSTS = ("supervisor", "shift_leader", "dispatcher")
 PUBLIC_REPORTED = "public_reported"  # extra count: reports from the public (source = public)
+MISSED_SOURCES = ("public", "hotline", "media", "superior")  # reports no supervisor made (漏报)
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,7 @@ INDICATORS: dict[str, tuple[Indicator, ...]] = {
     ),
     "supervisor": (
         Indicator("effective_rate", "rate", "sv_effective", "sv_reported", True),
+        Indicator("miss_rate", "inverse", "sv_missed", "sv_grid_reported", True),
         Indicator("verify_ontime_rate", "rate", "sv_verified_on_time", "sv_verified", True),
         Indicator("check_ontime_rate", "rate", "sv_checked_on_time", "sv_checked", True),
     ),
@@ -376,7 +383,26 @@ def post_counts(session: Session, post: str, period: stats.Period, settings: Map
             acc = out.setdefault(str(r["k"]), {})
             for k in conds:
                 acc[k] = acc.get(k, 0) + int(r[k] or 0)
+    if post == "supervisor":
+        for k, c in miss_counts(session, b, scope).items():
+            out.setdefault(k, {}).update(c)
     return {k: c for k, c in out.items() if any(c.values())}
+
+
+def miss_counts(session: Session, b: stats.Bounds, scope: stats.Scope | None = None) -> dict[str, dict[str, int]]:
+    """Per 责任监督员: cases in their grids reported in the period, and those of
+    them not reported by a supervisor (the 漏报率), one GROUP BY over the grid join."""
+    t = stats.case_table()
+    g = Grid.__table__
+    missed = t.c.source.in_(MISSED_SOURCES)
+    where = and_(stats._in(t.c.reported_at, b), g.c.supervisor_id.is_not(None))
+    if scope is not None and not scope.everything:
+        where = and_(where, scope.condition(t))
+    stmt = (select(g.c.supervisor_id.label("k"), func.count().label("sv_grid_reported"),
+                   func.coalesce(func.sum(case((missed, 1), else_=0)), 0).label("sv_missed"))
+            .select_from(t.join(g, g.c.code == t.c.grid_code)).where(where).group_by(g.c.supervisor_id))
+    return {str(r["k"]): {"sv_grid_reported": int(r["sv_grid_reported"]), "sv_missed": int(r["sv_missed"] or 0)}
+            for r in session.execute(stmt).mappings()}
 
 
 @dataclass

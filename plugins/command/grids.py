@@ -204,6 +204,9 @@ class Feature:
     community_name: str = ""
     geom: Any = None       # the parsed shapely geometry
     area: float = 0.0
+    assign_supervisor: bool = False  # write supervisor_id (else an existing grid keeps its own)
+    supervisor_id: int | None = None
+    supervisor_username: str = ""  # GeoJSON import: the supervisor's user name ("" = keep)
 
 
 def check_features(ctx: PluginContext, session: Session, features: list[Feature]) -> list[RowError]:
@@ -326,6 +329,8 @@ def _write_features(ctx: PluginContext, session: Session, features: list[Feature
         values = dict(name=f.name, street_code=street, community_code=comm, area_class=f.area_class,
                       geometry=geo.as_geojson(f.geom), area_m2=round(f.area, 1), min_x=minx, min_y=miny,
                       max_x=maxx, max_y=maxy)
+        if f.assign_supervisor:
+            values["supervisor_id"] = f.supervisor_id
         g = existing.get(f.code)
         if g is None:
             session.add(Grid(code=f.code, **values))
@@ -349,7 +354,59 @@ class GridIn(BaseModel):
     name: str = Field("", max_length=100)
     area_class: str = "B"
     geometry: dict[str, Any] | str
+    supervisor_id: int | None = None
     version: int | None = None
+
+
+# --- the responsible supervisor (责任监督员) ------------------------------------------------------
+
+SUPERVISOR_ROLE = "command_supervisor"
+
+
+def _supervisor_rows(ctx: PluginContext, session: Session) -> list[tuple[int, str, str]]:
+    from core.models import Person  # no facade for person names yet
+
+    ids = {p for p, _o in ctx.authz.people_with_role(SUPERVISOR_ROLE)}
+    if not ids:
+        return []
+    return [(int(i), n, u) for i, n, u in session.execute(
+        select(Person.id, Person.display_name, Person.username).where(Person.id.in_(ids), Person.active.is_(True))
+        .order_by(Person.display_name, Person.id))]
+
+
+def supervisors(ctx: PluginContext, session: Session) -> dict[int, str]:
+    """Active people holding 监督员 (any org domain), id -> display name: the
+    grid form's choices and the people a grid may be assigned to."""
+    return {i: n for i, n, _u in _supervisor_rows(ctx, session)}
+
+
+def resolve_supervisors(ctx: PluginContext, session: Session, features: list[Feature]) -> list[RowError]:
+    """GeoJSON import: turn each feature's supervisor user name into a person id
+    (a feature without one keeps the stored grid's supervisor); an unknown name,
+    or someone not an active 监督员, is a fault of that feature."""
+    wanted = [f for f in features if f.supervisor_username]
+    if not wanted:
+        return []
+    by_name = {u: i for i, _n, u in _supervisor_rows(ctx, session)}
+    errors = []
+    for f in wanted:
+        pid = by_name.get(f.supervisor_username)
+        if pid is None:
+            errors.append(RowError(f.no, "supervisor", f"监督员账号 {f.supervisor_username} 不存在、已停用或不是监督员",
+                                   f"supervisor user name {f.supervisor_username!r} does not exist, is inactive "
+                                   "or is not a supervisor", ref=f.code))
+        else:
+            f.assign_supervisor, f.supervisor_id = True, pid
+    return errors
+
+
+def check_supervisor(ctx: PluginContext, session: Session, person_id: int | None) -> None:
+    """Refuse (bilingual, on ``supervisor_id``) anyone but an active 监督员."""
+    if person_id is None:
+        return
+    if person_id not in supervisors(ctx, session):
+        raise bad("supervisor_id", f"人员 {person_id} 不存在、已停用或不是监督员",
+                  f"person {person_id} does not exist, is inactive or is not a supervisor")
 
 
 def _geometry_value(v: dict[str, Any] | str) -> Any:
@@ -368,7 +425,8 @@ def save_grid(ctx: PluginContext, session: Session, actor: Actor | None, data: G
     """Create a grid, or update grid ``code`` (its code cannot change)."""
     g_in = data if isinstance(data, GridIn) else validate(GridIn, dict(data))
     f = Feature(1, (code or g_in.code).strip(), g_in.name.strip(), g_in.area_class.strip().upper(),
-                _geometry_value(g_in.geometry))
+                _geometry_value(g_in.geometry), assign_supervisor="supervisor_id" in g_in.model_fields_set,
+                supervisor_id=g_in.supervisor_id)
     existing = session.scalar(select(Grid).where(Grid.code == f.code))
     if code is None and existing is not None:
         raise bad("code", f"网格编码 {f.code} 已存在", f"grid code {f.code} already exists")
@@ -376,6 +434,7 @@ def save_grid(ctx: PluginContext, session: Session, actor: Actor | None, data: G
         if existing is None:
             raise NotFound(f"网格 {code} 不存在", f"grid {code} does not exist")
         check_version(existing, g_in.version, "网格", "grid")
+    check_supervisor(ctx, session, g_in.supervisor_id)
     errors = check_features(ctx, session, [f])
     if errors:
         fields: dict[str, Any] = {}
@@ -383,11 +442,13 @@ def save_grid(ctx: PluginContext, session: Session, actor: Actor | None, data: G
             fields.setdefault(e.column, {"message": e.message, "message_en": e.message_en})
         first = errors[0]
         raise ValidationFailed(first.message, first.message_en, fields=fields)
-    before = {"name": existing.name, "area_class": existing.area_class, "area_m2": existing.area_m2} if existing else None
+    before = {"name": existing.name, "area_class": existing.area_class, "area_m2": existing.area_m2,
+              "supervisor_id": existing.supervisor_id} if existing else None
     _write_features(ctx, session, [f])
     grid = session.scalar(select(Grid).where(Grid.code == f.code))
     audit_record(session, actor, "command_grid_edit" if existing else "command_grid_create", "command_grid", f.code,
-                 before=before, after={"name": grid.name, "area_class": grid.area_class, "area_m2": grid.area_m2},
+                 before=before, after={"name": grid.name, "area_class": grid.area_class, "area_m2": grid.area_m2,
+                                       "supervisor_id": grid.supervisor_id},
                  summary=f"{'修改' if existing else '新建'}网格 {f.code}")
     return grid
 
@@ -408,7 +469,8 @@ PROP_ALIASES = {"code": "code", "grid_code": "code", "网格编码": "code", "�
                 "name": "name", "网格名称": "name", "名称": "name",
                 "area_class": "area_class", "区域类别": "area_class",
                 "street_name": "street_name", "街道": "street_name", "街道名称": "street_name",
-                "community_name": "community_name", "社区": "community_name", "社区名称": "community_name"}
+                "community_name": "community_name", "社区": "community_name", "社区名称": "community_name",
+                "supervisor": "supervisor", "监督员": "supervisor", "责任监督员": "supervisor"}
 
 
 def read_geojson(content: bytes) -> list[Feature]:
@@ -428,7 +490,8 @@ def read_geojson(content: bytes) -> list[Feature]:
         v = {PROP_ALIASES[k]: str(val).strip() for k, val in props.items() if k in PROP_ALIASES and val is not None}
         out.append(Feature(n, v.get("code", ""), v.get("name", ""), (v.get("area_class") or "B").upper(),
                            feat.get("geometry") if isinstance(feat, dict) else None,
-                           v.get("street_name", ""), v.get("community_name", "")))
+                           v.get("street_name", ""), v.get("community_name", ""),
+                           supervisor_username=v.get("supervisor", "")))
     if not out:
         raise bad("file", "GeoJSON 中没有要素", "the GeoJSON has no features")
     return out
@@ -457,7 +520,8 @@ def import_geojson(ctx: PluginContext, session: Session, actor: Actor | None, co
     A grid whose code already exists is replaced (geometry, name, class).
     """
     features = read_geojson(content)
-    errors = check_features(ctx, session, features)
+    errors = check_features(ctx, session, features) + resolve_supervisors(ctx, session, features)
+    errors.sort(key=lambda e: (e.row, e.column))
     bad_nos = {e.row for e in errors}
     if errors and not skip_bad:
         raise refused(errors, len(bad_nos))
@@ -478,7 +542,8 @@ def export_geojson(session: Session) -> dict[str, Any]:
         feats.append({"type": "Feature", "geometry": g.geometry,
                       "properties": {"code": g.code, "name": g.name, "area_class": g.area_class,
                                      "area_m2": g.area_m2, "street_name": names.get(g.street_code, ""),
-                                     "community_name": names.get(g.community_code, "")}})
+                                     "community_name": names.get(g.community_code, ""),
+                                     "supervisor_id": g.supervisor_id}})
     return {"type": "FeatureCollection", "features": feats}
 
 

@@ -84,6 +84,7 @@ class Grid(CommandBase):
     area_class: Mapped[str] = mapped_column(String(1), default="B")
     geometry: Mapped[dict[str, Any]] = mapped_column(JSON)
     area_m2: Mapped[float] = mapped_column(Float)
+    supervisor_id: Mapped[int | None] = mapped_column(Integer)  # 责任监督员 (a person id)
     min_x: Mapped[float] = mapped_column(Float)
     min_y: Mapped[float] = mapped_column(Float)
     max_x: Mapped[float] = mapped_column(Float)

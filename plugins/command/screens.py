@@ -301,30 +301,46 @@ REGIONS = Resource(
 
 # --- resources: grids ---------------------------------------------------------------------------
 
+def _supervisor_names(s: Session, ids: set[int]) -> dict[int, str]:
+    """Names of grid supervisors (whether or not still active: the list shows who is assigned)."""
+    from core.models import Person  # no facade for person names yet
+
+    if not ids:
+        return {}
+    return dict(s.execute(select(Person.id, Person.display_name).where(Person.id.in_(ids))).all())
+
+
 def _grid_cells(ctx: Any, s: Session, rows: list[Grid]) -> list[dict[str, Any]]:
     names = grids.region_names(s)
+    people = _supervisor_names(s, {r.supervisor_id for r in rows if r.supervisor_id is not None})
     return [{"id": r.id, "cells": [(r.code, f"/command/grids/{r.code}"), (r.name, None),
                                    (names.get(r.street_code, r.street_code), None),
                                    (names.get(r.community_code, r.community_code), None), (r.area_class, None),
-                                   (f"{r.area_m2:,.0f}", None)]} for r in rows]
+                                   (f"{r.area_m2:,.0f}", None),
+                                   (people.get(r.supervisor_id, "") if r.supervisor_id is not None else "—", None)]}
+            for r in rows]
 
 
 def _grid_fields(ctx: Any, s: Session, mode: str) -> list[F]:
+    choices = [("", ctx.gettext("command.none"))] + [(str(i), n) for i, n in grids.supervisors(ctx, s).items()]
     return [F("code", "command.field.grid_code", required=True, readonly=mode == "edit", help="command.help.grid_code"),
             F("name", "command.field.name"),
             F("area_class", "command.field.area_class", options=[(a, a) for a in AREA_CLASSES]),
+            F("supervisor_id", "command.field.grid_supervisor", options=choices, help="command.help.grid_supervisor"),
             F("geometry", "command.field.geometry", type="textarea", required=True, attrs='rows="8"',
               help="command.help.geometry")]
 
 
 def _grid_values(g: Grid) -> dict[str, Any]:
     return {"code": g.code, "name": g.name, "area_class": g.area_class,
+            "supervisor_id": "" if g.supervisor_id is None else str(g.supervisor_id),
             "geometry": json.dumps(g.geometry, ensure_ascii=False), "version": str(g.version)}
 
 
 def _grid_payload(v: dict[str, Any]) -> dict[str, Any]:
     out = {k: v.get(k, "") for k in ("code", "name", "area_class", "geometry")}
     out["area_class"] = out["area_class"] or "B"
+    out["supervisor_id"] = _opt_int(v.get("supervisor_id"))
     if v.get("version"):
         out["version"] = _opt_int(v["version"])
     return out
@@ -339,6 +355,9 @@ def _grid_detail(ctx: Any, s: Session, g: Grid) -> dict[str, Any]:
                       (ctx.gettext("command.level.community"), f"{names.get(g.community_code, '')} {g.community_code}"),
                       (ctx.gettext("command.field.area_class"), g.area_class),
                       (ctx.gettext("command.field.area_m2"), f"{g.area_m2:,.1f}"),
+                      (ctx.gettext("command.field.grid_supervisor"),
+                       _supervisor_names(s, {g.supervisor_id}).get(g.supervisor_id, "")
+                       if g.supervisor_id is not None else "—"),
                       (ctx.gettext("command.components.title"), str(n_comp))],
             "map": grids.svg_map(s, community=g.community_code, highlight=g.code),
             "links": [(f"/command/components?grid={g.code}", ctx.gettext("command.components.title"))]}
@@ -347,7 +366,7 @@ def _grid_detail(ctx: Any, s: Session, g: Grid) -> dict[str, Any]:
 GRIDS = Resource(
     key="grids", title="command.grids.title", singular="command.grids.one",
     headers=["command.field.grid_code", "command.field.name", "command.level.street", "command.level.community",
-             "command.field.area_class", "command.field.area_m2"],
+             "command.field.area_class", "command.field.area_m2", "command.field.grid_supervisor"],
     list_fn=lambda s, q, kind, page: grids.list_grids(s, q, page=page, page_size=PAGE_SIZE),
     cells=_grid_cells, fields=_grid_fields, values_of=_grid_values, load=grids.get_grid,
     save=lambda ctx, s, actor, data, key: grids.save_grid(ctx, s, actor, data, key), payload=_grid_payload,
@@ -355,8 +374,8 @@ GRIDS = Resource(
     import_fn=lambda ctx, s, actor, fn, content, skip, progress: grids.import_geojson(ctx, s, actor, content, fn,
                                                                                      skip, progress),
     accept=".geojson,.json", import_help="command.grids.import_help",
-    export_header=["code", "name", "street_code", "community_code", "area_class", "area_m2"],
-    export_rows=lambda s: ([g.code, g.name, g.street_code, g.community_code, g.area_class, g.area_m2]
+    export_header=["code", "name", "street_code", "community_code", "area_class", "area_m2", "supervisor_id"],
+    export_rows=lambda s: ([g.code, g.name, g.street_code, g.community_code, g.area_class, g.area_m2, g.supervisor_id]
                            for g in s.scalars(select(Grid).order_by(Grid.code))),
     detail=_grid_detail)
 
@@ -891,6 +910,28 @@ class LocationOut(BaseModel):
     street_name: str
 
 
+class GridOut(BaseModel):
+    code: str
+    name: str
+    street_code: str
+    community_code: str
+    area_class: str
+    area_m2: float
+    supervisor_id: int | None
+    version: int
+
+
+@requires(VIEW)
+async def api_grid(request: Request) -> Response:
+    """One grid with its 责任监督员 (``supervisor_id``: a person id, or null)."""
+    ctx = ctx_of(request)
+    with ctx.db.session() as s:
+        g = grids.get_grid(s, request.path_params["code"])
+        return JSONResponse(GridOut(code=g.code, name=g.name, street_code=g.street_code,
+                                    community_code=g.community_code, area_class=g.area_class, area_m2=g.area_m2,
+                                    supervisor_id=g.supervisor_id, version=g.version).model_dump())
+
+
 class SuggestionOut(BaseModel):
     dept_org_id: int | None
     dept_name: str
@@ -999,7 +1040,8 @@ def _routes() -> list[Route]:
             Route("/api/command/suggest", api_suggest, name="api-command-suggest"),
             Route("/api/command/components", api_component_create, methods=["POST"], name="api-command-component-new"),
             Route("/api/command/components/validate", api_validate_ident, name="api-command-ident"),
-            Route("/api/command/components/{ident}", api_component, name="api-command-component")]
+            Route("/api/command/components/{ident}", api_component, name="api-command-component"),
+            Route("/api/command/grids/{code}", api_grid, name="api-command-grid")]
     return out
 
 
@@ -1020,4 +1062,6 @@ api_docs = [
             permission=VIEW, query={"ident": "16 位标识码 / 16-digit identifier"}, tag="command"),
     api_doc("/api/command/components/{ident}", "get", "部件详情 / a component", permission=VIEW,
             response=ComponentOut, tag="command"),
+    api_doc("/api/command/grids/{code}", "get", "单元网格（含责任监督员）/ a unit grid with its responsible supervisor",
+            permission=VIEW, response=GridOut, tag="command"),
 ]
