@@ -580,6 +580,9 @@ def test_demo_seed_is_a_small_city(ctx):
     with ctx.db.session() as s:
         n_grids = s.scalar(select(func.count()).select_from(Grid))
         assert 180 <= n_grids <= 260
+        # 责任网格: every grid has its community's supervisor
+        assert s.scalar(select(func.count()).select_from(Grid).where(Grid.supervisor_id.is_(None))) == 0
+        assert s.scalar(select(func.count(func.distinct(Grid.supervisor_id)))) > 1  # one per community
         assert s.scalar(select(func.count()).select_from(Component)) == 10_000
         assert s.scalar(select(func.count(func.distinct(Component.ident)))) == 10_000
         # every component lies in the grid it names

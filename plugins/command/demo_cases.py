@@ -30,7 +30,7 @@ from core.api import Actor, attachment_save, calendar_get, demo_person, flow_mod
 
 from . import cases
 from .common import Classes
-from .models import Case, Serial
+from .models import Case, Grid, Serial
 
 HISTORY = 19_800
 OPEN = 200
@@ -86,6 +86,8 @@ def seed_cases(ctx: Any, session: Session, orgs: dict[str, Any], cells: list[tup
              [("C", e.code) for e in classes.small_classes("component")]
     weights = [6 if (k == "E" and c[:2] in ("01", "02", "05")) else 3 if c[:2] == "01" else 1 for k, c in smalls]
     sup_of = {c: people["supervisor"].get(f"community.{d}.{n}") for c, d, n in _communities(cells)}
+    for grid in session.scalars(select(Grid)):  # 责任网格: each community's supervisor is responsible for its grids
+        grid.supervisor_id = sup_of.get(grid.code[:12])
     _history(ctx, session, rng, orgs, people, cells, area_class, smalls, weights, sup_of, point_in)
     def after_commit(_session: Session) -> None:
         # The flow engine finds assignees through the authorizer, which sees committed grants only,
