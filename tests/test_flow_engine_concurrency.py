@@ -82,3 +82,23 @@ def test_same_person_double_submit(ctx: App, monkeypatch: pytest.MonkeyPatch) ->
     results = _race(ctx, monkeypatch, [lambda s: engine.act(s, ctx, w1, t.id, "take")] * 2)
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "FlowTask"], results
     assert len(open_tasks(ctx, iid)) == 1
+
+
+def test_fellow_candidate_who_read_the_task_before_it_was_taken_gets_409(ctx: App) -> None:
+    """w2 opened the shared task; w1 takes and completes it first (its candidates go): w2's
+    action is a lost race (409), not a permission error (403)."""
+    w1, w2 = person(ctx, "w1", roles=["worker"]), person(ctx, "w2", roles=["worker"])
+    publish(ctx, RACE)
+    with ctx.db.session() as s:
+        iid = engine.start(s, ctx, w1, "race").id
+    [t] = open_tasks(ctx, iid)
+    with ctx.db.session() as s2:
+        seen = engine.get_task(s2, t.id)  # what w2's page showed (held: the session keeps it as read)
+        with ctx.db.session() as s1:
+            engine.act(s1, ctx, w1, t.id, "take")
+        with pytest.raises(Conflict) as info:
+            engine.act(s2, ctx, w2, t.id, "take")
+        assert info.value.status == 409 and seen.status == "open"
+        s2.rollback()
+    [nxt] = open_tasks(ctx, iid)
+    assert nxt.node_id == "next" and nxt.assignee_id == w1.id

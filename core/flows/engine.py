@@ -370,7 +370,16 @@ def authorize(run: Run, task: FlowTask, *, apply: bool = True) -> None:
             task.assignee_id = pid
             task.claimed_at = run.now
         return
+    if pid is not None and task.assignee_id is None and _changed_meanwhile(run.session, task):
+        raise stale()  # a fellow candidate took it after we read it: their step won, not a permission matter
     raise Forbidden("只有该任务的办理人可以办理", "only the task's assignee may act on it", code="not_assignee")
+
+
+def _changed_meanwhile(session: Session, task: FlowTask) -> bool:
+    """The task's row moved on since this session loaded it (its candidates may be gone)."""
+    with session.no_autoflush:
+        now = session.execute(select(_TASK.c.version).where(_TASK.c.id == task.id)).scalar()
+    return now != task.version
 
 
 # --------------------------------------------------------------------------- tasks
