@@ -60,15 +60,14 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Table, and_, case, func, or_, select
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import ColumnElement, Table, and_, case, func, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.functions import FunctionElement
 
 from core.api import ValidationFailed, field_error
 
 from . import stats
 from .models import Grid
+from .sqltime import epoch
 
 OBJECT_TYPES = ("dept", "district", "street", "community", "grid", "supervisor", "shift_leader", "dispatcher")
 POSTS = ("supervisor", "shift_leader", "dispatcher")
@@ -294,28 +293,10 @@ def public_counts(session: Session, dim: stats.Dimension, period: stats.Period, 
     return out
 
 
-class _epoch(FunctionElement):
-    """Seconds since 1970 of a UTC timestamp (SQLite: julianday, PostgreSQL: EXTRACT)."""
-
-    type = Float()
-    inherit_cache = True
-    name = "eval_epoch"
-
-
-@compiles(_epoch, "sqlite")
-def _epoch_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
-
-
-@compiles(_epoch)
-def _epoch_default(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
-
-
 def _within(late: Any, early: Any, minutes: float) -> ColumnElement[bool]:
     """``late − early ≤ minutes`` (clock minutes), both set; half a second of slack
     absorbs SQLite's floating-point julianday (exactly the limit is on time)."""
-    return and_(late.is_not(None), early.is_not(None), _epoch(late) - _epoch(early) <= minutes * 60.0 + 0.5)
+    return and_(late.is_not(None), early.is_not(None), epoch(late) - epoch(early) <= minutes * 60.0 + 0.5)
 
 
 def limit_minutes(settings: Mapping[str, Any], name: str) -> float:

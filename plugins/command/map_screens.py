@@ -26,10 +26,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Float, Table, and_, case, func, literal, or_, select
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import ColumnElement, Table, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.functions import FunctionElement
 
 from core.api import (
     JSONResponse, NotFound, Request, Response, Route, UTCDateTime, ValidationFailed, api_doc, ctx_of, field_error,
@@ -39,6 +37,7 @@ from core.api import (
 from . import grids, stats
 from .common import Classes
 from .models import CASE_SOURCES, OPEN_STATUSES, Grid, Region
+from .sqltime import epoch
 from .stats_screens import district_names, scope_label, user_scope
 
 VIEW = "command.view"
@@ -59,24 +58,6 @@ WARN_SHARE = 0.8  # yellow from 80 % of the disposal limit, as on the case scree
 
 
 # --- deadline colour in SQL ---------------------------------------------------------------------
-
-class epoch(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
-    """Seconds since 1970 of a UTC timestamp (SQLite: julianday, PostgreSQL: EXTRACT)."""
-
-    type = Float()
-    inherit_cache = True
-    name = "epoch"
-
-
-@compiles(epoch, "sqlite")
-def _epoch_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
-
-
-@compiles(epoch)
-def _epoch_default(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
-
 
 def deadline_level(t: Table, now: dt.datetime) -> ColumnElement[str]:
     """'red' | 'yellow' | 'green' | 'none' — the case screens' deadline colour
