@@ -315,9 +315,9 @@ def post_conditions(t: Table, b: stats.Bounds, settings: Mapping[str, Any]) -> l
     """Per post: ``(person column, {count: condition})`` statements (the supervisor has two)."""
     m = stats.MEASURES
     filed, dispatched = m["filed"](t, b), m["dispatched"](t, b)
-    sv_reported = and_(stats._in(t.c.reported_at, b), t.c.source == "supervisor")
-    verified = stats._in(t.c.verified_at, b)
-    checked = and_(stats._in(t.c.checked_at, b), t.c.disposed_at.is_not(None))
+    sv_reported = and_(stats.in_period(t.c.reported_at, b), t.c.source == "supervisor")
+    verified = stats.in_period(t.c.verified_at, b)
+    checked = and_(stats.in_period(t.c.checked_at, b), t.c.disposed_at.is_not(None))
     return [
         ("supervisor", "reporter_id", {
             "sv_reported": sv_reported,
@@ -376,7 +376,7 @@ def miss_counts(session: Session, b: stats.Bounds, scope: stats.Scope | None = N
     t = stats.case_table()
     g = Grid.__table__
     missed = t.c.source.in_(MISSED_SOURCES)
-    where = and_(stats._in(t.c.reported_at, b), g.c.supervisor_id.is_not(None))
+    where = and_(stats.in_period(t.c.reported_at, b), g.c.supervisor_id.is_not(None))
     if scope is not None and not scope.everything:
         where = and_(where, scope.condition(t))
     stmt = (select(g.c.supervisor_id.label("k"), func.count().label("sv_grid_reported"),

@@ -220,7 +220,8 @@ PARAMS = Bounds(bindparam("s", type_=UTCDateTime), bindparam("e", type_=UTCDateT
                 bindparam("at", type_=UTCDateTime))
 
 
-def _in(col: Any, p: Bounds) -> ColumnElement[bool]:
+def in_period(col: Any, p: Bounds) -> ColumnElement[bool]:
+    """``col`` falls in the period (start inclusive, end exclusive); also used by 绩效考核."""
     return and_(col >= p.start, col < p.end)
 
 
@@ -232,13 +233,13 @@ def _not_merged(t: Table) -> ColumnElement[bool]:
 
 
 def _filed_cohort(t: Table, p: Bounds) -> ColumnElement[bool]:
-    return and_(_in(t.c.filed_at, p), _not_merged(t))
+    return and_(in_period(t.c.filed_at, p), _not_merged(t))
 
 
 def _due(t: Table, p: Bounds) -> ColumnElement[bool]:
     return and_(t.c.filed_at.is_not(None), t.c.filed_at < p.end, _not_merged(t),
                 or_(t.c.voided_at.is_(None), t.c.voided_at >= p.end),
-                or_(_in(t.c.due_at, p), _in(t.c.disposed_at, p), _in(t.c.closed_at, p)))
+                or_(in_period(t.c.due_at, p), in_period(t.c.disposed_at, p), in_period(t.c.closed_at, p)))
 
 
 def _overdue_open(t: Table, p: Bounds) -> ColumnElement[bool]:
@@ -251,16 +252,16 @@ def _overdue_open(t: Table, p: Bounds) -> ColumnElement[bool]:
 
 
 MEASURES: dict[str, Cond] = {
-    "reported": lambda t, p: _in(t.c.reported_at, p),
-    "not_filed": lambda t, p: and_(_in(t.c.reported_at, p), t.c.status == "not_filed"),
+    "reported": lambda t, p: in_period(t.c.reported_at, p),
+    "not_filed": lambda t, p: and_(in_period(t.c.reported_at, p), t.c.status == "not_filed"),
     "filed": lambda t, p: _filed_cohort(t, p),
-    "dispatched": lambda t, p: and_(_in(t.c.dispatched_at, p), _not_merged(t)),
-    "voided": lambda t, p: and_(_in(t.c.voided_at, p), _not_merged(t)),
+    "dispatched": lambda t, p: and_(in_period(t.c.dispatched_at, p), _not_merged(t)),
+    "voided": lambda t, p: and_(in_period(t.c.voided_at, p), _not_merged(t)),
     "due": _due,
-    "closed": lambda t, p: and_(_in(t.c.closed_at, p), _not_merged(t)),
-    "closed_on_time": lambda t, p: and_(_in(t.c.closed_at, p), _not_merged(t), t.c.closed_on_time.is_(true())),
-    "disposed": lambda t, p: and_(_in(t.c.disposed_at, p), _not_merged(t)),
-    "disposed_on_time": lambda t, p: and_(_in(t.c.disposed_at, p), _not_merged(t),
+    "closed": lambda t, p: and_(in_period(t.c.closed_at, p), _not_merged(t)),
+    "closed_on_time": lambda t, p: and_(in_period(t.c.closed_at, p), _not_merged(t), t.c.closed_on_time.is_(true())),
+    "disposed": lambda t, p: and_(in_period(t.c.disposed_at, p), _not_merged(t)),
+    "disposed_on_time": lambda t, p: and_(in_period(t.c.disposed_at, p), _not_merged(t),
                                                t.c.disposed_on_time.is_(true())),
     "overdue_open": _overdue_open,
     "reworked": lambda t, p: and_(_filed_cohort(t, p), t.c.rework_count > 0),
@@ -300,8 +301,8 @@ def rate(num: int, den: int) -> float | None:
 def _any_activity(t: Table, p: Bounds) -> ColumnElement[bool]:
     """A row that may count in some measure (a superset: the measures decide)."""
     at = p.at
-    return or_(_in(t.c.reported_at, p), _in(t.c.filed_at, p), _in(t.c.dispatched_at, p), _in(t.c.voided_at, p),
-               _in(t.c.disposed_at, p), _in(t.c.closed_at, p), _in(t.c.due_at, p),
+    return or_(in_period(t.c.reported_at, p), in_period(t.c.filed_at, p), in_period(t.c.dispatched_at, p), in_period(t.c.voided_at, p),
+               in_period(t.c.disposed_at, p), in_period(t.c.closed_at, p), in_period(t.c.due_at, p),
                and_(t.c.filed_at < at, t.c.due_at < at, or_(t.c.disposed_at.is_(None), t.c.disposed_at >= at),
                     or_(t.c.closed_at.is_(None), t.c.closed_at >= at),
                     or_(t.c.voided_at.is_(None), t.c.voided_at >= at)))
