@@ -39,6 +39,21 @@ def _require_browser() -> None:
         pytest.skip("playwright 未安装 / playwright is not installed")
 
 
+def settled(page: Any, selector: str) -> None:
+    """Wait for ``selector`` and for htmx to finish settling the swap that brought it.
+
+    htmx wires up the new element's triggers and applies ``autofocus`` when it
+    settles (20 ms after the swap): a choice made or text typed before then
+    would go unheard, or into the element that takes the focus."""
+    page.wait_for_selector(selector, state="attached")
+    busy = page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")
+    for _ in range(200):  # wait_for_function would need eval, which the CSP forbids
+        if busy.count() == 0:
+            return
+        page.wait_for_timeout(20)
+    raise AssertionError("htmx did not settle")
+
+
 @pytest.fixture(name="backend", params=["sqlite"])
 def sqlite_only(request: pytest.FixtureRequest) -> str:
     """Browser modules import this as their ``backend``: SQLite only."""

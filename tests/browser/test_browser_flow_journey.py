@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from browserkit import shot
+from browserkit import settled, shot
 from browserkit import sqlite_only as backend  # noqa: F401  (SQLite only)
 from flow_engine_kit import person
 
@@ -124,12 +124,22 @@ def open_task(page: Any, base: str, title_part: str) -> None:
     page.wait_for_selector("[data-testid=task-page]")
 
 
+def done(page: Any) -> None:
+    """After a post: the task page with its confirmation, or a failure that says what the page showed."""
+    page.wait_for_selector("[data-testid=task-flash], .error, [data-testid^=op-error-], h1")
+    if page.locator("[data-testid=task-flash]").count() == 0:
+        shot(page, "flow-journey-unexpected")
+        errors = page.locator(".error, [data-testid^=op-error-], .field-error")
+        shown = " | ".join(errors.nth(i).inner_text() for i in range(errors.count()))
+        raise AssertionError(f"no confirmation at {page.url}: {shown or page.inner_text('body')[:1500]}")
+
+
 def act(page: Any, action: str, comment: str = "") -> None:
     if comment:
         page.fill("[data-testid=task-comment]", comment)
     with page.expect_navigation():
         page.click(f"[data-testid=action-{action}]")
-    page.wait_for_selector("[data-testid=task-flash]")
+    done(page)
 
 
 def test_admin_draws_a_flow_and_two_staff_move_a_case_through_it(app: Any, live_server: Any,
@@ -229,13 +239,16 @@ def test_admin_draws_a_flow_and_two_staff_move_a_case_through_it(app: Any, live_
     s1.keyboard.press("Tab")
     assert "staff2" in s1.evaluate("() => document.activeElement.textContent")
     s1.keyboard.press("Enter")
-    s1.wait_for_selector("[data-testid=picked-to_person] .picked-name")
+    # htmx moves the focus back to the picker's search box when it settles the swap (20 ms later):
+    # typing the reason before then would type it there
+    settled(s1, "[data-testid=picked-to_person] .picked-name")
     assert "staff2" in s1.inner_text("[data-testid=picked-to_person]")
+    assert s1.evaluate("() => document.activeElement.dataset.testid") == "search-to_person"
     s1.fill("[data-testid=reassign-reason]", "本人出差")
     shot(s1, "flow-journey-7-reassign-picker")
     with s1.expect_navigation():
         s1.click("[data-testid=op-submit-reassign]")
-    s1.wait_for_selector("[data-testid=task-flash]")
+    done(s1)
     assert s1.inner_text("[data-testid=task-assignee]") == "staff2"
     s2.goto(base + "/tasks")
     assert s2.locator("[data-testid^=task-row-]", has_text="李四请假一天").count() == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from browserkit import shot
+from browserkit import settled, shot
 from browserkit import sqlite_only as backend  # noqa: F401  (SQLite only)
 from conftest import ADMIN_PASSWORD, ADMIN_USER
 from test_form_records import publish
@@ -33,18 +33,6 @@ DISPATCH: dict[str, Any] = {
             {"kind": "tab", "id": "who", "title": "人员与地点", "items": ["owner", "place"]},
             {"kind": "tab", "id": "when", "title": "期限", "items": ["deadline", "note"]}]}]},
 }
-
-
-def _settled(page: Any, sel: str) -> None:
-    """Wait for ``sel`` and for htmx to finish settling the swap that brought it (htmx wires up the
-    new element's triggers when settling; a choice made before that would go unheard)."""
-    page.wait_for_selector(sel, state="attached")
-    busy = page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")
-    for _ in range(200):  # wait_for_function would need eval, which the CSP forbids
-        if busy.count() == 0:
-            return
-        page.wait_for_timeout(20)
-    raise AssertionError("htmx did not settle")
 
 
 def _box(page: Any, sel: str) -> dict[str, float]:
@@ -78,20 +66,20 @@ def test_pickers_and_tabs_on_a_desktop(live_server: Any, new_page: Any, setup: N
     # person picker, keyboard only: type, Tab to the first result, Enter
     page.focus("[data-testid=search-owner]")
     page.keyboard.type("张")
-    _settled(page, "[data-testid=picker-list-owner] button")
+    settled(page, "[data-testid=picker-list-owner] button")
     page.keyboard.press("Tab")
     assert "张伟" in page.evaluate("document.activeElement.textContent")
     page.keyboard.press("Enter")
     page.wait_for_selector("[data-testid=picked-owner] >> text=张伟（姑苏区城管局）")
-    _settled(page, "[data-testid=region-place-0]")
+    settled(page, "[data-testid=region-place-0]")
     assert page.locator("input[type=hidden][name=owner]").input_value().isdigit()
     # region cascade: each choice loads the next level
     page.select_option("[data-testid=region-place-0]", "320000")
-    _settled(page, "[data-testid=region-place-1]")
+    settled(page, "[data-testid=region-place-1]")
     page.select_option("[data-testid=region-place-1]", "320500")
-    _settled(page, "[data-testid=region-place-2]")
+    settled(page, "[data-testid=region-place-2]")
     page.select_option("[data-testid=region-place-2]", "320508")
-    _settled(page, "[data-testid=region-place-3]")
+    settled(page, "[data-testid=region-place-3]")
     page.select_option("[data-testid=region-place-3]", "320508001")
     page.wait_for_selector("[data-testid=region-path-place] >> text=江苏省 / 苏州市 / 姑苏区 / 平江街道")
     shot(page, "form-widgets-1-pickers")
@@ -130,7 +118,7 @@ def test_columns_stack_and_tabs_work_on_a_phone(live_server: Any, browser: Any, 
         assert right["y"] >= left["y"] + left["height"] - 1 and abs(right["x"] - left["x"]) < 2  # one column
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
         page.fill("[data-testid=search-owner]", "zhang")
-        _settled(page, "[data-testid=picker-list-owner] button")
+        settled(page, "[data-testid=picker-list-owner] button")
         page.tap("[data-testid=picker-list-owner] button")
         page.wait_for_selector("[data-testid=picked-owner] >> text=张伟")
         page.tap("[data-testid=tab-when]")
