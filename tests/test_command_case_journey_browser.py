@@ -204,6 +204,12 @@ def test_case_loop_journey_in_the_browser(world, ctx, browser, live_server, tmp_
         _menu(lead, "/command/stats")
         assert _text(lead, "stats-total-closed") == "1"
         assert _text(lead, "stats-total-reworked") == "1"
+        # the filter shows only the chosen period's inputs
+        assert lead.is_visible("[data-testid=stats-month]") and not lead.is_visible("[data-testid=stats-quarter]")
+        lead.select_option("[data-testid=stats-period]", "quarter")
+        assert lead.is_visible("[data-testid=stats-quarter]") and not lead.is_visible("[data-testid=stats-month]")
+        lead.select_option("[data-testid=stats-period]", "month")
+        lead.wait_for_load_state("networkidle")
         shot(lead, "case-journey-09-stats")
         _go(lead, "[data-testid=stats-total-reworked]")
         assert case_no in _text(lead, f"stats-case-{cid}")

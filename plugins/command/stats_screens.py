@@ -217,7 +217,8 @@ def _form_values(request: Request) -> dict[str, str]:
     return {"dim": p.get("dim") or "district", "period": p.get("period") or "month",
             "month": p.get("month") or f"{today:%Y-%m}", "quarter": p.get("quarter") or "",
             "year": p.get("year") or "", "start": p.get("start") or "", "end": p.get("end") or "",
-            "chart": p.get("chart") or "reported"}
+            "chart": p.get("chart") or "reported",
+            "quarter_hint": f"{today.year}-Q{(today.month - 1) // 3 + 1}", "year_hint": str(today.year)}
 
 
 @requires(VIEW)
