@@ -441,6 +441,12 @@ async def intake_nearby(request: Request) -> Response:
         return render(request, "command/_case_nearby.html", ctxv)
 
 
+def _class_namer(s: Any) -> Any:
+    """``class_name(case)``: the small class's name, so lists read 「E0102 暴露垃圾」 rather than a bare code."""
+    classes = Classes(s)
+    return lambda c: classes.name("event" if c.kind == "E" else "component", (c.class_code or "")[1:])
+
+
 @requires(VIEW)
 async def cases_page(request: Request) -> Response:
     """案件管理: the shift leader's workbench (to file, to close, duplicates) and the case list."""
@@ -459,7 +465,7 @@ async def cases_page(request: Request) -> Response:
                    "view": qp.get("view", ""), "status": qp.get("status", ""), "q": qp.get("q", ""),
                    "statuses": CASE_STATUSES, "counts": counts, "views": views,
                    "dept_names": {k: v.name for k, v in names.items()},
-                   "level": _deadline_level}
+                   "level": _deadline_level, "class_name": _class_namer(s)}
         if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "list":
             return render(request, "command/_case_list.html", context)
         return render(request, "command/case_list.html", context)
@@ -487,7 +493,8 @@ async def dispatch_page(request: Request) -> Response:
             {"case": c, "sug": sug, "task": tasks.get(c.instance_id), "limit": case_limit(ctx, s, c),
              "level": flow_task_level(tasks[c.instance_id]) if c.instance_id in tasks else "none"} for c, sug in v]}
             for k, v in sorted(groups.items(), key=lambda kv: (kv[0] is None, names.get(kv[0], "")))]
-        return render(request, "command/case_dispatch.html", {"board": board, "depts": depts, "total": len(rows)})
+        return render(request, "command/case_dispatch.html", {"board": board, "depts": depts, "total": len(rows),
+                                                              "class_name": _class_namer(s)})
 
 
 @requires("command.case.handle")
