@@ -16,8 +16,6 @@ from typing import Any
 
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -35,34 +33,15 @@ from ..flows.definition import (
     check_flow,
 )
 from ..forms.definition import DefinitionError, localize, parse_json
+from . import definition_admin as shared
+from .definition_admin import DefinitionKind
+from .definition_admin import bad as _bad
 from .openapi import api_doc
 from .render import render
-from .routing import form_data, json_body, requires
+from .routing import form_data, requires
 
 VIEW, EDIT = "core.flow.view", "core.flow.edit"
 BASE = "/admin/flows"
-
-
-def _htmx(request: Request) -> bool:
-    return bool(request.headers.get("hx-request"))
-
-
-def _bad(field: str, zh: str, en: str) -> ValidationFailed:
-    return ValidationFailed(zh, en, fields={field: {"message": zh, "message_en": en}})
-
-
-def flow_summaries(s: Any) -> list[dict[str, Any]]:
-    """One row per flow: id, title, published and latest version, latest status, count."""
-    rows = s.execute(select(FlowDef.flow_id, FlowDef.version, FlowDef.status, FlowDef.definition)
-                     .order_by(FlowDef.flow_id, FlowDef.version)).all()
-    out: dict[str, dict[str, Any]] = {}
-    for flow_id, version, status, definition in rows:
-        item = out.setdefault(flow_id, {"flow_id": flow_id, "published_version": None, "versions": 0})
-        item.update(latest_version=version, status=status, title=localize(definition.get("title")))
-        item["versions"] += 1
-        if status == "published":
-            item["published_version"] = version
-    return list(out.values())
 
 
 # --- errors shown next to inputs ----------------------------------------------------------------
@@ -154,8 +133,6 @@ def _editor_context(request: Request, s: Any, flow_id: str, exc: CcmsError | Non
                     notice: str, diff_range: tuple[int, int] | None) -> dict[str, Any]:
     ctx, user = request.scope["ccms"], request.scope["user"]
     d, work, latest = store.work_doc(s, flow_id)
-    versions = store.list_versions(s, flow_id)
-    published = next((v["version"] for v in versions if v["status"] == "published"), None)
     problems = check_flow(d, "", ctx, session=s)
     by_owner: dict[tuple[str, int], list[FlowDefinitionError]] = {}
     for p in problems:
@@ -172,14 +149,6 @@ def _editor_context(request: Request, s: Any, flow_id: str, exc: CcmsError | Non
     for k, t in enumerate(d.get("transitions", [])):
         transitions.append({"i": k, "t": t, "label": localize(t.get("label")) or t.get("action", ""),
                             "vals": designer.transition_form_values(t), "problems": by_owner.get(("t", k), [])})
-    changes, diff_error = None, None
-    if diff_range is None and len(versions) > 1:
-        diff_range = (versions[1]["version"], versions[0]["version"])
-    if diff_range is not None:
-        try:
-            changes = store.diff_versions(s, flow_id, *diff_range)
-        except CcmsError as e:
-            diff_error = e
     title = d.get("title")
     variables = d.get("variables") or {}
     panel = (posted or {}).get("panel", "")
@@ -193,10 +162,10 @@ def _editor_context(request: Request, s: Any, flow_id: str, exc: CcmsError | Non
         "lock": work.lock_version if work is not None else 0,
         "nodes": nodes, "transitions": transitions, "node_ids": node_ids,
         "node_options": [("", ctx.gettext("flows.choose"))] + [(n["id"], f"{n['title']}（{n['id']}）") for n in nodes],
-        "problems": problems, "versions": versions, "published": published,
+        "problems": problems, **shared.versions_context(KIND, s, flow_id, diff_range),
         "can_edit": ctx.can(user, EDIT), "error": exc, "errors": inline_errors(exc, panel),
         "posted": posted or {}, "panel": panel, "notice": notice,
-        "diagram": _diagram(ctx, d), "changes": changes, "diff_error": diff_error, "diff_range": diff_range,
+        "diagram": _diagram(ctx, d),
         "type_options": _options(ctx, "flows.type.", NODE_TYPES),
         "rule_options": _options(ctx, "flows.rule.", ASSIGNEE_RULES, blank=True),
         "scope_options": [("", ctx.gettext("flows.scope_default"))]
@@ -213,53 +182,7 @@ def _render_editor(request: Request, flow_id: str, exc: CcmsError | None = None,
     ctx = request.scope["ccms"]
     with ctx.db.session() as s:
         context = _editor_context(request, s, flow_id, exc, posted, notice, diff_range)
-    if _htmx(request):
-        return render(request, "admin/flows_editor.html", context)  # htmx swaps only 2xx: errors inline
-    return render(request, "admin/flows_edit.html", context, status_code=status)
-
-
-def _render_list(request: Request, exc: CcmsError | None = None, status: int = 200,
-                 values: dict[str, Any] | None = None, which: str = "") -> Response:
-    ctx, user = request.scope["ccms"], request.scope["user"]
-    with ctx.db.session() as s:
-        flows = flow_summaries(s)
-    errors: dict[str, Any] = {}
-    if exc is not None:
-        errors = ({"file": {"message": exc.zh, "message_en": exc.en}} if which == "import"
-                  else dict(exc.fields or {}))
-    return render(request, "admin/flows.html", {
-        "flows": flows, "can_edit": ctx.can(user, EDIT), "values": values or {"flow_id": "", "title": ""},
-        "error": exc, "errors": errors, "which": which,
-        "breadcrumbs": [(ctx.gettext("flows.title"), None)]}, status_code=status)
-
-
-# --- screens -----------------------------------------------------------------------------------
-
-@requires(VIEW)
-async def list_page(request: Request) -> Response:
-    return _render_list(request)
-
-
-@requires(EDIT)
-async def create_action(request: Request) -> Response:
-    ctx = request.scope["ccms"]
-    data = await form_data(request)
-    values = {"flow_id": str(data.get("flow_id", "")).strip(), "title": str(data.get("title", "")).strip()}
-    try:
-        if not values["title"]:
-            raise _bad("title", "请填写流程标题", "a title is required")
-        try:
-            d = designer.new_flow(values["flow_id"], values["title"])
-        except DefinitionError:
-            raise _bad("flow_id", "流程编码应以小写字母开头，只含小写字母、数字和下划线（2–64 个字符）",
-                       "the flow id is 2-64 lowercase letters, digits or underscores, starting with a letter") from None
-        with ctx.db.session() as s:
-            if s.scalar(select(FlowDef.id).where(FlowDef.flow_id == d["id"]).limit(1)) is not None:
-                raise _bad("flow_id", f"流程编码 {d['id']} 已被使用", f"flow id {d['id']} is taken")
-            store.save_draft(s, actor_of(request), d, note="新建 / created", ctx=ctx)
-    except (ValidationFailed, Conflict) as exc:
-        return _render_list(request, exc, exc.status, values, "new")
-    return RedirectResponse(f"{BASE}/{values['flow_id']}", status_code=303)
+    return shared.editor_response(KIND, request, context, status)
 
 
 def _is_bpmn(filename: str, content: bytes) -> bool:
@@ -267,38 +190,16 @@ def _is_bpmn(filename: str, content: bytes) -> bool:
     return filename.lower().endswith((".bpmn", ".xml")) or content.lstrip()[:1] == b"<"
 
 
-@requires(EDIT)
-async def import_action(request: Request) -> Response:
-    ctx = request.scope["ccms"]
-    form = await request.form()
-    upload = form.get("file")
-    try:
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise _bad("file", "请选择要导入的 JSON 文件", "choose a JSON file to import")
-        content = await upload.read()
-        note = f"导入 / imported {upload.filename}"
-        if _is_bpmn(upload.filename, content):
-            from ..flows import bpmn
-            definition, warnings = bpmn.import_bpmn_report(content)
-            content = json.dumps(definition, ensure_ascii=False).encode("utf-8")
-            if warnings:  # kept with the version, so the administrator sees what the modeler file lost
-                note += "；" + "；".join(str(w.get("message", "")) for w in warnings)
-        with ctx.db.session() as s:
-            row = store.import_json(s, actor_of(request), content, note=note[:500],
-                                    source=f"import:{upload.filename}"[:300], ctx=ctx)
-            flow_id = row.flow_id
-    except (ValidationFailed, Conflict) as exc:
-        return _render_list(request, exc, exc.status, which="import")
-    finally:
-        await form.close()
-    return RedirectResponse(f"{BASE}/{flow_id}", status_code=303)
-
-
-@requires(VIEW)
-async def editor_page(request: Request) -> Response:
-    q = request.query_params
-    notice = next((k for k in ("saved", "versioned", "published", "unpublished", "discarded") if k in q), "")
-    return _render_editor(request, request.path_params["flow"], notice=notice)
+def _prepare_import(filename: str, content: bytes) -> tuple[bytes, str]:
+    """A BPMN file becomes our JSON; what the modeler file lost is kept in the version's note."""
+    note = f"导入 / imported {filename}"
+    if _is_bpmn(filename, content):
+        from ..flows import bpmn
+        definition, warnings = bpmn.import_bpmn_report(content)
+        content = json.dumps(definition, ensure_ascii=False).encode("utf-8")
+        if warnings:  # kept with the version, so the administrator sees what the modeler file lost
+            note += "；" + "；".join(str(w.get("message", "")) for w in warnings)
+    return content, note
 
 
 def _lock(data: Mapping[str, Any]) -> int | None:
@@ -330,9 +231,7 @@ def _edit(op: Edit, panel: Callable[[Request], str], name: str) -> Callable[[Req
                     store.save_work(s, actor_of(request), flow_id, new, lock=_lock(data))
         except (ValidationFailed, Conflict) as exc:
             return _render_editor(request, flow_id, exc, exc.status, posted={"panel": panel(request), "vals": data})
-        if _htmx(request):
-            return _render_editor(request, flow_id, notice="saved")
-        return RedirectResponse(f"{BASE}/{flow_id}?saved=1", status_code=303)
+        return shared.after_write(KIND, request, flow_id, "saved")
 
     endpoint.__name__ = f"edit_{name}"
     return endpoint
@@ -412,27 +311,6 @@ def _op_remove_transition(ctx: Any, d: dict[str, Any], data: dict[str, Any], req
     return designer.remove_transition(d, _t_index(d, request))
 
 
-def _version_action(fn: Callable[[Any, Any, str, dict[str, Any], Request], str]) -> Callable[[Request], Any]:
-    """Save as version / discard / publish / unpublish: one write, then the editor with a notice."""
-
-    @requires(EDIT)
-    async def endpoint(request: Request) -> Response:
-        ctx = request.scope["ccms"]
-        flow_id = request.path_params["flow"]
-        data = await form_data(request)
-        try:
-            with ctx.db.session() as s:
-                notice = fn(ctx, s, flow_id, data, request)
-        except (ValidationFailed, Conflict, NotFound) as exc:
-            return _render_editor(request, flow_id, exc, exc.status)
-        if _htmx(request):
-            return _render_editor(request, flow_id, notice=notice)
-        return RedirectResponse(f"{BASE}/{flow_id}?{notice}=1", status_code=303)
-
-    endpoint.__name__ = fn.__name__.lstrip("_")
-    return endpoint
-
-
 def _save_version(ctx: Any, s: Any, flow_id: str, data: dict[str, Any], request: Request) -> str:
     note = str(data.get("note", "")).strip()[:500]
     store.save_work_as_version(s, actor_of(request), flow_id, lock=_lock(data), note=note, ctx=ctx)
@@ -444,17 +322,11 @@ def _discard(ctx: Any, s: Any, flow_id: str, data: dict[str, Any], request: Requ
     return "discarded"
 
 
-def _publish(ctx: Any, s: Any, flow_id: str, data: dict[str, Any], request: Request) -> str:
+def _publish_version(data: Mapping[str, Any]) -> int:
     raw = str(data.get("version", "")).strip()
     if not raw.isdigit():
         raise _bad("version", "请选择要发布的版本", "choose the version to publish")
-    store.publish(s, actor_of(request), flow_id, int(raw), ctx=ctx)
-    return "published"
-
-
-def _unpublish(ctx: Any, s: Any, flow_id: str, data: dict[str, Any], request: Request) -> str:
-    store.unpublish(s, actor_of(request), flow_id)
-    return "unpublished"
+    return int(raw)
 
 
 # --- raw JSON -------------------------------------------------------------------------------------
@@ -504,46 +376,25 @@ async def json_action(request: Request) -> Response:
 
 # --- versions ------------------------------------------------------------------------------------
 
-def _int_q(request: Request, key: str) -> int:
-    raw = request.query_params.get(key, "").strip()
+def _int_q(params: Mapping[str, Any], key: str) -> int:
+    raw = str(params.get(key, "")).strip()
     if not raw.isdigit():
         raise _bad(key, "请选择版本", "choose a version")
     return int(raw)
 
 
-@requires(VIEW)
-async def diff_page(request: Request) -> Response:
-    ctx = request.scope["ccms"]
-    flow_id = request.path_params["flow"]
-    try:
-        a, b = _int_q(request, "from"), _int_q(request, "to")
-        with ctx.db.session() as s:
-            changes = store.diff_versions(s, flow_id, a, b)
-    except (ValidationFailed, NotFound) as exc:
-        if _htmx(request):
-            return render(request, "admin/flows_diff.html", {"changes": None, "diff_error": exc, "flow_id": flow_id})
-        return _render_editor(request, flow_id, exc, exc.status)
-    if _htmx(request):
-        return render(request, "admin/flows_diff.html", {"changes": changes, "diff_range": (a, b),
-                                                          "diff_error": None, "flow_id": flow_id})
-    return _render_editor(request, flow_id, diff_range=(a, b))
+def _export_version(params: Mapping[str, Any]) -> int | None:
+    raw = str(params.get("version", "")).strip()
+    return int(raw) if raw.isdigit() else None
 
 
-@requires(VIEW)
-async def export(request: Request) -> Response:
-    ctx = request.scope["ccms"]
-    flow_id = request.path_params["flow"]
-    raw = request.query_params.get("version", "").strip()
-    version = int(raw) if raw.isdigit() else None
-    with ctx.db.session() as s:
-        text = store.export_json(s, flow_id, version)
-    suffix = f"-v{version}" if version else ""
-    if request.query_params.get("format") == "bpmn":
-        from ..flows import bpmn
-        return Response(bpmn.export_bpmn(json.loads(text)).encode("utf-8"), media_type="application/xml",
-                        headers={"Content-Disposition": f'attachment; filename="{flow_id}{suffix}.bpmn"'})
-    return Response(text.encode("utf-8"), media_type="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="{flow_id}{suffix}.json"'})
+def _export_bpmn(request: Request, flow_id: str, suffix: str, text: str) -> Response | None:
+    """``?format=bpmn``: the version as BPMN 2.0 for a modeler (else the JSON file)."""
+    if request.query_params.get("format") != "bpmn":
+        return None
+    from ..flows import bpmn
+    return Response(bpmn.export_bpmn(json.loads(text)).encode("utf-8"), media_type="application/xml",
+                    headers={"Content-Disposition": f'attachment; filename="{flow_id}{suffix}.bpmn"'})
 
 
 # --- JSON API ------------------------------------------------------------------------------------
@@ -577,16 +428,11 @@ class FlowProblemOut(BaseModel):
     message_en: str
 
 
-def _version_out(row: FlowDef) -> dict[str, Any]:
-    return {"flow_id": row.flow_id, "version": row.version, "status": row.status, "lock_version": row.lock_version,
-            "definition": row.definition}
-
-
 @requires(VIEW)
 async def api_list(request: Request) -> Response:
     ctx = request.scope["ccms"]
     with ctx.db.session() as s:
-        return JSONResponse(flow_summaries(s))
+        return JSONResponse(shared.summaries(KIND, s))
 
 
 @requires(VIEW)
@@ -596,7 +442,7 @@ async def api_version(request: Request) -> Response:
     if not raw.isdigit():
         raise NotFound("版本不存在", "no such version")
     with ctx.db.session() as s:
-        return JSONResponse(_version_out(store.get_version(s, request.path_params["flow"], int(raw))))
+        return JSONResponse(shared.detail_out(KIND, store.get_version(s, request.path_params["flow"], int(raw))))
 
 
 @requires(VIEW)
@@ -614,30 +460,6 @@ async def api_validate(request: Request) -> Response:
                                       for p in problems]})
 
 
-@requires(EDIT)
-async def api_import(request: Request) -> Response:
-    """The body is the definition itself: checked in full, stored as a new draft."""
-    ctx = request.scope["ccms"]
-    raw = await request.body()
-    with ctx.db.session() as s:
-        row = store.import_json(s, actor_of(request), raw, note="API 导入 / imported through the API", source="api",
-                                ctx=ctx)
-        body = _version_out(row)
-    return JSONResponse(body, status_code=201)
-
-
-@requires(EDIT)
-async def api_publish(request: Request) -> Response:
-    ctx = request.scope["ccms"]
-    data = await json_body(request, FlowPublishIn)
-    with ctx.db.session() as s:
-        row = store.publish(s, actor_of(request), request.path_params["flow"], data.version,
-                            lock_version=data.lock_version, ctx=ctx)
-        s.flush()
-        body = _version_out(row)
-    return JSONResponse(body)
-
-
 def _panel_node(request: Request) -> str:
     return "n:" + request.path_params.get("node", "")
 
@@ -646,11 +468,19 @@ def _panel_t(request: Request) -> str:
     return "t:" + str(request.path_params.get("index", ""))
 
 
+KIND = DefinitionKind(
+    store=store, model=FlowDef, id_field="flow_id", path_param="flow", base=BASE, view=VIEW, edit=EDIT,
+    prefix="flows", zh="流程", en="flow", new_document=designer.new_flow,
+    render_editor=_render_editor, publish_version=_publish_version, diff_version=_int_q,
+    export_version=_export_version, notices=("saved", "versioned", "published", "unpublished", "discarded"),
+    diff_error_key="diff_error", count_versions=True, store_ctx=True, import_error_on_file=True,
+    prepare_import=_prepare_import, export_other=_export_bpmn)
+
 routes = [
-    Route(BASE, list_page, methods=["GET"]),
-    Route(f"{BASE}/new", create_action, methods=["POST"]),
-    Route(f"{BASE}/import", import_action, methods=["POST"]),
-    Route(BASE + "/{flow}", editor_page, methods=["GET"]),
+    Route(BASE, shared.list_page(KIND), methods=["GET"]),
+    Route(f"{BASE}/new", shared.create_action(KIND), methods=["POST"]),
+    Route(f"{BASE}/import", shared.import_action(KIND), methods=["POST"]),
+    Route(BASE + "/{flow}", shared.editor_page(KIND), methods=["GET"]),
     Route(BASE + "/{flow}/settings", _edit(_op_settings, lambda r: "settings", "settings"), methods=["POST"]),
     Route(BASE + "/{flow}/nodes", _edit(_op_add_node, lambda r: "add_node", "add_node"), methods=["POST"]),
     Route(BASE + "/{flow}/nodes/{node}", _edit(_op_node, _panel_node, "node"), methods=["POST"]),
@@ -663,19 +493,19 @@ routes = [
           methods=["POST"]),
     Route(BASE + "/{flow}/transitions/{index:int}/remove",
           _edit(_op_remove_transition, _panel_t, "remove_transition"), methods=["POST"]),
-    Route(BASE + "/{flow}/save", _version_action(_save_version), methods=["POST"]),
-    Route(BASE + "/{flow}/discard", _version_action(_discard), methods=["POST"]),
-    Route(BASE + "/{flow}/publish", _version_action(_publish), methods=["POST"]),
-    Route(BASE + "/{flow}/unpublish", _version_action(_unpublish), methods=["POST"]),
+    Route(BASE + "/{flow}/save", shared.version_action(KIND, _save_version), methods=["POST"]),
+    Route(BASE + "/{flow}/discard", shared.version_action(KIND, _discard), methods=["POST"]),
+    Route(BASE + "/{flow}/publish", shared.version_action(KIND, shared.publish_step(KIND)), methods=["POST"]),
+    Route(BASE + "/{flow}/unpublish", shared.version_action(KIND, shared.unpublish_step(KIND)), methods=["POST"]),
     Route(BASE + "/{flow}/json", json_page, methods=["GET"]),
     Route(BASE + "/{flow}/json", json_action, methods=["POST"]),
-    Route(BASE + "/{flow}/diff", diff_page, methods=["GET"]),
-    Route(BASE + "/{flow}/export", export, methods=["GET"]),
+    Route(BASE + "/{flow}/diff", shared.diff_page(KIND), methods=["GET"]),
+    Route(BASE + "/{flow}/export", shared.export(KIND), methods=["GET"]),
     Route("/api/flows", api_list, methods=["GET"]),
     Route("/api/flows/validate", api_validate, methods=["POST"]),
-    Route("/api/flows/import", api_import, methods=["POST"]),
+    Route("/api/flows/import", shared.api_import(KIND), methods=["POST"]),
     Route("/api/flows/{flow}/versions/{version}", api_version, methods=["GET"]),
-    Route("/api/flows/{flow}/publish", api_publish, methods=["POST"]),
+    Route("/api/flows/{flow}/publish", shared.api_publish(KIND, FlowPublishIn), methods=["POST"]),
 ]
 
 api_docs = [

@@ -20,9 +20,8 @@ from typing import Any
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..api import actor_of
@@ -32,36 +31,17 @@ from ..forms import designer, store
 from ..forms.definition import META_COLUMNS, DefinitionError, content_hash, localize
 from ..forms.models import FormDef
 from ..models import Role
+from . import definition_admin as shared
+from .definition_admin import DefinitionKind
+from .definition_admin import bad as _bad
 from .openapi import api_doc
-from .render import render
 from .routing import form_data, json_body, requires
 
 VIEW, EDIT = "core.form.view", "core.form.edit"
 BASE = "/admin/forms"
 
 
-def _bad(field: str, zh: str, en: str) -> ValidationFailed:
-    return ValidationFailed(zh, en, fields={field: {"message": zh, "message_en": en}})
-
-
-def _htmx(request: Request) -> bool:
-    return bool(request.headers.get("hx-request"))
-
-
 # --- reading --------------------------------------------------------------------------------
-
-def form_summaries(s: Any) -> list[dict[str, Any]]:
-    """One row per form: id, title, published and latest version, latest status."""
-    rows = s.execute(select(FormDef.form_id, FormDef.version, FormDef.status, FormDef.definition)
-                     .order_by(FormDef.form_id, FormDef.version)).all()
-    out: dict[str, dict[str, Any]] = {}
-    for form_id, version, status, definition in rows:
-        item = out.setdefault(form_id, {"form_id": form_id, "published_version": None})
-        item.update(latest_version=version, status=status, title=localize(definition.get("title")))
-        if status == "published":
-            item["published_version"] = version
-    return list(out.values())
-
 
 def latest_row(s: Any, form_id: str) -> FormDef:
     row = s.scalar(select(FormDef).where(FormDef.form_id == form_id).order_by(FormDef.version.desc()).limit(1))
@@ -276,30 +256,22 @@ def _render_editor(request: Request, form_id: str, exc: CcmsError | None = None,
     with ctx.db.session() as s:
         row = latest_row(s, form_id)
         d = row.definition
-        versions = store.list_versions(s, form_id)
-        published = next((v["version"] for v in versions if v["status"] == "published"), None)
+        version_panel = shared.versions_context(KIND, s, form_id, diff_range)
         fields = field_rows(ctx, d)
         exc = explain(exc, d) if exc is not None else None
         meta = [(m, ctx.gettext(f"forms.meta.{m}")) for m in sorted(META_COLUMNS)]
         listing = d.get("list") or {}
-        changes = None
-        if diff_range is None and len(versions) > 1:
-            diff_range = (versions[1]["version"], versions[0]["version"])
-        if diff_range is not None:
-            try:
-                changes = store.diff_versions(s, form_id, *diff_range)
-            except CcmsError as diff_exc:  # an old version that no longer loads must not lock the editor
-                exc = exc or diff_exc
+        exc = exc or version_panel.pop("diff_error")  # an old version that no longer loads must not lock the editor
         context = {
             "form_id": form_id, "row": row, "d": d, "title": localize(d.get("title")),
             "title_en": d["title"].get("en", "") if isinstance(d.get("title"), Mapping) else "",
-            "fields": fields, "versions": versions, "published": published,
+            "fields": fields, **version_panel,
             "types": [(t.name, t.label[0]) for t in ctx.field_types],
             "posted_form": (posted or {}).get("form", ""),
             "meta": meta, "listing": listing, "can_edit": ctx.can(user, EDIT),
             "error": exc, "errors": _panel_errors(inline_errors(exc), (posted or {}).get("panel"), (posted or {}).get("form", "")),
             "posted": posted or {}, "notice": notice,
-            "preview": _preview(ctx, row), "changes": changes, "diff_range": diff_range,
+            "preview": _preview(ctx, row),
             "effect_options": [("", ctx.gettext("forms.rule_none"))]
             + [(e, ctx.gettext(f"forms.effect.{e}")) for e in designer.RULE_EFFECTS],
             "op_options": [(o, ctx.gettext(f"forms.op.{o}")) for o in designer.RULE_OPS],
@@ -321,79 +293,7 @@ def _render_editor(request: Request, form_id: str, exc: CcmsError | None = None,
             **_layout_context(ctx, d),
             "breadcrumbs": [(ctx.gettext("forms.title"), BASE), (localize(d.get("title")) or form_id, None)],
         }
-    if _htmx(request):
-        return render(request, "admin/forms_editor.html", context)  # htmx swaps only 2xx: errors show inline
-    return render(request, "admin/forms_edit.html", context, status_code=status)
-
-
-# --- screens --------------------------------------------------------------------------------
-
-@requires(VIEW)
-async def list_page(request: Request) -> Response:
-    return _render_list(request)
-
-
-def _render_list(request: Request, exc: CcmsError | None = None, status: int = 200,
-                 values: dict[str, Any] | None = None, which: str = "") -> Response:
-    ctx, user = request.scope["ccms"], request.scope["user"]
-    with ctx.db.session() as s:
-        forms = form_summaries(s)
-    return render(request, "admin/forms.html", {
-        "forms": forms, "can_edit": ctx.can(user, EDIT), "values": values or {"form_id": "", "title": ""},
-        "error": exc, "errors": {} if exc is None or isinstance(exc, DefinitionError) else dict(exc.fields or {}),
-        "which": which,
-        "breadcrumbs": [(ctx.gettext("forms.title"), None)]}, status_code=status)
-
-
-@requires(EDIT)
-async def create_action(request: Request) -> Response:
-    ctx = request.scope["ccms"]
-    data = await form_data(request)
-    values = {"form_id": str(data.get("form_id", "")).strip(), "title": str(data.get("title", "")).strip()}
-    try:
-        if not values["title"]:
-            raise _bad("title", "请填写表单标题", "a title is required")
-        try:
-            d = designer.new_definition(values["form_id"], values["title"])
-        except DefinitionError as exc:
-            raise _bad("form_id", "表单编码应以小写字母开头，只含小写字母、数字和下划线（2–64 个字符）",
-                       "the form id is 2-64 lowercase letters, digits or underscores, starting with a letter") from exc
-        with ctx.db.session() as s:
-            if s.scalar(select(FormDef.id).where(FormDef.form_id == d["id"]).limit(1)) is not None:
-                raise _bad("form_id", f"表单编码 {d['id']} 已被使用", f"form id {d['id']} is taken")
-            store.save_draft(s, actor_of(request), d, note="新建 / created")
-    except (ValidationFailed, Conflict) as exc:
-        return _render_list(request, exc, exc.status, values, "new")
-    return RedirectResponse(f"{BASE}/{values['form_id']}", status_code=303)
-
-
-@requires(EDIT)
-async def import_action(request: Request) -> Response:
-    ctx = request.scope["ccms"]
-    form = await request.form()
-    upload = form.get("file")
-    try:
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise _bad("file", "请选择要导入的 JSON 文件", "choose a JSON file to import")
-        content = await upload.read()
-        with ctx.db.session() as s:
-            row = store.import_json(s, actor_of(request), content, note=f"导入 / imported {upload.filename}"[:500],
-                                    source=f"import:{upload.filename}"[:300])
-            form_id = row.form_id
-    except DefinitionError as exc:
-        return _render_list(request, exc, exc.status, which="import")
-    except (ValidationFailed, Conflict) as exc:
-        return _render_list(request, exc, exc.status, which="import")
-    finally:
-        await form.close()
-    return RedirectResponse(f"{BASE}/{form_id}", status_code=303)
-
-
-@requires(VIEW)
-async def editor_page(request: Request) -> Response:
-    q = request.query_params
-    notice = next((k for k in ("saved", "published", "unpublished") if k in q), "")
-    return _render_editor(request, request.path_params["form"], notice=notice)
+    return shared.editor_response(KIND, request, context, status)
 
 
 def _int(data: Mapping[str, Any], key: str, *, required: bool = False) -> int | None:
@@ -406,6 +306,10 @@ def _int(data: Mapping[str, Any], key: str, *, required: bool = False) -> int | 
         return int(raw)
     except ValueError:
         raise _bad(key, "请输入整数", "enter a whole number") from None
+
+
+def _required_int(data: Mapping[str, Any], key: str) -> int:
+    return _int(data, key, required=True) or 0
 
 
 def _number(data: Mapping[str, Any], key: str) -> int | float | None:
@@ -461,9 +365,7 @@ def _edit(op: Callable[[Any, dict[str, Any], dict[str, Any]], dict[str, Any]], p
         except (ValidationFailed, Conflict) as exc:
             return _render_editor(request, form_id, exc, exc.status,
                                   posted={"panel": panel(request), "form": form, "vals": data})
-        if _htmx(request):
-            return _render_editor(request, form_id, notice="saved")
-        return RedirectResponse(f"{BASE}/{form_id}?saved=1", status_code=303)
+        return shared.after_write(KIND, request, form_id, "saved")
 
     endpoint.__name__ = "edit_" + (form or note.rsplit("/ ", 1)[-1].replace(" ", "_"))
     return endpoint
@@ -641,70 +543,9 @@ def _op_remove(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, A
     return designer.remove_field(d, str(data.get("_field", "")))
 
 
-@requires(EDIT)
-async def publish_action(request: Request) -> Response:
-    ctx = request.scope["ccms"]
-    form_id = request.path_params["form"]
-    data = await form_data(request)
-    try:
-        version = _int(data, "version", required=True)
-        with ctx.db.session() as s:
-            store.publish(s, actor_of(request), form_id, version or 0)
-    except (ValidationFailed, Conflict, NotFound) as exc:
-        return _render_editor(request, form_id, exc, exc.status)
-    if _htmx(request):
-        return _render_editor(request, form_id, notice="published")
-    return RedirectResponse(f"{BASE}/{form_id}?published={version}", status_code=303)
-
-
-@requires(EDIT)
-async def unpublish_action(request: Request) -> Response:
-    ctx = request.scope["ccms"]
-    form_id = request.path_params["form"]
-    try:
-        with ctx.db.session() as s:
-            store.unpublish(s, actor_of(request), form_id)
-    except (ValidationFailed, Conflict, NotFound) as exc:
-        return _render_editor(request, form_id, exc, exc.status)
-    if _htmx(request):
-        return _render_editor(request, form_id, notice="unpublished")
-    return RedirectResponse(f"{BASE}/{form_id}?unpublished=1", status_code=303)
-
-
 def _diff_query(request: Request) -> tuple[int, int]:
     q = request.query_params
-    return _int(q, "from", required=True) or 0, _int(q, "to", required=True) or 0
-
-
-@requires(VIEW)
-async def diff_page(request: Request) -> Response:
-    ctx = request.scope["ccms"]
-    form_id = request.path_params["form"]
-    try:
-        a, b = _diff_query(request)
-        with ctx.db.session() as s:
-            changes = store.diff_versions(s, form_id, a, b)
-    except (ValidationFailed, NotFound) as exc:
-        if _htmx(request):
-            return render(request, "admin/forms_diff.html", {"changes": None, "error": exc, "form_id": form_id},
-                          status_code=200)
-        return _render_editor(request, form_id, exc, exc.status)
-    if _htmx(request):
-        return render(request, "admin/forms_diff.html", {"changes": changes, "diff_range": (a, b), "error": None,
-                                                          "form_id": form_id})
-    return _render_editor(request, form_id, diff_range=(a, b))
-
-
-@requires(VIEW)
-async def export(request: Request) -> Response:
-    ctx = request.scope["ccms"]
-    form_id = request.path_params["form"]
-    version = _int(request.query_params, "version")
-    with ctx.db.session() as s:
-        text = store.export_json(s, form_id, version)
-    suffix = f"-v{version}" if version else ""
-    return Response(text.encode("utf-8"), media_type="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="{form_id}{suffix}.json"'})
+    return _required_int(q, "from"), _required_int(q, "to")
 
 
 # --- JSON API --------------------------------------------------------------------------------
@@ -783,16 +624,11 @@ def _version_out(v: Mapping[str, Any]) -> dict[str, Any]:
             "note": v["note"] or "", "source": v["source"] or "", "content_hash": v["content_hash"] or ""}
 
 
-def _detail_out(row: FormDef) -> dict[str, Any]:
-    return {"form_id": row.form_id, "version": row.version, "status": row.status, "lock_version": row.lock_version,
-            "definition": row.definition}
-
-
 @requires(VIEW)
 async def api_list(request: Request) -> Response:
     ctx = request.scope["ccms"]
     with ctx.db.session() as s:
-        items = form_summaries(s)
+        items = shared.summaries(KIND, s)
     return JSONResponse({"items": items, "total": len(items)})
 
 
@@ -818,30 +654,7 @@ async def api_version(request: Request) -> Response:
     ctx = request.scope["ccms"]
     with ctx.db.session() as s:
         row = store.get_version(s, request.path_params["form"], _path_version(request))
-        return JSONResponse(_detail_out(row))
-
-
-@requires(EDIT)
-async def api_import(request: Request) -> Response:
-    """The body is the definition itself: checked, then stored as a new draft."""
-    ctx = request.scope["ccms"]
-    raw = await request.body()
-    with ctx.db.session() as s:
-        row = store.import_json(s, actor_of(request), raw, note="API 导入 / imported through the API", source="api")
-        body = _detail_out(row)
-    return JSONResponse(body, status_code=201)
-
-
-@requires(EDIT)
-async def api_publish(request: Request) -> Response:
-    ctx = request.scope["ccms"]
-    data = await json_body(request, PublishIn)
-    with ctx.db.session() as s:
-        row = store.publish(s, actor_of(request), request.path_params["form"], data.version,
-                            lock_version=data.lock_version)
-        s.flush()
-        body = _detail_out(row)
-    return JSONResponse(body)
+        return JSONResponse(shared.detail_out(KIND, row))
 
 
 @requires(EDIT)
@@ -852,7 +665,7 @@ async def api_unpublish(request: Request) -> Response:
     with ctx.db.session() as s:
         row = store.unpublish(s, actor_of(request), request.path_params["form"], lock_version=data.lock_version)
         s.flush()
-        body = _detail_out(row)
+        body = shared.detail_out(KIND, row)
     return JSONResponse(body)
 
 
@@ -866,28 +679,37 @@ async def api_diff(request: Request) -> Response:
     return JSONResponse({"form_id": form_id, "from_version": a, "to_version": b, "changes": changes})
 
 
+KIND = DefinitionKind(
+    store=store, model=FormDef, id_field="form_id", path_param="form", base=BASE, view=VIEW, edit=EDIT,
+    prefix="forms", zh="表单", en="form", new_document=designer.new_definition,
+    render_editor=_render_editor, publish_version=lambda data: _required_int(data, "version"),
+    diff_version=_required_int, export_version=lambda q: _int(q, "version"), publish_echo_version=True)
+
 _FIELD = "/admin/forms/{form}/fields/{field}"
 
 routes = [
-    Route(BASE, list_page, name="admin-forms"),
-    Route(f"{BASE}/new", create_action, methods=["POST"], name="admin-form-new"),
-    Route(f"{BASE}/import", import_action, methods=["POST"], name="admin-form-import"),
-    Route(BASE + "/{form}", editor_page, name="admin-form"),
+    Route(BASE, shared.list_page(KIND), name="admin-forms"),
+    Route(f"{BASE}/new", shared.create_action(KIND), methods=["POST"], name="admin-form-new"),
+    Route(f"{BASE}/import", shared.import_action(KIND), methods=["POST"], name="admin-form-import"),
+    Route(BASE + "/{form}", shared.editor_page(KIND), name="admin-form"),
     Route(BASE + "/{form}/title", _edit(_op_title, lambda r: "_title", "标题 / title", "title"), methods=["POST"],
           name="admin-form-title"),
     Route(BASE + "/{form}/fields", _edit(_op_add, lambda r: "_add", "新增字段 / field added", "add"),
           methods=["POST"], name="admin-form-field-add"),
     Route(BASE + "/{form}/list", _edit(_op_list, lambda r: "_list", "列表设置 / list settings", "list"),
           methods=["POST"], name="admin-form-list"),
-    Route(BASE + "/{form}/publish", publish_action, methods=["POST"], name="admin-form-publish"),
-    Route(BASE + "/{form}/unpublish", unpublish_action, methods=["POST"], name="admin-form-unpublish"),
-    Route(BASE + "/{form}/diff", diff_page, name="admin-form-diff"),
-    Route(BASE + "/{form}/export", export, name="admin-form-export"),
+    Route(BASE + "/{form}/publish", shared.version_action(KIND, shared.publish_step(KIND)), methods=["POST"],
+          name="admin-form-publish"),
+    Route(BASE + "/{form}/unpublish", shared.version_action(KIND, shared.unpublish_step(KIND)), methods=["POST"],
+          name="admin-form-unpublish"),
+    Route(BASE + "/{form}/diff", shared.diff_page(KIND), name="admin-form-diff"),
+    Route(BASE + "/{form}/export", shared.export(KIND), name="admin-form-export"),
     Route("/api/form-defs", api_list, methods=["GET"], name="api-form-defs"),
-    Route("/api/form-defs", api_import, methods=["POST"], name="api-form-def-import"),
+    Route("/api/form-defs", shared.api_import(KIND), methods=["POST"], name="api-form-def-import"),
     Route("/api/form-defs/{form}/versions", api_versions, methods=["GET"], name="api-form-def-versions"),
     Route("/api/form-defs/{form}/versions/{version}", api_version, methods=["GET"], name="api-form-def-version"),
-    Route("/api/form-defs/{form}/publish", api_publish, methods=["POST"], name="api-form-def-publish"),
+    Route("/api/form-defs/{form}/publish", shared.api_publish(KIND, PublishIn), methods=["POST"],
+          name="api-form-def-publish"),
     Route("/api/form-defs/{form}/unpublish", api_unpublish, methods=["POST"], name="api-form-def-unpublish"),
     Route("/api/form-defs/{form}/diff", api_diff, methods=["GET"], name="api-form-def-diff"),
 ]
