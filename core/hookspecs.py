@@ -146,3 +146,15 @@ def ccms_flow_event(ctx: Any, session: Any, event: dict[str, Any]) -> None:
     any ORM query of the session, so read them through ``session`` (a raw
     ``session.connection()`` read may not see them yet). The same event is
     also written to the outbox table ``core_flow_outbox``."""
+
+
+@hookspec
+def ccms_task_screen(ctx: Any, session: Any, instance: Any, task: Any) -> dict[str, Any] | None:
+    """Where a task of your flow is really handled, when your plugin has its own
+    page for it (one that asks for what the generic task page cannot, e.g.
+    departments or after photos). Return ``{"url": "/command/cases/12",
+    "actions": ["dispatch"]}``: core's task page links to ``url`` and leaves out
+    the buttons of ``actions`` (those steps would be refused there anyway; refuse
+    them yourself in ``ccms_flow_event``, the API does not ask this hook).
+    Return ``None`` for tasks that are not yours. Called for every task page
+    view with its ``session``: keep it to one cheap query."""

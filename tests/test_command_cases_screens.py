@@ -175,6 +175,9 @@ def test_case_steps_with_case_data_are_refused_outside_the_case_page(ctx, world)
     cid = ok(report(w["sup"]), 201)["id"]
     ok(act(w["leader"], cid, "file"))
     tid = _case_task(ctx, cid, "dispatch")
+    page = w["disp"].get(f"/tasks/{tid}").text  # the generic task page links to the case page instead
+    assert f'href="/command/cases/{cid}" data-testid="task-screen-link"' in page
+    assert 'data-testid="action-dispatch"' not in page
     r = w["disp"].api("POST", f"/api/tasks/{tid}/act", json={"action": "dispatch",
                                                               "variables": {"dept_ids": [w["ids"]["srhw"]]}})
     assert r.status_code == 422 and r.json()["error"]["code"] == "use_case_page", r.text
@@ -195,6 +198,8 @@ def test_case_steps_with_case_data_are_refused_outside_the_case_page(ctx, world)
     ok(act(w["h1"], cid, "done", photos=[photo_id(w["h1"])]))
     # 核查 has no case-side data: the supervisor may pass it from the generic inbox
     tid = _case_task(ctx, cid, "check")
+    page = w["sup"].get(f"/tasks/{tid}").text  # linked, and its buttons stay
+    assert 'data-testid="task-screen-link"' in page and 'data-testid="action-pass"' in page
     assert w["sup"].api("POST", f"/api/tasks/{tid}/act", json={"action": "pass"}).status_code == 200
     assert detail(w["sup"], cid)["checked_at"]
 

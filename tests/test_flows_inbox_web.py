@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from flow_engine_kit import ADMIN, flow, open_tasks, person, publish, task
 
+from core.api import hookimpl
 from core.app import App
 from core.flows import engine
 from core.flows.models import FlowHistory, FlowTask
@@ -121,6 +122,34 @@ def test_task_page_shows_form_actions_timeline_and_diagram(ctx: App, w: dict[str
     # the instance page too
     r = w["c"]("emp").get(f"/flows/instances/{iid}")
     assert r.status_code == 200 and 'data-testid="flow-diagram"' in r.text and f"itask-{t.id}" in r.text
+
+
+class OwnScreen:
+    """A plugin with its own page for 部门审核, where 同意 is done (``ccms_task_screen``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @hookimpl
+    def ccms_task_screen(self, ctx, session, instance, task):
+        return {"url": self.url, "actions": ["agree"]} if task.node_id == "review" else None
+
+
+def test_a_plugin_page_for_the_task_is_linked_and_its_actions_leave_the_task_page(ctx: App,
+                                                                                   w: dict[str, Any]) -> None:
+    iid, t = _at_review(ctx, w)
+    ctx.pm.register(OwnScreen(f"/leave/{iid}"))
+    page = w["c"]("head").get(f"/tasks/{t.id}").text
+    assert f'href="/leave/{iid}" data-testid="task-screen-link"' in page and "专门的办理页面" in page
+    assert 'data-testid="action-agree"' not in page and 'data-testid="action-reject"' in page  # the rest stays
+    assert 'data-testid="op-return"' in page
+
+
+def test_a_foreign_address_from_a_plugin_is_not_linked(ctx: App, w: dict[str, Any]) -> None:
+    _iid, t = _at_review(ctx, w)
+    ctx.pm.register(OwnScreen("//evil.example/x"))
+    page = w["c"]("head").get(f"/tasks/{t.id}").text
+    assert 'data-testid="task-screen' not in page and 'data-testid="action-agree"' in page
 
 
 def test_completing_edits_the_record_and_moves_on(ctx: App, w: dict[str, Any]) -> None:

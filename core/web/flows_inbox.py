@@ -304,6 +304,16 @@ def _task_info(ctx: Any, s: Any, task: FlowTask, names: Mapping[int, str]) -> di
             "completed_by": names.get(task.completed_by or -1, "")}
 
 
+def _task_screen(ctx: Any, s: Any, inst: FlowInstance, task: FlowTask) -> dict[str, Any] | None:
+    """A plugin's own page for this task (``ccms_task_screen``): ``{"url", "actions"}`` or None.
+    Only a local address is linked to."""
+    for r in ctx.pm.hook.ccms_task_screen(ctx=ctx, session=s, instance=inst, task=task):
+        url = str((r or {}).get("url") or "")
+        if url.startswith("/") and not url.startswith("//"):
+            return {"url": url, "actions": {str(a) for a in r.get("actions") or ()}}
+    return None
+
+
 def _task_context(request: Request, ctx: Any, s: Any, user: Any, task: FlowTask, *,
                   errors: Mapping[str, Any] | None = None, raw: Any = None, comment: str = "",
                   error: CcmsError | None = None, op_error: tuple[str, CcmsError] | None = None,
@@ -313,6 +323,9 @@ def _task_context(request: Request, ctx: Any, s: Any, user: Any, task: FlowTask,
     d = engine.definition(s, inst.flow_id, inst.def_version)[0]
     loc = ctx.deployment.locale
     allowed = engine.available_actions(s, ctx, task, user.id)
+    screen = _task_screen(ctx, s, inst, task)
+    if screen is not None and screen["actions"]:  # those buttons would only be refused here
+        allowed = {**allowed, "actions": [a for a in allowed["actions"] if a["action"] not in screen["actions"]]}
     node = d.nodes.get(task.node_id, {}) if task.kind == "node" else {}
     part = _record_part(ctx, s, user, inst, node, bool(allowed["actions"]))
     fields_html = detail_html = Markup("")
@@ -334,6 +347,7 @@ def _task_context(request: Request, ctx: Any, s: Any, user: Any, task: FlowTask,
     return_targets = [(n, d.node_title(n, loc)) for n in (ops.get("return") or {}).get("to") or []]
     return {
         "task": task, "inst": inst, "d": d, "flow_title": d.title(loc), "node_title": d.node_title(task.node_id, loc),
+        "screen": screen,
         "info": _task_info(ctx, s, task, names), "allowed": allowed, "ops": allowed["operations"],
         "return_targets": return_targets, "units": [(u, _known(ctx, "unit_", u)) for u in ("work_days", "work_hours", "minutes")],
         "record": part, "fields_html": fields_html, "detail_html": detail_html, "errors": dict(errors or {}),

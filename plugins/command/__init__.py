@@ -66,6 +66,12 @@ def ccms_flow_event(ctx: Any, session: Any, event: dict[str, Any]) -> None:
 
 
 @hookimpl
+def ccms_task_screen(ctx: Any, session: Any, instance: Any, task: Any) -> dict[str, Any] | None:
+    """Case-loop tasks link to their case page, where 派遣/处置/合并 are done."""
+    return cases.task_screen(session, instance, task)
+
+
+@hookimpl
 def ccms_seed_demo(ctx: Any, session: Any, orgs: dict[str, Any]) -> Any:
     """A small city's base data (streets, communities, ~200 grids, standards,
     matrix rules, 10,000 components, roads, door plates, POIs), the loop's

@@ -618,6 +618,18 @@ def refuse_outside_case_page(session: Session, instance_id: int) -> None:
                            code="use_case_page")
 
 
+def task_screen(session: Session, instance: Any, task: Any) -> dict[str, Any] | None:
+    """``ccms_task_screen``: a case-loop task is handled on its case page; 派遣, 处置完成 and
+    合并 only there (they need departments, after photos, the case to merge into)."""
+    if instance.flow_id != FLOW_ID:
+        return None
+    case_id = session.scalar(select(Case.id).where(Case.instance_id == instance.id))
+    if case_id is None:
+        return None
+    return {"url": f"/command/cases/{case_id}",
+            "actions": sorted(a for n, a in CASE_SIDE_ACTIONS if n == task.node_id)}
+
+
 def on_flow_event(ctx: PluginContext, session: Session, event: dict[str, Any]) -> None:
     """``ccms_flow_event`` listener: re-sync the case of this flow's instance."""
     if event.get("flow_id") != FLOW_ID or event.get("instance_id") is None:
