@@ -15,8 +15,8 @@ how to extend ccms. Rules that hold for every hook:
 * The core registers its own features through these same hooks
   (:mod:`core.builtin`), so every core feature is also a worked example.
 
-The flow engine's hooks (``ccms_flow_actions``, ``ccms_flow_event``) are at
-the end of this file. Hooks for form records (validation, save events) arrive
+The flow engine's hooks (``ccms_flow_actions``, ``ccms_flow_event``,
+``ccms_task_screen``) are at the end of this file. Hooks for form records (validation, save events) arrive
 with that part; no hook is declared before something calls it.
 
 Everything a plugin can say as data (menus, permissions, settings schema,
