@@ -54,6 +54,23 @@ def settled(page: Any, selector: str) -> None:
     raise AssertionError("htmx did not settle")
 
 
+def logged_in(browser: Any, base_url: str, username: str, password: str,
+              viewport: dict[str, int] | None = None) -> tuple[Any, Any, list[str]]:
+    """A fresh context (zh-CN, ``viewport``) logged in as ``username``: (context, page, console errors).
+    The caller closes the context; the errors list catches CSP violations and failed loads."""
+    context = browser.new_context(locale="zh-CN", viewport=viewport or {"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(base_url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=menu]", state="attached")
+    return context, page, errors
+
+
 @pytest.fixture(name="backend", params=["sqlite"])
 def sqlite_only(request: pytest.FixtureRequest) -> str:
     """Browser modules import this as their ``backend``: SQLite only."""

@@ -4,7 +4,7 @@ CSP violations (no console errors)."""
 
 from __future__ import annotations
 
-from browserkit import shot
+from browserkit import logged_in, shot
 from browserkit import sqlite_only as backend  # noqa: F401  (fixture)
 from test_command_evaluation import D1, A, posts, seeded  # noqa: F401  (fixtures)
 
@@ -13,16 +13,8 @@ from core.testing import ADMIN_PASSWORD, ADMIN_USER
 
 def test_evaluation_page_switches_object_type_and_shows_grades(seeded, browser, live_server):  # noqa: F811
     for name, viewport in (("desktop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):
-        context = browser.new_context(locale="zh-CN", viewport=viewport)
+        context, page, errors = logged_in(browser, live_server.url, ADMIN_USER, ADMIN_PASSWORD, viewport)
         try:
-            page = context.new_page()
-            page.set_default_timeout(10_000)
-            errors: list[str] = []
-            page.on("console", lambda m, e=errors: e.append(m.text) if m.type == "error" else None)
-            page.goto(live_server.url + "/login")
-            page.fill("input[name=username]", ADMIN_USER)
-            page.fill("input[name=password]", ADMIN_PASSWORD)
-            page.click("button[type=submit]")
             page.goto(live_server.url + "/command/evaluation?type=dept&period=month&month=2024-05")
             assert page.locator(f"[data-testid=eval-{A}-grade] .eval-grade-c").is_visible()
             page.select_option("[data-testid=eval-type]", "district")  # htmx swaps #evaluation
@@ -37,16 +29,9 @@ def test_evaluation_page_switches_object_type_and_shows_grades(seeded, browser, 
 
 
 def test_evaluation_of_dispatchers_by_keyboard_on_a_phone(posts, browser, live_server):  # noqa: F811
-    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+    context, page, errors = logged_in(browser, live_server.url, ADMIN_USER, ADMIN_PASSWORD,
+                                      {"width": 390, "height": 844})
     try:
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        errors: list[str] = []
-        page.on("console", lambda m, e=errors: e.append(m.text) if m.type == "error" else None)
-        page.goto(live_server.url + "/login")
-        page.fill("input[name=username]", ADMIN_USER)
-        page.fill("input[name=password]", ADMIN_PASSWORD)
-        page.click("button[type=submit]")
         page.goto(live_server.url + "/command/evaluation?type=dept&period=month&month=2024-05")
         page.focus("[data-testid=eval-type]")
         page.select_option("[data-testid=eval-type]", "dispatcher")  # htmx swaps #evaluation

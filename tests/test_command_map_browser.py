@@ -4,7 +4,7 @@ on a desktop and a phone; no CSP violations."""
 
 from __future__ import annotations
 
-from browserkit import shot
+from browserkit import logged_in, shot
 from browserkit import sqlite_only as backend  # noqa: F401  (fixture)
 from test_command_map import G, town  # noqa: F401  (fixture)
 
@@ -13,16 +13,8 @@ from core.testing import ADMIN_PASSWORD, ADMIN_USER
 
 def test_case_map_filters_tooltips_and_drill_to_cases(town, browser, live_server):  # noqa: F811
     for name, viewport in (("desktop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):
-        context = browser.new_context(locale="zh-CN", viewport=viewport)
+        context, page, errors = logged_in(browser, live_server.url, ADMIN_USER, ADMIN_PASSWORD, viewport)
         try:
-            page = context.new_page()
-            page.set_default_timeout(10_000)
-            errors: list[str] = []
-            page.on("console", lambda m, e=errors: e.append(m.text) if m.type == "error" else None)
-            page.goto(live_server.url + "/login")
-            page.fill("input[name=username]", ADMIN_USER)
-            page.fill("input[name=password]", ADMIN_PASSWORD)
-            page.click("button[type=submit]")
             page.goto(live_server.url + "/command/casemap")
             grid = page.locator(f"[data-testid=casemap-grid-{G[0]}]")
             assert grid.get_attribute("data-count") == "3"
