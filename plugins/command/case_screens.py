@@ -10,6 +10,7 @@ the engine offers the user.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -441,7 +442,7 @@ async def intake_nearby(request: Request) -> Response:
         return render(request, "command/_case_nearby.html", ctxv)
 
 
-def _class_namer(s: Any) -> Any:
+def _class_namer(s: Any) -> Callable[[Case], str]:
     """``class_name(case)``: the small class's name, so lists read 「E0102 暴露垃圾」 rather than a bare code."""
     classes = Classes(s)
     return lambda c: classes.name("event" if c.kind == "E" else "component", (c.class_code or "")[1:])
