@@ -484,7 +484,7 @@ def test_suggest_department(ctx):
         matrix.save_rule(s, ACTOR, {"kind": "event", "class_code": "05", "scope_type": "street",
                                     "scope_value": STREET, "dept_org_id": ids["brigade"]})
         sug = matrix.suggest_department(s, "E0505", inside)
-        assert sug.dept_org_id == ids["brigade"] and "街道" in sug.reason
+        assert sug.dept_org_id == ids["brigade"] and "× 街道 平江街道 →" in sug.reason  # named, not coded
         # event rules never answer for a component class with the same digits
         assert matrix.suggest_department(s, "C0101", inside) is None
         for bad, where, text in (("E0999", inside, "0999"), ("E0505", (116.4, 39.9), "不在本市"),

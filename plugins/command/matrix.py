@@ -167,7 +167,8 @@ def suggest_department(session: Session, class_code: str, point_or_grid: Any, *,
     chooses). Inactive departments are never suggested.
     """
     kind, code = split_class(class_code, kind)
-    Classes(session).require(kind, code)
+    classes = Classes(session)
+    classes.require(kind, code)
     if isinstance(point_or_grid, str):
         grid = session.scalar(select(Grid).where(Grid.code == point_or_grid))
         if grid is None:
@@ -190,10 +191,12 @@ def suggest_department(session: Session, class_code: str, point_or_grid: Any, *,
         o = orgs.get(r.dept_org_id)
         if o is None or not o.active:
             continue
-        scope_zh = {"grid": f"网格 {grid_code}", "street": f"街道 {street}", "area_class": f"{area_class} 类区域",
-                    "any": "全部区域"}[r.scope_type]
+        street_zh = session.scalar(select(Region.name).where(Region.code == street)) if r.scope_type == "street" else None
+        scope_zh = {"grid": f"网格 {grid_code}", "street": f"街道 {street_zh or street}",
+                    "area_class": f"{area_class} 类区域", "any": "全部区域"}[r.scope_type]
+        class_zh = f"{r.class_code} {classes.name(kind, r.class_code)}".strip() if r.class_code else "全部分类"
         return Suggestion(o.id, o.name, "matrix", r.id, r.scope_type, code, grid_code,
-                          f"责任矩阵：{KIND_ZH[kind]} {r.class_code or '全部分类'} × {scope_zh} → {o.name}",
+                          f"责任矩阵：{KIND_ZH[kind]} {class_zh} × {scope_zh} → {o.name}",
                           f"matrix: {kind} {r.class_code or 'any class'} x {r.scope_type} → {o.name}")
     std = session.scalars(select(Standard).where(
         Standard.kind == kind, Standard.class_code == code, Standard.active.is_(True),

@@ -154,7 +154,7 @@ def labeller(ctx: Any, session: Session) -> Any:
 def _nice_max(v: int) -> int:
     if v <= 5:
         return 5
-    mag = 10 ** int(math.floor(math.log10(v)))
+    mag = 10 ** math.floor(math.log10(v))
     for step in (1, 2, 5, 10):
         if v <= step * mag:
             return step * mag
