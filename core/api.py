@@ -28,6 +28,7 @@ from .web.openapi import api_doc
 from .web.render import render
 from .web.routing import form_data, json_body, requires, validate
 from .web.user import CurrentUser
+from .web.middleware import client_ip
 
 __all__ = [
     "Actor", "CcmsError", "Conflict", "CurrentUser", "Forbidden", "HTMLResponse", "JSONResponse", "Mount",
@@ -71,8 +72,7 @@ def record_validator(ctx: PluginContext, definition: Any) -> Any:
 def actor_of(request: Request) -> Actor:
     """The audit actor of a request (its user and client address)."""
     user = request.scope.get("user")
-    client = request.scope.get("client")
-    ip = client[0] if client else ""
+    ip = client_ip(request.scope)
     return Actor(user.id, user.username, ip) if user else Actor(None, "anonymous", ip)
 
 

@@ -6,6 +6,8 @@ region code, its identity, database, secret key, plugin overrides and theme.
 
 from __future__ import annotations
 
+import ipaddress
+
 import re
 import secrets
 import tomllib
@@ -45,6 +47,18 @@ class SecurityPolicy(BaseModel):
     lockout_minutes: int = Field(15, ge=1)
     session_idle_minutes: int = Field(30, ge=1)
     session_absolute_hours: int = Field(12, ge=1)
+    trusted_proxies: list[str] = Field(
+        [], description="addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"不是有效的地址或网段: {item} / not an address or network: {item}") from None
+        return v
 
 
 class PluginSwitches(BaseModel):

@@ -7,6 +7,7 @@ benchmark in ``bench/`` holds the full stack to 1.5x a bare endpoint.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
@@ -52,8 +53,41 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 
 def client_ip(scope: Scope) -> str:
+    """The client's address: the peer, or — when the peer is a configured
+    trusted proxy — the nearest untrusted address in ``X-Forwarded-For``.
+    Computed once per request by :class:`AuthMiddleware`."""
+    known = scope.get(CLIENT_IP_KEY)
+    if known is not None:
+        return known
     c = scope.get("client")
     return c[0] if c else ""
+
+
+CLIENT_IP_KEY = "ccms.client_ip"
+
+
+def real_client_ip(scope: Scope, trusted: tuple[Any, ...]) -> str:
+    """Walk ``X-Forwarded-For`` from the right while hops are trusted proxies;
+    a forged header from an untrusted peer is ignored."""
+    c = scope.get("client")
+    peer = c[0] if c else ""
+    if not trusted or not _trusted(peer, trusted):
+        return peer
+    hops = [h.strip() for v in Headers(scope=scope).getlist("x-forwarded-for") for h in v.split(",") if h.strip()]
+    addr = peer
+    for hop in reversed(hops):
+        addr = hop
+        if not _trusted(hop, trusted):
+            break
+    return addr
+
+
+def _trusted(addr: str, trusted: tuple[Any, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
 
 
 def is_api(scope: Scope) -> bool:
@@ -105,6 +139,7 @@ class AuthMiddleware:
     def __init__(self, app: ASGIApp, ctx: "App") -> None:
         self.app = app
         self.ctx = ctx
+        self.trusted = tuple(ipaddress.ip_network(n, strict=False) for n in ctx.deployment.security.trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,6 +150,7 @@ class AuthMiddleware:
         cookies = _cookies(scope)
         scope["user"] = None
         scope["ccms"] = ctx
+        scope[CLIENT_IP_KEY] = real_client_ip(scope, self.trusted)
         csrf_cookie = cookies.get(CSRF_COOKIE)
         new_csrf = None
         if not csrf_cookie:
