@@ -43,7 +43,7 @@ from .crypto import MAGIC, DecryptingReader, EncryptingWriter, Secret, check_sec
 FORMAT = "ccms-backup"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-NAME_RE = re.compile(r"^ccms-backup-(?P<slug>.+)-(?P<stamp>\d{8}T\d{6}Z)(?:-\d+)?\.tar(?:\.enc)?$")
+NAME_RE = re.compile(r"^ccms-backup-(?P<slug>.+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?\.tar(?:\.enc)?$")
 MEMBER_RE = re.compile(r"^(database|deployment|attachments)/[^\x00]+$")
 SKIP_IN_ATTACHMENTS = (".upload-",)  # the store's half-written temporary files
 BUF = 1024 * 1024
@@ -496,8 +496,8 @@ def prune(to_dir: str | Path, identity: str, *, keep: int | None = None, keep_da
         m = NAME_RE.match(p.name)
         if m and m.group("slug") == slug(identity) and p.is_file():
             when = dt.datetime.strptime(m.group("stamp"), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
-            mine.append((when, p.name, p))
-    mine.sort(reverse=True)
+            mine.append((when, int(m.group("n") or 1), p))  # -2, -3 …: made later in the same second
+    mine.sort(key=lambda x: x[:2], reverse=True)
     doomed: list[Path] = []
     for i, (when, _n, p) in enumerate(mine):
         if protect is not None and p.resolve() == Path(protect).resolve():
