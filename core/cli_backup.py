@@ -12,8 +12,9 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import ValidationFailed
 
@@ -35,8 +36,8 @@ def _passphrase_file(path: str) -> str:
     except UnicodeDecodeError:
         raise ValidationFailed(f"口令文件 {path} 不是 UTF-8 文本", f"the passphrase file {path} is not UTF-8 text"
                                ) from None
-    text = text[:-1] if text.endswith("\n") else text  # the line end an editor adds is not part of it
-    return text[:-1] if text.endswith("\r") else text
+    text = text.removesuffix("\n")  # the line end an editor adds is not part of it
+    return text.removesuffix("\r")
 
 
 def secret_from_args(args: argparse.Namespace, *, writing: bool) -> Any:
@@ -172,7 +173,7 @@ def _secret_options(p: argparse.ArgumentParser) -> None:
 
 def add_commands(sub: Any, add_config: Callable[..., None]) -> None:
     """Add ``backup`` (with ``verify``) and ``restore`` to the ``ccms`` parser."""
-    b = sub.add_parser("backup", help="备份数据库、附件与部署文件 / back up database, attachments and deployment file",
+    b = sub.add_parser("backup", allow_abbrev=False, help="备份数据库、附件与部署文件 / back up database, attachments and deployment file",
                        description="写出一个备份文件（tar，可加密）/ write one backup file (tar, optionally encrypted)")
     add_config(b, required=False)
     b.add_argument("--to", default=None, metavar="DIR", help="备份目录，默认部署目录下的 backups / folder "
@@ -185,14 +186,14 @@ def add_commands(sub: Any, add_config: Callable[..., None]) -> None:
                    help="删除早于 D 天的备份 / delete backups older than D days")
     b.set_defaults(func=cmd_backup)
     bsub = b.add_subparsers(dest="backup_command", metavar="ACTION")
-    v = bsub.add_parser("verify", help="检查备份（不恢复）/ check a backup without restoring it")
+    v = bsub.add_parser("verify", allow_abbrev=False, help="检查备份（不恢复）/ check a backup without restoring it")
     v.add_argument("--from", dest="from_", required=True, metavar="BACKUP", help="备份文件 / backup file")
     _secret_options(v)
     v.add_argument("--extract-config", default=None, metavar="PATH",
                    help="把备份中的部署文件写到 PATH / write the backup's deployment file to PATH")
     v.set_defaults(func=cmd_verify)
 
-    r = sub.add_parser("restore", help="从备份恢复到空的部署 / restore a backup into an empty deployment",
+    r = sub.add_parser("restore", allow_abbrev=False, help="从备份恢复到空的部署 / restore a backup into an empty deployment",
                        description="先校验全部文件，再写入；目标须为空，--force 时原有内容改名保留 / checks every "
                                    "file first; the target must be empty, --force renames what is there")
     add_config(r)

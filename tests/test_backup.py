@@ -11,8 +11,9 @@ import os
 import re
 import tarfile
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from conftest import PG_URL, SECRET
@@ -339,7 +340,8 @@ def test_non_empty_target_is_refused_and_force_keeps_it(source: dict[str, Any], 
     if backend == "sqlite":
         db_file = backup_db.sqlite_path(other_url)
         old = list(db_file.parent.glob(f"{db_file.name}.before-restore-*"))
-        assert old and tables(f"sqlite:///{[p for p in old if not p.name.endswith(('-wal', '-shm'))][0]}")
+        main_file = next(p for p in old if not p.name.endswith(("-wal", "-shm")))
+        assert tables(f"sqlite:///{main_file}")["core_person"]  # the replaced data is still there
     else:
         assert "schema public_before_restore_" in out
 
@@ -387,6 +389,24 @@ def test_missing_pg_dump_is_a_clear_error(source: dict[str, Any], backend: str, 
     assert not list((tmp_path / "b").glob("ccms-backup-*"))
 
 
+def test_pg_dump_older_than_the_server_is_refused(source: dict[str, Any], backend: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    if backend != "postgresql":
+        pytest.skip("pg_dump is for PostgreSQL only")
+    monkeypatch.setattr(backup_db, "server_major", lambda url: 99)  # a server newer than every installed client
+    code, _out, err = cli(capsys, "backup", "--config", str(source["config"]), "--to", str(tmp_path / "b"))
+    assert code == 2 and "PostgreSQL 99" in err and "pg_dump" in err and "found:" in err
+    assert not list((tmp_path / "b").glob("ccms-backup-*"))
+
+
+def test_passphrase_is_never_a_command_line_argument(source: dict[str, Any], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = cli(capsys, "backup", "--config", str(source["config"]), "--passphrase", PASSPHRASE)
+    assert code == 2 and "bad command line" in err  # refused, also as an abbreviation of --passphrase-file
+    assert not (source["config"].parent / "backups").exists()
+
+
 # --- retention ----------------------------------------------------------------------------------
 
 def test_keep_prunes_older_backups_of_this_deployment_only(source: dict[str, Any], tmp_path: Path,
@@ -409,7 +429,7 @@ def test_keep_days_and_same_second_order(tmp_path: Path) -> None:
              "ccms-backup-city-320500-20261205T020000Z-2.tar.enc"]
     for n in names:
         (tmp_path / n).write_bytes(b"x")
-    now = dt.datetime(2026, 12, 7, 3, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 12, 7, 3, tzinfo=dt.UTC)
     gone = prune(tmp_path, "city:320500", keep_days=3, now=now)
     assert [p.name for p in gone] == [names[0]]
     gone = prune(tmp_path, "city:320500", keep=1, now=now)

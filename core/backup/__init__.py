@@ -29,16 +29,23 @@ import re
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Callable, Iterator
+from typing import IO, Any, BinaryIO
 
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
 from ..errors import ConfigError, ValidationFailed
 from . import database as dbs
-from .crypto import MAGIC, DecryptingReader, EncryptingWriter, Secret, check_secret_for_writing
+from .crypto import (
+    MAGIC,
+    DecryptingReader,
+    EncryptingWriter,
+    Secret,
+    check_secret_for_writing,
+)
 
 FORMAT = "ccms-backup"
 FORMAT_VERSION = 1
@@ -63,7 +70,7 @@ class Result:
 # --- helpers ----------------------------------------------------------------------------
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def slug(identity: str) -> str:
@@ -470,17 +477,16 @@ def restore(ctx: Any, path: str | Path, secret_for: Callable[[], Secret | None] 
 
 
 def _notes(ctx: Any, manifest: dict[str, Any], result: Result) -> None:
-    if manifest["deployment"].get("identity") != ctx.deployment.identity:
-        result.notes.append((f"备份来自部署 {manifest['deployment'].get('identity')}，当前部署为 "
-                             f"{ctx.deployment.identity}",
-                             f"the backup is of deployment {manifest['deployment'].get('identity')}, this one is "
-                             f"{ctx.deployment.identity}"))
+    theirs, ours = manifest["deployment"].get("identity"), ctx.deployment.identity
+    if theirs != ours:
+        result.notes.append((f"备份来自部署 {theirs}，当前部署为 {ours}",
+                             f"the backup is of deployment {theirs}, this one is {ours}"))
     heads = _code_heads(ctx)
-    behind = [o for o, head in heads.items() if manifest["migrations"].get(o) != head]
+    behind = ", ".join(o for o, head in heads.items() if manifest["migrations"].get(o) != head)
     if behind:
-        result.notes.append((f"备份的数据库结构比本程序旧或缺少插件表（{', '.join(behind)}），请运行 ccms db upgrade",
-                             f"the backup's schema is older than this code or lacks plugin tables "
-                             f"({', '.join(behind)}): run ccms db upgrade"))
+        result.notes.append((f"备份的数据库结构比本程序旧或缺少插件表（{behind}），请运行 ccms db upgrade",
+                             f"the backup's schema is older than this code or lacks plugin tables ({behind}): "
+                             "run ccms db upgrade"))
 
 
 # --- retention -------------------------------------------------------------------------------
@@ -495,7 +501,7 @@ def prune(to_dir: str | Path, identity: str, *, keep: int | None = None, keep_da
     for p in Path(to_dir).iterdir():
         m = NAME_RE.match(p.name)
         if m and m.group("slug") == slug(identity) and p.is_file():
-            when = dt.datetime.strptime(m.group("stamp"), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+            when = dt.datetime.strptime(m.group("stamp"), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
             mine.append((when, int(m.group("n") or 1), p))  # -2, -3 …: made later in the same second
     mine.sort(key=lambda x: x[:2], reverse=True)
     doomed: list[Path] = []

@@ -152,7 +152,7 @@ class PgTool:
 
 def _tool_version(path: str) -> int | None:
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     m = re.search(r"\(PostgreSQL\)\s+(\d+)", out)
@@ -212,7 +212,7 @@ def _quote(v: str) -> str:
 
 
 def _run(argv: list[str], env: dict[str, str], what_zh: str, what_en: str) -> None:
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip()[-2000:]
         raise ConfigError(f"{what_zh}失败: {detail}", f"{what_en} failed: {detail}", code="pg_tool_failed")
@@ -252,4 +252,4 @@ def pg_restore(dump: Path, url: str, dump_major: int) -> None:
 
 
 def stamp() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
