@@ -149,7 +149,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     config = _config_path(args)
     ctx = load_app(config).state.ccms
     try:
-        result = backup.restore(ctx, args.from_, _lazy_secret(args), force=args.force)
+        url = None
+        if args.database_url_env:
+            url = os.environ.get(args.database_url_env)
+            if not url:
+                raise ValidationFailed(f"环境变量 {args.database_url_env} 未设置", f"the environment variable "
+                                       f"{args.database_url_env} is not set")
+        result = backup.restore(ctx, args.from_, _lazy_secret(args), force=args.force, database_url=url)
     finally:
         ctx.db.dispose()
     print(f"恢复完成 / restored: {result.path}")
@@ -201,4 +207,7 @@ def add_commands(sub: Any, add_config: Callable[..., None]) -> None:
     _secret_options(r)
     r.add_argument("--force", action="store_true", help="目标不为空时仍恢复（原有内容改名保留）/ restore into a "
                                                         "non-empty target (its content is renamed and kept)")
+    r.add_argument("--database-url-env", default=None, metavar="VAR",
+                   help="用环境变量 VAR 中的数据库地址代替部署文件中的（例如表的所有者角色）/ use the database URL in "
+                        "the environment variable VAR instead of the deployment's (e.g. the tables' owner role)")
     r.set_defaults(func=cmd_restore)

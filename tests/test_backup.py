@@ -27,7 +27,7 @@ from test_form_records import publish as publish_form
 
 from core.app import create_app
 from core.backup import database as backup_db
-from core.backup import prune
+from core.backup import latest, prune
 from core.cli import main
 from core.config import load_deployment
 from core.flows import engine
@@ -434,3 +434,22 @@ def test_keep_days_and_same_second_order(tmp_path: Path) -> None:
     assert [p.name for p in gone] == [names[0]]
     gone = prune(tmp_path, "city:320500", keep=1, now=now)
     assert [p.name for p in gone] == [names[1]]  # "-2" was made later in the same second
+    assert latest(tmp_path, "city:320500") == (dt.datetime(2026, 12, 5, 2, tzinfo=dt.UTC), tmp_path / names[2])
+    assert latest(tmp_path, "province:320000") is None
+
+
+def test_restore_through_another_database_url(plain_backup: Path, source: dict[str, Any],
+                                              empty_url: Callable[[], str], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The schema owner's URL (two-role PostgreSQL set-ups) comes from an environment variable."""
+    owner_url, app_url = empty_url(), empty_url()
+    cfg = write_config(tmp_path / "two-roles", app_url)
+    code, _out, err = cli(capsys, "restore", "--config", str(cfg), "--from", str(plain_backup),
+                          "--database-url-env", "CCMS_OWNER_URL")
+    assert code == 2 and "CCMS_OWNER_URL" in err
+    monkeypatch.setenv("CCMS_OWNER_URL", owner_url)
+    code, _out, err = cli(capsys, "restore", "--config", str(cfg), "--from", str(plain_backup),
+                          "--database-url-env", "CCMS_OWNER_URL")
+    assert code == 0, err
+    assert tables(owner_url) == tables(source["url"]) and backup_db.table_names(app_url) == []

@@ -391,28 +391,35 @@ def unknown_revisions(revisions: dict[str, str], available: dict[str, Any]) -> l
 
 # --- restore -------------------------------------------------------------------------------
 
-def target_state(ctx: Any) -> tuple[list[str], list[str]]:
-    """(tables in the target database, entries in its attachments folder)."""
+def target_files(ctx: Any) -> list[str]:
+    """Entries in the deployment's attachments folder."""
     root = attachments_root(ctx.deployment)
-    files = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
-    return dbs.table_names(ctx.db.url), files
+    return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+
+
+def latest(to_dir: str | Path, identity: str) -> tuple[dt.datetime, Path] | None:
+    """(time made, file) of this deployment's newest backup in ``to_dir`` (for monitoring the backup age)."""
+    found = _backups(Path(to_dir), identity)
+    return (found[0][0], found[0][2]) if found else None
 
 
 def restore(ctx: Any, path: str | Path, secret_for: Callable[[], Secret | None] = lambda: None, *,
-            force: bool = False) -> Result:
+            force: bool = False, database_url: str | None = None) -> Result:
     """Restore a backup into the deployment ``ctx`` (stop its app first).
 
     The target database and attachments folder must be empty; ``force``
     sets what is there aside (renamed, never deleted). Refused: a target or
     a backup whose schema is newer than this code, any file that fails its
-    checksum — all checked before the target is touched.
+    checksum — all checked before the target is touched. ``database_url``
+    replaces the deployment's (e.g. the schema owner's role when the app's
+    own role may not create tables).
     """
     path = Path(path)
     dep = ctx.deployment
-    url = ctx.db.url
+    url = database_url or ctx.db.url
     dialect = dbs.dialect_of(url)
     ctx.db.dispose()  # no pooled connection of ours may hold the target open
-    tables, files = target_state(ctx)
+    tables, files = dbs.table_names(url), target_files(ctx)
     newer_target = unknown_revisions(dbs.applied_revisions(url), ctx.available) if tables else []
     if newer_target:
         raise ValidationFailed(
@@ -491,21 +498,26 @@ def _notes(ctx: Any, manifest: dict[str, Any], result: Result) -> None:
 
 # --- retention -------------------------------------------------------------------------------
 
+def _backups(to_dir: Path, identity: str) -> list[tuple[dt.datetime, int, Path]]:
+    """This deployment's backups in ``to_dir``, newest first (by the time in the name)."""
+    mine = []
+    for p in to_dir.iterdir() if to_dir.is_dir() else []:
+        m = NAME_RE.match(p.name)
+        if m and m.group("slug") == slug(identity) and p.is_file():
+            when = dt.datetime.strptime(m.group("stamp"), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+            mine.append((when, int(m.group("n") or 1), p))  # -2, -3 …: made later in the same second
+    mine.sort(key=lambda x: x[:2], reverse=True)
+    return mine
+
+
 def prune(to_dir: str | Path, identity: str, *, keep: int | None = None, keep_days: float | None = None,
           protect: Path | None = None, now: dt.datetime | None = None) -> list[Path]:
     """Delete this deployment's older backups in ``to_dir``: beyond the newest
     ``keep``, and/or made more than ``keep_days`` ago (by the time in the name).
     Other files, and ``protect`` (the backup just made), are never touched."""
     now = now or _now()
-    mine = []
-    for p in Path(to_dir).iterdir():
-        m = NAME_RE.match(p.name)
-        if m and m.group("slug") == slug(identity) and p.is_file():
-            when = dt.datetime.strptime(m.group("stamp"), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
-            mine.append((when, int(m.group("n") or 1), p))  # -2, -3 …: made later in the same second
-    mine.sort(key=lambda x: x[:2], reverse=True)
     doomed: list[Path] = []
-    for i, (when, _n, p) in enumerate(mine):
+    for i, (when, _n, p) in enumerate(_backups(Path(to_dir), identity)):
         if protect is not None and p.resolve() == Path(protect).resolve():
             continue
         if (keep is not None and i >= keep) or (keep_days is not None and now - when > dt.timedelta(days=keep_days)):
