@@ -377,10 +377,11 @@ def test_restore_into_a_database_of_newer_schema_is_refused_even_with_force(
     assert tables(url) == before
 
 
-def test_missing_pg_dump_is_a_clear_error(source: dict[str, Any], backend: str, tmp_path: Path,
+def test_missing_pg_dump_is_a_clear_error(backend: str, request: pytest.FixtureRequest, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     if backend != "postgresql":
         pytest.skip("pg_dump is for PostgreSQL only")
+    source = request.getfixturevalue("source")
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
     monkeypatch.delenv("CCMS_PG_BINDIR", raising=False)
     monkeypatch.setattr(backup_db, "PG_BIN_GLOBS", ())
@@ -389,11 +390,12 @@ def test_missing_pg_dump_is_a_clear_error(source: dict[str, Any], backend: str, 
     assert not list((tmp_path / "b").glob("ccms-backup-*"))
 
 
-def test_pg_dump_older_than_the_server_is_refused(source: dict[str, Any], backend: str, tmp_path: Path,
+def test_pg_dump_older_than_the_server_is_refused(backend: str, request: pytest.FixtureRequest, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     if backend != "postgresql":
         pytest.skip("pg_dump is for PostgreSQL only")
+    source = request.getfixturevalue("source")
     monkeypatch.setattr(backup_db, "server_major", lambda url: 99)  # a server newer than every installed client
     code, _out, err = cli(capsys, "backup", "--config", str(source["config"]), "--to", str(tmp_path / "b"))
     assert code == 2 and "PostgreSQL 99" in err and "pg_dump" in err and "found:" in err
