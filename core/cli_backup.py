@@ -114,7 +114,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
                 with ctx.db.session() as s:
                     audit.record(s, audit.Actor(None, f"cli:{_os_user()}"), "backup", "deployment",
                                  ctx.deployment.identity, after={"to": str(to_dir), "encrypted": secret is not None},
-                                 summary="ccms backup")
+                                 summary="ccms backup（本条之后制作快照 / snapshot taken after this entry）")
 
         result = backup.create(ctx, config, to_dir, secret=secret, ccms_version=_version(),
                                before_snapshot=audit_entry)

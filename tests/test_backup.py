@@ -455,3 +455,17 @@ def test_restore_through_another_database_url(plain_backup: Path, source: dict[s
                           "--database-url-env", "CCMS_OWNER_URL")
     assert code == 0, err
     assert tables(owner_url) == tables(source["url"]) and backup_db.table_names(app_url) == []
+
+
+def test_entry_pointing_outside_the_backup_is_refused(target: dict[str, Any], tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    forged = tmp_path / "forged.tar"
+    with tarfile.open(forged, "w") as tar:
+        for name, data in (("attachments/../../escaped.txt", b"x"), ("manifest.json", b"{}")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    code, _out, err = restore(capsys, target, forged)
+    assert code == 2 and "attachments/../../escaped.txt" in err and "unexpected entry" in err
+    assert not list(tmp_path.rglob("escaped.txt"))
+    untouched(target["folder"], target["url"])

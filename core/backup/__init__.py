@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import re
@@ -175,26 +176,31 @@ def create(ctx: Any, deployment_file: str | Path, to_dir: str | Path, *, secret:
                     manifest["files"].append(_add(tar, path, arcname))
                 body = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
                 info = _tarinfo(MANIFEST, len(body), started.timestamp())
-                tar.addfile(info, _BytesReader(body))
+                tar.addfile(info, io.BytesIO(body))
             if secret is not None:
                 sink.close()
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, final)
+        _fsync_dir(to_dir)
         return Result(final, manifest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         partial.unlink(missing_ok=True)
 
 
-class _BytesReader:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def read(self, n: int = -1) -> bytes:
-        end = len(self.data) if n < 0 else self.pos + n
-        out, self.pos = self.data[self.pos:end], min(end, len(self.data))
-        return out
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable (the folder's entry), where the platform allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _tarinfo(name: str, size: int, mtime: float) -> tarfile.TarInfo:
@@ -291,6 +297,10 @@ def read(path: str | Path, secret_for: Callable[[], Secret | None] = lambda: Non
             raise ValidationFailed(f"文件 {name} 的校验和不符（已损坏或被改动）",
                                    f"checksum mismatch for {name} (damaged or altered)",
                                    code="checksum_mismatch", fields={"file": name})
+    for key, prefix in (("database", "database/"), ("deployment", "deployment/")):
+        if not str(manifest[key].get("file", "")).startswith(prefix) or manifest[key]["file"] not in listed:
+            raise ValidationFailed(f"{path.name} 的清单无效（{key}.file）", f"the manifest of {path.name} is "
+                                   f"invalid ({key}.file)", code="backup_damaged")
     for name in seen:
         if name not in listed:
             raise ValidationFailed(f"备份中有清单未列出的文件: {name}", f"the backup holds a file not in its "
@@ -327,7 +337,8 @@ def _parse_manifest(data: bytes, name: str) -> dict[str, Any]:
         ok = (m.get("format") == FORMAT and isinstance(m.get("files"), list)
               and all(isinstance(e.get("path"), str) and isinstance(e.get("size"), int)
                       and isinstance(e.get("sha256"), str) for e in m["files"])
-              and isinstance(m.get("migrations"), dict) and isinstance(m.get("database"), dict))
+              and isinstance(m.get("migrations"), dict) and isinstance(m.get("database"), dict)
+              and isinstance(m.get("deployment"), dict))
     except (ValueError, AttributeError):
         ok = False
     if not ok:
@@ -492,8 +503,8 @@ def _notes(ctx: Any, manifest: dict[str, Any], result: Result) -> None:
     behind = ", ".join(o for o, head in heads.items() if manifest["migrations"].get(o) != head)
     if behind:
         result.notes.append((f"备份的数据库结构比本程序旧或缺少插件表（{behind}），请运行 ccms db upgrade",
-                             f"the backup's schema is older than this code or lacks plugin tables ({behind}): "
-                             "run ccms db upgrade"))
+                             (f"the backup's schema is older than this code or lacks plugin tables ({behind}): "
+                              "run ccms db upgrade")))
 
 
 # --- retention -------------------------------------------------------------------------------
