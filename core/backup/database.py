@@ -238,6 +238,8 @@ def pg_set_aside(url: str, stamp: str) -> str:
             aside = f"{schema}_before_restore_{stamp}"[:63]
             conn.execute(text(f'ALTER SCHEMA "{schema}" RENAME TO "{aside}"'))
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            if schema == "public":  # PostgreSQL's default: everyone may use (not create in) public
+                conn.execute(text("GRANT USAGE ON SCHEMA public TO PUBLIC"))
         return aside
     finally:
         eng.dispose()
