@@ -198,6 +198,12 @@ def test_unencrypted_backup_is_a_plain_tar_with_a_manifest(source: dict[str, Any
     assert {f["path"] for f in manifest["files"]} == set(names[:-1])
     assert manifest["migrations"]["core"] == manifest["code_heads"]["core"]
     assert manifest["deployment"]["identity"] == "city:320500" and manifest["ccms_version"]
+    # a lost deployment file comes back from a verified backup (never over an existing file)
+    out = tmp_path / "recovered.toml"
+    code, _o, err = cli(capsys, "backup", "verify", "--from", str(archive), "--extract-config", str(out))
+    assert code == 0 and out.read_bytes() == source["config"].read_bytes(), err
+    code, _o, err = cli(capsys, "backup", "verify", "--from", str(archive), "--extract-config", str(out))
+    assert code == 2 and "not overwritten" in err
 
 
 # --- bad input ------------------------------------------------------------------------------
