@@ -338,7 +338,7 @@ def _pool_stats(engine: Any) -> dict[str, int]:
                        ("checked_in", "checkedin")):
         fn = getattr(pool, attr, None)
         if callable(fn):
-            out[name] = int(fn())
+            out[name] = max(0, int(fn()))  # QueuePool.overflow() counts up from -size
     return out
 
 

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from ..accesslog import log_files
 from ..errors import ValidationFailed
 from ..loganalysis import LogFilter, analyse, search
+from .admin_audit import action_label
 from .admin_roles import is_htmx
 from .openapi import api_doc
 from .render import render
@@ -83,6 +84,9 @@ def logs_page(request: Request) -> Response:
         f = LogFilter()
     since, until = _range(ctx, f)
     rows = [] if errors else search(ctx, f)
+    for r in rows:
+        if r.source == "audit":
+            r.detail["label"] = action_label(ctx, r.detail["action"])
     flags = [] if errors else analyse(ctx, since, until)
     tz = ZoneInfo(ctx.deployment.timezone)
     data = {
