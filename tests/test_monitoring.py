@@ -95,6 +95,10 @@ def test_metrics_by_route_template_with_state_figures(make_app: Any, tmp_path: P
     ctx = app.state.ccms
     (tmp_path / "backups" / "20261207-0300").mkdir(parents=True)
     (tmp_path / "backups" / "20261207-0300" / "manifest.json").write_text("{}")
+    from core.jobs import Job
+    with ctx.db.session() as s:  # a job queued 10 minutes ago and never picked up is late
+        s.add(Job(id="late1", kind="test", owner=None, status="queued", done=0,
+                  created_at=utcnow() - dt.timedelta(minutes=10)))
     with Client(app) as c:
         c.refresh_csrf()
         c.form("/login", {"username": ADMIN_USER, "password": "wrong-password"}, follow_redirects=False)
@@ -112,14 +116,13 @@ def test_metrics_by_route_template_with_state_figures(make_app: Any, tmp_path: P
     assert 'route="<unmatched>"' in text
     assert "ccms_http_request_duration_seconds_bucket" in text
     assert 'ccms_db_pool_connections{state="checked_out"}' in text
-    assert 'ccms_jobs{state="queued"} 0.0' in text
+    assert 'ccms_jobs{state="queued"} 1.0' in text and 'ccms_jobs{state="late"} 1.0' in text
     assert 'ccms_flow_timers{state="late"} 0.0' in text
     assert "ccms_login_failures_total 1.0" in text
     age = next(ln for ln in text.splitlines() if ln.startswith("ccms_last_backup_age_seconds "))
     assert 0 <= float(age.split()[1]) < 3600
     assert 'ccms_disk_free_bytes{path="attachments"}' in text
     assert 'ccms_ready{check="workers"} 0.0' in text
-    del ctx
 
 
 def test_access_log_one_json_line_per_request(make_app: Any, tmp_path: Path) -> None:
