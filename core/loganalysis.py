@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from .app import App
 
 SOURCES = ("access", "system", "audit")
+# One entry per failure, or (login throttling) one entry per address and window with ``after.attempts``.
+FAILED_LOGIN_ACTIONS = ("login_failed", "login_failed_aggregate")
 MAX_FLAGS_PER_KIND = 100
 
 
@@ -215,17 +217,20 @@ class Flag:
     note: str = ""  # the address of a new-address login, the action of a big export
 
 
-def _window(times: list[dt.datetime], n: int, minutes: int) -> tuple[int, dt.datetime, dt.datetime] | None:
-    """The densest run of ``times`` (sorted) spanning at most ``minutes``, when it holds ``n`` or more."""
+def _window(times: list[tuple[dt.datetime, int]], n: int, minutes: int) -> tuple[int, dt.datetime, dt.datetime] | None:
+    """The densest run of ``times`` (sorted ``(time, weight)``) spanning at most ``minutes``,
+    when its weights add up to ``n`` or more."""
     span = dt.timedelta(minutes=minutes)
     best: tuple[int, dt.datetime, dt.datetime] | None = None
     j = 0
-    for i, t in enumerate(times):
-        while t - times[j] > span:
+    total = 0
+    for t, w in times:
+        total += w
+        while t - times[j][0] > span:
+            total -= times[j][1]
             j += 1
-        count = i - j + 1
-        if count >= n and (best is None or count > best[0]):
-            best = (count, times[j], t)
+        if total >= n and (best is None or total > best[0]):
+            best = (total, times[j][0], t)
     return best
 
 
@@ -236,11 +241,11 @@ def _link(tz: ZoneInfo, start: dt.datetime, end: dt.datetime, **kw: Any) -> dict
     return f.params()
 
 
-def _bursts(kind: str, groups: dict[tuple[str, str], list[dt.datetime]], n: int, minutes: int,
+def _bursts(kind: str, groups: dict[tuple[str, str], list[tuple[dt.datetime, int]]], n: int, minutes: int,
             tz: ZoneInfo, link_extra: dict[str, Any]) -> list[Flag]:
     flags: list[Flag] = []
     for (subject, who), times in groups.items():
-        hit = _window(sorted(times), n, minutes)
+        hit = _window(sorted(times, key=lambda x: x[0]), n, minutes)
         if hit is None:
             continue
         count, start, end = hit
@@ -255,8 +260,8 @@ def analyse(ctx: App, since: dt.datetime, until: dt.datetime) -> list[Flag]:
     tz = ZoneInfo(ctx.deployment.timezone)
     flags: list[Flag] = []
     with ctx.db.Session() as s:
-        failed = s.execute(select(AuditLog.at, AuditLog.client_ip, AuditLog.actor_name).where(
-            AuditLog.action == "login_failed", AuditLog.at >= since, AuditLog.at < until)).all()
+        failed = s.execute(select(AuditLog.at, AuditLog.client_ip, AuditLog.actor_name, AuditLog.after).where(
+            AuditLog.action.in_(FAILED_LOGIN_ACTIONS), AuditLog.at >= since, AuditLog.at < until)).all()
         exports = s.execute(select(AuditLog.at, AuditLog.actor_name, AuditLog.after, AuditLog.action).where(
             AuditLog.action.ilike("%export%"), AuditLog.at >= since, AuditLog.at < until)).all()
         lookback = since - dt.timedelta(days=cfg.new_address_days)
@@ -264,29 +269,30 @@ def analyse(ctx: App, since: dt.datetime, until: dt.datetime) -> list[Flag]:
             AuditLog.action == "login", AuditLog.success.is_(True), AuditLog.at >= lookback, AuditLog.at < until)
             .order_by(AuditLog.at, AuditLog.id)).all()
 
-    groups: dict[tuple[str, str], list[dt.datetime]] = {}
-    for at, ip, name in failed:
+    groups: dict[tuple[str, str], list[tuple[dt.datetime, int]]] = {}
+    for at, ip, name, after in failed:
+        weight = failed_attempts(after)
         if ip:
-            groups.setdefault(("address", ip), []).append(at)
+            groups.setdefault(("address", ip), []).append((at, weight))
         if name:
-            groups.setdefault(("account", name), []).append(at)
+            groups.setdefault(("account", name), []).append((at, weight))
     flags += _bursts("failed_login_burst", groups, cfg.failed_login_burst, cfg.failed_login_minutes, tz,
-                     {"source": "audit", "action": "login_failed"})
+                     {"source": "audit", "q": "login_failed"})
 
     groups = {}
     for item in _access_refusals(ctx, since, until):
         at = item[0]
         if item[1]:
-            groups.setdefault(("address", item[1]), []).append(at)
+            groups.setdefault(("address", item[1]), []).append((at, 1))
         if item[2]:
-            groups.setdefault(("user", item[2]), []).append(at)
+            groups.setdefault(("user", item[2]), []).append((at, 1))
     flags += _bursts("refusal_burst", groups, cfg.refusal_burst, cfg.refusal_minutes, tz,
                      {"source": "access", "status": 403})
 
     groups = {}
     big: list[Flag] = []
     for at, name, after, action in exports:
-        groups.setdefault(("user", name), []).append(at)
+        groups.setdefault(("user", name), []).append((at, 1))
         rows = _rows_of(after)
         if rows is not None and rows >= cfg.export_rows:
             big.append(Flag("bulk_export", "user", name, rows, at, at,
@@ -319,6 +325,12 @@ def analyse(ctx: App, since: dt.datetime, until: dt.datetime) -> list[Flag]:
     flags += sorted(odd, key=lambda fl: fl.start, reverse=True)[:MAX_FLAGS_PER_KIND]
     flags += sorted(new, key=lambda fl: fl.start, reverse=True)[:MAX_FLAGS_PER_KIND]
     return flags
+
+
+def failed_attempts(after: Any) -> int:
+    """How many failed logins one audit entry stands for."""
+    n = after.get("attempts") if isinstance(after, dict) else None
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
 
 
 def _rows_of(after: Any) -> int | None:

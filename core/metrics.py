@@ -226,7 +226,6 @@ class Monitor:
         """Every figure that is not a request counter, read now."""
         from .flows.models import FlowTimer
         from .jobs import Job
-        from .models import AuditLog
 
         ctx = self.ctx
         now = utcnow()
@@ -243,10 +242,8 @@ class Monitor:
             out["timers_queued"] = int(conn.scalar(select(func.count()).select_from(FlowTimer).where(*pending)) or 0)
             out["timers_late"] = int(conn.scalar(select(func.count()).select_from(FlowTimer).where(
                 *pending, FlowTimer.fire_at < late)) or 0)
-            out["login_failures_total"] = int(conn.scalar(select(func.count()).select_from(AuditLog).where(
-                AuditLog.action == "login_failed")) or 0)
-            out["login_failures_hour"] = int(conn.scalar(select(func.count()).select_from(AuditLog).where(
-                AuditLog.action == "login_failed", AuditLog.at >= now - dt.timedelta(hours=1))) or 0)
+            out["login_failures_total"] = _login_failures(conn)
+            out["login_failures_hour"] = _login_failures(conn, now - dt.timedelta(hours=1))
             out["heartbeats"] = self._heartbeat_ages(conn)
         backup = last_backup_at(ctx)
         out["backup_age"] = _age(now, backup)
@@ -329,6 +326,18 @@ class Monitor:
             for k in ("requests", "errors", "refusals"):
                 m[k] = (m.get(k) or 0) + (data.get(k) or 0)
         return list(merged.values())
+
+
+def _login_failures(conn: Any, since: dt.datetime | None = None) -> int:
+    """Failed logins in the audit log: one entry each, plus the attempts that
+    login throttling wrote as one aggregate entry per address and window."""
+    from .models import AuditLog
+    when = [AuditLog.at >= since] if since is not None else []
+    single = conn.scalar(select(func.count()).select_from(AuditLog).where(
+        AuditLog.action == "login_failed", *when)) or 0
+    aggregated = conn.scalar(select(func.coalesce(func.sum(AuditLog.after["attempts"].as_integer()), 0)).where(
+        AuditLog.action == "login_failed_aggregate", *when)) or 0
+    return int(single) + int(aggregated)
 
 
 def _pool_stats(engine: Any) -> dict[str, int]:

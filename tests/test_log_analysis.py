@@ -80,6 +80,18 @@ def test_failed_login_burst_by_address_and_by_account(lapp: Any, monkeypatch: py
     assert {r.user for r in rows_behind(ctx, by_acct)} == {"lisi"} and len(rows_behind(ctx, by_acct)) == 5
 
 
+def test_aggregated_failures_count_by_their_attempts(lapp: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Login throttling audits repeated failures as one entry per address and window."""
+    ctx = lapp.state.ccms
+    rec(monkeypatch, ctx, DAY, "login_failed", "admin", "198.51.100.9", success=False)
+    rec(monkeypatch, ctx, DAY + dt.timedelta(minutes=2), "login_failed_aggregate", "", "198.51.100.9",
+        after={"attempts": 40}, success=False)
+    flags = kinds(analyse(ctx, *RANGE), "failed_login_burst")
+    assert [(f.subject, f.who, f.count) for f in flags] == [("address", "198.51.100.9", 41)]
+    assert len(rows_behind(ctx, flags[0])) == 2
+    assert ctx.monitor.snapshot()["login_failures_total"] == 41
+
+
 def test_refusal_burst_from_access_log(lapp: Any, tmp_path: Path) -> None:
     ctx = lapp.state.ccms
     write_access(tmp_path, [{"time": iso(DAY + dt.timedelta(seconds=30 * i)), "path": f"/admin/people/{i}",
