@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm.exc import StaleDataError
@@ -25,12 +26,20 @@ from starlette.types import Scope
 
 from . import audit
 from . import plugins as plugin_loader
+from .accesslog import LogPipes
 from .authz import Authorizer
 from .config import Deployment
 from .db import Database
 from .errors import CcmsError, Forbidden, StartupError
 from .i18n import Catalog
-from .web.middleware import AuthMiddleware, SecurityHeadersMiddleware, is_api, json_error
+from .metrics import Monitor
+from .web import monitor as monitor_web
+from .web.middleware import (
+    AuthMiddleware,
+    SecurityHeadersMiddleware,
+    is_api,
+    json_error,
+)
 from .web.render import THEMES_DIR, make_env, render
 from .web.user import CurrentUser
 
@@ -42,7 +51,7 @@ class App:
     """Everything one deployment needs; handed to every hook as ``ctx``."""
 
     def __init__(self, deployment: Deployment, *, available: dict[str, plugin_loader.PluginInfo] | None = None,
-                 profiles: "dict[str, list[str]] | str | Path | None" = None, deployment_file: str = "<deployment>") -> None:
+                 profiles: dict[str, list[str]] | str | Path | None = None, deployment_file: str = "<deployment>") -> None:
         self.deployment = deployment
         self.core_info = plugin_loader.PluginInfo(
             "core", plugin_loader.read_manifest(CORE_MANIFEST), CORE_MANIFEST.parent, "core", "built-in")
@@ -60,10 +69,12 @@ class App:
         event.listen(self.db.Session, "after_rollback", lambda s: s.info.pop(audit.PENDING, None))
         self.authz = Authorizer(self.db)
         self.permissions = self._collect_permissions()
-        self.public_paths: set[str] = {"/login", "/healthz", "/api/openapi.json"}
+        self.public_paths: set[str] = {"/login", "/healthz", "/api/openapi.json", *monitor_web.PUBLIC_PATHS}
         self.public_prefixes: tuple[str, ...] = ("/static/",)
         self.password_change_paths = {"/account/password", "/logout"}
         self.templates = make_env(self)
+        self.monitor = Monitor(self)
+        self.logs = LogPipes(deployment)
 
     # -- plugins -----------------------------------------------------------
 
@@ -215,16 +226,21 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ctx.logs.start()
+        ctx.monitor.start()
         ctx.pm.hook.ccms_startup(ctx=ctx)
         try:
             yield
         finally:
             ctx.pm.hook.ccms_shutdown(ctx=ctx)
+            ctx.monitor.stop()
+            ctx.logs.stop()
             ctx.db.dispose()
 
     app = Starlette(
         routes=_routes(ctx),
-        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(AuthMiddleware, ctx=ctx)],
+        middleware=[Middleware(monitor_web.RequestMonitorMiddleware, ctx=ctx), Middleware(SecurityHeadersMiddleware),
+                    Middleware(AuthMiddleware, ctx=ctx)],
         exception_handlers={Exception: on_error, HTTPException: on_error, CcmsError: on_error,
                             StaleDataError: on_error},
         lifespan=lifespan,

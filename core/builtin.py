@@ -28,6 +28,9 @@ SCREEN_MODULES = [
     "core.web.pickers",
     "core.web.flows_inbox",
     "core.web.flows_reassign",
+    "core.web.monitor",
+    "core.web.admin_monitor",
+    "core.web.admin_logs",
 ]
 
 

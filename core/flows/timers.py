@@ -32,12 +32,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from .. import audit
 from ..db import utcnow
 from ..errors import CcmsError
+from ..metrics import beat
 from . import clock, engine
 from .models import FlowInstance, FlowLock, FlowTask, FlowTimer
 
 log = logging.getLogger("ccms.flows.timers")
 LOCK_NAME = "flow_timers"
 LEASE = dt.timedelta(seconds=60)
+HEARTBEAT = "flow_timers"  # the worker name /readyz checks ([monitoring] workers)
 
 
 def worker_name() -> str:
@@ -173,6 +175,7 @@ def run_forever(ctx: Any, *, interval: float = 30.0, stop: Any = None) -> None:
     """Run :func:`run_due` every ``interval`` seconds until ``stop()`` is true."""
     while not (stop and stop()):
         try:
+            beat(ctx, HEARTBEAT, worker_name())
             counts = run_due(ctx)
             if any(v for k, v in counts.items() if k != "locked"):
                 log.info("flow timers: %s", counts)
@@ -187,6 +190,7 @@ def cli(ctx: Any, *, loop: bool = False, interval: float = 30.0) -> int:
         print(f"流程定时器运行中（每 {interval:g} 秒）/ flow timers running every {interval:g}s; Ctrl-C stops")
         run_forever(ctx, interval=interval)
         return 0
+    beat(ctx, HEARTBEAT, worker_name())  # run from cron every minute, this keeps /readyz's worker check green
     counts = run_due(ctx)
     if counts["locked"]:
         print("另一个定时器进程正在运行 / another timer worker holds the lock")
