@@ -131,7 +131,11 @@ def write_config(files: DemoFiles) -> bool:
         "\n"
         "# 示例插件：演示插件如何扩展平台 / the worked-example plugin, to show an extension at work\n"
         "[plugins]\n"
-        'enable = ["example_notice"]\n'))
+        'enable = ["example_notice"]\n'
+        "\n"
+        "# 演示不运行流程定时器进程，/readyz 不等待它 / the demo runs no timer worker: /readyz does not wait for one\n"
+        "[monitoring]\n"
+        "workers = []\n"))
     return True
 
 

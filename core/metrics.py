@@ -89,26 +89,17 @@ def _age(now: dt.datetime, then: dt.datetime | None) -> float | None:
 
 
 def last_backup_at(ctx: App) -> dt.datetime | None:
-    """When the newest backup was written: the mtime of the newest ``manifest.json``
-    in ``[monitoring] backup_dir`` or one folder below it (one folder per backup)."""
+    """When this deployment's newest backup file in ``[monitoring] backup_dir``
+    (default ``backups/``, where ``ccms backup`` writes) was made."""
+    from .backup import latest  # the backup package pulls in crypto; only the metrics scrape needs it
     folder = ctx.deployment.monitoring.backup_dir
     if not folder:
         return None
     root = ctx.deployment.resolve(folder)
     if not root.is_dir():
         return None
-    newest = 0.0
-    for p in _manifests(root):
-        try:
-            newest = max(newest, p.stat().st_mtime)
-        except OSError:
-            continue
-    return dt.datetime.fromtimestamp(newest, dt.UTC) if newest else None
-
-
-def _manifests(root: Path) -> Iterator[Path]:
-    yield from root.glob("manifest.json")
-    yield from root.glob("*/manifest.json")
+    found = latest(root, ctx.deployment.identity)
+    return found[0] if found else None
 
 
 def watched_paths(ctx: App) -> dict[str, Path]:

@@ -20,7 +20,7 @@ class MonitoringSettings(BaseModel):
     min_free_mb: int = Field(1024, ge=0, description="/readyz fails below this much free disk (data and attachments)")
     workers: list[str] = Field(["flow_timers"], description="workers whose heartbeat /readyz requires")
     worker_stale_seconds: int = Field(180, ge=10, description="a heartbeat older than this counts as a dead worker")
-    backup_dir: str = Field("", description="folder of backups; the newest manifest.json gives the last backup age")
+    backup_dir: str = Field("backups", description="folder `ccms backup` writes to; its newest file gives the last backup age")
     sample_minutes: int = Field(1, ge=1, le=60, description="one history row every N minutes")
     retention_days: int = Field(14, ge=1, le=400, description="history rows older than this are deleted")
     late_after_seconds: int = Field(300, ge=1, description="a job or flow timer queued longer than this is late")

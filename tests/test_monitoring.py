@@ -93,8 +93,10 @@ def test_metrics_refused_when_no_token_configured(make_app: Any) -> None:
 def test_metrics_by_route_template_with_state_figures(make_app: Any, tmp_path: Path) -> None:
     app = mon_app(make_app, tmp_path, backup_dir="backups")
     ctx = app.state.ccms
-    (tmp_path / "backups" / "20261207-0300").mkdir(parents=True)
-    (tmp_path / "backups" / "20261207-0300" / "manifest.json").write_text("{}")
+    from core.backup import create as make_backup
+    deployment_file = tmp_path / "deploy.toml"
+    deployment_file.write_text('profile = "city"\n', encoding="utf-8")
+    make_backup(ctx, deployment_file, tmp_path / "backups")
     from core.jobs import Job
     with ctx.db.session() as s:  # a job queued 10 minutes ago and never picked up is late
         s.add(Job(id="late1", kind="test", owner=None, status="queued", done=0,
