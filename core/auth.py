@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from . import audit
+from . import audit, password_rules
 from .config import SecurityPolicy
 from .db import utcnow
 from .errors import ValidationFailed
@@ -50,8 +50,9 @@ def verify_password(stored: str, password: str) -> bool:
         return False
 
 
-def password_problems(password: str, policy: SecurityPolicy, username: str = "") -> list[tuple[str, str]]:
-    """Why a password is refused, as (zh, en) pairs; empty when it is fine."""
+def password_problems(password: str, policy: SecurityPolicy, username: str = "",
+                      display_name: str = "") -> list[tuple[str, str]]:
+    """Why a password is refused, as (zh, en) pairs naming the rule; empty when it is fine."""
     problems = []
     if len(password) < policy.password_min_length:
         problems.append((f"密码至少需要{policy.password_min_length}个字符",
@@ -61,13 +62,21 @@ def password_problems(password: str, policy: SecurityPolicy, username: str = "")
     if classes < policy.password_classes:
         problems.append((f"密码需包含小写字母、大写字母、数字、符号中的至少{policy.password_classes}类",
                          f"password needs at least {policy.password_classes} of: lower case, upper case, digits, symbols"))
+    if policy.refuse_common_passwords and password_rules.is_common(password):
+        problems.append(("密码过于常见（在常用及已泄露密码列表中，包括加数字或符号的变体），请换一个",
+                         "password is too common (on the list of common and leaked passwords, "
+                         "digit or symbol variants included): choose another"))
     if username and username.lower() in password.lower():
         problems.append(("密码不能包含用户名", "password must not contain the user name"))
+    if display_name and password_rules.name_in_password(password, display_name):
+        problems.append(("密码不能包含本人姓名的拼音或拼音首字母",
+                         "password must not contain the person's name (pinyin or its initials)"))
     return problems
 
 
-def check_password_policy(password: str, policy: SecurityPolicy, username: str = "", field_name: str = "password") -> None:
-    problems = password_problems(password, policy, username)
+def check_password_policy(password: str, policy: SecurityPolicy, username: str = "", field_name: str = "password",
+                          display_name: str = "") -> None:
+    problems = password_problems(password, policy, username, display_name)
     if problems:
         zh = "；".join(p[0] for p in problems)
         en = "; ".join(p[1] for p in problems)
@@ -171,9 +180,24 @@ def logout(session: Session, token: str, actor: audit.Actor) -> None:
     audit.record(session, actor, "logout", "person", actor.id or "", summary="logout")
 
 
-def revoke_sessions(session: Session, person_id: int) -> None:
-    """End every session of a person (deactivation, password reset)."""
-    session.execute(update(LoginSession).where(LoginSession.person_id == person_id).values(revoked=True))
+def revoke_sessions(session: Session, person_id: int, keep: str = "") -> int:
+    """End every session of a person (deactivation, password change or reset)
+    except the session id ``keep`` (the one changing its own password); returns how many ended."""
+    stmt = update(LoginSession).where(LoginSession.person_id == person_id, LoginSession.revoked.is_(False))
+    if keep:
+        stmt = stmt.where(LoginSession.id != keep)
+    return session.execute(stmt.values(revoked=True)).rowcount or 0
+
+
+def revoke_tokens(session: Session, person_id: int, now: dt.datetime | None = None) -> list[ApiToken]:
+    """Revoke every live API token of a person (administrator's password reset); returns them."""
+    now = now or utcnow()
+    live = list(session.scalars(select(ApiToken).where(ApiToken.person_id == person_id,
+                                                       ApiToken.revoked_at.is_(None))))
+    for tok in live:
+        tok.revoked_at = now
+    session.flush()
+    return live
 
 
 def session_id_of(token: str) -> str:

@@ -43,6 +43,8 @@ class SecurityPolicy(BaseModel):
     password_min_length: int = Field(10, ge=8, le=128)
     password_classes: int = Field(3, ge=1, le=4, description="lower/upper/digit/symbol classes required")
     password_max_age_days: int = Field(90, ge=0, description="0 = never expires")
+    refuse_common_passwords: bool = Field(
+        True, description="refuse passwords on the shipped list of common and leaked ones (core/passwords)")
     lockout_threshold: int = Field(5, ge=1)
     lockout_minutes: int = Field(15, ge=1)
     session_idle_minutes: int = Field(30, ge=1)
