@@ -12,14 +12,16 @@ import hmac
 import os
 import secrets
 import string
+import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from . import audit, password_rules
+from . import audit, login_guard, password_rules
 from .config import SecurityPolicy
 from .db import utcnow
 from .errors import ValidationFailed
@@ -37,15 +39,23 @@ def _make_hasher() -> PasswordHasher:
 _hasher = _make_hasher()
 # Verifying against this keeps the time of "no such user" equal to "wrong password".
 _DUMMY_HASH = _hasher.hash("ccms-dummy-password")
+# argon2 runs in worker threads (never on the event loop) and each hash takes
+# 64 MiB by default: at most this many at once, so a burst of logins cannot
+# exhaust memory; the rest wait their turn in their threads.
+_HASH_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    """Blocking (argon2): call from a worker thread in request handlers."""
+    with _HASH_SLOTS:
+        return _hasher.hash(password)
 
 
 def verify_password(stored: str, password: str) -> bool:
+    """Blocking (argon2): call from a worker thread in request handlers."""
     try:
-        return _hasher.verify(stored or _DUMMY_HASH, password) and bool(stored)
+        with _HASH_SLOTS:
+            return _hasher.verify(stored or _DUMMY_HASH, password) and bool(stored)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -118,61 +128,94 @@ class LoginResult:
     code: str = ""
     session_token: str = ""
     password_expired: bool = False
+    retry_after: int = 0  # seconds, when code == "throttled"
 
 
 def _sha(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def login(session: Session, username: str, password: str, policy: SecurityPolicy, client_ip: str = "",
+# The same words whether or not the user name exists (defect 7): no "tries left", no "no such user".
+BAD_CREDENTIALS = ("用户名或密码错误", "wrong user name or password")
+
+
+def _locked_message(until: dt.datetime, now: dt.datetime) -> tuple[str, str]:
+    minutes = max(1, int((until - now).total_seconds() // 60) + 1)
+    return (f"账户已被锁定，请{minutes}分钟后再试，或联系管理员解锁",
+            f"account locked: try again in {minutes} minutes or ask an administrator")
+
+
+def _throttled_message(seconds: int) -> tuple[str, str]:
+    return (f"登录失败次数过多，请{seconds}秒后再试",
+            f"too many failed logins from this address: try again in {seconds} seconds")
+
+
+def login(db: Any, username: str, password: str, policy: SecurityPolicy, client_ip: str = "",
           user_agent: str = "", now: dt.datetime | None = None) -> LoginResult:
-    """Check credentials, apply lockout, open a server-side session, audit it."""
+    """Throttle, check credentials, apply lockout, open a server-side session, audit it.
+
+    Blocking (argon2 and database): call it from a worker thread. ``db`` gives
+    units of work (``db.session()``); the password is checked between them, so
+    no transaction stays open while argon2 runs. Unknown user names take the
+    same path as real ones: a dummy hash is verified, failures are counted and
+    locked under the name, and the answers are the same bytes.
+    """
     now = now or utcnow()
-    person = session.scalar(select(Person).where(Person.username == username.strip()))
+    username = username.strip()
+    with db.session() as s:
+        admission = login_guard.admit(s, policy, client_ip, now)
+        if not admission.allowed:
+            login_guard.housekeeping(s, policy, now)
+            zh, en = _throttled_message(admission.retry_after)
+            return LoginResult(False, None, zh, en, "throttled", retry_after=admission.retry_after)
+        person = s.scalar(select(Person).where(Person.username == username))
+        if person is not None:
+            s.expunge(person)
+            locked_until = person.locked_until if person.locked_until and person.locked_until > now else None
+        else:
+            locked_until = login_guard.account_locked_until(s, username, now)
     actor = audit.Actor(person.id if person else None, username[:100], client_ip)
-    if person is None:
-        verify_password("", password)
-        audit.record(session, actor, "login_failed", "person", "", summary="unknown user", success=False)
-        return LoginResult(False, None, "用户名或密码错误", "wrong user name or password", "bad_credentials")
-    if person.locked_until and person.locked_until > now:
-        minutes = max(1, int((person.locked_until - now).total_seconds() // 60) + 1)
-        audit.record(session, actor, "login_failed", "person", person.id, summary="account locked", success=False)
-        return LoginResult(False, person, f"账户已被锁定，请{minutes}分钟后再试，或联系管理员解锁",
-                           f"account locked: try again in {minutes} minutes or ask an administrator",
-                           "locked")
-    if not verify_password(person.password_hash, password):
-        # One UPDATE so concurrent failures all count.
-        session.execute(update(Person).where(Person.id == person.id)
-                        .values(failed_logins=Person.failed_logins + 1)
-                        .execution_options(synchronize_session=False))
-        session.refresh(person)
-        locked = person.failed_logins >= policy.lockout_threshold
-        if locked:
-            session.execute(update(Person).where(Person.id == person.id)
-                            .values(locked_until=now + dt.timedelta(minutes=policy.lockout_minutes), failed_logins=0)
-                            .execution_options(synchronize_session=False))
-        audit.record(session, actor, "login_failed", "person", person.id,
-                     summary="wrong password" + (", account locked" if locked else ""), success=False)
-        if locked:
-            return LoginResult(False, person,
-                               f"密码连续错误{policy.lockout_threshold}次，账户已锁定{policy.lockout_minutes}分钟",
-                               f"{policy.lockout_threshold} wrong passwords: account locked for {policy.lockout_minutes} minutes",
+    object_id = person.id if person else ""
+    password_ok = verify_password(person.password_hash if person else "", password)
+
+    with db.session() as s:
+        def failure(summary: str, zh: str, en: str, code: str) -> LoginResult:
+            if admission.audit_each:
+                audit.record(s, actor, "login_failed", "person", object_id, summary=summary, success=False)
+            login_guard.housekeeping(s, policy, now)
+            return LoginResult(False, person, zh, en, code)
+
+        if locked_until is not None:
+            return failure("account locked" if person else "unknown user, name locked",
+                           *_locked_message(locked_until, now), "locked")
+        if not password_ok:
+            if login_guard.failed(s, policy, username, client_ip, now):
+                until = now + dt.timedelta(minutes=policy.lockout_minutes)
+                if person is not None:
+                    s.execute(update(Person).where(Person.id == person.id)
+                              .values(locked_until=until, failed_logins=0)
+                              .execution_options(synchronize_session=False))
+                else:
+                    login_guard.lock_unknown(s, policy, username, now)
+                return failure(("wrong password" if person else "unknown user") + ", account locked",
+                               f"密码错误次数过多，账户已锁定{policy.lockout_minutes}分钟",
+                               f"too many wrong passwords: account locked for {policy.lockout_minutes} minutes",
                                "locked")
-        left = policy.lockout_threshold - person.failed_logins
-        return LoginResult(False, person, f"用户名或密码错误（再错{left}次将锁定账户）",
-                           f"wrong user name or password ({left} tries left before lockout)", "bad_credentials")
-    if not person.active:
-        audit.record(session, actor, "login_failed", "person", person.id, summary="account inactive", success=False)
-        return LoginResult(False, person, "账户已停用，请联系管理员", "account is deactivated: ask an administrator",
+            return failure("wrong password" if person else "unknown user", *BAD_CREDENTIALS, "bad_credentials")
+        assert person is not None  # the dummy hash never verifies
+        if not person.active:
+            return failure("account inactive", "账户已停用，请联系管理员", "account is deactivated: ask an administrator",
                            "inactive")
-    token = secrets.token_urlsafe(32)
-    session.add(LoginSession(id=_sha(token), person_id=person.id, created_at=now, last_seen_at=now,
-                             client_ip=client_ip[:64], user_agent=user_agent[:300]))
-    session.execute(update(Person).where(Person.id == person.id)
-                    .values(failed_logins=0, locked_until=None, last_login_at=now)
-                    .execution_options(synchronize_session=False))
-    audit.record(session, actor, "login", "person", person.id, summary="login")
-    return LoginResult(True, person, session_token=token, password_expired=password_expired(person, policy, now))
+        login_guard.succeeded(s, username, client_ip, admission)
+        token = secrets.token_urlsafe(32)
+        s.add(LoginSession(id=_sha(token), person_id=person.id, created_at=now, last_seen_at=now,
+                           client_ip=client_ip[:64], user_agent=user_agent[:300]))
+        s.execute(update(Person).where(Person.id == person.id)
+                  .values(failed_logins=0, locked_until=None, last_login_at=now)
+                  .execution_options(synchronize_session=False))
+        audit.record(s, actor, "login", "person", person.id, summary="login")
+        login_guard.housekeeping(s, policy, now)
+        return LoginResult(True, person, session_token=token, password_expired=password_expired(person, policy, now))
 
 
 def logout(session: Session, token: str, actor: audit.Actor) -> None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from .. import audit, auth
+from .. import audit, auth, login_guard
 from ..db import utcnow
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import Org, Person
@@ -240,6 +240,7 @@ def unlock(session: Session, actor: audit.Actor | None, ctx: Any, person_id: int
     check_version(p, version, "人员", "person")
     if p.locked_until is not None or p.failed_logins:
         _flag(session, actor, p, "person_unlock", f"解锁人员 {p.username}", locked_until=None, failed_logins=0)
+    login_guard.forget_account(session, p.username)  # its failure counters start again too
     return p
 
 

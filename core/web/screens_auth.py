@@ -44,12 +44,16 @@ async def login_page(request: Request) -> Response:
     username = str(data.get("username", ""))
     password = str(data.get("password", ""))
     nxt = _safe_next(str(data.get("next", "")))
-    with ctx.db.session() as s:
-        result = auth.login(s, username, password, ctx.deployment.security, client_ip(request.scope),
-                            request.headers.get("user-agent", ""))
+    # argon2 and the database in a worker thread: failed logins must not stall other requests.
+    result = await run_in_threadpool(auth.login, ctx.db, username, password, ctx.deployment.security,
+                                     client_ip(request.scope), request.headers.get("user-agent", ""))
     if not result.ok:
-        return render(request, "login.html", {"next": nxt, "error": (result.zh, result.en), "username": username},
-                      status_code=423 if result.code == "locked" else 401)
+        status = {"locked": 423, "throttled": 429}.get(result.code, 401)
+        resp = render(request, "login.html", {"next": nxt, "error": (result.zh, result.en), "username": username},
+                      status_code=status)
+        if result.retry_after:
+            resp.headers["Retry-After"] = str(result.retry_after)
+        return resp
     target = "/account/password?expired=1" if result.password_expired else nxt
     resp = RedirectResponse(target, status_code=303)
     resp.set_cookie(SESSION_COOKIE, result.session_token, httponly=True, samesite="lax", path="/",
