@@ -7,6 +7,7 @@ import pytest
 
 from core import auth, password_rules
 from core.config import SecurityPolicy
+from test_cli import empty_db_url, migrated  # noqa: F401  (fixtures)
 from test_orgs import PASSWORD, make_person, tree  # noqa: F401  (tree: fixture)
 
 COMMON = "常见"
@@ -87,3 +88,18 @@ def test_changing_your_own_password_to_your_name_is_refused(ctx, tree, client_fo
     r = c.form("/account/password", {"current": PASSWORD, "new": "Quiet#Harbor-2291", "confirm": "Quiet#Harbor-2291"},
                follow_redirects=False)
     assert r.status_code == 303
+
+
+@pytest.mark.parametrize("password,expected", [
+    ("Password123!", "too common"),
+    ("Laoban#2024xyz", "pinyin"),  # 老板 → laoban
+])
+def test_cli_user_create_refuses_common_and_name_passwords(password, expected, migrated, capsys, monkeypatch):
+    from core.models import AuditLog, Person
+    from test_cli import cli, count
+    before = count(migrated, Person), count(migrated, AuditLog)
+    code, out, err = cli(capsys, "user", "create", "--config", str(migrated), "--username", "boss",
+                         "--name", "老板", "--admin", "--password-stdin", stdin=password + "\n",
+                         monkeypatch=monkeypatch)
+    assert code == 2 and out == "" and expected in err
+    assert (count(migrated, Person), count(migrated, AuditLog)) == before
