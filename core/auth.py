@@ -27,6 +27,7 @@ from .db import utcnow
 from .errors import ValidationFailed
 from .models import ApiToken, LoginSession, Person
 
+
 def _make_hasher() -> PasswordHasher:
     """argon2id with the library's RFC 9106 defaults. The test suite sets
     ``CCMS_ARGON2_CHEAP=1`` to hash faster; hashes carry their parameters, so
@@ -74,8 +75,8 @@ def password_problems(password: str, policy: SecurityPolicy, username: str = "",
                          f"password needs at least {policy.password_classes} of: lower case, upper case, digits, symbols"))
     if policy.refuse_common_passwords and password_rules.is_common(password):
         problems.append(("密码过于常见（在常用及已泄露密码列表中，包括加数字或符号的变体），请换一个",
-                         "password is too common (on the list of common and leaked passwords, "
-                         "digit or symbol variants included): choose another"))
+                         ("password is too common (on the list of common and leaked passwords, "
+                          "digit or symbol variants included): choose another")))
     if username and username.lower() in password.lower():
         problems.append(("密码不能包含用户名", "password must not contain the user name"))
     if display_name and password_rules.name_in_password(password, display_name):

@@ -28,7 +28,18 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, String, and_, case, delete, func, literal, or_, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 

@@ -11,16 +11,16 @@ import re
 import threading
 
 import httpx
+from conftest import ADMIN_PASSWORD, ADMIN_USER
 from sqlalchemy import func, select
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER
 from core import auth, login_guard
 from core.db import utcnow
 from core.models import AuditLog, Person
 from core.testing import CSRF_RE, Client
 
 A, B, C, D = "203.0.113.7", "198.51.100.2", "192.0.2.44", "192.0.2.45"
-ERROR_RE = re.compile(r'data-testid="login-error">(.*?)</div>', re.S)
+ERROR_RE = re.compile(r'data-testid="login-error">(.*?)</div>', re.DOTALL)
 
 
 def _client(app, ip: str) -> Client:

@@ -4,11 +4,11 @@ in pinyin are refused, with bilingual messages naming the rule."""
 from __future__ import annotations
 
 import pytest
+from test_cli import empty_db_url, migrated  # noqa: F401  (fixtures)
+from test_orgs import PASSWORD, make_person, tree  # noqa: F401  (tree: fixture)
 
 from core import auth, password_rules
 from core.config import SecurityPolicy
-from test_cli import empty_db_url, migrated  # noqa: F401  (fixtures)
-from test_orgs import PASSWORD, make_person, tree  # noqa: F401  (tree: fixture)
 
 COMMON = "常见"
 NAME = "姓名的拼音"
@@ -95,8 +95,9 @@ def test_changing_your_own_password_to_your_name_is_refused(ctx, tree, client_fo
     ("Laoban#2024xyz", "pinyin"),  # 老板 → laoban
 ])
 def test_cli_user_create_refuses_common_and_name_passwords(password, expected, migrated, capsys, monkeypatch):
-    from core.models import AuditLog, Person
     from test_cli import cli, count
+
+    from core.models import AuditLog, Person
     before = count(migrated, Person), count(migrated, AuditLog)
     code, out, err = cli(capsys, "user", "create", "--config", str(migrated), "--username", "boss",
                          "--name", "老板", "--admin", "--password-stdin", stdin=password + "\n",

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
-
 from conftest import login
-from core.models import ApiToken
+from sqlalchemy import select
 from test_orgs import PASSWORD, audits, make_person, tree  # noqa: F401  (tree: fixture)
 from test_tokens import admin_id, bearer, new_token
+
+from core.models import ApiToken
 
 NEW = "Fresh#Lantern-7319"
 
