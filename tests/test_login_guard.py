@@ -207,3 +207,47 @@ def test_migration_creates_exactly_the_throttle_table(ctx):
     with ctx.db.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert [d for d in diffs if name in str(d)] == []
+
+
+def test_no_request_hashes_on_the_event_loop(app, admin, ctx, monkeypatch):
+    """Login, own password change, person create and password reset (screens and API) all hash in worker threads."""
+    from test_orgs import PASSWORD, make_person, root_id
+    real = auth._hasher
+    on_loop: list[str] = []
+
+    def running_loop() -> bool:
+        try:
+            asyncio.get_running_loop()
+            return True
+        except RuntimeError:
+            return False
+
+    class Watching:
+        def hash(self, password):
+            on_loop.append("hash") if running_loop() else None
+            return real.hash(password)
+
+        def verify(self, stored, password):
+            on_loop.append("verify") if running_loop() else None
+            return real.verify(stored, password)
+
+    pid = make_person(ctx, "hasher", root_id(ctx), "org_admin")
+    monkeypatch.setattr(auth, "_hasher", Watching())
+    c = _client(app, A)
+    assert _post_login(c, "hasher", PASSWORD).status_code == 303
+    new = "Quiet#Harbor-2291"
+    assert c.form("/account/password", {"current": PASSWORD, "new": new, "confirm": new},
+                  follow_redirects=False).status_code == 303
+    r = admin.api("POST", "/api/people", json={"username": "api_made", "display_name": "甲",
+                                               "org_id": root_id(ctx), "password": new})
+    assert r.status_code == 201
+    r = admin.form("/admin/people/new", {"username": "screen_made", "display_name": "乙", "org_id": root_id(ctx),
+                                         "password": new}, follow_redirects=False)
+    assert r.status_code == 303
+    with ctx.db.session() as s:
+        version = s.get(Person, pid).version
+    assert admin.api("POST", f"/api/people/{pid}/reset-password", json={"version": version}).status_code == 200
+    with ctx.db.session() as s:
+        version = s.get(Person, pid).version
+    assert admin.form(f"/admin/people/{pid}/reset-password", {"version": version}).status_code == 200
+    assert on_loop == []
