@@ -310,7 +310,7 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     try:
         ensure_migrated(ctx, config)
         password = _read_password(args)
-        auth.check_password_policy(password, ctx.deployment.security, username)
+        auth.check_password_policy(password, ctx.deployment.security, username, display_name=name)
         with ctx.db.session() as s:
             if args.org_id is not None and s.get(Org, args.org_id) is None:
                 raise NotFound(f"机构 {args.org_id} 不存在", f"org {args.org_id} does not exist")

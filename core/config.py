@@ -44,8 +44,20 @@ class SecurityPolicy(BaseModel):
     password_min_length: int = Field(10, ge=8, le=128)
     password_classes: int = Field(3, ge=1, le=4, description="lower/upper/digit/symbol classes required")
     password_max_age_days: int = Field(90, ge=0, description="0 = never expires")
-    lockout_threshold: int = Field(5, ge=1)
+    refuse_common_passwords: bool = Field(
+        True, description="refuse passwords on the shipped list of common and leaked ones (core/passwords)")
+    lockout_threshold: int = Field(5, ge=1, description="wrong passwords that lock an account")
     lockout_minutes: int = Field(15, ge=1)
+    lockout_per_source: int = Field(
+        2, ge=1, description="wrong passwords one client address may add to an account's count in a window: "
+                             "below lockout_threshold, one address alone cannot lock anyone out")
+    login_window_minutes: int = Field(
+        15, ge=1, description="failure counters forget an address or account after this long without failures; "
+                              "also the period of one aggregated audit entry per address")
+    throttle_free_attempts: int = Field(
+        5, ge=1, description="failed logins an address may make in a window before it must wait")
+    throttle_delay_seconds: int = Field(2, ge=1, description="first wait; doubles with every further failure")
+    throttle_max_delay_seconds: int = Field(300, ge=1)
     session_idle_minutes: int = Field(30, ge=1)
     session_absolute_hours: int = Field(12, ge=1)
     trusted_proxies: list[str] = Field(

@@ -70,7 +70,7 @@ def bootstrap(ctx: Any) -> Org:
 def create_admin(ctx: Any, session: Session, username: str, display_name: str, password: str,
                  org_id: int | None = None, must_change: bool = False) -> Person:
     """An administrator holding the ``admin`` role on the root org."""
-    auth.check_password_policy(password, ctx.deployment.security, username)
+    auth.check_password_policy(password, ctx.deployment.security, username, display_name=display_name)
     if session.scalar(select(Person).where(Person.username == username)):
         from .errors import Conflict
         raise Conflict(f"用户名 {username} 已存在", f"user name {username} already exists")

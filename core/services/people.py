@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from .. import audit, auth
+from .. import audit, auth, login_guard
 from ..db import utcnow
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import Org, Person
@@ -151,7 +151,7 @@ def create(session: Session, actor: audit.Actor | None, ctx: Any,
     policy = ctx.deployment.security
     generated = None
     if d.password:
-        auth.check_password_policy(d.password, policy, d.username, "password")
+        auth.check_password_policy(d.password, policy, d.username, "password", display_name=d.display_name)
         password = d.password
     else:
         password = generated = auth.generate_password(policy)
@@ -240,22 +240,32 @@ def unlock(session: Session, actor: audit.Actor | None, ctx: Any, person_id: int
     check_version(p, version, "人员", "person")
     if p.locked_until is not None or p.failed_logins:
         _flag(session, actor, p, "person_unlock", f"解锁人员 {p.username}", locked_until=None, failed_logins=0)
+    login_guard.forget_account(session, p.username)  # its failure counters start again too
     return p
 
 
 def reset_password(session: Session, actor: audit.Actor | None, ctx: Any, person_id: int,
                    version: int | None = None) -> WithPassword:
-    """A new generated password, shown once; must be changed at next login; sessions end."""
+    """A new generated password, shown once; must be changed at next login.
+
+    Whoever may have known the old password may also hold its sessions or have
+    made API tokens with it, so every session ends and every API token is
+    revoked (not suspended: the owner makes new ones after logging in; a
+    suspended token would come back to life on a click the intruder can make too).
+    """
     p = get(session, person_id)
     check_version(p, version, "人员", "person")
     password = auth.generate_password(ctx.deployment.security)
     before = snapshot(p)
     auth.set_password(p, password, must_change=True)
     session.flush()
-    auth.revoke_sessions(session, p.id)
+    ended = auth.revoke_sessions(session, p.id)
+    revoked = auth.revoke_tokens(session, p.id)
     b, a = audit.changes(before, snapshot(p))
     audit.record(session, actor, "person_reset_password", "person", p.id, before=b,
-                 after={**a, "password": "reset"}, summary=f"重置密码 {p.username}")
+                 after={**a, "password": "reset", "sessions_ended": ended,
+                        "tokens_revoked": [t.prefix for t in revoked]},
+                 summary=f"重置密码 {p.username}")
     return WithPassword(p, password)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -198,7 +199,7 @@ async def create_page(request: Request) -> Response:
     data = await form_data(request)
     values = {k: str(data.get(k, "")) for k in FIELDS}
     password = str(data.get("password", ""))
-    try:
+    def create() -> tuple[int, str, str, str | None]:  # argon2: in a worker thread, off the event loop
         with ctx.db.session() as s:
             d = validate(svc.PersonCreate, {**clean_form(values, ("org_id",)), "password": password or None})
             _require_org(ctx, s, user, d.org_id)
@@ -206,8 +207,10 @@ async def create_page(request: Request) -> Response:
                 made = svc.create(s, actor_of(request), ctx, d)
             except IntegrityError as exc:
                 raise _integrity_to_field(exc) from None
-            person_id, username, name, one_time = made.person.id, made.person.username, \
-                made.person.display_name, made.password
+            return made.person.id, made.person.username, made.person.display_name, made.password
+
+    try:
+        person_id, username, name, one_time = await run_in_threadpool(create)
     except (ValidationFailed, Conflict) as exc:
         return _render_form(request, "create", values, exc, exc.status)
     if one_time is None:
@@ -299,10 +302,14 @@ async def reset_password_page(request: Request) -> Response:
     data = await form_data(request)
     try:
         version = validate(VersionIn, clean_form({"version": data.get("version", "")}, ("version",))).version
-        with ctx.db.session() as s:
-            _load(ctx, s, user, person_id, EDIT)
-            made = svc.reset_password(s, actor_of(request), ctx, person_id, version)
-            username, name, password = made.person.username, made.person.display_name, made.password
+
+        def reset() -> tuple[str, str, str | None]:  # argon2: in a worker thread, off the event loop
+            with ctx.db.session() as s:
+                _load(ctx, s, user, person_id, EDIT)
+                made = svc.reset_password(s, actor_of(request), ctx, person_id, version)
+                return made.person.username, made.person.display_name, made.password
+
+        username, name, password = await run_in_threadpool(reset)
     except (ValidationFailed, Conflict) as exc:
         return _render_detail(request, person_id, exc, exc.status)
     except StaleDataError:
@@ -412,14 +419,17 @@ async def api_get(request: Request) -> Response:
 async def api_create(request: Request) -> Response:
     ctx, user = _cu(request)
     d = await json_body(request, svc.PersonCreate)
-    with ctx.db.session() as s:
-        _require_org(ctx, s, user, d.org_id)
-        try:
-            made = svc.create(s, actor_of(request), ctx, d)
-        except IntegrityError as exc:
-            raise _integrity_to_field(exc) from None
-        body = {"person": out(made.person, s.get(Org, made.person.org_id)), "password": made.password}
-    return JSONResponse(body, status_code=201)
+
+    def create() -> dict[str, Any]:  # argon2: in a worker thread, off the event loop
+        with ctx.db.session() as s:
+            _require_org(ctx, s, user, d.org_id)
+            try:
+                made = svc.create(s, actor_of(request), ctx, d)
+            except IntegrityError as exc:
+                raise _integrity_to_field(exc) from None
+            return {"person": out(made.person, s.get(Org, made.person.org_id)), "password": made.password}
+
+    return JSONResponse(await run_in_threadpool(create), status_code=201)
 
 
 @requires(EDIT)
@@ -445,16 +455,18 @@ def _api_action(name: str) -> Any:
         ctx, user = _cu(request)
         d = await json_body_or_empty(request, VersionIn)
         person_id = request.path_params["person_id"]
-        with ctx.db.session() as s:
-            _load(ctx, s, user, person_id, EDIT)
-            result = fn(s, actor_of(request), ctx, person_id, d.version)
-            s.flush()
-            if isinstance(result, svc.WithPassword):
-                body: dict[str, Any] = {"person": out(result.person, s.get(Org, result.person.org_id)),
-                                        "password": result.password}
-            else:
-                body = out(result, s.get(Org, result.org_id))
-        return JSONResponse(body)
+
+        def act() -> dict[str, Any]:  # reset-password hashes (argon2): in a worker thread, off the event loop
+            with ctx.db.session() as s:
+                _load(ctx, s, user, person_id, EDIT)
+                result = fn(s, actor_of(request), ctx, person_id, d.version)
+                s.flush()
+                if isinstance(result, svc.WithPassword):
+                    return {"person": out(result.person, s.get(Org, result.person.org_id)),
+                            "password": result.password}
+                return out(result, s.get(Org, result.org_id))
+
+        return JSONResponse(await run_in_threadpool(act))
 
     endpoint.__name__ = f"api_person_{name}"
     return endpoint

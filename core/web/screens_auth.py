@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlparse
 
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -42,12 +44,16 @@ async def login_page(request: Request) -> Response:
     username = str(data.get("username", ""))
     password = str(data.get("password", ""))
     nxt = _safe_next(str(data.get("next", "")))
-    with ctx.db.session() as s:
-        result = auth.login(s, username, password, ctx.deployment.security, client_ip(request.scope),
-                            request.headers.get("user-agent", ""))
+    # argon2 and the database in a worker thread: failed logins must not stall other requests.
+    result = await run_in_threadpool(auth.login, ctx.db, username, password, ctx.deployment.security,
+                                     client_ip(request.scope), request.headers.get("user-agent", ""))
     if not result.ok:
-        return render(request, "login.html", {"next": nxt, "error": (result.zh, result.en), "username": username},
-                      status_code=423 if result.code == "locked" else 401)
+        status = {"locked": 423, "throttled": 429}.get(result.code, 401)
+        resp = render(request, "login.html", {"next": nxt, "error": (result.zh, result.en), "username": username},
+                      status_code=status)
+        if result.retry_after:
+            resp.headers["Retry-After"] = str(result.retry_after)
+        return resp
     target = "/account/password?expired=1" if result.password_expired else nxt
     resp = RedirectResponse(target, status_code=303)
     resp.set_cookie(SESSION_COOKIE, result.session_token, httponly=True, samesite="lax", path="/",
@@ -73,6 +79,16 @@ async def change_password(request: Request) -> Response:
     if request.method == "GET":
         return render(request, "password.html", {"expired": request.query_params.get("expired"), "errors": {}})
     data = await form_data(request)
+    # argon2 twice plus a hash: off the event loop, or every other request waits.
+    errors = await run_in_threadpool(_change_password, ctx, user, data)
+    if errors:
+        return render(request, "password.html", {"expired": data.get("expired"), "errors": errors},
+                      status_code=422)
+    return RedirectResponse("/?flash=password_changed", status_code=303)
+
+
+def _change_password(ctx: Any, user: Any, data: Any) -> dict[str, tuple[str, str]]:
+    """Check and set a new own password; end the person's other sessions (this one stays)."""
     errors: dict[str, tuple[str, str]] = {}
     with ctx.db.session() as s:
         person = s.get(Person, user.id)
@@ -84,17 +100,20 @@ async def change_password(request: Request) -> Response:
         if new and auth.verify_password(person.password_hash, new):
             errors["new"] = ("新密码不能与当前密码相同", "new password must differ from the current one")
         try:
-            auth.check_password_policy(new, ctx.deployment.security, person.username, "new")
+            auth.check_password_policy(new, ctx.deployment.security, person.username, "new",
+                                       display_name=person.display_name)
         except ValidationFailed as exc:
             errors.setdefault("new", (exc.zh, exc.en))
         if errors:
             s.rollback()
-            return render(request, "password.html", {"expired": data.get("expired"), "errors": errors},
-                          status_code=422)
+            return errors
         auth.set_password(person, new)
+        # Sessions opened elsewhere (perhaps by whoever learnt the old password) end;
+        # API tokens stay: the owner made them and is the one changing the password.
+        ended = auth.revoke_sessions(s, person.id, keep=user.session_id)
         audit.record(s, audit.Actor(user.id, user.username, user.client_ip), "password_change", "person", person.id,
-                     summary="changed own password")
-    return RedirectResponse("/?flash=password_changed", status_code=303)
+                     after={"sessions_ended": ended}, summary="changed own password")
+    return errors
 
 
 async def home(request: Request) -> Response:

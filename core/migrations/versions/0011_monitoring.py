@@ -1,14 +1,14 @@
 """core: worker heartbeats and the 运行监控 history
 
 Revision ID: 0011_monitoring
-Revises: 0008_saved_filters
+Revises: 0010_login_guard
 Create Date: 2026-12-07
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0011_monitoring"
-down_revision = "0008_saved_filters"
+down_revision = "0010_login_guard"
 branch_labels = None
 depends_on = None
 
