@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import ConfigError
+from .pii import PiiConfig
 
 TIERS = ("national", "province", "city", "county")
 REGION_CODE_RE = re.compile(r"^\d{6}$")
@@ -83,6 +84,7 @@ class Deployment(BaseModel):
     timezone: str = "Asia/Shanghai"
     plugins: PluginSwitches = PluginSwitches()
     security: SecurityPolicy = SecurityPolicy()
+    pii: PiiConfig = PiiConfig()
     form_defs_dir: str | None = None
     flow_defs_dir: str | None = None
     attachments_dir: str = Field("attachments", description="uploaded files, relative to base_dir")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -23,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import auth
+from .. import auth, pii
 from ..api import actor_of
 from ..errors import CcmsError, Conflict, Forbidden, ValidationFailed
 from ..models import Org, Person, Role
@@ -89,8 +90,16 @@ class TokenCreated(BaseModel):
     secret: str
 
 
-def out(p: Person, org: Org | None) -> dict[str, Any]:
-    return PersonOut.model_validate(svc.as_dict(p, org)).model_dump(mode="json")
+def out(p: Person, org: Org | None, full_pii: bool = False) -> dict[str, Any]:
+    """The JSON of a person; the phone masked unless ``full_pii`` (see :func:`sees_phone`)."""
+    d = svc.as_dict(p, org)
+    d["phone"] = pii.shown(d["phone"], full_pii)
+    return PersonOut.model_validate(d).model_dump(mode="json")
+
+
+def sees_phone(ctx: Any, user: Any, p: Person) -> bool:
+    """Full phone numbers: ``core.pii.view`` in the person's org, or one's own."""
+    return (user is not None and user.id == p.id) or pii.may_unmask(ctx, user, p.org_id)
 
 
 def tok_out(t: Any) -> dict[str, Any]:
@@ -225,6 +234,7 @@ async def edit_page(request: Request) -> Response:
         person = _load(ctx, s, user, person_id, EDIT)
     if request.method == "GET":
         values = {k: str(getattr(person, k) or "") for k in FIELDS}
+        values["phone"] = pii.shown(person.phone, sees_phone(ctx, user, person))
         values["version"] = str(person.version)
         return _render_form(request, "edit", values, person=person)
     data = await form_data(request)
@@ -233,8 +243,10 @@ async def edit_page(request: Request) -> Response:
     try:
         with ctx.db.session() as s:
             current = _load(ctx, s, user, person_id, EDIT)
-            d = validate(svc.PersonUpdate, clean_form({k: values[k] for k in (*FIELDS[1:], "version")},
-                                                      ("org_id",)))
+            sent = {k: values[k] for k in (*FIELDS[1:], "version")}
+            if pii.kept_if_masked(sent["phone"], current.phone) is None:
+                del sent["phone"]  # the masked number came back unchanged: keep the stored one
+            d = validate(svc.PersonUpdate, clean_form(sent, ("org_id",)))
             if d.org_id is not None and d.org_id != current.org_id:
                 _require_org(ctx, s, user, d.org_id)
             svc.edit(s, actor_of(request), ctx, person_id, d)
@@ -257,6 +269,14 @@ def _grants(ctx: Any, s: Session, person_id: int) -> list[dict[str, Any]]:
              "org_name": orgs[oid].name if oid in orgs else f"#{oid}"} for code, oid in pairs]
 
 
+def _masked_history(entries: list[Any]) -> list[Any]:
+    """Entries written before phones were masked in the log still show them masked (copies: the
+    log itself is append-only)."""
+    return [SimpleNamespace(**{c: getattr(e, c) for c in ("at", "actor_name", "action", "success", "summary")},
+                            before=pii.mask_snapshot(e.before, svc.PII), after=pii.mask_snapshot(e.after, svc.PII))
+            for e in entries]
+
+
 def _render_detail(request: Request, person_id: int, exc: CcmsError | None = None, status: int = 200,
                    **extra: Any) -> Response:
     ctx, user = _cu(request)
@@ -265,8 +285,8 @@ def _render_detail(request: Request, person_id: int, exc: CcmsError | None = Non
         org = s.get(Org, p.org_id)
         manage = may_manage_tokens(ctx, user, p)
         return render(request, "admin/people_detail.html", {
-            "p": p, "org": org, "grants": _grants(ctx, s, p.id), "tokens": tok_svc.list_for(s, p.id),
-            "token_status": tok_svc.status, "history": history(s, "person", p.id, skip_actions=("login", "logout")),
+            "p": p, "org": org, "phone": pii.shown(p.phone, sees_phone(ctx, user, p)), "grants": _grants(ctx, s, p.id), "tokens": tok_svc.list_for(s, p.id),
+            "token_status": tok_svc.status, "history": _masked_history(history(s, "person", p.id, skip_actions=("login", "logout"))),
             "can_edit": ctx.can(user, EDIT, p.org_id), "can_view_org": ctx.can(user, "core.org.view", p.org_id),
             "can_tokens": manage, "is_self": user.id == p.id, "locked": svc.is_locked(p),
             "scopes": tok_svc.valid_scopes(ctx), "perm_names": {k: ctx.catalog.localize(v.get("name", k),
@@ -397,7 +417,7 @@ async def api_list(request: Request) -> Response:
                           org_path, active)
         total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         rows = s.execute(stmt.offset((page - 1) * size).limit(size)).all()
-        return JSONResponse({"items": [out(p, o) for p, o in rows], "total": total})
+        return JSONResponse({"items": [out(p, o, sees_phone(ctx, user, p)) for p, o in rows], "total": total})
 
 
 @requires(VIEW)
@@ -405,7 +425,7 @@ async def api_get(request: Request) -> Response:
     ctx, user = _cu(request)
     with ctx.db.session() as s:
         p = _load(ctx, s, user, request.path_params["person_id"], VIEW)
-        return JSONResponse(out(p, s.get(Org, p.org_id)))
+        return JSONResponse(out(p, s.get(Org, p.org_id), sees_phone(ctx, user, p)))
 
 
 @requires(EDIT)
@@ -418,7 +438,8 @@ async def api_create(request: Request) -> Response:
             made = svc.create(s, actor_of(request), ctx, d)
         except IntegrityError as exc:
             raise _integrity_to_field(exc) from None
-        body = {"person": out(made.person, s.get(Org, made.person.org_id)), "password": made.password}
+        body = {"person": out(made.person, s.get(Org, made.person.org_id), sees_phone(ctx, user, made.person)),
+                "password": made.password}
     return JSONResponse(body, status_code=201)
 
 
@@ -433,7 +454,7 @@ async def api_patch(request: Request) -> Response:
             _require_org(ctx, s, user, d.org_id)
         p = svc.edit(s, actor_of(request), ctx, person_id, d)
         s.flush()
-        body = out(p, s.get(Org, p.org_id))
+        body = out(p, s.get(Org, p.org_id), sees_phone(ctx, user, p))
     return JSONResponse(body)
 
 
@@ -450,10 +471,11 @@ def _api_action(name: str) -> Any:
             result = fn(s, actor_of(request), ctx, person_id, d.version)
             s.flush()
             if isinstance(result, svc.WithPassword):
-                body: dict[str, Any] = {"person": out(result.person, s.get(Org, result.person.org_id)),
+                body: dict[str, Any] = {"person": out(result.person, s.get(Org, result.person.org_id),
+                                                      sees_phone(ctx, user, result.person)),
                                         "password": result.password}
             else:
-                body = out(result, s.get(Org, result.org_id))
+                body = out(result, s.get(Org, result.org_id), sees_phone(ctx, user, result))
         return JSONResponse(body)
 
     endpoint.__name__ = f"api_person_{name}"
