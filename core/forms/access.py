@@ -7,7 +7,9 @@ roles screen. Field permissions come from the definition:
 ``permissions.fields.<name> = {"hidden_for": [role codes], "readonly_for": [...]}``;
 a field hidden for any role the user holds is removed from every output
 (screens, API, exports, history). Sensitive field types (phone, ID card) are
-masked in lists unless the user holds ``form.<id>.unmask``.
+masked in lists, detail pages, edit forms, exports and the API unless the user
+holds ``form.<id>.unmask`` or ``core.pii.view`` in the record's org; audit
+snapshots always hold them masked (:func:`mask_always`).
 
 Writes (see :func:`keep_locked` and :func:`locked_writes`): a field the user
 may not write ("locked": hidden or read-only for one of their roles) keeps its
@@ -234,13 +236,43 @@ def mask(ctx: Any, user: Any, definition: FormDefinition, data: Mapping[str, Any
          org_id: int | None = None) -> dict[str, Any]:
     """Sensitive values masked unless the user may unmask them (in the record's org)."""
     names = sensitive_fields(ctx, definition)
-    if not names or ctx.can(user, perm(definition.id, "unmask"), org_id):
+    if not names or ctx.can(user, perm(definition.id, "unmask"), org_id) or _pii_full(ctx, user, org_id):
         return dict(data)
     out = dict(data)
     for name in names:
         if out.get(name) not in (None, ""):
             out[name] = ctx.field_types.resolve(definition.fields[name]).mask(out[name])
     return out
+
+
+def mask_always(ctx: Any, definition: FormDefinition, data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Sensitive values masked whoever reads: for audit snapshots, which never hold them in clear."""
+    if data is None:
+        return None
+    names = sensitive_fields(ctx, definition)
+    return {k: (ctx.field_types.resolve(definition.fields[k]).mask(v) if k in names and v not in (None, "") else v)
+            for k, v in data.items()}
+
+
+def unmasked_posts(ctx: Any, user: Any, definition: FormDefinition, pairs: list[tuple[str, Any]],
+                   stored: Mapping[str, Any], org_id: int | None) -> list[tuple[str, Any]]:
+    """An edit form shows masked values to someone who may not see them in full; a masked value
+    posted back unchanged means "keep the stored one", never "store the stars"."""
+    names = sensitive_fields(ctx, definition)
+    if not names or ctx.can(user, perm(definition.id, "unmask"), org_id) or _pii_full(ctx, user, org_id):
+        return pairs
+    out = []
+    for key, value in pairs:
+        if key in names and stored.get(key) not in (None, "") and isinstance(value, str) \
+                and value.strip() == ctx.field_types.resolve(definition.fields[key]).mask(stored[key]):
+            value = str(stored[key])
+        out.append((key, value))
+    return out
+
+
+def _pii_full(ctx: Any, user: Any, org_id: int | None) -> bool:
+    from ..pii import may_unmask
+    return may_unmask(ctx, user, org_id)
 
 
 def published_form_ids(session: Session) -> list[str]:

@@ -44,7 +44,7 @@ from core.api import (
     utcnow,
 )
 
-from . import cases, grids, matrix
+from . import cases, contact, grids, matrix
 from .common import Classes, settings
 from .models import CASE_SOURCES, CASE_STATUSES, OPEN_STATUSES, Case
 
@@ -271,7 +271,7 @@ async def api_report(request: Request) -> Response:
         after = data.get("photos_after") or []
         c = cases.report(ctx, s, actor_of(request), _report_in(data, photos if isinstance(photos, list) else [photos],
                                                               after if isinstance(after, list) else [after]))
-        out = case_out(c)
+        out = {**case_out(c), **contact.contact(ctx, user_of(request), s, c)}
     return JSONResponse(out, status_code=201)
 
 
@@ -292,7 +292,7 @@ async def api_detail(request: Request) -> Response:
         sug = _suggest(s, c)
         hist = [{k: v for k, v in h.items() if k != "at_dt"} for h in _timeline(s, ctx, c)]
         tasks = [{**t, "due_at": _iso(t["due_at"])} for t in _my_tasks(s, ctx, user, c)]
-        return JSONResponse({**case_out(c), "tasks": tasks, "history": hist,
+        return JSONResponse({**case_out(c), **contact.contact(ctx, user, s, c), "tasks": tasks, "history": hist,
                              "suggested_dept_id": sug.dept_org_id if sug else None,
                              "deadline_level": _deadline_level(c)})
 
@@ -536,7 +536,7 @@ def _detail(request: Request, error: CcmsError | None = None) -> Response:
                  if o.active and o.kind == "department"]
         dup = s.get(Case, c.duplicate_of_id) if c.duplicate_of_id else None
         merged = s.get(Case, c.merged_into_id) if c.merged_into_id else None
-        context = {"c": c, "tasks": tasks, "svg": svg, "timeline": _timeline(s, ctx, c), "sug": sug, "names": names,
+        context = {"c": c, "contact": contact.contact(ctx, user, s, c), "tasks": tasks, "svg": svg, "timeline": _timeline(s, ctx, c), "sug": sug, "names": names,
                    "limit": case_limit(ctx, s, c),
                    "depts": depts, "dup": dup, "merged": merged, "level": _deadline_level(c),
                    "dept_text": "、".join(names.get(d, str(d)) for d in c.dept_ids or []),
