@@ -459,6 +459,8 @@ def build_parser(extra_commands: Sequence[Any] = ()) -> argparse.ArgumentParser:
     ft.add_argument("--interval", type=float, default=30.0, help="轮询间隔秒数 / seconds between runs (default 30)")
     ft.set_defaults(func=cmd_flows_timers)
     fl.set_defaults(func=lambda a: _help(fl))
+    from .cli_pii import add_commands as add_pii_commands  # ccms pii …: encryption at rest, keys
+    add_pii_commands(sub, add_config)
 
     for cmd in extra_commands:
         cp = sub.add_parser(cmd.name, help=str(cmd.help))
