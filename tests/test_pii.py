@@ -350,3 +350,18 @@ def test_both_suites_round_trip_and_old_keys_still_decrypt(suite: str) -> None:
     tampered = stored[:-2] + ("A" if stored[-2] != "A" else "B") + stored[-1]
     with pytest.raises(ConfigError):
         old.decrypt(tampered)
+
+
+def test_migrations_widen_the_columns_for_ciphertext(ctx: Any) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from core.db import Base
+    from plugins.command.models import CommandBase
+    with ctx.db.engine.connect() as conn:
+        diffs = [*compare_metadata(MigrationContext.configure(conn), Base.metadata),
+                 *compare_metadata(MigrationContext.configure(conn), CommandBase.metadata)]
+    changes = [c for d in diffs if isinstance(d, list) for c in d]  # column changes (tables come as tuples)
+    assert not [c for c in changes if c[3] in ("phone", "reporter_phone")]
+    with ctx.db.engine.begin() as conn:  # a ciphertext-sized value fits (PostgreSQL enforces VARCHAR lengths)
+        conn.execute(text("UPDATE core_person SET phone = :v"), {"v": "p" * 255})
