@@ -365,3 +365,34 @@ def test_migrations_widen_the_columns_for_ciphertext(ctx: Any) -> None:
     assert not [c for c in changes if c[3] in ("phone", "reporter_phone")]
     with ctx.db.engine.begin() as conn:  # a ciphertext-sized value fits (PostgreSQL enforces VARCHAR lengths)
         conn.execute(text("UPDATE core_person SET phone = :v"), {"v": "p" * 255})
+
+
+def test_flow_task_page_and_api_mask_the_records_numbers(ctx: Any, client_for: Any) -> None:
+    from flow_engine_kit import flow, open_tasks, person, task
+    from flow_engine_kit import publish as publish_flow
+
+    from core.flows import engine
+    from core.forms import records
+    form = {**FORM_DEF, "schema": {**FORM_DEF["schema"], "properties": {
+        **FORM_DEF["schema"]["properties"], "opinion": {"type": "string", "title": "意见"}}}}
+    publish(ctx, form)
+    publish_flow(ctx, flow("pii_flow", [
+        {"id": "start", "type": "start"}, task("review", "head", editable=["phone", "opinion"]),
+        {"id": "end", "type": "end"}],
+        [{"from": "start", "to": "review"}, {"from": "review", "to": "end", "action": "agree"}], form=FORM))
+    emp, _head = person(ctx, "emp"), person(ctx, "head")
+    with ctx.db.session() as s:
+        rid = records.create(s, emp, ctx, FORM, {"name": "张三", "phone": PHONE_A, "idcard": IDCARD}, 1).id
+        iid = engine.start(s, ctx, emp, "pii_flow", record_id=rid, title="核实").id
+    [t] = open_tasks(ctx, iid)
+    head = client_for("head", "x-Secret-123456")
+    page = head.get(f"/tasks/{t.id}").text
+    assert PHONE_A not in page and IDCARD not in page and "138****5678" in page
+    record = head.api("GET", f"/api/tasks/{t.id}").json()["record"]
+    assert (record["phone"], record["idcard"]) == ("138****5678", "110105********" + IDCARD[-4:])
+    r = head.form(f"/tasks/{t.id}/act", {"action": "agree", "phone": "138****5678", "opinion": "属实",
+                                         "version": str(t.version)}, follow_redirects=False)
+    assert r.status_code == 303, r.text[:500]
+    with ctx.db.session() as s:
+        assert records.get(s, FORM, rid).data == {"name": "张三", "phone": PHONE_A, "idcard": IDCARD,
+                                                  "opinion": "属实"}
