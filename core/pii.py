@@ -86,6 +86,18 @@ def kept_if_masked(submitted: str | None, stored: str, kind: str = "phone") -> s
     return None if submitted.strip() == mask(stored, kind) else submitted
 
 
+def reveal(session: Any, actor: Any, object_type: str, object_id: Any, field: str, value: str,
+           testid: str) -> str:
+    """Audit that ``actor`` asked to see ``field`` of an object in full; the HTML fragment that
+    replaces the masked text (see the ``pii_value`` macro). The log names the field, never the value."""
+    from markupsafe import escape
+
+    from . import audit
+    audit.record(session, actor, "pii_reveal", object_type, object_id, after={"field": field},
+                 summary=f"查看完整个人信息 / saw in full: {object_type} {object_id} {field}")
+    return f'<span id="{escape(testid)}" data-testid="{escape(testid)}">{escape(value or "—")}</span>'
+
+
 # --------------------------------------------------------------------------- configuration
 
 

@@ -95,11 +95,21 @@ def test_person_phone_masked_unless_pii_view_in_the_persons_org(ctx: Any, client
     assert low.api("GET", f"/api/people/{x}").json()["phone"] == "138****5678"
     page = low.get(f"/admin/people/{x}")
     assert page.status_code == 200 and "138****5678" in page.text and PHONE_A not in page.text
-    # core.pii.view granted at district A: A's people in full, B's still masked
+    assert 'data-testid="person-phone-reveal"' not in page.text
+    assert low.form(f"/admin/people/{x}/phone", {}).status_code == 403
+    # core.pii.view granted at district A: A's people in full (the page asks first, audited), B's masked
     assert high.api("GET", f"/api/people/{x}").json()["phone"] == PHONE_A
-    assert PHONE_A in high.get(f"/admin/people/{x}").text
+    page = high.get(f"/admin/people/{x}").text
+    assert PHONE_A not in page and 'data-testid="person-phone-reveal"' in page
+    r = high.form(f"/admin/people/{x}/phone", {}, headers={"HX-Request": "true"})
+    assert r.status_code == 200 and PHONE_A in r.text and 'data-testid="person-phone"' in r.text
+    with ctx.db.session() as s:
+        seen = s.scalars(select(AuditLog).where(AuditLog.action == "pii_reveal")).all()
+        assert [(e.actor_name, e.object_type, e.object_id, e.after) for e in seen] == \
+            [("high", "person", str(x), {"field": "phone"})]
     assert high.api("GET", f"/api/people/{y}").json()["phone"] == "139****1111"
     assert PHONE_B not in high.get(f"/admin/people/{y}").text
+    assert high.form(f"/admin/people/{y}/phone", {}).status_code == 403
     # one's own number in full
     me = client_for("xiao_a", PASSWORD)
     assert PHONE_A in me.get(f"/admin/people/{x}").text
@@ -208,13 +218,18 @@ def test_reporter_phone_masked_on_case_page_and_api_unless_unmask_in_the_cases_d
         api = ok(c[name].api("GET", f"/api/command/cases/{case['id']}"))["reporter_phone"]
         return api, c[name].get(f"/command/cases/{case['id']}").text
 
+    reveal = f"/command/cases/{case['id']}/reporter-phone"
     api, page = seen("disp")
     assert api == "138****5678" and "138****5678" in page and PHONE_A not in page and "王先生" in page
-    api, page = seen("intake_here")
-    assert api == PHONE_A and PHONE_A in page
+    assert 'data-testid="case-reporter-phone-reveal"' not in page and c["disp"].form(reveal, {}).status_code == 403
+    api, page = seen("intake_here")  # the API in full; the page on request, audited
+    assert api == PHONE_A and PHONE_A not in page and 'data-testid="case-reporter-phone-reveal"' in page
+    r = c["intake_here"].form(reveal, {})
+    assert r.status_code == 200 and PHONE_A in r.text
     api, page = seen("intake_there")
-    assert api == "138****5678" and PHONE_A not in page
-    assert PHONE_A not in all_audit_text(ctx)
+    assert api == "138****5678" and PHONE_A not in page and c["intake_there"].form(reveal, {}).status_code == 403
+    audit = all_audit_text(ctx)
+    assert PHONE_A not in audit and '"reporter_phone"' in audit  # the reveal names the field, not the number
 
 
 # --- encryption at rest ------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import auth, pii
@@ -285,7 +285,9 @@ def _render_detail(request: Request, person_id: int, exc: CcmsError | None = Non
         org = s.get(Org, p.org_id)
         manage = may_manage_tokens(ctx, user, p)
         return render(request, "admin/people_detail.html", {
-            "p": p, "org": org, "phone": pii.shown(p.phone, sees_phone(ctx, user, p)), "grants": _grants(ctx, s, p.id), "tokens": tok_svc.list_for(s, p.id),
+            "p": p, "org": org, "phone": pii.shown(p.phone, user.id == p.id),  # others ask (audited)
+            "phone_reveal": f"/admin/people/{p.id}/phone" if user.id != p.id and p.phone
+            and sees_phone(ctx, user, p) else None, "grants": _grants(ctx, s, p.id), "tokens": tok_svc.list_for(s, p.id),
             "token_status": tok_svc.status, "history": _masked_history(history(s, "person", p.id, skip_actions=("login", "logout"))),
             "can_edit": ctx.can(user, EDIT, p.org_id), "can_view_org": ctx.can(user, "core.org.view", p.org_id),
             "can_tokens": manage, "is_self": user.id == p.id, "locked": svc.is_locked(p),
@@ -304,6 +306,20 @@ async def detail_page(request: Request) -> Response:
 
 
 detail_page.permission = VIEW  # type: ignore[attr-defined]
+
+
+async def reveal_phone(request: Request) -> Response:
+    """The full phone number for a holder of core.pii.view in the person's org; audited."""
+    ctx, user = _cu(request)
+    with ctx.db.session() as s:
+        p = _load(ctx, s, user, request.path_params["person_id"], VIEW, self_ok=True)
+        if not sees_phone(ctx, user, p):
+            raise Forbidden("没有权限查看完整的电话号码", "you may not see this phone number in full")
+        html = pii.reveal(s, actor_of(request), "person", p.id, "phone", p.phone, "person-phone")
+    return HTMLResponse(html)
+
+
+reveal_phone.permission = pii.PERMISSION  # type: ignore[attr-defined]  # in the person's org (or their own)
 
 
 def _action(name: str, flash: str) -> Any:
@@ -522,6 +538,7 @@ routes = [
     Route("/admin/people", list_page, name="admin-people"),
     Route("/admin/people/new", create_page, methods=["GET", "POST"], name="admin-person-new"),
     Route("/admin/people/{person_id:int}", detail_page, name="admin-person"),
+    Route("/admin/people/{person_id:int}/phone", reveal_phone, methods=["POST"], name="admin-person-phone"),
     Route("/admin/people/{person_id:int}/edit", edit_page, methods=["GET", "POST"], name="admin-person-edit"),
     Route("/admin/people/{person_id:int}/deactivate", _action("deactivate", "person_deactivated"),
           methods=["POST"], name="admin-person-deactivate"),

@@ -18,6 +18,8 @@ from starlette.datastructures import UploadFile
 
 from core.api import (
     CcmsError,
+    Forbidden,
+    HTMLResponse,
     JSONResponse,
     NotFound,
     RedirectResponse,
@@ -38,6 +40,7 @@ from core.api import (
     flow_tasks,
     flow_timeline,
     org_info,
+    pii_reveal,
     render,
     requires,
     user_of,
@@ -362,6 +365,19 @@ async def api_nearby(request: Request) -> Response:
             {**case_out(c), "distance_m": round(d, 1)} for c, d in found]})
 
 
+@requires(VIEW)
+async def reveal_phone(request: Request) -> Response:
+    """The reporter's full phone number for a holder of the unmask right in the case's org; audited."""
+    ctx, user = ctx_of(request), user_of(request)
+    with ctx.db.session() as s:
+        c = cases.require_view(ctx, user, s, request.path_params["id"])
+        if not contact.sees_phone(ctx, user, s, c):
+            raise Forbidden("没有权限查看完整的联系电话", "you may not see this phone number in full")
+        html = pii_reveal(s, actor_of(request), "command_case", c.id, "reporter_phone", c.reporter_phone,
+                          "case-reporter-phone")
+    return HTMLResponse(html)
+
+
 # --- photos ----------------------------------------------------------------------------------
 
 @requires(VIEW)
@@ -536,7 +552,7 @@ def _detail(request: Request, error: CcmsError | None = None) -> Response:
                  if o.active and o.kind == "department"]
         dup = s.get(Case, c.duplicate_of_id) if c.duplicate_of_id else None
         merged = s.get(Case, c.merged_into_id) if c.merged_into_id else None
-        context = {"c": c, "contact": contact.contact(ctx, user, s, c), "tasks": tasks, "svg": svg, "timeline": _timeline(s, ctx, c), "sug": sug, "names": names,
+        context = {"c": c, "contact": contact.contact(ctx, user, s, c, page=True), "tasks": tasks, "svg": svg, "timeline": _timeline(s, ctx, c), "sug": sug, "names": names,
                    "limit": case_limit(ctx, s, c),
                    "depts": depts, "dup": dup, "merged": merged, "level": _deadline_level(c),
                    "dept_text": "、".join(names.get(d, str(d)) for d in c.dept_ids or []),
@@ -594,6 +610,7 @@ routes = [
     Route("/command/dispatch", dispatch_page, name="command.dispatch"),
     Route("/command/tasks", tasks_page, name="command.tasks"),
     Route("/command/cases/{id:int}", detail_page, name="command-case"),
+    Route("/command/cases/{id:int}/reporter-phone", reveal_phone, methods=["POST"], name="command-case-phone"),
     Route("/command/cases/{id:int}/do", detail_post, methods=["POST"], name="command-case-do"),
     Route("/command/cases/{id:int}/photos/{att}", photo, name="command-case-photo"),
     Route("/command/cases/{id:int}/photos/{att}/{size}", photo, name="command-case-photo-thumb"),

@@ -37,7 +37,14 @@ def sees_phone(ctx: Any, user: Any, session: Session, case: Case) -> bool:
     return pii_may_unmask(ctx, user, case_org_id(session, case), PERMISSION)
 
 
-def contact(ctx: Any, user: Any, session: Session, case: Case) -> dict[str, Any]:
-    """``reporter_name`` and ``reporter_phone`` as this reader may see them."""
+def contact(ctx: Any, user: Any, session: Session, case: Case, *, page: bool = False) -> dict[str, Any]:
+    """``reporter_name`` and ``reporter_phone`` as this reader may see them. On the case page
+    (``page``) a holder of the unmask right sees the masked number and a button that shows it in
+    full (:func:`core.pii.reveal`, audited); the API answers holders in full."""
     full = sees_phone(ctx, user, session, case)
-    return {"reporter_name": case.reporter_name or "", "reporter_phone": pii_shown(case.reporter_phone, full)}
+    own = user is not None and case.reporter_id == user.id
+    out = {"reporter_name": case.reporter_name or "",
+           "reporter_phone": pii_shown(case.reporter_phone, full and (own or not page))}
+    if page:
+        out["reveal_url"] = f"/command/cases/{case.id}/reporter-phone" if full and not own else None
+    return out
