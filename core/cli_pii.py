@@ -15,8 +15,9 @@ import argparse
 import datetime as dt
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import pii
 from .errors import ConfigError
@@ -53,7 +54,7 @@ def add_commands(sub: Any, add_config: Callable[..., None]) -> None:
 
 
 def _kid() -> str:
-    return "k" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+    return "k" + dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
 
 
 def _app(args: argparse.Namespace) -> Any:

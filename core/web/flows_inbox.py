@@ -330,10 +330,10 @@ def _task_context(request: Request, ctx: Any, s: Any, user: Any, task: FlowTask,
     part = _record_part(ctx, s, user, inst, node, bool(allowed["actions"]))
     fields_html = detail_html = Markup("")
     if part is not None:
+        from ..forms.access import mask
         from ..forms.render import render_form
         from ..forms.widgets import reference_labels
         from ..forms.widgets_detail import render_detail
-        from ..forms.access import mask
         rec, fd = part["row"], part["d"]
         shown = mask(ctx, user, fd, rec.data or {}, rec.org_id)  # phone / ID numbers by role
         labels = reference_labels(ctx, s, fd, [rec.data or {}], extra_orgs=[rec.org_id])

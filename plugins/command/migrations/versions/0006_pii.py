@@ -6,8 +6,8 @@ Create Date: 2026-12-07
 """
 import re
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0006_pii"
 down_revision = "0004_grid_supervisor"
@@ -22,7 +22,7 @@ def _sqlite_declared_length(table: str, column: str, length: int) -> None:
     A table rebuild (batch mode) would fail: rows of other tables refer to this one."""
     conn = op.get_bind()
     sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table,)).scalar()
-    new = re.sub(rf'((?:^|[(,\s])"?{column}"?\s+)VARCHAR\(\d+\)', rf"\g<1>VARCHAR({length})", sql, flags=re.I)
+    new = re.sub(rf'((?:^|[(,\s])"?{column}"?\s+)VARCHAR\(\d+\)', rf"\g<1>VARCHAR({length})", sql, flags=re.IGNORECASE)
     if new == sql:
         return
     version = conn.exec_driver_sql("PRAGMA schema_version").scalar()
