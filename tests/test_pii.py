@@ -142,6 +142,16 @@ def test_edit_form_shows_masked_phone_and_keeps_it_when_sent_back(ctx: Any, clie
     assert r.status_code == 303, r.text
     with ctx.db.session() as s:
         assert s.get(Person, x).phone == PHONE_B
+    # the API likewise: a PATCH of the object as read (masked number included) keeps the number
+    got = c.api("GET", f"/api/people/{x}").json()
+    assert got["phone"] == "139****1111"
+    r = c.api("PATCH", f"/api/people/{x}", json={"version": got["version"], "post": "副队长", "phone": got["phone"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["phone"] == "139****1111" and r.json()["post"] == "副队长"
+    with ctx.db.session() as s:
+        assert s.get(Person, x).phone == PHONE_B
+    assert c.api("PATCH", f"/api/people/{x}", json={"version": r.json()["version"], "phone": "139**"}
+                 ).status_code == 422  # other stars are still no phone number
     assert PHONE_B not in all_audit_text(ctx)
 
 

@@ -38,7 +38,7 @@ from .admin_orgs import (STALE, VersionIn, clean_form, errors_of, history, json_
 from .actions import one_button_action
 from .openapi import api_doc
 from .render import render
-from .routing import form_data, json_body, requires, validate
+from .routing import form_data, json_body, request_json, requires, validate
 
 VIEW, EDIT = "core.person.view", "core.person.edit"
 FIELDS = ("username", "display_name", "org_id", "post", "phone", "email")
@@ -462,10 +462,14 @@ async def api_create(request: Request) -> Response:
 @requires(EDIT)
 async def api_patch(request: Request) -> Response:
     ctx, user = _cu(request)
-    d = await json_body(request, svc.PersonUpdate)
+    raw = await request_json(request)
     person_id = request.path_params["person_id"]
     with ctx.db.session() as s:
         current = _load(ctx, s, user, person_id, EDIT)
+        if isinstance(raw, dict) and isinstance(raw.get("phone"), str) \
+                and pii.kept_if_masked(raw["phone"], current.phone) is None:
+            raw = {k: v for k, v in raw.items() if k != "phone"}  # the masked number as read: keep it
+        d = validate(svc.PersonUpdate, raw)
         if d.org_id is not None and d.org_id != current.org_id:
             _require_org(ctx, s, user, d.org_id)
         p = svc.edit(s, actor_of(request), ctx, person_id, d)
