@@ -202,6 +202,39 @@ def test_form_phone_and_idcard_masked_in_detail_api_and_xlsx_unless_pii_view(ctx
     assert PHONE_A not in audit and IDCARD not in audit
 
 
+def test_numbers_inside_repeating_groups_are_masked_too(ctx: Any, client_for: Any) -> None:
+    form = {**FORM_DEF, "id": "t_pii_rows", "schema": {**FORM_DEF["schema"], "properties": {
+        **FORM_DEF["schema"]["properties"],
+        "contacts": {"type": "array", "title": "联系人", "items": {"type": "object", "properties": {
+            "who": {"type": "string", "title": "称呼"},
+            "phone": {"type": "string", "format": "phone", "title": "电话"}}}}}}}
+    publish(ctx, form)
+    orgs = districts(ctx)
+    make_role(ctx, "rclerk", [f"form.t_pii_rows.{a}" for a in ("list", "read", "create", "update")])
+    make_role(ctx, "pii", ["core.pii.view"])
+    make_person(ctx, "clerk", orgs["a"], role="rclerk")
+    make_person(ctx, "full", orgs["a"], role="rclerk")
+    with ctx.db.session() as s:
+        ctx.authz.grant(s, s.scalar(select(Person.id).where(Person.username == "full")), "pii", orgs["a"])
+    clerk, full = client_for("clerk", PASSWORD), client_for("full", PASSWORD)
+    data = {"name": "李四", "contacts": [{"who": "本人", "phone": PHONE_A}, {"who": "家属", "phone": PHONE_B}]}
+    rid = clerk.api("POST", "/api/forms/t_pii_rows/records", json={"org_id": orgs["a"], "data": data}).json()["id"]
+    got = clerk.api("GET", f"/api/forms/t_pii_rows/records/{rid}").json()
+    assert [c["phone"] for c in got["data"]["contacts"]] == ["138****5678", "139****1111"]
+    assert full.api("GET", f"/api/forms/t_pii_rows/records/{rid}").json()["data"] == data
+    page = clerk.get(f"/forms/t_pii_rows/{rid}/edit").text
+    assert PHONE_A not in page and PHONE_B not in page
+    r = clerk.form(f"/forms/t_pii_rows/{rid}/edit", {
+        "_org_id": str(orgs["a"]), "name": "李四", "version": str(got["version"]),
+        "contacts[0].who": "本人", "contacts[0].phone": "138****5678",
+        "contacts[1].who": "家属", "contacts[1].phone": "13700002222"}, follow_redirects=False)
+    assert r.status_code == 303, r.text[:2000]
+    after = full.api("GET", f"/api/forms/t_pii_rows/records/{rid}").json()["data"]["contacts"]
+    assert [c["phone"] for c in after] == [PHONE_A, "13700002222"]
+    audit = all_audit_text(ctx)
+    assert PHONE_A not in audit and PHONE_B not in audit and "13700002222" not in audit
+
+
 # --- command_case.reporter_phone ---------------------------------------------------------------
 
 def test_reporter_phone_masked_on_case_page_and_api_unless_unmask_in_the_cases_district(ctx: Any,
