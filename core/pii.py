@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import re
 import secrets
@@ -39,6 +40,8 @@ from sqlalchemy.types import TypeDecorator
 
 from .errors import ConfigError
 from .forms.mask import mask_idcard, mask_phone
+
+log = logging.getLogger("ccms.pii")
 
 PERMISSION = "core.pii.view"
 PREFIX = "pii1:"
@@ -231,6 +234,9 @@ def load_keyring(conf: PiiConfig, base_dir: str | Path = ".") -> Keyring | None:
         except OSError as exc:
             raise ConfigError(f"无法读取个人信息加密密钥文件 {path}: {exc}",
                               f"cannot read personal-information key file {path}: {exc}") from None
+        if os.name == "posix" and path.stat().st_mode & 0o077:
+            log.warning("个人信息加密密钥文件 %s 可被其他用户读取，请执行 chmod 600 / personal-information key file "
+                        "%s is readable by other users: chmod 600 it", path, path)
         return Keyring(parse_keys(text, str(path)), str(path))
     if conf.key_env:
         text = os.environ.get(conf.key_env)

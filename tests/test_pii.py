@@ -312,15 +312,33 @@ def _toml(path: Path, db_url: str, keyfile: Path | None) -> Path:
 
 def test_encrypt_existing_rows_then_rotate_keys(make_app: Any, db_url: str, tmp_path: Path, keyfile: Path,
                                                 capsys: Any) -> None:
+    from flow_engine_kit import person
+    from test_command_base import city
+    from test_command_cases import INSIDE, png
+
+    from plugins.command import cases
     ctx = make_app().state.ccms  # encryption off: rows are stored as given
     orgs = districts(ctx)
     x = person_with_phone(ctx, "xiao_a", orgs["a"], PHONE_A)
-    assert raw_phone(ctx, x) == PHONE_A
+    city(ctx)
+    sup = person(ctx, "sup", roles=["command_supervisor"])
+    person(ctx, "leader", roles=["command_shift_leader"])
+    with ctx.db.session() as s:
+        photo = cases.save_photo(ctx, s, sup, "p.png", png()).id
+        case_id = cases.report(ctx, s, sup, cases.ReportIn(class_code="E0102", lon=INSIDE[0], lat=INSIDE[1],
+                                                           photos=[photo], reporter_phone=PHONE_B)).id
+
+    def raw_case() -> str:
+        with ctx.db.engine.connect() as c:
+            return c.execute(text("SELECT reporter_phone FROM command_case WHERE id = :i"), {"i": case_id}).scalar()
+
+    assert raw_phone(ctx, x) == PHONE_A and raw_case() == PHONE_B
     conf = _toml(tmp_path / "d.toml", db_url, keyfile)
     assert main(["pii", "encrypt", "--config", str(conf)]) == 0
-    assert raw_phone(ctx, x).startswith("pii1:k1:")
+    assert raw_phone(ctx, x).startswith("pii1:k1:") and raw_case().startswith("pii1:k1:")
+    assert PHONE_B not in raw_case()
     assert main(["pii", "rotate-key", "--config", str(conf), "--id", "k2"]) == 0
-    assert raw_phone(ctx, x).startswith("pii1:k2:")
+    assert raw_phone(ctx, x).startswith("pii1:k2:") and raw_case().startswith("pii1:k2:")
     assert [ln.split()[0] for ln in keyfile.read_text().splitlines() if ln and not ln.startswith("#")] == ["k2", "k1"]
     assert main(["pii", "status", "--config", str(conf)]) == 0
     assert "k2" in capsys.readouterr().out
@@ -329,14 +347,15 @@ def test_encrypt_existing_rows_then_rotate_keys(make_app: Any, db_url: str, tmp_
     fresh = create_app(parse_deployment({"profile": "city", "region_code": "320500", "name": "t",
                                          "secret_key": "s3cret-s3cret-s3cret", "database_url": db_url,
                                          "pii": {"key_file": str(keyfile)}})).state.ccms
+    from plugins.command.models import Case
     with fresh.db.session() as s:
-        assert s.get(Person, x).phone == PHONE_A
+        assert s.get(Person, x).phone == PHONE_A and s.get(Case, case_id).reporter_phone == PHONE_B
     fresh.db.dispose()
     with ctx.db.session() as s:  # rotations are audited, without the numbers
         actions = [a for (a,) in s.execute(select(AuditLog.action).where(AuditLog.object_type == "pii"))]
     assert actions == ["pii_encrypt", "pii_rotate_key", "pii_rotate_key"]
     assert main(["pii", "decrypt", "--config", str(conf)]) == 0
-    assert raw_phone(ctx, x) == PHONE_A
+    assert raw_phone(ctx, x) == PHONE_A and raw_case() == PHONE_B
 
 
 def test_wrong_or_missing_key_stops_start_up_in_both_languages(make_app: Any, db_url: str, tmp_path: Path,
@@ -379,6 +398,20 @@ def test_wrong_or_missing_key_stops_start_up_in_both_languages(make_app: Any, db
     err = capsys.readouterr().err
     assert "错误" in err and "error:" in err and "k1" in err
     assert raw_phone(ctx, x).startswith("pii1:k1:")  # nothing was touched
+
+
+def test_a_key_file_others_may_read_is_warned_about(tmp_path: Path, caplog: Any) -> None:
+    f = tmp_path / "k.keys"
+    f.write_text(key_line() + "\n", encoding="utf-8")
+    f.chmod(0o644)
+    with caplog.at_level("WARNING", logger="ccms.pii"):
+        assert pii.load_keyring(pii.PiiConfig(key_file="k.keys"), tmp_path) is not None
+    assert "chmod 600" in caplog.text
+    caplog.clear()
+    f.chmod(0o600)
+    with caplog.at_level("WARNING", logger="ccms.pii"):
+        pii.load_keyring(pii.PiiConfig(key_file=str(f)))
+    assert caplog.text == ""
 
 
 @pytest.mark.parametrize("text, zh, en", [
