@@ -22,6 +22,7 @@ from .errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from .hookspecs import hookimpl
 from .dictionaries import Entry as DictEntry, lookup as dict_lookup, options as dict_options
 from .models import Org
+from .pii import PiiString, may_unmask as pii_may_unmask, reveal as pii_reveal, shown as pii_shown
 from .services import check_version, field_error
 from .services.settings import get_settings
 from .web.openapi import api_doc
@@ -40,6 +41,8 @@ __all__ = [
     # reference data for plugins (dictionaries, orgs, optimistic locking)
     "DictEntry", "OrgInfo", "check_version", "dict_entries", "dict_lookup", "dict_options", "field_error",
     "org_info", "org_region_codes",
+    # personal information: encrypted column type, unmask check, masked display (core/pii.py)
+    "PiiString", "pii_may_unmask", "pii_reveal", "pii_shown",
 ]
 
 

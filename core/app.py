@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from . import audit
+from . import audit, pii
 from . import plugins as plugin_loader
 from .accesslog import LogPipes
 from .authz import Authorizer
@@ -65,6 +65,10 @@ class App:
         for info in self.plugins:
             self.catalog.add_folder(info.folder / "locales")
         self.db = Database(deployment.resolved_database_url)
+        self.pii_keyring = pii.load_keyring(deployment.pii, deployment.base_dir)
+        pii.install(self.db.engine, self.pii_keyring)  # before any read; a wrong key stops start-up here
+        if self.pii_keyring is not None:
+            pii.check_data(self.db.engine, self.pii_keyring)
         event.listen(self.db.Session, "after_commit", self._announce_audit)
         event.listen(self.db.Session, "after_rollback", lambda s: s.info.pop(audit.PENDING, None))
         self.authz = Authorizer(self.db)
@@ -226,6 +230,7 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pii.check_data(ctx.db.engine, ctx.pii_keyring)  # encrypted data but no key: refuse to serve
         ctx.logs.start()
         ctx.monitor.start()
         ctx.pm.hook.ccms_startup(ctx=ctx)

@@ -461,6 +461,8 @@ def build_parser(extra_commands: Sequence[Any] = ()) -> argparse.ArgumentParser:
     ft.set_defaults(func=cmd_flows_timers)
     fl.set_defaults(func=lambda a: _help(fl))
     cli_backup.add_commands(sub, add_config)
+    from .cli_pii import add_commands as add_pii_commands  # ccms pii …: encryption at rest, keys
+    add_pii_commands(sub, add_config)
 
     for cmd in extra_commands:
         cp = sub.add_parser(cmd.name, help=str(cmd.help))

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from .errors import ConfigError
 from .monitor_config import LoggingSettings, MonitoringSettings
+from .pii import PiiConfig
 
 TIERS = ("national", "province", "city", "county")
 REGION_CODE_RE = re.compile(r"^\d{6}$")
@@ -98,6 +99,7 @@ class Deployment(BaseModel):
     security: SecurityPolicy = SecurityPolicy()
     monitoring: MonitoringSettings = MonitoringSettings()
     logging: LoggingSettings = LoggingSettings()
+    pii: PiiConfig = PiiConfig()
     form_defs_dir: str | None = None
     flow_defs_dir: str | None = None
     attachments_dir: str = Field("attachments", description="uploaded files, relative to base_dir")

@@ -9,6 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base, JSONType, UTCDateTime, utcnow
+from .pii import PiiString
 
 ORG_KINDS = ("tier", "region", "department", "unit")
 
@@ -48,7 +49,7 @@ class Person(Base):
     display_name: Mapped[str] = mapped_column(String(100))
     org_id: Mapped[int] = mapped_column(ForeignKey("core_org.id"), index=True)
     post: Mapped[str] = mapped_column(String(100), default="")
-    phone: Mapped[str] = mapped_column(String(32), default="")
+    phone: Mapped[str] = mapped_column(PiiString(255), default="")  # ciphertext when [pii] names a key
     email: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str] = mapped_column(String(200), default="")

@@ -239,7 +239,8 @@ def test_sensitive_values_masked_in_lists_unless_unmask(ctx: Any, client_for: An
     listed = clerk.api("GET", f"/api/forms/{FORM}/records").json()["items"][0]["data"]["phone"]
     assert listed != "13812345678" and "*" in listed
     assert "13812345678" not in clerk.get(f"/forms/{FORM}/export.csv").content.decode("utf-8-sig")
-    assert clerk.api("GET", f"/api/forms/{FORM}/records/{rid}").json()["data"]["phone"] == "13812345678"
+    # issue 10 (Deliver 6): the detail answer is masked too, not only lists
+    assert clerk.api("GET", f"/api/forms/{FORM}/records/{rid}").json()["data"]["phone"] == "138****5678"
     make_role(ctx, "unmask", [f"form.{FORM}.unmask"])
     make_person(ctx, "clerk_u", a, role="clerk")
     with ctx.db.session() as s:
@@ -248,6 +249,7 @@ def test_sensitive_values_masked_in_lists_unless_unmask(ctx: Any, client_for: An
         ctx.authz.grant(s, pid, "unmask", a)
     u = client_for("clerk_u", PASSWORD)
     assert u.api("GET", f"/api/forms/{FORM}/records").json()["items"][0]["data"]["phone"] == "13812345678"
+    assert u.api("GET", f"/api/forms/{FORM}/records/{rid}").json()["data"]["phone"] == "13812345678"
 
 
 def test_old_record_shows_renamed_and_archived_fields(ctx: Any, client_for: Any) -> None:

@@ -7,7 +7,9 @@ roles screen. Field permissions come from the definition:
 ``permissions.fields.<name> = {"hidden_for": [role codes], "readonly_for": [...]}``;
 a field hidden for any role the user holds is removed from every output
 (screens, API, exports, history). Sensitive field types (phone, ID card) are
-masked in lists unless the user holds ``form.<id>.unmask``.
+masked in lists, detail pages, edit forms, exports and the API unless the user
+holds ``form.<id>.unmask`` or ``core.pii.view`` in the record's org; audit
+snapshots always hold them masked (:func:`mask_always`).
 
 Writes (see :func:`keep_locked` and :func:`locked_writes`): a field the user
 may not write ("locked": hidden or read-only for one of their roles) keeps its
@@ -225,22 +227,92 @@ def under(key: str, names: Iterable[str]) -> bool:
 
 
 def sensitive_fields(ctx: Any, definition: FormDefinition) -> set[str]:
-    """Top-level fields of sensitive types (phone, ID card)."""
-    return {name for name in definition.schema.get("properties", {})
-            if ctx.field_types.resolve(definition.fields.get(name, {})).sensitive}
+    """Fields of sensitive types (phone, ID card) by dotted name, at any depth
+    (``phone``, ``address.phone``, ``contacts.idcard`` inside a repeating group)."""
+    return {name for name, prop in definition.fields.items() if ctx.field_types.resolve(prop).sensitive}
+
+
+def _masked_at(node: Any, parts: list[str], fn: Any) -> Any:
+    """``node`` with ``fn`` applied to the text at the dotted path; lists are walked row by row."""
+    if isinstance(node, list):
+        return [_masked_at(x, parts, fn) for x in node]
+    if not isinstance(node, Mapping) or parts[0] not in node:
+        return node
+    out = dict(node)
+    value = node[parts[0]]
+    if len(parts) > 1:
+        out[parts[0]] = _masked_at(value, parts[1:], fn)
+    elif value not in (None, "") and not isinstance(value, (dict, list)):
+        out[parts[0]] = fn(value)
+    return out
+
+
+def _mask_all(ctx: Any, definition: FormDefinition, data: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
+    out: Any = dict(data)
+    for name in sorted(names):
+        out = _masked_at(out, name.split("."), ctx.field_types.resolve(definition.fields[name]).mask)
+    return out
+
+
+def may_see_sensitive(ctx: Any, user: Any, definition: FormDefinition, org_id: int | None) -> bool:
+    """``form.<id>.unmask`` or ``core.pii.view`` in the record's org."""
+    return ctx.can(user, perm(definition.id, "unmask"), org_id) or _pii_full(ctx, user, org_id)
 
 
 def mask(ctx: Any, user: Any, definition: FormDefinition, data: Mapping[str, Any],
          org_id: int | None = None) -> dict[str, Any]:
     """Sensitive values masked unless the user may unmask them (in the record's org)."""
     names = sensitive_fields(ctx, definition)
-    if not names or ctx.can(user, perm(definition.id, "unmask"), org_id):
+    if not names or may_see_sensitive(ctx, user, definition, org_id):
         return dict(data)
-    out = dict(data)
-    for name in names:
-        if out.get(name) not in (None, ""):
-            out[name] = ctx.field_types.resolve(definition.fields[name]).mask(out[name])
+    return _mask_all(ctx, definition, data, names)
+
+
+def mask_always(ctx: Any, definition: FormDefinition, data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Sensitive values masked whoever reads: for audit snapshots, which never hold them in clear."""
+    if data is None:
+        return None
+    return _mask_all(ctx, definition, data, sensitive_fields(ctx, definition))
+
+
+_KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _stored_at(stored: Any, key: str) -> tuple[str, Any]:
+    """(dotted field name, stored value) of a posted input name such as ``contacts[1].phone``."""
+    dotted, node = [], stored
+    for name, index in _KEY_PART.findall(key):
+        if name:
+            dotted.append(name)
+            node = node.get(name) if isinstance(node, Mapping) else None
+        else:
+            i = int(index)
+            node = node[i] if isinstance(node, list) and i < len(node) else None
+    return ".".join(dotted), node
+
+
+def unmasked_posts(ctx: Any, user: Any, definition: FormDefinition, pairs: list[tuple[str, Any]],
+                   stored: Mapping[str, Any], org_id: int | None) -> list[tuple[str, Any]]:
+    """An edit form shows masked values to someone who may not see them in full; a masked value
+    posted back unchanged means "keep the stored one", never "store the stars" (rows of a
+    repeating group matched by position, as for locked fields)."""
+    names = sensitive_fields(ctx, definition)
+    if not names or may_see_sensitive(ctx, user, definition, org_id):
+        return pairs
+    out = []
+    for key, value in pairs:
+        if isinstance(value, str) and "*" in value:
+            name, old = _stored_at(stored, key)
+            if name in names and old not in (None, "") and not isinstance(old, (dict, list)) \
+                    and value.strip() == ctx.field_types.resolve(definition.fields[name]).mask(old):
+                value = str(old)
+        out.append((key, value))
     return out
+
+
+def _pii_full(ctx: Any, user: Any, org_id: int | None) -> bool:
+    from ..pii import may_unmask
+    return may_unmask(ctx, user, org_id)
 
 
 def published_form_ids(session: Session) -> list[str]:

@@ -377,7 +377,8 @@ def create(session: Session, actor: Actor | None, ctx: Any, form_id: str, data: 
     session.add(row)
     session.flush()
     _history(session, actor, row, "create", {"before": {}, "after": values})
-    audit.record(session, actor, "form_record.create", f"form:{form_id}", row.id, after=values,
+    audit.record(session, actor, "form_record.create", f"form:{form_id}", row.id,
+                 after=access.mask_always(ctx, definition, values),
                  summary=f"新建表单 {form_id} 记录 {row.id}")
     return row
 
@@ -421,8 +422,9 @@ def update(session: Session, actor: Actor | None, ctx: Any, form_id: str, record
     row.updated_at = utcnow()
     session.flush()  # the version-checked UPDATE: a concurrent save raises StaleDataError
     _history(session, actor, row, "update", diff)
-    audit.record(session, actor, "form_record.update", f"form:{form_id}", row.id, before=diff["before"],
-                 after=diff["after"], summary=f"修改表单 {form_id} 记录 {row.id}")
+    audit.record(session, actor, "form_record.update", f"form:{form_id}", row.id,
+                 before=access.mask_always(ctx, definition, diff["before"]),
+                 after=access.mask_always(ctx, definition, diff["after"]), summary=f"修改表单 {form_id} 记录 {row.id}")
     return row
 
 

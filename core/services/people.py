@@ -19,12 +19,14 @@ from .. import audit, auth, login_guard
 from ..db import utcnow
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import Org, Person
+from ..pii import mask_snapshot
 from . import check_version, coerce, field_error
 from .orgs import subtree_filter
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^[0-9+\-() ]{3,32}$")
+PII = {"phone": "phone"}  # personal numbers: masked in audit snapshots (core/pii.py)
 
 
 def _text(v: str | None) -> str | None:
@@ -161,7 +163,7 @@ def create(session: Session, actor: audit.Actor | None, ctx: Any,
     session.add(p)
     session.flush()
     audit.record(session, actor, "person_create", "person", p.id,
-                 after={**snapshot(p), "password": "generated" if generated else "set"},
+                 after=mask_snapshot({**snapshot(p), "password": "generated" if generated else "set"}, PII),
                  summary=f"创建人员 {p.username}")
     return WithPassword(p, generated)
 
@@ -183,7 +185,8 @@ def edit(session: Session, actor: audit.Actor | None, ctx: Any, person_id: int,
     b, a = audit.changes(before, snapshot(p))
     if a:
         session.flush()  # the version-checked UPDATE: a concurrent save raises StaleDataError
-        audit.record(session, actor, "person_edit", "person", p.id, before=b, after=a,
+        audit.record(session, actor, "person_edit", "person", p.id, before=mask_snapshot(b, PII),
+                     after=mask_snapshot(a, PII),
                      summary=f"修改人员 {p.username}")
     return p
 

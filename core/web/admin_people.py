@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -21,10 +22,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import auth
+from .. import auth, pii
 from ..api import actor_of
 from ..errors import CcmsError, Conflict, Forbidden, ValidationFailed
 from ..models import Org, Person, Role
@@ -38,7 +39,7 @@ from .admin_orgs import (STALE, VersionIn, clean_form, errors_of, history, json_
 from .actions import one_button_action
 from .openapi import api_doc
 from .render import render
-from .routing import form_data, json_body, requires, validate
+from .routing import form_data, json_body, request_json, requires, validate
 
 VIEW, EDIT = "core.person.view", "core.person.edit"
 FIELDS = ("username", "display_name", "org_id", "post", "phone", "email")
@@ -90,8 +91,16 @@ class TokenCreated(BaseModel):
     secret: str
 
 
-def out(p: Person, org: Org | None) -> dict[str, Any]:
-    return PersonOut.model_validate(svc.as_dict(p, org)).model_dump(mode="json")
+def out(p: Person, org: Org | None, full_pii: bool = False) -> dict[str, Any]:
+    """The JSON of a person; the phone masked unless ``full_pii`` (see :func:`sees_phone`)."""
+    d = svc.as_dict(p, org)
+    d["phone"] = pii.shown(d["phone"], full_pii)
+    return PersonOut.model_validate(d).model_dump(mode="json")
+
+
+def sees_phone(ctx: Any, user: Any, p: Person) -> bool:
+    """Full phone numbers: ``core.pii.view`` in the person's org, or one's own."""
+    return (user is not None and user.id == p.id) or pii.may_unmask(ctx, user, p.org_id)
 
 
 def tok_out(t: Any) -> dict[str, Any]:
@@ -228,6 +237,7 @@ async def edit_page(request: Request) -> Response:
         person = _load(ctx, s, user, person_id, EDIT)
     if request.method == "GET":
         values = {k: str(getattr(person, k) or "") for k in FIELDS}
+        values["phone"] = pii.shown(person.phone, sees_phone(ctx, user, person))
         values["version"] = str(person.version)
         return _render_form(request, "edit", values, person=person)
     data = await form_data(request)
@@ -236,8 +246,10 @@ async def edit_page(request: Request) -> Response:
     try:
         with ctx.db.session() as s:
             current = _load(ctx, s, user, person_id, EDIT)
-            d = validate(svc.PersonUpdate, clean_form({k: values[k] for k in (*FIELDS[1:], "version")},
-                                                      ("org_id",)))
+            sent = {k: values[k] for k in (*FIELDS[1:], "version")}
+            if pii.kept_if_masked(sent["phone"], current.phone) is None:
+                del sent["phone"]  # the masked number came back unchanged: keep the stored one
+            d = validate(svc.PersonUpdate, clean_form(sent, ("org_id",)))
             if d.org_id is not None and d.org_id != current.org_id:
                 _require_org(ctx, s, user, d.org_id)
             svc.edit(s, actor_of(request), ctx, person_id, d)
@@ -260,6 +272,14 @@ def _grants(ctx: Any, s: Session, person_id: int) -> list[dict[str, Any]]:
              "org_name": orgs[oid].name if oid in orgs else f"#{oid}"} for code, oid in pairs]
 
 
+def _masked_history(entries: list[Any]) -> list[Any]:
+    """Entries written before phones were masked in the log still show them masked (copies: the
+    log itself is append-only)."""
+    return [SimpleNamespace(**{c: getattr(e, c) for c in ("at", "actor_name", "action", "success", "summary")},
+                            before=pii.mask_snapshot(e.before, svc.PII), after=pii.mask_snapshot(e.after, svc.PII))
+            for e in entries]
+
+
 def _render_detail(request: Request, person_id: int, exc: CcmsError | None = None, status: int = 200,
                    **extra: Any) -> Response:
     ctx, user = _cu(request)
@@ -268,8 +288,10 @@ def _render_detail(request: Request, person_id: int, exc: CcmsError | None = Non
         org = s.get(Org, p.org_id)
         manage = may_manage_tokens(ctx, user, p)
         return render(request, "admin/people_detail.html", {
-            "p": p, "org": org, "grants": _grants(ctx, s, p.id), "tokens": tok_svc.list_for(s, p.id),
-            "token_status": tok_svc.status, "history": history(s, "person", p.id, skip_actions=("login", "logout")),
+            "p": p, "org": org, "phone": pii.shown(p.phone, user.id == p.id),  # others ask (audited)
+            "phone_reveal": f"/admin/people/{p.id}/phone" if user.id != p.id and p.phone
+            and sees_phone(ctx, user, p) else None, "grants": _grants(ctx, s, p.id), "tokens": tok_svc.list_for(s, p.id),
+            "token_status": tok_svc.status, "history": _masked_history(history(s, "person", p.id, skip_actions=("login", "logout"))),
             "can_edit": ctx.can(user, EDIT, p.org_id), "can_view_org": ctx.can(user, "core.org.view", p.org_id),
             "can_tokens": manage, "is_self": user.id == p.id, "locked": svc.is_locked(p),
             "scopes": tok_svc.valid_scopes(ctx), "perm_names": {k: ctx.catalog.localize(v.get("name", k),
@@ -287,6 +309,20 @@ async def detail_page(request: Request) -> Response:
 
 
 detail_page.permission = VIEW  # type: ignore[attr-defined]
+
+
+async def reveal_phone(request: Request) -> Response:
+    """The full phone number for a holder of core.pii.view in the person's org; audited."""
+    ctx, user = _cu(request)
+    with ctx.db.session() as s:
+        p = _load(ctx, s, user, request.path_params["person_id"], VIEW, self_ok=True)
+        if not sees_phone(ctx, user, p):
+            raise Forbidden("没有权限查看完整的电话号码", "you may not see this phone number in full")
+        html = pii.reveal(s, actor_of(request), "person", p.id, "phone", p.phone, "person-phone")
+    return HTMLResponse(html)
+
+
+reveal_phone.permission = pii.PERMISSION  # type: ignore[attr-defined]  # in the person's org (or their own)
 
 
 def _action(name: str, flash: str) -> Any:
@@ -404,7 +440,7 @@ async def api_list(request: Request) -> Response:
                           org_path, active)
         total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         rows = s.execute(stmt.offset((page - 1) * size).limit(size)).all()
-        return JSONResponse({"items": [out(p, o) for p, o in rows], "total": total})
+        return JSONResponse({"items": [out(p, o, sees_phone(ctx, user, p)) for p, o in rows], "total": total})
 
 
 @requires(VIEW)
@@ -412,7 +448,7 @@ async def api_get(request: Request) -> Response:
     ctx, user = _cu(request)
     with ctx.db.session() as s:
         p = _load(ctx, s, user, request.path_params["person_id"], VIEW)
-        return JSONResponse(out(p, s.get(Org, p.org_id)))
+        return JSONResponse(out(p, s.get(Org, p.org_id), sees_phone(ctx, user, p)))
 
 
 @requires(EDIT)
@@ -427,7 +463,8 @@ async def api_create(request: Request) -> Response:
                 made = svc.create(s, actor_of(request), ctx, d)
             except IntegrityError as exc:
                 raise _integrity_to_field(exc) from None
-            return {"person": out(made.person, s.get(Org, made.person.org_id)), "password": made.password}
+            return {"person": out(made.person, s.get(Org, made.person.org_id), sees_phone(ctx, user, made.person)),
+                    "password": made.password}
 
     return JSONResponse(await run_in_threadpool(create), status_code=201)
 
@@ -435,15 +472,19 @@ async def api_create(request: Request) -> Response:
 @requires(EDIT)
 async def api_patch(request: Request) -> Response:
     ctx, user = _cu(request)
-    d = await json_body(request, svc.PersonUpdate)
+    raw = await request_json(request)
     person_id = request.path_params["person_id"]
     with ctx.db.session() as s:
         current = _load(ctx, s, user, person_id, EDIT)
+        if isinstance(raw, dict) and isinstance(raw.get("phone"), str) \
+                and pii.kept_if_masked(raw["phone"], current.phone) is None:
+            raw = {k: v for k, v in raw.items() if k != "phone"}  # the masked number as read: keep it
+        d = validate(svc.PersonUpdate, raw)
         if d.org_id is not None and d.org_id != current.org_id:
             _require_org(ctx, s, user, d.org_id)
         p = svc.edit(s, actor_of(request), ctx, person_id, d)
         s.flush()
-        body = out(p, s.get(Org, p.org_id))
+        body = out(p, s.get(Org, p.org_id), sees_phone(ctx, user, p))
     return JSONResponse(body)
 
 
@@ -462,9 +503,10 @@ def _api_action(name: str) -> Any:
                 result = fn(s, actor_of(request), ctx, person_id, d.version)
                 s.flush()
                 if isinstance(result, svc.WithPassword):
-                    return {"person": out(result.person, s.get(Org, result.person.org_id)),
+                    return {"person": out(result.person, s.get(Org, result.person.org_id),
+                                          sees_phone(ctx, user, result.person)),
                             "password": result.password}
-                return out(result, s.get(Org, result.org_id))
+                return out(result, s.get(Org, result.org_id), sees_phone(ctx, user, result))
 
         return JSONResponse(await run_in_threadpool(act))
 
@@ -512,6 +554,7 @@ routes = [
     Route("/admin/people", list_page, name="admin-people"),
     Route("/admin/people/new", create_page, methods=["GET", "POST"], name="admin-person-new"),
     Route("/admin/people/{person_id:int}", detail_page, name="admin-person"),
+    Route("/admin/people/{person_id:int}/phone", reveal_phone, methods=["POST"], name="admin-person-phone"),
     Route("/admin/people/{person_id:int}/edit", edit_page, methods=["GET", "POST"], name="admin-person-edit"),
     Route("/admin/people/{person_id:int}/deactivate", _action("deactivate", "person_deactivated"),
           methods=["POST"], name="admin-person-deactivate"),

@@ -330,15 +330,17 @@ def _task_context(request: Request, ctx: Any, s: Any, user: Any, task: FlowTask,
     part = _record_part(ctx, s, user, inst, node, bool(allowed["actions"]))
     fields_html = detail_html = Markup("")
     if part is not None:
+        from ..forms.access import mask
         from ..forms.render import render_form
         from ..forms.widgets import reference_labels
         from ..forms.widgets_detail import render_detail
         rec, fd = part["row"], part["d"]
+        shown = mask(ctx, user, fd, rec.data or {}, rec.org_id)  # phone / ID numbers by role
         labels = reference_labels(ctx, s, fd, [rec.data or {}], extra_orgs=[rec.org_id])
-        detail_html = render_detail(ctx, fd, rec.data or {}, labels, part["hidden"] | set(part["editable"]))
+        detail_html = render_detail(ctx, fd, shown, labels, part["hidden"] | set(part["editable"]))
         if part["editable"]:
             not_here = set(fd.top_fields) - set(part["editable"])
-            fields_html = render_form(ctx, fd, rec.data or {}, dict(errors or {}), raw=raw, hidden=not_here)
+            fields_html = render_form(ctx, fd, shown, dict(errors or {}), raw=raw, hidden=not_here)
     ops = node.get("operations") or {}
     comment_needed = any(a["comment_required"] for a in allowed["actions"])
     others = engine.tasks_of(s, inst.id)
@@ -402,6 +404,8 @@ def _edits(ctx: Any, s: Any, user: Any, task: FlowTask, pairs: list[tuple[str, A
     posted = [f for f in part["editable"] if any(k == f or k.startswith((f + ".", f + "[")) for k, _v in pairs)]
     if not posted:  # nothing of the form posted (an API-like post): the record stays as it is
         return None, {}
+    from ..forms.access import unmasked_posts
+    pairs = unmasked_posts(ctx, user, fd, pairs, rec.data or {}, rec.org_id)  # a masked number sent back: kept
     data, errors = _submitted(ctx, fd, pairs, set(fd.top_fields) - set(posted), rec.data or {})
     return {k: data.get(k) for k in posted}, errors
 
@@ -761,6 +765,7 @@ def _task_json(ctx: Any, s: Any, user: Any, task: FlowTask) -> dict[str, Any]:
     if rec is not None:
         fd = records.published(s, rec.form_id)
         data = access.strip(dict(rec.data or {}), set(access.hidden_fields(ctx, user, fd)))
+        data = access.mask(ctx, user, fd, data, rec.org_id)  # phone / ID numbers by role
     return {"id": task.id, "version": task.version, "instance_id": inst.id, "instance_version": inst.version,
             "flow_id": task.flow_id, "node_id": task.node_id, "kind": task.kind, "op": task.op, "title": task.title,
             "status": task.status, "assignee_id": task.assignee_id, "claim": task.claim,

@@ -165,10 +165,12 @@ def _org_choices(ctx: Any, s: Any, user: Any, form_id: str, action: str) -> list
     return [(i, n, max(p.count("/") - 2, 0)) for i, n, p in rows]
 
 
-def _history(ctx: Any, user: Any, d: FormDefinition, s: Any, rid: int) -> list[dict[str, Any]]:
+def _history(ctx: Any, user: Any, d: FormDefinition, s: Any, rid: int, org_id: int | None = None) -> list[dict[str, Any]]:
     hidden = access.hidden_fields(ctx, user, d)
     out = []
     entries = [(h, access.strip_changes(h.changes or {}, hidden)) for h in records.history(s, rid)]
+    entries = [(h, {k: access.mask(ctx, user, d, v, org_id) if isinstance(v, dict) else v for k, v in c.items()})
+               for h, c in entries]  # phone / ID numbers by role, in the history too
     from ..forms.widgets import reference_labels  # names, never ids, in the history too
     labels = reference_labels(ctx, s, d, [c.get(k) or {} for _h, c in entries for k in ("before", "after")])
     for h, ch in entries:
@@ -400,6 +402,7 @@ async def detail_page(request: Request) -> Response:
         if row.deleted_at is not None and not ctx.can(user, access.perm(form_id, "delete"), row.org_id):
             raise NotFound(f"记录 {rid} 不存在", f"record {rid} does not exist")  # deleted: for restorers only
         up = _visible(ctx, user, d, row, s)
+        up.data = access.mask(ctx, user, d, up.data, row.org_id)  # phone / ID numbers by role
         labels = _ref_labels(s, [row], d, ctx)
         hidden = access.hidden_fields(ctx, user, d)
         shown = [(n, _label(ctx, d, n), _display_value(ctx, d, n, up.data.get(n), labels))
@@ -413,7 +416,7 @@ async def detail_page(request: Request) -> Response:
             "attachments": {n: [r for r in up.data[n] if isinstance(r, dict) and r.get("id")] for n, _l, _v in shown
                             if isinstance(up.data.get(n), list)
                             and ctx.field_types.resolve(d.fields.get(n, {})).name in ("file", "image")},
-            "org": labels["org"].get(row.org_id, ""), "history": _history(ctx, user, d, s, rid),
+            "org": labels["org"].get(row.org_id, ""), "history": _history(ctx, user, d, s, rid, row.org_id),
             "can_update": row.deleted_at is None and ctx.can(user, access.perm(form_id, "update"), row.org_id),
             "can_delete": row.deleted_at is None and ctx.can(user, access.perm(form_id, "delete"), row.org_id),
             "can_restore": row.deleted_at is not None and ctx.can(user, access.perm(form_id, "delete"), row.org_id),
@@ -432,8 +435,9 @@ async def edit_page(request: Request) -> Response:
             d = _definition(s, form_id)
             row = _record_or_404(ctx, s, user, form_id, rid, "update")
             up = _visible(ctx, user, d, row, s)
-            return _edit_response(request, ctx, user, s, d, mode="edit", values=up.data, errors={}, row=row,
-                                  org_id=row.org_id)
+            return _edit_response(request, ctx, user, s, d, mode="edit", values=access.mask(ctx, user, d, up.data,
+                                                                                            row.org_id),
+                                  errors={}, row=row, org_id=row.org_id)
     form = await request.form()
     pairs, pressed = apply_row_action(form.multi_items())
     version = str(form.get("version", ""))
@@ -443,11 +447,16 @@ async def edit_page(request: Request) -> Response:
         d = _definition(s, form_id)
         row = _record_or_404(ctx, s, user, form_id, rid, "update")
         readonly = access.readonly_fields(ctx, user, d)
-        data, errors = _submitted(ctx, d, pairs, readonly, _visible(ctx, user, d, row, s).data)
+        stored = _visible(ctx, user, d, row, s).data
+        posted = pairs
+        pairs = access.unmasked_posts(ctx, user, d, pairs, stored, row.org_id)  # masked + unchanged = keep
+        data, errors = _submitted(ctx, d, pairs, readonly, stored)
+        # shown again (row buttons, errors): the masked text that was posted, never the stored number
+        shown = {**data, **{k: v for (k, v), (_k, u) in zip(posted, pairs) if v is not u}}
         errors.update({k: e for k, e in upload_errors.items() if k not in readonly})
         if pressed:
-            return _edit_response(request, ctx, user, s, d, mode="edit", values=data, errors={}, raw=pairs, row=row,
-                                  org_id=org_id)
+            return _edit_response(request, ctx, user, s, d, mode="edit", values=shown, errors={}, raw=posted,
+                                  row=row, org_id=org_id)
         if org_id is not None and org_id != row.org_id and not ctx.can(user, access.perm(form_id, "update"), org_id):
             errors["_org"] = {"message": "请选择您有权限的所属机构", "message_en": "choose an org you may edit records in"}
         problem: CcmsError | None = None
@@ -465,7 +474,7 @@ async def edit_page(request: Request) -> Response:
                 s.rollback()
         if errors or problem:
             row = records.get(s, form_id, rid)
-            return _edit_response(request, ctx, user, s, d, mode="edit", values=data, errors=errors, raw=pairs,
+            return _edit_response(request, ctx, user, s, d, mode="edit", values=shown, errors=errors, raw=posted,
                                   row=row, org_id=org_id, error=problem, status=409 if problem else 422)
     return RedirectResponse(f"/forms/{form_id}/{rid}?flash=saved", status_code=303)
 
@@ -534,7 +543,7 @@ async def api_records(request: Request) -> Response:
             if sent_hidden:
                 raise access.refuse_locked(sent_hidden)
             row = records.create(s, actor_of(request), ctx, form_id, body["data"], org_id, drop=hidden)
-            return JSONResponse(_record_json(ctx, user, s, d, row, masked=False), status_code=201)
+            return JSONResponse(_record_json(ctx, user, s, d, row, masked=True), status_code=201)
     _require_any(ctx, user, form_id, "list")
     with ctx.db.session() as s:
         d = _definition(s, form_id)
@@ -564,7 +573,7 @@ async def api_record(request: Request) -> Response:
         d = _definition(s, form_id)
         row = _record_or_404(ctx, s, user, form_id, rid, action)
         if method == "GET":
-            return JSONResponse(_record_json(ctx, user, s, d, row, masked=False))
+            return JSONResponse(_record_json(ctx, user, s, d, row, masked=True))
         if method == "DELETE":
             try:
                 records.delete(s, actor_of(request), form_id, rid, version)
@@ -586,7 +595,7 @@ async def api_record(request: Request) -> Response:
             row = records.update(s, actor_of(request), ctx, form_id, rid, merged, version, keep=readonly)
         except StaleDataError:
             raise Conflict(STALE.zh, STALE.en) from None
-        return JSONResponse(_record_json(ctx, user, s, d, row, masked=False))
+        return JSONResponse(_record_json(ctx, user, s, d, row, masked=True))
 
 
 async def api_definition(request: Request) -> Response:

@@ -18,6 +18,8 @@ from starlette.datastructures import UploadFile
 
 from core.api import (
     CcmsError,
+    Forbidden,
+    HTMLResponse,
     JSONResponse,
     NotFound,
     RedirectResponse,
@@ -38,13 +40,14 @@ from core.api import (
     flow_tasks,
     flow_timeline,
     org_info,
+    pii_reveal,
     render,
     requires,
     user_of,
     utcnow,
 )
 
-from . import cases, grids, matrix
+from . import cases, contact, grids, matrix
 from .common import Classes, settings
 from .models import CASE_SOURCES, CASE_STATUSES, OPEN_STATUSES, Case
 
@@ -271,7 +274,7 @@ async def api_report(request: Request) -> Response:
         after = data.get("photos_after") or []
         c = cases.report(ctx, s, actor_of(request), _report_in(data, photos if isinstance(photos, list) else [photos],
                                                               after if isinstance(after, list) else [after]))
-        out = case_out(c)
+        out = {**case_out(c), **contact.contact(ctx, user_of(request), s, c)}
     return JSONResponse(out, status_code=201)
 
 
@@ -292,7 +295,7 @@ async def api_detail(request: Request) -> Response:
         sug = _suggest(s, c)
         hist = [{k: v for k, v in h.items() if k != "at_dt"} for h in _timeline(s, ctx, c)]
         tasks = [{**t, "due_at": _iso(t["due_at"])} for t in _my_tasks(s, ctx, user, c)]
-        return JSONResponse({**case_out(c), "tasks": tasks, "history": hist,
+        return JSONResponse({**case_out(c), **contact.contact(ctx, user, s, c), "tasks": tasks, "history": hist,
                              "suggested_dept_id": sug.dept_org_id if sug else None,
                              "deadline_level": _deadline_level(c)})
 
@@ -360,6 +363,19 @@ async def api_nearby(request: Request) -> Response:
         found = cases.nearby_open(ctx, s, cases.KIND_LETTER[kind] + small, loc.x, loc.y)
         return JSONResponse({"grid_code": loc.grid_code, "items": [
             {**case_out(c), "distance_m": round(d, 1)} for c, d in found]})
+
+
+@requires(VIEW)
+async def reveal_phone(request: Request) -> Response:
+    """The reporter's full phone number for a holder of the unmask right in the case's org; audited."""
+    ctx, user = ctx_of(request), user_of(request)
+    with ctx.db.session() as s:
+        c = cases.require_view(ctx, user, s, request.path_params["id"])
+        if not contact.sees_phone(ctx, user, s, c):
+            raise Forbidden("没有权限查看完整的联系电话", "you may not see this phone number in full")
+        html = pii_reveal(s, actor_of(request), "command_case", c.id, "reporter_phone", c.reporter_phone,
+                          "case-reporter-phone")
+    return HTMLResponse(html)
 
 
 # --- photos ----------------------------------------------------------------------------------
@@ -536,7 +552,7 @@ def _detail(request: Request, error: CcmsError | None = None) -> Response:
                  if o.active and o.kind == "department"]
         dup = s.get(Case, c.duplicate_of_id) if c.duplicate_of_id else None
         merged = s.get(Case, c.merged_into_id) if c.merged_into_id else None
-        context = {"c": c, "tasks": tasks, "svg": svg, "timeline": _timeline(s, ctx, c), "sug": sug, "names": names,
+        context = {"c": c, "contact": contact.contact(ctx, user, s, c, page=True), "tasks": tasks, "svg": svg, "timeline": _timeline(s, ctx, c), "sug": sug, "names": names,
                    "limit": case_limit(ctx, s, c),
                    "depts": depts, "dup": dup, "merged": merged, "level": _deadline_level(c),
                    "dept_text": "、".join(names.get(d, str(d)) for d in c.dept_ids or []),
@@ -594,6 +610,7 @@ routes = [
     Route("/command/dispatch", dispatch_page, name="command.dispatch"),
     Route("/command/tasks", tasks_page, name="command.tasks"),
     Route("/command/cases/{id:int}", detail_page, name="command-case"),
+    Route("/command/cases/{id:int}/reporter-phone", reveal_phone, methods=["POST"], name="command-case-phone"),
     Route("/command/cases/{id:int}/do", detail_post, methods=["POST"], name="command-case-do"),
     Route("/command/cases/{id:int}/photos/{att}", photo, name="command-case-photo"),
     Route("/command/cases/{id:int}/photos/{att}/{size}", photo, name="command-case-photo-thumb"),

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.api import UTCDateTime, utcnow
+from core.api import PiiString, UTCDateTime, utcnow
 
 
 class CommandBase(DeclarativeBase):
@@ -268,7 +268,7 @@ class Case(CommandBase):
     checker_id: Mapped[int | None] = mapped_column(Integer)  # supervisor who checked
     verifier_id: Mapped[int | None] = mapped_column(Integer)  # supervisor who verified a public report (核实)
     reporter_name: Mapped[str] = mapped_column(String(100), default="")
-    reporter_phone: Mapped[str] = mapped_column(String(40), default="")
+    reporter_phone: Mapped[str] = mapped_column(PiiString(255), default="")  # ciphertext with a [pii] key
     reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     filed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
