@@ -102,7 +102,7 @@ def placeholder_routes(ctx: PluginContext, plugin_id: str) -> list[Route]:
 def org_scope(ctx: PluginContext, user: CurrentUser | None, permission: str, org_column: Any) -> ColumnElement[bool]:
     """SQL condition "the row's org lies in a subtree where ``user`` holds
     ``permission``", for lists that must show only what the user may see."""
-    if user is None or not ctx.can(user, permission):
+    if user is None or not ctx.can_anywhere(user, permission):
         return false()
     org_ids = ctx.authz.grant_orgs(user.id, permission)
     if not org_ids:
