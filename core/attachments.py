@@ -20,6 +20,7 @@ import io
 import os
 import tempfile
 import uuid
+import warnings
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from .errors import NotFound, ValidationFailed
 # Deployment-wide defaults; a field narrows them with x-ccms-max-size / x-ccms-accept.
 DEFAULT_MAX_SIZE = 20 * 1024 * 1024
 THUMB_SIZE = (320, 320)
-MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused (decompression bombs)
+MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused before decoding (decompression bombs)
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -188,19 +189,42 @@ class Store:
             self._write(self.thumb_path(sha256), png)
 
 
+def too_many_pixels(width: int | None = None, height: int | None = None) -> ValidationFailed:
+    """The refusal of an image above :data:`MAX_IMAGE_PIXELS` (sizes when known)."""
+    size = f"{width}×{height}，" if width and height else ""
+    size_en = f"{width}×{height}; " if width and height else ""
+    return ValidationFailed(f"图片像素过多（{size}最多 {MAX_IMAGE_PIXELS:,} 像素），请缩小后再上传",
+                            f"the image has too many pixels ({size_en}at most {MAX_IMAGE_PIXELS:,}); "
+                            "make it smaller and upload it again", code="image_too_large")
+
+
 def thumbnail(data: bytes) -> bytes:
-    """A PNG thumbnail; an image Pillow cannot decode is refused as not an image."""
+    """A PNG thumbnail; an image Pillow cannot decode is refused as not an image.
+
+    The pixel cap is enforced before decoding: ``Image.open`` reads only the
+    header, the size it declares is checked against :data:`MAX_IMAGE_PIXELS`,
+    and only then are the pixels decoded. (Pillow itself only warns between
+    its limit and twice it, so its check alone would let 80 M pixels through.)
+    """
     from PIL import Image, UnidentifiedImageError
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.seek(0)
-            im = im.convert("RGBA") if im.mode not in ("RGB", "RGBA", "L") else im.copy()
-            im.thumbnail(THUMB_SIZE)
-            out = io.BytesIO()
-            im.save(out, "PNG")
-            return out.getvalue()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+        with warnings.catch_warnings(record=True):
+            # above the cap Pillow only warns (it refuses above twice the cap): the check below refuses
+            warnings.simplefilter("always", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+                if width * height > MAX_IMAGE_PIXELS:  # from the header: nothing decoded yet
+                    raise too_many_pixels(width, height)
+                im.seek(0)
+                im = im.convert("RGBA") if im.mode not in ("RGB", "RGBA", "L") else im.copy()
+                im.thumbnail(THUMB_SIZE)
+                out = io.BytesIO()
+                im.save(out, "PNG")
+                return out.getvalue()
+    except Image.DecompressionBombError:
+        raise too_many_pixels() from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise ValidationFailed("图片无法识别或已损坏（或像素过多）",
                                "the image cannot be read, is damaged or has too many pixels") from None
 
