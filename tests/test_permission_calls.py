@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("core", "plugins")
+SOURCES = ("core", "plugins", "tests/plugin_fixtures")  # the fixtures are plugins too
 # ``something.can(user, perm, org)`` / ``.require(user, perm, org)``: 3 positional
 # arguments or ``org_id=``. Other objects' ``require`` methods take other shapes:
 # only receivers that are the app/plugin context are checked.

@@ -32,7 +32,9 @@ from core.api import (
     NotFound,
     PluginContext,
     ValidationFailed,
+    attachment_claim,
     attachment_get,
+    attachment_may_attach,
     attachment_save,
     audit_record,
     field_error,
@@ -247,8 +249,16 @@ def parse_class(session: Session, class_code: str, classes: Classes | None = Non
     return kind, small
 
 
-def check_photos(session: Session, ids: Any, field_name: str, *, required: bool = False) -> list[str]:
-    """Attachment ids that exist and are images."""
+def case_place(case_id: int) -> str:
+    """Where a photo of this case is attached (``core_attachment.attached_to``)."""
+    return f"command_case:{case_id}"
+
+
+def check_photos(session: Session, ids: Any, field_name: str, *, required: bool = False, actor: Actor | None = None,
+                 case: Case | None = None) -> list[str]:
+    """Attachment ids that exist, are images, and ``actor`` may attach to the case (``case`` None:
+    a case being reported): photos they uploaded themselves, attached nowhere else yet. Claim
+    them with :func:`claim_photos` once the case exists."""
     if ids in (None, ""):
         ids = []
     if isinstance(ids, str):
@@ -260,6 +270,7 @@ def check_photos(session: Session, ids: Any, field_name: str, *, required: bool 
         raise bad(field_name, "请上传至少一张照片", "upload at least one photo")
     if len(ids) > MAX_PHOTOS:
         raise bad(field_name, f"最多 {MAX_PHOTOS} 张照片", f"at most {MAX_PHOTOS} photos")
+    held = [*(case.photos_before or []), *(case.photos_after or [])] if case is not None else []
     for i in ids:
         try:
             row = attachment_get(session, i)
@@ -267,7 +278,16 @@ def check_photos(session: Session, ids: Any, field_name: str, *, required: bool 
             raise bad(field_name, f"照片 {i} 不存在，请重新上传", f"photo {i} does not exist: upload it again") from None
         if not row.content_type.startswith("image/"):
             raise bad(field_name, f"“{row.name}”不是图片", f"{row.name!r} is not an image")
+        attachment_may_attach(session, actor, row, field_name, case_place(case.id) if case else None, held)
     return ids
+
+
+def claim_photos(session: Session, actor: Actor | None, case: Case, ids: list[str], field_name: str) -> None:
+    """Attach photos checked by :func:`check_photos` to the case: from now on they belong to it
+    alone (a photo already attached elsewhere in the meantime is refused)."""
+    place = case_place(case.id)
+    rows = [r for r in (attachment_get(session, i) for i in ids) if r.attached_to != place]
+    attachment_claim(session, actor, rows, place, field_name)
 
 
 def save_photo(ctx: PluginContext, session: Session, actor: Actor | None, name: str, data: bytes) -> Any:
@@ -338,9 +358,11 @@ def report(ctx: PluginContext, session: Session, actor: Actor, data: ReportIn, *
         raise ValidationFailed(exc.zh, exc.en, code=exc.code,
                                fields={"lon": {"message": exc.zh, "message_en": exc.en}}) from None
     urgency = data.urgency if data.urgency in ("normal", "urgent") else "normal"
-    photos = check_photos(session, data.photos, "photos", required=source == "supervisor")
+    photos = check_photos(session, data.photos, "photos", required=source == "supervisor", actor=actor)
     self_dispose = bool(data.self_dispose) and source == "supervisor"
-    after = check_photos(session, data.photos_after, "photos_after", required=self_dispose)
+    after = check_photos(session, data.photos_after, "photos_after", required=self_dispose, actor=actor)
+    if set(photos) & set(after):
+        raise bad("photos_after", "处置后照片不能与上报照片相同", "an after photo cannot also be a before photo")
     letter = KIND_LETTER[kind]
     code = letter + class4
     conf = settings(ctx, session)  # read once for the time limit, the duplicate window and the number
@@ -360,6 +382,8 @@ def report(ctx: PluginContext, session: Session, actor: Actor, data: ReportIn, *
                 duplicate_of_id=dup[0][0].id if dup else None, dept_ids=[])
     session.add(case)
     session.flush()
+    claim_photos(session, actor, case, photos, "photos")
+    claim_photos(session, actor, case, after, "photos_after")
     supervisor = supervisor_id or pick_supervisor(ctx, session, loc.grid_code, reporter)
     variables = {"case_id": case.id, "need_verify": source in VERIFY_SOURCES, "self_dispose": self_dispose,
                  "limit_hours": hours, "dept_ids": [], "photos_after": after}
@@ -470,7 +494,10 @@ def act(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, action
     if action == "dispatch":
         variables["dept_ids"] = check_departments(session, dept_ids)
     elif action == "done":
-        variables["photos_after"] = check_photos(session, photos, "photos_after", required=True)
+        variables["photos_after"] = check_photos(session, photos, "photos_after", required=True, actor=actor,
+                                                 case=case)
+        if set(variables["photos_after"]) & set(case.photos_before or []):
+            raise bad("photos_after", "处置后照片不能与上报照片相同", "an after photo cannot also be a before photo")
     elif action == "merge":
         target = _merge_target(ctx, session, case, merge_into, viewer)
         comment = comment or f"合并到 {target.case_no}"
@@ -485,6 +512,7 @@ def act(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, action
     finally:
         session.info.pop(ACT_MARK, None)
     if action == "done":
+        claim_photos(session, actor, case, variables["photos_after"], "photos_after")
         case.photos_after = list(dict.fromkeys([*(case.photos_after or []), *variables["photos_after"]]))
     if action == "merge":
         case.merged_into_id = target.id
