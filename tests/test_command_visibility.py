@@ -144,3 +144,14 @@ def test_a_visible_case_still_gets_its_real_refusal(districts):
     r = w["gs_disp"].api("POST", f"/api/command/cases/{cid}/act", json={"action": "close"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "wrong_step"
     assert photo_id(w["gs_disp"])  # uploading stays possible for anyone with command.view
+
+
+def test_the_case_page_names_a_duplicate_only_to_who_may_see_it(districts):
+    w = districts
+    first = ok(report(w["sup"]), 201)
+    dup = ok(report(w["sup2"]), 201)  # same class, same place: flagged as a possible duplicate
+    assert dup["duplicate_of_id"] == first["id"]
+    assert first["case_no"] in w["gs_disp"].get(f"/command/cases/{dup['id']}").text  # the centre sees both
+    page = w["sup2"].get(f"/command/cases/{dup['id']}")  # sup2 sees their own report only
+    assert page.status_code == 200 and first["case_no"] not in page.text
+    assert 'data-testid="case-duplicate"' not in page.text

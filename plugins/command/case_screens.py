@@ -530,8 +530,9 @@ def _detail(request: Request, error: CcmsError | None = None) -> Response:
                                                      *[t["org_id"] for t in tasks]]).items()}
         depts = [(o.id, o.name) for o in sorted(org_info(s).values(), key=lambda o: o.name)
                  if o.active and o.kind == "department"]
-        dup = s.get(Case, c.duplicate_of_id) if c.duplicate_of_id else None
-        merged = s.get(Case, c.merged_into_id) if c.merged_into_id else None
+        # the case it duplicates / was merged into: named only to whoever may see that case too
+        dup, merged = (s.get(Case, i) if i else None for i in (c.duplicate_of_id, c.merged_into_id))
+        dup, merged = (x if x is not None and cases.may_view(ctx, user, s, x) else None for x in (dup, merged))
         context = {"c": c, "tasks": tasks, "svg": svg, "timeline": _timeline(s, ctx, c), "sug": sug, "names": names,
                    "limit": case_limit(ctx, s, c),
                    "depts": depts, "dup": dup, "merged": merged, "level": _deadline_level(c),
