@@ -105,7 +105,7 @@ def placeholder_routes(ctx: PluginContext, plugin_id: str) -> list[Route]:
 def org_scope(ctx: PluginContext, user: CurrentUser | None, permission: str, org_column: Any) -> ColumnElement[bool]:
     """SQL condition "the row's org lies in a subtree where ``user`` holds
     ``permission``", for lists that must show only what the user may see."""
-    if user is None or not ctx.can(user, permission):
+    if user is None or not ctx.can_anywhere(user, permission):
         return false()
     org_ids = ctx.authz.grant_orgs(user.id, permission)
     if not org_ids:
@@ -307,6 +307,22 @@ def attachment_get(session: Session, att_id: str) -> Any:
     return att.get(session, att_id)
 
 
+def attachment_may_attach(session: Session, actor: Actor | None, row: Any, field: str, place: str | None = None,
+                          keep: Any = ()) -> bool:
+    """Refuse (422 ``attachment_claimed`` / ``attachment_not_yours``, naming ``field``) unless ``actor``
+    uploaded the attachment and it is not attached elsewhere than ``place`` (``keep``: ids the object
+    held already). True when :func:`attachment_claim` must still claim it for ``place``."""
+    from . import attachments as att
+    return att.check_one(session, actor, row, field, place, keep)
+
+
+def attachment_claim(session: Session, actor: Actor | None, rows: Any, place: str, field: str) -> None:
+    """Record that the attachments (rows checked with :func:`attachment_may_attach`) are attached at
+    ``place`` (e.g. ``"command_case:7"``); atomic, so one attachment never lands in two places."""
+    from . import attachments as att
+    att.claim(session, actor, [(field, r) for r in rows], place)
+
+
 def attachment_path(ctx: PluginContext, row: Any, *, thumb: bool = False) -> Any:
     """Where the stored bytes (or the thumbnail PNG) of an attachment row are; the plugin checks access."""
     from . import attachments as att
@@ -314,7 +330,7 @@ def attachment_path(ctx: PluginContext, row: Any, *, thumb: bool = False) -> Any
     return st.thumb_path(row.sha256) if thumb else st.path(row.sha256)
 
 
-__all__ += ["attachment_get", "attachment_path", "attachment_save", "flow_available_actions", "flow_diagram_svg",
+__all__ += ["attachment_claim", "attachment_get", "attachment_may_attach", "attachment_path", "attachment_save", "flow_available_actions", "flow_diagram_svg",
             "flow_may_act", "flow_models", "flow_task_level", "flow_tasks"]
 
 

@@ -129,19 +129,52 @@ class App:
 
     # -- permissions -------------------------------------------------------
 
-    def can(self, user: CurrentUser | None, permission: str, org_id: int | None = None) -> bool:
+    def can(self, user: CurrentUser | None, permission: str, org_id: int | None) -> bool:
+        """May ``user`` use ``permission`` on an object of org ``org_id``?
+
+        The org is required: a grant covers only its own subtree. ``None`` means
+        "an object that belongs to no org", which only a grant at a root org
+        (the whole deployment) covers. To ask "does the user hold it anywhere"
+        (menus, route guards, showing a button) use :meth:`can_anywhere`.
+        ``tests/test_permission_calls.py`` fails on any call without an org.
+        """
+        if not self._token_allows(user, permission):
+            return False
+        assert user is not None
+        if org_id is None:
+            return self.authz.check_at_root(user.id, permission)
+        return self.authz.check(user.id, permission, org_id)
+
+    def can_anywhere(self, user: CurrentUser | None, permission: str) -> bool:
+        """Does ``user`` hold ``permission`` in some org? For menus, route guards
+        (``requires``) and buttons only: never for deciding access to an object."""
+        if not self._token_allows(user, permission):
+            return False
+        assert user is not None
+        return self.authz.check(user.id, permission, None)
+
+    @staticmethod
+    def _token_allows(user: CurrentUser | None, permission: str) -> bool:
         if user is None:
             return False
         if user.via == "token":
             from .auth import scope_allows
-            if not scope_allows(user.token_scopes, permission):
-                return False
-        return self.authz.check(user.id, permission, org_id)
+            return bool(scope_allows(user.token_scopes, permission))
+        return True
 
-    def require(self, user: CurrentUser | None, permission: str, org_id: int | None = None) -> None:
+    def require(self, user: CurrentUser | None, permission: str, org_id: int | None) -> None:
+        """Raise :class:`Forbidden` unless :meth:`can` (the org is required)."""
         if not self.can(user, permission, org_id):
-            name = self.catalog.localize(self.permissions.get(permission, {}).get("name", permission))
-            raise Forbidden(f"没有权限: {name}", f"permission denied: {permission}")
+            self._forbidden(permission)
+
+    def require_anywhere(self, user: CurrentUser | None, permission: str) -> None:
+        """Raise :class:`Forbidden` unless :meth:`can_anywhere` (route guards)."""
+        if not self.can_anywhere(user, permission):
+            self._forbidden(permission)
+
+    def _forbidden(self, permission: str) -> None:
+        name = self.catalog.localize(self.permissions.get(permission, {}).get("name", permission))
+        raise Forbidden(f"没有权限: {name}", f"permission denied: {permission}")
 
     def menus_for(self, user: CurrentUser | None) -> list[dict[str, Any]]:
         """Menu tree of enabled plugins that this user may see."""
@@ -154,7 +187,7 @@ class App:
         def visible(item: dict[str, Any]) -> dict[str, Any] | None:
             children = [c for c in (visible(x) for x in item.get("children", [])) if c]
             perm = item.get("permission")
-            if perm and not self.can(user, perm):
+            if perm and not self.can_anywhere(user, perm):
                 return None
             if item.get("children") and not children and not item.get("url"):
                 return None

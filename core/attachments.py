@@ -20,13 +20,14 @@ import io
 import os
 import tempfile
 import uuid
+import warnings
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Integer, String, cast, select
+from sqlalchemy import Integer, String, cast, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
@@ -36,7 +37,7 @@ from .errors import NotFound, ValidationFailed
 # Deployment-wide defaults; a field narrows them with x-ccms-max-size / x-ccms-accept.
 DEFAULT_MAX_SIZE = 20 * 1024 * 1024
 THUMB_SIZE = (320, 320)
-MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused (decompression bombs)
+MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused before decoding (decompression bombs)
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -61,6 +62,11 @@ class Attachment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     org_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Where it was attached ("form_record:12", "command_case:7"): set once, by the first save that
+    # references it (see :func:`check_refs` / :func:`claim`); None while only uploaded.
+    attached_to: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    attached_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attached_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     def ref(self) -> dict[str, Any]:
         """The ref a form record stores."""
@@ -188,19 +194,42 @@ class Store:
             self._write(self.thumb_path(sha256), png)
 
 
+def too_many_pixels(width: int | None = None, height: int | None = None) -> ValidationFailed:
+    """The refusal of an image above :data:`MAX_IMAGE_PIXELS` (sizes when known)."""
+    size = f"{width}×{height}，" if width and height else ""
+    size_en = f"{width}×{height}; " if width and height else ""
+    return ValidationFailed(f"图片像素过多（{size}最多 {MAX_IMAGE_PIXELS:,} 像素），请缩小后再上传",
+                            f"the image has too many pixels ({size_en}at most {MAX_IMAGE_PIXELS:,}); "
+                            "make it smaller and upload it again", code="image_too_large")
+
+
 def thumbnail(data: bytes) -> bytes:
-    """A PNG thumbnail; an image Pillow cannot decode is refused as not an image."""
+    """A PNG thumbnail; an image Pillow cannot decode is refused as not an image.
+
+    The pixel cap is enforced before decoding: ``Image.open`` reads only the
+    header, the size it declares is checked against :data:`MAX_IMAGE_PIXELS`,
+    and only then are the pixels decoded. (Pillow itself only warns between
+    its limit and twice it, so its check alone would let 80 M pixels through.)
+    """
     from PIL import Image, UnidentifiedImageError
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.seek(0)
-            im = im.convert("RGBA") if im.mode not in ("RGB", "RGBA", "L") else im.copy()
-            im.thumbnail(THUMB_SIZE)
-            out = io.BytesIO()
-            im.save(out, "PNG")
-            return out.getvalue()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+        with warnings.catch_warnings(record=True):
+            # above the cap Pillow only warns (it refuses above twice the cap): the check below refuses
+            warnings.simplefilter("always", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+                if width * height > MAX_IMAGE_PIXELS:  # from the header: nothing decoded yet
+                    raise too_many_pixels(width, height)
+                im.seek(0)
+                im = im.convert("RGBA") if im.mode not in ("RGB", "RGBA", "L") else im.copy()
+                im.thumbnail(THUMB_SIZE)
+                out = io.BytesIO()
+                im.save(out, "PNG")
+                return out.getvalue()
+    except Image.DecompressionBombError:
+        raise too_many_pixels() from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise ValidationFailed("图片无法识别或已损坏（或像素过多）",
                                "the image cannot be read, is damaged or has too many pixels") from None
 
@@ -262,6 +291,85 @@ def trusted_refs(s: Session, refs: list[Any]) -> list[dict[str, Any]]:
             raise ValidationFailed("附件信息无效，请重新上传", "invalid attachment, upload it again")
         out.append(row.ref())
     return out
+
+
+# --- claims: an attachment goes into one place, chosen by its uploader --------------------------
+
+def _refused(path: str, code: str, zh: str, en: str) -> ValidationFailed:
+    return ValidationFailed(zh, en, code=code, fields={path: {"message": zh, "message_en": en}})
+
+
+def refs_with_paths(value: Any, path: str = "") -> Iterable[tuple[str, dict[str, Any]]]:
+    """``(path, ref)`` of every attachment ref in a record's data (``photos``,
+    ``site.photos``, ``items[2].photos``); the refs are the data's own dicts."""
+    if isinstance(value, dict):
+        if isinstance(value.get("id"), str) and isinstance(value.get("sha256"), str):
+            yield path, value
+            return
+        for k, v in value.items():
+            yield from refs_with_paths(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            is_ref = isinstance(v, dict) and isinstance(v.get("id"), str)
+            yield from refs_with_paths(v, path if is_ref else f"{path}[{i}]")
+
+
+def check_one(s: Session, actor: audit.Actor | None, row: Attachment, path: str, place: str | None,
+              keep: Iterable[str] = ()) -> bool:
+    """May ``actor`` attach ``row`` at ``place`` (None: a place about to be created)? True when it
+    must be claimed, False when it is already there (or kept from the object's previous version).
+
+    Refused (422, bilingual, the field named): an attachment already attached elsewhere
+    (``attachment_claimed``), and one uploaded by someone else (``attachment_not_yours``).
+    The system (``actor`` None: seeds, migrations) may attach any unclaimed file."""
+    if row.id in set(keep):
+        return row.attached_to is None  # already part of this object (before claims existed: claim it now)
+    if row.attached_to is not None:
+        if row.attached_to == place:
+            return False
+        raise _refused(path, "attachment_claimed",
+                       f"附件“{row.name}”已附在别处，不能再次引用；请重新上传",
+                       f"attachment '{row.name}' is already attached elsewhere; upload it again")
+    if actor is not None and actor.id is not None and row.created_by != actor.id:
+        raise _refused(path, "attachment_not_yours",
+                       f"附件“{row.name}”不是您上传的，不能引用；请自己上传",
+                       f"attachment '{row.name}' was uploaded by someone else; upload it yourself")
+    return True
+
+
+def check_refs(s: Session, actor: audit.Actor | None, data: Any, *, place: str | None = None,
+               keep: Iterable[str] = ()) -> list[tuple[str, Attachment]]:
+    """Check every attachment ref in ``data`` before it is stored: it exists, its checksum
+    matches, and ``actor`` may attach it (:func:`check_one`). Each ref is replaced in place by
+    what the database holds (name, size, type cannot be forged). ``keep``: ids the object held
+    already. Returns what :func:`claim` must then claim."""
+    keep = set(keep)
+    pending: list[tuple[str, Attachment]] = []
+    for path, ref in list(refs_with_paths(data)):
+        row = s.get(Attachment, ref["id"]) if len(ref["id"]) <= 32 else None
+        if row is None or row.sha256 != ref.get("sha256"):
+            raise _refused(path, "attachment_invalid", "附件信息无效，请重新上传", "invalid attachment, upload it again")
+        ref.clear()
+        ref.update(row.ref())
+        if check_one(s, actor, row, path, place, keep):
+            pending.append((path, row))
+    return pending
+
+
+def claim(s: Session, actor: audit.Actor | None, pending: Iterable[tuple[str, Attachment]], place: str) -> None:
+    """Record ``place`` on each checked attachment, atomically: a conditional UPDATE, so two
+    saves racing for one attachment cannot both win (the loser is refused as claimed)."""
+    now = utcnow()
+    for path, row in pending:
+        res = s.execute(update(Attachment).where(
+            Attachment.id == row.id, or_(Attachment.attached_to.is_(None), Attachment.attached_to == place))
+            .values(attached_to=place, attached_at=now, attached_by=actor.id if actor else None)
+            .execution_options(synchronize_session=False))
+        if res.rowcount != 1:
+            raise _refused(path, "attachment_claimed",
+                           f"附件“{row.name}”已附在别处，不能再次引用；请重新上传",
+                           f"attachment '{row.name}' is already attached elsewhere; upload it again")
+        s.expire(row)
 
 
 def referencing_records(s: Session, att_id: str) -> list[Any]:

@@ -278,6 +278,15 @@ class Authorizer:
                     return True
         return False
 
+    def check_at_root(self, person_id: int, permission: str) -> bool:
+        """May the person use ``permission`` on an object of no org? Only a grant
+        at a root org (path ``/<id>/``) covers the whole deployment."""
+        idx = self._index
+        if idx is None or self._stale:
+            idx = self._idx()
+        return any((g.all or permission in g.perms) and g.path is not None and g.path.count("/") == 2
+                   for g in idx.grants.get(person_id, _EMPTY))
+
     def _late_path(self, idx: _Index, org_id: int) -> str | None:
         """Path of an org created after the snapshot was loaded.
 

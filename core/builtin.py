@@ -66,7 +66,7 @@ def ccms_menu_items(ctx: Any, user: Any) -> list[dict[str, Any]]:
     from .forms.access import perm, published_form_ids
     with ctx.db.session() as s:
         ids = published_form_ids(s)
-    if not any(ctx.can(user, perm(i, "list")) for i in ids):
+    if not any(ctx.can_anywhere(user, perm(i, "list")) for i in ids):
         return []
     return [{"id": "form_records", "title": {"zh-CN": "表单数据", "en": "Form data"}, "order": 150,
              "children": [{"id": "form_records.all", "title": {"zh-CN": "全部表单", "en": "All forms"},

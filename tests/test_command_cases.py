@@ -151,7 +151,8 @@ def test_public_report_is_verified_by_the_grid_supervisor(world):
     c = ok(report(w["intake"], at=INSIDE_B, class_code="E0102", source="hotline", photos=False,
                   reporter_name="张先生", reporter_phone="13800000000"), 201)
     assert c["status"] == "verifying" and c["reporter_id"] == w["intake_actor"].id
-    assert act(w["sup"], c["id"], "confirm").status_code == 403  # not this grid's supervisor
+    # not this grid's supervisor: the case is not theirs to see, so it does not exist for them (issue 10, defect 10)
+    assert act(w["sup"], c["id"], "confirm").status_code == 404
     c = ok(act(w["sup2"], c["id"], "confirm"))
     assert c["status"] == "reported" and c["verified_at"] and c["verifier_id"] == w["sup2_actor"].id
     # an unfounded public report ends as not filed
@@ -173,13 +174,13 @@ def test_public_report_goes_to_the_grids_assigned_supervisor(ctx, world):
     ok(report(w["sup2"], at=INSIDE_B, class_code="E0104"), 201)  # sup2 reported most in grid ...02
     _assign_grid(ctx, COMMUNITY + "02", w["sup_actor"].id)  # but sup is its 责任监督员
     c = ok(report(w["intake"], at=INSIDE_B, class_code="E0102", source="hotline", photos=False), 201)
-    assert act(w["sup2"], c["id"], "confirm").status_code == 403
+    assert act(w["sup2"], c["id"], "confirm").status_code == 404  # not theirs: not found (issue 10, defect 10)
     c = ok(act(w["sup"], c["id"], "confirm"))
     assert c["verifier_id"] == w["sup_actor"].id
     # someone no longer holding 监督员 is passed over: back to who reported most in the grid
     _assign_grid(ctx, COMMUNITY + "02", w["intake_actor"].id)
     c2 = ok(report(w["intake"], at=INSIDE_B, class_code="E0201", source="public", photos=False), 201)
-    assert act(w["sup"], c2["id"], "confirm").status_code == 403
+    assert act(w["sup"], c2["id"], "confirm").status_code == 404  # not theirs to see (issue 10, defect 10)
     assert ok(act(w["sup2"], c2["id"], "confirm"))["verifier_id"] == w["sup2_actor"].id
 
 
@@ -300,8 +301,10 @@ def test_duplicate_flagged_and_merged(ctx, world):
     far = ok(report(w["sup2"], at=(LON0 + 2.5 * DX, LAT0 + 1.5 * DY)), 201)  # > 50 m away
     other = ok(report(w["sup2"], class_code="E0104"), 201)                  # another class
     assert far["duplicate_of_id"] is None and other["duplicate_of_id"] is None
-    nearby = ok(w["sup"].api("GET", f"/api/command/cases/nearby?class_code=E0102&lon={INSIDE[0]}&lat={INSIDE[1]}"))
-    assert {i["id"] for i in nearby["items"]} == {first["id"], dup["id"]}
+    url = f"/api/command/cases/nearby?class_code=E0102&lon={INSIDE[0]}&lat={INSIDE[1]}"
+    assert {i["id"] for i in ok(w["leader"].api("GET", url))["items"]} == {first["id"], dup["id"]}
+    # a supervisor finds only the cases they may see (issue 10, defect 1): their own, not sup2's
+    assert {i["id"] for i in ok(w["sup"].api("GET", url))["items"]} == {first["id"]}
     assert act(w["leader"], dup["id"], "merge", merge_into=other["id"]).status_code == 422  # other class
     assert act(w["leader"], dup["id"], "merge", merge_into=999999).status_code == 422
     m = ok(act(w["leader"], dup["id"], "merge", merge_into=first["id"]))
@@ -348,9 +351,10 @@ def test_dispatch_to_a_missing_or_inactive_department(world):
 def test_handler_cannot_act_on_another_departments_task(world):
     w = world
     c = to_dispose(w)  # sent to srhw (h1); h2 is in szgy
-    assert w["h2"].api("POST", f"/api/command/cases/{c['id']}/claim", json={}).status_code == 403
+    # a case h2 may not see does not exist for h2, whatever the action (issue 10, defect 10)
+    assert w["h2"].api("POST", f"/api/command/cases/{c['id']}/claim", json={}).status_code == 404
     r = act(w["h2"], c["id"], "done", photos=[photo_id(w["h2"])])
-    assert r.status_code == 403
+    assert r.status_code == 404
     assert w["h2"].api("GET", f"/api/command/cases/{c['id']}").status_code == 404
     ok(w["h1"].api("POST", f"/api/command/cases/{c['id']}/claim", json={}))
     no_after = act(w["h1"], c["id"], "done")

@@ -75,9 +75,9 @@ def available(ctx: Any, user: Any, definition: FormDefinition, *, deleted: bool)
     locale = ctx.deployment.locale
     out = []
     for a in REGISTRY.values():
-        if a.deleted_view == deleted and ctx.can(user, access.perm(definition.id, a.permission)):
+        if a.deleted_view == deleted and ctx.can_anywhere(user, access.perm(definition.id, a.permission)):
             out.append((a.id, a.label[0] if locale == "zh-CN" else a.label[1]))
-    if not deleted and ctx.can(user, access.perm(definition.id, "update")):
+    if not deleted and ctx.can_anywhere(user, access.perm(definition.id, "update")):
         for name in bulk_edit_fields(ctx, user, definition):
             label = definition.label(name, locale)
             out.append((f"set:{name}", ("设置：" if locale == "zh-CN" else "Set: ") + label))

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from .. import audit
+from .. import attachments, audit
 from ..audit import Actor
 from ..db import utcnow
 from ..errors import Conflict, NotFound, ValidationFailed
@@ -350,6 +350,11 @@ def _shown_only(definition: FormDefinition, values: Mapping[str, Any], errors: d
     return drop_hidden_errors(definition, values, errors)
 
 
+def attachment_place(record_id: int) -> str:
+    """What ``core_attachment.attached_to`` says of an attachment of this record."""
+    return f"form_record:{record_id}"
+
+
 def create(session: Session, actor: Actor | None, ctx: Any, form_id: str, data: Any, org_id: int, *,
            clean: bool = True, drop: Iterable[str] = ()) -> FormRecord:
     """Validate ``data`` with the published definition and store it.
@@ -372,10 +377,12 @@ def create(session: Session, actor: Actor | None, ctx: Any, form_id: str, data: 
     errors = _shown_only(definition, values, v.validate(values))
     if errors:
         raise _refuse(errors)
+    pending = attachments.check_refs(session, actor, values)  # the uploader's own, not attached elsewhere
     row = FormRecord(form_id=form_id, def_version=version, org_id=org, data=values,
                      created_by=actor.id if actor else None, updated_by=actor.id if actor else None)
     session.add(row)
     session.flush()
+    attachments.claim(session, actor, pending, attachment_place(row.id))
     _history(session, actor, row, "create", {"before": {}, "after": values})
     audit.record(session, actor, "form_record.create", f"form:{form_id}", row.id,
                  after=access.mask_always(ctx, definition, values),
@@ -410,6 +417,9 @@ def update(session: Session, actor: Actor | None, ctx: Any, form_id: str, record
     errors = _shown_only(definition, values, v.validate(values))
     if errors:
         raise _refuse(errors)
+    place = attachment_place(row.id)
+    held = {r.get("id") for r in attachments.refs_in(before)}  # kept attachments need no new claim
+    attachments.claim(session, actor, attachments.check_refs(session, actor, values, place=place, keep=held), place)
     new_org = _org(session, org_id) if org_id is not None else row.org_id
     after = {**up.archived, **values}
     diff = _changes(before, after)

@@ -91,7 +91,7 @@ def subtree_filter(paths: list[str]) -> ColumnElement[bool]:
 
 def domain_paths(ctx: Any, session: Session, user: Any, permission: str) -> list[str]:
     """Paths of the subtrees where ``user`` may use ``permission`` (token scopes included)."""
-    if user is None or not ctx.can(user, permission):
+    if user is None or not ctx.can_anywhere(user, permission):
         return []
     ids = ctx.authz.grant_orgs(user.id, permission)
     return sorted(p for p in (ctx.authz.path_of(i) for i in ids) if p)  # from the index: no query

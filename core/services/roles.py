@@ -157,7 +157,7 @@ def domain_paths(ctx: Any, session: Session, user: Any, permission: str) -> list
     root = root_org_id(session)
     if root is not None and ctx.can(user, permission, root):
         return None
-    if user is None or not ctx.can(user, permission):
+    if user is None or not ctx.can_anywhere(user, permission):
         return []
     ids = ctx.authz.grant_orgs(user.id, permission)
     return sorted(p for p in session.scalars(select(Org.path).where(Org.id.in_(ids))) if p) if ids else []

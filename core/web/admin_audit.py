@@ -173,7 +173,7 @@ async def audit_page(request: Request) -> Response:
     entries = [{"e": e, "label": action_label(ctx, e.action), "url": object_url(e.object_type, e.object_id),
                 "before": _pretty(e.before), "after": _pretty(e.after)} for e in rows]
     data = {"entries": entries, **p, "f": f, "errors": errors, "page_url": base,
-            "export_query": urlencode(params), "can_export": ctx.can(request.scope["user"], EXPORT),
+            "export_query": urlencode(params), "can_export": ctx.can_anywhere(request.scope["user"], EXPORT),
             "breadcrumbs": [(ctx.gettext("audit.title"), None)]}
     if is_htmx(request) and request.headers.get("hx-target") == "list":
         return render(request, "admin/audit_list.html", data)  # 200 even with errors: htmx swaps only 2xx

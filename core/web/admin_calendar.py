@@ -97,7 +97,7 @@ def _year_context(ctx: Any, s: Any, user: Any, cal_id: str, year: int, **extra: 
     known = svc.package.known_years()
     context = {
         "cal": row, "year": year, "months": _months(ctx, cal, year), "days": days,
-        "weekday_names": _weekday_names(ctx), "can_edit": ctx.can(user, EDIT),
+        "weekday_names": _weekday_names(ctx), "can_edit": ctx.can_anywhere(user, EDIT),
         "package_years": known, "package_version": svc.package.version(),
         "year_known": year in known,
         "day_values": {"day": "", "kind": "holiday", "day_name": ""}, "day_errors": {}, "day_error": None,
@@ -153,7 +153,7 @@ def _render_list(request: Request, values: dict[str, str] | None = None, exc: Cc
     with ctx.db.session() as s:
         rows = svc.list_calendars(s)
         return render(request, "admin/calendar_list.html", {
-            "rows": rows, "weekday_names": _weekday_names(ctx), "can_edit": ctx.can(user, EDIT),
+            "rows": rows, "weekday_names": _weekday_names(ctx), "can_edit": ctx.can_anywhere(user, EDIT),
             "values": values or {"id": "", "name": ""}, "errors": dict(exc.fields or {}) if exc else {},
             "error": exc, "breadcrumbs": [(ctx.gettext("calendar.title"), None)]}, status_code=status)
 

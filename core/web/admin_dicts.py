@@ -80,7 +80,7 @@ async def list_page(request: Request) -> Response:
     with ctx.db.session() as s:
         dicts = list(s.scalars(select(Dict).order_by(Dict.code)))
         return render(request, "admin/dicts.html", {
-            "dicts": dicts, "counts": _counts(s), "can_edit": ctx.can(user, EDIT),
+            "dicts": dicts, "counts": _counts(s), "can_edit": ctx.can_anywhere(user, EDIT),
             "breadcrumbs": [(ctx.gettext("dicts.title"), None)]})
 
 
@@ -171,7 +171,7 @@ def _render_detail(request: Request, code: str, exc: CcmsError | None = None, st
         items = svc.list_items(s, d, q=q, active_only=show != "all")
         total = svc.item_count(s, d.id)
         context = {"d": d, "tree": _tree(items), "shown": len(items), "total": total, "q": q, "show": show,
-                   "can_edit": ctx.can(user, EDIT), "error": exc, "history": history(s, "dict", d.code, limit=20),
+                   "can_edit": ctx.can_anywhere(user, EDIT), "error": exc, "history": history(s, "dict", d.code, limit=20),
                    "breadcrumbs": _crumbs(ctx, (d.name, None))}
         if request.headers.get("hx-request") and exc is None:
             return render(request, "admin/dicts_tree.html", context)

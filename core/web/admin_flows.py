@@ -163,7 +163,7 @@ def _editor_context(request: Request, s: Any, flow_id: str, exc: CcmsError | Non
         "nodes": nodes, "transitions": transitions, "node_ids": node_ids,
         "node_options": [("", ctx.gettext("flows.choose"))] + [(n["id"], f"{n['title']}（{n['id']}）") for n in nodes],
         "problems": problems, **shared.versions_context(KIND, s, flow_id, diff_range),
-        "can_edit": ctx.can(user, EDIT), "error": exc, "errors": inline_errors(exc, panel),
+        "can_edit": ctx.can_anywhere(user, EDIT), "error": exc, "errors": inline_errors(exc, panel),
         "posted": posted or {}, "panel": panel, "notice": notice,
         "diagram": _diagram(ctx, d),
         "type_options": _options(ctx, "flows.type.", NODE_TYPES),
@@ -341,7 +341,7 @@ def _render_json(request: Request, flow_id: str, text: str | None = None, exc: C
         "flow_id": flow_id, "title": localize(d.get("title")) or flow_id,
         "text": text if text is not None else json.dumps(d, ensure_ascii=False, indent=2),
         "lock": work.lock_version if work is not None else 0, "error": exc, "notice": notice,
-        "problems": problems, "can_edit": ctx.can(user, EDIT),
+        "problems": problems, "can_edit": ctx.can_anywhere(user, EDIT),
         "breadcrumbs": [(ctx.gettext("flows.title"), BASE), (localize(d.get("title")) or flow_id, f"{BASE}/{flow_id}"),
                         (ctx.gettext("flows.json_tab"), None)]}, status_code=status)
 

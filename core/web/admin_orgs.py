@@ -153,7 +153,7 @@ async def tree_page(request: Request) -> Response:
         orgs = list(s.scalars(select(Org).where(svc.subtree_filter(paths))))
         return render(request, "admin/orgs.html", {
             "tree": _tree(orgs), "count": len(orgs), "inactive": sum(1 for o in orgs if not o.active),
-            "can_create": ctx.can(user, EDIT),
+            "can_create": ctx.can_anywhere(user, EDIT),
             "breadcrumbs": [(ctx.gettext("orgs.title"), None)]})
 
 

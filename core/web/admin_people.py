@@ -174,7 +174,7 @@ async def list_page(request: Request) -> Response:
             kept["page_size"] = str(size)
         ctxt = {"rows": rows, "total": total, "page": page, "pages": pages, "filters": f,
                 "page_url": "/admin/people?" + (urlencode(kept) + "&" if kept else ""),
-                "can_create": ctx.can(user, EDIT), "is_locked": svc.is_locked}
+                "can_create": ctx.can_anywhere(user, EDIT), "is_locked": svc.is_locked}
         if request.headers.get("hx-request"):
             return render(request, "admin/people_list.html", ctxt)
         ctxt["orgs"] = org_options(s, paths, active_only=False)

@@ -190,7 +190,7 @@ async def roles_page(request: Request) -> Response:
         roles = svc.list_roles(s, q)
         root = svc.root_org_id(s)
     user = _user(request)
-    data = {"roles": roles, "q": q, "can_grant": ctx.can(user, EDIT),
+    data = {"roles": roles, "q": q, "can_grant": ctx.can_anywhere(user, EDIT),
             "can_define": root is not None and ctx.can(user, EDIT, root),
             "breadcrumbs": [(ctx.gettext("roles.title"), None)]}
     if is_htmx(request) and request.headers.get("hx-target") == "list":
@@ -260,7 +260,7 @@ async def role_detail_page(request: Request) -> Response:
     problem: CcmsError | None = None
     status = 200
     if request.method == "POST":
-        ctx.require(user, EDIT)
+        ctx.require_anywhere(user, EDIT)  # the service checks the org of each grant
         data = await form_data(request)
         values = _form_values(data)
         values["version"] = str(data.get("version", ""))
@@ -287,7 +287,7 @@ async def role_detail_page(request: Request) -> Response:
         block = _grants_block(ctx, s, user, role=code, page=page)
         extra = _groups_context(ctx, s, user, current["permissions"])
     data = {"role": current, "values": values, "errors": errors, "problem": problem,
-            "can_grant": ctx.can(user, EDIT), "grants_url": f"/admin/roles/{code}?", "next": f"/admin/roles/{code}",
+            "can_grant": ctx.can_anywhere(user, EDIT), "grants_url": f"/admin/roles/{code}?", "next": f"/admin/roles/{code}",
             **block, **extra,
             "breadcrumbs": [(ctx.gettext("roles.title"), "/admin/roles"), (current["name"], None)]}
     if is_htmx(request) and request.headers.get("hx-target") == "grants":
@@ -329,7 +329,7 @@ async def grants_page(request: Request) -> Response:
     data = {**block, "roles": roles, "orgs": orgs, "f": {"role": role or "", "org_id": org_id or "",
                                                          "person_id": person_id or ""},
             "grants_url": f"/admin/grants?{query + '&' if query else ''}", "next": f"/admin/grants?{query}",
-            "can_edit": ctx.can(user, EDIT),
+            "can_edit": ctx.can_anywhere(user, EDIT),
             "breadcrumbs": [(ctx.gettext("roles.title"), "/admin/roles"), (ctx.gettext("grants.title"), None)]}
     if is_htmx(request) and request.headers.get("hx-target") in ("list", "grants"):
         return render(request, "admin/roles_grants.html", data)
@@ -429,7 +429,7 @@ async def person_grants_page(request: Request) -> Response:
     values: dict[str, Any] = {"role": request.query_params.get("role", ""),
                               "org_id": request.query_params.get("org_id", "")}
     if request.method == "POST":
-        ctx.require(user, EDIT)
+        ctx.require_anywhere(user, EDIT)  # the service checks the org of each grant
         data = await form_data(request)
         action = str(data.get("action", "grant"))
         values = {"role": str(data.get("role", "")), "org_id": str(data.get("org_id", ""))}
@@ -456,7 +456,7 @@ async def person_grants_page(request: Request) -> Response:
             values["org_id"] = str(person.org_id)
         data_ctx = {"person": person, "org": org, **block, "values": values, "errors": errors, "problem": problem,
                     "roles": role_options(s), "orgs": org_options(ctx, s, user, EDIT),
-                    "can_edit": ctx.can(user, EDIT), "next": f"/admin/people/{person_id}/grants",
+                    "can_edit": ctx.can_anywhere(user, EDIT), "next": f"/admin/people/{person_id}/grants",
                     "grants_url": f"/admin/people/{person_id}/grants?", "hide_person": True,
                     "breadcrumbs": [(ctx.gettext("grants.people"), "/admin/people"),
                                     (person.display_name, f"/admin/people/{person_id}"),

@@ -93,7 +93,7 @@ async def upload(request: Request) -> Response:
         form_id, field = str(form.get("form") or ""), str(form.get("field") or "")
         if user is None:
             raise Forbidden("请先登录", "log in first")
-        if not (ctx.can(user, access.perm(form_id, "create")) or ctx.can(user, access.perm(form_id, "update"))):
+        if not (ctx.can_anywhere(user, access.perm(form_id, "create")) or ctx.can_anywhere(user, access.perm(form_id, "update"))):
             raise Forbidden("没有权限上传此表单的附件", f"permission denied: {access.perm(form_id, 'create')}")
         upload_file = form.get("file")
         if not isinstance(upload_file, UploadFile) or not upload_file.filename:

@@ -112,7 +112,7 @@ def render_list(kind: DefinitionKind, request: Request, exc: CcmsError | None = 
         elif not isinstance(exc, DefinitionError):  # a faulty definition file is told in the flash alone
             errors = dict(exc.fields or {})
     return render(request, f"admin/{kind.prefix}.html", {
-        kind.prefix: items, "can_edit": ctx.can(user, kind.edit),
+        kind.prefix: items, "can_edit": ctx.can_anywhere(user, kind.edit),
         "values": values or {kind.id_field: "", "title": ""},
         "error": exc, "errors": errors, "which": which,
         "breadcrumbs": [(ctx.gettext(f"{kind.prefix}.title"), None)]}, status_code=status)

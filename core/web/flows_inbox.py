@@ -560,7 +560,7 @@ def _startable(ctx: Any, s: Any, user: Any, flow_id: str) -> tuple[Any, Any]:
     d = engine.definition(s, flow_id)[0]
     fd = records.published(s, d.form) if d.form else None
     if fd is not None:
-        ctx.require(user, access.perm(fd.id, "create"))
+        ctx.require_anywhere(user, access.perm(fd.id, "create"))
     return d, fd
 
 
@@ -570,7 +570,7 @@ async def start_index(request: Request) -> Response:
         flows = []
         for fid, title, data in _published_flows(ctx, s):
             form = data.get("form")
-            if form and not ctx.can(user, access.perm(form, "create")):
+            if form and not ctx.can_anywhere(user, access.perm(form, "create")):
                 continue
             flows.append({"id": fid, "title": title,
                           "description": ctx.catalog.localize(data.get("description") or "", ctx.deployment.locale)})

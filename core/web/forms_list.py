@@ -43,7 +43,7 @@ def _user_or_403(request: Request) -> tuple[Any, Any]:
 
 
 def _may_share(ctx: Any, user: Any, form_id: str) -> bool:
-    return ctx.can(user, access.perm(form_id, "list")) and ctx.can(user, SHARE)
+    return ctx.can_anywhere(user, access.perm(form_id, "list")) and ctx.can_anywhere(user, SHARE)
 
 
 def _allowed_filters(d: FormDefinition, hidden: set[str]) -> list[str]:
@@ -76,7 +76,7 @@ def list_extras(request: Request, ctx: Any, user: Any, s: Any, d: FormDefinition
         "current_query": urlencode(saved_filters.query_params(current)), "has_query": bool(current),
         "can_share": _may_share(ctx, user, d.id),
         "bulk_actions": bulk_actions.available(ctx, user, d, deleted=deleted),
-        "can_import": ctx.can(user, access.perm(d.id, "create")),
+        "can_import": ctx.can_anywhere(user, access.perm(d.id, "create")),
     }
 
 
@@ -144,7 +144,7 @@ async def delete_filter(request: Request) -> Response:
     form_id, fid = request.path_params["form"], request.path_params["fid"]
     fr._require_any(ctx, user, form_id, "list")
     with ctx.db.session() as s:
-        saved_filters.delete(s, actor_of(request), form_id, fid, is_admin=ctx.can(user, SHARE))
+        saved_filters.delete(s, actor_of(request), form_id, fid, is_admin=ctx.can_anywhere(user, SHARE))
     return RedirectResponse(f"/forms/{form_id}", status_code=303)
 
 
@@ -432,7 +432,7 @@ async def api_filter(request: Request) -> Response:
     form_id, fid = request.path_params["form"], request.path_params["fid"]
     fr._require_any(ctx, user, form_id, "list")
     with ctx.db.session() as s:
-        saved_filters.delete(s, actor_of(request), form_id, fid, is_admin=ctx.can(user, SHARE))
+        saved_filters.delete(s, actor_of(request), form_id, fid, is_admin=ctx.can_anywhere(user, SHARE))
     return JSONResponse({"ok": True})
 
 

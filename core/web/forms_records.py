@@ -54,7 +54,7 @@ def _ctx_user(request: Request) -> tuple[Any, Any]:
 
 def _require_any(ctx: Any, user: Any, form_id: str, action: str) -> None:
     """The user holds the form permission in some org (the exact org is checked per record)."""
-    ctx.require(user, access.perm(form_id, action))
+    ctx.require_anywhere(user, access.perm(form_id, action))
 
 
 def _definition(s: Any, form_id: str) -> FormDefinition:
@@ -149,7 +149,7 @@ def _record_or_404(ctx: Any, s: Any, user: Any, form_id: str, rid: int, action: 
     row = records.get(s, form_id, rid, deleted=deleted)
     if not ctx.can(user, access.perm(form_id, action), row.org_id):
         # outside the user's subtree: as if it did not exist (no probing of ids)
-        if not ctx.can(user, access.perm(form_id, action)):
+        if not ctx.can_anywhere(user, access.perm(form_id, action)):
             raise Forbidden("没有权限", f"permission denied: {access.perm(form_id, action)}")
         raise NotFound(f"记录 {rid} 不存在", f"record {rid} does not exist")
     return row
@@ -197,7 +197,7 @@ async def index_page(request: Request) -> Response:
         rows = s.execute(select(FormDef.form_id, FormDef.definition).where(FormDef.status == "published")
                          .order_by(FormDef.form_id)).all()
     forms = [{"id": fid, "title": localize((raw or {}).get("title"), ctx.deployment.locale) or fid}
-             for fid, raw in rows if ctx.can(user, access.perm(fid, "list"))]
+             for fid, raw in rows if ctx.can_anywhere(user, access.perm(fid, "list"))]
     return render(request, "forms/index.html", {"forms": forms,
                                                 "breadcrumbs": [(ctx.gettext("form_records.title"), None)]})
 
@@ -236,9 +236,9 @@ def _list_context(request: Request, ctx: Any, user: Any, s: Any, d: FormDefiniti
             "q": query.q, "sort": query.sort, "deleted": query.deleted, "filters": filters,
             "base_url": f"/forms/{d.id}?" + (urlencode(keep) + "&" if keep else ""),
             "export_query": urlencode(keep),
-            "can_create": ctx.can(user, access.perm(d.id, "create")),
-            "can_export": ctx.can(user, access.perm(d.id, "export")),
-            "can_restore": ctx.can(user, access.perm(d.id, "delete")),
+            "can_create": ctx.can_anywhere(user, access.perm(d.id, "create")),
+            "can_export": ctx.can_anywhere(user, access.perm(d.id, "export")),
+            "can_restore": ctx.can_anywhere(user, access.perm(d.id, "delete")),
             "breadcrumbs": [(ctx.gettext("form_records.title"), "/forms"), (_title(ctx, d), None)]}
 
 
@@ -601,7 +601,7 @@ async def api_record(request: Request) -> Response:
 async def api_definition(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id = request.path_params["form"]
-    if not any(ctx.can(user, access.perm(form_id, a)) for a in ("list", "read", "create")):
+    if not any(ctx.can_anywhere(user, access.perm(form_id, a)) for a in ("list", "read", "create")):
         raise Forbidden("没有权限", f"permission denied: {access.perm(form_id, 'read')}")
     with ctx.db.session() as s:
         d = _definition(s, form_id)

@@ -40,7 +40,7 @@ MAX_Q = 50
 def _may_fill(ctx: Any, user: Any, form_id: str) -> None:
     if user is None:
         raise Forbidden("请先登录", "log in first")
-    if not (ctx.can(user, access.perm(form_id, "create")) or ctx.can(user, access.perm(form_id, "update"))):
+    if not (ctx.can_anywhere(user, access.perm(form_id, "create")) or ctx.can_anywhere(user, access.perm(form_id, "update"))):
         raise Forbidden("没有权限填写此表单", f"permission denied: {access.perm(form_id, 'create')}")
 
 

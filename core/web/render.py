@@ -68,7 +68,8 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "menus": ctx.menus_for(user) if user else [],
         "htmx": bool(request.headers.get("hx-request")),
         "flash": request.query_params.get("flash", ""),
-        "can": (lambda perm, org_id=None: ctx.can(user, perm, org_id)) if user else (lambda *a, **k: False),
+        "can": (lambda perm, org_id: ctx.can(user, perm, org_id)) if user else (lambda *a, **k: False),
+        "can_anywhere": (lambda perm: ctx.can_anywhere(user, perm)) if user else (lambda *a, **k: False),
     }
     if context:
         data.update(context)

@@ -27,14 +27,14 @@ def requires(permission: str) -> Callable[[Callable[..., Any]], Callable[..., An
         if inspect.iscoroutinefunction(endpoint):
             @functools.wraps(endpoint)
             async def async_wrapper(request: Request) -> Any:
-                request.scope["ccms"].require(request.scope.get("user"), permission)
+                request.scope["ccms"].require_anywhere(request.scope.get("user"), permission)
                 return await endpoint(request)
             async_wrapper.permission = permission  # type: ignore[attr-defined]
             return async_wrapper
 
         @functools.wraps(endpoint)
         def wrapper(request: Request) -> Any:
-            request.scope["ccms"].require(request.scope.get("user"), permission)
+            request.scope["ccms"].require_anywhere(request.scope.get("user"), permission)
             return endpoint(request)
         wrapper.permission = permission  # type: ignore[attr-defined]
         return wrapper

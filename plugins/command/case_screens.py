@@ -82,6 +82,16 @@ def case_out(c: Case) -> dict[str, Any]:
         "verifier_id")}
 
 
+NEARBY_FIELDS = ("id", "case_no", "class_code", "status", "grid_code", "address", "reported_at")
+
+
+def nearby_out(c: Case, distance: float) -> dict[str, Any]:
+    """What the duplicate check shows of a nearby case: enough to recognise the same
+    problem (number, class, status, place, when, how far) and open it; no reporter,
+    no description, no photos (the case page shows those to whoever may see it)."""
+    return {**{k: _iso(getattr(c, k)) for k in NEARBY_FIELDS}, "distance_m": round(distance, 1)}
+
+
 def _num(v: Any) -> str:
     """4.0 → "4", 2.5 → "2.5": numbers as people write them."""
     try:
@@ -145,32 +155,15 @@ def _suggest(s: Any, c: Case) -> Any:
         return None
 
 
-def _todo_instances(uid: int) -> Any:
-    """Case-loop instances with a live task the person may act on (theirs, or one they may claim)."""
-    m = flow_models()
-    mine = select(m.FlowTask.instance_id).where(m.FlowTask.assignee_id == uid, m.FlowTask.flow_id == cases.FLOW_ID,
-                                                m.FlowTask.status.in_(("open", "held")))
-    claimable = (select(m.FlowTask.instance_id)
-                 .join(m.FlowTaskCandidate, m.FlowTaskCandidate.task_id == m.FlowTask.id)
-                 .where(m.FlowTaskCandidate.person_id == uid, m.FlowTask.flow_id == cases.FLOW_ID,
-                        m.FlowTask.status == "open", m.FlowTask.assignee_id.is_(None)))
-    return mine.union(claimable)
-
-
-def _list_query(ctx: Any, user: Any, params: Any) -> Any:
-    """Cases the user may see, filtered by ``status`` (or ``view``), ``q``, ``source``, ``dept``.
+def _list_query(ctx: Any, s: Any, user: Any, params: Any) -> Any:
+    """Cases the user may see (:func:`cases.visible_condition`: the ``view_all`` grant covers its
+    own org subtree only), filtered by ``status`` (or ``view``), ``q``, ``source``, ``dept``.
     Everyone sees the cases they reported, their department's, and those waiting for them
     (a grid supervisor checks cases others reported)."""
-    stmt = select(Case)
-    if not ctx.can(user, "command.case.view_all"):
-        orgs = ctx.authz.grant_orgs(user.id, "command.case.handle") if ctx.can(user, "command.case.handle") else []
-        conds = [Case.reporter_id == user.id, Case.instance_id.in_(_todo_instances(user.id))]
-        if orgs:
-            conds.append(Case.dept_id.in_(orgs))
-        stmt = stmt.where(or_(*conds))
+    stmt = select(Case).where(cases.visible_condition(ctx, s, user))
     view = params.get("view", "")
     if view == "mine":
-        stmt = stmt.where(Case.instance_id.in_(_todo_instances(user.id)))
+        stmt = stmt.where(Case.instance_id.in_(cases.todo_instances(user.id)))
     elif view == "to_file":
         stmt = stmt.where(Case.status.in_(("reported", "verifying")))
     elif view == "to_close":
@@ -283,7 +276,7 @@ async def api_list(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
     page = _int(request.query_params.get("page"))
     with ctx.db.session() as s:
-        rows, total = _page_of(s, _list_query(ctx, user, request.query_params), page)
+        rows, total = _page_of(s, _list_query(ctx, s, user, request.query_params), page)
         return JSONResponse({"items": [case_out(c) for c in rows], "total": total, "page": page})
 
 
@@ -308,7 +301,7 @@ async def api_act(request: Request) -> Response:
         c = cases.act(ctx, s, actor_of(request), request.path_params["id"], str(data.get("action") or ""),
                       comment=str(data.get("comment") or ""), task_id=data.get("task_id"),
                       version=data.get("version"), dept_ids=data.get("dept_ids"), photos=data.get("photos"),
-                      merge_into=data.get("merge_into"), urgency=data.get("urgency"))
+                      merge_into=data.get("merge_into"), urgency=data.get("urgency"), viewer=user_of(request))
         return JSONResponse(case_out(c))
 
 
@@ -317,7 +310,8 @@ async def api_claim(request: Request) -> Response:
     ctx = ctx_of(request)
     data = await _body(request)
     with ctx.db.session() as s:
-        c = cases.claim(ctx, s, actor_of(request), request.path_params["id"], data.get("task_id"))
+        c = cases.claim(ctx, s, actor_of(request), request.path_params["id"], data.get("task_id"),
+                        viewer=user_of(request))
         return JSONResponse(case_out(c))
 
 
@@ -328,7 +322,8 @@ async def api_operation(request: Request) -> Response:
     with ctx.db.session() as s:
         res = cases.operation(ctx, s, actor_of(request), request.path_params["id"], request.path_params["op"],
                               reason=str(data.get("reason") or ""), task_id=data.get("task_id"),
-                              to=str(data.get("to") or "dispatch"), amount=data.get("amount"), unit=data.get("unit"))
+                              to=str(data.get("to") or "dispatch"), amount=data.get("amount"), unit=data.get("unit"),
+                              viewer=user_of(request))
         c = cases.get_case(s, request.path_params["id"])
         return JSONResponse({**case_out(c), "applied": res.applied, "approval_task_id": res.approval_task_id})
 
@@ -340,7 +335,7 @@ async def api_decide(request: Request) -> Response:
     with ctx.db.session() as s:
         c = cases.decide(ctx, s, actor_of(request), request.path_params["id"],
                          data.get("approve") in (True, "1", "true", "on"), comment=str(data.get("comment") or ""),
-                         task_id=data.get("task_id"), due_at=data.get("due_at"))
+                         task_id=data.get("task_id"), due_at=data.get("due_at"), viewer=user_of(request))
         return JSONResponse(case_out(c))
 
 
@@ -349,7 +344,8 @@ async def api_resume(request: Request) -> Response:
     ctx = ctx_of(request)
     data = await _body(request)
     with ctx.db.session() as s:
-        c = cases.resume(ctx, s, actor_of(request), request.path_params["id"], str(data.get("comment") or ""))
+        c = cases.resume(ctx, s, actor_of(request), request.path_params["id"], str(data.get("comment") or ""),
+                         viewer=user_of(request))
         return JSONResponse(case_out(c))
 
 
@@ -360,9 +356,8 @@ async def api_nearby(request: Request) -> Response:
     with ctx.db.session() as s:
         kind, small = cases.parse_class(s, qp.get("class_code", ""))
         loc = grids.locate(s, qp.get("lon"), qp.get("lat"))
-        found = cases.nearby_open(ctx, s, cases.KIND_LETTER[kind] + small, loc.x, loc.y)
-        return JSONResponse({"grid_code": loc.grid_code, "items": [
-            {**case_out(c), "distance_m": round(d, 1)} for c, d in found]})
+        found = cases.nearby_open(ctx, s, cases.KIND_LETTER[kind] + small, loc.x, loc.y, viewer=user_of(request))
+        return JSONResponse({"grid_code": loc.grid_code, "items": [nearby_out(c, d) for c, d in found]})
 
 
 @requires(VIEW)
@@ -414,7 +409,7 @@ def _intake_context(request: Request, s: Any, values: dict[str, Any], errors: di
                     message: str = "") -> dict[str, Any]:
     ctx, user = ctx_of(request), user_of(request)
     return {"values": values, "errors": errors, "message": message, "classes": _class_choices(s),
-            "sources": CASE_SOURCES, "intake_operator": ctx.can(user, "command.case.view_all")}
+            "sources": CASE_SOURCES, "intake_operator": ctx.can_anywhere(user, "command.case.view_all")}
 
 
 @requires(REPORT)
@@ -452,7 +447,8 @@ async def intake_nearby(request: Request) -> Response:
                 ctxv["grid"] = loc
                 if qp.get("class_code"):
                     kind, small = cases.parse_class(s, qp.get("class_code", "").split(" ")[0])
-                    ctxv["items"] = cases.nearby_open(ctx, s, cases.KIND_LETTER[kind] + small, loc.x, loc.y)
+                    ctxv["items"] = cases.nearby_open(ctx, s, cases.KIND_LETTER[kind] + small, loc.x, loc.y,
+                                                      viewer=user_of(request))
         except ValidationFailed as exc:
             ctxv["error"] = exc.zh
         return render(request, "command/_case_nearby.html", ctxv)
@@ -471,12 +467,12 @@ async def cases_page(request: Request) -> Response:
     qp = request.query_params
     page = _int(qp.get("page"))
     with ctx.db.session() as s:
-        rows, total = _page_of(s, _list_query(ctx, user, qp), page)
-        views = ["mine"] + (["to_file", "to_close", "duplicates"] if ctx.can(user, "command.case.view_all") else [])
+        rows, total = _page_of(s, _list_query(ctx, s, user, qp), page)
+        views = ["mine"] + (["to_file", "to_close", "duplicates"] if ctx.can_anywhere(user, "command.case.view_all") else [])
         counts = {}
         for view in views:
             counts[view] = s.scalar(select(func.count()).select_from(
-                _list_query(ctx, user, {"view": view}).with_only_columns(Case.id).subquery())) or 0
+                _list_query(ctx, s, user, {"view": view}).with_only_columns(Case.id).subquery())) or 0
         names = org_info(s, {c.dept_id for c in rows})
         context = {"rows": rows, "total": total, "page": page, "pages": max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
                    "view": qp.get("view", ""), "status": qp.get("status", ""), "q": qp.get("q", ""),
@@ -493,7 +489,7 @@ async def dispatch_page(request: Request) -> Response:
     """任务派遣: filed cases grouped by the suggested department, with deadline and quick dispatch."""
     ctx, user = ctx_of(request), user_of(request)
     with ctx.db.session() as s:
-        rows = list(s.scalars(_list_query(ctx, user, {"status": "filed"}).order_by(Case.filed_at, Case.id).limit(300)))
+        rows = list(s.scalars(_list_query(ctx, s, user, {"status": "filed"}).order_by(Case.filed_at, Case.id).limit(300)))
         groups: dict[Any, list[tuple[Case, Any]]] = {}
         for c in rows:
             sug = _suggest(s, c)
@@ -550,8 +546,9 @@ def _detail(request: Request, error: CcmsError | None = None) -> Response:
                                                      *[t["org_id"] for t in tasks]]).items()}
         depts = [(o.id, o.name) for o in sorted(org_info(s).values(), key=lambda o: o.name)
                  if o.active and o.kind == "department"]
-        dup = s.get(Case, c.duplicate_of_id) if c.duplicate_of_id else None
-        merged = s.get(Case, c.merged_into_id) if c.merged_into_id else None
+        # the case it duplicates / was merged into: named only to whoever may see that case too
+        dup, merged = (s.get(Case, i) if i else None for i in (c.duplicate_of_id, c.merged_into_id))
+        dup, merged = (x if x is not None and cases.may_view(ctx, user, s, x) else None for x in (dup, merged))
         context = {"c": c, "contact": contact.contact(ctx, user, s, c, page=True), "tasks": tasks, "svg": svg, "timeline": _timeline(s, ctx, c), "sug": sug, "names": names,
                    "limit": case_limit(ctx, s, c),
                    "depts": depts, "dup": dup, "merged": merged, "level": _deadline_level(c),
@@ -579,23 +576,24 @@ async def detail_post(request: Request) -> Response:
     what = str(data.get("do") or "act")
     try:
         with ctx.db.session() as s:
-            actor = actor_of(request)
+            actor, viewer = actor_of(request), user_of(request)
             if what == "claim":
-                cases.claim(ctx, s, actor, cid, data.get("task_id"))
+                cases.claim(ctx, s, actor, cid, data.get("task_id"), viewer=viewer)
             elif what == "op":
                 cases.operation(ctx, s, actor, cid, str(data.get("op") or ""), reason=str(data.get("reason") or ""),
-                                task_id=data.get("task_id"), amount=data.get("amount"))
+                                task_id=data.get("task_id"), amount=data.get("amount"), viewer=viewer)
             elif what == "decide":
                 cases.decide(ctx, s, actor, cid, data.get("approve") == "1", comment=str(data.get("comment") or ""),
-                             task_id=data.get("task_id"))
+                             task_id=data.get("task_id"), viewer=viewer)
             elif what == "resume":
-                cases.resume(ctx, s, actor, cid, str(data.get("comment") or ""))
+                cases.resume(ctx, s, actor, cid, str(data.get("comment") or ""), viewer=viewer)
             else:
+                cases.require_view(ctx, viewer, s, cid)  # before storing uploads: a hidden case is "not found"
                 photos = await _store_uploads(request, s, form.getlist("photos"))
                 cases.act(ctx, s, actor, cid, str(data.get("action") or ""), comment=str(data.get("comment") or ""),
                           task_id=data.get("task_id"), version=data.get("version"),
                           dept_ids=[d for d in form.getlist("dept_ids") if d], photos=photos,
-                          merge_into=data.get("merge_into"), urgency=data.get("urgency") or None)
+                          merge_into=data.get("merge_into"), urgency=data.get("urgency") or None, viewer=viewer)
     except CcmsError as exc:
         if exc.status in (401, 404):
             raise

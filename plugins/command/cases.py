@@ -23,7 +23,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from core.api import (
@@ -32,7 +32,9 @@ from core.api import (
     NotFound,
     PluginContext,
     ValidationFailed,
+    attachment_claim,
     attachment_get,
+    attachment_may_attach,
     attachment_save,
     audit_record,
     field_error,
@@ -104,14 +106,29 @@ def get_case(session: Session, case_id: Any) -> Case:
     return row
 
 
-def may_view(ctx: PluginContext, user: Any, session: Session, case: Case) -> bool:
-    """Centre roles see every case; a reporter sees theirs; a department sees what was sent to it;
-    anyone who holds (or held) a task of the case sees it."""
+VIEW_ALL = "command.case.view_all"
+HANDLE = "command.case.handle"
+
+
+def view_scope(ctx: PluginContext, session: Session, user: Any) -> Any:
+    """The cases ``user`` sees through ``command.case.view_all``: only those of the
+    org subtrees where it is granted (a grant at the city = every case), by the rule
+    of the statistics (``stats.scope_of``: district, street, community, main department)."""
+    from .stats import user_scope
+    return user_scope(ctx, session, user, VIEW_ALL)
+
+
+def may_view(ctx: PluginContext, user: Any, session: Session, case: Case, scope: Any = None) -> bool:
+    """Centre roles see the cases of the orgs where they hold ``view_all``; a reporter sees
+    theirs; a department sees what was sent to it; anyone who holds (or held) a task of the
+    case sees it. ``scope``: :func:`view_scope` when the caller has it already."""
     if user is None:
         return False
-    if ctx.can(user, "command.case.view_all") or case.reporter_id == user.id:
+    if case.reporter_id == user.id:
         return True
-    if any(ctx.can(user, "command.case.handle", d) for d in (case.dept_ids or [])):
+    if (scope if scope is not None else view_scope(ctx, session, user)).contains(case):
+        return True
+    if any(ctx.can(user, HANDLE, d) for d in (case.dept_ids or [])):
         return True
     if case.instance_id is None:
         return False
@@ -131,6 +148,41 @@ def require_view(ctx: PluginContext, user: Any, session: Session, case_id: Any) 
     return case
 
 
+def todo_instances(uid: int) -> Any:
+    """Case-loop instances with a live task the person may act on (theirs, or one they may claim)."""
+    m = flow_models()
+    mine = select(m.FlowTask.instance_id).where(m.FlowTask.assignee_id == uid, m.FlowTask.flow_id == FLOW_ID,
+                                                m.FlowTask.status.in_(("open", "held")))
+    claimable = (select(m.FlowTask.instance_id)
+                 .join(m.FlowTaskCandidate, m.FlowTaskCandidate.task_id == m.FlowTask.id)
+                 .where(m.FlowTaskCandidate.person_id == uid, m.FlowTask.flow_id == FLOW_ID,
+                        m.FlowTask.status == "open", m.FlowTask.assignee_id.is_(None)))
+    return mine.union(claimable)
+
+
+def visible_condition(ctx: PluginContext, session: Session, user: Any) -> Any:
+    """SQL condition over ``command_case`` for the cases ``user`` sees in lists (the case
+    list, the duplicate check): the ``view_all`` scope, the cases they reported, those
+    waiting for them, and those of the departments where they hold ``handle``."""
+    if user is None:
+        return false()
+    scope = view_scope(ctx, session, user)
+    if scope.everything:
+        return true()
+    conds = [scope.condition(Case.__table__), Case.reporter_id == user.id,
+             Case.instance_id.in_(todo_instances(user.id))]
+    orgs = ctx.authz.grant_orgs(user.id, HANDLE) if ctx.can_anywhere(user, HANDLE) else []
+    if orgs:
+        conds.append(Case.dept_id.in_(orgs))
+    return or_(*conds)
+
+
+def _case_of(ctx: PluginContext, session: Session, case_id: Any, viewer: Any) -> Case:
+    """The case an action is about: with a ``viewer`` (every HTTP caller) a case they
+    may not see is "not found", so an action never confirms that a hidden case exists."""
+    return get_case(session, case_id) if viewer is None else require_view(ctx, viewer, session, case_id)
+
+
 def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     kx, ky = geo.scales((lat1 + lat2) / 2)
     return math.hypot((lon1 - lon2) * kx, (lat1 - lat2) * ky)
@@ -138,9 +190,14 @@ def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 def nearby_open(ctx: PluginContext, session: Session, class_code: str, lon: float, lat: float, *,
                 radius_m: float | None = None, hours: float | None = None, exclude: int | None = None,
-                limit: int = 10, conf: dict[str, Any] | None = None) -> list[tuple[Case, float]]:
+                limit: int = 10, conf: dict[str, Any] | None = None, viewer: Any = None,
+                everyone: bool = False) -> list[tuple[Case, float]]:
     """Open cases of the same class within ``radius_m`` metres reported in the last ``hours``
-    (settings ``duplicate_radius_m`` / ``duplicate_window_hours``), nearest first."""
+    (settings ``duplicate_radius_m`` / ``duplicate_window_hours``), nearest first.
+    Only those ``viewer`` may see (:func:`visible_condition`); ``everyone=True`` (the
+    server's own duplicate flag on a report) looks at every case."""
+    if viewer is None and not everyone:
+        raise ValueError("nearby_open needs the viewer (or everyone=True for the server's own check)")
     conf = conf if conf is not None else settings(ctx, session)
     radius_m = float(radius_m if radius_m is not None else conf.get("duplicate_radius_m", 50))
     hours = float(hours if hours is not None else conf.get("duplicate_window_hours", 24))
@@ -152,6 +209,8 @@ def nearby_open(ctx: PluginContext, session: Session, class_code: str, lon: floa
                               Case.lat.between(lat - dy, lat + dy))
     if exclude is not None:
         stmt = stmt.where(Case.id != exclude)
+    if not everyone:
+        stmt = stmt.where(visible_condition(ctx, session, viewer))
     found = [(c, distance_m(lon, lat, c.lon, c.lat)) for c in session.scalars(stmt.limit(200))]
     found = [(c, d) for c, d in found if d <= radius_m]
     found.sort(key=lambda p: (p[1], p[0].id))
@@ -190,8 +249,16 @@ def parse_class(session: Session, class_code: str, classes: Classes | None = Non
     return kind, small
 
 
-def check_photos(session: Session, ids: Any, field_name: str, *, required: bool = False) -> list[str]:
-    """Attachment ids that exist and are images."""
+def case_place(case_id: int) -> str:
+    """Where a photo of this case is attached (``core_attachment.attached_to``)."""
+    return f"command_case:{case_id}"
+
+
+def check_photos(session: Session, ids: Any, field_name: str, *, required: bool = False, actor: Actor | None = None,
+                 case: Case | None = None) -> list[str]:
+    """Attachment ids that exist, are images, and ``actor`` may attach to the case (``case`` None:
+    a case being reported): photos they uploaded themselves, attached nowhere else yet. Claim
+    them with :func:`claim_photos` once the case exists."""
     if ids in (None, ""):
         ids = []
     if isinstance(ids, str):
@@ -203,6 +270,7 @@ def check_photos(session: Session, ids: Any, field_name: str, *, required: bool 
         raise bad(field_name, "请上传至少一张照片", "upload at least one photo")
     if len(ids) > MAX_PHOTOS:
         raise bad(field_name, f"最多 {MAX_PHOTOS} 张照片", f"at most {MAX_PHOTOS} photos")
+    held = [*(case.photos_before or []), *(case.photos_after or [])] if case is not None else []
     for i in ids:
         try:
             row = attachment_get(session, i)
@@ -210,7 +278,16 @@ def check_photos(session: Session, ids: Any, field_name: str, *, required: bool 
             raise bad(field_name, f"照片 {i} 不存在，请重新上传", f"photo {i} does not exist: upload it again") from None
         if not row.content_type.startswith("image/"):
             raise bad(field_name, f"“{row.name}”不是图片", f"{row.name!r} is not an image")
+        attachment_may_attach(session, actor, row, field_name, case_place(case.id) if case else None, held)
     return ids
+
+
+def claim_photos(session: Session, actor: Actor | None, case: Case, ids: list[str], field_name: str) -> None:
+    """Attach photos checked by :func:`check_photos` to the case: from now on they belong to it
+    alone (a photo already attached elsewhere in the meantime is refused)."""
+    place = case_place(case.id)
+    rows = [r for r in (attachment_get(session, i) for i in ids) if r.attached_to != place]
+    attachment_claim(session, actor, rows, place, field_name)
 
 
 def save_photo(ctx: PluginContext, session: Session, actor: Actor | None, name: str, data: bytes) -> Any:
@@ -281,14 +358,16 @@ def report(ctx: PluginContext, session: Session, actor: Actor, data: ReportIn, *
         raise ValidationFailed(exc.zh, exc.en, code=exc.code,
                                fields={"lon": {"message": exc.zh, "message_en": exc.en}}) from None
     urgency = data.urgency if data.urgency in ("normal", "urgent") else "normal"
-    photos = check_photos(session, data.photos, "photos", required=source == "supervisor")
+    photos = check_photos(session, data.photos, "photos", required=source == "supervisor", actor=actor)
     self_dispose = bool(data.self_dispose) and source == "supervisor"
-    after = check_photos(session, data.photos_after, "photos_after", required=self_dispose)
+    after = check_photos(session, data.photos_after, "photos_after", required=self_dispose, actor=actor)
+    if set(photos) & set(after):
+        raise bad("photos_after", "处置后照片不能与上报照片相同", "an after photo cannot also be a before photo")
     letter = KIND_LETTER[kind]
     code = letter + class4
     conf = settings(ctx, session)  # read once for the time limit, the duplicate window and the number
     hours, amount, unit = limit_hours(ctx, session, kind, class4, loc.area_class, urgency, conf, classes)
-    dup = nearby_open(ctx, session, code, loc.x, loc.y, limit=1, conf=conf)
+    dup = nearby_open(ctx, session, code, loc.x, loc.y, limit=1, conf=conf, everyone=True)
     now = utcnow()
     reporter = actor.id if source == "supervisor" else None
     case = Case(case_no=case_number(ctx, session, kind, class4, loc.grid_code[:6], now, conf), kind=letter,
@@ -303,6 +382,8 @@ def report(ctx: PluginContext, session: Session, actor: Actor, data: ReportIn, *
                 duplicate_of_id=dup[0][0].id if dup else None, dept_ids=[])
     session.add(case)
     session.flush()
+    claim_photos(session, actor, case, photos, "photos")
+    claim_photos(session, actor, case, after, "photos_after")
     supervisor = supervisor_id or pick_supervisor(ctx, session, loc.grid_code, reporter)
     variables = {"case_id": case.id, "need_verify": source in VERIFY_SOURCES, "self_dispose": self_dispose,
                  "limit_hours": hours, "dept_ids": [], "photos_after": after}
@@ -389,9 +470,11 @@ def check_departments(session: Session, dept_ids: Any) -> list[int]:
 
 def act(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, action: str, *, comment: str = "",
         task_id: Any = None, version: Any = None, dept_ids: Any = None, photos: Any = None,
-        merge_into: Any = None, urgency: str | None = None) -> Case:
-    """One step of the loop on the actor's task of the case; the step's own checks first."""
-    case = get_case(session, case_id)
+        merge_into: Any = None, urgency: str | None = None, viewer: Any = None) -> Case:
+    """One step of the loop on the actor's task of the case; the step's own checks first.
+    ``viewer``: the signed-in user (HTTP callers); a case, or a case to merge into,
+    that they may not see is "not found"."""
+    case = _case_of(ctx, session, case_id, viewer)
     action = (action or "").strip()
     if action not in _nodes_with_all():
         raise ValidationFailed(f"未知的操作 {action}", f"unknown action {action!r}", code="action_not_allowed",
@@ -411,9 +494,12 @@ def act(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, action
     if action == "dispatch":
         variables["dept_ids"] = check_departments(session, dept_ids)
     elif action == "done":
-        variables["photos_after"] = check_photos(session, photos, "photos_after", required=True)
+        variables["photos_after"] = check_photos(session, photos, "photos_after", required=True, actor=actor,
+                                                 case=case)
+        if set(variables["photos_after"]) & set(case.photos_before or []):
+            raise bad("photos_after", "处置后照片不能与上报照片相同", "an after photo cannot also be a before photo")
     elif action == "merge":
-        target = _merge_target(ctx, session, case, merge_into)
+        target = _merge_target(ctx, session, case, merge_into, viewer)
         comment = comment or f"合并到 {target.case_no}"
     if action == "file" and urgency in ("normal", "urgent") and urgency != case.urgency:
         kind = LETTER_KIND[case.kind]
@@ -426,6 +512,7 @@ def act(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, action
     finally:
         session.info.pop(ACT_MARK, None)
     if action == "done":
+        claim_photos(session, actor, case, variables["photos_after"], "photos_after")
         case.photos_after = list(dict.fromkeys([*(case.photos_after or []), *variables["photos_after"]]))
     if action == "merge":
         case.merged_into_id = target.id
@@ -441,9 +528,9 @@ def _nodes_with_all() -> set[str]:
             "pass", "fail", "close"}
 
 
-def _merge_target(ctx: PluginContext, session: Session, case: Case, merge_into: Any) -> Case:
+def _merge_target(ctx: PluginContext, session: Session, case: Case, merge_into: Any, viewer: Any = None) -> Case:
     try:
-        target = get_case(session, merge_into)
+        target = _case_of(ctx, session, merge_into, viewer)
     except NotFound:
         raise bad("merge_into", f"要合并到的案件 {merge_into} 不存在",
                   f"the case to merge into ({merge_into}) does not exist") from None
@@ -456,9 +543,10 @@ def _merge_target(ctx: PluginContext, session: Session, case: Case, merge_into: 
     return target
 
 
-def claim(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, task_id: Any = None) -> Case:
+def claim(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, task_id: Any = None, *,
+          viewer: Any = None) -> Case:
     """签收: a department handler takes the dispose task of their department."""
-    case = get_case(session, case_id)
+    case = _case_of(ctx, session, case_id, viewer)
     task = _task_for(session, case, actor, "done", task_id)
     if task is None:
         raise Conflict("该案件没有待签收的处置任务", "the case has no disposal task to sign for", code="wrong_step")
@@ -471,9 +559,10 @@ OPS = ("return", "extend", "suspend", "void", "urge")
 
 
 def operation(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, op: str, *, reason: str = "",
-              task_id: Any = None, to: str = "dispatch", amount: Any = None, unit: str | None = None) -> Any:
+              task_id: Any = None, to: str = "dispatch", amount: Any = None, unit: str | None = None,
+              viewer: Any = None) -> Any:
     """延期 / 回退 / 挂账 / 作废 / 督办 on the case's current task (approval where the flow says)."""
-    case = get_case(session, case_id)
+    case = _case_of(ctx, session, case_id, viewer)
     if op not in OPS:
         raise ValidationFailed(f"未知的操作 {op}", f"unknown operation {op!r}", code="unknown_operation")
     task = _task_for(session, case, actor, None, task_id)
@@ -500,9 +589,9 @@ def operation(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, 
 
 
 def decide(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, approve: bool, *, comment: str = "",
-           task_id: Any = None, due_at: Any = None) -> Case:
+           task_id: Any = None, due_at: Any = None, viewer: Any = None) -> Case:
     """An approver's decision on a pending operation of the case."""
-    case = get_case(session, case_id)
+    case = _case_of(ctx, session, case_id, viewer)
     from core.api import flow_may_act
     if task_id in (None, ""):
         tasks = [t for t in flow_tasks(session, case.instance_id, live=True) if t.kind == "approval"]
@@ -518,8 +607,9 @@ def decide(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, app
     return case
 
 
-def resume(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, comment: str = "") -> Case:
-    case = get_case(session, case_id)
+def resume(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, comment: str = "", *,
+           viewer: Any = None) -> Case:
+    case = _case_of(ctx, session, case_id, viewer)
     flow_operation(session, ctx, actor, "resume", case.instance_id, comment)
     sync_case(session, case)
     return case

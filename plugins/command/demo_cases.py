@@ -215,7 +215,7 @@ def _open_cases(ctx: Any, session: Session, rng: random.Random, orgs: dict[str, 
     dispatcher = Actor(people["dispatcher"], "pqy_1")
     intake = Actor(people["intake"], "slz_1")
     handlers = {orgs[k]: Actor(v, f"cz_{k.split('.')[-1]}") for k, v in people["handler"].items()}
-    photo = _demo_photo(ctx, session)
+    picture = _demo_picture()
     stages = ["verifying", "reported", "filed", "dispatched", "disposing", "checking", "to_close", "suspended"]
     m = flow_models()
     for i in range(OPEN):
@@ -225,10 +225,11 @@ def _open_cases(ctx: Any, session: Session, rng: random.Random, orgs: dict[str, 
         stage = stages[i % len(stages)]
         sup_id = sup_of.get(grid[:12])
         sup = Actor(sup_id, "jdy")
+        reporter = intake if stage == "verifying" else sup
         data = cases.ReportIn(class_code=kind + code, lon=lon, lat=lat, description="演示：待办案件",
-                              source="hotline" if stage == "verifying" else "supervisor", photos=[photo])
-        c = cases.report(ctx, session, intake if stage == "verifying" else sup, data, root_org=orgs["root"],
-                         supervisor_id=sup_id)
+                              source="hotline" if stage == "verifying" else "supervisor",
+                              photos=[_demo_photo(ctx, session, reporter, picture)])
+        c = cases.report(ctx, session, reporter, data, root_org=orgs["root"], supervisor_id=sup_id)
         if stage not in ("verifying", "reported"):
             cases.act(ctx, session, leader, c.id, "file")
         if stage in ("dispatched", "disposing", "checking", "to_close", "suspended"):
@@ -241,14 +242,15 @@ def _open_cases(ctx: Any, session: Session, rng: random.Random, orgs: dict[str, 
                     cases.operation(ctx, session, handler, c.id, "suspend", reason="演示：暂不具备处置条件")
                     cases.decide(ctx, session, dispatcher, c.id, True)
                 elif stage in ("checking", "to_close"):
-                    cases.act(ctx, session, handler, c.id, "done", photos=[photo], comment="演示：已处置")
+                    cases.act(ctx, session, handler, c.id, "done", photos=[_demo_photo(ctx, session, handler, picture)],
+                              comment="演示：已处置")
                     if stage == "to_close":
                         cases.act(ctx, session, sup, c.id, "pass")
         _backdate(session, m, c, dt.timedelta(hours=rng.uniform(0, 96)))
 
 
-def _demo_photo(ctx: Any, session: Session) -> str:
-    """One small generated picture shared by the demo's open cases (stored as a core attachment)."""
+def _demo_picture() -> bytes:
+    """One small generated picture (JPEG) for the demo's open cases."""
     import io
 
     from PIL import Image, ImageDraw
@@ -258,7 +260,13 @@ def _demo_photo(ctx: Any, session: Session) -> str:
     draw.ellipse((120, 60, 200, 140), fill=(90, 140, 90))
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=80)
-    return attachment_save(ctx, session, Actor(None, "ccms demo"), "demo.jpg", buf.getvalue(), images_only=True).id
+    return buf.getvalue()
+
+
+def _demo_photo(ctx: Any, session: Session, actor: Actor, picture: bytes) -> str:
+    """The picture uploaded by ``actor`` for one case: a photo is attached to one case only, by
+    its uploader (the bytes are stored once, by checksum)."""
+    return attachment_save(ctx, session, actor, "demo.jpg", picture, images_only=True).id
 
 
 def _backdate(session: Session, m: Any, c: Case, delta: dt.timedelta) -> None:

@@ -842,7 +842,7 @@ def _load_import(request: Request) -> ImportJob:
     key = request.path_params["id"]
     with ctx.db.session() as s:
         job = s.get(ImportJob, _int_key(str(key)), options=[defer(ImportJob.content)])
-        if job is None or (job.created_by != user.username and not ctx.can(user, "core.jobs.view_all")):
+        if job is None or (job.created_by != user.username and not ctx.can(user, "core.jobs.view_all", None)):
             raise NotFound("导入记录不存在", "no such import")
         s.expunge(job)
         return job

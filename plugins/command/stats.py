@@ -51,9 +51,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Table, and_, bindparam, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from core.api import UTCDateTime, ValidationFailed, field_error
+from core.api import UTCDateTime, ValidationFailed, field_error, org_info
 
-from .models import Case
+from .models import Case, Region
 
 MERGED = "merged"
 OPEN_END = ("closed", "voided", "not_filed", MERGED)
@@ -341,6 +341,14 @@ class Scope:
             parts.append(t.c.dept_id.in_(sorted(self.depts)))
         return or_(*parts) if parts else false()
 
+    def contains(self, c: Any) -> bool:
+        """The same rule as :meth:`condition`, for one case already loaded."""
+        return self.everything or bool(
+            (c.district_code and c.district_code in self.districts)
+            or (c.street_code and c.street_code in self.streets)
+            or (c.community_code and c.community_code in self.communities)
+            or (c.dept_id is not None and c.dept_id in self.depts))
+
 
 EVERYTHING = Scope(everything=True)
 
@@ -377,6 +385,23 @@ def scope_of(granted: Iterable[int], paths: dict[int, str | None], orgs: dict[in
     communities = {code for level, code, org in regions if level == "community" and org in covered}
     return Scope(False, frozenset(districts), frozenset(streets), frozenset(communities), frozenset(covered),
                  tuple(sorted(granted)))
+
+
+def user_scope(ctx: Any, session: Session, user: Any, permission: str) -> Scope:
+    """The cases ``user`` may see through ``permission``: from the orgs where they hold it
+    (a grant at the root org = the whole city; see :func:`scope_of`)."""
+    if user is None:
+        return Scope()
+    granted = ctx.authz.grant_orgs(user.id, permission)
+    if not granted or not ctx.can_anywhere(user, permission):  # can_anywhere: API token scopes
+        return Scope()
+    granted_paths = {g: ctx.authz.path_of(g) for g in granted}
+    if any(p and p.count("/") == 2 for p in granted_paths.values()):
+        return Scope(everything=True, org_ids=tuple(granted))
+    infos = org_info(session)
+    paths = {o: ctx.authz.path_of(o) for o in infos}
+    regions = [tuple(r) for r in session.execute(select(Region.level, Region.code, Region.org_id))]
+    return scope_of(granted, paths, {o: (i.kind, i.region_code) for o, i in infos.items()}, regions)
 
 
 def _parent_id(path: str) -> int | None:
@@ -566,4 +591,4 @@ def table_rows(tab: Table_, measures: Iterable[str] | None = None) -> list[list[
 
 __all__ = ["DIMENSIONS", "EVERYTHING", "MEASURES", "NONE_KEY", "Period", "RATES", "Row", "Scope", "compute", "drill",
            "get_dimension", "get_measure", "hand_written_sql", "make_period", "month_periods", "parse_period", "rate",
-           "scope_of", "trend"]
+           "scope_of", "trend", "user_scope"]

@@ -70,20 +70,8 @@ def _inputs(request: Request) -> tuple[stats.Dimension, stats.Period, str]:
 # --- scope ------------------------------------------------------------------------------------
 
 def user_scope(ctx: Any, session: Session, user: Any, permission: str = VIEW) -> stats.Scope:
-    """The cases ``user`` may count: from the orgs where they hold ``permission``
-    (a grant at the root org = the whole city; see :func:`stats.scope_of`)."""
-    if user is None:
-        return stats.Scope()
-    granted = ctx.authz.grant_orgs(user.id, permission)
-    if not granted:
-        return stats.Scope()
-    granted_paths = {g: ctx.authz.path_of(g) for g in granted}
-    if any(p and p.count("/") == 2 for p in granted_paths.values()):
-        return stats.Scope(everything=True, org_ids=tuple(granted))
-    infos = org_info(session)
-    paths = {o: ctx.authz.path_of(o) for o in infos}
-    regions = [tuple(r) for r in session.execute(select(Region.level, Region.code, Region.org_id))]
-    return stats.scope_of(granted, paths, {o: (i.kind, i.region_code) for o, i in infos.items()}, regions)
+    """The cases ``user`` may count (:func:`stats.user_scope` with ``command.view``)."""
+    return stats.user_scope(ctx, session, user, permission)
 
 
 def scope_label(ctx: Any, session: Session, scope: stats.Scope) -> str:

@@ -11,7 +11,7 @@ STOPPED: list[str] = []
 @hookimpl
 def ccms_menu_items(ctx, user):
     # Only people holding fx_hooks.view get the dynamic entry, titled with their name.
-    if user is None or not ctx.can(user, "fx_hooks.view"):
+    if user is None or not ctx.can_anywhere(user, "fx_hooks.view"):
         return []
     return [{"id": "fx_hooks", "title": {"zh-CN": f"{user.display_name}的待办"}, "order": 5,
              "children": [{"id": "fx_hooks.todo", "title": "我的待办", "url": "/fx_hooks/todo"}]}]
