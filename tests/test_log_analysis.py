@@ -193,3 +193,24 @@ def test_screen_shows_flags_with_links_and_needs_permission(lapp: Any, client_fo
     assert plain.get("/api/logs").status_code == 403
     assert plain.get("/admin/monitor").status_code == 403
     assert "日志分析" not in plain.get("/").text and "日志分析" in admin.get("/").text
+
+
+def test_logs_and_monitor_need_a_grant_at_the_root_org(make_app: Any) -> None:
+    """Logs and monitoring cover the whole platform: a grant on one district does not open them."""
+    from core import seed
+    from core.services import orgs
+    from core.testing import ADMIN_PASSWORD, Client, add_user
+    app = make_app()
+    ctx = app.state.ccms
+    with ctx.db.session() as s:
+        root = seed.ensure_root_org(ctx, s)
+        district_id = orgs.create(s, None, ctx, {"name": "某区", "kind": "department", "parent_id": root.id}).id
+    add_user(app, "district_auditor", ["core.logs.view", "core.monitor.view"], org_id=district_id)
+    add_user(app, "city_auditor", ["core.logs.view", "core.monitor.view"])
+    for name, expected in (("district_auditor", 403), ("city_auditor", 200)):
+        with Client(app) as c:
+            c.refresh_csrf()
+            c.form("/login", {"username": name, "password": ADMIN_PASSWORD}, follow_redirects=False)
+            assert c.get("/admin/logs").status_code == expected
+            assert c.get("/admin/monitor").status_code == expected
+            assert c.get("/api/logs").status_code == expected

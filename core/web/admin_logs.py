@@ -76,6 +76,7 @@ def _range(ctx: Any, f: LogFilter) -> tuple[dt.datetime, dt.datetime]:
 @requires(VIEW)
 def logs_page(request: Request) -> Response:
     ctx = request.scope["ccms"]
+    ctx.require(request.scope.get("user"), VIEW, None)  # platform-wide figures: a grant at the root org only
     errors: dict[str, Any] = {}
     try:
         f = parse_filter(request)
@@ -104,6 +105,7 @@ def logs_page(request: Request) -> Response:
 @requires(VIEW)
 def api_logs(request: Request) -> Response:
     ctx = request.scope["ccms"]
+    ctx.require(request.scope.get("user"), VIEW, None)  # platform-wide figures: a grant at the root org only
     f = parse_filter(request)
     since, until = _range(ctx, f)
     rows = search(ctx, f)

@@ -69,6 +69,7 @@ def _duration(seconds: float | None) -> dict[str, Any] | None:
 @requires(VIEW)
 def monitor_page(request: Request) -> Response:
     ctx = request.scope["ccms"]
+    ctx.require(request.scope.get("user"), VIEW, None)  # platform-wide figures: a grant at the root org only
     try:
         hours = int(request.query_params.get("hours", "24"))
     except ValueError:
