@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from . import audit
+from . import audit, audit_chain, audit_refusals
 from . import plugins as plugin_loader
 from .authz import Authorizer
 from .config import Deployment
@@ -58,6 +58,7 @@ class App:
         self.db = Database(deployment.resolved_database_url)
         event.listen(self.db.Session, "after_commit", self._announce_audit)
         event.listen(self.db.Session, "after_rollback", lambda s: s.info.pop(audit.PENDING, None))
+        self.audit_sealer = audit_chain.Sealer(self.db.engine, deployment.audit.seal_delay_seconds)
         self.authz = Authorizer(self.db)
         self.permissions = self._collect_permissions()
         self.public_paths: set[str] = {"/login", "/healthz", "/api/openapi.json"}
@@ -97,7 +98,10 @@ class App:
     def _announce_audit(self, session: Any) -> None:
         """Hand committed audit entries to ``ccms_audit_event`` listeners; a
         failing listener is logged and never undoes or blocks the write."""
-        for entry in session.info.pop(audit.PENDING, ()):
+        entries = session.info.pop(audit.PENDING, ())
+        if entries:
+            self.audit_sealer.poke()
+        for entry in entries:
             try:
                 self.pm.hook.ccms_audit_event(ctx=self, entry=entry)
             except Exception:
@@ -125,6 +129,7 @@ class App:
 
     def require(self, user: CurrentUser | None, permission: str, org_id: int | None = None) -> None:
         if not self.can(user, permission, org_id):
+            audit_refusals.note(permission=permission, org_id=org_id)
             name = self.catalog.localize(self.permissions.get(permission, {}).get("name", permission))
             raise Forbidden(f"没有权限: {name}", f"permission denied: {permission}")
 
@@ -165,6 +170,8 @@ class App:
 
     def error_response(self, scope: Scope, status: int, code: str, zh: str, en: str,
                        fields: dict[str, Any] | None = None) -> Response:
+        if status == 403:
+            audit_refusals.note(code=code, reason=en)
         if is_api(scope):
             return json_error(status, code, zh, en, fields)
         request = Request(scope)
@@ -224,7 +231,8 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
 
     app = Starlette(
         routes=_routes(ctx),
-        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(AuthMiddleware, ctx=ctx)],
+        middleware=[Middleware(audit_refusals.RefusalAuditMiddleware, ctx=ctx), Middleware(SecurityHeadersMiddleware),
+                    Middleware(AuthMiddleware, ctx=ctx)],
         exception_handlers={Exception: on_error, HTTPException: on_error, CcmsError: on_error,
                             StaleDataError: on_error},
         lifespan=lifespan,

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from .errors import CcmsError, ConfigError, StartupError, ValidationFailed
 
-CORE_COMMANDS = ("demo", "serve", "db", "plugins", "user")
+CORE_COMMANDS = ("demo", "serve", "db", "plugins", "user", "audit")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")
 CONFIG_HELP = "部署配置文件 (TOML)，默认取环境变量 CCMS_CONFIG / deployment file (TOML), default $CCMS_CONFIG"
 
@@ -459,6 +459,9 @@ def build_parser(extra_commands: Sequence[Any] = ()) -> argparse.ArgumentParser:
     ft.add_argument("--interval", type=float, default=30.0, help="轮询间隔秒数 / seconds between runs (default 30)")
     ft.set_defaults(func=cmd_flows_timers)
     fl.set_defaults(func=lambda a: _help(fl))
+
+    from .cli_audit import add_commands as add_audit_commands
+    add_audit_commands(sub, add_config)
 
     for cmd in extra_commands:
         cp = sub.add_parser(cmd.name, help=str(cmd.help))
