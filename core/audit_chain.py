@@ -520,14 +520,19 @@ def archive(engine: Engine, *, before: dt.datetime, out_dir: Path, retention_day
         meta = {"file": name, "sha256": digest, "first_seq": first, "last_seq": last, "prev_hash": prev0,
                 "last_chain_hash": last_hash, "entries": len(lines), "cutoff": before.isoformat(),
                 "created_at": now.isoformat()}
-        manifest = read_manifest(out_dir)
-        manifest["format"], manifest["deployment"] = ARCHIVE_FORMAT, identity
-        manifest["files"] = [m for m in manifest.get("files", []) if m["first_seq"] < first] + [meta]
+        old = read_manifest(out_dir)
+        manifest = {**old, "format": ARCHIVE_FORMAT, "deployment": identity,
+                    "files": [m for m in old.get("files", []) if m["first_seq"] < first] + [meta]}
         _write_json_atomic(out_dir / MANIFEST, manifest)
-        with _deletable(conn):
-            ids = select(CHAIN.c.audit_id).where(CHAIN.c.seq.between(first, last)).scalar_subquery()
-            conn.execute(LOG.delete().where(LOG.c.id.in_(ids)))
-            conn.execute(CHAIN.delete().where(CHAIN.c.seq.between(first, last)))
+        try:
+            with _deletable(conn):
+                ids = select(CHAIN.c.audit_id).where(CHAIN.c.seq.between(first, last)).scalar_subquery()
+                conn.execute(LOG.delete().where(LOG.c.id.in_(ids)))
+                conn.execute(CHAIN.delete().where(CHAIN.c.seq.between(first, last)))
+        except Exception:  # e.g. not the owner: leave the folder as it was
+            _write_json_atomic(out_dir / MANIFEST, old)
+            path.unlink(missing_ok=True)
+            raise
         conn.execute(insert(ARCHIVE), [{"file": name, "sha256": digest, "first_seq": first, "last_seq": last,
                                         "prev_hash": prev0, "last_chain_hash": last_hash, "entries": len(lines),
                                         "cutoff": before, "created_at": now}])
