@@ -229,3 +229,25 @@ def test_cli_usage_mistakes_are_bilingual(actx, tmp_path, capsys):
     assert "无法读取锚点文件" in err and "cannot read anchor file" in err
     assert main(["audit", "archive", "--config", cfg, "--before", "2024-13-01", "--to", str(tmp_path)]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+# --- the audit screen shows the chain's state ----------------------------------------------------
+
+def test_audit_screen_shows_chain_status(actx, tmp_path, client_for, capsys):
+    from conftest import ADMIN_PASSWORD, ADMIN_USER
+
+    cfg = config_file(tmp_path, actx)
+    write(actx, 2)
+    admin = client_for(ADMIN_USER, ADMIN_PASSWORD)
+    page = admin.get("/admin/audit")
+    assert 'data-testid="audit-chain-none"' in page.text and "尚未校验" in page.text
+    assert main(["audit", "seal", "--config", cfg]) == 0
+    assert main(["audit", "verify", "--config", cfg]) == 0
+    page = admin.get("/admin/audit")
+    assert 'data-testid="audit-chain-sealed"' in page.text and "已封存至第" in page.text
+    assert 'data-testid="audit-chain-ok"' in page.text and "完整" in page.text
+    tamper(actx, "UPDATE core_audit_log SET summary = 'x' WHERE id = 3")
+    assert main(["audit", "verify", "--config", cfg]) == 1
+    page = admin.get("/admin/audit")
+    assert 'data-testid="audit-chain-failed"' in page.text and "审计条目 3" in page.text
+    assert "校验审计链" in admin.get("/admin/audit?action=audit_verify").text  # the action reads in Chinese
