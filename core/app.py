@@ -231,7 +231,7 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
 
     app = Starlette(
         routes=_routes(ctx),
-        middleware=[Middleware(audit_refusals.RefusalAuditMiddleware, ctx=ctx), Middleware(SecurityHeadersMiddleware),
+        middleware=[Middleware(audit_refusals.AccessAuditMiddleware, ctx=ctx), Middleware(SecurityHeadersMiddleware),
                     Middleware(AuthMiddleware, ctx=ctx)],
         exception_handlers={Exception: on_error, HTTPException: on_error, CcmsError: on_error,
                             StaleDataError: on_error},

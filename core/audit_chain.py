@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import Connection, Engine, exists, func, insert, select, text
+from sqlalchemy.exc import OperationalError
 
 from .db import utcnow
 from .errors import ValidationFailed
@@ -175,6 +176,8 @@ class Sealer:
                 seal(self.engine, full=full)
                 if full:
                     self._last_full = time.monotonic()
+            except OperationalError as exc:  # database unreachable: the next poke retries
+                log.warning("sealing the audit chain failed, will retry: %s", str(exc).splitlines()[0])
             except Exception:  # the next poke retries; verify reports what stays unsealed
                 log.exception("sealing the audit chain failed")
         with self._lock:

@@ -1,6 +1,7 @@
-"""Refusals are audited: every 403 on a screen or an API, aggregated.
+"""Refusals and exports are audited: every 403 on a screen or an API
+(aggregated), and every file handed out as an attachment (an export).
 
-:class:`RefusalAuditMiddleware` (outermost) watches each response; on a 403 it
+:class:`AccessAuditMiddleware` (outermost) watches each response; on a 403 it
 records who (user or anonymous, client address), what (the permission that
 ``ctx.require`` refused, else the refusal's error code) and where (method and
 path, which names the object). The first refusal of a (person, address,
@@ -10,6 +11,13 @@ number when the window closes (timer, next refusal, or shutdown). So a scan of
 thousands of forbidden URLs writes two entries per minute per source, and the
 ``count`` values of the entries add up to the refusals. The log stays
 insert-only: counters live in memory, one aggregator per process.
+
+Exports: a successful response with ``Content-Disposition: attachment``
+(CSV, XLSX, JSON, BPMN, GeoJSON … from core or any plugin) is written as one
+``export`` entry (who, path and query, file name, bytes) unless the endpoint
+audited its own export (``audit.record`` with an ``…export`` action, e.g.
+the audit log's export with its row count). Attachment downloads
+(``/attachments/…``) are reads of one uploaded file, not exports.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ log = logging.getLogger("ccms.audit")
 WINDOW_SECONDS = 60.0
 MAX_KEYS = 10_000  # beyond this many open windows, refusals fold into one catch-all window
 MAX_PATHS = 10
+NOT_EXPORTS = ("/attachments/", "/static/")
 ACTION = "access_denied"
 
 _current: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("ccms_refusal", default=None)
@@ -47,6 +56,21 @@ def note(**details: Any) -> None:
     cur = _current.get()
     if cur is not None:
         cur.update({k: v for k, v in details.items() if v is not None})
+
+
+def _filename(disposition: str) -> str:
+    """The file name of a ``Content-Disposition`` header (plain or RFC 5987 form)."""
+    from urllib.parse import unquote
+
+    for part in disposition.split(";"):
+        k, _, v = part.strip().partition("=")
+        if k.lower() == "filename*" and "''" in v:
+            return unquote(v.split("''", 1)[1])[:200]
+    for part in disposition.split(";"):
+        k, _, v = part.strip().partition("=")
+        if k.lower() == "filename":
+            return unquote(v.strip('"'))[:200]
+    return ""
 
 
 @dataclass
@@ -131,8 +155,8 @@ class RefusalLog:
             log.exception("writing refusal audit entries failed")
 
 
-class RefusalAuditMiddleware:
-    """Outermost middleware: audits every 403 response through :class:`RefusalLog`."""
+class AccessAuditMiddleware:
+    """Outermost middleware: audits every 403 (through :class:`RefusalLog`) and every export."""
 
     def __init__(self, app: ASGIApp, ctx: Any) -> None:
         self.app, self.ctx = app, ctx
@@ -145,12 +169,17 @@ class RefusalAuditMiddleware:
             return await self.app(scope, self._on_shutdown(receive), send)
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        status = 0
+        status, size, filename = 0, 0, None
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, size, filename
             if message["type"] == "http.response.start":
                 status = message["status"]
+                for k, v in message.get("headers", ()):
+                    if k.lower() == b"content-disposition" and v.lower().startswith(b"attachment"):
+                        filename = _filename(v.decode("latin-1"))
+            elif message["type"] == "http.response.body" and filename is not None:
+                size += len(message.get("body", b""))
             await send(message)
 
         details: dict[str, Any] = {}
@@ -161,6 +190,20 @@ class RefusalAuditMiddleware:
             _current.reset(token)
         if status == 403:
             await self._record(scope, details)
+        elif filename is not None and 200 <= status < 300 and not details.get("export_audited") \
+                and not scope["path"].startswith(NOT_EXPORTS):
+            await run_in_threadpool(self._export, scope, filename, size)
+
+    def _export(self, scope: Scope, filename: str, size: int) -> None:
+        from .web.middleware import client_ip
+
+        user = scope.get("user")
+        ip = client_ip(scope)
+        actor = audit.Actor(user.id, user.username, ip) if user else audit.Actor(None, "anonymous", ip)
+        query = scope.get("query_string", b"").decode("latin-1")[:500]
+        e = audit.entry(actor, "export", "download", scope["path"], summary=f"导出文件 {filename}（{size} 字节）",
+                        after={"path": scope["path"][:300], "query": query, "file": filename, "bytes": size})
+        self.refusals._write([e])
 
     async def _record(self, scope: Scope, details: dict[str, Any]) -> None:
         from .web.middleware import client_ip

@@ -81,3 +81,33 @@ def test_refusal_entries_read_in_chinese_on_the_audit_screen(make_app, client_fo
     assert client_for("nosy", PW, app).get("/admin/audit").status_code == 403
     page = admin.get("/admin/audit?action=access_denied")
     assert "拒绝访问" in page.text and "没有“" in page.text and "nosy" in page.text
+
+
+# --- exports and bulk actions ------------------------------------------------------------------
+
+def test_exports_and_bulk_actions_are_audited(ctx, client_for, admin):
+    from test_bulk_actions import FORM, bulk, env
+
+    e = env(ctx, client_for)
+    viewer, clerk, ids = e["viewer_all"], e["clerk"], e["ids"]
+    before = {x.id for x in audit_entries(ctx)}
+
+    def new(action: str) -> list[AuditLog]:
+        return [x for x in audit_entries(ctx, action) if x.id not in before]
+
+    assert viewer.get(f"/forms/{FORM}/export.csv").status_code == 200
+    r = bulk(viewer, [ids["a1"], ids["b1"]], "export_xlsx")
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    exports = new("export")
+    assert len(exports) >= 2 and all(x.actor_name == "viewer_all" for x in exports)
+    assert any(x.after["file"] == f"{FORM}.xlsx" and x.after["bytes"] == len(r.content) for x in exports)
+    assert all("导出文件" in x.summary for x in exports)
+    # the audit log's own export writes its detailed entry, not a second generic one
+    assert admin.get("/admin/audit/export?format=csv").status_code == 200
+    assert len(new("audit_export")) == 1 and len(new("export")) == len(exports)
+    # a bulk action leaves one entry for the whole action besides each record's own
+    assert bulk(clerk, [ids["a1"], ids["a2"]], "delete", confirm="1").status_code == 200
+    (b,) = new("form_record.bulk")
+    assert b.actor_name == "clerk_a" and b.after["action"] == "delete" and sorted(b.after["done"]) == sorted(
+        [ids["a1"], ids["a2"]]) and "完成 2 条" in b.summary
+    assert len(new("form_record.delete")) == 2
