@@ -157,31 +157,42 @@ class Sealer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._last_full = 0.0
+        self._failures = 0
 
     def poke(self) -> None:
         if self.delay <= 0:
             return
-        self._wake.set()
+        self._wake.set()  # before the check below: a thread about to stop sees it and goes on
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="ccms-audit-sealer", daemon=True)
                 self._thread.start()
 
     def _run(self) -> None:
-        while self._wake.wait(self.IDLE_SECONDS):
+        while True:
+            if not self._wake.wait(self.IDLE_SECONDS):
+                with self._lock:
+                    if not self._wake.is_set():
+                        self._thread = None
+                        return
+                continue
             time.sleep(self.delay)  # let a burst of commits land in one batch
             self._wake.clear()
             try:
-                full = time.monotonic() - self._last_full > FULL_SWEEP_SECONDS
+                # SQLite commits in id order, so only PostgreSQL needs the periodic full sweep
+                full = self.engine.dialect.name != "sqlite" and \
+                    time.monotonic() - self._last_full > FULL_SWEEP_SECONDS
                 seal(self.engine, full=full)
                 if full:
                     self._last_full = time.monotonic()
+                self._failures = 0
             except OperationalError as exc:  # database unreachable: the next poke retries
-                log.warning("sealing the audit chain failed, will retry: %s", str(exc).splitlines()[0])
+                self._failures += 1
+                log.log(logging.WARNING if self._failures >= 3 else logging.INFO,
+                        "sealing the audit chain failed (%d in a row), will retry: %s", self._failures,
+                        str(exc).splitlines()[0])
             except Exception:  # the next poke retries; verify reports what stays unsealed
                 log.exception("sealing the audit chain failed")
-        with self._lock:
-            self._thread = None
 
 
 # --- status (for the screen) ------------------------------------------------------------------
