@@ -171,7 +171,7 @@ class App:
     def error_response(self, scope: Scope, status: int, code: str, zh: str, en: str,
                        fields: dict[str, Any] | None = None) -> Response:
         if status == 403:
-            audit_refusals.note(code=code, reason=en)
+            audit_refusals.note(code=code, reason=en, reason_zh=zh)
         if is_api(scope):
             return json_error(status, code, zh, en, fields)
         request = Request(scope)

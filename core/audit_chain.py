@@ -255,6 +255,8 @@ class _Walk:
 
     def start(self, seq: int, prev: str) -> None:
         self.seq, self.prev = seq, prev
+        if seq == self.anchor_seq:
+            self.anchor_hash = prev
 
     def step(self, seq: int, audit_id: int, e_hash: str, c_hash: str, doc: dict[str, Any] | None,
              file: str | None = None) -> bool:

@@ -45,6 +45,7 @@ WINDOW_SECONDS = 60.0
 MAX_KEYS = 10_000  # beyond this many open windows, refusals fold into one catch-all window
 MAX_PATHS = 10
 NOT_EXPORTS = ("/attachments/", "/static/")
+DENIED = "permission denied: "
 ACTION = "access_denied"
 
 _current: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("ccms_refusal", default=None)
@@ -79,6 +80,7 @@ class _Window:
     first_at: dt.datetime
     actor: audit.Actor
     permission: str
+    label: str
     count: int = 0  # refusals after the first, not yet written
     paths: list[str] = field(default_factory=list)
 
@@ -91,10 +93,13 @@ class RefusalLog:
         self._open: dict[tuple[Any, ...], _Window] = {}
         self._lock = threading.Lock()
 
-    def _label(self, permission: str) -> str:
+    def _label(self, permission: str, details: dict[str, Any]) -> str:
+        """What was refused, in Chinese: the permission's name, else the refusal's own message."""
         info = self.ctx.permissions.get(permission)
         if info:
             return f"没有“{self.ctx.catalog.localize(info['name'], 'zh-CN')}”权限（{permission}）"
+        if details.get("reason_zh"):
+            return f"{details['reason_zh']}（{permission}）"
         return f"拒绝（{permission}）"
 
     def refused(self, actor: audit.Actor, permission: str, method: str, path: str,
@@ -110,12 +115,13 @@ class RefusalLog:
                 key, actor, permission = ("*",), audit.Actor(None, "*", "*"), "*"
             w = self._open.get(key)
             if w is None:
-                self._open[key] = _Window(now, utcnow(), actor, permission)
+                label = self._label(permission, details or {})
+                self._open[key] = _Window(now, utcnow(), actor, permission, label)
                 opened = True
                 after = {"permission": permission, "method": method, "path": path[:300], "count": 1,
                          **{k: v for k, v in (details or {}).items() if k in ("org_id", "code", "reason")}}
                 rows.append(audit.entry(actor, ACTION, "permission", permission, after=after, success=False,
-                                        summary=f"拒绝访问：{self._label(permission)}，{method} {path}"))
+                                        summary=f"拒绝访问：{label}，{method} {path}"))
             else:
                 w.count += 1
                 if len(w.paths) < MAX_PATHS and path not in w.paths:
@@ -133,7 +139,7 @@ class RefusalLog:
                         w.actor, ACTION, "permission", w.permission, success=False,
                         after={"permission": w.permission, "count": w.count, "window_start": w.first_at.isoformat(),
                                "window_seconds": self.window, "paths": w.paths},
-                        summary=f"同一来源 {int(self.window)} 秒内又被拒绝 {w.count} 次：{self._label(w.permission)}"))
+                        summary=f"同一来源 {int(self.window)} 秒内又被拒绝 {w.count} 次：{w.label}"))
         return rows
 
     def flush(self, force: bool = False) -> int:
@@ -211,7 +217,11 @@ class AccessAuditMiddleware:
         user = scope.get("user")
         ip = client_ip(scope)
         actor = audit.Actor(user.id, user.username, ip) if user else audit.Actor(None, "anonymous", ip)
-        permission = str(details.get("permission") or details.get("code") or "forbidden")
+        permission = details.get("permission")
+        reason = str(details.get("reason", ""))
+        if not permission and reason.startswith(DENIED):  # Forbidden raised with the permission in its text
+            permission = reason[len(DENIED):].strip()
+        permission = str(permission or details.get("code") or "forbidden")[:64]
         opened = await run_in_threadpool(self.refusals.refused, actor, permission, scope["method"], scope["path"],
                                          details)
         if opened:  # close this window on time even if no further request comes

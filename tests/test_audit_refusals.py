@@ -71,7 +71,7 @@ def test_refusals_without_a_permission_name_their_reason(make_app, client_for):
     assert r.status_code == 403
     (e,) = refusals(ctx)
     assert e.actor_name == "anonymous" and e.object_id == "csrf_failed" and e.after["path"] == "/login"
-    assert "CSRF" in e.after["reason"]
+    assert "CSRF" in e.after["reason"] and "拒绝访问：请求校验失败（CSRF）" in e.summary
 
 
 def test_refusal_entries_read_in_chinese_on_the_audit_screen(make_app, client_for, admin):
