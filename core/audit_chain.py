@@ -36,10 +36,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import Connection, Engine, exists, func, insert, select, text
 from sqlalchemy.exc import OperationalError
@@ -65,7 +66,7 @@ ANCHOR_FORMAT = "ccms-audit-anchor/1"
 
 def content(row: Any) -> dict[str, Any]:
     """The hashed content of one ``core_audit_log`` row (a result row or mapping)."""
-    at = row.at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    at = row.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return {"id": row.id, "at": at, "actor_id": row.actor_id, "actor_name": row.actor_name,
             "client_ip": row.client_ip, "action": row.action, "object_type": row.object_type,
             "object_id": row.object_id, "summary": row.summary, "before": row.before, "after": row.after,

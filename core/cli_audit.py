@@ -12,8 +12,9 @@ import datetime as dt
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .errors import ConfigError, ValidationFailed
@@ -131,7 +132,7 @@ def cmd_archive(args: argparse.Namespace) -> int:
 
     ctx = _ctx(args)
     day = _date(args.before)
-    before = dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(ctx.deployment.timezone)).astimezone(dt.timezone.utc)
+    before = dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(ctx.deployment.timezone)).astimezone(dt.UTC)
     engine = _engine(ctx, args)
     try:
         res = audit_chain.archive(engine, before=before, out_dir=Path(args.to),

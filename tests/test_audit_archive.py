@@ -16,12 +16,18 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from test_audit_chain import config_file, write
 
 from core import audit_chain
 from core.cli import main
-from test_audit_chain import actx, config_file, tamper, write  # noqa: F401  (fixture)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
+
+
+@pytest.fixture
+def actx(make_app):
+    """An app that never seals in the background: the tests seal when they mean to."""
+    return make_app(audit={"seal_delay_seconds": 0}).state.ccms
 
 
 def count(ctx, sql: str) -> int:
@@ -126,7 +132,7 @@ def test_the_app_role_cannot_alter_the_audit_tables(actx, backend, tmp_path, cap
         write(actx, 2)
         cfg = config_file(tmp_path, actx)
         assert main(["audit", "grant-app-role", "--config", cfg, "--role", role, "--print"]) == 0
-        assert f"GRANT SELECT, INSERT ON core_audit_log" in capsys.readouterr().out
+        assert "GRANT SELECT, INSERT ON core_audit_log" in capsys.readouterr().out
         assert main(["audit", "grant-app-role", "--config", cfg, "--role", role]) == 0
         capsys.readouterr()
         app_url = make_url(actx.db.url).set(username=role).render_as_string(hide_password=False)

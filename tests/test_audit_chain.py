@@ -9,15 +9,15 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SECRET
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from conftest import SECRET
 from core import audit, audit_chain
 from core.cli import main
 from core.models import AuditLog
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 COLS = "id, at, actor_id, actor_name, client_ip, action, object_type, object_id, summary, success"
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import itertools
 
-from conftest import login
-from core.models import AuditLog
 from test_roles import PW, audit_entries, make_person, root_id
+
+from core.models import AuditLog
 
 
 def refusals(ctx, who: str | None = None) -> list[AuditLog]:

@@ -12,8 +12,8 @@ covers ``INSERT ... ON CONFLICT DO UPDATE`` (whose update path the UPDATE
 trigger refuses as well). PostgreSQL has no REPLACE; its ``ON CONFLICT DO
 UPDATE`` fires the existing BEFORE UPDATE trigger.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0009_audit_chain"
 down_revision = "0008_saved_filters"
@@ -82,7 +82,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     if op.get_bind().dialect.name == "sqlite":
-        stmts = [f"""CREATE TRIGGER core_audit_log_no_replace BEFORE INSERT ON core_audit_log
+        stmts = ["""CREATE TRIGGER core_audit_log_no_replace BEFORE INSERT ON core_audit_log
            WHEN EXISTS (SELECT 1 FROM core_audit_log WHERE id = NEW.id)
            BEGIN SELECT RAISE(ABORT, 'core_audit_log is append-only'); END"""]
         stmts += _sqlite_triggers("core_audit_chain", ["seq", "audit_id"])
