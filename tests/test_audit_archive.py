@@ -177,3 +177,25 @@ def test_the_app_role_cannot_alter_the_audit_tables(actx, backend, tmp_path, cap
         with owner.begin() as c:
             c.exec_driver_sql(f"DROP OWNED BY {role}")
             c.exec_driver_sql(f"DROP ROLE {role}")
+
+
+def test_two_archives_in_one_folder_chain_on(actx, tmp_path, monkeypatch):
+    now = dt.datetime.now(UTC)
+    write(actx, 3)
+    audit_chain.seal(actx.db.engine)
+    monkeypatch.setattr(audit_chain, "utcnow", lambda: now + dt.timedelta(days=400))
+    first = audit_chain.archive(actx.db.engine, before=now + dt.timedelta(seconds=1), out_dir=tmp_path,
+                                retention_days=180, identity="city:320500")
+    write(actx, 4, at=now + dt.timedelta(days=1))
+    audit_chain.seal(actx.db.engine)
+    second = audit_chain.archive(actx.db.engine, before=now + dt.timedelta(days=3), out_dir=tmp_path,
+                                 retention_days=180, identity="city:320500")
+    assert first.entries and second.first_seq == first.last_seq + 1
+    assert [m["file"] for m in audit_chain.read_manifest(tmp_path)["files"]] == [first.file, second.file]
+    write(actx, 1)
+    audit_chain.seal(actx.db.engine)
+    rep = audit_chain.verify(actx.db.engine, archive_dir=tmp_path)
+    assert rep.ok and rep.archived == second.last_seq and rep.checked >= 1
+    (tmp_path / first.file).unlink()  # a lost file is named
+    rep = audit_chain.verify(actx.db.engine, archive_dir=tmp_path)
+    assert not rep.ok and rep.problem.file == first.file
