@@ -189,9 +189,12 @@ def test_cli_verify_exit_status_and_bilingual_message(actx, tmp_path, capsys):
     assert main(["audit", "verify", "--config", cfg]) == 1
     err = capsys.readouterr().err
     assert f"审计条目 {ids[1]}" in err and f"audit entry {ids[1]}" in err and "was edited" in err
+    assert main(["audit", "verify", "--config", cfg, "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["problem"]["kind"] == "edited" and report["problem"]["audit_id"] == ids[1]
     with actx.db.engine.connect() as c:  # each verify leaves its result in the log (shown on the screen)
         rows = c.execute(text("SELECT success FROM core_audit_log WHERE action = 'audit_verify' ORDER BY id")).all()
-    assert [bool(r.success) for r in rows] == [True, False]
+    assert [bool(r.success) for r in rows] == [True, False, False]
 
 
 def test_anchor_export_and_check(actx, tmp_path, capsys):
