@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from . import audit, pii
+from . import audit, audit_chain, audit_refusals, pii
 from . import plugins as plugin_loader
 from .accesslog import LogPipes
 from .authz import Authorizer
@@ -71,6 +71,7 @@ class App:
             pii.check_data(self.db.engine, self.pii_keyring)
         event.listen(self.db.Session, "after_commit", self._announce_audit)
         event.listen(self.db.Session, "after_rollback", lambda s: s.info.pop(audit.PENDING, None))
+        self.audit_sealer = audit_chain.Sealer(self.db.engine, deployment.audit.seal_delay_seconds)
         self.authz = Authorizer(self.db)
         self.permissions = self._collect_permissions()
         self.public_paths: set[str] = {"/login", "/healthz", "/api/openapi.json", *monitor_web.PUBLIC_PATHS}
@@ -112,7 +113,10 @@ class App:
     def _announce_audit(self, session: Any) -> None:
         """Hand committed audit entries to ``ccms_audit_event`` listeners; a
         failing listener is logged and never undoes or blocks the write."""
-        for entry in session.info.pop(audit.PENDING, ()):
+        entries = session.info.pop(audit.PENDING, ())
+        if entries:
+            self.audit_sealer.poke()
+        for entry in entries:
             try:
                 self.pm.hook.ccms_audit_event(ctx=self, entry=entry)
             except Exception:
@@ -165,14 +169,15 @@ class App:
     def require(self, user: CurrentUser | None, permission: str, org_id: int | None) -> None:
         """Raise :class:`Forbidden` unless :meth:`can` (the org is required)."""
         if not self.can(user, permission, org_id):
-            self._forbidden(permission)
+            self._forbidden(permission, org_id)
 
     def require_anywhere(self, user: CurrentUser | None, permission: str) -> None:
         """Raise :class:`Forbidden` unless :meth:`can_anywhere` (route guards)."""
         if not self.can_anywhere(user, permission):
             self._forbidden(permission)
 
-    def _forbidden(self, permission: str) -> None:
+    def _forbidden(self, permission: str, org_id: int | None = None) -> None:
+        audit_refusals.note(permission=permission, org_id=org_id)
         name = self.catalog.localize(self.permissions.get(permission, {}).get("name", permission))
         raise Forbidden(f"没有权限: {name}", f"permission denied: {permission}")
 
@@ -213,6 +218,8 @@ class App:
 
     def error_response(self, scope: Scope, status: int, code: str, zh: str, en: str,
                        fields: dict[str, Any] | None = None) -> Response:
+        if status == 403:
+            audit_refusals.note(code=code, reason=en, reason_zh=zh)
         if is_api(scope):
             return json_error(status, code, zh, en, fields)
         request = Request(scope)
@@ -277,7 +284,8 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
 
     app = Starlette(
         routes=_routes(ctx),
-        middleware=[Middleware(monitor_web.RequestMonitorMiddleware, ctx=ctx), Middleware(SecurityHeadersMiddleware),
+        middleware=[Middleware(monitor_web.RequestMonitorMiddleware, ctx=ctx),
+                    Middleware(audit_refusals.AccessAuditMiddleware, ctx=ctx), Middleware(SecurityHeadersMiddleware),
                     Middleware(AuthMiddleware, ctx=ctx)],
         exception_handlers={Exception: on_error, HTTPException: on_error, CcmsError: on_error,
                             StaleDataError: on_error},

@@ -63,6 +63,9 @@ def record(session: Session, actor: Actor | None, action: str, object_type: str,
     e = entry(actor, action, object_type, object_id, before=before, after=after, summary=summary, success=success)
     session.execute(insert(AuditLog.__table__), [e])
     announce(session, e)
+    if action.endswith("export"):  # the request's generic export entry would repeat this one
+        from .audit_refusals import note
+        note(export_audited=True)
     return e
 
 

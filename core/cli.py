@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from . import cli_backup
 from .errors import CcmsError, ConfigError, StartupError, ValidationFailed
 
-CORE_COMMANDS = ("demo", "serve", "db", "plugins", "user", "backup", "restore")
+CORE_COMMANDS = ("demo", "serve", "db", "plugins", "user", "backup", "restore", "audit")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")
 CONFIG_HELP = "部署配置文件 (TOML)，默认取环境变量 CCMS_CONFIG / deployment file (TOML), default $CCMS_CONFIG"
 
@@ -463,6 +463,9 @@ def build_parser(extra_commands: Sequence[Any] = ()) -> argparse.ArgumentParser:
     cli_backup.add_commands(sub, add_config)
     from .cli_pii import add_commands as add_pii_commands  # ccms pii …: encryption at rest, keys
     add_pii_commands(sub, add_config)
+
+    from .cli_audit import add_commands as add_audit_commands
+    add_audit_commands(sub, add_config)
 
     for cmd in extra_commands:
         cp = sub.add_parser(cmd.name, help=str(cmd.help))

@@ -75,6 +75,16 @@ class SecurityPolicy(BaseModel):
         return v
 
 
+class AuditPolicy(BaseModel):
+    """Audit chain and retention (``[audit]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    retention_days: int = Field(180, ge=180, description="entries kept online at least this long (等保: >= 6 months)")
+    seal_delay_seconds: float = Field(
+        1.0, ge=0, le=3600, description="the app seals new entries this long after a commit; 0 = never in the app "
+                                        "(run `ccms audit seal` from cron instead)")
+
+
 class PluginSwitches(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enable: list[str] = []
@@ -100,6 +110,7 @@ class Deployment(BaseModel):
     monitoring: MonitoringSettings = MonitoringSettings()
     logging: LoggingSettings = LoggingSettings()
     pii: PiiConfig = PiiConfig()
+    audit: AuditPolicy = AuditPolicy()
     form_defs_dir: str | None = None
     flow_defs_dir: str | None = None
     attachments_dir: str = Field("attachments", description="uploaded files, relative to base_dir")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base, JSONType, UTCDateTime, utcnow
@@ -164,3 +164,34 @@ class AuditLog(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     success: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AuditChain(Base):
+    """Insert-only seal of one audit entry: its SHA-256 and the chain hash over it
+    and the previous seal. Filled after commit by ``core.audit_chain.seal``, so
+    writers never contend for the chain head (see that module)."""
+
+    __tablename__ = "core_audit_chain"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    audit_id: Mapped[int] = mapped_column(Integer)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    sealed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("audit_id", name="uq_core_audit_chain_audit_id"),)
+
+
+class AuditArchive(Base):
+    """Insert-only record of one archive file (``ccms audit archive``): the chain
+    continues in the database from ``last_chain_hash``."""
+
+    __tablename__ = "core_audit_archive"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    first_seq: Mapped[int] = mapped_column(Integer)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    last_chain_hash: Mapped[str] = mapped_column(String(64))
+    entries: Mapped[int] = mapped_column(Integer)
+    cutoff: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

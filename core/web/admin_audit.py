@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .. import audit
+from .. import audit, audit_chain
 from ..api import actor_of
 from ..errors import ValidationFailed
 from ..models import AuditLog
@@ -153,6 +153,29 @@ def object_url(object_type: str, object_id: str) -> str | None:
             "role": f"/admin/roles/{object_id}", "settings": f"/admin/settings/{object_id}"}.get(object_type)
 
 
+def _chain_status(ctx: Any) -> list[tuple[str, str]]:
+    """Lines for the chain card: sealed up to, waiting, last verification (three indexed lookups)."""
+    tz = _tz(ctx)
+
+    def when(v: dt.datetime | None) -> str:
+        return v.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if v else ""
+
+    with ctx.db.engine.connect() as conn:
+        st = audit_chain.status(conn)
+    lines = [("sealed", ctx.gettext("audit.chain.sealed", seq=st["seq"], audit_id=st["audit_id"], at=when(st["sealed_at"])))
+             if st["seq"] else ("none", ctx.gettext("audit.chain.none"))]
+    if st["waiting"]:
+        lines.append(("waiting", ctx.gettext("audit.chain.waiting", count=st["waiting"])))
+    if st["verified_ok"] is None:
+        lines.append(("never", ctx.gettext("audit.chain.never_verified")))
+    elif st["verified_ok"]:
+        lines.append(("ok", ctx.gettext("audit.chain.verify_ok", at=when(st["verified_at"]))))
+    else:
+        lines.append(("failed", ctx.gettext("audit.chain.verify_failed", at=when(st["verified_at"]),
+                                            summary=st["verified_summary"])))
+    return lines
+
+
 def _pretty(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) if value is not None else ""
 
@@ -178,7 +201,8 @@ async def audit_page(request: Request) -> Response:
     if is_htmx(request) and request.headers.get("hx-target") == "list":
         return render(request, "admin/audit_list.html", data)  # 200 even with errors: htmx swaps only 2xx
     actions, types = _choices(ctx)
-    data.update({"actions": [(a, action_label(ctx, a)) for a in actions], "types": [(t, t) for t in types]})
+    data.update({"actions": [(a, action_label(ctx, a)) for a in actions], "types": [(t, t) for t in types],
+                 "chain": _chain_status(ctx)})
     return render(request, "admin/audit.html", data, status_code=422 if errors else 200)
 
 

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from .. import audit
 from ..api import actor_of
 from ..errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from ..flows import diagram, engine, inbox, operations
@@ -225,6 +226,10 @@ def bulk_run(ctx: Any, request: Request, ids: list[int], do: str) -> tuple[int, 
             failed.append((tid, f"{exc.zh} / {exc.en}"))
         except StaleDataError:
             failed.append((tid, f"{STALE.zh} / {STALE.en}"))
+    with ctx.db.session() as s:  # the bulk action as a whole (each step has its own entry)
+        audit.record(s, actor_of(request), "task_bulk", "task", "", success=not failed,
+                     after={"do": do, "ids": ids[:200], "done": done, "failed": [t for t, _ in failed]},
+                     summary=f"批量办理 {do}：完成 {done} 条，失败 {len(failed)} 条")
     return done, failed
 
 

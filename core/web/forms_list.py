@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from .. import audit
 from ..api import actor_of
 from ..errors import CcmsError, Forbidden, ValidationFailed
 from ..forms import access, bulk_actions, imports, records, saved_filters
@@ -221,6 +222,13 @@ async def bulk_action(request: Request) -> Response:
                            fields={"action": {"message": "请选择操作", "message_en": "choose an action"}})
 
 
+def _audit_bulk(s: Any, actor: Any, form_id: str, action: str, report: bulk_actions.BulkReport) -> None:
+    """One entry for the bulk action as a whole (each record's change has its own)."""
+    audit.record(s, actor, "form_record.bulk", f"form:{form_id}", "", success=not report.refused,
+                 after={"action": action, "done": report.done[:1000], "refused": sorted(report.refused)[:1000]},
+                 summary=f"批量操作 {action}：完成 {len(report.done)} 条，拒绝 {len(report.refused)} 条")
+
+
 def _delete_or_restore(request: Request, ctx: Any, user: Any, form_id: str, ids: list[int], form: Any, *,
                        restore: bool) -> Response:
     fr._require_any(ctx, user, form_id, "delete")
@@ -236,6 +244,7 @@ def _delete_or_restore(request: Request, ctx: Any, user: Any, form_id: str, ids:
                 "refused": _refusals(report), "deleted": restore})
         report = bulk_actions.delete_many(s, actor_of(request), ctx, user, form_id, ids, _versions(form, ids),
                                           restore=restore)
+        _audit_bulk(s, actor_of(request), form_id, action, report)
     return _bulk_page(request, ctx, d, {"step": "done", "action": action, "done": report.done,
                                         "refused": _refusals(report), "deleted": restore})
 
@@ -278,6 +287,7 @@ def _set_field(request: Request, ctx: Any, user: Any, form_id: str, ids: list[in
                  "message_en": "; ".join(f"{k}: {e.get('message_en', '')}" for k, e in errs.items())}
                 for rid, errs in row_errors.items()]
             return _bulk_page(request, ctx, d, {**base, "refused": problems, "nothing_written": True}, 422)
+        _audit_bulk(s, actor, form_id, f"set:{name}", report)
     return _bulk_page(request, ctx, d, {"step": "done", "action": f"set:{name}", "done": report.done,
                                         "refused": [], "field_label": widget["label"]})
 

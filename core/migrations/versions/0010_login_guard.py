@@ -1,14 +1,14 @@
 """core: login throttle counters per client address, per user name and per both (issue 10, defects 7 and 8)
 
 Revision ID: 0010_login_guard
-Revises: 0008_saved_filters
+Revises: 0009_audit_chain
 Create Date: 2026-12-07
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0010_login_guard"
-down_revision = "0008_saved_filters"
+down_revision = "0009_audit_chain"
 branch_labels = None
 depends_on = None
 
