@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -192,6 +193,14 @@ def _routes(ctx: App) -> list[BaseRoute]:
     return routes
 
 
+def _number_out_of_range(exc: Exception) -> bool:
+    """SQLite's driver raises OverflowError for integers beyond 64 bits;
+    PostgreSQL answers SQLSTATE 22003 (numeric_value_out_of_range)."""
+    if isinstance(exc, OverflowError):
+        return True
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "22003"
+
+
 def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
     """Build the ASGI app of one deployment. ``app.state.ccms`` is its :class:`App`."""
     ctx = App(deployment, **kwargs)
@@ -209,6 +218,12 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
                 return ctx.error_response(request.scope, 405, "method_not_allowed", "不支持的请求方法",
                                           "method not allowed")
             return ctx.error_response(request.scope, exc.status_code, "http_error", str(exc.detail), str(exc.detail))
+        if _number_out_of_range(exc):  # defect 5: an integer beyond the column's type
+            if any(isinstance(v, int) and v > 2**31 - 1 for v in request.path_params.values()):
+                # an id in the path too large for an INTEGER key (PostgreSQL) names nothing
+                return ctx.error_response(request.scope, 404, "not_found", "页面不存在", "not found")
+            return ctx.error_response(request.scope, 422, "validation_error", "数值超出范围（-2^63 至 2^63-1）",
+                                      "number out of range (-2^63 to 2^63-1)")
         log.exception("unhandled error on %s", request.url.path)
         return ctx.error_response(request.scope, 500, "internal_error", "服务器内部错误，已记录，请联系管理员",
                                   "internal server error: it was logged, please contact an administrator")
