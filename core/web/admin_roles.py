@@ -592,7 +592,7 @@ api_docs = [
             permission=EDIT, request=svc.RoleUpdate, response=RoleOut),
     api_doc("/api/roles/{code}", "delete", "删除未被授予的角色 / delete a role nobody holds", permission=EDIT,
             query={"version": "读取时的版本（可选）/ the version you read (optional)"}),
-    api_doc("/api/roles/{code}/permissions", "put", "设置角色权限 / replace a role's permissions",
+    api_doc("/api/roles/{code}/permissions", "put", "设置角色权限（需 version）/ replace a role's permissions (version required)",
             permission=EDIT, request=svc.PermissionsIn, response=RoleOut),
     api_doc("/api/grants", "get", "授权列表 / grants", permission=VIEW, response=GrantList,
             query={"person_id": "人员 / person id", "org_id": "机构（精确）/ org id (exact)", "role": "角色代码 / role code",
