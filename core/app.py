@@ -31,6 +31,7 @@ from .config import Deployment
 from .db import Database
 from .errors import CcmsError, Forbidden, StartupError
 from .i18n import Catalog
+from .web.routing import allowed_methods
 from .web.middleware import AuthMiddleware, SecurityHeadersMiddleware, is_api, json_error
 from .web.render import THEMES_DIR, make_env, render
 from .web.user import CurrentUser
@@ -215,8 +216,10 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
             if exc.status_code == 404:
                 return ctx.error_response(request.scope, 404, "not_found", "页面不存在", "not found")
             if exc.status_code == 405:
-                return ctx.error_response(request.scope, 405, "method_not_allowed", "不支持的请求方法",
+                resp = ctx.error_response(request.scope, 405, "method_not_allowed", "不支持的请求方法",
                                           "method not allowed")
+                resp.headers["Allow"] = ", ".join(allowed_methods(request.app.routes, request.scope))
+                return resp
             return ctx.error_response(request.scope, exc.status_code, "http_error", str(exc.detail), str(exc.detail))
         if _number_out_of_range(exc):  # defect 5: an integer beyond the column's type
             if any(isinstance(v, int) and v > 2**31 - 1 for v in request.path_params.values()):

@@ -572,7 +572,7 @@ api_docs = [
     api_doc("/api/calendars", "get", "工作日历列表 / list working calendars", permission=VIEW, response=CalendarOut,
             response_list=True),
     api_doc("/api/calendars", "post", "新建工作日历（默认办公时间与法定节假日） / create a calendar", permission=EDIT,
-            request=svc.CalendarCreate, response=CalendarOut),
+            request=svc.CalendarCreate, response=CalendarOut, status=201),
     api_doc("/api/calendars/{cal}", "get", "一个工作日历 / one calendar", permission=VIEW, response=CalendarOut),
     api_doc("/api/calendars/{cal}", "patch",
             "修改名称、时区、办公时间、休息日（可带 version） / edit settings (optionally with version)",

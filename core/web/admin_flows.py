@@ -36,7 +36,7 @@ from ..forms.definition import DefinitionError, localize, parse_json
 from . import definition_admin as shared
 from .definition_admin import DefinitionKind
 from .definition_admin import bad as _bad
-from .openapi import api_doc
+from .openapi import DEFINITION_BODY, api_doc
 from .render import render
 from .routing import form_data, requires
 
@@ -432,7 +432,8 @@ class FlowProblemOut(BaseModel):
 async def api_list(request: Request) -> Response:
     ctx = request.scope["ccms"]
     with ctx.db.session() as s:
-        return JSONResponse(shared.summaries(KIND, s))
+        items = shared.summaries(KIND, s)
+    return JSONResponse({"items": items, "total": len(items)})  # like every other list (and its schema)
 
 
 @requires(VIEW)
@@ -514,7 +515,7 @@ api_docs = [
     api_doc("/api/flows/validate", "POST", "检查流程定义，列出全部问题 / validate a flow definition", permission=VIEW,
             tag="flows"),
     api_doc("/api/flows/import", "POST", "导入流程定义为草稿 / import a definition as a draft", permission=EDIT,
-            response=FlowVersionOut, tag="flows"),
+            response=FlowVersionOut, tag="flows", status=201, body=DEFINITION_BODY),
     api_doc("/api/flows/{flow}/versions/{version}", "GET", "流程定义的一个版本 / one version", permission=VIEW,
             response=FlowVersionOut, tag="flows"),
     api_doc("/api/flows/{flow}/publish", "POST", "发布一个版本 / publish a version", permission=EDIT,

@@ -718,7 +718,7 @@ api_docs = [
     api_doc("/api/form-defs", "get", "表单定义列表 / list form definitions", permission=VIEW,
             response=FormSummaryOut, response_list=True),
     api_doc("/api/form-defs", "post", "导入表单定义为新草稿版本 / import a definition as a new draft version",
-            permission=EDIT, request=DefinitionIn, response=VersionDetailOut),
+            permission=EDIT, request=DefinitionIn, response=VersionDetailOut, status=201),
     api_doc("/api/form-defs/{form}/versions", "get", "表单的各版本（新的在前） / versions, newest first",
             permission=VIEW, response=VersionOut, response_list=True),
     api_doc("/api/form-defs/{form}/versions/{version}", "get", "某一版本的定义 / one version's definition",

@@ -533,7 +533,7 @@ api_docs = [
                    "active": "true/false", "page": "页码 / page (1..)", "page_size": "每页条数 / 1..500"}),
     api_doc("/api/people", "post", "新建人员；未给密码时生成一次性密码 / create a person (one-time password "
             "returned when none is given)", permission=EDIT, request=svc.PersonCreate,
-            response=PersonWithPassword),
+            response=PersonWithPassword, status=201),
     api_doc("/api/people/{person_id}", "get", "人员详情 / one person", permission=VIEW, response=PersonOut),
     api_doc("/api/people/{person_id}", "patch", "修改人员（需带 version） / edit a person (with version)",
             permission=EDIT, request=svc.PersonUpdate, response=PersonOut),
@@ -549,7 +549,7 @@ api_docs = [
             "(the person themself may too)", permission=VIEW, response=TokenOut, response_list=True),
     api_doc("/api/people/{person_id}/tokens", "post", "创建 API 令牌（密钥只返回一次；本人也可） / create an "
             "API token (secret returned once; the person themself may too)", permission=EDIT,
-            request=tok_svc.TokenCreate, response=TokenCreated),
+            request=tok_svc.TokenCreate, response=TokenCreated, status=201),
     api_doc("/api/tokens/{token_id}/revoke", "post", "吊销 API 令牌（本人也可） / revoke an API token (the "
             "person themself may too)", permission=EDIT, response=TokenOut),
 ]

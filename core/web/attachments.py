@@ -169,7 +169,7 @@ routes = [
 
 api_docs = [
     api_doc("/attachments", "post", "上传附件 / upload an attachment (multipart: file, form, field) → ref JSON",
-            permission="form.{form}.create", tag="forms"),
+            permission="form.{form}.create", tag="forms", status=201),
     api_doc("/attachments/{id}", "get", "下载附件 / download an attachment (uploader or record readers)",
             tag="forms"),
     api_doc("/attachments/{id}/thumb", "get", "图片缩略图 / thumbnail of an image attachment", tag="forms"),

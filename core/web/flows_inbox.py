@@ -870,7 +870,7 @@ api_docs = [
                    "level": "none | green | yellow | red", "page": "页码", "page_size": "每页条数 (≤200)",
                    "sort": "due | -due | created | -created | done | -done"}),
     api_doc("/api/tasks/bulk", "post", "批量认领或办理 / bulk claim or complete (node `bulk`)", permission=_WHO,
-            request=BulkIn, tag="flows"),
+            request=BulkIn, tag="flows", status=(200, 207)),
     api_doc("/api/tasks/{id}", "get", "任务详情与可用操作 / a task with its allowed actions", permission=_WHO,
             tag="flows"),
     api_doc("/api/tasks/{id}/act", "post", "办理任务 / complete a task (409 on a stale version or a closed task)",

@@ -28,7 +28,7 @@ from ..forms.fields import enum_options
 from ..forms.models import FormRecord
 from ..jobs import start_job
 from . import forms_records as fr
-from .openapi import api_doc
+from .openapi import SAVED_FILTER_BODY, api_doc
 from .render import render
 from .routing import request_json
 
@@ -490,7 +490,7 @@ api_docs = [
     api_doc("/api/forms/{form}/filters", "post",
             "保存筛选 / save a filter: {\"name\", \"query\": {\"q\", \"filters\", \"sort\"}, \"shared\"}; "
             "共享需 forms.share_filters / sharing needs forms.share_filters",
-            permission="form.{form}.list", tag="forms"),
+            permission="form.{form}.list", tag="forms", status=201, body=SAVED_FILTER_BODY),
     api_doc("/api/forms/{form}/filters/{fid}", "delete", "删除保存的筛选 / delete a saved filter",
             permission="form.{form}.list", tag="forms"),
     api_doc("/api/forms/{form}/bulk", "post",

@@ -32,7 +32,7 @@ from ..models import Org, Person
 from ..services.orgs import domain_paths
 from .actions import STALE
 from .attachments import store_posted_files
-from .openapi import api_doc
+from .openapi import RECORD_BODY, api_doc
 from .render import render
 from .routing import form_data, request_json
 
@@ -635,7 +635,7 @@ api_docs = [
             permission="form.{form}.list", query=_Q, tag="forms"),
     api_doc("/api/forms/{form}/records", "post",
             "新建表单记录 / create a record: {\"org_id\": int, \"data\": {...}}",
-            permission="form.{form}.create", tag="forms"),
+            permission="form.{form}.create", tag="forms", status=201, body=RECORD_BODY),
     api_doc("/api/forms/{form}/records/{id}", "get", "查看表单记录 / read a record", permission="form.{form}.read",
             tag="forms"),
     api_doc("/api/forms/{form}/records/{id}", "patch",

@@ -81,6 +81,18 @@ def requires(permission: str) -> Callable[[Callable[..., Any]], Callable[..., An
     return deco
 
 
+def allowed_methods(routes: list[Any], scope: dict[str, Any]) -> list[str]:
+    """Every method some route serves at this path, for a 405's ``Allow``
+    header (starlette names only the first route's when several routes share
+    a path, one per method)."""
+    from starlette.routing import Match, Route
+    methods: set[str] = set()
+    for r in routes:
+        if isinstance(r, Route) and r.matches({**scope, "type": "http"})[0] != Match.NONE:
+            methods |= set(r.methods or {"GET", "HEAD"})
+    return sorted(methods)
+
+
 def pydantic_fields(exc: ValidationError) -> dict[str, dict[str, str]]:
     """pydantic errors -> ``{field: {message, message_en}}`` for forms and JSON."""
     out: dict[str, dict[str, str]] = {}
