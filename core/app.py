@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -243,8 +243,10 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
     app = Starlette(
         routes=_routes(ctx),
         middleware=[Middleware(SecurityHeadersMiddleware), Middleware(AuthMiddleware, ctx=ctx)],
+        # OverflowError and DataError (numbers beyond a column's type) are answered
+        # here as 404/422, not left to the server-error middleware, which re-raises.
         exception_handlers={Exception: on_error, HTTPException: on_error, CcmsError: on_error,
-                            StaleDataError: on_error},
+                            StaleDataError: on_error, OverflowError: on_error, DataError: on_error},
         lifespan=lifespan,
     )
     app.state.ccms = ctx
