@@ -469,6 +469,9 @@ async def api_tokens(request: Request) -> Response:
             p = _load(ctx, s, user, person_id, VIEW, self_ok=True)
             items = [tok_out(t) for t in tok_svc.list_for(s, p.id)]
             return JSONResponse({"items": items, "total": len(items)})
+    with ctx.db.session() as s:  # who may, before what they sent: others get 403, not 422
+        if not may_manage_tokens(ctx, user, _load(ctx, s, user, person_id, VIEW, self_ok=True)):
+            raise _no_tokens()
     d = await json_body(request, tok_svc.TokenCreate)
     with ctx.db.session() as s:
         p = _load(ctx, s, user, person_id, VIEW, self_ok=True)
@@ -480,6 +483,7 @@ async def api_tokens(request: Request) -> Response:
 
 
 api_tokens.permission = VIEW  # or the person themself  # type: ignore[attr-defined]
+api_tokens.permission_template = {"POST": EDIT}  # creating one (or the person themself)  # type: ignore[attr-defined]
 
 
 async def api_token_revoke(request: Request) -> Response:

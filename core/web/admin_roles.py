@@ -30,7 +30,7 @@ from ..services import field_error
 from ..services import roles as svc
 from .openapi import api_doc
 from .render import render
-from .routing import form_data, json_body, requires
+from .routing import checks_permission, form_data, json_body, requires
 
 VIEW, EDIT = "core.role.view", "core.role.edit"
 PER_PAGE = 50
@@ -250,6 +250,7 @@ def _grants_block(ctx: Any, session: Session, user: Any, *, person_id: int | Non
 
 
 @requires(VIEW)
+@checks_permission({"POST": EDIT})
 async def role_detail_page(request: Request) -> Response:
     ctx = _ctx(request)
     user = _user(request)
@@ -417,7 +418,18 @@ async def revoke_page(request: Request) -> Response:
     return RedirectResponse(with_flash(nxt, "revoked"), status_code=303)
 
 
+def _visible_person(ctx: Any, session: Session, user: Any, person_id: int) -> Person:
+    """The person, when they belong to the user's view domain or hold a grant
+    the user can see; otherwise 404 like any unknown id (no existence leak)."""
+    person = session.get(Person, person_id)
+    if person is None or not (ctx.can(user, VIEW, person.org_id)
+                              or _grants_block(ctx, session, user, person_id=person_id)["grants"]):
+        raise NotFound(f"人员 {person_id} 不存在", f"person {person_id} does not exist")
+    return person
+
+
 @requires(VIEW)
+@checks_permission({"POST": EDIT})
 async def person_grants_page(request: Request) -> Response:
     """A person's grants, and (POST) grant or revoke a role in an org for them."""
     ctx = _ctx(request)
@@ -430,6 +442,8 @@ async def person_grants_page(request: Request) -> Response:
                               "org_id": request.query_params.get("org_id", "")}
     if request.method == "POST":
         ctx.require(user, EDIT)
+        with ctx.db.Session() as s:
+            _visible_person(ctx, s, user, person_id)
         data = await form_data(request)
         action = str(data.get("action", "grant"))
         values = {"role": str(data.get("role", "")), "org_id": str(data.get("org_id", ""))}
@@ -447,9 +461,7 @@ async def person_grants_page(request: Request) -> Response:
                 raise
             problem, errors, status = exc, dict(exc.fields or {}), exc.status
     with ctx.db.Session() as s:
-        person = s.get(Person, person_id)
-        if person is None:
-            raise NotFound(f"人员 {person_id} 不存在", f"person {person_id} does not exist")
+        person = _visible_person(ctx, s, user, person_id)
         org = s.get(Org, person.org_id)
         block = _grants_block(ctx, s, user, person_id=person_id)
         if not values["org_id"]:

@@ -35,7 +35,7 @@ from ..forms.models import FormRecord
 from ..models import Person
 from .openapi import api_doc
 from .render import render
-from .routing import json_body, validate
+from .routing import authenticated, json_body, validate
 
 VIEW_ALL = "core.flow.view"
 GROUPS = ("todo", "overdue", "done", "started")
@@ -183,6 +183,7 @@ def _list_context(request: Request, ctx: Any, s: Any, user: Any, group: str) -> 
     }
 
 
+@authenticated
 async def inbox_page(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     group = request.query_params.get("group") or "todo"
@@ -228,6 +229,7 @@ def bulk_run(ctx: Any, request: Request, ids: list[int], do: str) -> tuple[int, 
     return done, failed
 
 
+@authenticated
 async def bulk_action(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     form = await request.form()
@@ -383,6 +385,7 @@ def _task_response(request: Request, task_id: int, status: int = 200, **kw: Any)
         return render(request, "flows/task.html", _task_context(request, ctx, s, user, task, **kw), status_code=status)
 
 
+@authenticated
 async def task_page(request: Request) -> Response:
     return _task_response(request, request.path_params["id"])
 
@@ -406,6 +409,7 @@ def _edits(ctx: Any, s: Any, user: Any, task: FlowTask, pairs: list[tuple[str, A
     return {k: data.get(k) for k in posted}, errors
 
 
+@authenticated
 async def act_action(request: Request) -> Response:
     """The task form: record edits + comment + one action button."""
     ctx, user = request.scope["ccms"], _user(request)
@@ -455,6 +459,7 @@ async def act_action(request: Request) -> Response:
     return RedirectResponse(f"/tasks/{tid}?done=completed", status_code=303)
 
 
+@authenticated
 async def claim_action(request: Request) -> Response:
     ctx = request.scope["ccms"]
     _user(request)
@@ -519,6 +524,7 @@ def _op_body(raw: Mapping[str, Any]) -> OpIn:
     return validate(OpIn, data)
 
 
+@authenticated
 async def op_action(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     tid, op = request.path_params["id"], request.path_params["op"]
@@ -560,6 +566,7 @@ def _startable(ctx: Any, s: Any, user: Any, flow_id: str) -> tuple[Any, Any]:
     return d, fd
 
 
+@authenticated
 async def start_index(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     with ctx.db.session() as s:
@@ -612,6 +619,7 @@ def _variables(d: Any, raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
     return out, errors
 
 
+@authenticated
 async def start_page(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     flow_id = request.path_params["flow"]
@@ -682,6 +690,7 @@ def instance_data(ctx: Any, s: Any, inst: FlowInstance) -> dict[str, Any]:
     }
 
 
+@authenticated
 async def instance_page(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     with ctx.db.session() as s:
@@ -769,6 +778,7 @@ def _task_json(ctx: Any, s: Any, user: Any, task: FlowTask) -> dict[str, Any]:
             "record_id": inst.record_id, "record": data}
 
 
+@authenticated
 async def api_tasks(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     group = _group(request.query_params.get("group") or "todo")
@@ -779,12 +789,14 @@ async def api_tasks(request: Request) -> Response:
                          "page": page.page, "page_size": page.page_size, "counts": counts})
 
 
+@authenticated
 async def api_task(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     with ctx.db.session() as s:
         return JSONResponse(_task_json(ctx, s, user, engine.get_task(s, request.path_params["id"])))
 
 
+@authenticated
 async def api_act(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     body = await json_body(request, ActIn)
@@ -796,6 +808,7 @@ async def api_act(request: Request) -> Response:
         return JSONResponse(_task_json(ctx, s, user, engine.get_task(s, tid)))
 
 
+@authenticated
 async def api_claim(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     body = await json_body(request, VersionIn)
@@ -807,6 +820,7 @@ async def api_claim(request: Request) -> Response:
         return JSONResponse(_task_json(ctx, s, user, engine.get_task(s, tid)))
 
 
+@authenticated
 async def api_op(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     tid, op = request.path_params["id"], request.path_params["op"]
@@ -820,6 +834,7 @@ async def api_op(request: Request) -> Response:
                          "task_id": res.task_id, "approval_task_id": res.approval_task_id})
 
 
+@authenticated
 async def api_bulk(request: Request) -> Response:
     ctx, _u = request.scope["ccms"], _user(request)
     body = await json_body(request, BulkIn)
@@ -828,6 +843,7 @@ async def api_bulk(request: Request) -> Response:
                         status_code=200 if not failed else 207)
 
 
+@authenticated
 async def api_instance(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     with ctx.db.session() as s:

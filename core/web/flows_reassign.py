@@ -29,6 +29,7 @@ from starlette.routing import Route
 from ..errors import Forbidden, NotFound
 from ..flows import engine
 from ..models import Org, Person
+from .routing import authenticated
 
 MAX_Q = 50
 MAX_RESULTS = 20
@@ -126,6 +127,7 @@ def _fragment(ctx: Any, **context: Any) -> HTMLResponse:
     return HTMLResponse(ctx.templates.get_template("forms/_widgets_one.html").render(**context))
 
 
+@authenticated
 async def people(request: Request) -> Response:
     ctx, tid = _may_reassign(request)
     q = request.query_params.get("q", "").strip()[:MAX_Q]
@@ -136,6 +138,7 @@ async def people(request: Request) -> Response:
                      name=NAME, q=q)
 
 
+@authenticated
 async def pick(request: Request) -> Response:
     ctx, tid = _may_reassign(request)
     raw = request.query_params.get("_id", "").strip()

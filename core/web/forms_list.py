@@ -30,7 +30,7 @@ from ..jobs import start_job
 from . import forms_records as fr
 from .openapi import SAVED_FILTER_BODY, api_doc
 from .render import render
-from .routing import request_json
+from .routing import checks_permission, request_json
 
 SHARE = saved_filters.SHARE_PERMISSION
 
@@ -86,6 +86,7 @@ def _list_url(form_id: str, params: list[tuple[str, str]]) -> str:
     return f"/forms/{form_id}" + ("?" + urlencode(params) if params else "")
 
 
+@checks_permission("form.{form}.list")
 async def save_filter(request: Request) -> Response:
     ctx, user = _user_or_403(request)
     form_id = request.path_params["form"]
@@ -123,6 +124,7 @@ def _list_with_error(request: Request, query_string: str, exc: CcmsError, name: 
     return render(get, "forms/list.html", context, status_code=exc.status)
 
 
+@checks_permission("form.{form}.list")
 async def apply_filter(request: Request) -> Response:
     ctx, user = _user_or_403(request)
     form_id = request.path_params["form"]
@@ -139,6 +141,7 @@ async def apply_filter(request: Request) -> Response:
                             status_code=303)
 
 
+@checks_permission("form.{form}.list")
 async def delete_filter(request: Request) -> Response:
     ctx, user = _user_or_403(request)
     form_id, fid = request.path_params["form"], request.path_params["fid"]
@@ -201,6 +204,7 @@ def _refusals(report: bulk_actions.BulkReport) -> list[dict[str, Any]]:
     return [{"id": rid, "message": zh, "message_en": en} for rid, (zh, en) in report.refused.items()]
 
 
+@checks_permission("form.{form}.list")
 async def bulk_action(request: Request) -> Response:
     ctx, user = _user_or_403(request)
     form_id = request.path_params["form"]
@@ -334,6 +338,7 @@ def _import_page(request: Request, ctx: Any, user: Any, s: Any, d: FormDefinitio
     return render(request, "forms/import.html", context, status_code=status)
 
 
+@checks_permission("form.{form}.create")
 async def import_page(request: Request) -> Response:
     """GET: the upload form. POST: read the file, keep it, show a preview with per-row errors."""
     ctx, user = _user_or_403(request)
@@ -382,6 +387,7 @@ async def import_page(request: Request) -> Response:
             "rows": imports.preview_rows(ctx, d, parsed), "uid": uid}, status=422 if failed else 200)
 
 
+@checks_permission("form.{form}.create")
 async def import_confirm(request: Request) -> Response:
     """Start the all-or-nothing import of a previewed upload as a job; show its progress."""
     ctx, user = _user_or_403(request)
@@ -404,6 +410,7 @@ def _filter_json(row: Any, user: Any) -> dict[str, Any]:
             "mine": row.owner_id == user.id}
 
 
+@checks_permission("form.{form}.list")
 async def api_filters(request: Request) -> Response:
     ctx, user = _user_or_403(request)
     form_id = request.path_params["form"]
@@ -427,6 +434,7 @@ async def api_filters(request: Request) -> Response:
         return JSONResponse(_filter_json(row, user), status_code=201)
 
 
+@checks_permission("form.{form}.list")
 async def api_filter(request: Request) -> Response:
     ctx, user = _user_or_403(request)
     form_id, fid = request.path_params["form"], request.path_params["fid"]
@@ -436,6 +444,7 @@ async def api_filter(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
+@checks_permission("form.{form}.list")
 async def api_bulk(request: Request) -> Response:
     """Bulk delete / restore / set field by JSON: {"action", "ids", "value"?}."""
     ctx, user = _user_or_403(request)

@@ -34,7 +34,7 @@ from .actions import STALE
 from .attachments import store_posted_files
 from .openapi import RECORD_BODY, api_doc
 from .render import render
-from .routing import form_data, request_json
+from .routing import authenticated, checks_permission, form_data, request_json
 
 META_LABELS = {"_created_at": "form_records.created_at", "_updated_at": "form_records.updated_at",
                "_created_by": "form_records.created_by", "_updated_by": "form_records.updated_by",
@@ -186,6 +186,7 @@ def _history(ctx: Any, user: Any, d: FormDefinition, s: Any, rid: int) -> list[d
 
 # --- screens ------------------------------------------------------------------------------------
 
+@authenticated
 async def index_page(request: Request) -> Response:
     """Published forms the user may list (a login is enough to open it)."""
     ctx, user = _ctx_user(request)
@@ -240,6 +241,7 @@ def _list_context(request: Request, ctx: Any, user: Any, s: Any, d: FormDefiniti
             "breadcrumbs": [(ctx.gettext("form_records.title"), "/forms"), (_title(ctx, d), None)]}
 
 
+@checks_permission("form.{form}.list")
 async def list_page(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id = request.path_params["form"]
@@ -273,6 +275,7 @@ def _export_rows(ctx: Any, user: Any, s: Any, d: FormDefinition, request: Reques
     return out
 
 
+@checks_permission("form.{form}.export")
 async def export_file(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id, fmt = request.path_params["form"], request.path_params["fmt"]
@@ -353,6 +356,7 @@ def _submitted(ctx: Any, d: FormDefinition, pairs: list[tuple[str, Any]], drop: 
     return data, errors
 
 
+@checks_permission("form.{form}.create")
 async def new_page(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id = request.path_params["form"]
@@ -390,6 +394,7 @@ async def new_page(request: Request) -> Response:
     return RedirectResponse(f"/forms/{form_id}/{rid}?flash=saved", status_code=303)
 
 
+@checks_permission("form.{form}.read")
 async def detail_page(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id, rid = request.path_params["form"], request.path_params["id"]
@@ -423,6 +428,7 @@ async def detail_page(request: Request) -> Response:
                             (f"#{row.id}", None)]})
 
 
+@checks_permission("form.{form}.update")
 async def edit_page(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id, rid = request.path_params["form"], request.path_params["id"]
@@ -470,6 +476,7 @@ async def edit_page(request: Request) -> Response:
     return RedirectResponse(f"/forms/{form_id}/{rid}?flash=saved", status_code=303)
 
 
+@checks_permission("form.{form}.delete")
 async def delete_action(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id, rid = request.path_params["form"], request.path_params["id"]
@@ -485,6 +492,7 @@ async def delete_action(request: Request) -> Response:
     return RedirectResponse(f"/forms/{form_id}?flash=deleted", status_code=303)
 
 
+@checks_permission("form.{form}.delete")
 async def restore_action(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id, rid = request.path_params["form"], request.path_params["id"]
@@ -511,6 +519,7 @@ async def _json(request: Request) -> Any:
     return await request_json(request)
 
 
+@checks_permission({"GET": "form.{form}.list", "POST": "form.{form}.create"})
 async def api_records(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id = request.path_params["form"]
@@ -547,6 +556,7 @@ async def api_records(request: Request) -> Response:
                              "page": query.page, "page_size": query.page_size})
 
 
+@checks_permission({"GET": "form.{form}.read", "PATCH": "form.{form}.update", "DELETE": "form.{form}.delete"})
 async def api_record(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id, rid = request.path_params["form"], request.path_params["id"]
@@ -589,6 +599,7 @@ async def api_record(request: Request) -> Response:
         return JSONResponse(_record_json(ctx, user, s, d, row, masked=False))
 
 
+@checks_permission(["form.{form}.list", "form.{form}.read", "form.{form}.create"])
 async def api_definition(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id = request.path_params["form"]

@@ -33,6 +33,7 @@ from ..forms.render import picker_node
 from ..forms.widgets import dotted, field_of, pickable_person, search_people
 from ..forms.widgets_pickers import person_extra
 from .openapi import api_doc
+from .routing import authenticated
 
 MAX_Q = 50
 
@@ -66,6 +67,7 @@ def _fragment(ctx: Any, **context: Any) -> HTMLResponse:
     return HTMLResponse(html)
 
 
+@authenticated
 async def person_search(request: Request) -> Response:
     ctx, user = request.scope["ccms"], request.scope.get("user")
     form_id, field, name = _params(request)
@@ -80,6 +82,7 @@ async def person_search(request: Request) -> Response:
     return _fragment(ctx, results=True, people=people, pick_url=extra["pick_url"], target=target, name=name, q=q)
 
 
+@authenticated
 async def person_pick(request: Request) -> Response:
     ctx, user = request.scope["ccms"], request.scope.get("user")
     form_id, field, name = _params(request)
@@ -97,6 +100,7 @@ async def person_pick(request: Request) -> Response:
     return _fragment(ctx, results=False, n=node)
 
 
+@authenticated
 async def region_pick(request: Request) -> Response:
     ctx, user = request.scope["ccms"], request.scope.get("user")
     form_id, field, name = _params(request)
@@ -117,6 +121,7 @@ async def region_pick(request: Request) -> Response:
 
 # --- JSON -------------------------------------------------------------------------------------------
 
+@authenticated
 async def api_people(request: Request) -> Response:
     ctx, user = request.scope["ccms"], request.scope.get("user")
     form_id = request.query_params.get("form", "")
@@ -127,6 +132,7 @@ async def api_people(request: Request) -> Response:
     return JSONResponse({"items": people})
 
 
+@authenticated
 async def api_regions(request: Request) -> Response:
     ctx, user = request.scope["ccms"], request.scope.get("user")
     if user is None:

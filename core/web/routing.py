@@ -81,6 +81,51 @@ def requires(permission: str) -> Callable[[Callable[..., Any]], Callable[..., An
     return deco
 
 
+def _mark(endpoint: Callable[..., Any], **attrs: Any) -> Callable[..., Any]:
+    for k, v in attrs.items():
+        setattr(endpoint, k, v)
+    return endpoint
+
+
+def authenticated(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Any signed-in user may call this endpoint (the middleware already
+    refuses anonymous requests); the endpoint itself decides about the object
+    (a task's assignee, a job's owner, an attachment's uploader...). The
+    explicit marker lets tests tell such routes from ones that forgot
+    :func:`requires` (tests/test_authz_matrix.py)."""
+    return _mark(endpoint, access="authenticated")
+
+
+def checks_permission(spec: str | list[str] | dict[str, str | list[str]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare the permission an endpoint checks in its own code because it
+    depends on the path, e.g. ``"form.{form}.list"`` (path parameters in
+    braces); per HTTP method as a dict; a list means any one of them. Only a
+    declaration (the endpoint enforces it, with the org); tests read it as
+    ``endpoint.permission_template``."""
+    return lambda endpoint: _mark(endpoint, permission_template=spec)
+
+
+def declared_access(endpoint: Any, path: str, method: str, path_params: dict[str, Any] | None = None,
+                    is_public: Callable[[str], bool] | None = None) -> tuple[str, list[str]]:
+    """What a route declares for ``method``: ``("public", [])``,
+    ``("authenticated", [])``, ``("permission", [perm, ...])`` (any one of
+    them suffices), or ``("undeclared", [])``."""
+    if is_public is not None and is_public(path):
+        return "public", []
+    spec = getattr(endpoint, "permission_template", None)
+    if isinstance(spec, dict):
+        spec = spec.get(method) or (spec.get("GET") if method == "HEAD" else None)
+    perm = getattr(endpoint, "permission", None)
+    if perm and not spec:  # a method-specific declaration is the more precise one
+        return "permission", [perm]
+    if spec:
+        perms = [spec] if isinstance(spec, str) else list(spec)
+        return "permission", [p.format(**(path_params or {})) if path_params is not None else p for p in perms]
+    if getattr(endpoint, "access", None) == "authenticated":
+        return "authenticated", []
+    return "undeclared", []
+
+
 def allowed_methods(routes: list[Any], scope: dict[str, Any]) -> list[str]:
     """Every method some route serves at this path, for a 405's ``Allow``
     header (starlette names only the first route's when several routes share

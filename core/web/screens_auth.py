@@ -14,7 +14,7 @@ from ..errors import ValidationFailed
 from ..models import Person
 from .middleware import SESSION_COOKIE, client_ip
 from .render import render
-from .routing import form_data
+from .routing import authenticated, form_data
 
 REASONS = {
     "session_expired": ("长时间未操作，登录已超时，请重新登录", "session timed out: log in again"),
@@ -55,6 +55,7 @@ async def login_page(request: Request) -> Response:
     return resp
 
 
+@authenticated
 async def logout(request: Request) -> Response:
     ctx = request.scope["ccms"]
     user = request.scope.get("user")
@@ -67,6 +68,7 @@ async def logout(request: Request) -> Response:
     return resp
 
 
+@authenticated
 async def change_password(request: Request) -> Response:
     ctx = request.scope["ccms"]
     user = request.scope["user"]
@@ -97,6 +99,7 @@ async def change_password(request: Request) -> Response:
     return RedirectResponse("/?flash=password_changed", status_code=303)
 
 
+@authenticated
 async def home(request: Request) -> Response:
     ctx = request.scope["ccms"]
     panels = ctx.hook_list("ccms_dashboard_panels", user=request.scope["user"])
