@@ -80,3 +80,14 @@ def test_huge_integers_in_json_bodies_and_queries_are_refused_cleanly(admin: Any
                 f"/pickers/person?_id={2**64}"):
         r = admin.get(url)
         assert r.status_code in (200, 404, 422), f"{url}: {r.status_code}"
+
+
+def test_digits_that_are_not_decimal_are_refused_not_crashed(ctx: Any, admin: Any) -> None:
+    """Found by schemathesis: ``"²".isdigit()`` is true but ``int("²")`` fails, so a
+    version ``²`` in the path was a 500."""
+    publish(ctx, COMPLAINT)
+    for url in ("/api/flows/simple_approval/versions/²", f"/api/form-defs/{COMPLAINT['id']}/versions/²",
+                "/admin/flows/simple_approval?version=²", f"/forms/{COMPLAINT['id']}?saved=²"):
+        r = admin.get(url)
+        assert r.status_code in (200, 404, 422), f"{url}: {r.status_code}"
+    assert admin.get("/api/flows/simple_approval/versions/١").status_code == 200  # Arabic-Indic 1 is a number

@@ -151,7 +151,7 @@ def query_version(data: dict[str, Any]) -> int | None:
     raw = str(data.get("version", "")).strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    if not raw.isdecimal():
         zh, en = "版本号应为整数", "version must be an integer"
         raise ValidationFailed(zh, en, fields={"version": {"message": zh, "message_en": en}})
     return int(raw)

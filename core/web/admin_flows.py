@@ -324,7 +324,7 @@ def _discard(ctx: Any, s: Any, flow_id: str, data: dict[str, Any], request: Requ
 
 def _publish_version(data: Mapping[str, Any]) -> int:
     raw = str(data.get("version", "")).strip()
-    if not raw.isdigit():
+    if not raw.isdecimal():
         raise _bad("version", "请选择要发布的版本", "choose the version to publish")
     return int(raw)
 
@@ -378,14 +378,14 @@ async def json_action(request: Request) -> Response:
 
 def _int_q(params: Mapping[str, Any], key: str) -> int:
     raw = str(params.get(key, "")).strip()
-    if not raw.isdigit():
+    if not raw.isdecimal():
         raise _bad(key, "请选择版本", "choose a version")
     return int(raw)
 
 
 def _export_version(params: Mapping[str, Any]) -> int | None:
     raw = str(params.get("version", "")).strip()
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isdecimal() else None
 
 
 def _export_bpmn(request: Request, flow_id: str, suffix: str, text: str) -> Response | None:
@@ -440,7 +440,7 @@ async def api_list(request: Request) -> Response:
 async def api_version(request: Request) -> Response:
     ctx = request.scope["ccms"]
     raw = str(request.path_params["version"])
-    if not raw.isdigit():
+    if not raw.isdecimal():
         raise NotFound("版本不存在", "no such version")
     with ctx.db.session() as s:
         return JSONResponse(shared.detail_out(KIND, store.get_version(s, request.path_params["flow"], int(raw))))

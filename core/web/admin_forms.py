@@ -536,7 +536,7 @@ def _op_list(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any
 
 def _op_move(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     where = str(data.get("where", ""))
-    return designer.move_field(d, str(data.get("_field", "")), int(where) if where.isdigit() else where)
+    return designer.move_field(d, str(data.get("_field", "")), int(where) if where.isdecimal() else where)
 
 
 def _op_remove(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
@@ -644,7 +644,7 @@ async def api_versions(request: Request) -> Response:
 
 def _path_version(request: Request) -> int:
     raw = request.path_params["version"]
-    if not str(raw).isdigit():
+    if not str(raw).isdecimal():
         raise _bad("version", "版本号应为整数", "version must be an integer")
     return int(raw)
 

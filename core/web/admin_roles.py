@@ -342,7 +342,7 @@ def _grant_input(data: dict[str, Any], session: Session) -> dict[str, Any]:
     out: dict[str, Any] = {"role": str(data.get("role", "")).strip()}
     for key in ("person_id", "org_id"):
         raw = str(data.get(key, "")).strip()
-        out[key] = int(raw) if raw.isdigit() else (raw or None)
+        out[key] = int(raw) if raw.isdecimal() else (raw or None)
     username = str(data.get("username", "")).strip()
     if out["person_id"] is None and username:
         pid = session.scalar(select(Person.id).where(Person.username == username))
@@ -383,7 +383,7 @@ async def grant_new_page(request: Request) -> Response:
             problem, errors, status = exc, dict(exc.fields or {}), exc.status
     with ctx.db.Session() as s:
         person = None
-        if values["person_id"].isdigit():
+        if values["person_id"].isdecimal():
             person = s.get(Person, int(values["person_id"]))
         data_ctx = {"values": values, "errors": errors, "problem": problem, "person": person,
                     "roles": role_options(s), "orgs": org_options(ctx, s, user, EDIT),
@@ -412,7 +412,7 @@ async def revoke_page(request: Request) -> Response:
     g = {"role": str(data.get("role", ""))}
     for key in ("person_id", "org_id"):
         raw = str(data.get(key, "")).strip()
-        g[key] = int(raw) if raw.isdigit() else raw  # type: ignore[assignment]
+        g[key] = int(raw) if raw.isdecimal() else raw  # type: ignore[assignment]
     with ctx.db.session() as s:
         svc.revoke(s, actor_of(request), ctx, g, by=_user(request))
     return RedirectResponse(with_flash(nxt, "revoked"), status_code=303)

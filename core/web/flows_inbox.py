@@ -56,7 +56,7 @@ def _user(request: Request) -> Any:
 
 def _int(value: Any) -> int | None:
     text = str(value if value is not None else "").strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isdecimal() else None
 
 
 def _iso(value: Any) -> Any:
@@ -548,7 +548,7 @@ async def op_action(request: Request) -> Response:
 def _person_by_name(s: Any, raw: dict[str, Any]) -> dict[str, Any]:
     """转办 forms let one type a user name (or an id) instead of a number."""
     who = str(raw.get("to_person", "")).strip()
-    if who and not who.isdigit():
+    if who and not who.isdecimal():
         pid = s.scalar(select(Person.id).where(Person.username == who))
         raw = {**raw, "to_person": str(pid) if pid else "-1"}
     return raw

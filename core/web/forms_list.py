@@ -64,7 +64,7 @@ def list_extras(request: Request, ctx: Any, user: Any, s: Any, d: FormDefinition
     selected = ""
     sf = request.query_params.get("sf", "")
     mine = saved_filters.visible(s, d.id, user.id) if user else []
-    if sf.isdigit():
+    if sf.isdecimal():
         row = next((r for r in mine if r.id == int(sf)), None)
         if row is not None:
             selected = str(row.id)
@@ -130,7 +130,7 @@ async def apply_filter(request: Request) -> Response:
     form_id = request.path_params["form"]
     fr._require_any(ctx, user, form_id, "list")
     raw = request.query_params.get("id", "")
-    if not raw.isdigit():
+    if not raw.isdecimal():
         return RedirectResponse(f"/forms/{form_id}", status_code=303)  # "—" chosen: the plain list
     with ctx.db.session() as s:
         d = fr._definition(s, form_id)
@@ -157,7 +157,7 @@ def _versions(form: Any, ids: list[int]) -> dict[int, int]:
     out = {}
     for rid in ids:
         v = str(form.get(f"version.{rid}", ""))
-        if v.isdigit():
+        if v.isdecimal():
             out[rid] = int(v)
     return out
 

@@ -330,7 +330,7 @@ def _default_org(ctx: Any, s: Any, user: Any, form_id: str, action: str) -> int 
 
 def _post_org(data: Any) -> int | None:
     raw = str(data.get("_org_id", "")).strip()
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isdecimal() else None
 
 
 def _submitted(ctx: Any, d: FormDefinition, pairs: list[tuple[str, Any]], drop: set[str],
@@ -460,7 +460,7 @@ async def edit_page(request: Request) -> Response:
         if not errors:
             try:
                 records.update(s, actor_of(request), ctx, form_id, rid, data,
-                               int(version) if version.isdigit() else None, keep=readonly, org_id=org_id)
+                               int(version) if version.isdecimal() else None, keep=readonly, org_id=org_id)
             except ValidationFailed as exc:
                 errors = dict(exc.fields or {})
             except Conflict as exc:
@@ -486,7 +486,7 @@ async def delete_action(request: Request) -> Response:
     with ctx.db.session() as s:
         _record_or_404(ctx, s, user, form_id, rid, "delete")
         try:
-            records.delete(s, actor_of(request), form_id, rid, int(version) if version.isdigit() else None)
+            records.delete(s, actor_of(request), form_id, rid, int(version) if version.isdecimal() else None)
         except StaleDataError:
             raise Conflict(STALE.zh, STALE.en) from None
     return RedirectResponse(f"/forms/{form_id}?flash=deleted", status_code=303)
@@ -501,7 +501,7 @@ async def restore_action(request: Request) -> Response:
     version = str(data.get("version", ""))
     with ctx.db.session() as s:
         _record_or_404(ctx, s, user, form_id, rid, "delete", deleted=True)
-        records.restore(s, actor_of(request), form_id, rid, int(version) if version.isdigit() else None)
+        records.restore(s, actor_of(request), form_id, rid, int(version) if version.isdecimal() else None)
     return RedirectResponse(f"/forms/{form_id}/{rid}?flash=restored", status_code=303)
 
 

@@ -92,7 +92,7 @@ async def person_pick(request: Request) -> Response:
         d = records.published(s, form_id)
         _field(ctx, user, d, field, "person")
         if raw:
-            person = pickable_person(ctx, s, user, form_id, int(raw)) if raw.isdigit() and len(raw) < 18 else None
+            person = pickable_person(ctx, s, user, form_id, int(raw)) if raw.isdecimal() and len(raw) < 18 else None
             if person is None:
                 raise NotFound("所选人员不存在或不在您可选的范围内", "no such person within the people you may choose")
         readonly = dotted(name) in access.readonly_fields(ctx, user, d)
