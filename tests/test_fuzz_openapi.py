@@ -5,7 +5,9 @@ low-privilege account (a district supervisor who may report cases and work
 one form), on SQLite and PostgreSQL. Every operation gets a bounded number of
 generated requests (``CCMS_FUZZ_EXAMPLES``, default 8; derandomized so a run
 is reproducible, no deadline) and three checks: no server error, the status
-code is documented, the body matches the documented schema. All failures of
+code is documented, the body matches the documented schema (and an
+undocumented method answers 405 with an ``Allow`` header that lists the
+documented ones). All failures of
 all operations are collected and reported together, each with a curl line
 that reproduces it.
 
@@ -31,7 +33,8 @@ from core import auth
 from core.models import Person
 
 EXAMPLES = int(os.environ.get("CCMS_FUZZ_EXAMPLES", "8"))
-CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.response_schema_conformance]
+CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.response_schema_conformance,
+          checks.unsupported_method, checks.allow_header_conformance]  # the last two: 405 with a true Allow
 FORM_ACTIONS = [f"form.{COMPLAINT['id']}.{a}" for a in ("list", "read", "create", "update")]
 
 
