@@ -31,9 +31,9 @@ from .config import Deployment
 from .db import Database
 from .errors import CcmsError, Forbidden, StartupError
 from .i18n import Catalog
-from .web.routing import allowed_methods
 from .web.middleware import AuthMiddleware, SecurityHeadersMiddleware, is_api, json_error
 from .web.render import THEMES_DIR, make_env, render
+from .web.routing import allowed_methods
 from .web.user import CurrentUser
 
 log = logging.getLogger("ccms")

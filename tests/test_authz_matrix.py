@@ -216,9 +216,7 @@ def test_authorization_matrix(app: Any, client_for: Any) -> None:
                 org = None
                 if scoped == "org_id":
                     org = value
-                elif scoped == "person_id":
-                    org = env["inside"] if where == "in" else env["outside"]
-                elif scoped == "record":
+                elif scoped in ("person_id", "record"):
                     org = env["inside"] if where == "in" else env["outside"]
                 c = clients[who]
                 r = send(c, method, url, api)

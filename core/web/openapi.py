@@ -9,7 +9,8 @@ so the document never silently misses an endpoint.
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
