@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -41,6 +42,7 @@ from .web.middleware import (
     json_error,
 )
 from .web.render import THEMES_DIR, make_env, render
+from .web.routing import allowed_methods
 from .web.user import CurrentUser
 
 log = logging.getLogger("ccms")
@@ -247,6 +249,14 @@ def _routes(ctx: App) -> list[BaseRoute]:
     return routes
 
 
+def _number_out_of_range(exc: Exception) -> bool:
+    """SQLite's driver raises OverflowError for integers beyond 64 bits;
+    PostgreSQL answers SQLSTATE 22003 (numeric_value_out_of_range)."""
+    if isinstance(exc, OverflowError):
+        return True
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "22003"
+
+
 def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
     """Build the ASGI app of one deployment. ``app.state.ccms`` is its :class:`App`."""
     ctx = App(deployment, **kwargs)
@@ -261,9 +271,17 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
             if exc.status_code == 404:
                 return ctx.error_response(request.scope, 404, "not_found", "页面不存在", "not found")
             if exc.status_code == 405:
-                return ctx.error_response(request.scope, 405, "method_not_allowed", "不支持的请求方法",
+                resp = ctx.error_response(request.scope, 405, "method_not_allowed", "不支持的请求方法",
                                           "method not allowed")
+                resp.headers["Allow"] = ", ".join(allowed_methods(request.app.routes, request.scope))
+                return resp
             return ctx.error_response(request.scope, exc.status_code, "http_error", str(exc.detail), str(exc.detail))
+        if _number_out_of_range(exc):  # defect 5: an integer beyond the column's type
+            if any(isinstance(v, int) and v > 2**31 - 1 for v in request.path_params.values()):
+                # an id in the path too large for an INTEGER key (PostgreSQL) names nothing
+                return ctx.error_response(request.scope, 404, "not_found", "页面不存在", "not found")
+            return ctx.error_response(request.scope, 422, "validation_error", "数值超出范围（-2^63 至 2^63-1）",
+                                      "number out of range (-2^63 to 2^63-1)")
         log.exception("unhandled error on %s", request.url.path)
         return ctx.error_response(request.scope, 500, "internal_error", "服务器内部错误，已记录，请联系管理员",
                                   "internal server error: it was logged, please contact an administrator")
@@ -287,8 +305,10 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
         middleware=[Middleware(monitor_web.RequestMonitorMiddleware, ctx=ctx),
                     Middleware(audit_refusals.AccessAuditMiddleware, ctx=ctx), Middleware(SecurityHeadersMiddleware),
                     Middleware(AuthMiddleware, ctx=ctx)],
+        # OverflowError and DataError (numbers beyond a column's type) are answered
+        # here as 404/422, not left to the server-error middleware, which re-raises.
         exception_handlers={Exception: on_error, HTTPException: on_error, CcmsError: on_error,
-                            StaleDataError: on_error},
+                            StaleDataError: on_error, OverflowError: on_error, DataError: on_error},
         lifespan=lifespan,
     )
     app.state.ccms = ctx

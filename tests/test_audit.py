@@ -57,7 +57,8 @@ def test_security_events_appear_in_the_log(admin, ctx, client_for, anon):
     pid = make_person(ctx, "zhou")
     c = client_for("zhou", PW)
     assert c.form("/logout", follow_redirects=False).status_code == 303
-    assert admin.api("PUT", "/api/roles/staff/permissions", json={"permissions": ["core.org.view"]}).status_code == 200
+    assert admin.api("PUT", "/api/roles/staff/permissions", json={"permissions": ["core.org.view"],
+                                                                       "version": 1}).status_code == 200
     assert admin.api("POST", "/api/grants", json={"person_id": pid, "role": "staff",
                                                   "org_id": root_id(ctx)}).status_code == 201
     assert admin.api("PUT", "/api/settings/core", json={"values": {"page_size": 30}, "version": 0}).status_code == 200

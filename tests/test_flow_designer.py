@@ -411,7 +411,7 @@ def test_bpmn_import_refusals_write_nothing(admin: Any, ctx: Any) -> None:
 
 def test_api(admin: Any, ctx: Any) -> None:
     r = admin.api("GET", "/api/flows")
-    assert r.status_code == 200 and any(f["flow_id"] == "simple_approval" for f in r.json())
+    assert r.status_code == 200 and any(f["flow_id"] == "simple_approval" for f in r.json()["items"])
     r = admin.api("GET", "/api/flows/simple_approval/versions/1")
     assert r.json()["definition"]["id"] == "simple_approval"
     assert admin.api("GET", "/api/flows/simple_approval/versions/7").status_code == 404

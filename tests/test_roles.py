@@ -52,6 +52,11 @@ def make_role(ctx: Any, code: str, perms: list[str]) -> None:
         ctx.authz.set_role_permissions(s, code, perms)
 
 
+def role_version(ctx: Any, code: str) -> int:
+    with ctx.db.session() as s:
+        return s.scalar(select(Role.version).where(Role.code == code))
+
+
 def audit_entries(ctx: Any, action: str | None = None) -> list[AuditLog]:
     with ctx.db.session() as s:
         stmt = select(AuditLog).order_by(AuditLog.id)
@@ -136,8 +141,8 @@ def test_permissions_of_a_disabled_plugin_survive_an_edit(admin, ctx):
     r = admin.form("/admin/roles/inspector", {"version": "1", "name": "巡查", "permissions": ["supervision.view"]},
                    follow_redirects=False)
     assert r.status_code == 303 and ctx.authz.role_permissions("inspector") == {"supervision.view"}
-    r = admin.api("PUT", "/api/roles/inspector/permissions", json={"permissions": ["evaluation.view"]})
-    assert r.status_code == 422  # unknown and not held before: refused
+    r = admin.api("PUT", "/api/roles/inspector/permissions", json={"permissions": ["evaluation.view"], "version": 2})
+    assert r.status_code == 422 and "permissions" in r.json()["error"]["fields"]  # unknown and not held before
 
 
 def test_stale_role_form_is_a_conflict_and_nothing_is_saved(admin, ctx):
@@ -187,7 +192,7 @@ def test_api_role_bad_input(admin, ctx):
     assert r.status_code == 422
     err = r.json()["error"]
     assert err["fields"]["permissions"]["message"].startswith("未知的权限") and "core.nope" in err["message_en"]
-    r = admin.api("PUT", "/api/roles/staff/permissions", json={"permissions": ["core.org.view", "bogus.x"]})
+    r = admin.api("PUT", "/api/roles/staff/permissions", json={"permissions": ["core.org.view", "bogus.x"], "version": 1})
     assert r.status_code == 422 and "permissions" in r.json()["error"]["fields"]
     r = admin.api("POST", "/api/roles", json={"code": "x", "name": "x", "colour": "red"})
     assert r.status_code == 422 and "colour" in r.json()["error"]["fields"]
@@ -208,6 +213,22 @@ def test_concurrent_api_role_edit_is_a_409(admin, ctx):
     r = admin.api("PUT", "/api/roles/clerk/permissions", json={"permissions": ["core.org.view"], "version": 1})
     assert r.status_code == 409
     assert ctx.authz.role_permissions("clerk") == set()
+
+
+def test_role_permissions_put_requires_the_version(admin, ctx):
+    """Defect 14 (issue 10): without ``version`` two editors overwrote each other."""
+    make_role(ctx, "clerk", [])
+    r = admin.api("PUT", "/api/roles/clerk/permissions", json={"permissions": ["core.org.view"]})
+    assert r.status_code == 422 and "version" in r.json()["error"]["fields"]
+    assert ctx.authz.role_permissions("clerk") == set()
+    first = admin.api("PUT", "/api/roles/clerk/permissions", json={"permissions": ["core.org.view"], "version": 1})
+    assert first.status_code == 200 and first.json()["version"] == 2
+    late = admin.api("PUT", "/api/roles/clerk/permissions", json={"permissions": ["core.person.view"], "version": 1})
+    assert late.status_code == 409 and late.json()["error"]["code"] == "conflict"
+    assert ctx.authz.role_permissions("clerk") == {"core.org.view"}
+    spec = admin.get("/api/openapi.json").json()
+    body = spec["components"]["schemas"]["PermissionsIn"]
+    assert "version" in body["required"]
 
 
 def test_delete_is_refused_while_the_role_is_granted(admin, ctx):
@@ -353,7 +374,8 @@ def test_district_administrator_grants_only_within_district_and_own_powers(admin
     assert r.status_code == 403 and "core.audit.view" in r.json()["error"]["message_en"]
     # roles are platform-wide: defining them needs core.role.edit at the root
     assert c.api("POST", "/api/roles", json={"code": "mine", "name": "x"}).status_code == 403
-    assert c.api("PUT", "/api/roles/staff/permissions", json={"permissions": ["*"]}).status_code == 403
+    assert c.api("PUT", "/api/roles/staff/permissions",
+                 json={"permissions": ["*"], "version": role_version(ctx, "staff")}).status_code == 403
     page = c.form(f"/admin/people/{worker}/grants", {"action": "grant", "role": "admin", "org_id": str(district)})
     assert page.status_code == 403 and "全部权限" in page.text
     assert ctx.authz.grants_of(worker) == [("staff", district)]
@@ -373,7 +395,7 @@ def test_root_role_manager_cannot_hand_out_what_they_lack(admin, ctx, client_for
     r = c.api("POST", "/api/roles", json={"code": "viewer", "name": "只读", "permissions": ["core.org.view"]})
     assert r.status_code == 201
     for perms in (["*"], ["core.org.view", "core.settings.edit"]):
-        r = c.api("PUT", "/api/roles/viewer/permissions", json={"permissions": perms})
+        r = c.api("PUT", "/api/roles/viewer/permissions", json={"permissions": perms, "version": 1})
         assert r.status_code == 403 and r.json()["error"]["code"] == "privilege_escalation", perms
     r = c.api("POST", "/api/roles", json={"code": "boss", "name": "x", "permissions": ["*"]})
     assert r.status_code == 403
@@ -394,7 +416,8 @@ def test_last_root_administrator_cannot_be_revoked(admin, ctx):
     root = root_id(ctx)
     r = admin.api("DELETE", "/api/grants", json={"person_id": 1, "role": "admin", "org_id": root})
     assert r.status_code == 409 and r.json()["error"]["code"] == "last_administrator"
-    r = admin.api("PUT", "/api/roles/admin/permissions", json={"permissions": ["core.org.view"]})
+    r = admin.api("PUT", "/api/roles/admin/permissions",
+                  json={"permissions": ["core.org.view"], "version": role_version(ctx, "admin")})
     assert r.status_code == 409
     assert ctx.authz.check(1, "*", root)
     second = make_person(ctx, "deputy", roles=[("admin", root)])

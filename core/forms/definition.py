@@ -289,6 +289,67 @@ def collect_fields(schema: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _is_group(sub: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    items = _deref(sub.get("items"), root)
+    return "array" in field_types(sub) and isinstance(items, Mapping) and bool(items.get("properties"))
+
+
+def check_expressions(schema: Mapping[str, Any], source: str = "", *, allow_empty: bool = False) -> None:
+    """Every computed field's ``x-ccms-expr`` compiles (core.forms.expr: syntax,
+    allowed constructs, known names and functions) over the names it can see:
+    its siblings (a repeating group by its column names) and, inside a group's
+    rows, the record's top-level fields. Checked whenever a definition is
+    loaded, so a broken expression is refused at save, import and publish with
+    its JSON path, instead of failing every record later. Computed fields
+    may sit at the top level or in a repeating group's rows only.
+    ``allow_empty``: the designer's working copy may hold a computed field
+    whose expression is not written yet (saving it as a version may not)."""
+    from .expr import ExprError, compile_expr
+
+    def props(node: Any) -> dict[str, Any]:
+        node = _deref(node, schema)
+        p = node.get("properties") if isinstance(node, Mapping) else None
+        return {k: _deref(v, schema) for k, v in p.items()} if isinstance(p, Mapping) else {}
+
+    top = props(schema)
+
+    def visible_names(siblings: Mapping[str, Any], me: str, in_row: bool) -> dict[str, Any]:
+        names: dict[str, Any] = {}
+        for n, sub in siblings.items():
+            if n != me and isinstance(sub, Mapping):
+                names[n] = list(props(sub.get("items"))) if _is_group(sub, schema) else None
+        if in_row:
+            for n in top:
+                names.setdefault(n, None)
+        return names
+
+    def walk(node: Any, parts: list[Any], placement: str) -> None:
+        siblings = props(node)
+        for name, sub in siblings.items():
+            if not isinstance(sub, Mapping):
+                continue
+            here = [*parts, "properties", name]
+            if "x-ccms-expr" in sub or sub.get("x-ccms-type") == "computed":
+                if placement == "nested":
+                    raise DefinitionError("计算字段只能位于表单顶层或重复表格的行内",
+                                          "a computed field must be top-level or in a repeating group's rows",
+                                          path=jpath(here), source=source)
+                text = sub.get("x-ccms-expr")
+                if allow_empty and (text is None or (isinstance(text, str) and not text.strip())):
+                    continue
+                try:
+                    compile_expr(text, visible_names(siblings, name, placement == "row"))
+                except ExprError as exc:
+                    raise DefinitionError(exc.zh, exc.en, path=jpath([*here, "x-ccms-expr"]),
+                                          source=source) from None
+            if _is_group(sub, schema):
+                walk(sub.get("items"), [*here, "items"], "row" if placement == "top" else "nested")
+            elif props(sub):
+                walk(sub, here, "nested")
+
+    walk(schema, ["schema"], "top")
+
+
 def field_types(sub: Mapping[str, Any]) -> set[str]:
     t = sub.get("type")
     if t is None:
@@ -423,12 +484,15 @@ def content_hash(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def load_definition(data: Any, source: str = "") -> FormDefinition:
+def load_definition(data: Any, source: str = "", *, expressions: str = "check") -> FormDefinition:
     """Check a definition document and return it as a :class:`FormDefinition`.
 
     Raises :class:`DefinitionError` (a 422 ``ValidationFailed``) with the JSON
     path of the first fault. Overlays are refused here: apply them to their
-    base with :func:`core.forms.overlay.apply_overlay`.
+    base with :func:`core.forms.overlay.apply_overlay`. ``expressions``:
+    ``"check"`` (every computed field's expression compiles), ``"draft"``
+    (empty ones allowed: the designer's working copy) or ``"skip"`` (versions
+    already stored are read as they are).
     """
     kind = check_structure(data, source)
     if kind == "overlay":
@@ -439,6 +503,8 @@ def load_definition(data: Any, source: str = "") -> FormDefinition:
     schema = raw["schema"]
     check_data_schema(schema, source)
     fields = collect_fields(schema)
+    if expressions != "skip":
+        check_expressions(schema, source, allow_empty=expressions == "draft")
     if not raw.get("extends"):  # a child names its base's fields too: checked once merged (overlay.apply_extends)
         check_references(raw, fields, source)
     return FormDefinition(

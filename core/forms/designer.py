@@ -79,7 +79,7 @@ def checked(defn: Mapping[str, Any]) -> dict[str, Any]:
     """The document after :func:`load_definition` accepted it (raises otherwise)."""
     d = dict(defn)
     _prune(d)
-    return load_definition(d, "designer").to_dict()
+    return load_definition(d, "designer", expressions="draft").to_dict()
 
 
 # --- finding fields -------------------------------------------------------------------------

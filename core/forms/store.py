@@ -23,6 +23,7 @@ from ..versioned import VersionStore, deep_diff, show
 from .definition import (
     DefinitionError,
     FormDefinition,
+    check_expressions,
     jpath,
     load_definition,
     localize,
@@ -41,7 +42,9 @@ def definition_of(row: FormDef) -> FormDefinition:
     hit = _CACHE.get(key) if key else None
     if hit is not None:
         return hit
-    d = load_definition(row.definition, f"db:{row.form_id}@v{row.version}")
+    # Stored versions are read as they are (an older one may predate a check);
+    # save_draft and publish check expressions before anything is written.
+    d = load_definition(row.definition, f"db:{row.form_id}@v{row.version}", expressions="skip")
     if key:
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.pop(next(iter(_CACHE)))
@@ -89,6 +92,7 @@ def save_draft(session: Session, actor: Actor | None, definition: FormDefinition
                note: str = "", source: str = "ui") -> FormDef:
     """Store a checked definition as the form's next version (a draft)."""
     d = _as_definition(definition, source)
+    check_expressions(d.schema, source)  # also when handed a designer's FormDefinition
     return _STORE.add_draft(session, actor, d.id, d.to_dict(), d.content_hash(), source=source, note=note)
 
 
@@ -100,6 +104,7 @@ def publish(session: Session, actor: Actor | None, form_id: str, version: int, *
     if row.status == "published":
         return row
     definition = definition_of(row)  # never publish something that no longer loads
+    check_expressions(definition.schema, f"db:{form_id}@v{version}")  # nor one whose expressions fail
     _STORE.publish(session, actor, row)
     ensure_indexes(session, definition)
     return row

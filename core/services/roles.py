@@ -81,7 +81,7 @@ class PermissionsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     permissions: list[str]
-    version: int | None = Field(None, description="the role version the caller read (recommended)")
+    version: int = Field(description="the role version the caller read (required: a stale one is a 409)")
 
 
 class GrantIn(BaseModel):
@@ -354,8 +354,9 @@ def edit(session: Session, actor: audit.Actor | None, ctx: Any, code: str, data:
 
 
 def set_permissions(session: Session, actor: audit.Actor | None, ctx: Any, code: str, perms: Iterable[Any],
-                    version: int | None = None, *, by: Any = None) -> Role:
-    """Replace the role's permission set (``"*"`` = all)."""
+                    version: int, *, by: Any = None) -> Role:
+    """Replace the role's permission set (``"*"`` = all); ``version`` is the one
+    the editor read, as for every other edit (a stale one is a 409)."""
     require_define(ctx, session, by)
     role = get(session, code)
     check_version(role, version, "角色", "role")

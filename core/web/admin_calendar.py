@@ -56,7 +56,7 @@ def _local_today(cal: Calendar) -> dt.date:
 def _year_param(request: Request, cal: Calendar) -> int:
     """The year to show; junk or out of range shows the current year (a view, not an input)."""
     raw = request.query_params.get("year", "").strip()
-    if raw.isdigit() and svc.MIN_YEAR <= int(raw) <= svc.MAX_YEAR:
+    if raw.isdecimal() and svc.MIN_YEAR <= int(raw) <= svc.MAX_YEAR:
         return int(raw)
     return _local_today(cal).year
 
@@ -202,7 +202,7 @@ def _settings_input(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
         hours.append([a, b])
         rows.append(i)
     payload: dict[str, Any] = {"name": values["name"], "timezone": values["timezone"], "hours": hours}
-    if values["version"].isdigit():
+    if values["version"].isdecimal():
         payload["version"] = int(values["version"])
     try:
         payload["rest_weekdays"] = [int(r) for r in values["rest"] if r]
@@ -216,7 +216,7 @@ def _form_errors(exc: CcmsError, rows: list[int]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, msg in (exc.fields or {}).items():
         parts = key.split(".")
-        if parts[0] == "hours" and len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) < len(rows):
+        if parts[0] == "hours" and len(parts) >= 2 and parts[1].isdecimal() and int(parts[1]) < len(rows):
             which = parts[2] if len(parts) > 2 and parts[2] in ("start", "end") else "start"
             out.setdefault(f"{which}_{rows[int(parts[1])]}", msg)
         elif parts[0] == "rest_weekdays":
@@ -268,7 +268,7 @@ def _render_year(request: Request, cal_id: str, year: int, status: int = 200, **
 
 def _form_year(data: dict[str, Any], fallback: dt.date | None = None) -> int:
     raw = str(data.get("year", "")).strip()
-    if raw.isdigit() and svc.MIN_YEAR <= int(raw) <= svc.MAX_YEAR:
+    if raw.isdecimal() and svc.MIN_YEAR <= int(raw) <= svc.MAX_YEAR:
         return int(raw)
     return (fallback or dt.date.today()).year
 
@@ -493,7 +493,7 @@ async def api_days(request: Request) -> Response:
     ctx = request.scope["ccms"]
     cal_id = request.path_params["cal"]
     raw = request.query_params.get("year", "").strip()
-    if not (raw.isdigit() and svc.MIN_YEAR <= int(raw) <= svc.MAX_YEAR):
+    if not (raw.isdecimal() and svc.MIN_YEAR <= int(raw) <= svc.MAX_YEAR):
         zh = f"参数 year 应为 {svc.MIN_YEAR}–{svc.MAX_YEAR} 的年份"
         en = f"year must be within {svc.MIN_YEAR}..{svc.MAX_YEAR}"
         raise ValidationFailed(zh, en, fields=field_error("year", zh, en))
@@ -572,7 +572,7 @@ api_docs = [
     api_doc("/api/calendars", "get", "工作日历列表 / list working calendars", permission=VIEW, response=CalendarOut,
             response_list=True),
     api_doc("/api/calendars", "post", "新建工作日历（默认办公时间与法定节假日） / create a calendar", permission=EDIT,
-            request=svc.CalendarCreate, response=CalendarOut),
+            request=svc.CalendarCreate, response=CalendarOut, status=201),
     api_doc("/api/calendars/{cal}", "get", "一个工作日历 / one calendar", permission=VIEW, response=CalendarOut),
     api_doc("/api/calendars/{cal}", "patch",
             "修改名称、时区、办公时间、休息日（可带 version） / edit settings (optionally with version)",

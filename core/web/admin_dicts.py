@@ -151,7 +151,7 @@ def query_version(data: dict[str, Any]) -> int | None:
     raw = str(data.get("version", "")).strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    if not raw.isdecimal():
         zh, en = "版本号应为整数", "version must be an integer"
         raise ValidationFailed(zh, en, fields={"version": {"message": zh, "message_en": en}})
     return int(raw)
@@ -458,7 +458,7 @@ api_docs = [
     api_doc("/api/dicts", "get", "数据字典列表 / list dictionaries", permission=VIEW, response=DictOut,
             response_list=True),
     api_doc("/api/dicts", "post", "新建数据字典 / create a dictionary", permission=EDIT, request=svc.DictCreate,
-            response=DictOut),
+            response=DictOut, status=201),
     api_doc("/api/dicts/{code}", "get", "数据字典详情 / one dictionary", permission=VIEW, response=DictOut),
     api_doc("/api/dicts/{code}", "patch", "修改数据字典（需带 version） / edit a dictionary (with version)",
             permission=EDIT, request=svc.DictUpdate, response=DictOut),
@@ -470,7 +470,7 @@ api_docs = [
                    "q": "编码或名称包含 / code or name contains (ancestors included)",
                    "active": "true: 仅启用 / active only; false: 仅停用 / inactive only"}),
     api_doc("/api/dicts/{code}/items", "post", "新增条目 / add an item", permission=EDIT, request=svc.ItemCreate,
-            response=ItemOut),
+            response=ItemOut, status=201),
     api_doc("/api/dicts/{code}/items/{item}", "get", "一个条目 / one item", permission=VIEW, response=ItemOut),
     api_doc("/api/dicts/{code}/items/{item}", "patch",
             "修改、移动（parent_code）、停用或启用（active）条目，需带 version / edit, move, (de)activate an item",

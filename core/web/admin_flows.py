@@ -36,7 +36,7 @@ from ..forms.definition import DefinitionError, localize, parse_json
 from . import definition_admin as shared
 from .definition_admin import DefinitionKind
 from .definition_admin import bad as _bad
-from .openapi import api_doc
+from .openapi import DEFINITION_BODY, api_doc
 from .render import render
 from .routing import form_data, requires
 
@@ -324,7 +324,7 @@ def _discard(ctx: Any, s: Any, flow_id: str, data: dict[str, Any], request: Requ
 
 def _publish_version(data: Mapping[str, Any]) -> int:
     raw = str(data.get("version", "")).strip()
-    if not raw.isdigit():
+    if not raw.isdecimal():
         raise _bad("version", "请选择要发布的版本", "choose the version to publish")
     return int(raw)
 
@@ -378,14 +378,14 @@ async def json_action(request: Request) -> Response:
 
 def _int_q(params: Mapping[str, Any], key: str) -> int:
     raw = str(params.get(key, "")).strip()
-    if not raw.isdigit():
+    if not raw.isdecimal():
         raise _bad(key, "请选择版本", "choose a version")
     return int(raw)
 
 
 def _export_version(params: Mapping[str, Any]) -> int | None:
     raw = str(params.get("version", "")).strip()
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isdecimal() else None
 
 
 def _export_bpmn(request: Request, flow_id: str, suffix: str, text: str) -> Response | None:
@@ -432,14 +432,15 @@ class FlowProblemOut(BaseModel):
 async def api_list(request: Request) -> Response:
     ctx = request.scope["ccms"]
     with ctx.db.session() as s:
-        return JSONResponse(shared.summaries(KIND, s))
+        items = shared.summaries(KIND, s)
+    return JSONResponse({"items": items, "total": len(items)})  # like every other list (and its schema)
 
 
 @requires(VIEW)
 async def api_version(request: Request) -> Response:
     ctx = request.scope["ccms"]
     raw = str(request.path_params["version"])
-    if not raw.isdigit():
+    if not raw.isdecimal():
         raise NotFound("版本不存在", "no such version")
     with ctx.db.session() as s:
         return JSONResponse(shared.detail_out(KIND, store.get_version(s, request.path_params["flow"], int(raw))))
@@ -514,7 +515,7 @@ api_docs = [
     api_doc("/api/flows/validate", "POST", "检查流程定义，列出全部问题 / validate a flow definition", permission=VIEW,
             tag="flows"),
     api_doc("/api/flows/import", "POST", "导入流程定义为草稿 / import a definition as a draft", permission=EDIT,
-            response=FlowVersionOut, tag="flows"),
+            response=FlowVersionOut, tag="flows", status=201, body=DEFINITION_BODY),
     api_doc("/api/flows/{flow}/versions/{version}", "GET", "流程定义的一个版本 / one version", permission=VIEW,
             response=FlowVersionOut, tag="flows"),
     api_doc("/api/flows/{flow}/publish", "POST", "发布一个版本 / publish a version", permission=EDIT,

@@ -536,7 +536,7 @@ def _op_list(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any
 
 def _op_move(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     where = str(data.get("where", ""))
-    return designer.move_field(d, str(data.get("_field", "")), int(where) if where.isdigit() else where)
+    return designer.move_field(d, str(data.get("_field", "")), int(where) if where.isdecimal() else where)
 
 
 def _op_remove(ctx: Any, d: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
@@ -644,7 +644,7 @@ async def api_versions(request: Request) -> Response:
 
 def _path_version(request: Request) -> int:
     raw = request.path_params["version"]
-    if not str(raw).isdigit():
+    if not str(raw).isdecimal():
         raise _bad("version", "版本号应为整数", "version must be an integer")
     return int(raw)
 
@@ -718,7 +718,7 @@ api_docs = [
     api_doc("/api/form-defs", "get", "表单定义列表 / list form definitions", permission=VIEW,
             response=FormSummaryOut, response_list=True),
     api_doc("/api/form-defs", "post", "导入表单定义为新草稿版本 / import a definition as a new draft version",
-            permission=EDIT, request=DefinitionIn, response=VersionDetailOut),
+            permission=EDIT, request=DefinitionIn, response=VersionDetailOut, status=201),
     api_doc("/api/form-defs/{form}/versions", "get", "表单的各版本（新的在前） / versions, newest first",
             permission=VIEW, response=VersionOut, response_list=True),
     api_doc("/api/form-defs/{form}/versions/{version}", "get", "某一版本的定义 / one version's definition",

@@ -475,7 +475,7 @@ api_docs = [
             query={"parent_id": "直接下级 / children of", "q": "名称或行政区划代码 / name or region code",
                    "active": "true/false", "page": "页码 / page (1..)", "page_size": "每页条数 / 1..1000"}),
     api_doc("/api/orgs", "post", "新建机构 / create an org", permission=EDIT, request=svc.OrgCreate,
-            response=OrgOut),
+            response=OrgOut, status=201),
     api_doc("/api/orgs/{org_id}", "get", "机构详情 / one org", permission=VIEW, response=OrgOut),
     api_doc("/api/orgs/{org_id}", "patch", "修改机构（需带 version） / edit an org (with version)",
             permission=EDIT, request=svc.OrgUpdate, response=OrgOut),

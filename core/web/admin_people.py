@@ -523,6 +523,9 @@ async def api_tokens(request: Request) -> Response:
             p = _load(ctx, s, user, person_id, VIEW, self_ok=True)
             items = [tok_out(t) for t in tok_svc.list_for(s, p.id)]
             return JSONResponse({"items": items, "total": len(items)})
+    with ctx.db.session() as s:  # who may, before what they sent: others get 403, not 422
+        if not may_manage_tokens(ctx, user, _load(ctx, s, user, person_id, VIEW, self_ok=True)):
+            raise _no_tokens()
     d = await json_body(request, tok_svc.TokenCreate)
     with ctx.db.session() as s:
         p = _load(ctx, s, user, person_id, VIEW, self_ok=True)
@@ -534,6 +537,7 @@ async def api_tokens(request: Request) -> Response:
 
 
 api_tokens.permission = VIEW  # or the person themself  # type: ignore[attr-defined]
+api_tokens.permission_template = {"POST": EDIT}  # creating one (or the person themself)  # type: ignore[attr-defined]
 
 
 async def api_token_revoke(request: Request) -> Response:
@@ -588,7 +592,7 @@ api_docs = [
                    "active": "true/false", "page": "页码 / page (1..)", "page_size": "每页条数 / 1..500"}),
     api_doc("/api/people", "post", "新建人员；未给密码时生成一次性密码 / create a person (one-time password "
             "returned when none is given)", permission=EDIT, request=svc.PersonCreate,
-            response=PersonWithPassword),
+            response=PersonWithPassword, status=201),
     api_doc("/api/people/{person_id}", "get", "人员详情 / one person", permission=VIEW, response=PersonOut),
     api_doc("/api/people/{person_id}", "patch", "修改人员（需带 version） / edit a person (with version)",
             permission=EDIT, request=svc.PersonUpdate, response=PersonOut),
@@ -604,7 +608,7 @@ api_docs = [
             "(the person themself may too)", permission=VIEW, response=TokenOut, response_list=True),
     api_doc("/api/people/{person_id}/tokens", "post", "创建 API 令牌（密钥只返回一次；本人也可） / create an "
             "API token (secret returned once; the person themself may too)", permission=EDIT,
-            request=tok_svc.TokenCreate, response=TokenCreated),
+            request=tok_svc.TokenCreate, response=TokenCreated, status=201),
     api_doc("/api/tokens/{token_id}/revoke", "post", "吊销 API 令牌（本人也可） / revoke an API token (the "
             "person themself may too)", permission=EDIT, response=TokenOut),
 ]

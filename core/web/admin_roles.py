@@ -30,7 +30,7 @@ from ..services import field_error
 from ..services import roles as svc
 from .openapi import api_doc
 from .render import render
-from .routing import form_data, json_body, requires
+from .routing import checks_permission, form_data, json_body, requires
 
 VIEW, EDIT = "core.role.view", "core.role.edit"
 PER_PAGE = 50
@@ -250,6 +250,7 @@ def _grants_block(ctx: Any, session: Session, user: Any, *, person_id: int | Non
 
 
 @requires(VIEW)
+@checks_permission({"POST": EDIT})
 async def role_detail_page(request: Request) -> Response:
     ctx = _ctx(request)
     user = _user(request)
@@ -341,7 +342,7 @@ def _grant_input(data: dict[str, Any], session: Session) -> dict[str, Any]:
     out: dict[str, Any] = {"role": str(data.get("role", "")).strip()}
     for key in ("person_id", "org_id"):
         raw = str(data.get(key, "")).strip()
-        out[key] = int(raw) if raw.isdigit() else (raw or None)
+        out[key] = int(raw) if raw.isdecimal() else (raw or None)
     username = str(data.get("username", "")).strip()
     if out["person_id"] is None and username:
         pid = session.scalar(select(Person.id).where(Person.username == username))
@@ -382,7 +383,7 @@ async def grant_new_page(request: Request) -> Response:
             problem, errors, status = exc, dict(exc.fields or {}), exc.status
     with ctx.db.Session() as s:
         person = None
-        if values["person_id"].isdigit():
+        if values["person_id"].isdecimal():
             person = s.get(Person, int(values["person_id"]))
         data_ctx = {"values": values, "errors": errors, "problem": problem, "person": person,
                     "roles": role_options(s), "orgs": org_options(ctx, s, user, EDIT),
@@ -411,13 +412,24 @@ async def revoke_page(request: Request) -> Response:
     g = {"role": str(data.get("role", ""))}
     for key in ("person_id", "org_id"):
         raw = str(data.get(key, "")).strip()
-        g[key] = int(raw) if raw.isdigit() else raw  # type: ignore[assignment]
+        g[key] = int(raw) if raw.isdecimal() else raw  # type: ignore[assignment]
     with ctx.db.session() as s:
         svc.revoke(s, actor_of(request), ctx, g, by=_user(request))
     return RedirectResponse(with_flash(nxt, "revoked"), status_code=303)
 
 
+def _visible_person(ctx: Any, session: Session, user: Any, person_id: int) -> Person:
+    """The person, when they belong to the user's view domain or hold a grant
+    the user can see; otherwise 404 like any unknown id (no existence leak)."""
+    person = session.get(Person, person_id)
+    if person is None or not (ctx.can(user, VIEW, person.org_id)
+                              or _grants_block(ctx, session, user, person_id=person_id)["grants"]):
+        raise NotFound(f"人员 {person_id} 不存在", f"person {person_id} does not exist")
+    return person
+
+
 @requires(VIEW)
+@checks_permission({"POST": EDIT})
 async def person_grants_page(request: Request) -> Response:
     """A person's grants, and (POST) grant or revoke a role in an org for them."""
     ctx = _ctx(request)
@@ -430,6 +442,8 @@ async def person_grants_page(request: Request) -> Response:
                               "org_id": request.query_params.get("org_id", "")}
     if request.method == "POST":
         ctx.require_anywhere(user, EDIT)  # the service checks the org of each grant
+        with ctx.db.Session() as s:
+            _visible_person(ctx, s, user, person_id)
         data = await form_data(request)
         action = str(data.get("action", "grant"))
         values = {"role": str(data.get("role", "")), "org_id": str(data.get("org_id", ""))}
@@ -447,9 +461,7 @@ async def person_grants_page(request: Request) -> Response:
                 raise
             problem, errors, status = exc, dict(exc.fields or {}), exc.status
     with ctx.db.Session() as s:
-        person = s.get(Person, person_id)
-        if person is None:
-            raise NotFound(f"人员 {person_id} 不存在", f"person {person_id} does not exist")
+        person = _visible_person(ctx, s, user, person_id)
         org = s.get(Org, person.org_id)
         block = _grants_block(ctx, s, user, person_id=person_id)
         if not values["org_id"]:
@@ -586,18 +598,18 @@ api_docs = [
     api_doc("/api/roles", "get", "角色列表（含权限数、授权数）/ roles with counts", permission=VIEW,
             response=RoleList, query={"q": "代码或名称包含 / code or name contains"}),
     api_doc("/api/roles", "post", "新建角色 / create a role", permission=EDIT, request=svc.RoleCreate,
-            response=RoleOut),
+            response=RoleOut, status=201),
     api_doc("/api/roles/{code}", "get", "角色详情 / one role", permission=VIEW, response=RoleOut),
     api_doc("/api/roles/{code}", "patch", "修改角色（需 version）/ edit a role (version required)",
             permission=EDIT, request=svc.RoleUpdate, response=RoleOut),
     api_doc("/api/roles/{code}", "delete", "删除未被授予的角色 / delete a role nobody holds", permission=EDIT,
-            query={"version": "读取时的版本（可选）/ the version you read (optional)"}),
-    api_doc("/api/roles/{code}/permissions", "put", "设置角色权限 / replace a role's permissions",
+            query={"version": "读取时的版本（可选）/ the version you read (optional)"}, status=204),
+    api_doc("/api/roles/{code}/permissions", "put", "设置角色权限（需 version）/ replace a role's permissions (version required)",
             permission=EDIT, request=svc.PermissionsIn, response=RoleOut),
     api_doc("/api/grants", "get", "授权列表 / grants", permission=VIEW, response=GrantList,
             query={"person_id": "人员 / person id", "org_id": "机构（精确）/ org id (exact)", "role": "角色代码 / role code",
                    "page": "页码 / page", "per_page": "每页条数（≤500）/ page size (≤500)"}),
     api_doc("/api/grants", "post", "在机构范围内授予角色 / grant a role within an org", permission=EDIT,
-            request=svc.GrantIn, response=GrantResult),
-    api_doc("/api/grants", "delete", "撤销授权 / revoke a grant", permission=EDIT, request=svc.GrantIn),
+            request=svc.GrantIn, response=GrantResult, status=(201, 200)),
+    api_doc("/api/grants", "delete", "撤销授权 / revoke a grant", permission=EDIT, request=svc.GrantIn, status=204),
 ]

@@ -24,6 +24,7 @@ from ..forms import access, records
 from ..forms.definition import FormDefinition
 from ..forms.widgets import attachment_field
 from .openapi import api_doc
+from .routing import authenticated
 
 FILE_KINDS = ("file", "image")
 
@@ -85,6 +86,7 @@ def _json_error(exc: CcmsError) -> JSONResponse:
     return JSONResponse(exc.to_json(), status_code=exc.status)
 
 
+@authenticated
 async def upload(request: Request) -> Response:
     """POST /attachments (multipart: file, form, field) → the ref as JSON (201)."""
     ctx, user = request.scope["ccms"], request.scope.get("user")
@@ -142,6 +144,7 @@ def _allowed_row(request: Request) -> att.Attachment:
         return row
 
 
+@authenticated
 async def download(request: Request) -> Response:
     ctx = request.scope["ccms"]
     row = _allowed_row(request)
@@ -152,6 +155,7 @@ async def download(request: Request) -> Response:
     return FileResponse(path, media_type=row.content_type, headers={"Content-Disposition": disposition})
 
 
+@authenticated
 async def thumb(request: Request) -> Response:
     ctx = request.scope["ccms"]
     row = _allowed_row(request)
@@ -169,7 +173,7 @@ routes = [
 
 api_docs = [
     api_doc("/attachments", "post", "上传附件 / upload an attachment (multipart: file, form, field) → ref JSON",
-            permission="form.{form}.create", tag="forms"),
+            permission="form.{form}.create", tag="forms", status=201),
     api_doc("/attachments/{id}", "get", "下载附件 / download an attachment (uploader or record readers)",
             tag="forms"),
     api_doc("/attachments/{id}/thumb", "get", "图片缩略图 / thumbnail of an image attachment", tag="forms"),

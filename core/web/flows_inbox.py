@@ -36,7 +36,7 @@ from ..forms.models import FormRecord
 from ..models import Person
 from .openapi import api_doc
 from .render import render
-from .routing import json_body, validate
+from .routing import authenticated, json_body, validate
 
 VIEW_ALL = "core.flow.view"
 GROUPS = ("todo", "overdue", "done", "started")
@@ -57,7 +57,7 @@ def _user(request: Request) -> Any:
 
 def _int(value: Any) -> int | None:
     text = str(value if value is not None else "").strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isdecimal() else None
 
 
 def _iso(value: Any) -> Any:
@@ -184,6 +184,7 @@ def _list_context(request: Request, ctx: Any, s: Any, user: Any, group: str) -> 
     }
 
 
+@authenticated
 async def inbox_page(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     group = request.query_params.get("group") or "todo"
@@ -233,6 +234,7 @@ def bulk_run(ctx: Any, request: Request, ids: list[int], do: str) -> tuple[int, 
     return done, failed
 
 
+@authenticated
 async def bulk_action(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     form = await request.form()
@@ -390,6 +392,7 @@ def _task_response(request: Request, task_id: int, status: int = 200, **kw: Any)
         return render(request, "flows/task.html", _task_context(request, ctx, s, user, task, **kw), status_code=status)
 
 
+@authenticated
 async def task_page(request: Request) -> Response:
     return _task_response(request, request.path_params["id"])
 
@@ -415,6 +418,7 @@ def _edits(ctx: Any, s: Any, user: Any, task: FlowTask, pairs: list[tuple[str, A
     return {k: data.get(k) for k in posted}, errors
 
 
+@authenticated
 async def act_action(request: Request) -> Response:
     """The task form: record edits + comment + one action button."""
     ctx, user = request.scope["ccms"], _user(request)
@@ -464,6 +468,7 @@ async def act_action(request: Request) -> Response:
     return RedirectResponse(f"/tasks/{tid}?done=completed", status_code=303)
 
 
+@authenticated
 async def claim_action(request: Request) -> Response:
     ctx = request.scope["ccms"]
     _user(request)
@@ -528,6 +533,7 @@ def _op_body(raw: Mapping[str, Any]) -> OpIn:
     return validate(OpIn, data)
 
 
+@authenticated
 async def op_action(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     tid, op = request.path_params["id"], request.path_params["op"]
@@ -551,7 +557,7 @@ async def op_action(request: Request) -> Response:
 def _person_by_name(s: Any, raw: dict[str, Any]) -> dict[str, Any]:
     """转办 forms let one type a user name (or an id) instead of a number."""
     who = str(raw.get("to_person", "")).strip()
-    if who and not who.isdigit():
+    if who and not who.isdecimal():
         pid = s.scalar(select(Person.id).where(Person.username == who))
         raw = {**raw, "to_person": str(pid) if pid else "-1"}
     return raw
@@ -569,6 +575,7 @@ def _startable(ctx: Any, s: Any, user: Any, flow_id: str) -> tuple[Any, Any]:
     return d, fd
 
 
+@authenticated
 async def start_index(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     with ctx.db.session() as s:
@@ -621,6 +628,7 @@ def _variables(d: Any, raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
     return out, errors
 
 
+@authenticated
 async def start_page(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     flow_id = request.path_params["flow"]
@@ -691,6 +699,7 @@ def instance_data(ctx: Any, s: Any, inst: FlowInstance) -> dict[str, Any]:
     }
 
 
+@authenticated
 async def instance_page(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     with ctx.db.session() as s:
@@ -779,6 +788,7 @@ def _task_json(ctx: Any, s: Any, user: Any, task: FlowTask) -> dict[str, Any]:
             "record_id": inst.record_id, "record": data}
 
 
+@authenticated
 async def api_tasks(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     group = _group(request.query_params.get("group") or "todo")
@@ -789,12 +799,14 @@ async def api_tasks(request: Request) -> Response:
                          "page": page.page, "page_size": page.page_size, "counts": counts})
 
 
+@authenticated
 async def api_task(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     with ctx.db.session() as s:
         return JSONResponse(_task_json(ctx, s, user, engine.get_task(s, request.path_params["id"])))
 
 
+@authenticated
 async def api_act(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     body = await json_body(request, ActIn)
@@ -806,6 +818,7 @@ async def api_act(request: Request) -> Response:
         return JSONResponse(_task_json(ctx, s, user, engine.get_task(s, tid)))
 
 
+@authenticated
 async def api_claim(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     body = await json_body(request, VersionIn)
@@ -817,6 +830,7 @@ async def api_claim(request: Request) -> Response:
         return JSONResponse(_task_json(ctx, s, user, engine.get_task(s, tid)))
 
 
+@authenticated
 async def api_op(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     tid, op = request.path_params["id"], request.path_params["op"]
@@ -830,6 +844,7 @@ async def api_op(request: Request) -> Response:
                          "task_id": res.task_id, "approval_task_id": res.approval_task_id})
 
 
+@authenticated
 async def api_bulk(request: Request) -> Response:
     ctx, _u = request.scope["ccms"], _user(request)
     body = await json_body(request, BulkIn)
@@ -838,6 +853,7 @@ async def api_bulk(request: Request) -> Response:
                         status_code=200 if not failed else 207)
 
 
+@authenticated
 async def api_instance(request: Request) -> Response:
     ctx, user = request.scope["ccms"], _user(request)
     with ctx.db.session() as s:
@@ -880,7 +896,7 @@ api_docs = [
                    "level": "none | green | yellow | red", "page": "页码", "page_size": "每页条数 (≤200)",
                    "sort": "due | -due | created | -created | done | -done"}),
     api_doc("/api/tasks/bulk", "post", "批量认领或办理 / bulk claim or complete (node `bulk`)", permission=_WHO,
-            request=BulkIn, tag="flows"),
+            request=BulkIn, tag="flows", status=(200, 207)),
     api_doc("/api/tasks/{id}", "get", "任务详情与可用操作 / a task with its allowed actions", permission=_WHO,
             tag="flows"),
     api_doc("/api/tasks/{id}/act", "post", "办理任务 / complete a task (409 on a stale version or a closed task)",

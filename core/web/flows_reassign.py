@@ -29,6 +29,7 @@ from starlette.routing import Route
 from ..errors import Forbidden, NotFound
 from ..flows import engine
 from ..models import Org, Person
+from .routing import authenticated
 
 MAX_Q = 50
 MAX_RESULTS = 20
@@ -100,7 +101,7 @@ def picker_context(ctx: Any, s: Any, task_id: int, values: Mapping[str, Any],
                    errors: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The 转办 form's pickers with what was posted (kept after an error)."""
     raw = str(values.get(NAME, "") or "").strip()
-    display = person_label(s, int(raw)) if raw.isdigit() and len(raw) < 18 else ""
+    display = person_label(s, int(raw)) if raw.isdecimal() and len(raw) < 18 else ""
     if not display:
         raw = ""  # a name typed elsewhere (API) or an id that is not a person: shown as not chosen
     return {"person": person_node(ctx, task_id, raw, display, (errors or {}).get(NAME)),
@@ -126,6 +127,7 @@ def _fragment(ctx: Any, **context: Any) -> HTMLResponse:
     return HTMLResponse(ctx.templates.get_template("forms/_widgets_one.html").render(**context))
 
 
+@authenticated
 async def people(request: Request) -> Response:
     ctx, tid = _may_reassign(request)
     q = request.query_params.get("q", "").strip()[:MAX_Q]
@@ -136,13 +138,14 @@ async def people(request: Request) -> Response:
                      name=NAME, q=q)
 
 
+@authenticated
 async def pick(request: Request) -> Response:
     ctx, tid = _may_reassign(request)
     raw = request.query_params.get("_id", "").strip()
     display = ""
     if raw:
         with ctx.db.session() as s:
-            display = person_label(s, int(raw), active_only=True) if raw.isdigit() and len(raw) < 18 else ""
+            display = person_label(s, int(raw), active_only=True) if raw.isdecimal() and len(raw) < 18 else ""
         if not display:
             raise NotFound("所选人员不存在或已停用", "no such active person")
     return _fragment(ctx, results=False, n=person_node(ctx, tid, raw, display))

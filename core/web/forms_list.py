@@ -29,9 +29,9 @@ from ..forms.fields import enum_options
 from ..forms.models import FormRecord
 from ..jobs import start_job
 from . import forms_records as fr
-from .openapi import api_doc
+from .openapi import SAVED_FILTER_BODY, api_doc
 from .render import render
-from .routing import request_json
+from .routing import checks_permission, request_json
 
 SHARE = saved_filters.SHARE_PERMISSION
 
@@ -65,7 +65,7 @@ def list_extras(request: Request, ctx: Any, user: Any, s: Any, d: FormDefinition
     selected = ""
     sf = request.query_params.get("sf", "")
     mine = saved_filters.visible(s, d.id, user.id) if user else []
-    if sf.isdigit():
+    if sf.isdecimal():
         row = next((r for r in mine if r.id == int(sf)), None)
         if row is not None:
             selected = str(row.id)
@@ -87,6 +87,7 @@ def _list_url(form_id: str, params: list[tuple[str, str]]) -> str:
     return f"/forms/{form_id}" + ("?" + urlencode(params) if params else "")
 
 
+@checks_permission("form.{form}.list")
 async def save_filter(request: Request) -> Response:
     ctx, user = _user_or_403(request)
     form_id = request.path_params["form"]
@@ -124,12 +125,13 @@ def _list_with_error(request: Request, query_string: str, exc: CcmsError, name: 
     return render(get, "forms/list.html", context, status_code=exc.status)
 
 
+@checks_permission("form.{form}.list")
 async def apply_filter(request: Request) -> Response:
     ctx, user = _user_or_403(request)
     form_id = request.path_params["form"]
     fr._require_any(ctx, user, form_id, "list")
     raw = request.query_params.get("id", "")
-    if not raw.isdigit():
+    if not raw.isdecimal():
         return RedirectResponse(f"/forms/{form_id}", status_code=303)  # "—" chosen: the plain list
     with ctx.db.session() as s:
         d = fr._definition(s, form_id)
@@ -140,6 +142,7 @@ async def apply_filter(request: Request) -> Response:
                             status_code=303)
 
 
+@checks_permission("form.{form}.list")
 async def delete_filter(request: Request) -> Response:
     ctx, user = _user_or_403(request)
     form_id, fid = request.path_params["form"], request.path_params["fid"]
@@ -155,7 +158,7 @@ def _versions(form: Any, ids: list[int]) -> dict[int, int]:
     out = {}
     for rid in ids:
         v = str(form.get(f"version.{rid}", ""))
-        if v.isdigit():
+        if v.isdecimal():
             out[rid] = int(v)
     return out
 
@@ -202,6 +205,7 @@ def _refusals(report: bulk_actions.BulkReport) -> list[dict[str, Any]]:
     return [{"id": rid, "message": zh, "message_en": en} for rid, (zh, en) in report.refused.items()]
 
 
+@checks_permission("form.{form}.list")
 async def bulk_action(request: Request) -> Response:
     ctx, user = _user_or_403(request)
     form_id = request.path_params["form"]
@@ -344,6 +348,7 @@ def _import_page(request: Request, ctx: Any, user: Any, s: Any, d: FormDefinitio
     return render(request, "forms/import.html", context, status_code=status)
 
 
+@checks_permission("form.{form}.create")
 async def import_page(request: Request) -> Response:
     """GET: the upload form. POST: read the file, keep it, show a preview with per-row errors."""
     ctx, user = _user_or_403(request)
@@ -392,6 +397,7 @@ async def import_page(request: Request) -> Response:
             "rows": imports.preview_rows(ctx, d, parsed), "uid": uid}, status=422 if failed else 200)
 
 
+@checks_permission("form.{form}.create")
 async def import_confirm(request: Request) -> Response:
     """Start the all-or-nothing import of a previewed upload as a job; show its progress."""
     ctx, user = _user_or_403(request)
@@ -414,6 +420,7 @@ def _filter_json(row: Any, user: Any) -> dict[str, Any]:
             "mine": row.owner_id == user.id}
 
 
+@checks_permission("form.{form}.list")
 async def api_filters(request: Request) -> Response:
     ctx, user = _user_or_403(request)
     form_id = request.path_params["form"]
@@ -437,6 +444,7 @@ async def api_filters(request: Request) -> Response:
         return JSONResponse(_filter_json(row, user), status_code=201)
 
 
+@checks_permission("form.{form}.list")
 async def api_filter(request: Request) -> Response:
     ctx, user = _user_or_403(request)
     form_id, fid = request.path_params["form"], request.path_params["fid"]
@@ -446,6 +454,7 @@ async def api_filter(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
+@checks_permission("form.{form}.list")
 async def api_bulk(request: Request) -> Response:
     """Bulk delete / restore / set field by JSON: {"action", "ids", "value"?}."""
     ctx, user = _user_or_403(request)
@@ -500,7 +509,7 @@ api_docs = [
     api_doc("/api/forms/{form}/filters", "post",
             "保存筛选 / save a filter: {\"name\", \"query\": {\"q\", \"filters\", \"sort\"}, \"shared\"}; "
             "共享需 forms.share_filters / sharing needs forms.share_filters",
-            permission="form.{form}.list", tag="forms"),
+            permission="form.{form}.list", tag="forms", status=201, body=SAVED_FILTER_BODY),
     api_doc("/api/forms/{form}/filters/{fid}", "delete", "删除保存的筛选 / delete a saved filter",
             permission="form.{form}.list", tag="forms"),
     api_doc("/api/forms/{form}/bulk", "post",

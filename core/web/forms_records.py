@@ -32,9 +32,9 @@ from ..models import Org, Person
 from ..services.orgs import domain_paths
 from .actions import STALE
 from .attachments import store_posted_files
-from .openapi import api_doc
+from .openapi import RECORD_BODY, api_doc
 from .render import render
-from .routing import form_data, request_json
+from .routing import authenticated, checks_permission, form_data, request_json
 
 META_LABELS = {"_created_at": "form_records.created_at", "_updated_at": "form_records.updated_at",
                "_created_by": "form_records.created_by", "_updated_by": "form_records.updated_by",
@@ -188,6 +188,7 @@ def _history(ctx: Any, user: Any, d: FormDefinition, s: Any, rid: int, org_id: i
 
 # --- screens ------------------------------------------------------------------------------------
 
+@authenticated
 async def index_page(request: Request) -> Response:
     """Published forms the user may list (a login is enough to open it)."""
     ctx, user = _ctx_user(request)
@@ -242,6 +243,7 @@ def _list_context(request: Request, ctx: Any, user: Any, s: Any, d: FormDefiniti
             "breadcrumbs": [(ctx.gettext("form_records.title"), "/forms"), (_title(ctx, d), None)]}
 
 
+@checks_permission("form.{form}.list")
 async def list_page(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id = request.path_params["form"]
@@ -275,6 +277,7 @@ def _export_rows(ctx: Any, user: Any, s: Any, d: FormDefinition, request: Reques
     return out
 
 
+@checks_permission("form.{form}.export")
 async def export_file(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id, fmt = request.path_params["form"], request.path_params["fmt"]
@@ -329,7 +332,7 @@ def _default_org(ctx: Any, s: Any, user: Any, form_id: str, action: str) -> int 
 
 def _post_org(data: Any) -> int | None:
     raw = str(data.get("_org_id", "")).strip()
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isdecimal() else None
 
 
 def _submitted(ctx: Any, d: FormDefinition, pairs: list[tuple[str, Any]], drop: set[str],
@@ -355,6 +358,7 @@ def _submitted(ctx: Any, d: FormDefinition, pairs: list[tuple[str, Any]], drop: 
     return data, errors
 
 
+@checks_permission("form.{form}.create")
 async def new_page(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id = request.path_params["form"]
@@ -392,6 +396,7 @@ async def new_page(request: Request) -> Response:
     return RedirectResponse(f"/forms/{form_id}/{rid}?flash=saved", status_code=303)
 
 
+@checks_permission("form.{form}.read")
 async def detail_page(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id, rid = request.path_params["form"], request.path_params["id"]
@@ -426,6 +431,7 @@ async def detail_page(request: Request) -> Response:
                             (f"#{row.id}", None)]})
 
 
+@checks_permission("form.{form}.update")
 async def edit_page(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id, rid = request.path_params["form"], request.path_params["id"]
@@ -463,7 +469,7 @@ async def edit_page(request: Request) -> Response:
         if not errors:
             try:
                 records.update(s, actor_of(request), ctx, form_id, rid, data,
-                               int(version) if version.isdigit() else None, keep=readonly, org_id=org_id)
+                               int(version) if version.isdecimal() else None, keep=readonly, org_id=org_id)
             except ValidationFailed as exc:
                 errors = dict(exc.fields or {})
             except Conflict as exc:
@@ -479,6 +485,7 @@ async def edit_page(request: Request) -> Response:
     return RedirectResponse(f"/forms/{form_id}/{rid}?flash=saved", status_code=303)
 
 
+@checks_permission("form.{form}.delete")
 async def delete_action(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id, rid = request.path_params["form"], request.path_params["id"]
@@ -488,12 +495,13 @@ async def delete_action(request: Request) -> Response:
     with ctx.db.session() as s:
         _record_or_404(ctx, s, user, form_id, rid, "delete")
         try:
-            records.delete(s, actor_of(request), form_id, rid, int(version) if version.isdigit() else None)
+            records.delete(s, actor_of(request), form_id, rid, int(version) if version.isdecimal() else None)
         except StaleDataError:
             raise Conflict(STALE.zh, STALE.en) from None
     return RedirectResponse(f"/forms/{form_id}?flash=deleted", status_code=303)
 
 
+@checks_permission("form.{form}.delete")
 async def restore_action(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id, rid = request.path_params["form"], request.path_params["id"]
@@ -502,7 +510,7 @@ async def restore_action(request: Request) -> Response:
     version = str(data.get("version", ""))
     with ctx.db.session() as s:
         _record_or_404(ctx, s, user, form_id, rid, "delete", deleted=True)
-        records.restore(s, actor_of(request), form_id, rid, int(version) if version.isdigit() else None)
+        records.restore(s, actor_of(request), form_id, rid, int(version) if version.isdecimal() else None)
     return RedirectResponse(f"/forms/{form_id}/{rid}?flash=restored", status_code=303)
 
 
@@ -520,6 +528,7 @@ async def _json(request: Request) -> Any:
     return await request_json(request)
 
 
+@checks_permission({"GET": "form.{form}.list", "POST": "form.{form}.create"})
 async def api_records(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id = request.path_params["form"]
@@ -556,6 +565,7 @@ async def api_records(request: Request) -> Response:
                              "page": query.page, "page_size": query.page_size})
 
 
+@checks_permission({"GET": "form.{form}.read", "PATCH": "form.{form}.update", "DELETE": "form.{form}.delete"})
 async def api_record(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id, rid = request.path_params["form"], request.path_params["id"]
@@ -598,6 +608,7 @@ async def api_record(request: Request) -> Response:
         return JSONResponse(_record_json(ctx, user, s, d, row, masked=True))
 
 
+@checks_permission(["form.{form}.list", "form.{form}.read", "form.{form}.create"])
 async def api_definition(request: Request) -> Response:
     ctx, user = _ctx_user(request)
     form_id = request.path_params["form"]
@@ -644,7 +655,7 @@ api_docs = [
             permission="form.{form}.list", query=_Q, tag="forms"),
     api_doc("/api/forms/{form}/records", "post",
             "新建表单记录 / create a record: {\"org_id\": int, \"data\": {...}}",
-            permission="form.{form}.create", tag="forms"),
+            permission="form.{form}.create", tag="forms", status=201, body=RECORD_BODY),
     api_doc("/api/forms/{form}/records/{id}", "get", "查看表单记录 / read a record", permission="form.{form}.read",
             tag="forms"),
     api_doc("/api/forms/{form}/records/{id}", "patch",

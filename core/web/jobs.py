@@ -16,6 +16,7 @@ from .. import jobs
 from ..errors import Forbidden, NotFound
 from .openapi import api_doc
 from .render import render
+from .routing import authenticated
 
 VIEW_ALL = "core.jobs.view_all"
 STATUS_KEYS = {"queued": "jobs.status_queued", "running": "jobs.status_running", "done": "jobs.status_done",
@@ -35,6 +36,7 @@ def _job(request: Request) -> tuple[Any, jobs.JobState]:
     return ctx, state
 
 
+@authenticated
 async def job_page(request: Request) -> Response:
     ctx, state = _job(request)
     context = {"job": state, "status_text": ctx.gettext(STATUS_KEYS[state.status]), "kind": ctx.gettext(f"jobs.kind_{state.kind}") if f"jobs.kind_{state.kind}"
@@ -47,6 +49,7 @@ async def job_page(request: Request) -> Response:
     return render(request, "jobs/job.html", context)
 
 
+@authenticated
 async def error_report(request: Request) -> Response:
     ctx, state = _job(request)
     if not state.errors:
@@ -59,6 +62,7 @@ async def error_report(request: Request) -> Response:
     return table_file(rows, "xlsx", f"job-{state.id[:8]}-errors")
 
 
+@authenticated
 async def api_job(request: Request) -> Response:
     _ctx, state = _job(request)
     return JSONResponse(state.to_json())

@@ -33,6 +33,7 @@ from ..forms.render import picker_node
 from ..forms.widgets import dotted, field_of, pickable_person, search_people
 from ..forms.widgets_pickers import person_extra
 from .openapi import api_doc
+from .routing import authenticated
 
 MAX_Q = 50
 
@@ -66,6 +67,7 @@ def _fragment(ctx: Any, **context: Any) -> HTMLResponse:
     return HTMLResponse(html)
 
 
+@authenticated
 async def person_search(request: Request) -> Response:
     ctx, user = request.scope["ccms"], request.scope.get("user")
     form_id, field, name = _params(request)
@@ -80,6 +82,7 @@ async def person_search(request: Request) -> Response:
     return _fragment(ctx, results=True, people=people, pick_url=extra["pick_url"], target=target, name=name, q=q)
 
 
+@authenticated
 async def person_pick(request: Request) -> Response:
     ctx, user = request.scope["ccms"], request.scope.get("user")
     form_id, field, name = _params(request)
@@ -89,7 +92,7 @@ async def person_pick(request: Request) -> Response:
         d = records.published(s, form_id)
         _field(ctx, user, d, field, "person")
         if raw:
-            person = pickable_person(ctx, s, user, form_id, int(raw)) if raw.isdigit() and len(raw) < 18 else None
+            person = pickable_person(ctx, s, user, form_id, int(raw)) if raw.isdecimal() and len(raw) < 18 else None
             if person is None:
                 raise NotFound("所选人员不存在或不在您可选的范围内", "no such person within the people you may choose")
         readonly = dotted(name) in access.readonly_fields(ctx, user, d)
@@ -97,6 +100,7 @@ async def person_pick(request: Request) -> Response:
     return _fragment(ctx, results=False, n=node)
 
 
+@authenticated
 async def region_pick(request: Request) -> Response:
     ctx, user = request.scope["ccms"], request.scope.get("user")
     form_id, field, name = _params(request)
@@ -117,6 +121,7 @@ async def region_pick(request: Request) -> Response:
 
 # --- JSON -------------------------------------------------------------------------------------------
 
+@authenticated
 async def api_people(request: Request) -> Response:
     ctx, user = request.scope["ccms"], request.scope.get("user")
     form_id = request.query_params.get("form", "")
@@ -127,6 +132,7 @@ async def api_people(request: Request) -> Response:
     return JSONResponse({"items": people})
 
 
+@authenticated
 async def api_regions(request: Request) -> Response:
     ctx, user = request.scope["ccms"], request.scope.get("user")
     if user is None:

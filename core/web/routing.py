@@ -12,11 +12,50 @@ import json
 from typing import Any, Callable, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 
 from ..errors import ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
+
+MAX_DB_INT = 2**63 - 1
+"""The largest id (and integer) a database column holds (BIGINT)."""
+
+
+def _at_most(bound: str) -> str:
+    """A regex matching decimal strings from 0 to ``bound`` (leading zeros
+    allowed up to ``bound``'s length), built digit by digit."""
+    n = len(bound)
+    alts = [f"[0-9]{{1,{n - 1}}}"]
+    for i, d in enumerate(bound):
+        if d != "0":
+            rest = n - i - 1
+            alts.append(bound[:i] + (f"[0-{int(d) - 1}]" if d != "1" else "0") + (f"[0-9]{{{rest}}}" if rest else ""))
+    alts.append(bound)
+    return "(?:" + "|".join(alts) + ")"
+
+
+class BoundedIntConvertor(Convertor[int]):
+    """``{name:int}`` in every ccms route: 0 … 2^63-1. A larger number does not
+    match the route, so it is a 404 like any unknown id, instead of an
+    OverflowError (500) when it reaches SQL. Registered for ``int`` (and
+    ``id``) when this module is imported, before any route is built."""
+
+    regex = _at_most(str(MAX_DB_INT))
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        value = int(value)
+        if not 0 <= value <= MAX_DB_INT:
+            raise ValueError(f"id out of range: {value}")
+        return str(value)
+
+
+register_url_convertor("int", BoundedIntConvertor())
+register_url_convertor("id", BoundedIntConvertor())
 
 
 def requires(permission: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -40,6 +79,63 @@ def requires(permission: str) -> Callable[[Callable[..., Any]], Callable[..., An
         return wrapper
 
     return deco
+
+
+def _mark(endpoint: Callable[..., Any], **attrs: Any) -> Callable[..., Any]:
+    for k, v in attrs.items():
+        setattr(endpoint, k, v)
+    return endpoint
+
+
+def authenticated(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Any signed-in user may call this endpoint (the middleware already
+    refuses anonymous requests); the endpoint itself decides about the object
+    (a task's assignee, a job's owner, an attachment's uploader...). The
+    explicit marker lets tests tell such routes from ones that forgot
+    :func:`requires` (tests/test_authz_matrix.py)."""
+    return _mark(endpoint, access="authenticated")
+
+
+def checks_permission(spec: str | list[str] | dict[str, str | list[str]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare the permission an endpoint checks in its own code because it
+    depends on the path, e.g. ``"form.{form}.list"`` (path parameters in
+    braces); per HTTP method as a dict; a list means any one of them. Only a
+    declaration (the endpoint enforces it, with the org); tests read it as
+    ``endpoint.permission_template``."""
+    return lambda endpoint: _mark(endpoint, permission_template=spec)
+
+
+def declared_access(endpoint: Any, path: str, method: str, path_params: dict[str, Any] | None = None,
+                    is_public: Callable[[str], bool] | None = None) -> tuple[str, list[str]]:
+    """What a route declares for ``method``: ``("public", [])``,
+    ``("authenticated", [])``, ``("permission", [perm, ...])`` (any one of
+    them suffices), or ``("undeclared", [])``."""
+    if is_public is not None and is_public(path):
+        return "public", []
+    spec = getattr(endpoint, "permission_template", None)
+    if isinstance(spec, dict):
+        spec = spec.get(method) or (spec.get("GET") if method == "HEAD" else None)
+    perm = getattr(endpoint, "permission", None)
+    if perm and not spec:  # a method-specific declaration is the more precise one
+        return "permission", [perm]
+    if spec:
+        perms = [spec] if isinstance(spec, str) else list(spec)
+        return "permission", [p.format(**(path_params or {})) if path_params is not None else p for p in perms]
+    if getattr(endpoint, "access", None) == "authenticated":
+        return "authenticated", []
+    return "undeclared", []
+
+
+def allowed_methods(routes: list[Any], scope: dict[str, Any]) -> list[str]:
+    """Every method some route serves at this path, for a 405's ``Allow``
+    header (starlette names only the first route's when several routes share
+    a path, one per method)."""
+    from starlette.routing import Match, Route
+    methods: set[str] = set()
+    for r in routes:
+        if isinstance(r, Route) and r.matches({**scope, "type": "http"})[0] != Match.NONE:
+            methods |= set(r.methods or {"GET", "HEAD"})
+    return sorted(methods)
 
 
 def pydantic_fields(exc: ValidationError) -> dict[str, dict[str, str]]:
@@ -86,14 +182,45 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if not -MAX_DB_INT - 1 <= value <= MAX_DB_INT:
+        raise _IntOutOfRange(text)
+    return value
+
+
+class _IntOutOfRange(ValueError):
+    pass
+
+
 def parse_json(raw: bytes | str) -> Any:
     """Strict JSON: Python's parser also accepts NaN and Infinity, which are
-    not JSON and cannot be answered back; they are bad input like any other."""
+    not JSON and cannot be answered back; they are bad input like any other.
+    Integers beyond ±2^63 are refused here, once for every body, because no
+    column holds them and SQL drivers fail on them (OverflowError, 500)."""
     try:
-        return json.loads(raw or b"null", parse_constant=_no_constants)
+        return json.loads(raw or b"null", parse_constant=_no_constants, parse_int=_bounded_int)
+    except _IntOutOfRange as exc:
+        raise ValidationFailed(f"整数超出范围（-2^63 至 2^63-1）: {str(exc)[:40]}",
+                               f"integer out of range (-2^63 to 2^63-1): {str(exc)[:40]}",
+                               code="validation_error", status=422) from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise ValidationFailed(f"请求体不是有效的 JSON: {exc}", f"body is not valid JSON: {exc}",
                                code="malformed_json", status=400) from None
+
+
+def query_int(request: Request, name: str) -> int | None:
+    """An optional integer query parameter (an id): absent or empty -> None;
+    not a number or beyond 2^63-1 -> 422 naming the parameter."""
+    raw = request.query_params.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return _bounded_int(raw)
+    except ValueError:
+        raise ValidationFailed(f"参数 {name} 应为整数（-2^63 至 2^63-1）",
+                               f"parameter {name} must be an integer (-2^63 to 2^63-1)",
+                               fields={name: {"message": "请输入整数", "message_en": "must be an integer"}}) from None
 
 
 async def request_json(request: Request) -> Any:

@@ -16,7 +16,7 @@ from ..errors import ValidationFailed
 from ..models import Person
 from .middleware import SESSION_COOKIE, client_ip
 from .render import render
-from .routing import form_data
+from .routing import authenticated, form_data
 
 REASONS = {
     "session_expired": ("长时间未操作，登录已超时，请重新登录", "session timed out: log in again"),
@@ -61,6 +61,7 @@ async def login_page(request: Request) -> Response:
     return resp
 
 
+@authenticated
 async def logout(request: Request) -> Response:
     ctx = request.scope["ccms"]
     user = request.scope.get("user")
@@ -73,6 +74,7 @@ async def logout(request: Request) -> Response:
     return resp
 
 
+@authenticated
 async def change_password(request: Request) -> Response:
     ctx = request.scope["ccms"]
     user = request.scope["user"]
@@ -116,6 +118,7 @@ def _change_password(ctx: Any, user: Any, data: Any) -> dict[str, tuple[str, str
     return errors
 
 
+@authenticated
 async def home(request: Request) -> Response:
     ctx = request.scope["ccms"]
     panels = ctx.hook_list("ccms_dashboard_panels", user=request.scope["user"])

@@ -624,10 +624,21 @@ routes = [
     Route("/api/command/cases/{id:int}/resume", api_resume, methods=["POST"], name="api-command-case-resume"),
 ]
 
+_TEXT = {"type": "string"}
+REPORT_BODY = {  # the JSON body of POST /api/command/cases/report (checked by cases.report)
+    "type": "object", "required": ["class_code"], "properties": {
+        "class_code": {"type": "string", "description": "事部件小类，如 E0101 / the small class, e.g. E0101"},
+        "lon": {"type": "number"}, "lat": {"type": "number"},
+        "source": _TEXT, "address": _TEXT, "description": _TEXT, "urgency": _TEXT,
+        "photos": {"type": "array", "items": _TEXT, "description": "POST /api/command/photos 返回的 id"},
+        "photos_after": {"type": "array", "items": _TEXT}, "self_dispose": {"type": "boolean"},
+        "component_ident": _TEXT, "reporter_name": _TEXT, "reporter_phone": _TEXT}}
+
 api_docs = [
     api_doc("/api/command/photos", "post", "上传案件照片（仅图片）/ upload a case photo (images only)", permission=VIEW,
-            tag="command"),
-    api_doc("/api/command/cases/report", "post", "上报案件 / report a case", permission=REPORT, tag="command"),
+            tag="command", status=201),
+    api_doc("/api/command/cases/report", "post", "上报案件 / report a case", permission=REPORT, tag="command",
+            status=201, body=REPORT_BODY),
     api_doc("/api/command/cases", "get", "案件列表 / list cases", permission=VIEW, tag="command",
             query={"view": "mine | to_file | to_close | duplicates", "status": "status or open", "q": "text",
                    "page": "page"}),

@@ -1057,7 +1057,7 @@ api_docs = [
             response=SuggestionOut, query={"class_code": "E0101 / C0101", "grid": "网格编码 / grid code",
                                            "x": "经度 / longitude", "y": "纬度 / latitude"}, tag="command"),
     api_doc("/api/command/components", "post", "登记部件（标识码自动生成）/ register a component", permission=EDIT,
-            request=components.ComponentIn, response=ComponentOut, tag="command"),
+            request=components.ComponentIn, response=ComponentOut, tag="command", status=201),
     api_doc("/api/command/components/validate", "get", "校验部件标识码 / validate a component identifier",
             permission=VIEW, query={"ident": "16 位标识码 / 16-digit identifier"}, tag="command"),
     api_doc("/api/command/components/{ident}", "get", "部件详情 / a component", permission=VIEW,

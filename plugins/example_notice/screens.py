@@ -91,5 +91,5 @@ api_docs = [
             response=NoticeOut, response_list=True, query={"q": "标题包含 / title contains", "page": "页码 / page"},
             tag="example_notice"),
     api_doc("/api/notices", "post", "发布通知 / publish a notice", permission="notice.edit",
-            request=NoticeIn, response=NoticeOut, tag="example_notice"),
+            request=NoticeIn, response=NoticeOut, tag="example_notice", status=201),
 ]
