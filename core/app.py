@@ -18,6 +18,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -289,6 +290,7 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pii.check_data(ctx.db.engine, ctx.pii_keyring)  # encrypted data but no key: refuse to serve
+        await run_in_threadpool(audit_chain.seal, ctx.db.engine)  # entries CLI tools wrote while we were down
         ctx.logs.start()
         ctx.monitor.start()
         ctx.pm.hook.ccms_startup(ctx=ctx)

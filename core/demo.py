@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit, auth, seed
+from . import audit, audit_chain, auth, seed
 from .config import new_secret_key
 from .models import Org, Person
 from .services import orgs as orgs_service
@@ -215,6 +215,7 @@ def seed_demo(ctx: Any, files: DemoFiles) -> list[DemoLogin] | None:
                                             str(item["password"])))
         s.flush()
         write_logins(files.logins, logins)
+    audit_chain.seal(ctx.db.engine)  # this process may exit before the background sealer runs
     return logins
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SECRET
@@ -254,3 +255,21 @@ def test_audit_screen_shows_chain_status(actx, tmp_path, client_for, capsys):
     page = admin.get("/admin/audit")
     assert 'data-testid="audit-chain-failed"' in page.text and "审计条目 3" in page.text
     assert "校验审计链" in admin.get("/admin/audit?action=audit_verify").text  # the action reads in Chinese
+
+
+def test_entries_written_while_the_app_was_down_are_sealed_at_start(make_app: Any) -> None:
+    """A CLI tool (user create, demo seeding, db upgrade) writes audit entries and exits before any
+    background sealing: the app seals them when it starts, so they do not wait for the next write."""
+    from core import audit
+    from core.audit_chain import status
+    from core.testing import Client
+    app = make_app(audit={"seal_delay_seconds": 0})
+    ctx = app.state.ccms
+    with ctx.db.session() as s:
+        audit.record(s, None, "person_create", "person", 7, summary="written by a CLI tool")
+    with ctx.db.engine.connect() as conn:
+        assert status(conn)["waiting"] > 0
+    with Client(app):  # lifespan start-up
+        pass
+    with ctx.db.engine.connect() as conn:
+        assert status(conn)["waiting"] == 0
