@@ -342,3 +342,45 @@ def test_demo_case_deadlines_fall_in_working_hours(seeded):
             assert closed and [d for d in closed if not _in_working_hours(cal, d)] == []
     finally:
         ctx.db.dispose()
+
+
+def test_demo_backup_restores_byte_for_byte_and_its_audit_chain_verifies(seeded, tmp_path):
+    """Issue 10's restore drill on the real demo: `ccms backup` → `ccms restore` into a fresh folder
+    gives the same rows in every table and the same attachment bytes, and the restored audit chain
+    still verifies."""
+    import sqlite3
+    import tarfile
+
+    data, _out = seeded
+    backups, target = tmp_path / "backups", tmp_path / "restored"
+    target.mkdir()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["backup", "--config", str(data / "demo.toml"), "--to", str(backups)]) == 0
+        (made,) = backups.glob("ccms-backup-*.tar")
+        # the same deployment file in an empty folder: its relative database and attachments are new
+        (target / "demo.toml").write_text((data / "demo.toml").read_text(encoding="utf-8"), encoding="utf-8")
+        assert main(["restore", "--config", str(target / "demo.toml"), "--from", str(made)]) == 0
+    with tarfile.open(made) as tar:
+        tar.extract("database/ccms.sqlite3", tmp_path / "snapshot", filter="data")
+
+    def dump(path: Path) -> list[str]:
+        conn = sqlite3.connect(path)
+        try:
+            return list(conn.iterdump())
+        finally:
+            conn.close()
+
+    restored = dump(target / "demo.db")
+    assert restored == dump(tmp_path / "snapshot" / "database" / "ccms.sqlite3")
+    assert any("command_case" in line for line in restored)
+    # and the same as the live demo, but for the backup's own audit entry and the seals after it
+    def business(lines: list[str]) -> list[str]:
+        return [x for x in lines if not x.startswith(('INSERT INTO "core_audit_log"', 'INSERT INTO "core_audit_chain"'))]
+    assert business(restored) == business(dump(data / "demo.db"))
+    source_files = {p.relative_to(data / "attachments"): p.read_bytes()
+                    for p in (data / "attachments").rglob("*") if p.is_file()}
+    restored_files = {p.relative_to(target / "attachments"): p.read_bytes()
+                      for p in (target / "attachments").rglob("*") if p.is_file()}
+    assert source_files and restored_files == source_files
+    with contextlib.redirect_stdout(io.StringIO()):  # (verify records its run: after the comparison)
+        assert main(["audit", "verify", "--config", str(target / "demo.toml")]) == 0
