@@ -96,7 +96,7 @@ class City:
     root_id: int
     sup: Any       # core.audit.Actor
     leader: Any
-    photo_id: str
+    photo_ids: list[str]  # a fresh photo for each report: a photo belongs to one case (issue 10, defect 4)
     dx: float      # 100 m in degrees of longitude / latitude
     dy: float
 
@@ -165,12 +165,21 @@ def make_city(db_url: str, attachments_dir: str) -> City:
         sup_id = s.scalar(select(Person.id).where(Person.username == "bench_sup"))
         leader_id = s.scalar(select(Person.id).where(Person.username == "bench_leader"))
         sup = Actor(sup_id, "bench_sup", "127.0.0.1")
-        photo = cases.save_photo(ctx, s, sup, "现场.png", _png()).id
-    return City(ctx, root.id, sup, Actor(leader_id, "bench_leader", "127.0.0.1"), photo, dx, dy)
+    return City(ctx, root.id, sup, Actor(leader_id, "bench_leader", "127.0.0.1"), [], dx, dy)
+
+
+def stock_photos(city: City, n: int) -> None:
+    """Upload ``n`` photos outside the timed part (a supervisor uploads before reporting)."""
+    from plugins.command import cases
+    png = _png()
+    with city.ctx.db.session() as s:
+        city.photo_ids.extend(cases.save_photo(city.ctx, s, city.sup, "现场.png", png).id for _ in range(n))
 
 
 def points(city: City, n: int, seed: int) -> list[tuple[str, float, float]]:
-    """``n`` reports (class, lon, lat) inside the 99 grids, the same for both sides of a round."""
+    """``n`` reports (class, lon, lat) inside the 99 grids, the same for both sides of a round
+    (and a fresh photo for each report of either side, uploaded here, outside the timing)."""
+    stock_photos(city, 2 * n + 4)
     rng = random.Random(seed)
     out = []
     for _ in range(n):
@@ -195,7 +204,7 @@ class Ours:
         c = self.city
         with c.ctx.db.session() as s:
             case = self.cases.report(c.ctx, s, c.sup, self.cases.ReportIn(
-                class_code=class_code, lon=x, lat=y, photos=[c.photo_id], address="平江路 1 号",
+                class_code=class_code, lon=x, lat=y, photos=[c.photo_ids.pop()], address="平江路 1 号",
                 description="基准测试：垃圾堆放"))
             return case.id
 
@@ -239,7 +248,11 @@ class Bare:
         self.serial, self.std, self.person = Serial.__table__, Standard.__table__, Person.__table__
         att, dct, item = Attachment.__table__, Dict.__table__, DictItem.__table__
         self.open_statuses = OPEN_STATUSES
-        self.q_photo = select(att.c.content_type).where(att.c.id == bindparam("id"))
+        self.q_photo = select(att.c.content_type).where(att.c.id == bindparam("id"), att.c.attached_to.is_(None),
+                                                        att.c.created_by == bindparam("actor"))
+        self.claim_photo = (update(att).where(att.c.id == bindparam("pid"), att.c.attached_to.is_(None))
+                            .values(attached_to=bindparam("place"), attached_at=bindparam("now"),
+                                    attached_by=bindparam("actor")))
         self.q_class = (select(item.c.name).join(dct, dct.c.id == item.c.dict_id)
                         .where(dct.c.code == bindparam("dict"), item.c.code == bindparam("code"),
                                item.c.parent_id.is_not(None)))
@@ -304,7 +317,8 @@ class Bare:
         city, actor = self.city, self.city.sup
         kind, class4 = ("event" if class_code[0] == "E" else "component"), class_code[1:]
         with self.engine.begin() as c:
-            ctype = c.execute(self.q_photo, {"id": city.photo_id}).scalar()
+            photo_id = city.photo_ids.pop()
+            ctype = c.execute(self.q_photo, {"id": photo_id, "actor": actor.id}).scalar()
             if ctype is None or not ctype.startswith("image/"):
                 raise RuntimeError("photo")
             name = c.execute(self.q_class, {"dict": f"gbt30428.{kind}", "code": class4}).scalar()
@@ -350,10 +364,13 @@ class Bare:
                 grid_code=loc.grid_code, lon=x, lat=y, address="平江路 1 号", description="基准测试：垃圾堆放",
                 component_ident="", dept_ids=[], reporter_id=actor.id, reporter_name="", reporter_phone="",
                 reported_at=now, time_limit=std.time_limit if std else None, time_unit=std.time_unit if std else "",
-                photos_before=[city.photo_id], photos_after=[], self_disposed=False, duplicate_of_id=dup,
+                photos_before=[photo_id], photos_after=[], self_disposed=False, duplicate_of_id=dup,
                 rework_count=0, extend_count=0, suspend_count=0, return_count=0, dispatch_count=0, urge_count=0,
                 not_filed_reason="", void_reason="", created_at=now, updated_at=now, version=1)
                 .returning(self.case.c.id)).scalar_one()
+            if c.execute(self.claim_photo, {"pid": photo_id, "place": f"command_case:{case_id}", "now": now,
+                                            "actor": actor.id}).rowcount != 1:
+                raise RuntimeError("photo claimed")
             title = f"{case_no} {name}"
             variables = {"case_id": case_id, "need_verify": False, "self_dispose": False, "limit_hours": hours,
                          "dept_ids": [], "photos_after": [], "supervisor_id": actor.id}
@@ -604,7 +621,7 @@ def run(quick: bool = False, smoke: bool = False, db_url: str | None = None, cas
             if profile:
                 result["profile"] = profile_ours(city, 100 if not smoke else 5)
         finally:
-            city.ctx.db.dispose()
+            city.ctx.close()
     result.update({"backend": url.split(":")[0].split("+")[0], "setup_s": setup_s, "target": TARGET_RATIO,
                    "passed": bool(result["ratio"] <= TARGET_RATIO and result["same_rows"]
                                   and not result["state_problems"])})

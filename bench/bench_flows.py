@@ -537,7 +537,7 @@ def run(quick: bool = False, smoke: bool = False, db_url: str | None = None) -> 
                 result["inbox"] = bench_inbox(ctx, size["inbox"], 0.3 if smoke else 1.5)
             return result
         finally:
-            ctx.db.dispose()
+            ctx.close()
 
 
 def verdicts(result: dict[str, Any]) -> list[tuple[str, bool]]:

@@ -183,7 +183,7 @@ def bench_list(db_url: str, n: int, seconds: float) -> dict[str, Any]:
                 "ratio": statistics.median(eng) / statistics.median(raw), "rows": got_engine[0], "total": got_engine[1],
                 "same_result": got_engine == got_raw, "uses_index": index in plan, "plan": plan}
     finally:
-        ctx.db.dispose()
+        ctx.close()
 
 
 def bench_import(db_url: str, n: int) -> dict[str, Any]:
@@ -206,7 +206,7 @@ def bench_import(db_url: str, n: int) -> dict[str, Any]:
                 "stored": stored, "target": TARGET_IMPORT_RPS, "passed": report.ok and stored == n
                 and rps >= TARGET_IMPORT_RPS}
     finally:
-        ctx.db.dispose()
+        ctx.close()
 
 
 def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:

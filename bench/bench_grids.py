@@ -124,7 +124,7 @@ def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:
                     naive.append(hit)
                 naive_s = time.perf_counter() - t0
         finally:
-            ctx.db.dispose()
+            ctx.close()
     batch_pps = n_points / batch_s
     naive_pps = naive_sample / naive_s
     return {"grids": len(rows), "points": n_points, "inside": sum(1 for c in batch if c), "build_s": build,

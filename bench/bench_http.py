@@ -149,7 +149,7 @@ def prepare(db_url: str) -> Seeded:
             n_people = c.execute(select(func.count()).select_from(person_t)).scalar_one()
         return Seeded(db_url, root.id, existing, max_org, n_orgs, n_people)
     finally:
-        ctx.db.dispose()
+        ctx.close()
 
 
 def drop_bench_orgs(engine: Any, max_org_id: int) -> None:

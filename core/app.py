@@ -113,6 +113,12 @@ class App:
                 perms[p["id"]] = {**p, "plugin": info.id}
         return perms
 
+    def close(self) -> None:
+        """End this deployment's background work (the audit sealer seals what is
+        pending) and its database connections; for tools and tests that made an App."""
+        self.audit_sealer.close()
+        self.db.dispose()
+
     def _announce_audit(self, session: Any) -> None:
         """Hand committed audit entries to ``ccms_audit_event`` listeners; a
         failing listener is logged and never undoes or blocks the write."""
@@ -300,6 +306,7 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
             ctx.pm.hook.ccms_shutdown(ctx=ctx)
             ctx.monitor.stop()
             ctx.logs.stop()
+            await run_in_threadpool(ctx.audit_sealer.close)
             ctx.db.dispose()
 
     app = Starlette(

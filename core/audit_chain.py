@@ -146,6 +146,18 @@ def seal(engine: Engine, *, full: bool = False, batch: int = BATCH) -> int:
             return total
 
 
+def _unpooled(engine: Engine) -> Engine:
+    """The sealer's own engine without a pool: each run opens and closes its connection,
+    so a run after the app disposed its engine (shutdown, tests) leaves nothing open."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return engine  # a private in-memory database exists only in the app's own pool
+    from sqlalchemy.pool import NullPool
+
+    from .db import make_engine
+    return make_engine(url.render_as_string(hide_password=False), poolclass=NullPool)
+
+
 class Sealer:
     """Per-app background sealer: :meth:`poke` after a commit, it seals a moment
     later in its own short transaction. The thread ends after a minute idle."""
@@ -153,12 +165,25 @@ class Sealer:
     IDLE_SECONDS = 60.0
 
     def __init__(self, engine: Engine, delay: float) -> None:
-        self.engine, self.delay = engine, delay
+        self.engine, self.delay = _unpooled(engine), delay
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._last_full = 0.0
         self._failures = 0
+        self._closed = False
+
+    def close(self) -> None:
+        """Seal what is pending now and end the thread (app shutdown, or before the
+        database goes away: a late run would reopen a deleted SQLite file). A later
+        :meth:`poke` starts a new thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._closed = True
+            self._wake.set()
+        if thread is not None and thread.is_alive():
+            thread.join(timeout=30)
+        self._closed = False
 
     def poke(self) -> None:
         if self.delay <= 0:
@@ -171,29 +196,36 @@ class Sealer:
 
     def _run(self) -> None:
         while True:
+            if self._closed:
+                self._seal_once()
+                return
             if not self._wake.wait(self.IDLE_SECONDS):
                 with self._lock:
                     if not self._wake.is_set():
                         self._thread = None
                         return
                 continue
-            time.sleep(self.delay)  # let a burst of commits land in one batch
+            if not self._closed:
+                time.sleep(self.delay)  # let a burst of commits land in one batch
             self._wake.clear()
-            try:
-                # SQLite commits in id order, so only PostgreSQL needs the periodic full sweep
-                full = self.engine.dialect.name != "sqlite" and \
-                    time.monotonic() - self._last_full > FULL_SWEEP_SECONDS
-                seal(self.engine, full=full)
-                if full:
-                    self._last_full = time.monotonic()
-                self._failures = 0
-            except OperationalError as exc:  # database unreachable: the next poke retries
-                self._failures += 1
-                log.log(logging.WARNING if self._failures >= 3 else logging.INFO,
-                        "sealing the audit chain failed (%d in a row), will retry: %s", self._failures,
-                        str(exc).splitlines()[0])
-            except Exception:  # the next poke retries; verify reports what stays unsealed
-                log.exception("sealing the audit chain failed")
+            self._seal_once()
+
+    def _seal_once(self) -> None:
+        try:
+            # SQLite commits in id order, so only PostgreSQL needs the periodic full sweep
+            full = self.engine.dialect.name != "sqlite" and \
+                time.monotonic() - self._last_full > FULL_SWEEP_SECONDS
+            seal(self.engine, full=full)
+            if full:
+                self._last_full = time.monotonic()
+            self._failures = 0
+        except OperationalError as exc:  # database unreachable: the next poke retries
+            self._failures += 1
+            log.log(logging.WARNING if self._failures >= 3 else logging.INFO,
+                    "sealing the audit chain failed (%d in a row), will retry: %s", self._failures,
+                    str(exc).splitlines()[0])
+        except Exception:  # the next poke retries; verify reports what stays unsealed
+            log.exception("sealing the audit chain failed")
 
 
 # --- status (for the screen) ------------------------------------------------------------------

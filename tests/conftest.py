@@ -181,7 +181,7 @@ def make_app(new_db_url: Callable[[], str], db_url: str, tmp_path: Path) -> Iter
 
     yield make
     for ctx in apps:
-        ctx.db.dispose()
+        ctx.close()
 
 
 @pytest.fixture

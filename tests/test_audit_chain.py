@@ -243,8 +243,8 @@ def test_audit_screen_shows_chain_status(actx, tmp_path, client_for, capsys):
     cfg = config_file(tmp_path, actx)
     write(actx, 2)
     admin = client_for(ADMIN_USER, ADMIN_PASSWORD)
-    page = admin.get("/admin/audit")
-    assert 'data-testid="audit-chain-none"' in page.text and "尚未校验" in page.text
+    page = admin.get("/admin/audit")  # the app sealed what was written before it started
+    assert 'data-testid="audit-chain-sealed"' in page.text and "尚未校验" in page.text
     assert main(["audit", "seal", "--config", cfg]) == 0
     assert main(["audit", "verify", "--config", cfg]) == 0
     page = admin.get("/admin/audit")

@@ -374,7 +374,7 @@ def test_restore_into_a_database_of_newer_schema_is_refused_even_with_force(
         plain_backup: Path, make_app: Callable[..., Any], new_db_url: Callable[[], str], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     url = new_db_url()
-    make_app(db_url=url).state.ccms.db.dispose()
+    make_app(db_url=url).state.ccms.close()  # (seals now: nothing changes the database later)
     _set_core_revision(url, "9999_from_the_future")
     cfg = write_config(tmp_path / "newer", url)
     before = tables(url)

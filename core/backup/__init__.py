@@ -38,6 +38,7 @@ from typing import IO, Any, BinaryIO
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
+from .. import audit_chain
 from ..errors import ConfigError, ValidationFailed
 from . import database as dbs
 from .crypto import (
@@ -129,7 +130,8 @@ def create(ctx: Any, deployment_file: str | Path, to_dir: str | Path, *, secret:
     dialect = dbs.dialect_of(url)
     if secret is not None:
         check_secret_for_writing(secret)
-    if not dbs.table_names(url):
+    present = dbs.table_names(url)
+    if not present:
         raise ConfigError("数据库是空的（尚未迁移？），没有可备份的内容",
                           "the database is empty (not migrated yet?): nothing to back up", code="empty_database")
     to_dir = Path(to_dir)
@@ -146,6 +148,11 @@ def create(ctx: Any, deployment_file: str | Path, to_dir: str | Path, *, secret:
     try:
         if before_snapshot is not None:
             before_snapshot()
+        # seal the audit chain now, so the copy holds every committed entry sealed
+        # (the app's background sealer would otherwise seal some only after the copy)
+        if "core_audit_chain" in present:
+            ctx.audit_sealer.close()
+            audit_chain.seal(ctx.db.engine)
         db_info: dict[str, Any] = {"dialect": dialect}
         if dialect == "sqlite":
             snap = work / "ccms.sqlite3"
