@@ -105,8 +105,14 @@ def year_status(row: WorkCalendar, year: int) -> str:
 
 
 def is_provisional(session: Session, calendar_id: str | None, when: dt.date | dt.datetime | None) -> bool:
-    """Does ``when`` fall in a year whose holidays are not settled (a deadline there may move)?"""
-    return get_calendar(session, calendar_id or DEFAULT_ID).is_provisional(when)
+    """Does ``when`` fall in a year whose holidays are not settled (a deadline there may move)?
+    For display: a calendar id that names no calendar answers False."""
+    if when is None:
+        return False
+    try:
+        return get_calendar(session, calendar_id or DEFAULT_ID).is_provisional(when)
+    except NotFound:
+        return False
 
 
 def today(timezone: str) -> dt.date:
@@ -481,6 +487,11 @@ def compute_year(session: Session, actor: audit.Actor | None, calendar_id: str, 
         zh = f"{y} 年已有节假日安排（{STATUS_ZH[status]}），无需计算"
         en = f"{y} already has its holidays ({status}): nothing to compute"
         raise ValidationFailed(zh, en, code="calendar_year_not_missing", fields=field_error("year", zh, en))
+    known = package.known_years()
+    if known and y <= known[-1]:
+        zh = f"只能计算日历数据包（{known[-1]} 年为止）之后的年份；现行放假办法自 2025 年起施行"
+        en = f"only years after the package's last ({known[-1]}) can be computed from the current rules"
+        raise ValidationFailed(zh, en, code="calendar_year_not_computable", fields=field_error("year", zh, en))
     _compute_years(session, row, [y])
     _touch(row, actor)
     _record_computed(session, actor, row, [y])
