@@ -15,14 +15,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from flow_engine_kit import ADMIN as FLOW_ADMIN, flow, open_tasks, person, publish, task
+from flow_engine_kit import ADMIN as FLOW_ADMIN
+from flow_engine_kit import flow, open_tasks, person, publish, task
 from sqlalchemy import select
 
 from core import seed
 from core.audit import Actor
 from core.calendar import package, rules
 from core.calendar import service as svc
-from core.calendar.models import CalendarDay
 from core.errors import ValidationFailed
 from core.flows import clock, engine
 from core.models import AuditLog
@@ -233,7 +233,6 @@ def test_a_confirmed_year_still_takes_the_official_release(future, admin, monkey
 
 def test_notice_from_october_on_the_calendar_screens_and_the_home_page(future, admin, app, client_for,
                                                                       monkeypatch):
-    ctx = future
     # Before the fix nobody was told; now: from October, a coming year that is not settled.
     # Here 2027 is provisional (computed) and 2028 missing.
     pin(monkeypatch, dt.date(2027, 9, 30))
@@ -271,7 +270,7 @@ def test_task_deadline_in_a_provisional_year_is_marked(future, client_for, monke
     ], [{"from": "start", "to": "review"}, {"from": "review", "to": "end", "action": "agree"}], calendar=CAL))
     ids = {}
     for label, when in (("2027", sh(2027, 9, 30, 9, 0)), ("2026", sh(2026, 3, 2, 9, 0))):
-        monkeypatch.setattr(clock, "now", lambda when=when: when.astimezone(dt.timezone.utc))
+        monkeypatch.setattr(clock, "now", lambda when=when: when.astimezone(dt.UTC))
         with ctx.db.session() as s:
             iid = engine.start(s, ctx, FLOW_ADMIN, "future_flow", title=f"期限 {label}").id
         [t] = open_tasks(ctx, iid)
