@@ -115,6 +115,25 @@ def is_provisional(session: Session, calendar_id: str | None, when: dt.date | dt
         return False
 
 
+def provisional_checker(session: Session) -> Any:
+    """``check(calendar_id, when) -> bool`` like :func:`is_provisional`, loading each
+    calendar once: for lists (one version query per calendar, not per row)."""
+    memo: dict[str, Calendar | None] = {}
+
+    def check(calendar_id: str | None, when: dt.date | dt.datetime | None) -> bool:
+        if when is None:
+            return False
+        cid = calendar_id or DEFAULT_ID
+        if cid not in memo:
+            try:
+                memo[cid] = get_calendar(session, cid)
+            except NotFound:
+                memo[cid] = None
+        cal = memo[cid]
+        return cal is not None and cal.is_provisional(when)
+    return check
+
+
 def today(timezone: str) -> dt.date:
     """The date in a calendar's timezone (tests move it)."""
     return dt.datetime.now(ZoneInfo(timezone)).date()

@@ -162,6 +162,7 @@ def _list_context(request: Request, ctx: Any, s: Any, user: Any, group: str) -> 
     loc = ctx.deployment.locale
     cal_ids = dict(s.execute(select(FlowTask.id, FlowTask.calendar_id).where(
         FlowTask.id.in_([i["id"] for i in items if i.get("due_at")]))).all()) if group != "started" else {}
+    provisional = calendar_service.provisional_checker(s)
     for i in items:
         if group == "started":
             i["status_text"] = inbox.label(ctx, "instance", i["status"])
@@ -169,7 +170,7 @@ def _list_context(request: Request, ctx: Any, s: Any, user: Any, group: str) -> 
             i["level_text"] = _level_text(ctx, i["level"])
             i["status_text"] = inbox.label(ctx, "task", i["status"])
             i["assignee_name"] = names.get(i.get("assignee_id"), "")
-            i["provisional"] = i["id"] in cal_ids and calendar_service.is_provisional(s, cal_ids[i["id"]], i["due_at"])
+            i["provisional"] = i["id"] in cal_ids and provisional(cal_ids[i["id"]], i["due_at"])
     flows = _published_flows(ctx, s)
     nodes: list[tuple[str, str]] = []
     for fid, _title, d in flows:
