@@ -71,3 +71,10 @@ def ccms_menu_items(ctx: Any, user: Any) -> list[dict[str, Any]]:
     return [{"id": "form_records", "title": {"zh-CN": "表单数据", "en": "Form data"}, "order": 150,
              "children": [{"id": "form_records.all", "title": {"zh-CN": "全部表单", "en": "All forms"},
                            "url": "/forms", "order": 1}]}]
+
+
+@hookimpl
+def ccms_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
+    """Working-calendar notices for administrators (a coming year not settled)."""
+    from .web.admin_calendar import dashboard_panels
+    return dashboard_panels(ctx, user)

@@ -95,8 +95,12 @@ class Calendar:
     """A calendar loaded for arithmetic; immutable, safe to share between threads."""
 
     def __init__(self, calendar_id: str, name: str, timezone: str, hours: Iterable[Iterable[str]],
-                 rest_weekdays: Iterable[int], overrides: dict[dt.date, tuple[str, str]], version: int = 0) -> None:
+                 rest_weekdays: Iterable[int], overrides: dict[dt.date, tuple[str, str]], version: int = 0,
+                 settled_years: Iterable[int] | None = None) -> None:
         self.id, self.name, self.version = calendar_id, name, version
+        # years whose holidays are official (package) or confirmed by an administrator;
+        # None: every year counts as settled (a calendar built by hand)
+        self.settled_years = None if settled_years is None else frozenset(settled_years)
         self.timezone = timezone
         self.tz = ZoneInfo(timezone)
         self.segments = sorted((parse_hhmm(a) * US, parse_hhmm(b) * US) for a, b in hours)
@@ -249,6 +253,14 @@ class Calendar:
         """Sum of :meth:`elapsed` over spans (e.g. the running spans of a task, suspensions left out)."""
         self._need(0, unit)
         return sum(self.elapsed(a, b, unit) for a, b in spans)
+
+    def is_provisional(self, when: dt.date | dt.datetime | None) -> bool:
+        """Is the date (a datetime: its local date) in a year whose holidays are
+        not settled, i.e. computed from the rules or not known at all?"""
+        if when is None or self.settled_years is None:
+            return False
+        day = self._local(when).date() if isinstance(when, dt.datetime) else when
+        return day.year not in self.settled_years
 
     def is_open(self, t: dt.datetime) -> bool:
         """Inside office hours of a working day?"""

@@ -34,6 +34,11 @@ class WorkCalendar(Base):
     rest_weekdays: Mapped[list[int]] = mapped_column(JSONType, default=list)
     # years whose overrides were imported from the chinesecalendar package
     imported_years: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    # years after the package's last one whose holidays were computed from the
+    # rules (core.calendar.rules): provisional until confirmed or imported
+    computed_years: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    # years an administrator confirmed (checked against the State Council notice)
+    confirmed_years: Mapped[list[int]] = mapped_column(JSONType, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     updated_by: Mapped[int | None] = mapped_column(Integer)
@@ -50,5 +55,5 @@ class CalendarDay(Base):
     day: Mapped[dt.date] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(100), default="")
-    source: Mapped[str] = mapped_column(String(16), default="admin")  # "package" or "admin"
+    source: Mapped[str] = mapped_column(String(16), default="admin")  # "package", "rules" or "admin"
     __table_args__ = (UniqueConstraint("calendar_id", "day", name="uq_core_work_calendar_day"),)

@@ -7,6 +7,7 @@ Read API (no permission check: calendars are deployment-wide reference data)::
     working_elapsed(session, calendar_id, start, end, unit) -> float
     working_elapsed_spans(session, calendar_id, spans, unit) -> float
     get_calendar(session, calendar_id) -> compute.Calendar   (for batches)
+    is_provisional(session, calendar_id, when) -> bool   (a date in a year not yet settled)
 
 Units and their exact meaning: :mod:`core.calendar.compute`. A loaded
 calendar is cached per (database engine, id, version); every write bumps the
@@ -24,14 +25,14 @@ from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from .. import audit
 from ..db import utcnow
 from ..errors import NotFound, ValidationFailed
 from ..services import check_version, coerce, field_error, stripped_name
-from . import package
+from . import package, rules
 from .compute import Calendar, parse_hhmm
 from .models import CalendarDay, WorkCalendar
 
@@ -41,6 +42,8 @@ DEFAULT_REST = [6, 7]
 CALENDAR_ID = r"^[a-z0-9][a-z0-9_.\-]{0,63}$"
 MIN_YEAR, MAX_YEAR = 1970, 2199
 CACHE_SIZE = 32
+COMPUTE_AHEAD = 1  # years after the current one whose holidays are computed when the package lacks them
+WARN_FROM_MONTH = 10  # from October, administrators are told when next year is not settled
 
 # -- loading and the cache ---------------------------------------------------------
 
@@ -83,7 +86,71 @@ def _load(session: Session, calendar_id: str) -> Calendar:
     days = session.execute(select(CalendarDay.day, CalendarDay.kind, CalendarDay.name)
                            .where(CalendarDay.calendar_id == calendar_id)).all()
     return Calendar(row.id, row.name, row.timezone, row.hours or [], row.rest_weekdays or [],
-                    {d: (k, n) for d, k, n in days}, version=row.version)
+                    {d: (k, n) for d, k, n in days}, version=row.version, settled_years=settled_years(row))
+
+
+def settled_years(row: WorkCalendar) -> set[int]:
+    """Years whose holidays are official (from the package) or confirmed by an administrator."""
+    return set(row.imported_years or []) | set(row.confirmed_years or [])
+
+
+def year_status(row: WorkCalendar, year: int) -> str:
+    """``official`` (package), ``confirmed`` (computed, checked by an administrator),
+    ``provisional`` (computed from the rules) or ``missing`` (the weekly rule only)."""
+    if year in set(row.imported_years or []):
+        return "official"
+    if year in set(row.confirmed_years or []):
+        return "confirmed"
+    return "provisional" if year in set(row.computed_years or []) else "missing"
+
+
+def is_provisional(session: Session, calendar_id: str | None, when: dt.date | dt.datetime | None) -> bool:
+    """Does ``when`` fall in a year whose holidays are not settled (a deadline there may move)?
+    For display: a calendar id that names no calendar answers False."""
+    if when is None:
+        return False
+    try:
+        return get_calendar(session, calendar_id or DEFAULT_ID).is_provisional(when)
+    except NotFound:
+        return False
+
+
+def provisional_checker(session: Session) -> Any:
+    """``check(calendar_id, when) -> bool`` like :func:`is_provisional`, loading each
+    calendar once: for lists (one version query per calendar, not per row)."""
+    memo: dict[str, Calendar | None] = {}
+
+    def check(calendar_id: str | None, when: dt.date | dt.datetime | None) -> bool:
+        if when is None:
+            return False
+        cid = calendar_id or DEFAULT_ID
+        if cid not in memo:
+            try:
+                memo[cid] = get_calendar(session, cid)
+            except NotFound:
+                memo[cid] = None
+        cal = memo[cid]
+        return cal is not None and cal.is_provisional(when)
+    return check
+
+
+def today(timezone: str) -> dt.date:
+    """The date in a calendar's timezone (tests move it)."""
+    return dt.datetime.now(ZoneInfo(timezone)).date()
+
+
+def warnings(session: Session) -> list[dict[str, Any]]:
+    """Calendars whose current year, or from October the coming year, is
+    provisional or missing: ``{"calendar", "year", "status"}``, for the notices."""
+    out = []
+    for row in list_calendars(session):
+        now = today(row.timezone)
+        years = [now.year] + ([now.year + 1] if now.month >= WARN_FROM_MONTH else [])
+        for y in years:
+            status = year_status(row, y)
+            if status in ("provisional", "missing"):
+                out.append({"calendar": row, "year": y, "status": status})
+    return out
 
 
 def deadline(session: Session, calendar_id: str, start: dt.datetime, amount: float, unit: str) -> dt.datetime:
@@ -231,7 +298,9 @@ def year_days(session: Session, calendar_id: str, year: int) -> list[CalendarDay
 def as_dict(row: WorkCalendar) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "timezone": row.timezone, "hours": row.hours,
             "rest_weekdays": row.rest_weekdays, "imported_years": sorted(row.imported_years or []),
-            "version": row.version}
+            "computed_years": sorted(row.computed_years or []),
+            "provisional_years": sorted(set(row.computed_years or []) - settled_years(row)),
+            "confirmed_years": sorted(row.confirmed_years or []), "version": row.version}
 
 
 def _touch(row: WorkCalendar, actor: audit.Actor | None) -> None:
@@ -251,7 +320,8 @@ def create_calendar(session: Session, actor: audit.Actor | None, data: CalendarC
         zh, en = f"工作日历编码 {data.id} 已存在", f"calendar id {data.id!r} already exists"
         raise ValidationFailed(zh, en, code="calendar_exists", fields=field_error("id", zh, en))
     row = WorkCalendar(id=data.id, name=data.name, timezone=timezone, hours=[list(s) for s in DEFAULT_HOURS],
-                       rest_weekdays=list(DEFAULT_REST), imported_years=[], updated_by=actor.id if actor else None)
+                       rest_weekdays=list(DEFAULT_REST), imported_years=[], computed_years=[], confirmed_years=[],
+                       updated_by=actor.id if actor else None)
     session.add(row)
     session.flush()
     audit.record(session, actor, "calendar_create", "calendar", row.id, after=as_dict(row),
@@ -260,6 +330,7 @@ def create_calendar(session: Session, actor: audit.Actor | None, data: CalendarC
     _import_years(session, row, years)
     audit.record(session, actor, "calendar_import", "calendar", row.id, after={"years": years},
                  summary=f"导入法定节假日与调休 {years[0]}–{years[-1]}" if years else "")
+    _record_computed(session, actor, row, _compute_years(session, row, years_to_compute(row)))
     session.flush()
     return row
 
@@ -349,7 +420,7 @@ def import_year(session: Session, actor: audit.Actor | None, calendar_id: str, y
     row = get(session, calendar_id)
     in_year = (CalendarDay.calendar_id == calendar_id, CalendarDay.day >= dt.date(y, 1, 1),
                CalendarDay.day <= dt.date(y, 12, 31))
-    removed = session.execute(delete(CalendarDay).where(*in_year, CalendarDay.source == "package")
+    removed = session.execute(delete(CalendarDay).where(*in_year, CalendarDay.source.in_(("package", "rules")))
                               .execution_options(synchronize_session=False)).rowcount
     kept = {d for d in session.scalars(select(CalendarDay.day).where(*in_year))}
     added = _insert_package_days(session, calendar_id, {d: v for d, v in package.year_days(y).items() if d not in kept})
@@ -371,10 +442,17 @@ def _insert_package_days(session: Session, calendar_id: str, days: Mapping[dt.da
 
 
 def _import_years(session: Session, row: WorkCalendar, years: Iterable[int]) -> list[int]:
-    """Add the package days of years never imported before (dates already set are left alone)."""
+    """Add the package days of years never imported before (dates already set are left alone).
+    A year computed from the rules gets the official days instead of its computed ones;
+    what an administrator set in it stays."""
     years = [y for y in years if y not in set(row.imported_years or [])]
     if not years:
         return []
+    computed = [y for y in years if y in set(row.computed_years or [])]
+    for y in computed:
+        session.execute(delete(CalendarDay).where(
+            CalendarDay.calendar_id == row.id, CalendarDay.source == "rules", CalendarDay.day >= dt.date(y, 1, 1),
+            CalendarDay.day <= dt.date(y, 12, 31)).execution_options(synchronize_session=False))
     have = set(session.scalars(select(CalendarDay.day).where(CalendarDay.calendar_id == row.id)))
     days: dict[dt.date, tuple[str, str]] = {}
     for y in years:
@@ -382,6 +460,102 @@ def _import_years(session: Session, row: WorkCalendar, years: Iterable[int]) -> 
     _insert_package_days(session, row.id, days)
     row.imported_years = sorted(set(row.imported_years or []) | set(years))
     return years
+
+
+def years_to_compute(row: WorkCalendar, until: int | None = None) -> list[int]:
+    """Years after the package's last one, up to next year, that have neither
+    package data nor computed days yet."""
+    known = package.known_years()
+    first = (known[-1] + 1) if known else today(row.timezone).year
+    last = until if until is not None else today(row.timezone).year + COMPUTE_AHEAD
+    done = set(row.imported_years or []) | set(row.computed_years or []) | set(row.confirmed_years or [])
+    return [y for y in range(first, last + 1) if y not in done]
+
+
+def _compute_years(session: Session, row: WorkCalendar, years: Iterable[int]) -> list[int]:
+    """Add the statutory holidays computed from the rules (dates already set are left alone)."""
+    years = list(years)
+    if not years:
+        return []
+    have = set(session.scalars(select(CalendarDay.day).where(CalendarDay.calendar_id == row.id)))
+    days: dict[dt.date, tuple[str, str]] = {}
+    for y in years:
+        days.update({d: v for d, v in rules.year_days(y).items() if d not in have})
+    if days:
+        session.execute(insert(CalendarDay), [
+            {"calendar_id": row.id, "day": d, "kind": k, "name": n[:100], "source": "rules"}
+            for d, (k, n) in sorted(days.items())])
+    row.computed_years = sorted(set(row.computed_years or []) | set(years))
+    return years
+
+
+def _record_computed(session: Session, actor: audit.Actor | None, row: WorkCalendar, years: list[int]) -> None:
+    if years:
+        session.flush()
+        audit.record(session, actor, "calendar_compute", "calendar", row.id, after={"years": years},
+                     summary=f"{row.name}：按《全国年节及纪念日放假办法》计算 {'、'.join(map(str, years))} 年的"
+                             "法定节假日（暂定，调休待国务院通知）")
+
+
+def compute_year(session: Session, actor: audit.Actor | None, calendar_id: str, year: Any) -> dict[str, Any]:
+    """Compute a missing year's statutory holidays from the rules (a year the package does not know)."""
+    row = get(session, calendar_id)
+    y = _year_arg(year)
+    status = year_status(row, y)
+    if status != "missing":
+        zh = f"{y} 年已有节假日安排（{STATUS_ZH[status]}），无需计算"
+        en = f"{y} already has its holidays ({status}): nothing to compute"
+        raise ValidationFailed(zh, en, code="calendar_year_not_missing", fields=field_error("year", zh, en))
+    known = package.known_years()
+    if known and y <= known[-1]:
+        zh = f"只能计算日历数据包（{known[-1]} 年为止）之后的年份；现行放假办法自 2025 年起施行"
+        en = f"only years after the package's last ({known[-1]}) can be computed from the current rules"
+        raise ValidationFailed(zh, en, code="calendar_year_not_computable", fields=field_error("year", zh, en))
+    _compute_years(session, row, [y])
+    _touch(row, actor)
+    _record_computed(session, actor, row, [y])
+    return {"year": y, "status": year_status(row, y)}
+
+
+STATUS_ZH = {"official": "国务院公布，来自日历数据包", "confirmed": "管理员已确认", "provisional": "暂定",
+             "missing": "尚无安排"}
+
+
+def _year_arg(year: Any) -> int:
+    try:
+        y = int(str(year).strip())
+    except ValueError:
+        y = None
+    if y is None or not MIN_YEAR <= y <= MAX_YEAR:
+        zh = f"年份 {year!r} 无效，应在 {MIN_YEAR}–{MAX_YEAR} 之间"
+        en = f"year {year!r} is invalid: use {MIN_YEAR}-{MAX_YEAR}"
+        raise ValidationFailed(zh, en, code="bad_year", fields=field_error("year", zh, en))
+    return y
+
+
+def confirm_year(session: Session, actor: audit.Actor | None, calendar_id: str, year: Any) -> dict[str, Any]:
+    """An administrator checked a provisional (or missing) year against the
+    State Council notice and entered its 调休 days: deadlines there are no
+    longer marked provisional. A later package release still brings the
+    official days, keeping the administrator's own."""
+    row = get(session, calendar_id)
+    y = _year_arg(year)
+    status = year_status(row, y)
+    if status not in ("provisional", "missing"):
+        zh = f"{y} 年的节假日已是{STATUS_ZH[status]}，无需确认"
+        en = f"{y} is already {status}: nothing to confirm"
+        raise ValidationFailed(zh, en, code="calendar_year_settled", fields=field_error("year", zh, en))
+    row.confirmed_years = sorted(set(row.confirmed_years or []) | {y})
+    _touch(row, actor)
+    session.flush()
+    admin_days = session.scalar(select(func.count()).select_from(CalendarDay).where(
+        CalendarDay.calendar_id == calendar_id, CalendarDay.source == "admin",
+        CalendarDay.day >= dt.date(y, 1, 1), CalendarDay.day <= dt.date(y, 12, 31))) or 0
+    result = {"year": y, "was": status, "admin_days": admin_days}
+    audit.record(session, actor, "calendar_confirm", "calendar", calendar_id, before={"year": y, "status": status},
+                 after={"year": y, "status": "confirmed"},
+                 summary=f"{row.name}：确认 {y} 年的节假日安排（原为{STATUS_ZH[status]}，管理员设置 {admin_days} 天）")
+    return result
 
 
 def seed_calendars(ctx: Any, session: Session) -> list[int]:
@@ -393,7 +567,7 @@ def seed_calendars(ctx: Any, session: Session) -> list[int]:
         name = ctx.gettext("calendar.default_name")
         row = WorkCalendar(id=DEFAULT_ID, name=name, timezone=ctx.deployment.timezone,
                            hours=[list(s) for s in DEFAULT_HOURS], rest_weekdays=list(DEFAULT_REST),
-                           imported_years=[])
+                           imported_years=[], computed_years=[], confirmed_years=[])
         session.add(row)
         session.flush()
         audit.record(session, None, "calendar_create", "calendar", row.id, after=as_dict(row), summary="seeded")
@@ -407,5 +581,6 @@ def seed_calendars(ctx: Any, session: Session) -> list[int]:
             audit.record(session, None, "calendar_import", "calendar", row.id, after={"years": new},
                          summary=f"导入法定节假日与调休 {new[0]}–{new[-1]}")
             added += new
+        _record_computed(session, None, row, _compute_years(session, row, years_to_compute(row)))
     return sorted(set(added))
 

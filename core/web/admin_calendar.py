@@ -100,6 +100,8 @@ def _year_context(ctx: Any, s: Any, user: Any, cal_id: str, year: int, **extra: 
         "weekday_names": _weekday_names(ctx), "can_edit": ctx.can_anywhere(user, EDIT),
         "package_years": known, "package_version": svc.package.version(),
         "year_known": year in known,
+        # official / confirmed / provisional (computed from the rules) / missing (weekly rule only)
+        "year_status": svc.year_status(row, year),
         "day_values": {"day": "", "kind": "holiday", "day_name": ""}, "day_errors": {}, "day_error": None,
         "year_notice": "", "import_result": None,
         "kind_options": [("holiday", ctx.gettext("calendar.kind.holiday")),
@@ -129,6 +131,7 @@ def _page_context(request: Request, s: Any, cal_id: str, **extra: Any) -> dict[s
         "calc": _calc_defaults(cal), "calc_errors": {}, "calc_error": None, "calc_result": None,
         "unit_options": [(u, ctx.gettext(f"calendar.unit.{u}")) for u in UNITS],
         "history": history(s, "calendar", cal_id, limit=20),
+        "cal_warnings": [w for w in svc.warnings(s) if w["calendar"].id == cal_id],
         "breadcrumbs": [(ctx.gettext("calendar.title"), BASE), (row.name, None)],
     })
     context.update(extra)
@@ -153,7 +156,7 @@ def _render_list(request: Request, values: dict[str, str] | None = None, exc: Cc
     with ctx.db.session() as s:
         rows = svc.list_calendars(s)
         return render(request, "admin/calendar_list.html", {
-            "rows": rows, "weekday_names": _weekday_names(ctx), "can_edit": ctx.can_anywhere(user, EDIT),
+            "rows": rows, "cal_warnings": svc.warnings(s), "weekday_names": _weekday_names(ctx), "can_edit": ctx.can_anywhere(user, EDIT),
             "values": values or {"id": "", "name": ""}, "errors": dict(exc.fields or {}) if exc else {},
             "error": exc, "breadcrumbs": [(ctx.gettext("calendar.title"), None)]}, status_code=status)
 
@@ -337,6 +340,35 @@ async def import_action(request: Request) -> Response:
     return _render_year(request, cal_id, result["year"], year_notice="imported", import_result=result)
 
 
+@requires(EDIT)
+async def confirm_action(request: Request) -> Response:
+    """An administrator confirms a provisional (or missing) year: audited."""
+    return await _year_action(request, svc.confirm_year, "confirmed")
+
+
+@requires(EDIT)
+async def compute_action(request: Request) -> Response:
+    """Compute a missing year's statutory holidays from the rules: audited."""
+    return await _year_action(request, svc.compute_year, "computed")
+
+
+async def _year_action(request: Request, fn: Any, notice: str) -> Response:
+    ctx = request.scope["ccms"]
+    cal_id = request.path_params["cal"]
+    data = await form_data(request)
+    year = _form_year(data)
+    try:
+        with ctx.db.session() as s:
+            year = fn(s, actor_of(request), cal_id, data.get("year", ""))["year"]
+    except ValidationFailed as exc:
+        return _render_year(request, cal_id, year, exc.status, day_error=exc)
+    except StaleDataError:
+        return _render_year(request, cal_id, year, 409, day_error=STALE)
+    if not _htmx(request):
+        return RedirectResponse(f"{BASE}/{cal_id}?year={year}&flash=calendar_{notice}", status_code=303)
+    return _render_year(request, cal_id, year, year_notice=notice)
+
+
 # --- the deadline calculator ----------------------------------------------------------------------
 
 def _parse_start(raw: str, cal: Calendar) -> dt.datetime:
@@ -386,7 +418,7 @@ def calculate(cal: Calendar, start_raw: str, amount_raw: str, unit: str) -> dict
     warn = cal.deadline(start, amount * 0.8, unit)
     return {"start": start.astimezone(cal.tz), "deadline": due, "deadline_local": due.astimezone(cal.tz),
             "warn_local": warn.astimezone(cal.tz), "amount": amount, "unit": unit,
-            "open_at_start": cal.is_open(start),
+            "open_at_start": cal.is_open(start), "provisional": cal.is_provisional(due),
             "clock_minutes": round((due - start.astimezone(dt.timezone.utc)) / dt.timedelta(minutes=1))}
 
 
@@ -418,6 +450,9 @@ class CalendarOut(BaseModel):
     hours: list[list[str]]
     rest_weekdays: list[int]
     imported_years: list[int]
+    computed_years: list[int] = []
+    provisional_years: list[int] = []
+    confirmed_years: list[int] = []
     version: int
 
 
@@ -447,6 +482,18 @@ class DeadlineOut(BaseModel):
     unit: str
     deadline: dt.datetime
     deadline_local: str
+    provisional: bool = Field(description="到期日所在年份的节假日为暂定（按放假办法计算或尚无安排） / "
+                                          "the deadline's year has provisional holidays")
+
+
+class YearIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    year: int = Field(description="年份 / the year")
+
+
+class YearOut(BaseModel):
+    year: int
+    status: str = ""
 
 
 def day_out(d: CalendarDay) -> dict[str, Any]:
@@ -545,7 +592,25 @@ async def api_deadline(request: Request) -> Response:
         r = calculate(cal, q.get("start", "")[:40], q.get("amount", "")[:40], q.get("unit", ""))
     return JSONResponse({"calendar_id": cal_id, "start": r["start"].isoformat(), "amount": r["amount"],
                          "unit": r["unit"], "deadline": r["deadline"].isoformat(),
-                         "deadline_local": r["deadline_local"].isoformat()})
+                         "deadline_local": r["deadline_local"].isoformat(), "provisional": r["provisional"]})
+
+
+@requires(EDIT)
+async def api_confirm(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    data = await json_body(request, YearIn)
+    with ctx.db.session() as s:
+        result = svc.confirm_year(s, actor_of(request), request.path_params["cal"], data.year)
+    return JSONResponse({"year": result["year"], "status": "confirmed"})
+
+
+@requires(EDIT)
+async def api_compute(request: Request) -> Response:
+    ctx = request.scope["ccms"]
+    data = await json_body(request, YearIn)
+    with ctx.db.session() as s:
+        result = svc.compute_year(s, actor_of(request), request.path_params["cal"], data.year)
+    return JSONResponse(result)
 
 
 routes = [
@@ -557,6 +622,8 @@ routes = [
     Route(BASE + "/{cal}/days/{day}/delete", day_remove_action, methods=["POST"], name="admin-calendar-day-remove"),
     Route(BASE + "/{cal}/import", import_action, methods=["POST"], name="admin-calendar-import"),
     Route(BASE + "/{cal}/calc", calc_page, methods=["GET"], name="admin-calendar-calc"),
+    Route(BASE + "/{cal}/confirm", confirm_action, methods=["POST"], name="admin-calendar-confirm"),
+    Route(BASE + "/{cal}/compute", compute_action, methods=["POST"], name="admin-calendar-compute"),
     Route("/api/calendars", api_list, methods=["GET"], name="api-calendars"),
     Route("/api/calendars", api_create, methods=["POST"], name="api-calendar-create"),
     Route("/api/calendars/{cal}", api_get, methods=["GET"], name="api-calendar"),
@@ -566,6 +633,8 @@ routes = [
     Route("/api/calendars/{cal}/days/{day}", api_day_delete, methods=["DELETE"], name="api-calendar-day-delete"),
     Route("/api/calendars/{cal}/import", api_import, methods=["POST"], name="api-calendar-import"),
     Route("/api/calendars/{cal}/deadline", api_deadline, methods=["GET"], name="api-calendar-deadline"),
+    Route("/api/calendars/{cal}/confirm", api_confirm, methods=["POST"], name="api-calendar-confirm"),
+    Route("/api/calendars/{cal}/compute", api_compute, methods=["POST"], name="api-calendar-compute"),
 ]
 
 api_docs = [
@@ -585,8 +654,29 @@ api_docs = [
             permission=EDIT),
     api_doc("/api/calendars/{cal}/import", "post", "从日历数据包刷新一年 / refresh a year from the package",
             permission=EDIT, request=ImportIn, response=ImportOut),
+    api_doc("/api/calendars/{cal}/confirm", "post",
+            "确认暂定年份的节假日安排（已核对国务院通知） / confirm a provisional year", permission=EDIT,
+            request=YearIn, response=YearOut),
+    api_doc("/api/calendars/{cal}/compute", "post",
+            "按放假办法计算尚无安排年份的法定节假日（暂定） / compute a missing year's holidays (provisional)",
+            permission=EDIT, request=YearIn, response=YearOut),
     api_doc("/api/calendars/{cal}/deadline", "get", "期限计算 / compute a deadline", permission=VIEW,
             response=DeadlineOut,
             query={"start": "开始时间（ISO 8601；无时区按日历时区） / start (ISO 8601; no offset: calendar time)",
                    "amount": "时限数值 / amount", "unit": "minutes | work_hours | work_days"}),
 ]
+
+
+def dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
+    """The home page's notice for calendar administrators: a year that is
+    provisional or missing (the current one, and from October the coming one)."""
+    if user is None or not ctx.can_anywhere(user, EDIT):
+        return []
+    with ctx.db.session() as s:
+        warnings = svc.warnings(s)
+        if not warnings:
+            return []
+        data = [{"calendar": {"id": w["calendar"].id, "name": w["calendar"].name}, "year": w["year"],
+                 "status": w["status"]} for w in warnings]
+    return [{"title": ctx.gettext("calendar_future.panel_title"), "template": "admin/calendar_panel.html",
+             "data": {"warnings": data}}]

@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from .. import audit
 from ..api import actor_of
+from ..calendar import service as calendar_service
 from ..errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from ..flows import diagram, engine, inbox, operations
 from ..flows.def_models import FlowDef
@@ -159,6 +160,9 @@ def _list_context(request: Request, ctx: Any, s: Any, user: Any, group: str) -> 
     items = page.items
     names = _names(s, {i.get("assignee_id") for i in items})
     loc = ctx.deployment.locale
+    cal_ids = dict(s.execute(select(FlowTask.id, FlowTask.calendar_id).where(
+        FlowTask.id.in_([i["id"] for i in items if i.get("due_at")]))).all()) if group != "started" else {}
+    provisional = calendar_service.provisional_checker(s)
     for i in items:
         if group == "started":
             i["status_text"] = inbox.label(ctx, "instance", i["status"])
@@ -166,6 +170,7 @@ def _list_context(request: Request, ctx: Any, s: Any, user: Any, group: str) -> 
             i["level_text"] = _level_text(ctx, i["level"])
             i["status_text"] = inbox.label(ctx, "task", i["status"])
             i["assignee_name"] = names.get(i.get("assignee_id"), "")
+            i["provisional"] = i["id"] in cal_ids and provisional(cal_ids[i["id"]], i["due_at"])
     flows = _published_flows(ctx, s)
     nodes: list[tuple[str, str]] = []
     for fid, _title, d in flows:
@@ -307,6 +312,7 @@ def _diagram(ctx: Any, s: Any, inst: FlowInstance) -> Markup:
 def _task_info(ctx: Any, s: Any, task: FlowTask, names: Mapping[int, str]) -> dict[str, Any]:
     lvl = engine.level(task)
     return {"task": task, "level": lvl, "level_text": _level_text(ctx, lvl),
+            "provisional": calendar_service.is_provisional(s, task.calendar_id, task.due_at),
             "status_text": inbox.label(ctx, "task", task.status), "assignee": names.get(task.assignee_id or -1, ""),
             "completed_by": names.get(task.completed_by or -1, "")}
 
