@@ -92,7 +92,7 @@ class Addresses:
     """Plausible street addresses for points in the demo's grids: district + street + the grid's
     road + a house number on the grid's side of it (odd one side, even the other)."""
 
-    SUFFIXES = ["", "", "", "附近", "门前", "东侧", "西侧", "对面", "路口"]
+    SUFFIXES = ("", "", "", "附近", "门前", "东侧", "西侧", "对面", "路口")
 
     def __init__(self, streets: list[tuple[str, str]]) -> None:
         self.roads = street_roads(streets)

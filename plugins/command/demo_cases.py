@@ -83,7 +83,7 @@ class WorkClock:
         """The day's local midnight in UTC, when the day has one UTC offset (no DST change)."""
         start = dt.datetime.fromordinal(o).replace(tzinfo=self.cal.tz)
         end = (dt.datetime.fromordinal(o) + dt.timedelta(hours=23, minutes=59)).replace(tzinfo=self.cal.tz)
-        return start.astimezone(dt.timezone.utc) if start.utcoffset() == end.utcoffset() else None
+        return start.astimezone(dt.UTC) if start.utcoffset() == end.utcoffset() else None
 
     def w(self, t: dt.datetime) -> int:
         return self.cal.clock(t)
@@ -105,7 +105,7 @@ class WorkClock:
         if midnight is not None:
             return midnight + dt.timedelta(microseconds=sod)
         local = dt.datetime.fromordinal(self.days[i]) + dt.timedelta(microseconds=sod)
-        return local.replace(tzinfo=self.cal.tz).astimezone(dt.timezone.utc)
+        return local.replace(tzinfo=self.cal.tz).astimezone(dt.UTC)
 
     def day(self, w: int) -> int:
         """The date ordinal of the working day that holds ``w``."""
@@ -407,7 +407,6 @@ def _retime(session: Session, m: Any, c: Case, clock: WorkClock, rng: random.Ran
                                  .order_by(m.FlowTask.id)))
     if not tasks:
         return
-    cal = clock.cal
     live = next((t for t in tasks if t.kind == "node" and t.status in ("open", "suspended")), tasks[-1])
 
     def work(t: Any) -> int:
