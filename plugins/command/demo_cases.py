@@ -118,17 +118,19 @@ def _people(ctx: Any, session: Session, orgs: dict[str, Any]) -> tuple[list[dict
     logins: list[dict[str, Any]] = []
     ids: dict[str, Any] = {"supervisor": {}, "handler": {}}
     plan = []
+    supervisors = iter(["陆晓峰", "顾佳怡", "沈文杰", "钱丽华", "朱建平", "蒋雯"])
     for d in ("gusu", "wuzhong", "xiangcheng"):
         for n in (1, 2):
-            plan.append((f"jdy_{d}{n}", f"监督员{d[:2].upper()}{n}", "监督员", orgs[f"community.{d}.{n}"],
+            plan.append((f"jdy_{d}{n}", next(supervisors), "监督员", orgs[f"community.{d}.{n}"],
                          "command_supervisor", root, ("supervisor", f"community.{d}.{n}")))
-    plan += [("slz_1", "受理员甲", "受理员", root, "command_intake", root, ("intake", None)),
-             ("zbz_1", "值班长甲", "值班长", root, "command_shift_leader", root, ("leader", None)),
-             ("zbz_2", "值班长乙", "值班长", root, "command_shift_leader", root, ("leader2", None)),
-             ("pqy_1", "派遣员甲", "派遣员", root, "command_dispatcher", root, ("dispatcher", None))]
+    plan += [("slz_1", "徐静怡", "受理员", root, "command_intake", root, ("intake", None)),
+             ("zbz_1", "许志强", "值班长", root, "command_shift_leader", root, ("leader", None)),
+             ("zbz_2", "金玉兰", "值班长", root, "command_shift_leader", root, ("leader2", None)),
+             ("pqy_1", "范海涛", "派遣员", root, "command_dispatcher", root, ("dispatcher", None))]
+    handlers = iter(["潘国栋", "陶志刚", "方芳", "邹勇", "程晨", "汪洋", "曹磊"])
     for key in ("dept.cgj", "dept.szgy", "dept.ylh", "dept.srhw", "brigade.gusu", "brigade.wuzhong",
                 "brigade.xiangcheng"):
-        plan.append((f"cz_{key.split('.')[-1]}", f"处置员{key.split('.')[-1]}", "专业部门处置人员", orgs[key],
+        plan.append((f"cz_{key.split('.')[-1]}", next(handlers), "专业部门处置人员", orgs[key],
                      "command_handler", orgs[key], ("handler", key)))
     for username, name, post, org, role, scope, (what, key) in plan:
         login = demo_person(ctx, session, username, name, post, org, role, scope)
