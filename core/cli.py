@@ -111,7 +111,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo, migrate, seed
     from .serve import check_port, run, url_for
 
-    files = demo.DemoFiles(Path(args.data_dir))
+    files = demo.DemoFiles(Path(args.data_dir).absolute())
     if not args.no_serve:
         check_port(args.host, args.port)  # before touching anything
     if args.reset:
@@ -120,24 +120,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     demo.write_config(files)
     app = load_app(str(files.config))
     ctx = app.state.ccms
+    progress = demo.Progress()
     try:
         _ensure_sqlite_dir(ctx)
         migrate.upgrade(ctx.db.engine, ctx.plugins)
         files.database.chmod(0o600)  # it holds password hashes
         seed.bootstrap(ctx)
-        created = demo.seed_demo(ctx, files)
+        with ctx.db.session() as s:
+            fresh = not demo.is_seeded(s)
+        if fresh:
+            print(f"正在创建演示城市（约需半分钟）/ seeding the demo city (about half a minute) in {files.data_dir}",
+                  file=sys.stderr, flush=True)
+        created = demo.seed_demo(ctx, files, progress)
+        with ctx.db.session() as s:
+            names = demo.role_names(s)
     except BaseException:
         ctx.db.dispose()
         raise
     if created is not None:
-        print(f"已创建演示数据 / demo data seeded ({len(created)} 个账号 / accounts)")
+        print(f"已创建演示数据 / demo data seeded ({len(created)} 个账号 / accounts, "
+              f"{progress.seconds():.0f} 秒 / s)")
     logins = demo.read_logins(files.logins)
     print(f"\n{ctx.deployment.name}  ({ctx.deployment.identity})")
-    print(f"配置 / config: {files.config}")
+    print(f"演示数据目录 / demo data folder: {files.data_dir}\n"
+          "  在别的目录运行 ccms demo 会另建一个演示（另有密码）；--data-dir 指定目录，--reset 删除重建\n"
+          "  ccms demo in another folder makes a separate demo (with other passwords); "
+          "--data-dir chooses the folder, --reset starts over")
     if logins:
         print(f"演示账号（另存于 {files.logins}）/ demo logins (also in {files.logins}):")
         print(table(["用户名 username", "姓名 name", "角色 role", "范围 scope", "密码 password"],
-                    [(x.username, x.name, x.role, x.scope, x.password) for x in logins]))
+                    [(x.username, x.name, names.get(x.role) or x.role_name or x.role, x.scope, x.password)
+                     for x in logins]))
     else:
         print(f"找不到演示账号文件 {files.logins}，请用 --reset 重建演示数据"
               f"\nthe demo logins file {files.logins} is missing: run with --reset to recreate the demo")
@@ -400,7 +413,8 @@ def build_parser(extra_commands: Sequence[Any] = ()) -> argparse.ArgumentParser:
                                    "migrate, seed a demo city once and serve it")
     d.add_argument("--host", default="127.0.0.1", help="监听地址 / listen address")
     d.add_argument("--port", type=int, default=8000, help="端口 / port")
-    d.add_argument("--data-dir", default="./data", help="数据目录 / data folder")
+    d.add_argument("--data-dir", default="./data",
+                   help="数据目录（默认为当前目录下的 data）/ data folder (default: data in the current folder)")
     d.add_argument("--no-serve", action="store_true", help="只初始化，不启动 / seed only, do not serve")
     d.add_argument("--reset", action="store_true", help="删除并重建演示数据 / delete and recreate the demo")
     d.set_defaults(func=cmd_demo)

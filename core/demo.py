@@ -9,6 +9,12 @@ Files in the data folder (all created on first run, kept afterwards):
 * ``demo-logins.txt``  — the demo accounts and their passwords (mode 0600),
   printed at every start. ``ccms demo --reset`` deletes all three.
 
+Demo passwords are made to be typed from the printed table: three groups of
+three letters and a digit, none that can be confused (no 0/O, 1/l/I), joined by
+``-`` (``Kp7m-Rx4t-Wq9z``, about 65 bits), and each still passes the
+deployment's password policy (common passwords, the user name, the person's
+name in pinyin).
+
 Region codes: GB/T 2260 stops at the county level (six digits) and the org
 screens accept six-digit codes only, so the districts carry their real codes
 (苏州市 320500: 姑苏区 320508, 吴中区 320506, 相城区 320507) and their streets,
@@ -23,21 +29,29 @@ Keys of the ``orgs`` mapping handed to plugins' ``ccms_seed_demo`` hooks:
 ``community.<d>.<n>`` for n in 1, 2. A hook may return a list of
 ``{"username", "password", "role", "scope", "name"}`` dicts for demo accounts
 it created; they are added to the printed logins.
+
+Seeding takes a while (about 20 s): ``session.info[PROGRESS]`` holds a
+:class:`Progress` a hook may call as ``progress(zh, en, done, total)`` to say
+what it is doing (one line each time, on stderr; call it a few times per
+step, not per row).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit, audit_chain, auth, seed
 from .config import new_secret_key
-from .models import Org, Person
+from .models import Org, Person, Role
 from .services import orgs as orgs_service
 from .services import roles as roles_service
 
@@ -47,6 +61,10 @@ CONFIG_FILE = "demo.toml"
 DB_FILE = "demo.db"
 LOGINS_FILE = "demo-logins.txt"
 ACTOR = audit.Actor(None, "ccms demo")
+PROGRESS = "ccms_demo_progress"  # session.info key of the seeding's Progress
+# Letters and digits nobody mixes up when reading them off a screen (no 0/O, 1/l/I).
+EASY_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz"
+EASY_DIGITS = "23456789"
 
 # key, name, GB/T 2260 code, streets (street name, one community of it)
 DISTRICTS = [
@@ -80,6 +98,7 @@ class DemoLogin:
     role: str
     scope: str
     password: str
+    role_name: str = ""  # the role's name in the role table (zh-CN), for people to read
 
 
 @dataclass
@@ -166,18 +185,51 @@ def _org_tree(ctx: Any, session: Session, root: Org) -> dict[str, Org]:
     return orgs
 
 
-def _password(ctx: Any, username: str) -> str:
-    policy = ctx.deployment.security
+class Progress:
+    """What seeding is doing, one bilingual line per call (on stderr by default),
+    so ``ccms demo`` is not silent for the twenty seconds it takes."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.started = time.monotonic()
+
+    def __call__(self, zh: str, en: str, done: int | None = None, total: int | None = None) -> None:
+        count = "" if done is None else f": {done:,}" if total is None else f": {done:,}/{total:,}"
+        print(f"  {zh} / {en}{count}", file=self.stream, flush=True)
+
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _progress(session: Session) -> Any:
+    return session.info.get(PROGRESS) or (lambda *_a, **_k: None)
+
+
+def _easy_group() -> str:
+    """Three letters and a digit somewhere among them (``Kp7m``): about 22 bits."""
+    chars = [secrets.choice(EASY_LETTERS) for _ in range(3)]
+    chars.insert(secrets.randbelow(4), secrets.choice(EASY_DIGITS))
+    return "".join(chars)
+
+
+def easy_password(policy: Any, username: str = "", display_name: str = "") -> str:
+    """A random password that is easy to type (``Kp7m-Rx4t-Wq9z``: groups of three letters
+    and a digit joined by ``-``) and passes ``policy`` for this user (name, pinyin, common lists)."""
+    groups = max(3, -(-(policy.password_min_length + 1) // 5))  # 4 characters + "-" per group
     while True:
-        pw = auth.generate_password(policy)
-        if not auth.password_problems(pw, policy, username):
+        pw = "-".join(_easy_group() for _ in range(groups))
+        if not auth.password_problems(pw, policy, username, display_name):
             return pw
+
+
+def _password(ctx: Any, username: str, display_name: str = "") -> str:
+    return easy_password(ctx.deployment.security, username, display_name)
 
 
 def _person(ctx: Any, session: Session, username: str, name: str, post: str, org: Org,
             role: str, scope: Org) -> DemoLogin:
     """A demo account that may log in at once (people.create would force a password change)."""
-    password = _password(ctx, username)
+    password = _password(ctx, username, name)
     person = Person(username=username, display_name=name, org_id=org.id, post=post)
     auth.set_password(person, password)
     session.add(person)
@@ -189,22 +241,32 @@ def _person(ctx: Any, session: Session, username: str, name: str, post: str, org
     return DemoLogin(username, name, role, scope.name, password)
 
 
-def seed_demo(ctx: Any, files: DemoFiles) -> list[DemoLogin] | None:
+def role_names(session: Session) -> dict[str, str]:
+    """Role code -> the role's name as the role table has it (what people read)."""
+    return {code: name for code, name in session.execute(select(Role.code, Role.name))}
+
+
+def seed_demo(ctx: Any, files: DemoFiles, progress: Progress | None = None) -> list[DemoLogin] | None:
     """Seed the demo city once, in one transaction; None if it was seeded before.
 
     The logins file is written inside the transaction, so a failed seeding
     leaves no half-written demo behind (the next run simply seeds again).
+    ``progress`` hears of each step (and is handed to plugins' hooks).
     """
+    say = progress or (lambda *_a, **_k: None)
     with ctx.db.session() as s:
         if is_seeded(s):
             return None
+        s.info[PROGRESS] = say
         root = seed.ensure_root_org(ctx, s)
         orgs = _org_tree(ctx, s, root)
-        admin_pw = _password(ctx, ADMIN[0])
+        say("机构", "orgs", len(orgs))
+        admin_pw = _password(ctx, ADMIN[0], ADMIN[1])
         seed.create_admin(ctx, s, ADMIN[0], ADMIN[1], admin_pw, org_id=root.id)
         logins = [DemoLogin(ADMIN[0], ADMIN[1], "admin", root.name, admin_pw)]
         for username, name, post, org_key, role, scope_key in PEOPLE:
             logins.append(_person(ctx, s, username, name, post, orgs[org_key], role, orgs[scope_key]))
+        say("人员", "people", len(logins))
         _demo_staff_permissions(ctx, s)
         results = ctx.pm.hook.ccms_seed_demo(ctx=ctx, session=s, orgs={k: o.id for k, o in orgs.items()})
         for extra in reversed(results):
@@ -214,6 +276,9 @@ def seed_demo(ctx: Any, files: DemoFiles) -> list[DemoLogin] | None:
                                             str(item.get("role", "")), str(item.get("scope", "")),
                                             str(item["password"])))
         s.flush()
+        names = role_names(s)
+        for x in logins:
+            x.role_name = names.get(x.role, x.role)
         write_logins(files.logins, logins)
     audit_chain.seal(ctx.db.engine)  # this process may exit before the background sealer runs
     return logins
@@ -233,16 +298,17 @@ def _demo_staff_permissions(ctx: Any, session: Session) -> None:
 
 HEADER = ("# ccms 演示账号（首次初始化时随机生成；ccms demo --reset 重新生成）\n"
           "# demo logins (random, made at first seeding; ccms demo --reset makes new ones)\n"
-          "# username\tname\trole\tscope\tpassword\n")
+          "# username\tname\trole\tscope\tpassword\trole name\n")
 
 
 def write_logins(path: Path, logins: list[DemoLogin]) -> None:
-    lines = [f"{x.username}\t{x.name}\t{x.role}\t{x.scope}\t{x.password}" for x in logins]
+    lines = [f"{x.username}\t{x.name}\t{x.role}\t{x.scope}\t{x.password}\t{x.role_name}" for x in logins]
     _write_private(path, HEADER + "\n".join(lines) + "\n")
 
 
 def read_logins(path: Path) -> list[DemoLogin]:
-    """The accounts in a logins file; empty if the file is missing."""
+    """The accounts in a logins file; empty if the file is missing. (Files written before
+    the role name was added have five columns.)"""
     if not path.exists():
         return []
     out = []
@@ -250,6 +316,6 @@ def read_logins(path: Path) -> list[DemoLogin]:
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t")
-        if len(parts) == 5:
+        if len(parts) in (5, 6):
             out.append(DemoLogin(*parts))
     return out

@@ -4,6 +4,7 @@ request, and actually served over HTTP."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import re
 import socket
@@ -49,13 +50,20 @@ def counts(data: Path) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """One demo seeded for the read-only checks below (seeding hashes ten passwords)."""
-    data = tmp_path_factory.mktemp("demo") / "data"
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        assert main(["demo", "--no-serve", "--data-dir", str(data)]) == 0
-    return data, buf.getvalue()
+def seeded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str, dt.datetime]:
+    """One demo seeded for the read-only checks below, the way the README runs it: ``ccms demo``
+    in a folder, without ``--data-dir``. (data folder, stdout, stderr, when seeding ended)"""
+    folder = tmp_path_factory.mktemp("demo")
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        mp.chdir(folder)
+        assert main(["demo", "--no-serve"]) == 0
+    return folder / "data", out.getvalue(), err.getvalue(), dt.datetime.now(dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def seeded(seeded_run) -> tuple[Path, str]:
+    return seeded_run[0], seeded_run[1]
 
 
 def test_demo_writes_a_private_city_deployment(seeded):
@@ -110,6 +118,91 @@ def test_demo_logins_are_printed_and_work(seeded):
     app.state.ccms.db.dispose()
 
 
+def _logins_table(out: str) -> dict[str, list[str]]:
+    """The printed logins table: username -> its columns (username, name, role, scope, password)."""
+    lines = out.split("demo logins (also in", 1)[1].splitlines()[3:]
+    rows = {}
+    for line in lines:
+        if not line.strip():
+            break
+        cols = re.split(r"\s{2,}", line.strip())
+        rows[cols[0]] = cols
+    return rows
+
+
+def test_demo_logins_table_shows_role_names_not_codes(seeded):
+    """Issue 11 item 18: the table names each role as the role table does (监督员), never by
+    its code (command_supervisor)."""
+    data, out = seeded
+    ctx = open_ctx(data)
+    with ctx.db.session() as s:
+        names = dict(s.execute(select(Role.code, Role.name)).all())
+    ctx.db.dispose()
+    rows = _logins_table(out)
+    logins = demo.read_logins(data / "demo-logins.txt")
+    assert len(rows) == len(logins) == 27
+    for x in logins:
+        assert rows[x.username][2] == names[x.role], x.username
+    roles_shown = {r[2] for r in rows.values()}
+    assert {"系统管理员", "安全审计员", "监督员", "值班长", "派遣员", "专业部门处置人员"} <= roles_shown
+    assert not roles_shown & set(names)  # no role code in the role column
+    assert not re.search(r"command_\w+|org_admin", out)
+
+
+EASY = re.compile(r"^[A-HJ-NP-Za-km-z2-9]{4}(?:-[A-HJ-NP-Za-km-z2-9]{4}){2,}$")
+
+
+def test_demo_passwords_are_easy_to_type_and_pass_the_policy(seeded):
+    """Issue 11 item 18: ``Kp7m-Rx4t-Wq9z`` — groups of letters and a digit, nothing to confuse
+    (0/O, 1/l/I) and no symbol but the dash — and each passes the password policy for its user
+    (common passwords, the user name, the person's name in pinyin)."""
+    from core import auth
+    data, out = seeded
+    policy = load_deployment(data / "demo.toml").security
+    logins = demo.read_logins(data / "demo-logins.txt")
+    for x in logins:
+        assert EASY.match(x.password), x.password
+        assert all(any(c.isdigit() for c in g) for g in x.password.split("-")), x.password
+        assert auth.password_problems(x.password, policy, x.username, x.name) == [], x.username
+        assert _logins_table(out)[x.username][-1] == x.password
+    assert len({x.password for x in logins}) == len(logins)
+
+
+def test_easy_passwords_are_checked_against_the_policy(monkeypatch):
+    """A candidate the policy refuses (here: the first three) is never handed out."""
+    from core import auth
+    from core.config import SecurityPolicy
+    policy = SecurityPolicy(password_min_length=18)
+    seen: list[tuple[str, str, str]] = []
+    real = auth.password_problems
+
+    def refuse_three(pw, pol, username="", display_name=""):
+        seen.append((pw, username, display_name))
+        return [("拒绝", "refused")] if len(seen) <= 3 else real(pw, pol, username, display_name)
+
+    monkeypatch.setattr(auth, "password_problems", refuse_three)
+    pw = demo.easy_password(policy, "zhangwei", "张伟")
+    assert len(seen) == 4 and pw == seen[-1][0] and seen[-1][1:] == ("zhangwei", "张伟")
+    assert EASY.match(pw) and len(pw) >= 18 and pw.count("-") == 3  # four groups reach 18 characters
+
+
+def test_demo_says_where_its_data_is_and_shows_progress(seeded_run):
+    """Issue 11 item 18: seeding reports its steps (on stderr) instead of staying silent, and the
+    output names the data folder as an absolute path, says another folder makes another demo
+    and how to choose (--data-dir) or start over (--reset)."""
+    data, out, err, _ = seeded_run
+    assert data.is_absolute() and (data / "demo.db").exists()
+    assert f"演示数据目录 / demo data folder: {data}\n" in out
+    assert "另建一个演示" in out and "another folder makes a separate demo" in out
+    assert "--data-dir" in out and "--reset" in out
+    steps = [line.strip() for line in err.splitlines() if line.startswith("  ")]
+    for step in ("机构 / orgs", "人员 / people", "网格 / grids: 216", "部件 / components: 10,000", "地名地址 / places"):
+        assert any(x.startswith(step) for x in steps), (step, err)
+    counts = [x for x in steps if x.startswith("案件 / cases: ")]
+    assert 3 <= len(counts) <= 8 and counts[-1] == "案件 / cases: 20,000/20,000"  # a few lines, not one per case
+    assert len(err.splitlines()) <= 20
+
+
 def test_demo_roles_are_scoped(seeded):
     data, _out = seeded
     ctx = open_ctx(data)
@@ -151,8 +244,10 @@ def test_second_run_creates_nothing_and_reset_starts_over(tmp_path, capsys):
     logins = demo.read_logins(data / "demo-logins.txt")
     secret = load_deployment(data / "demo.toml").secret_key
 
-    code, second, _ = run_demo(capsys, data)
+    code, second, err = run_demo(capsys, data)
     assert code == 0 and "已创建演示数据" not in second
+    assert "正在创建演示城市" not in err and "案件 / cases" not in err  # nothing seeded, nothing to report
+    assert f"demo data folder: {data}" in second
     assert counts(data) == before
     assert demo.read_logins(data / "demo-logins.txt") == logins
     assert all(x.password in second for x in logins)  # printed at every start
@@ -342,6 +437,104 @@ def test_demo_case_deadlines_fall_in_working_hours(seeded):
             assert closed and [d for d in closed if not _in_working_hours(cal, d)] == []
     finally:
         ctx.db.dispose()
+
+
+def test_demo_open_tasks_are_mostly_within_their_limits(seeded_run):
+    """Issue 11 item 17: on day one the dispatch board and the supervisors' lists are not a wall
+    of 超期 — at least 70 % of the open tasks are green (before 80 % of their limit), some are in
+    the warning band and a few are overdue; the same holds for the dispatch board's tasks and for
+    the supervisors' own. (Judged at the moment seeding ended: the clock runs on afterwards.)"""
+    from core.flows.models import FlowTask
+    data, _out, _err, at = seeded_run
+    ctx = open_ctx(data)
+    try:
+        with ctx.db.session() as s:
+            sups = set(s.scalars(select(Person.id).where(Person.username.like("jdy_%"))))
+            tasks = s.execute(select(FlowTask.node_id, FlowTask.assignee_id, FlowTask.warn_at, FlowTask.due_at)
+                              .where(FlowTask.status == "open", FlowTask.due_at.is_not(None))).all()
+    finally:
+        ctx.db.dispose()
+
+    def level(t) -> str:
+        return "red" if t.due_at <= at else "yellow" if t.warn_at <= at else "green"
+
+    def share(ts, lvl: str) -> float:
+        return sum(level(t) == lvl for t in ts) / len(ts)
+
+    assert len(tasks) >= 150
+    assert share(tasks, "green") >= 0.7, [level(t) for t in tasks]
+    assert 0 < share(tasks, "yellow") and 0 < share(tasks, "red") <= 0.15
+    board = [t for t in tasks if t.node_id == "dispatch"]
+    mine = [t for t in tasks if t.assignee_id in sups]
+    assert len(board) >= 20 and len(mine) >= 20
+    assert share(board, "green") >= 0.7 and share(mine, "green") >= 0.7
+
+
+def test_demo_cases_happen_in_office_hours(seeded):
+    """Issue 11 item 17: cases are reported, filed, dispatched and closed in office hours of
+    working days (not at 02:57 or on a Sunday), their tasks too."""
+    from core.calendar import get_calendar
+    from core.flows.models import FlowTask
+    from plugins.command.models import Case
+    data, _out = seeded
+    ctx = open_ctx(data)
+    try:
+        with ctx.db.session() as s:
+            cal = get_calendar(s, "default")
+            cols = (Case.reported_at, Case.filed_at, Case.dispatched_at, Case.disposed_at, Case.closed_at)
+            rows = s.execute(select(*cols)).all()
+            tasks = s.execute(select(FlowTask.created_at, FlowTask.claimed_at, FlowTask.completed_at)).all()
+    finally:
+        ctx.db.dispose()
+    assert len(rows) == 20_000 and len(tasks) > 400
+    for name, values in [*zip((c.key for c in cols), zip(*rows)), *zip(("created", "claimed", "completed"), zip(*tasks))]:
+        values = [v for v in values if v is not None]
+        outside = [v for v in values if not _in_working_hours(cal, v)]
+        assert values and outside == [], (name, outside[:5])
+
+
+def test_demo_cases_have_street_addresses(seeded):
+    """Issue 11 item 17: every case has an address on its own street: district + street + road +
+    number (姑苏区平江街道平江路37号门前)."""
+    from plugins.command.models import Case, Region
+    data, _out = seeded
+    ctx = open_ctx(data)
+    try:
+        with ctx.db.session() as s:
+            streets = dict(s.execute(select(Region.code, Region.name).where(Region.level == "street")).all())
+            cases = s.execute(select(Case.street_code, Case.address)).all()
+    finally:
+        ctx.db.dispose()
+    pattern = re.compile(r"^(姑苏区|吴中区|相城区)(\w+街道)\w+(路|街|大道)\d+号(附近|门前|东侧|西侧|对面|路口)?$")
+    wrong = [(st, a) for st, a in cases if not (m := pattern.match(a or "")) or m.group(2) != streets[st]]
+    assert wrong == []
+    assert len({a for _st, a in cases}) > 5_000  # not one address repeated
+
+
+def test_demo_history_makes_a_plausible_trend(seeded):
+    """Issue 11 item 17: the year's cases are spread over its months (the trend chart is a
+    working platform's, not a ramp from nothing): every full month of the last eleven has between
+    half and twice the median month (months with Spring Festival or National Day have fewer working
+    days), and this month has cases too."""
+    from core.calendar import get_calendar
+    from plugins.command.models import Case
+    data, _out = seeded
+    ctx = open_ctx(data)
+    try:
+        with ctx.db.session() as s:
+            tz = get_calendar(s, "default").tz
+            reported = list(s.scalars(select(Case.reported_at)))
+    finally:
+        ctx.db.dispose()
+    per_month: dict[str, int] = {}
+    for r in reported:
+        key = r.astimezone(tz).strftime("%Y-%m")
+        per_month[key] = per_month.get(key, 0) + 1
+    this = dt.datetime.now(tz).strftime("%Y-%m")
+    full = [per_month[k] for k in sorted(per_month)[-12:-1]]  # the eleven months before this one
+    median = sorted(full)[len(full) // 2]
+    assert per_month.get(this, 0) > 0 and len(full) == 11
+    assert all(0.5 * median <= n <= 2 * median for n in full), per_month
 
 
 def test_demo_backup_restores_byte_for_byte_and_its_audit_chain_verifies(seeded, tmp_path):

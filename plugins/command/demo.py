@@ -7,6 +7,13 @@ never overlap (neighbours share their nodes). The community boundary is the
 union of its grids. Then filing standards for every small class, matrix
 rules, 10,000 components and a few hundred roads, door plates and POIs.
 Seeded with a fixed random seed, so every demo looks the same.
+
+Each street has three roads (:func:`street_roads`); a grid lies on one of
+them (two rows of grids per road), which gives cases and door plates
+addresses such as 姑苏区平江街道平江路37号门前.
+
+Progress: ``session.info["ccms_demo_progress"]`` (set by ``ccms demo``, see
+core.demo) is called once per step with a count.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ N = 6  # grids per side of a community
 DISTRICTS = [("gusu", "320508", (120.615, 31.305)), ("wuzhong", "320506", (120.615, 31.262)),
              ("xiangcheng", "320507", (120.640, 31.360))]
 STREET_NAMES = {"gusu": ["平江街道", "沧浪街道"], "wuzhong": ["长桥街道", "越溪街道"], "xiangcheng": ["元和街道", "黄桥街道"]}
+DISTRICT_NAMES = {"gusu": "姑苏区", "wuzhong": "吴中区", "xiangcheng": "相城区"}
 COMMUNITY_NAMES = {"gusu": ["平江新村社区", "南环新村社区"], "wuzhong": ["龙桥社区", "吴山社区"],
                    "xiangcheng": ["御窑社区", "占上社区"]}
 ROADS = ["人民路", "干将路", "平江路", "十全街", "凤凰街", "南环路", "长江路", "东吴北路", "宝带路", "越溪路",
@@ -69,10 +77,39 @@ def _lattice(rng: random.Random, lon0: float, lat0: float) -> list[list[tuple[fl
     return nodes
 
 
+def progress(session: Session) -> Any:
+    """The seeding's progress reporter (``progress(zh, en, done, total)``), or a no-op."""
+    return session.info.get("ccms_demo_progress") or (lambda *_a, **_k: None)
+
+
+def street_roads(streets: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Three roads of each street (street code -> road names), each road in one street only."""
+    road_iter = iter(ROADS * 2)
+    return {street: [next(road_iter) for _ in range(3)] for street, _district in streets}
+
+
+class Addresses:
+    """Plausible street addresses for points in the demo's grids: district + street + the grid's
+    road + a house number on the grid's side of it (odd one side, even the other)."""
+
+    SUFFIXES = ("", "", "", "附近", "门前", "东侧", "西侧", "对面", "路口")
+
+    def __init__(self, streets: list[tuple[str, str]]) -> None:
+        self.roads = street_roads(streets)
+        self.prefix = {street: DISTRICT_NAMES[d] + STREET_NAMES[d][int(street[-1]) - 1] for street, d in streets}
+
+    def __call__(self, rng: random.Random, grid_code: str) -> str:
+        street = grid_code[:9]
+        j, i = divmod(int(grid_code[12:]) - 1, N)  # the grid's row and column (community code: 12 digits)
+        number = 2 * (i * 8 + rng.randrange(8)) + 1 + (j % 2)
+        return f"{self.prefix[street]}{self.roads[street][min(j // 2, 2)]}{number}号{rng.choice(self.SUFFIXES)}"
+
+
 def seed_demo(ctx: Any, session: Session, orgs: dict[str, Any]) -> list[dict[str, Any]] | None:
     """Seed when ``orgs`` is core.demo's city (its districts and streets); otherwise do nothing."""
     if not all(f"street.{key}.{n}" in orgs for key, _a, _o in DISTRICTS for n in (1, 2)):
         return
+    say = progress(session)
     rng = random.Random(20261201)
     spec = code_spec(ctx, session)
     now = utcnow()
@@ -111,13 +148,17 @@ def seed_demo(ctx: Any, session: Session, orgs: dict[str, Any]) -> list[dict[str
     session.flush()
     session.execute(insert(Grid.__table__), grid_rows)
     touch_grids(session)
+    say("网格", "grids", len(grid_rows))
     classes = Classes(session)
     _standards(session, classes, orgs)
     _matrix(session, orgs, street_codes)
     _components(session, rng, classes, cells, orgs)
-    _places(ctx, session, rng, cells, street_codes)
+    say("部件", "components", 10_000)
+    addresses = Addresses(street_codes)
+    say("地名地址", "places", _places(ctx, session, rng, cells, street_codes, addresses))
     from .demo_cases import seed_cases  # the case loop's people and ~20,000 cases
-    return seed_cases(ctx, session, orgs, cells, {g["code"]: g["area_class"] for g in grid_rows}, _point_in)
+    return seed_cases(ctx, session, orgs, cells, {g["code"]: g["area_class"] for g in grid_rows}, _point_in,
+                      addresses)
 
 
 def _point_in(rng: random.Random, ring: list[tuple[float, float]]) -> tuple[float, float]:
@@ -180,17 +221,18 @@ def _components(session: Session, rng: random.Random, classes: Classes, cells: l
     _write_census(session, ACTOR, rows, None)
 
 
-def _places(ctx: Any, session: Session, rng: random.Random, cells: list[Any], streets: list[tuple[str, str]]) -> None:
+def _places(ctx: Any, session: Session, rng: random.Random, cells: list[Any], streets: list[tuple[str, str]],
+            addresses: Addresses) -> int:
+    """Roads, door plates and POIs of each street; returns how many."""
     from .geocode import layer_code
     by_street: dict[str, list[Any]] = {}
     for code, ring in cells:
         by_street.setdefault(code[:9], []).append((code, ring))
     names = {code: name for code, name in ((s, STREET_NAMES[d][int(s[-1]) - 1]) for s, d in streets)}
     rows = []
-    road_iter = iter(ROADS * 2)
     for street, _district in streets:
         street_cells = by_street[street]
-        roads = [next(road_iter) for _ in range(3)]
+        roads = addresses.roads[street]
         plan: list[tuple[str, str, str, Any]] = []
         for r in roads:
             code, ring = rng.choice(street_cells)
@@ -216,3 +258,4 @@ def _places(ctx: Any, session: Session, rng: random.Random, cells: list[Any], st
     session.execute(insert(PlaceName.__table__), [{"place_id": i, "name": n, "valid_from": now, "valid_to": None}
                                                   for i, n in ids])
     grid_index(session)  # warm the locator for the first request
+    return len(rows)
