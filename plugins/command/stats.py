@@ -236,10 +236,24 @@ def _filed_cohort(t: Table, p: Bounds) -> ColumnElement[bool]:
     return and_(in_period(t.c.filed_at, p), _not_merged(t))
 
 
-def _due(t: Table, p: Bounds) -> ColumnElement[bool]:
+def _counted(t: Table, p: Bounds) -> ColumnElement[bool]:
+    """What 应结案 and everything it is the denominator of share: filed before the period's
+    end, not merged, not voided before it (a self-disposed case, never filed, is not in it)."""
     return and_(t.c.filed_at.is_not(None), t.c.filed_at < p.end, _not_merged(t),
-                or_(t.c.voided_at.is_(None), t.c.voided_at >= p.end),
+                or_(t.c.voided_at.is_(None), t.c.voided_at >= p.end))
+
+
+def _due(t: Table, p: Bounds) -> ColumnElement[bool]:
+    return and_(_counted(t, p),
                 or_(in_period(t.c.due_at, p), in_period(t.c.disposed_at, p), in_period(t.c.closed_at, p)))
+
+
+def _closed(t: Table, p: Bounds) -> ColumnElement[bool]:
+    return and_(_counted(t, p), in_period(t.c.closed_at, p))
+
+
+def _disposed(t: Table, p: Bounds) -> ColumnElement[bool]:
+    return and_(_counted(t, p), in_period(t.c.disposed_at, p))
 
 
 def _overdue_open(t: Table, p: Bounds) -> ColumnElement[bool]:
@@ -251,39 +265,48 @@ def _overdue_open(t: Table, p: Bounds) -> ColumnElement[bool]:
                 t.c.due_at.is_not(None), t.c.due_at < at)
 
 
+# Every rate's numerator is its denominator AND a further condition (``RATES``), so no case
+# counts above the line without counting below it: 0 <= rate <= 100 % in every row.
 MEASURES: dict[str, Cond] = {
     "reported": lambda t, p: in_period(t.c.reported_at, p),
+    "reported_filed": lambda t, p: and_(in_period(t.c.reported_at, p), t.c.filed_at.is_not(None), _not_merged(t)),
     "not_filed": lambda t, p: and_(in_period(t.c.reported_at, p), t.c.status == "not_filed"),
+    "self_disposed": lambda t, p: and_(in_period(t.c.closed_at, p), t.c.self_disposed.is_(true()),
+                                       t.c.filed_at.is_(None)),
     "filed": lambda t, p: _filed_cohort(t, p),
     "dispatched": lambda t, p: and_(in_period(t.c.dispatched_at, p), _not_merged(t)),
     "voided": lambda t, p: and_(in_period(t.c.voided_at, p), _not_merged(t)),
+    "filed_voided": lambda t, p: and_(_filed_cohort(t, p), t.c.voided_at.is_not(None)),
     "due": _due,
-    "closed": lambda t, p: and_(in_period(t.c.closed_at, p), _not_merged(t)),
-    "closed_on_time": lambda t, p: and_(in_period(t.c.closed_at, p), _not_merged(t), t.c.closed_on_time.is_(true())),
-    "disposed": lambda t, p: and_(in_period(t.c.disposed_at, p), _not_merged(t)),
-    "disposed_on_time": lambda t, p: and_(in_period(t.c.disposed_at, p), _not_merged(t),
-                                               t.c.disposed_on_time.is_(true())),
+    "closed": _closed,
+    "closed_on_time": lambda t, p: and_(_closed(t, p), t.c.closed_on_time.is_(true())),
+    "disposed": _disposed,
+    "disposed_on_time": lambda t, p: and_(_disposed(t, p), t.c.disposed_on_time.is_(true())),
     "overdue_open": _overdue_open,
+    "due_overdue": lambda t, p: and_(_due(t, p), _overdue_open(t, p)),
     "reworked": lambda t, p: and_(_filed_cohort(t, p), t.c.rework_count > 0),
     "extended": lambda t, p: and_(_filed_cohort(t, p), t.c.extend_count > 0),
     "suspended": lambda t, p: and_(_filed_cohort(t, p), t.c.suspend_count > 0),
     "sent_back": lambda t, p: and_(_filed_cohort(t, p), t.c.return_count > 0),
     "redispatched": lambda t, p: and_(_filed_cohort(t, p), t.c.dispatch_count > 1),
+    "cooperative": lambda t, p: and_(_filed_cohort(t, p), t.c.cooperative.is_(true())),
 }
 
-# rate key -> (numerator, denominator)
+# rate key -> (numerator, denominator); the numerator's condition implies the denominator's
 RATES: dict[str, tuple[str, str]] = {
-    "filing_rate": ("filed", "reported"),
+    "filing_rate": ("reported_filed", "reported"),
     "close_rate": ("closed", "due"),
     "ontime_close_rate": ("closed_on_time", "due"),
     "dispose_rate": ("disposed", "due"),
     "ontime_dispose_rate": ("disposed_on_time", "due"),
-    "overdue_rate": ("overdue_open", "due"),
+    "overdue_rate": ("due_overdue", "due"),
     "rework_rate": ("reworked", "filed"),
     "extend_rate": ("extended", "filed"),
     "suspend_rate": ("suspended", "filed"),
     "return_rate": ("sent_back", "filed"),
-    "void_rate": ("voided", "filed"),
+    "void_rate": ("filed_voided", "filed"),
+    "redispatch_rate": ("redispatched", "filed"),
+    "cooperative_rate": ("cooperative", "filed"),
 }
 
 
@@ -552,25 +575,33 @@ def hand_written_sql(dim_column: str) -> str:
         return f"({c} >= :s AND {c} < :e)"
     nm = "status <> 'merged'"
     fc = f"{inn('filed_at')} AND {nm}"
+    counted = f"filed_at IS NOT NULL AND filed_at < :e AND {nm} AND (voided_at IS NULL OR voided_at >= :e)"
+    due = f"{counted} AND ({inn('due_at')} OR {inn('disposed_at')} OR {inn('closed_at')})"
+    overdue = ("filed_at IS NOT NULL AND filed_at < :at AND "
+               f"{nm} AND (disposed_at IS NULL OR disposed_at >= :at) AND (closed_at IS NULL OR closed_at >= :at)"
+               " AND (voided_at IS NULL OR voided_at >= :at) AND due_at IS NOT NULL AND due_at < :at")
     conds = {
         "reported": inn("reported_at"),
+        "reported_filed": f"{inn('reported_at')} AND filed_at IS NOT NULL AND {nm}",
         "not_filed": f"{inn('reported_at')} AND status = 'not_filed'",
+        "self_disposed": f"{inn('closed_at')} AND self_disposed = TRUE AND filed_at IS NULL",
         "filed": fc,
         "dispatched": f"{inn('dispatched_at')} AND {nm}",
         "voided": f"{inn('voided_at')} AND {nm}",
-        "due": (f"filed_at IS NOT NULL AND filed_at < :e AND {nm} AND (voided_at IS NULL OR voided_at >= :e) AND "
-                f"({inn('due_at')} OR {inn('disposed_at')} OR {inn('closed_at')})"),
-        "closed": f"{inn('closed_at')} AND {nm}",
-        "closed_on_time": f"{inn('closed_at')} AND {nm} AND closed_on_time = TRUE",
-        "disposed": f"{inn('disposed_at')} AND {nm}",
-        "disposed_on_time": f"{inn('disposed_at')} AND {nm} AND disposed_on_time = TRUE",
-        "overdue_open": (f"filed_at IS NOT NULL AND filed_at < :at AND {nm} AND (disposed_at IS NULL OR disposed_at >= :at) AND (closed_at IS NULL OR closed_at >= :at)"
-                         " AND (voided_at IS NULL OR voided_at >= :at) AND due_at IS NOT NULL AND due_at < :at"),
+        "filed_voided": f"{fc} AND voided_at IS NOT NULL",
+        "due": due,
+        "closed": f"{counted} AND {inn('closed_at')}",
+        "closed_on_time": f"{counted} AND {inn('closed_at')} AND closed_on_time = TRUE",
+        "disposed": f"{counted} AND {inn('disposed_at')}",
+        "disposed_on_time": f"{counted} AND {inn('disposed_at')} AND disposed_on_time = TRUE",
+        "overdue_open": overdue,
+        "due_overdue": f"{due} AND {overdue}",
         "reworked": f"{fc} AND rework_count > 0",
         "extended": f"{fc} AND extend_count > 0",
         "suspended": f"{fc} AND suspend_count > 0",
         "sent_back": f"{fc} AND return_count > 0",
         "redispatched": f"{fc} AND dispatch_count > 1",
+        "cooperative": f"{fc} AND cooperative = TRUE",
     }
     sums = ",\n  ".join(f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END) AS {m}" for m, c in conds.items())
     where = (f"{inn('reported_at')} OR {inn('filed_at')} OR {inn('dispatched_at')} OR {inn('voided_at')} OR "
