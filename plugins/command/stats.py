@@ -459,7 +459,7 @@ _STATEMENTS: dict[tuple[int, str], Any] = {}
 
 def _statement(t: Table, column: str) -> Any:
     """The one-pass statement per table and dimension, built once with bind
-    parameters (building 16 CASE expressions costs more than a small query)."""
+    parameters (building the CASE expressions costs more than a small query)."""
     key = (id(t), column)
     stmt = _STATEMENTS.get(key)
     if stmt is None:
