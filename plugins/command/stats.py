@@ -8,36 +8,44 @@ The SQL is plain SQLAlchemy Core (CASE, comparisons, IS NULL), identical on
 SQLite and PostgreSQL.
 
 Definitions (period = ``[start, end)``, local calendar boundaries of the
-deployment's time zone, compared in UTC):
+deployment's time zone, compared in UTC; the plugin's README, 指标口径, gives the
+reasons):
 
 * reported (受理/上报) — ``reported_at`` in the period (merged duplicates included:
-  they were reports);
+  they were reports); reported_filed — of those, the ones filed (at any time);
 * not_filed (不予立案) — status ``not_filed`` and reported in the period;
+* self_disposed (自行处置) — closed in the period on the spot by the supervisor
+  with the shift leader's approval, never filed: outside 立案, 应结案 and 结案;
 * filed (立案) — ``filed_at`` in the period;
 * dispatched (派遣) — ``dispatched_at`` in the period;
-* voided (作废) — ``voided_at`` in the period;
+* voided (作废) — ``voided_at`` in the period; filed_voided — cases filed in the
+  period that were voided (at any time);
 * due (应结案) — filed (``filed_at`` not null, before the period's end), not
   voided before the period's end, not merged, and either its deadline ``due_at`` falls in the period,
   or it was disposed or closed in the period (finished ahead of a later
-  deadline). So ``closed ⊆ due`` and ``disposed ⊆ due``: 结案率 and 处置率
-  never exceed 100 %. 挂账 (suspended) cases stay in ``due``; the pool is
-  counted by ``suspended``;
-* closed / closed_on_time (结案 / 按期结案) — ``closed_at`` in the period (and
+  deadline). 挂账 (suspended) cases stay in ``due``; the pool is counted by ``suspended``;
+* closed / closed_on_time (结案 / 按期结案) — due cases closed in the period (and
   ``closed_on_time`` true);
-* disposed / disposed_on_time (处置 / 按期处置) — ``disposed_at`` in the period
-  (and ``disposed_on_time`` true);
+* disposed / disposed_on_time (处置 / 按期处置) — due cases whose CURRENT disposal
+  round was done in the period (and on time against that round's deadline): a
+  failed 核查 (返工) reopens the disposal, so the accepted disposal is the one counted;
 * overdue_open (超期未处置/未结案) — a snapshot at the end of the period (or now,
   if earlier): filed before it, not disposed, closed or voided by then, and its
   disposal deadline ``due_at`` passed (a case disposed in time and waiting for
-  核查 is not overdue);
-* reworked, extended, suspended, sent_back, redispatched (返工, 延期, 挂账,
-  回退, 多次派遣) — cases FILED in the period whose counter is > 0 (the counters
-  carry no date, so they are attributed to the filing cohort).
+  核查 is not overdue; one sent back for rework is, once the rework's deadline passed);
+  due_overdue — those of them that are due in the period (the 超期率 numerator);
+* reworked, extended, suspended, sent_back (返工, 延期, 挂账, 回退) — cases FILED in
+  the period whose counter is > 0 (the counters carry no date, so they are
+  attributed to the filing cohort); redispatched (多次派遣) — filed in the period
+  and dispatched more than once; cooperative (协同派遣) — filed in the period and
+  dispatched to several departments at once.
 
-Rates (percent, ``None`` when the denominator is 0): 立案率 filed/reported,
-结案率 closed/due, 按期结案率 closed_on_time/due, 处置率 disposed/due,
-按期处置率 disposed_on_time/due, 超期率 overdue_open/due, and 返工率, 延期率,
-挂账率, 回退率, 作废率 over filed.
+Rates (percent, ``None`` when the denominator is 0), each numerator the
+denominator's condition AND more (so every rate is 0–100 %): 立案率
+reported_filed/reported, 结案率 closed/due, 按期结案率 closed_on_time/due,
+处置率 disposed/due, 按期处置率 disposed_on_time/due, 超期率 due_overdue/due,
+返工率, 延期率, 挂账率, 回退率, 多次派遣率, 协同派遣率 over filed, 作废率
+filed_voided/filed.
 """
 
 from __future__ import annotations
