@@ -305,7 +305,8 @@ def _backdate(session: Session, m: Any, c: Case, delta: dt.timedelta) -> None:
                 setattr(t, col, v - delta)
     if c.due_at is not None:
         c.due_at = moved.get(c.due_at) or again(c.dispatched_at or c.reported_at, c.due_at, c.time_unit, None)
-    for col in ("reported_at", "verified_at", "filed_at", "dispatched_at", "disposed_at", "checked_at", "created_at"):
+    for col in ("reported_at", "verified_at", "filed_at", "dispatched_at", "round_started_at", "disposed_at",
+                "checked_at", "created_at"):
         v = getattr(c, col)
         if v is not None:
             setattr(c, col, v - delta)
