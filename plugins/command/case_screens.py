@@ -77,9 +77,9 @@ def case_out(c: Case) -> dict[str, Any]:
         "dept_id", "dept_ids", "reporter_id", "reported_at", "verified_at", "filed_at", "dispatched_at",
         "disposed_at", "checked_at", "closed_at", "voided_at", "due_at", "time_limit", "time_unit",
         "disposed_on_time", "closed_on_time", "rework_count", "extend_count", "suspend_count", "return_count",
-        "dispatch_count", "cooperative", "round_started_at", "urge_count", "self_disposed", "duplicate_of_id", "merged_into_id", "photos_before",
-        "photos_after", "instance_id", "version", "filer_id", "dispatcher_id", "handler_id", "checker_id",
-        "verifier_id")}
+        "dispatch_count", "cooperative", "round_started_at", "urge_count", "self_disposed", "duplicate_of_id",
+        "merged_into_id", "photos_before", "photos_after", "instance_id", "version", "filer_id", "dispatcher_id",
+        "handler_id", "checker_id", "verifier_id")}
 
 
 NEARBY_FIELDS = ("id", "case_no", "class_code", "status", "grid_code", "address", "reported_at")
