@@ -201,7 +201,9 @@ def test_multi_department_dispatch(world):
     c = ok(report(w["sup"]), 201)
     ok(act(w["leader"], c["id"], "file"))
     c = ok(act(w["disp"], c["id"], "dispatch", dept_ids=[w["ids"]["srhw"], w["ids"]["szgy"]]))
-    assert c["dispatch_count"] == 2 and sorted(c["dept_ids"]) == sorted([w["ids"]["srhw"], w["ids"]["szgy"]])
+    # one 派遣 to two departments at once: 协同, not a second dispatch (issue 11, correctness 3)
+    assert c["dispatch_count"] == 1 and c["cooperative"] is True
+    assert sorted(c["dept_ids"]) == sorted([w["ids"]["srhw"], w["ids"]["szgy"]])
     ok(w["h1"].api("POST", f"/api/command/cases/{c['id']}/claim", json={}))
     c = ok(act(w["h1"], c["id"], "done", photos=[photo_id(w["h1"])]))
     assert c["status"] == "disposing" and c["disposed_at"] is None  # the other department is still at it
@@ -440,6 +442,7 @@ def test_deadline_colours(ctx, world):
         with ctx.db.session() as s:
             row = s.get(Case, c["id"])
             row.dispatched_at, row.due_at = now - dt.timedelta(hours=since_h), now + dt.timedelta(hours=due_h)
+            row.round_started_at = row.dispatched_at  # the disposal round the colour measures
             task = s.scalar(select(m.FlowTask).where(m.FlowTask.instance_id == row.instance_id,
                                                      m.FlowTask.node_id == "dispose"))
             task.due_at = row.due_at

@@ -9,10 +9,11 @@ Hand count, default weights (department 30/20/20/20/10; region 10/20/30/40):
 * dept A: due 6, disposed 4, on time 3, overdue 2, filed 8, reworked 1, extended 0
   → 66.67, 50, 100−12.5=87.5, 100−33.33=66.67, 100−0=100
   → (30·66.67 + 20·50 + 20·87.5 + 20·66.67 + 10·100) / 100 = 70.835 → C, rank 1
-* dept B: due 6, disposed 4, on time 3, overdue 3, filed 5, reworked 1, extended 1
-  → 66.67, 50, 80, 50, 80 → 64.001 → C
+* dept B: due 6, disposed 4, on time 3, overdue 3 of which due 2 (case 11 was due in April),
+  filed 5, reworked 1, extended 1
+  → 66.67, 50, 80, 100−33.33=66.67, 80 → 67.33 → C, rank 2
 * dept C: due 0, filed 1, reworked 0, extended 1 → —, —, 100, —, 0
-  → (20·100 + 10·0) / 30 = 66.67 → C, rank 2 (so B is rank 3)
+  → (20·100 + 10·0) / 30 = 66.67 → C, rank 3
 * D1: reported 10, public 2 (20 % → 80), filed 9 (best → 100), closing 66.67, on time 50
   → (800 + 2000 + 2000.1 + 2000) / 100 = 68.00 → C, rank 1
 * D2: reported 6, public 1 (16.67 % → 83.33), filed 5 (5/9 → 55.56), closing 50, on time 33.33
@@ -137,11 +138,14 @@ def test_department_scores_match_the_hand_count(seeded, admin):
         "dispose_rate": 66.67, "ontime_dispose_rate": 50.0, "rework_rate": 87.5, "overdue_rate": 66.67,
         "extend_rate": 100.0}
     assert a["composite"] == pytest.approx(70.835, abs=0.006) and a["grade"] == "C" and a["rank"] == 1
-    assert b["composite"] == pytest.approx(64.0) and b["grade"] == "C" and b["rank"] == 3
+    # B: 超期未处置率 counts the due cases overdue (15, 19 of 6); case 11, overdue since April,
+    # was due in April (issue 11, correctness 2: the numerator is a subset of the denominator)
+    assert b["indicators"]["overdue_rate"] == {"value": 33.33, "score": 66.67, "weight": 20.0}
+    assert b["composite"] == pytest.approx(67.33) and b["grade"] == "C" and b["rank"] == 2
     # C: nothing due → three indicators left out, 20/10 renormalised
     assert [k for k, v in c["indicators"].items() if v["score"] is None] == [
         "dispose_rate", "ontime_dispose_rate", "overdue_rate"]
-    assert c["composite"] == pytest.approx(66.67) and c["grade"] == "C" and c["rank"] == 2
+    assert c["composite"] == pytest.approx(66.67) and c["grade"] == "C" and c["rank"] == 3
 
 
 def test_region_scores_match_the_hand_count(seeded, admin):
@@ -163,7 +167,7 @@ def test_page_table_chart_links_and_export_agree(seeded, admin):
     r = admin.get(f"/command/evaluation?type=dept&{MAY_Q}")
     assert r.status_code == 200
     html = r.text
-    assert re.findall(r'data-testid="eval-row-(\d+)"', html) == [str(A), str(C), str(B)]  # best first
+    assert re.findall(r'data-testid="eval-row-(\d+)"', html) == [str(A), str(B), str(C)]  # best first
     assert f'data-testid="eval-{A}-composite">70.8' in html
     assert re.search(rf'data-testid="eval-{A}-grade"><span class="eval-grade eval-grade-c">C<', html)
     assert f'data-testid="eval-{C}-dispose_rate-rate">—<' in html and f'data-testid="eval-{C}-dispose_rate-score">—<' in html
@@ -184,7 +188,7 @@ def test_page_table_chart_links_and_export_agree(seeded, admin):
     header, body = sheet[0], sheet[1:]
     col = {h: i for i, h in enumerate(header)}
     assert header[:5] == ("排名", "编码", "专业部门", "综合得分", "等级")
-    assert [row[1] for row in body] == [str(A), str(C), str(B)]
+    assert [row[1] for row in body] == [str(A), str(B), str(C)]
     api = _by_key(_api(admin, f"type=dept&{MAY_Q}"))
     for row in body:
         a = api[row[1]]

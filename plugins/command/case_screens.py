@@ -77,9 +77,9 @@ def case_out(c: Case) -> dict[str, Any]:
         "dept_id", "dept_ids", "reporter_id", "reported_at", "verified_at", "filed_at", "dispatched_at",
         "disposed_at", "checked_at", "closed_at", "voided_at", "due_at", "time_limit", "time_unit",
         "disposed_on_time", "closed_on_time", "rework_count", "extend_count", "suspend_count", "return_count",
-        "dispatch_count", "urge_count", "self_disposed", "duplicate_of_id", "merged_into_id", "photos_before",
-        "photos_after", "instance_id", "version", "filer_id", "dispatcher_id", "handler_id", "checker_id",
-        "verifier_id")}
+        "dispatch_count", "cooperative", "round_started_at", "urge_count", "self_disposed", "duplicate_of_id",
+        "merged_into_id", "photos_before", "photos_after", "instance_id", "version", "filer_id", "dispatcher_id",
+        "handler_id", "checker_id", "verifier_id")}
 
 
 NEARBY_FIELDS = ("id", "case_no", "class_code", "status", "grid_code", "address", "reported_at")
@@ -110,14 +110,17 @@ def case_limit(ctx: Any, s: Any, c: Case) -> tuple[str, str]:
 
 
 def _deadline_level(c: Case, now: dt.datetime | None = None) -> str:
-    """green / yellow (past 80 % of the disposal limit) / red (overdue) / none."""
-    if c.due_at is None or c.dispatched_at is None:
+    """green / yellow (past 80 % of the disposal limit) / red (overdue) / none — of the current
+    disposal round: its start (派遣 or 返工) and its open task's deadline; a round still open
+    (after a failed 核查 too) is measured against now."""
+    start = c.round_started_at or c.dispatched_at
+    if c.due_at is None or start is None:
         return "none"
     end = c.disposed_at or now or utcnow()
     if end >= c.due_at:
         return "red"
-    total = (c.due_at - c.dispatched_at).total_seconds()
-    return "yellow" if total > 0 and (end - c.dispatched_at).total_seconds() >= 0.8 * total else "green"
+    total = (c.due_at - start).total_seconds()
+    return "yellow" if total > 0 and (end - start).total_seconds() >= 0.8 * total else "green"
 
 
 def _my_tasks(s: Any, ctx: Any, user: Any, c: Case) -> list[dict[str, Any]]:

@@ -464,8 +464,8 @@ def _retime(session: Session, m: Any, c: Case, clock: WorkClock, rng: random.Ran
         t.created_at, t.claimed_at, t.completed_at = moved(t.created_at), moved(t.claimed_at), moved(t.completed_at)
     if c.due_at is not None:
         c.due_at = dues.get(c.due_at) or deadline(c.dispatched_at or c.reported_at, c.due_at, c.time_unit)
-    for col in ("reported_at", "verified_at", "filed_at", "dispatched_at", "disposed_at", "checked_at",
-                "closed_at", "voided_at", "created_at", "updated_at"):
+    for col in ("reported_at", "verified_at", "filed_at", "dispatched_at", "round_started_at", "disposed_at",
+                "checked_at", "closed_at", "voided_at", "created_at", "updated_at"):
         setattr(c, col, moved(getattr(c, col)))
     inst = session.get(m.FlowInstance, c.instance_id)
     for col in ("started_at", "updated_at", "ended_at", "suspended_at"):

@@ -45,8 +45,8 @@ scope. Time limits are clock minutes (settings ``eval_limit_*_minutes``):
 * dispatcher — by ``dispatcher_id``: *dispatched* = the statistics'
   ``dispatched`` (count relative to the best peer, drill-down by 派遣人), on time
   when ``dispatched_at − filed_at ≤ eval_limit_dispatch_minutes`` (30), accurate
-  = without rework and dispatched to one department only (``rework_count = 0``,
-  ``dispatch_count ≤ 1``).
+  = without rework and dispatched once (``rework_count = 0``, ``dispatch_count ≤ 1``:
+  a 协同 dispatch to several departments at once is one dispatch, not a wrong one).
 
 The intake operator (受理员) is not evaluated: the loop records no separate
 intake timestamps.
@@ -99,7 +99,7 @@ INDICATORS: dict[str, tuple[Indicator, ...]] = {
         Indicator("dispose_rate", "rate", "disposed", "due"),
         Indicator("ontime_dispose_rate", "rate", "disposed_on_time", "due"),
         Indicator("rework_rate", "inverse", "reworked", "filed"),
-        Indicator("overdue_rate", "inverse", "overdue_open", "due"),
+        Indicator("overdue_rate", "inverse", "due_overdue", "due"),  # ⊆ due: never above 100 %
         Indicator("extend_rate", "inverse", "extended", "filed"),
     ),
     "region": (

@@ -61,12 +61,14 @@ WARN_SHARE = 0.8  # yellow from 80 % of the disposal limit, as on the case scree
 
 def deadline_level(t: Table, now: dt.datetime) -> ColumnElement[str]:
     """'red' | 'yellow' | 'green' | 'none' — the case screens' deadline colour
-    (``case_screens._deadline_level``) as one SQL CASE: red once the disposal
-    deadline has passed before disposal, yellow from 80 % of the limit."""
+    (``case_screens._deadline_level``) as one SQL CASE: red once the current disposal
+    round's deadline has passed before its disposal (a failed 核查 reopens it), yellow from
+    80 % of the round's limit."""
     end = func.coalesce(t.c.disposed_at, literal(now, UTCDateTime))
-    start, due = epoch(t.c.dispatched_at), epoch(t.c.due_at)
+    began = func.coalesce(t.c.round_started_at, t.c.dispatched_at)
+    start, due = epoch(began), epoch(t.c.due_at)
     return case(
-        (or_(t.c.due_at.is_(None), t.c.dispatched_at.is_(None)), "none"),
+        (or_(t.c.due_at.is_(None), began.is_(None)), "none"),
         (end >= t.c.due_at, "red"),
         (and_(due > start, epoch(end) >= start + WARN_SHARE * (due - start)), "yellow"),
         else_="green")

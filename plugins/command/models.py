@@ -237,7 +237,11 @@ class Case(CommandBase):
     ``merged`` (a duplicate merged into ``merged_into_id``; counts as neither
     filed nor closed). Timestamps are UTC; ``disposed_on_time`` /
     ``closed_on_time`` are null until the step happens. ``dispatch_count`` is
-    the number of departments the case was sent to (>1 = re-dispatch/协同).
+    the number of dispatches (派遣 done; > 1 = sent again after 回退), ``cooperative``
+    says one dispatch went to several departments at once (协同). The disposal columns
+    describe the current round: ``round_started_at`` is when the open round's dispose
+    tasks were created (派遣 or 返工), ``disposed_at`` / ``disposed_on_time`` are null
+    while a round is open (a failed 核查 reopens the disposal).
     """
 
     __tablename__ = "command_case"
@@ -278,6 +282,7 @@ class Case(CommandBase):
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # disposal deadline
+    round_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # start of the current disposal round
     time_limit: Mapped[float | None] = mapped_column(Float)  # from the filing standard
     time_unit: Mapped[str] = mapped_column(String(12), default="")
     disposed_on_time: Mapped[bool | None] = mapped_column(Boolean)
@@ -287,6 +292,7 @@ class Case(CommandBase):
     suspend_count: Mapped[int] = mapped_column(Integer, default=0)
     return_count: Mapped[int] = mapped_column(Integer, default=0)
     dispatch_count: Mapped[int] = mapped_column(Integer, default=0)
+    cooperative: Mapped[bool] = mapped_column(Boolean, default=False)  # 协同: one dispatch, several departments
     urge_count: Mapped[int] = mapped_column(Integer, default=0)
     self_disposed: Mapped[bool] = mapped_column(Boolean, default=False)  # 自行处置
     not_filed_reason: Mapped[str] = mapped_column(Text, default="")

@@ -8,36 +8,44 @@ The SQL is plain SQLAlchemy Core (CASE, comparisons, IS NULL), identical on
 SQLite and PostgreSQL.
 
 Definitions (period = ``[start, end)``, local calendar boundaries of the
-deployment's time zone, compared in UTC):
+deployment's time zone, compared in UTC; the plugin's README, 指标口径, gives the
+reasons):
 
 * reported (受理/上报) — ``reported_at`` in the period (merged duplicates included:
-  they were reports);
+  they were reports); reported_filed — of those, the ones filed (at any time);
 * not_filed (不予立案) — status ``not_filed`` and reported in the period;
+* self_disposed (自行处置) — closed in the period on the spot by the supervisor
+  with the shift leader's approval, never filed: outside 立案, 应结案 and 结案;
 * filed (立案) — ``filed_at`` in the period;
 * dispatched (派遣) — ``dispatched_at`` in the period;
-* voided (作废) — ``voided_at`` in the period;
+* voided (作废) — ``voided_at`` in the period; filed_voided — cases filed in the
+  period that were voided (at any time);
 * due (应结案) — filed (``filed_at`` not null, before the period's end), not
   voided before the period's end, not merged, and either its deadline ``due_at`` falls in the period,
   or it was disposed or closed in the period (finished ahead of a later
-  deadline). So ``closed ⊆ due`` and ``disposed ⊆ due``: 结案率 and 处置率
-  never exceed 100 %. 挂账 (suspended) cases stay in ``due``; the pool is
-  counted by ``suspended``;
-* closed / closed_on_time (结案 / 按期结案) — ``closed_at`` in the period (and
+  deadline). 挂账 (suspended) cases stay in ``due``; the pool is counted by ``suspended``;
+* closed / closed_on_time (结案 / 按期结案) — due cases closed in the period (and
   ``closed_on_time`` true);
-* disposed / disposed_on_time (处置 / 按期处置) — ``disposed_at`` in the period
-  (and ``disposed_on_time`` true);
+* disposed / disposed_on_time (处置 / 按期处置) — due cases whose CURRENT disposal
+  round was done in the period (and on time against that round's deadline): a
+  failed 核查 (返工) reopens the disposal, so the accepted disposal is the one counted;
 * overdue_open (超期未处置/未结案) — a snapshot at the end of the period (or now,
   if earlier): filed before it, not disposed, closed or voided by then, and its
   disposal deadline ``due_at`` passed (a case disposed in time and waiting for
-  核查 is not overdue);
-* reworked, extended, suspended, sent_back, redispatched (返工, 延期, 挂账,
-  回退, 多次派遣) — cases FILED in the period whose counter is > 0 (the counters
-  carry no date, so they are attributed to the filing cohort).
+  核查 is not overdue; one sent back for rework is, once the rework's deadline passed);
+  due_overdue — those of them that are due in the period (the 超期率 numerator);
+* reworked, extended, suspended, sent_back (返工, 延期, 挂账, 回退) — cases FILED in
+  the period whose counter is > 0 (the counters carry no date, so they are
+  attributed to the filing cohort); redispatched (多次派遣) — filed in the period
+  and dispatched more than once; cooperative (协同派遣) — filed in the period and
+  dispatched to several departments at once.
 
-Rates (percent, ``None`` when the denominator is 0): 立案率 filed/reported,
-结案率 closed/due, 按期结案率 closed_on_time/due, 处置率 disposed/due,
-按期处置率 disposed_on_time/due, 超期率 overdue_open/due, and 返工率, 延期率,
-挂账率, 回退率, 作废率 over filed.
+Rates (percent, ``None`` when the denominator is 0), each numerator the
+denominator's condition AND more (so every rate is 0–100 %): 立案率
+reported_filed/reported, 结案率 closed/due, 按期结案率 closed_on_time/due,
+处置率 disposed/due, 按期处置率 disposed_on_time/due, 超期率 due_overdue/due,
+返工率, 延期率, 挂账率, 回退率, 多次派遣率, 协同派遣率 over filed, 作废率
+filed_voided/filed.
 """
 
 from __future__ import annotations
@@ -236,10 +244,24 @@ def _filed_cohort(t: Table, p: Bounds) -> ColumnElement[bool]:
     return and_(in_period(t.c.filed_at, p), _not_merged(t))
 
 
-def _due(t: Table, p: Bounds) -> ColumnElement[bool]:
+def _counted(t: Table, p: Bounds) -> ColumnElement[bool]:
+    """What 应结案 and everything it is the denominator of share: filed before the period's
+    end, not merged, not voided before it (a self-disposed case, never filed, is not in it)."""
     return and_(t.c.filed_at.is_not(None), t.c.filed_at < p.end, _not_merged(t),
-                or_(t.c.voided_at.is_(None), t.c.voided_at >= p.end),
+                or_(t.c.voided_at.is_(None), t.c.voided_at >= p.end))
+
+
+def _due(t: Table, p: Bounds) -> ColumnElement[bool]:
+    return and_(_counted(t, p),
                 or_(in_period(t.c.due_at, p), in_period(t.c.disposed_at, p), in_period(t.c.closed_at, p)))
+
+
+def _closed(t: Table, p: Bounds) -> ColumnElement[bool]:
+    return and_(_counted(t, p), in_period(t.c.closed_at, p))
+
+
+def _disposed(t: Table, p: Bounds) -> ColumnElement[bool]:
+    return and_(_counted(t, p), in_period(t.c.disposed_at, p))
 
 
 def _overdue_open(t: Table, p: Bounds) -> ColumnElement[bool]:
@@ -251,39 +273,48 @@ def _overdue_open(t: Table, p: Bounds) -> ColumnElement[bool]:
                 t.c.due_at.is_not(None), t.c.due_at < at)
 
 
+# Every rate's numerator is its denominator AND a further condition (``RATES``), so no case
+# counts above the line without counting below it: 0 <= rate <= 100 % in every row.
 MEASURES: dict[str, Cond] = {
     "reported": lambda t, p: in_period(t.c.reported_at, p),
+    "reported_filed": lambda t, p: and_(in_period(t.c.reported_at, p), t.c.filed_at.is_not(None), _not_merged(t)),
     "not_filed": lambda t, p: and_(in_period(t.c.reported_at, p), t.c.status == "not_filed"),
+    "self_disposed": lambda t, p: and_(in_period(t.c.closed_at, p), t.c.self_disposed.is_(true()),
+                                       t.c.filed_at.is_(None)),
     "filed": lambda t, p: _filed_cohort(t, p),
     "dispatched": lambda t, p: and_(in_period(t.c.dispatched_at, p), _not_merged(t)),
     "voided": lambda t, p: and_(in_period(t.c.voided_at, p), _not_merged(t)),
+    "filed_voided": lambda t, p: and_(_filed_cohort(t, p), t.c.voided_at.is_not(None)),
     "due": _due,
-    "closed": lambda t, p: and_(in_period(t.c.closed_at, p), _not_merged(t)),
-    "closed_on_time": lambda t, p: and_(in_period(t.c.closed_at, p), _not_merged(t), t.c.closed_on_time.is_(true())),
-    "disposed": lambda t, p: and_(in_period(t.c.disposed_at, p), _not_merged(t)),
-    "disposed_on_time": lambda t, p: and_(in_period(t.c.disposed_at, p), _not_merged(t),
-                                               t.c.disposed_on_time.is_(true())),
+    "closed": _closed,
+    "closed_on_time": lambda t, p: and_(_closed(t, p), t.c.closed_on_time.is_(true())),
+    "disposed": _disposed,
+    "disposed_on_time": lambda t, p: and_(_disposed(t, p), t.c.disposed_on_time.is_(true())),
     "overdue_open": _overdue_open,
+    "due_overdue": lambda t, p: and_(_due(t, p), _overdue_open(t, p)),
     "reworked": lambda t, p: and_(_filed_cohort(t, p), t.c.rework_count > 0),
     "extended": lambda t, p: and_(_filed_cohort(t, p), t.c.extend_count > 0),
     "suspended": lambda t, p: and_(_filed_cohort(t, p), t.c.suspend_count > 0),
     "sent_back": lambda t, p: and_(_filed_cohort(t, p), t.c.return_count > 0),
     "redispatched": lambda t, p: and_(_filed_cohort(t, p), t.c.dispatch_count > 1),
+    "cooperative": lambda t, p: and_(_filed_cohort(t, p), t.c.cooperative.is_(true())),
 }
 
-# rate key -> (numerator, denominator)
+# rate key -> (numerator, denominator); the numerator's condition implies the denominator's
 RATES: dict[str, tuple[str, str]] = {
-    "filing_rate": ("filed", "reported"),
+    "filing_rate": ("reported_filed", "reported"),
     "close_rate": ("closed", "due"),
     "ontime_close_rate": ("closed_on_time", "due"),
     "dispose_rate": ("disposed", "due"),
     "ontime_dispose_rate": ("disposed_on_time", "due"),
-    "overdue_rate": ("overdue_open", "due"),
+    "overdue_rate": ("due_overdue", "due"),
     "rework_rate": ("reworked", "filed"),
     "extend_rate": ("extended", "filed"),
     "suspend_rate": ("suspended", "filed"),
     "return_rate": ("sent_back", "filed"),
-    "void_rate": ("voided", "filed"),
+    "void_rate": ("filed_voided", "filed"),
+    "redispatch_rate": ("redispatched", "filed"),
+    "cooperative_rate": ("cooperative", "filed"),
 }
 
 
@@ -436,7 +467,7 @@ _STATEMENTS: dict[tuple[int, str], Any] = {}
 
 def _statement(t: Table, column: str) -> Any:
     """The one-pass statement per table and dimension, built once with bind
-    parameters (building 16 CASE expressions costs more than a small query)."""
+    parameters (building the CASE expressions costs more than a small query)."""
     key = (id(t), column)
     stmt = _STATEMENTS.get(key)
     if stmt is None:
@@ -552,25 +583,33 @@ def hand_written_sql(dim_column: str) -> str:
         return f"({c} >= :s AND {c} < :e)"
     nm = "status <> 'merged'"
     fc = f"{inn('filed_at')} AND {nm}"
+    counted = f"filed_at IS NOT NULL AND filed_at < :e AND {nm} AND (voided_at IS NULL OR voided_at >= :e)"
+    due = f"{counted} AND ({inn('due_at')} OR {inn('disposed_at')} OR {inn('closed_at')})"
+    overdue = ("filed_at IS NOT NULL AND filed_at < :at AND "
+               f"{nm} AND (disposed_at IS NULL OR disposed_at >= :at) AND (closed_at IS NULL OR closed_at >= :at)"
+               " AND (voided_at IS NULL OR voided_at >= :at) AND due_at IS NOT NULL AND due_at < :at")
     conds = {
         "reported": inn("reported_at"),
+        "reported_filed": f"{inn('reported_at')} AND filed_at IS NOT NULL AND {nm}",
         "not_filed": f"{inn('reported_at')} AND status = 'not_filed'",
+        "self_disposed": f"{inn('closed_at')} AND self_disposed = TRUE AND filed_at IS NULL",
         "filed": fc,
         "dispatched": f"{inn('dispatched_at')} AND {nm}",
         "voided": f"{inn('voided_at')} AND {nm}",
-        "due": (f"filed_at IS NOT NULL AND filed_at < :e AND {nm} AND (voided_at IS NULL OR voided_at >= :e) AND "
-                f"({inn('due_at')} OR {inn('disposed_at')} OR {inn('closed_at')})"),
-        "closed": f"{inn('closed_at')} AND {nm}",
-        "closed_on_time": f"{inn('closed_at')} AND {nm} AND closed_on_time = TRUE",
-        "disposed": f"{inn('disposed_at')} AND {nm}",
-        "disposed_on_time": f"{inn('disposed_at')} AND {nm} AND disposed_on_time = TRUE",
-        "overdue_open": (f"filed_at IS NOT NULL AND filed_at < :at AND {nm} AND (disposed_at IS NULL OR disposed_at >= :at) AND (closed_at IS NULL OR closed_at >= :at)"
-                         " AND (voided_at IS NULL OR voided_at >= :at) AND due_at IS NOT NULL AND due_at < :at"),
+        "filed_voided": f"{fc} AND voided_at IS NOT NULL",
+        "due": due,
+        "closed": f"{counted} AND {inn('closed_at')}",
+        "closed_on_time": f"{counted} AND {inn('closed_at')} AND closed_on_time = TRUE",
+        "disposed": f"{counted} AND {inn('disposed_at')}",
+        "disposed_on_time": f"{counted} AND {inn('disposed_at')} AND disposed_on_time = TRUE",
+        "overdue_open": overdue,
+        "due_overdue": f"{due} AND {overdue}",
         "reworked": f"{fc} AND rework_count > 0",
         "extended": f"{fc} AND extend_count > 0",
         "suspended": f"{fc} AND suspend_count > 0",
         "sent_back": f"{fc} AND return_count > 0",
         "redispatched": f"{fc} AND dispatch_count > 1",
+        "cooperative": f"{fc} AND cooperative = TRUE",
     }
     sums = ",\n  ".join(f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END) AS {m}" for m, c in conds.items())
     where = (f"{inn('reported_at')} OR {inn('filed_at')} OR {inn('dispatched_at')} OR {inn('voided_at')} OR "

@@ -37,8 +37,11 @@ CHART_TOP = 20
 SOURCES = ("supervisor", "hotline", "public", "media", "superior")
 STATUSES = ("reported", "verifying", "not_filed", "filed", "dispatched", "disposing", "checking", "closed",
             "voided", "suspended", "merged")
-MAIN_MEASURES = ("reported", "filed", "voided", "due", "closed", "closed_on_time", "disposed", "disposed_on_time",
-                 "overdue_open", "reworked", "extended", "suspended", "sent_back")
+# the columns of the screen (the export and the API carry every measure); 多次派遣 and 协同 are two
+# figures: a case dispatched more than once, and one dispatch to several departments at once
+MAIN_MEASURES = ("reported", "filed", "voided", "due", "closed", "closed_on_time", "self_disposed", "disposed",
+                 "disposed_on_time", "overdue_open", "reworked", "extended", "suspended", "sent_back", "redispatched",
+                 "cooperative")
 MAIN_RATES = ("close_rate", "ontime_close_rate", "dispose_rate", "ontime_dispose_rate", "rework_rate")
 
 
