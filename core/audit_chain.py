@@ -167,6 +167,7 @@ class Sealer:
     def __init__(self, engine: Engine, delay: float) -> None:
         self.engine, self.delay = _unpooled(engine), delay
         self._wake = threading.Event()
+        self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._last_full = 0.0
@@ -180,9 +181,11 @@ class Sealer:
         with self._lock:
             thread, self._thread = self._thread, None
             self._closed = True
+            self._stop.set()  # cut the batching pause short: close() must not wait it out
             self._wake.set()
         if thread is not None and thread.is_alive():
             thread.join(timeout=30)
+        self._stop.clear()
         self._closed = False
 
     def poke(self) -> None:
@@ -206,7 +209,7 @@ class Sealer:
                         return
                 continue
             if not self._closed:
-                time.sleep(self.delay)  # let a burst of commits land in one batch
+                self._stop.wait(self.delay)  # let a burst of commits land in one batch
             self._wake.clear()
             self._seal_once()
 
