@@ -163,8 +163,6 @@ def _choices(ctx: Any, t: dict[str, Any]) -> list[dict[str, Any]]:
                     "label": ctx.gettext("command.case.op." + op), "fields": ["amount"] if op == "extend" else [],
                     "comment": ("comment" if op == "resume" else "reason", op not in NO_REASON_OPS),
                     "comment_label": note if op in NO_REASON_OPS else reason})
-    for i, ch in enumerate(out):
-        ch["primary"] = i == 0
     return out
 
 
@@ -442,8 +440,16 @@ def _class_choices(s: Any) -> list[tuple[str, str]]:
 def _intake_context(request: Request, s: Any, values: dict[str, Any], errors: dict[str, Any],
                     message: str = "") -> dict[str, Any]:
     ctx, user = ctx_of(request), user_of(request)
-    return {"values": values, "errors": errors, "message": message, "classes": _class_choices(s),
+    loc_en = ctx.deployment.locale == "en"
+    field_errors = {k: (e.get("message_en") if loc_en and e.get("message_en") else e.get("message", ""))
+                    for k, e in errors.items() if isinstance(e, dict)}
+    return {"values": values, "errors": errors, "field_errors": field_errors, "message": message,
+            "classes": _class_choices(s),
             "sources": CASE_SOURCES, "intake_operator": ctx.can_anywhere(user, "command.case.view_all")}
+
+
+INTAKE_FIELDS = {"class_code", "lon", "lat", "address", "description", "photos", "photos_after", "reporter_name",
+                 "reporter_phone"}  # the fields of the report form that show their own errors
 
 
 @requires(REPORT)
@@ -455,16 +461,31 @@ async def intake_page(request: Request) -> Response:
             return render(request, "command/case_intake.html", _intake_context(request, s, {}, {}))
     form = await request.form()
     values = {k: form.get(k) for k in form if k not in ("csrf_token", "photos", "photos_after")}
+    user = user_of(request)
+    ids: dict[str, list[str]] = {}
+    lost: set[str] = set()
     try:
+        for name in ("photos", "photos_after"):  # stored first, in their own transaction: a refused
+            posted = form.getlist(name)          # report keeps them for the next try
+            ids[name] = [v.strip() for v in posted if isinstance(v, str) and v.strip()]
+            if any(isinstance(v, UploadFile) and v.filename for v in posted):
+                lost.add(name)
+                with ctx.db.session() as s:
+                    ids[name] = await _store_uploads(request, s, posted)
+                lost.discard(name)
         with ctx.db.session() as s:
-            photos = await _store_uploads(request, s, form.getlist("photos"))
-            after = await _store_uploads(request, s, form.getlist("photos_after"))
-            c = cases.report(ctx, s, actor_of(request), _report_in(values, photos, after))
+            c = cases.report(ctx, s, actor_of(request), _report_in(values, ids["photos"], ids["photos_after"]))
             cid = c.id
     except ValidationFailed as exc:
+        errors = dict(exc.fields or {})
+        if "file" in errors:  # a bad upload: under the field it was chosen in
+            errors[next(iter(lost), "photos")] = errors.pop("file")
         with ctx.db.session() as s:
-            return render(request, "command/case_intake.html",
-                          _intake_context(request, s, values, exc.fields or {}, exc.zh), status_code=422)
+            shown = errors and set(errors) <= INTAKE_FIELDS
+            context = _intake_context(request, s, values, errors, "" if shown else _says(ctx, exc))
+            context["kept"] = {n: _kept_photos(ctx, s, user, ids.get(n) or []) for n in ("photos", "photos_after")}
+            context["lost"] = lost
+            return render(request, "command/case_intake.html", context, status_code=422)
     return RedirectResponse(f"/command/cases/{cid}?reported=1", status_code=303)
 
 

@@ -45,6 +45,8 @@
     if (!target || !target.querySelector) { return; }
     var bad = target.querySelector("[aria-invalid=true], .case-error");
     if (bad) {
+      var done = document.querySelector("[data-testid=case-done]");  // an earlier step's confirmation
+      if (done) { done.remove(); }
       if (bad.focus && bad.matches("input, select, textarea")) { bad.focus(); }
       if (bad.scrollIntoView) { bad.scrollIntoView({ block: "center" }); }
     }
