@@ -809,6 +809,8 @@ class TaskOut(BaseModel):
     status: str
     level: str
     due_at: str | None = None
+    url: str = Field(default="", description="where the task opens: a plugin's own page (ccms_task_links) "
+                                             "or /tasks/{id}; for 我发起的 the instance's page")
 
 
 class InstanceOut(BaseModel):
