@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -177,7 +177,6 @@ def _instance_links(ctx: Any, s: Any, items: list[dict[str, Any]]) -> dict[int, 
     ids = [i["id"] for i in items]
     if not ids:
         return {}
-    from sqlalchemy import func
     latest = s.execute(select(FlowTask.id, FlowTask.instance_id, FlowTask.flow_id, FlowTask.node_id, FlowTask.kind)
                        .where(FlowTask.id.in_(select(func.max(FlowTask.id)).where(FlowTask.instance_id.in_(ids))
                                               .group_by(FlowTask.instance_id)))).all()
