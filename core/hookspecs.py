@@ -16,7 +16,7 @@ how to extend ccms. Rules that hold for every hook:
   (:mod:`core.builtin`), so every core feature is also a worked example.
 
 The flow engine's hooks (``ccms_flow_actions``, ``ccms_flow_event``,
-``ccms_task_screen``) are at the end of this file. Hooks for form records (validation, save events) arrive
+``ccms_task_screen``, ``ccms_task_links``) are at the end of this file. Hooks for form records (validation, save events) arrive
 with that part; no hook is declared before something calls it.
 
 Everything a plugin can say as data (menus, permissions, settings schema,
@@ -156,5 +156,18 @@ def ccms_task_screen(ctx: Any, session: Any, instance: Any, task: Any) -> dict[s
     "actions": ["dispatch"]}``: core's task page links to ``url`` and leaves out
     the buttons of ``actions`` (those steps would be refused there anyway; refuse
     them yourself in ``ccms_flow_event``, the API does not ask this hook).
+    Add ``"redirect": True`` when everything about the task is on your page (e.g.
+    a check that must be done looking at photos): the task page then sends
+    whoever may see the task there instead of showing its own buttons.
     Return ``None`` for tasks that are not yours. Called for every task page
     view with its ``session``: keep it to one cheap query."""
+
+
+@hookspec
+def ccms_task_links(ctx: Any, session: Any, tasks: list[dict[str, Any]]) -> dict[int, str] | None:
+    """Where the task lists (我的待办 / 已办 / 超期 / 我发起的, ``/api/tasks``) should open
+    tasks of your flow, when your plugin has its own page for them: ``{task_id: "/path"}``.
+    Called ONCE per listed page with every task on it (mappings with ``id``,
+    ``instance_id``, ``flow_id``, ``node_id``, ``kind``): answer with one query for the
+    whole page, never one per task. Leave out tasks that are not yours; only local
+    addresses (``/...``) are used, the first plugin's answer wins."""

@@ -175,9 +175,8 @@ def test_case_steps_with_case_data_are_refused_outside_the_case_page(ctx, world)
     cid = ok(report(w["sup"]), 201)["id"]
     ok(act(w["leader"], cid, "file"))
     tid = _case_task(ctx, cid, "dispatch")
-    page = w["disp"].get(f"/tasks/{tid}").text  # the generic task page links to the case page instead
-    assert f'href="/command/cases/{cid}" data-testid="task-screen-link"' in page
-    assert 'data-testid="action-dispatch"' not in page
+    r = w["disp"].get(f"/tasks/{tid}", follow_redirects=False)  # the generic task page sends to the case page
+    assert r.status_code == 303 and r.headers["location"] == f"/command/cases/{cid}"
     r = w["disp"].api("POST", f"/api/tasks/{tid}/act", json={"action": "dispatch",
                                                               "variables": {"dept_ids": [w["ids"]["srhw"]]}})
     assert r.status_code == 422 and r.json()["error"]["code"] == "use_case_page", r.text
@@ -196,10 +195,13 @@ def test_case_steps_with_case_data_are_refused_outside_the_case_page(ctx, world)
         c = s.get(Case, cid)
         assert c.photos_after == [] and len(flow_history(s, c.instance_id)) == hist_before
     ok(act(w["h1"], cid, "done", photos=[photo_id(w["h1"])]))
-    # 核查 has no case-side data: the supervisor may pass it from the generic inbox
+    # 核查 from 我的待办: the task opens the case page, with the photos before and after (issue 11 item 9)
     tid = _case_task(ctx, cid, "check")
-    page = w["sup"].get(f"/tasks/{tid}").text  # linked, and its buttons stay
-    assert 'data-testid="task-screen-link"' in page and 'data-testid="action-pass"' in page
+    page = w["sup"].get(f"/tasks/{tid}")
+    assert str(page.url).endswith(f"/command/cases/{cid}") and 'data-testid="task-form"' not in page.text
+    assert 'data-testid="case-photos-before"' in page.text and 'data-testid="case-photos-after"' in page.text
+    assert 'data-testid="case-act-pass"' in page.text
+    # machines may still pass it through the task API (no case-side data)
     assert w["sup"].api("POST", f"/api/tasks/{tid}/act", json={"action": "pass"}).status_code == 200
     assert detail(w["sup"], cid)["checked_at"]
 
@@ -227,7 +229,7 @@ def test_waiting_for_me_lists_the_cases_of_ones_own_tasks(world):  # noqa: F811
     assert ok(w["sup2"].api("GET", "/api/command/cases?view=mine"))["total"] == 0
 
 
-def test_case_page_confirms_a_step_and_explains_a_refusal_in_both_languages(world):  # noqa: F811
+def test_case_page_confirms_a_step_and_explains_a_refusal_next_to_its_field(world):  # noqa: F811
     w = world
     cid = to_dispose(w)["id"]
     r = w["h1"].form(f"/command/cases/{cid}/do", {"do": "claim"}, follow_redirects=False)
@@ -237,6 +239,8 @@ def test_case_page_confirms_a_step_and_explains_a_refusal_in_both_languages(worl
     assert r.status_code == 422  # the page again with the reason; nothing travels in the URL
     page = r.text
     assert "伪造" not in w["h1"].get(f"/command/cases/{cid}?error=伪造&error_en=forged").text
-    alert = re.search(r'data-testid="case-error">(.*?)</p>', page, re.DOTALL).group(1)
-    assert "请上传至少一张照片" in alert and '<span lang="en">upload at least one photo</span>' in alert
+    assert "请按提示修改" in re.search(r'data-testid="case-error">(.*?)</p>', page, re.DOTALL).group(1)
+    form = re.search(r'<form[^>]*data-testid="case-form-done".*?</form>', page, re.DOTALL).group(0)
+    err = re.search(r'<small class="error" id="[^"]*-e-photos"[^>]*>(.*?)</small>', form, re.DOTALL).group(1)
+    assert err == "请上传至少一张照片"  # in Chinese, under the photo field (issue 11 item 15)
     assert 'data-testid="case-done"' not in page and detail(w["h1"], cid)["status"] == "disposing"

@@ -365,7 +365,7 @@ def authorize(run: Run, task: FlowTask, *, apply: bool = True) -> None:
         return
     if pid is not None and task.assignee_id is None and is_candidate(run.session, task.id, pid):
         if task.claim:
-            raise Forbidden("请先认领此任务", "claim the task first", code="claim_required")
+            raise Forbidden("请先签收此任务", "claim the task first", code="claim_required")
         if apply:
             task.assignee_id = pid
             task.claimed_at = run.now
@@ -936,14 +936,14 @@ def last_people(session: Session, instance_id: int, node_id: str) -> dict[str | 
 
 
 def claim(session: Session, ctx: Any, actor: Actor | None, task_id: int, *, version: int | None = None) -> FlowTask:
-    """Take an unassigned task one is a candidate of (认领)."""
+    """Take an unassigned task one is a candidate of (签收)."""
     run = Run(session, ctx, actor)
     task = live_task(session, task_id, version)
     inst = running(session, task)
     if task.assignee_id is not None:
         if task.assignee_id == run.actor.id:
             return task
-        raise Conflict("该任务已被他人认领", "someone else has claimed the task", code="already_claimed")
+        raise Conflict("该任务已被他人签收", "someone else has claimed the task", code="already_claimed")
     if run.actor.id is None or not is_candidate(session, task.id, run.actor.id):
         raise Forbidden("您不是该任务的候选办理人", "you are not a candidate for this task", code="not_candidate")
     task.assignee_id = run.actor.id
@@ -951,7 +951,7 @@ def claim(session: Session, ctx: Any, actor: Actor | None, task_id: int, *, vers
     run.touch(inst)
     flush(session)
     run.history(inst, "claim", task=task)
-    run.audit("flow.task.claim", inst, f"认领任务 {task.id}", after={"task_id": task.id})
+    run.audit("flow.task.claim", inst, f"签收任务 {task.id}", after={"task_id": task.id})
     run.emit("task.claimed", inst, task, assignee_id=task.assignee_id)
     flush(session)
     return task
@@ -963,13 +963,13 @@ def unclaim(session: Session, ctx: Any, actor: Actor | None, task_id: int, *, ve
     task = live_task(session, task_id, version)
     inst = running(session, task)
     if task.assignee_id != run.actor.id or task.claimed_at is None or not candidates_of(session, task.id):
-        raise Forbidden("只能退回自己认领的任务", "you can only give back a task you claimed", code="not_claimer")
+        raise Forbidden("只能退回自己签收的任务", "you can only give back a task you claimed", code="not_claimer")
     task.assignee_id = None
     task.claimed_at = None
     run.touch(inst)
     flush(session)
     run.history(inst, "unclaim", task=task)
-    run.audit("flow.task.unclaim", inst, f"退回认领任务 {task.id}", after={"task_id": task.id})
+    run.audit("flow.task.unclaim", inst, f"退回签收任务 {task.id}", after={"task_id": task.id})
     run.emit("task.unclaimed", inst, task)
     flush(session)
     return task

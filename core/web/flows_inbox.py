@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -154,6 +154,37 @@ def _bulk_transitions(d: Any, node_id: str) -> list[dict[str, Any]]:
             and "timer" not in t]
 
 
+def _local(url: Any) -> bool:
+    return isinstance(url, str) and url.startswith("/") and not url.startswith("//")
+
+
+def task_links(ctx: Any, s: Any, tasks: list[Mapping[str, Any]]) -> dict[int, str]:
+    """Where each listed task opens (``ccms_task_links``, asked once for the whole list): a
+    plugin's own page for its tasks, else ``/tasks/{id}``. Only local addresses are used."""
+    items = [{k: t.get(k) for k in ("id", "instance_id", "flow_id", "node_id", "kind")} for t in tasks]
+    out: dict[int, str] = {}
+    if items:
+        for answer in ctx.pm.hook.ccms_task_links(ctx=ctx, session=s, tasks=items):
+            for tid, url in (answer or {}).items():
+                if _local(url):
+                    out.setdefault(tid, url)
+    return {t["id"]: out.get(t["id"], f"/tasks/{t['id']}") for t in items if t.get("id") is not None}
+
+
+def _instance_links(ctx: Any, s: Any, items: list[dict[str, Any]]) -> dict[int, str]:
+    """我发起的 lists instances: each opens where its latest task would (a plugin's page),
+    else the instance page. One query for the latest tasks, one hook call."""
+    ids = [i["id"] for i in items]
+    if not ids:
+        return {}
+    latest = s.execute(select(FlowTask.id, FlowTask.instance_id, FlowTask.flow_id, FlowTask.node_id, FlowTask.kind)
+                       .where(FlowTask.id.in_(select(func.max(FlowTask.id)).where(FlowTask.instance_id.in_(ids))
+                                              .group_by(FlowTask.instance_id)))).all()
+    links = task_links(ctx, s, [r._asdict() for r in latest])
+    by_inst = {r.instance_id: links[r.id] for r in latest if not links[r.id].startswith("/tasks/")}
+    return {i: by_inst.get(i, f"/flows/instances/{i}") for i in ids}
+
+
 def _list_context(request: Request, ctx: Any, s: Any, user: Any, group: str) -> dict[str, Any]:
     filters = _filters(request)
     page = QUERIES[group](s, ctx, user, filters)
@@ -163,7 +194,9 @@ def _list_context(request: Request, ctx: Any, s: Any, user: Any, group: str) -> 
     cal_ids = dict(s.execute(select(FlowTask.id, FlowTask.calendar_id).where(
         FlowTask.id.in_([i["id"] for i in items if i.get("due_at")]))).all()) if group != "started" else {}
     provisional = calendar_service.provisional_checker(s)
+    links = _instance_links(ctx, s, items) if group == "started" else task_links(ctx, s, items)
     for i in items:
+        i["url"] = links.get(i["id"], "")
         if group == "started":
             i["status_text"] = inbox.label(ctx, "instance", i["status"])
         else:
@@ -318,12 +351,12 @@ def _task_info(ctx: Any, s: Any, task: FlowTask, names: Mapping[int, str]) -> di
 
 
 def _task_screen(ctx: Any, s: Any, inst: FlowInstance, task: FlowTask) -> dict[str, Any] | None:
-    """A plugin's own page for this task (``ccms_task_screen``): ``{"url", "actions"}`` or None.
-    Only a local address is linked to."""
+    """A plugin's own page for this task (``ccms_task_screen``): ``{"url", "actions", "redirect"}``
+    or None. Only a local address is linked to."""
     for r in ctx.pm.hook.ccms_task_screen(ctx=ctx, session=s, instance=inst, task=task):
         url = str((r or {}).get("url") or "")
-        if url.startswith("/") and not url.startswith("//"):
-            return {"url": url, "actions": {str(a) for a in r.get("actions") or ()}}
+        if _local(url):
+            return {"url": url, "actions": {str(a) for a in r.get("actions") or ()}, "redirect": bool(r.get("redirect"))}
     return None
 
 
@@ -400,6 +433,16 @@ def _task_response(request: Request, task_id: int, status: int = 200, **kw: Any)
 
 @authenticated
 async def task_page(request: Request) -> Response:
+    """The generic task page; a task whose plugin handles it on its own page (``ccms_task_screen``
+    with ``redirect``) is sent there, so it is never done without what that page shows."""
+    ctx, user = request.scope["ccms"], _user(request)
+    with ctx.db.session() as s:
+        task = engine.get_task(s, request.path_params["id"])
+        inst = engine.get_instance(s, task.instance_id)
+        _require_view(ctx, s, user, inst)
+        screen = _task_screen(ctx, s, inst, task)
+    if screen is not None and screen["redirect"]:
+        return RedirectResponse(screen["url"], status_code=303)
     return _task_response(request, request.path_params["id"])
 
 
@@ -765,6 +808,8 @@ class TaskOut(BaseModel):
     status: str
     level: str
     due_at: str | None = None
+    url: str = Field(default="", description="where the task opens: a plugin's own page (ccms_task_links) "
+                                             "or /tasks/{id}; for 我发起的 the instance's page")
 
 
 class InstanceOut(BaseModel):
@@ -801,7 +846,9 @@ async def api_tasks(request: Request) -> Response:
     with ctx.db.session() as s:
         page = QUERIES[group](s, ctx, user, _filters(request))
         counts = inbox.counts(s, ctx, user)
-    return JSONResponse({"group": group, "items": [_jsonable(i) for i in page.items], "total": page.total,
+        links = _instance_links(ctx, s, page.items) if group == "started" else task_links(ctx, s, page.items)
+    return JSONResponse({"group": group, "items": [{**_jsonable(i), "url": links.get(i["id"], "")} for i in page.items],
+                         "total": page.total,
                          "page": page.page, "page_size": page.page_size, "counts": counts})
 
 
@@ -901,15 +948,15 @@ api_docs = [
             query={"group": "todo | overdue | done | started", "flow_id": "流程", "node_id": "环节", "q": "搜索标题",
                    "level": "none | green | yellow | red", "page": "页码", "page_size": "每页条数 (≤200)",
                    "sort": "due | -due | created | -created | done | -done"}),
-    api_doc("/api/tasks/bulk", "post", "批量认领或办理 / bulk claim or complete (node `bulk`)", permission=_WHO,
+    api_doc("/api/tasks/bulk", "post", "批量签收或办理 / bulk claim or complete (node `bulk`)", permission=_WHO,
             request=BulkIn, tag="flows", status=(200, 207)),
     api_doc("/api/tasks/{id}", "get", "任务详情与可用操作 / a task with its allowed actions", permission=_WHO,
             tag="flows"),
     api_doc("/api/tasks/{id}/act", "post", "办理任务 / complete a task (409 on a stale version or a closed task)",
             permission=_WHO, request=ActIn, tag="flows"),
-    api_doc("/api/tasks/{id}/claim", "post", "认领任务 / claim a task", permission=_WHO, request=VersionIn,
+    api_doc("/api/tasks/{id}/claim", "post", "签收任务 / claim a task", permission=_WHO, request=VersionIn,
             tag="flows"),
-    api_doc("/api/tasks/{id}/unclaim", "post", "退回认领 / give a claimed task back", permission=_WHO,
+    api_doc("/api/tasks/{id}/unclaim", "post", "退回签收 / give a claimed task back", permission=_WHO,
             request=VersionIn, tag="flows"),
     api_doc("/api/tasks/{id}/operations/{op}", "post",
             "特殊操作 / special operation: return 回退, extend 延期, suspend 挂账, resume 恢复, void 作废, "

@@ -78,3 +78,9 @@ def ccms_seed_demo(ctx: Any, session: Any, orgs: dict[str, Any]) -> Any:
     people and ~20,000 cases; returns the demo logins it made."""
     from .demo import seed_demo
     return seed_demo(ctx, session, orgs)
+
+
+@hookimpl
+def ccms_task_links(ctx: Any, session: Any, tasks: list[dict[str, Any]]) -> dict[int, str]:
+    """Case-loop tasks in 我的待办 and the other lists open their case page (one query per list page)."""
+    return cases.task_links(session, tasks)

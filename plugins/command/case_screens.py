@@ -137,6 +137,35 @@ def _my_tasks(s: Any, ctx: Any, user: Any, c: Case) -> list[dict[str, Any]]:
     return out
 
 
+# the fields each step's form asks for besides its comment box
+ACT_FIELDS = {"dispatch": ["dept_ids"], "done": ["photos"], "merge": ["merge_into"], "file": ["urgency"]}
+NO_REASON_OPS = ("urge", "resume")  # operations whose note may stay empty
+
+
+def _choices(ctx: Any, t: dict[str, Any]) -> list[dict[str, Any]]:
+    """One form per thing the user may do on task ``t``: its steps (or an approval's two
+    answers), then its special operations; each with its own fields and comment box."""
+    out: list[dict[str, Any]] = []
+    comment, reason, note = (ctx.gettext(k) for k in ("command.case.comment", "command.case.reason",
+                                                     "command.casepage.note"))
+    for a in t["actions"]:
+        if t["kind"] == "approval":
+            out.append({"key": a["action"], "do": "decide", "approve": "1" if a["action"] == "approve" else "0",
+                        "label": a["label"], "fields": [], "comment": ("comment", a["comment_required"]),
+                        "comment_label": comment})
+        else:  # 合并 without a note says which case it went into (cases.act)
+            out.append({"key": a["action"], "do": "act", "action": a["action"], "label": a["label"],
+                        "fields": ACT_FIELDS.get(a["action"], []),
+                        "comment": ("comment", a["comment_required"] and a["action"] != "merge"),
+                        "comment_label": note if a["action"] == "merge" else comment})
+    for op in t["operations"]:
+        out.append({"key": "op-" + op, "do": "resume" if op == "resume" else "op", "op": op,
+                    "label": ctx.gettext("command.case.op." + op), "fields": ["amount"] if op == "extend" else [],
+                    "comment": ("comment" if op == "resume" else "reason", op not in NO_REASON_OPS),
+                    "comment_label": note if op in NO_REASON_OPS else reason})
+    return out
+
+
 def _timeline(s: Any, ctx: Any, c: Case) -> list[dict[str, Any]]:
     """Every step of the case, oldest first, in the words of the flow definition (node titles,
     action labels) — 签收 for the engine's claim, as CJJ/T 106 calls it."""
@@ -411,8 +440,16 @@ def _class_choices(s: Any) -> list[tuple[str, str]]:
 def _intake_context(request: Request, s: Any, values: dict[str, Any], errors: dict[str, Any],
                     message: str = "") -> dict[str, Any]:
     ctx, user = ctx_of(request), user_of(request)
-    return {"values": values, "errors": errors, "message": message, "classes": _class_choices(s),
+    loc_en = ctx.deployment.locale == "en"
+    field_errors = {k: (e.get("message_en") if loc_en and e.get("message_en") else e.get("message", ""))
+                    for k, e in errors.items() if isinstance(e, dict)}
+    return {"values": values, "errors": errors, "field_errors": field_errors, "message": message,
+            "classes": _class_choices(s),
             "sources": CASE_SOURCES, "intake_operator": ctx.can_anywhere(user, "command.case.view_all")}
+
+
+INTAKE_FIELDS = {"class_code", "lon", "lat", "address", "description", "photos", "photos_after", "reporter_name",
+                 "reporter_phone"}  # the fields of the report form that show their own errors
 
 
 @requires(REPORT)
@@ -424,16 +461,31 @@ async def intake_page(request: Request) -> Response:
             return render(request, "command/case_intake.html", _intake_context(request, s, {}, {}))
     form = await request.form()
     values = {k: form.get(k) for k in form if k not in ("csrf_token", "photos", "photos_after")}
+    user = user_of(request)
+    ids: dict[str, list[str]] = {}
+    lost: set[str] = set()
     try:
+        for name in ("photos", "photos_after"):  # stored first, in their own transaction: a refused
+            posted = form.getlist(name)          # report keeps them for the next try
+            ids[name] = [v.strip() for v in posted if isinstance(v, str) and v.strip()]
+            if any(isinstance(v, UploadFile) and v.filename for v in posted):
+                lost.add(name)
+                with ctx.db.session() as s:
+                    ids[name] = await _store_uploads(request, s, posted)
+                lost.discard(name)
         with ctx.db.session() as s:
-            photos = await _store_uploads(request, s, form.getlist("photos"))
-            after = await _store_uploads(request, s, form.getlist("photos_after"))
-            c = cases.report(ctx, s, actor_of(request), _report_in(values, photos, after))
+            c = cases.report(ctx, s, actor_of(request), _report_in(values, ids["photos"], ids["photos_after"]))
             cid = c.id
     except ValidationFailed as exc:
+        errors = dict(exc.fields or {})
+        if "file" in errors:  # a bad upload: under the field it was chosen in
+            errors[next(iter(lost), "photos")] = errors.pop("file")
         with ctx.db.session() as s:
-            return render(request, "command/case_intake.html",
-                          _intake_context(request, s, values, exc.fields or {}, exc.zh), status_code=422)
+            shown = errors and set(errors) <= INTAKE_FIELDS
+            context = _intake_context(request, s, values, errors, "" if shown else _says(ctx, exc))
+            context["kept"] = {n: _kept_photos(ctx, s, user, ids.get(n) or []) for n in ("photos", "photos_after")}
+            context["lost"] = lost
+            return render(request, "command/case_intake.html", context, status_code=422)
     return RedirectResponse(f"/command/cases/{cid}?reported=1", status_code=303)
 
 
@@ -529,21 +581,49 @@ async def tasks_page(request: Request) -> Response:
 
 @requires(VIEW)
 async def detail_page(request: Request) -> Response:
-    """案件详情: facts, photos before/after, deadline colour, timeline, the flow with the current step, buttons."""
+    """案件详情: facts, photos before/after, deadline colour, timeline, the flow with the current step,
+    one form per available step."""
     return _detail(request)
 
 
-def _detail(request: Request, error: CcmsError | None = None) -> Response:
-    """The case page; with ``error`` (a refused button) the reason is shown on it, status 4xx."""
+def _state_key(data: dict[str, Any]) -> str:
+    """Which form of a task a post came from (the key of :func:`_choices`)."""
+    what = str(data.get("do") or "act")
+    if what == "decide":
+        return "approve" if data.get("approve") == "1" else "reject"
+    if what in ("op", "resume"):
+        return "op-" + (str(data.get("op") or "") if what == "op" else "resume")
+    return "claim" if what == "claim" else str(data.get("action") or "")
+
+
+def _kept_photos(ctx: Any, s: Any, user: Any, ids: list[str]) -> list[Any]:
+    """Photos a refused post had already stored: shown again (ticked) when the poster uploaded
+    them and they are not attached anywhere yet."""
+    out = []
+    for i in dict.fromkeys(ids):
+        try:
+            row = attachment_get(s, i)
+        except CcmsError:
+            continue
+        if row.created_by == user.id and row.attached_to is None and row.content_type.startswith("image/"):
+            out.append(row)
+    return out
+
+
+def _detail(request: Request, error: CcmsError | None = None, state: dict[str, Any] | None = None,
+            fragment: bool = False) -> Response:
+    """The case page. After a refused post (``error`` with the post's ``state``): the form it came
+    from filled again with the error next to its field (``fragment``: that form alone, for htmx),
+    status 4xx; an error no form on the page can show is shown at the top."""
     ctx, user = ctx_of(request), user_of(request)
     with ctx.db.session() as s:
         c = cases.require_view(ctx, user, s, request.path_params["id"])
         tasks = _my_tasks(s, ctx, user, c)
+        for t in tasks:
+            t["choices"] = _choices(ctx, t)
         live_nodes = {t["node_id"] for t in tasks}
         m = flow_models()
         inst = s.get(m.FlowInstance, c.instance_id) if c.instance_id else None
-        svg = flow_diagram_svg(s, inst.flow_id, inst.def_version, highlight=live_nodes,
-                               locale=ctx.deployment.locale) if inst else ""
         sug = _suggest(s, c)
         names = {k: v.name for k, v in org_info(s, [*(c.dept_ids or []), sug.dept_org_id if sug else None,
                                                      *[t["org_id"] for t in tasks]]).items()}
@@ -552,34 +632,85 @@ def _detail(request: Request, error: CcmsError | None = None) -> Response:
         # the case it duplicates / was merged into: named only to whoever may see that case too
         dup, merged = (s.get(Case, i) if i else None for i in (c.duplicate_of_id, c.merged_into_id))
         dup, merged = (x if x is not None and cases.may_view(ctx, user, s, x) else None for x in (dup, merged))
-        context = {"c": c, "contact": contact.contact(ctx, user, s, c, page=True), "tasks": tasks, "svg": svg, "timeline": _timeline(s, ctx, c), "sug": sug, "names": names,
-                   "limit": case_limit(ctx, s, c),
+        merging = any(ch["key"] == "merge" for t in tasks for ch in t["choices"])
+        if state is not None:
+            state["kept"] = _kept_photos(ctx, s, user, state.get("photo_ids") or [])
+            state["photos_lost"] = bool(state.get("uploaded")) and not state["kept"]
+        target = None
+        if state is not None:
+            if not state["task"]:  # a post without its task (API-like): the task offering that step
+                state["task"] = next((str(t["id"]) for t in tasks for ch in t["choices"] if ch["key"] == state["key"]), "")
+            target = next(((t, ch) for t in tasks for ch in t["choices"]
+                           if str(t["id"]) == state["task"] and ch["key"] == state["key"]), None)
+            if state["key"] == "claim" and any(str(t["id"]) == state["task"] and t["claim"] for t in tasks):
+                target = (None, None)
+        context = {"c": c, "contact": contact.contact(ctx, user, s, c, page=True), "tasks": tasks,
+                   "timeline": _timeline(s, ctx, c), "sug": sug, "names": names,
+                   "limit": case_limit(ctx, s, c), "state": state,
                    "depts": depts, "dup": dup, "merged": merged, "level": _deadline_level(c),
+                   "merge_options": cases.merge_candidates(ctx, s, c, user) if merging else [],
+                   "class_name_of": _class_namer(s),
                    "dept_text": "、".join(names.get(d, str(d)) for d in c.dept_ids or []),
-                   "map": grids.svg_map(s, community=c.community_code, highlight=c.grid_code)
-                   if c.community_code else None,
-                   "class_name": Classes(s).name("event" if c.kind == "E" else "component", c.class_code[1:]),
                    "reported": request.query_params.get("reported") == "1",
-                   "error": error.zh if error is not None else "",
-                   "error_en": error.en if error is not None else "",
+                   "error": "", "error_en": "",
                    "done": error is None and request.query_params.get("done", "") in DONE_WHAT}
+        if error is not None and target is None:  # the step is gone (someone else was quicker …)
+            context["error"], context["error_en"] = _says(ctx, error), ""
+        elif error is not None:
+            context["error"] = ctx.gettext("command.casepage.fix")
+        if fragment and target is not None and target[0] is not None:
+            context.update(task=target[0], choice=target[1])
+            return render(request, "command/_case_form_one.html", context, status_code=error.status if error else 200)
+        context.update(
+            svg=flow_diagram_svg(s, inst.flow_id, inst.def_version, highlight=live_nodes,
+                                 locale=ctx.deployment.locale) if inst else "",
+            map=grids.svg_map(s, community=c.community_code, highlight=c.grid_code) if c.community_code else None,
+            class_name=Classes(s).name("event" if c.kind == "E" else "component", c.class_code[1:]))
         response = render(request, "command/case_detail.html", context)
         if error is not None:
             response.status_code = error.status
+            if fragment:  # the form is gone: the whole page (htmx swaps the body)
+                response.headers["HX-Retarget"], response.headers["HX-Reswap"] = "body", "innerHTML"
         return response
+
+
+def _says(ctx: Any, exc: CcmsError) -> str:
+    """A refusal in the deployment's language (the English text only for an English deployment)."""
+    return exc.en if ctx.deployment.locale == "en" and exc.en else exc.zh
+
+
+def _form_state(ctx: Any, form: Any, data: dict[str, Any], exc: CcmsError, photo_ids: list[str],
+                uploaded: bool) -> dict[str, Any]:
+    """What a refused post typed and chose, with its errors per field, to fill its form again."""
+    errors = dict(exc.fields or {})
+    shown = {"comment", "reason", "photos_after", "photos", "file", "dept_ids", "merge_into", "amount"}
+    message = "" if errors and set(errors) <= shown else _says(ctx, exc)
+    return {"task": str(data.get("task_id") or ""), "key": _state_key(data), "errors": errors, "message": message,
+            "typed": {k: v for k, v in data.items() if isinstance(v, str)},
+            "dept_ids": [str(d) for d in form.getlist("dept_ids") if d], "photo_ids": photo_ids,
+            "uploaded": uploaded}
 
 
 @requires(VIEW)
 async def detail_post(request: Request) -> Response:
-    """The buttons of the detail page (form posts): act / claim / op / decide / resume."""
+    """The forms of the detail page: act / claim / op / decide / resume. Refused: the page (or,
+    for htmx, the form) again with what was typed and the errors next to their fields."""
     ctx = ctx_of(request)
     cid = request.path_params["id"]
     form = await request.form()
     data: dict[str, Any] = {k: form.get(k) for k in form if k not in ("csrf_token", "photos", "dept_ids")}
     what = str(data.get("do") or "act")
+    hx = bool(request.headers.get("HX-Request"))
+    posted = form.getlist("photos") if what == "act" else []
+    photo_ids = [v.strip() for v in posted if isinstance(v, str) and v.strip()]  # kept from a refused post
+    uploaded = any(isinstance(v, UploadFile) and v.filename for v in posted)
     try:
+        actor, viewer = actor_of(request), user_of(request)
+        if uploaded:  # stored in their own transaction: a refused step keeps them for the next try
+            with ctx.db.session() as s:
+                cases.require_view(ctx, viewer, s, cid)  # before storing uploads: a hidden case is "not found"
+                photo_ids = await _store_uploads(request, s, posted)
         with ctx.db.session() as s:
-            actor, viewer = actor_of(request), user_of(request)
             if what == "claim":
                 cases.claim(ctx, s, actor, cid, data.get("task_id"), viewer=viewer)
             elif what == "op":
@@ -591,17 +722,20 @@ async def detail_post(request: Request) -> Response:
             elif what == "resume":
                 cases.resume(ctx, s, actor, cid, str(data.get("comment") or ""), viewer=viewer)
             else:
-                cases.require_view(ctx, viewer, s, cid)  # before storing uploads: a hidden case is "not found"
-                photos = await _store_uploads(request, s, form.getlist("photos"))
+                merge_into = data.get("merge_into") or str(data.get("merge_into_no") or "").strip() or None
                 cases.act(ctx, s, actor, cid, str(data.get("action") or ""), comment=str(data.get("comment") or ""),
                           task_id=data.get("task_id"), version=data.get("version"),
-                          dept_ids=[d for d in form.getlist("dept_ids") if d], photos=photos,
-                          merge_into=data.get("merge_into"), urgency=data.get("urgency") or None, viewer=viewer)
+                          dept_ids=[d for d in form.getlist("dept_ids") if d], photos=photo_ids,
+                          merge_into=merge_into, urgency=data.get("urgency") or None, viewer=viewer)
     except CcmsError as exc:
         if exc.status in (401, 404):
             raise
-        return _detail(request, exc)  # the case page again, with the reason (nothing was written)
-    return RedirectResponse(f"/command/cases/{cid}?done={what if what in DONE_WHAT else 'act'}", status_code=303)
+        # nothing of the step was written; the photos stored above stay, offered again
+        return _detail(request, exc, _form_state(ctx, form, data, exc, photo_ids, uploaded), fragment=hx)
+    url = f"/command/cases/{cid}?done={what if what in DONE_WHAT else 'act'}"
+    if hx:
+        return Response(status_code=200, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
 
 
 routes = [

@@ -217,6 +217,28 @@ def nearby_open(ctx: PluginContext, session: Session, class_code: str, lon: floa
     return found[:limit]
 
 
+def merge_candidates(ctx: PluginContext, session: Session, case: Case, viewer: Any) -> list[tuple[Case, float | None]]:
+    """The open cases ``case`` may be merged into, for the 合并 picker: the duplicate the report
+    was flagged with, then the open cases of the class nearby (the duplicate check's radius and
+    window, counted back from this case's report) — only those ``viewer`` may see."""
+    out: list[tuple[Case, float | None]] = []
+    if case.lon is not None and case.lat is not None:
+        conf = settings(ctx, session)
+        back = max((utcnow() - case.reported_at).total_seconds() / 3600, 0) if case.reported_at else 0
+        out = [(c, d) for c, d in nearby_open(ctx, session, case.class_code, case.lon, case.lat, exclude=case.id,
+                                              hours=float(conf.get("duplicate_window_hours", 24)) + back,
+                                              conf=conf, viewer=viewer)]
+    dup = session.get(Case, case.duplicate_of_id) if case.duplicate_of_id else None
+    if dup is not None and all(c.id != dup.id for c, _d in out) and may_view(ctx, viewer, session, dup):
+        far = (distance_m(case.lon, case.lat, dup.lon, dup.lat)
+               if None not in (case.lon, case.lat, dup.lon, dup.lat) else None)
+        out.insert(0, (dup, far))
+    elif dup is not None:
+        out.sort(key=lambda p: p[0].id != dup.id)  # the flagged duplicate first
+    return [(c, d) for c, d in out if c.status in OPEN_STATUSES and c.merged_into_id is None
+            and c.class_code == case.class_code]
+
+
 # --- reporting ---------------------------------------------------------------------------
 
 @dataclass
@@ -529,6 +551,12 @@ def _nodes_with_all() -> set[str]:
 
 
 def _merge_target(ctx: PluginContext, session: Session, case: Case, merge_into: Any, viewer: Any = None) -> Case:
+    """The open case of the same class to merge into: its id (the picker) or its case number."""
+    if merge_into in (None, "") or (isinstance(merge_into, str) and not merge_into.strip()):
+        raise bad("merge_into", "请选择要合并到的案件", "choose the case to merge into")
+    if isinstance(merge_into, str) and not merge_into.strip().isdecimal():
+        found = session.scalar(select(Case.id).where(Case.case_no == merge_into.strip().upper()))
+        merge_into = found if found is not None else merge_into.strip()
     try:
         target = _case_of(ctx, session, merge_into, viewer)
     except NotFound:
@@ -748,8 +776,19 @@ def task_screen(session: Session, instance: Any, task: Any) -> dict[str, Any] | 
     case_id = session.scalar(select(Case.id).where(Case.instance_id == instance.id))
     if case_id is None:
         return None
-    return {"url": f"/command/cases/{case_id}",
+    return {"url": f"/command/cases/{case_id}", "redirect": True,
             "actions": sorted(a for n, a in CASE_SIDE_ACTIONS if n == task.node_id)}
+
+
+def task_links(session: Session, tasks: list[dict[str, Any]]) -> dict[int, str]:
+    """``ccms_task_links``: every case-loop task of a listed page opens its case page (one query
+    for the page: the cases of the listed instances)."""
+    mine = [t for t in tasks if t.get("flow_id") == FLOW_ID and t.get("id") is not None]
+    if not mine:
+        return {}
+    by_inst = dict(session.execute(select(Case.instance_id, Case.id).where(
+        Case.instance_id.in_({t["instance_id"] for t in mine}))).all())
+    return {t["id"]: f"/command/cases/{by_inst[t['instance_id']]}" for t in mine if t["instance_id"] in by_inst}
 
 
 def on_flow_event(ctx: PluginContext, session: Session, event: dict[str, Any]) -> None:
