@@ -195,7 +195,8 @@ def test_dispose_without_photo_keeps_the_comment_and_shows_the_error_at_the_fiel
     assert r.status_code == 422 and "<html" in r.text
     done = _form(r.text, "done")
     assert ">已清理干净，垃圾已运走</textarea>" in done
-    assert re.search(r'-e-photos"[^>]*>请上传至少一张照片</small>', done) and "upload at least" not in r.text
+    # Chinese first, the English wording secondary (the house rule for staff-facing errors)
+    assert re.search(r'-e-photos"[^>]*>请上传至少一张照片 <span lang="en" class="muted">[^<]*upload at least[^<]*</span></small>', done)
     # htmx: just that form comes back (to be swapped in place)
     r = w["h1"].form(f"/command/cases/{cid}/do", form, headers={"HX-Request": "true"})
     assert r.status_code == 422 and "<html" not in r.text and r.text.strip().startswith("<form")
