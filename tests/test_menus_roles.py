@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from test_plugins import fixture_plugins  # noqa: F401  (fixture)
 
 from core import demo
 from core.errors import StartupError
@@ -30,7 +31,6 @@ from core.plugins import discover
 from core.web.user import CurrentUser
 from plugins.command import demo as command_demo
 from plugins.command import demo_cases
-from test_plugins import fixture_plugins  # noqa: F401  (fixture)
 
 PLANNED = ("guidance", "supervision", "evaluation", "exchange", "industry", "public_service", "data_hub")
 # entries narrowed to an audience beyond their page's guard: url -> the entry's own permission
