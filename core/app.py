@@ -34,6 +34,7 @@ from .config import Deployment
 from .db import Database
 from .errors import CcmsError, Forbidden, StartupError
 from .i18n import Catalog
+from .menus import MenuBuilder
 from .metrics import Monitor
 from .web import monitor as monitor_web
 from .web.middleware import (
@@ -81,6 +82,7 @@ class App:
         self.public_prefixes: tuple[str, ...] = ("/static/",)
         self.password_change_paths = {"/account/password", "/logout"}
         self.templates = make_env(self)
+        self.menu = MenuBuilder(self)  # create_app attaches the route table
         self.monitor = Monitor(self)
         self.logs = LogPipes(deployment)
 
@@ -191,34 +193,13 @@ class App:
         raise Forbidden(f"没有权限: {name}", f"permission denied: {permission}")
 
     def menus_for(self, user: CurrentUser | None) -> list[dict[str, Any]]:
-        """Menu tree of enabled plugins that this user may see."""
-        loc = self.deployment.locale
+        """Menu tree of enabled plugins: the entries whose page this user may
+        open (the guard of the route each url leads to; see core/menus.py)."""
         items: list[dict[str, Any]] = []
         for info in self.all_infos:
             items.extend(info.menus)
         items.extend(self.hook_list("ccms_menu_items", user=user))
-
-        def visible(item: dict[str, Any]) -> dict[str, Any] | None:
-            children = [c for c in (visible(x) for x in item.get("children", [])) if c]
-            perm = item.get("permission")
-            if perm and not self.can_anywhere(user, perm):
-                return None
-            if item.get("children") and not children and not item.get("url"):
-                return None
-            return {"id": item["id"], "title": self.catalog.localize(item["title"], loc), "url": item.get("url"),
-                    "order": item.get("order", 500), "children": sorted(children, key=lambda c: c["order"])}
-
-        merged: dict[str, dict[str, Any]] = {}
-        for item in items:  # plugins may add children to an existing group by id
-            v = visible(item)
-            if v is None:
-                continue
-            if v["id"] in merged:
-                merged[v["id"]]["children"] = sorted(merged[v["id"]]["children"] + v["children"],
-                                                     key=lambda c: c["order"])
-            else:
-                merged[v["id"]] = v
-        return sorted(merged.values(), key=lambda m: m["order"])
+        return self.menu.build(user, items)
 
     # -- HTTP --------------------------------------------------------------
 
@@ -321,4 +302,5 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
         lifespan=lifespan,
     )
     app.state.ccms = ctx
+    ctx.menu.attach(app.routes)
     return app

@@ -72,6 +72,13 @@ def logged_in(browser: Any, base_url: str, username: str, password: str,
     return context, page, errors
 
 
+def menu_click(page: Any, title: str) -> None:
+    """Open the side-menu entry called ``title``. Menu groups are folded (the current page's
+    group aside), so the entry is found with the menu's search box first, as a person would."""
+    page.fill("[data-testid=menu-search]", title)
+    page.click(f"[data-testid=menu] #menu-list a >> text={title}")
+
+
 @pytest.fixture(name="backend", params=["sqlite"])
 def sqlite_only(request: pytest.FixtureRequest) -> str:
     """Browser modules import this as their ``backend``: SQLite only."""

@@ -16,7 +16,7 @@ def test_menu_items_template_dirs_and_shutdown(make_app, fixture_plugins):  # no
         home = c.get("/").text
         assert "平台管理员的待办" in home and "/fx_hooks/todo" in home  # admin holds "*"
         # The plugin's template folder is searched before the default theme.
-        page = c.get("/data_hub/acquire").text  # a menu page still rendered by placeholder.html
+        page = c.get("/fx_hooks/todo").text  # the plugin's page renders placeholder.html
         assert "来自 fx_hooks 模板目录的页面" in page
     assert sys.modules["fx_hooks"].STOPPED == [app.state.ccms.deployment.identity]
 

@@ -292,12 +292,11 @@ def test_two_deployments_in_one_process_are_independent(make_app, new_db_url, cl
     assert sys.modules["fx_alpha"].STARTED == [c_ctx.deployment.identity]  # never started for national
 
     n_home, c_home = n_admin.get("/").text, c_admin.get("/").text
-    assert 'data-menu="supervision"' in n_home and 'data-menu="command"' not in n_home
-    assert 'data-menu="command"' in c_home and 'data-menu="supervision"' not in c_home
+    assert 'data-menu="command"' not in n_home and 'data-menu="command"' in c_home
+    # supervision is enabled for the national tier only (not built yet: a permission, no menu)
+    assert "supervision.view" in n_ctx.permissions and "supervision.view" not in c_ctx.permissions
     assert 'data-menu="fx_alpha"' in c_home and 'data-menu="fx_alpha"' not in n_home
     assert "fx_alpha panel of city:320500" in c_home and "fx_alpha panel" not in n_home
-    assert n_admin.get("/supervision/tasks").status_code == 200
-    assert c_admin.get("/supervision/tasks").status_code == 404
     assert c_admin.get("/command/cases").status_code == 200
     assert n_admin.get("/command/cases").status_code == 404
     assert c_admin.get("/fx_alpha").status_code == 200
@@ -327,11 +326,11 @@ def test_disabled_plugin_has_no_route_menu_or_permission(make_app, new_db_url, c
 
 
 def test_enabled_plugin_page_needs_its_permission(app):
-    add_user(app, "clerk", permissions=["guidance.view"])
+    add_user(app, "clerk", permissions=["command.base.view"])
     clerk = login_client(app, "clerk")
     assert clerk.get("/command/cases").status_code == 403
     home = clerk.get("/").text
-    assert 'data-menu="command"' not in home and 'data-menu="guidance"' in home
+    assert 'data-menu="command"' not in home and 'data-menu="command_base"' in home
 
 
 # --- plugin_rows (for `ccms plugins list`) --------------------------------------------------------

@@ -42,7 +42,7 @@ def test_api_plugins(admin):
     assert cmd["enabled"] is True and cmd["name"] == "指挥协调" and cmd["tiers"] == ["city"]
     assert cmd["source"] == "built-in" and cmd["permissions"][0] == {"id": "command.view", "name": "使用指挥协调"}
     assert {"id": "command.intake", "title": "指挥协调 › 信息采集", "url": "/command/intake",
-            "permission": "command.view"} in cmd["menus"]
+            "permission": "command.case.report"} in cmd["menus"]
     assert items["supervision"]["enabled"] is False and items["supervision"]["tier_ok"] is False
     assert items["core"]["has_settings"] is True
     assert all(p["enabled"] for p in admin.api("GET", "/api/plugins?enabled=1").json()["items"])

@@ -43,6 +43,7 @@ class PluginOut(BaseModel):
     name: str
     description: str
     version: str
+    planned: bool
     tiers: list[str]
     tier_ok: bool
     enabled: bool
@@ -78,7 +79,7 @@ def describe(ctx: Any, info: Any) -> dict[str, Any]:
     loc = ctx.deployment.locale
     return {"id": info.id, "name": info.name(loc),
             "description": ctx.catalog.localize(info.manifest.get("description", ""), loc),
-            "version": info.version, "tiers": info.tiers, "tier_ok": ctx.deployment.tier in info.tiers,
+            "version": info.version, "planned": bool(info.manifest.get("planned")), "tiers": info.tiers, "tier_ok": ctx.deployment.tier in info.tiers,
             "enabled": ctx.enabled(info.id), "source": info.source, "builtin": info.source == "built-in",
             "depends": info.depends,
             "permissions": [{"id": p["id"], "name": ctx.catalog.localize(p["name"], loc)} for p in info.permissions],

@@ -1,12 +1,6 @@
-"""业务指导 (Business guidance) — placeholder plugin.
+"""业务指导 (Business guidance) — not built yet (`"planned": true` in plugin.json).
 
-Declares its manifest, permission and menu; each menu entry shows a page that
-says the module is not built yet. A later issue fills it in.
+Declares its manifest and permission only: no menu and no pages until it is
+built, so nobody meets an empty screen (应用维护 → 插件 lists it as 尚未建设).
+A later issue fills it in.
 """
-
-from core.api import hookimpl, placeholder_routes
-
-
-@hookimpl
-def ccms_register_routes(ctx):
-    return placeholder_routes(ctx, "guidance")

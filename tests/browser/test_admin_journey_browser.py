@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from browserkit import shot, sqlite_only as backend  # noqa: F401  (SQLite only)
+from browserkit import menu_click, shot, sqlite_only as backend  # noqa: F401  (SQLite only)
 from conftest import ADMIN_PASSWORD, ADMIN_USER
 
 
@@ -36,7 +36,7 @@ def test_admin_sets_up_a_district_and_its_people_see_only_what_their_role_allows
     admin.wait_for_selector("[data-testid=menu]")
 
     # 机构配置: a district under the platform, then a department inside it.
-    admin.click("[data-testid=menu] >> text=机构配置")
+    menu_click(admin, "机构配置")
     admin.click("[data-testid=org-new]")
     pick(admin, "#f-parent_id", "测试市")
     admin.fill("#f-name", "新城区")
@@ -59,7 +59,7 @@ def test_admin_sets_up_a_district_and_its_people_see_only_what_their_role_allows
     shot(admin, "journey-1-org-tree")
 
     # 人员配置: a person in the district with an initial password.
-    admin.click("[data-testid=menu] >> text=人员配置")
+    menu_click(admin, "人员配置")
     admin.click("[data-testid=person-new]")
     admin.fill("#f-username", "xincheng_admin")
     admin.fill("#f-display_name", "新城区管理员")
@@ -94,7 +94,7 @@ def test_admin_sets_up_a_district_and_its_people_see_only_what_their_role_allows
     shot(person, "journey-3-person-menus")
 
     # Their org tree is their district only.
-    person.click("[data-testid=menu] >> text=机构配置")
+    menu_click(person, "机构配置")
     tree = person.inner_text("main")
     assert "新城区城管执法大队" in tree and "测试市城市综合管理服务平台" not in tree
 

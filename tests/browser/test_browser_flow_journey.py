@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from browserkit import settled, shot
+from browserkit import menu_click, settled, shot
 from browserkit import sqlite_only as backend  # noqa: F401  (SQLite only)
 from flow_engine_kit import person
 
@@ -65,7 +65,7 @@ def add_transition(page: Any, src: str, dst: str, action: str, label: str) -> No
 
 def draw_flow(page: Any, base: str) -> None:
     log_in(page, base, ADMIN_USER, ADMIN_PASSWORD)
-    page.click("[data-testid=menu] >> text=流程配置")
+    menu_click(page, "流程配置")
     page.fill("#f-flow_id", FLOW)
     page.fill("#f-title", "三级请假审批")
     page.click("[data-testid=flow-new-save]")
@@ -155,7 +155,7 @@ def test_admin_draws_a_flow_and_two_staff_move_a_case_through_it(app: Any, live_
     # --- staff 1 starts the flow and submits -----------------------------------------------------
     s1 = new_page()
     log_in(s1, base, "staff1", PW)
-    s1.click("[data-testid=menu] >> text=我的待办")
+    menu_click(s1, "我的待办")
     s1.click("[data-testid=start-flow]")
     s1.click(f"[data-testid=start-{FLOW}]")
     s1.fill("[data-testid=start-title]", "张三请假三天")
@@ -185,7 +185,7 @@ def test_admin_draws_a_flow_and_two_staff_move_a_case_through_it(app: Any, live_
     # --- staff 2 approves the extension from the inbox -------------------------------------------
     s2 = new_page()
     log_in(s2, base, "staff2", PW)
-    s2.click("[data-testid=menu] >> text=我的待办")
+    menu_click(s2, "我的待办")
     assert s2.inner_text("[data-testid=count-todo]") == "1"
     shot(s2, "flow-journey-4-inbox")
     s2.locator("a[data-testid^=task-link-]").first.click()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
-from browserkit import shot
+from browserkit import menu_click, shot
 from browserkit import sqlite_only as backend  # noqa: F401  (SQLite only)
 from PIL import Image
 
@@ -75,7 +75,7 @@ def test_admin_builds_a_form_and_staff_fill_find_and_export_it(app: Any, live_se
     # --- 表单配置: a new form, as an administrator clicks it --------------------------------------
     admin = new_page()
     log_in(admin, base, ADMIN_USER, ADMIN_PASSWORD)
-    admin.click("[data-testid=menu] >> text=表单配置")
+    menu_click(admin, "表单配置")
     admin.fill("#f-form_id", FORM)
     admin.fill("#f-title", "井盖巡查<登记>")
     admin.click("[data-testid=form-new-save]")
@@ -136,7 +136,7 @@ def test_admin_builds_a_form_and_staff_fill_find_and_export_it(app: Any, live_se
     shot(admin, "form-journey-2-published")
 
     # --- 权限配置: the staff role gets the new form's permissions -----------------------------------
-    admin.click("[data-testid=menu] >> text=权限配置")
+    menu_click(admin, "权限配置")
     admin.click("[data-testid=role-row-test_inspector] a")
     for action in ("list", "read", "create", "export"):
         admin.check(f"[data-testid='perm-form.{FORM}.{action}']")
@@ -148,7 +148,7 @@ def test_admin_builds_a_form_and_staff_fill_find_and_export_it(app: Any, live_se
     # --- the staff member fills it in -----------------------------------------------------------
     staff = new_page()
     log_in(staff, base, "inspector", ADMIN_PASSWORD)
-    staff.click("[data-testid=menu] >> text=全部表单")
+    menu_click(staff, "全部表单")
     staff.click(f"[data-testid=form-link-{FORM}]")
     staff.click("[data-testid=record-new]")
     staff.fill("#f-subject", "人民路井盖下沉<b>")

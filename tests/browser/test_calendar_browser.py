@@ -2,7 +2,7 @@
 an inline error and the year view after adding a holiday; the year view fits a phone."""
 
 from conftest import ADMIN_PASSWORD, ADMIN_USER
-from browserkit import shot, sqlite_only as backend  # noqa: F401  (SQLite only)
+from browserkit import menu_click, shot, sqlite_only as backend  # noqa: F401  (SQLite only)
 
 
 def login(page, url):
@@ -18,7 +18,7 @@ def test_calendar_screen_in_chromium(live_server, new_page, browser):
     errors: list[str] = []
     page.on("console", lambda m: errors.append(f"{m.text} @ {m.location}") if m.type == "error" else None)
     login(page, live_server.url)
-    page.click("[data-menu='maintenance.calendar'] a")
+    menu_click(page, "工作日历")
     page.click("[data-testid=calendar-row-default] a >> nth=0")
     page.wait_for_selector("[data-testid=year-title]")
     page.goto(live_server.url + "/admin/calendars/default?year=2026")

@@ -1,9 +1,9 @@
-"""Fixture: a menu item computed per user, an extra template folder, and a
-shut-down hook."""
+"""Fixture: a menu item computed per user (and the page it leads to), an
+extra template folder, and a shut-down hook."""
 
 from pathlib import Path
 
-from core.api import hookimpl
+from core.api import Request, Response, Route, hookimpl, render, requires
 
 STOPPED: list[str] = []
 
@@ -15,6 +15,17 @@ def ccms_menu_items(ctx, user):
         return []
     return [{"id": "fx_hooks", "title": {"zh-CN": f"{user.display_name}的待办"}, "order": 5,
              "children": [{"id": "fx_hooks.todo", "title": "我的待办", "url": "/fx_hooks/todo"}]}]
+
+
+@requires("fx_hooks.view")
+async def todo(request: Request) -> Response:
+    # placeholder.html: the extra template folder below overrides the theme's
+    return render(request, "placeholder.html", {"title": "我的待办", "plugin": None, "plugin_name": "fx_hooks"})
+
+
+@hookimpl
+def ccms_register_routes(ctx):
+    return [Route("/fx_hooks/todo", todo)]
 
 
 @hookimpl
