@@ -287,7 +287,8 @@ def seed_demo(ctx: Any, files: DemoFiles, progress: Progress | None = None) -> l
 def _demo_staff_permissions(ctx: Any, session: Session) -> None:
     """In the demo, staff may open every enabled business module (the
     ``*.view`` permissions of plugins), so their logins show real menus."""
-    perms = sorted(p for p in ctx.permissions if p.endswith(".view") and not p.startswith("core."))
+    perms = sorted({p for p in ctx.permissions if p.endswith(".view") and not p.startswith("core.")}
+                   | {"core.flow.start"})
     before = sorted(ctx.authz.role_permissions("staff"))
     ctx.authz.set_role_permissions(session, "staff", perms)
     audit.record(session, None, "role_permissions", "role", "staff", before={"permissions": before},

@@ -201,7 +201,7 @@ def test_api_role_bad_input(admin, ctx):
         r = admin.api(method, url, content=b'{"code": ', headers={"Content-Type": "application/json"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json", (method, url)
     assert admin.api("PATCH", "/api/roles/nope", json={"version": 1, "name": "x"}).status_code == 404
-    assert ctx.authz.role_permissions("staff") == set()
+    assert ctx.authz.role_permissions("staff") == {"core.flow.start"}  # unchanged: every bad request left it alone
     assert audit_count(ctx) == before
 
 

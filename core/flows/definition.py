@@ -312,6 +312,11 @@ def check_flow(data: Any, source: str = "", ctx: Any = None, *, session: Session
     if not ends:
         c.add("至少需要一个结束节点", "there must be at least one end node", ["nodes"])
 
+    start_perm = (data.get("start") or {}).get("permission")
+    if start_perm and ctx is not None and start_perm not in ctx.permissions:
+        c.add(f"发起权限 {start_perm} 未声明", f"start permission {start_perm} is not declared by any plugin",
+              ["start", "permission"])
+
     # names conditions and fields may use
     variables = set((data.get("variables") or {}))
     fields: dict[str, Any] | None = None

@@ -219,6 +219,7 @@ def _list_context(request: Request, ctx: Any, s: Any, user: Any, group: str) -> 
         "levels": [(lv, _level_text(ctx, lv)) for lv in inbox.LEVELS],
         "bulk_actions": _bulk_actions(ctx, s, items) if group == "todo" else [],
         "tabs": [(g, inbox.label(ctx, "inbox", g)) for g in GROUPS],
+        "can_start": any(may_start(ctx, user, d) for _f, _t, d in flows),
     }
 
 
@@ -614,13 +615,32 @@ def _person_by_name(s: Any, raw: dict[str, Any]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- start, instance
 
+def start_permission(data: Mapping[str, Any]) -> str | None:
+    """The permission 发起流程 needs for this definition; None when only its
+    plugin starts it (``"start": {"manual": false}``, e.g. the case loop,
+    which 信息采集 starts with its case)."""
+    start = data.get("start") or {}
+    if start.get("manual") is False:
+        return None
+    if start.get("permission"):
+        return str(start["permission"])
+    return access.perm(data["form"], "create") if data.get("form") else "core.flow.start"
+
+
+def may_start(ctx: Any, user: Any, data: Mapping[str, Any]) -> bool:
+    perm = start_permission(data)
+    return perm is not None and ctx.can_anywhere(user, perm)
+
+
 def _startable(ctx: Any, s: Any, user: Any, flow_id: str) -> tuple[Any, Any]:
-    """The published flow and its form (or None); starting a form-bound flow
-    needs the form's create permission somewhere."""
+    """The published flow and its form (or None), for a user who may start it."""
     d = engine.definition(s, flow_id)[0]
+    perm = start_permission(d.data)
+    if perm is None:
+        raise Forbidden("此流程由其业务模块发起，不能在“发起流程”中发起",
+                        "this flow is started by its module, not from the start page")
+    ctx.require_anywhere(user, perm)
     fd = records.published(s, d.form) if d.form else None
-    if fd is not None:
-        ctx.require_anywhere(user, access.perm(fd.id, "create"))
     return d, fd
 
 
@@ -630,8 +650,7 @@ async def start_index(request: Request) -> Response:
     with ctx.db.session() as s:
         flows = []
         for fid, title, data in _published_flows(ctx, s):
-            form = data.get("form")
-            if form and not ctx.can_anywhere(user, access.perm(form, "create")):
+            if not may_start(ctx, user, data):
                 continue
             flows.append({"id": fid, "title": title,
                           "description": ctx.catalog.localize(data.get("description") or "", ctx.deployment.locale)})
