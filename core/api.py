@@ -349,3 +349,8 @@ def demo_person(ctx: PluginContext, session: Session, username: str, name: str, 
 
 
 __all__ += ["demo_person"]
+
+# Charts as data (core/charts.py): plugins build a spec from rows, static/charts.js draws it.
+from . import charts  # noqa: E402
+
+__all__ += ["charts"]
