@@ -68,7 +68,7 @@ def test_the_checker_finds_what_it_should_and_ignores_what_a_page_may_show():
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, Any], set[str]]]:
+def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, Any], list[Any]]]:
     data = tmp_path_factory.mktemp("rawcodes") / "data"
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()), \
             contextlib.redirect_stderr(io.StringIO()):
@@ -80,7 +80,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[s
     everyone = demo.read_logins(data / "demo-logins.txt")
     for x in everyone:
         logins.setdefault(x.role, x)  # one person per role
-    yield app, logins, {x.username for x in everyone}
+    yield app, logins, everyone
     app.state.ccms.db.dispose()
 
 
@@ -98,7 +98,8 @@ def _menu_links(page: str) -> list[str]:
 
 
 def test_no_raw_codes_on_any_screen_of_any_demo_role(city):
-    app, logins, usernames = city
+    app, logins, everyone = city
+    usernames = {x.username for x in everyone}
     found: dict[str, list[tuple[str, str]]] = {}
     for role, login in logins.items():
         c = _client(app, login)
@@ -115,7 +116,7 @@ def test_no_raw_codes_on_any_screen_of_any_demo_role(city):
 
 
 def test_no_raw_codes_on_the_case_task_flow_audit_and_roles_pages(city):
-    app, logins, _usernames = city
+    app, logins, people = city
     ctx = app.state.ccms
     with ctx.db.session() as s:
         tasks = list(s.execute(select(FlowTask.id, FlowTask.instance_id, FlowTask.node_id)
@@ -141,6 +142,11 @@ def test_no_raw_codes_on_the_case_task_flow_audit_and_roles_pages(city):
     assert not found, found
     # the timeline names people, the audit log names actions and objects
     page = c.get(f"/command/cases/{cases[picked['dispose'][1]]}").text
-    assert re.search(r'data-testid="case-tl-\d+"[^>]*>.*?· (?:[\u4e00-\u9fff]{2,4})(?:：|</li>)', page, re.S)
+    timeline = " ".join(visible_text(li) for li in re.findall(r'(?s)<li data-testid="case-tl-\d+".*?</li>', page))
+    assert timeline and any(p.name in timeline for p in people), timeline
+    assert not any(re.search(rf"(?<![\w]){re.escape(p.username)}(?![\w])", timeline) for p in people), timeline
     audit = c.get("/admin/audit").text
     assert "办理任务" in audit or "发起流程" in audit
+    # 权限配置 lists roles by name (the code is the small secondary text)
+    roles = c.get("/admin/roles").text
+    assert re.search(r'data-testid="role-link-command_supervisor">监督员</a>', roles)
