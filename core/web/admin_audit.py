@@ -257,7 +257,12 @@ async def audit_page(request: Request) -> Response:
     if is_htmx(request) and request.headers.get("hx-target") == "list":
         return render(request, "admin/audit_list.html", data)  # 200 even with errors: htmx swaps only 2xx
     actions, types = _choices(ctx)
-    data.update({"actions": [(a, action_label(ctx, a)) for a in actions], "types": [(t, object_label(ctx, t)) for t in types],
+    other_a, other_t = action_label(ctx, "\0"), object_label(ctx, "\0")  # the fallbacks: name the code beside them
+
+    def choice(code: str, label: str, other: str) -> tuple[str, str]:
+        return (code, f"{label}（{code}）" if label == other else label)
+    data.update({"actions": [choice(a, action_label(ctx, a), other_a) for a in actions],
+                 "types": [choice(t, object_label(ctx, t), other_t) for t in types],
                  "chain": _chain_status(ctx)})
     return render(request, "admin/audit.html", data, status_code=422 if errors else 200)
 
