@@ -60,3 +60,18 @@ def test_the_template_embeds_the_spec_in_an_attribute_that_markup_cannot_escape(
     assert "<script" not in html and html.count("'") == 2
     attr = re.search(r"data-chart='([^']*)' data-testid=\"c1\"", html).group(1)
     assert json.loads(html_lib.unescape(attr))["yAxis"]["data"] == [evil]
+
+
+def test_statistics_bars_name_grids_by_name_not_by_their_14_digit_code():
+    from plugins.command import stats
+    from plugins.command.stats_screens import bar_chart
+
+    class Ctx:
+        def gettext(self, key: str, **kw: object) -> str:
+            return {"stats.unspecified": "未指定"}.get(key, key)
+    rows = [stats.Row("32050800100101", "32050800100101 平江路网格1", {"reported": 3}),
+            stats.Row("E0101", "E0101 私搭乱建", {"reported": 2}),
+            stats.Row(stats.NONE_KEY, "", {"reported": 1}), stats.Row("x", "空", {"reported": 0})]
+    spec = bar_chart(Ctx(), rows, "reported", "受理数", link=lambda m, k: f"/d?m={m}&k={k}")
+    assert spec["yAxis"]["data"] == ["未指定", "E0101 私搭乱建", "平江路网格1"]  # the largest on top, zeros left out
+    assert spec["links"][-1] == "/d?m=reported&k=32050800100101"

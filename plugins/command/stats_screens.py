@@ -148,7 +148,12 @@ def bar_chart(ctx: Any, rows: list[stats.Row], measure: str, title: str, link: A
     """The top :data:`CHART_TOP` rows by ``measure`` as a horizontal bar chart (zero rows left out)."""
     none_label = ctx.gettext("stats.unspecified")
     rows = [r for r in sorted(rows, key=lambda r: -(r.counts[measure] or 0))[:CHART_TOP] if r.counts[measure]]
-    return charts.bar(rows, label=lambda r: r.label or (none_label if r.key == stats.NONE_KEY else r.key),
+
+    def label(r: stats.Row) -> str:  # a grid's 14-digit code would fill the axis: its name does
+        text = r.label or (none_label if r.key == stats.NONE_KEY else r.key)
+        code, _sp, name = text.partition(" ")
+        return name if code.isdigit() and len(code) >= 8 and name else text
+    return charts.bar(rows, label=label,
                       values={title: lambda r: r.counts[measure]}, title=title, integer=integer,
                       link=(lambda r: link(measure, r.key)) if link else None)
 
