@@ -35,7 +35,7 @@ __all__ = [
     "Actor", "CcmsError", "Conflict", "CurrentUser", "Forbidden", "HTMLResponse", "JSONResponse", "Mount",
     "NotFound", "PluginContext", "RedirectResponse", "Request", "Response", "Route", "UTCDateTime",
     "ValidationFailed", "actor_of", "api_doc", "audit_record", "ctx_of", "form_data", "get_settings",
-    "hookimpl", "json_body", "load_form_definition", "org_names", "org_scope", "placeholder_routes",
+    "hookimpl", "json_body", "load_form_definition", "org_names", "person_names", "org_scope", "placeholder_routes",
     "record_validator", "render", "requires", "user_of", "utcnow", "validate",
     "authenticated", "checks_permission",
     "start_job",  # background jobs with a progress screen (core/jobs.py)
@@ -123,6 +123,16 @@ def org_names(session: Session, org_ids: Any) -> dict[int, str]:
     if not ids:
         return {}
     return {oid: name for oid, name in session.execute(select(Org.id, Org.name).where(Org.id.in_(ids)))}
+
+
+def person_names(session: Session, person_ids: Any) -> dict[int, str]:
+    """People's names (``display_name``) for the given ids that exist, in one query: what a
+    reader sees instead of a user name (timelines, lists)."""
+    from .models import Person
+    ids = {int(i) for i in person_ids if i is not None}
+    if not ids:
+        return {}
+    return dict(session.execute(select(Person.id, Person.display_name).where(Person.id.in_(ids))).all())
 
 
 def dict_entries(session: Session, dict_code: str) -> dict[str, DictEntry]:
@@ -236,11 +246,14 @@ def flow_timeline(session: Session, ctx: PluginContext, instance_id: int) -> lis
                 return d.label(t, loc)
         return inbox.label(ctx, "op", act) if act else ""
 
-    return [{"at": h.at, "who": h.actor_name or "", "kind": h.kind, "kind_text": inbox.label(ctx, "history", h.kind),
+    rows = engine.history(session, inst.id)
+    names = person_names(session, [h.actor_id for h in rows])  # people's names, not user names
+    return [{"at": h.at, "who": names.get(h.actor_id) or h.actor_name or "", "who_username": h.actor_name or "",
+             "kind": h.kind, "kind_text": inbox.label(ctx, "history", h.kind),
              "node_id": h.node_id, "node": d.node_title(h.node_id, loc) if h.node_id in d.nodes else (h.node_id or ""),
              "to_id": h.to_node, "to": d.node_title(h.to_node, loc) if h.to_node in d.nodes else (h.to_node or ""),
              "action_id": h.action, "action": action(h.node_id, h.action), "comment": h.comment or "",
-             "data": h.data or {}} for h in engine.history(session, inst.id)]
+             "data": h.data or {}} for h in rows]
 
 
 def flow_inbox() -> Any:
@@ -349,3 +362,8 @@ def demo_person(ctx: PluginContext, session: Session, username: str, name: str, 
 
 
 __all__ += ["demo_person"]
+
+# Charts as data (core/charts.py): plugins build a spec from rows, static/charts.js draws it.
+from . import charts  # noqa: E402
+
+__all__ += ["charts"]

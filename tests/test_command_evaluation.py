@@ -22,6 +22,7 @@ Hand count, default weights (department 30/20/20/20/10; region 10/20/30/40):
 
 from __future__ import annotations
 
+import json
 import io
 import re
 
@@ -30,6 +31,7 @@ import pytest
 from conftest import ADMIN_PASSWORD
 from test_command_stats import D1, D2, A, B, _org, seed
 
+from core import charts
 from plugins.command import evaluation, stats
 from plugins.command.models import Case, Grid
 
@@ -173,7 +175,11 @@ def test_page_table_chart_links_and_export_agree(seeded, admin):
     assert f'data-testid="eval-{C}-dispose_rate-rate">—<' in html and f'data-testid="eval-{C}-dispose_rate-score">—<' in html
     assert f'data-testid="eval-{B}-rework_rate-score">80.00<' in html
     assert 'data-testid="eval-chart"' in html and "绩效考核" in html
-    assert 'style="' not in html and "<script" not in html.split("</header>")[-1]
+    body_scripts = re.findall(r"<script[^>]*>", html.split("</header>")[-1])  # no inline script (CSP)
+    assert 'style="' not in html and all('src="/static/' in t for t in body_scripts)
+    # the chart draws the composite scores of the table, best on top, labels at 12 px or more
+    spec = json.loads(re.search(r"data-chart='([^']*)' data-testid=\"eval-chart\"", html).group(1))
+    assert round(spec["series"][0]["data"][-1], 1) == 70.8 and min(charts.font_sizes(spec)) >= 12
     # each rate links to the statistics drill-down of its numerator: B's 4 disposed cases
     link = re.search(rf'data-testid="eval-{B}-dispose_rate-rate"><a href="([^"]+)"', html).group(1)
     assert "measure=disposed" in link and f"key={B}" in link and "dim=dept" in link

@@ -22,6 +22,7 @@ def test_evaluation_page_switches_object_type_and_shows_grades(seeded, browser, 
             assert "type=district" in page.url
             assert page.locator(f"[data-testid=eval-{D1}-composite]").text_content() == "68.00"
             assert page.locator("[data-testid=eval-chart]").is_visible()
+            page.wait_for_selector("[data-testid=eval-chart] svg text", state="attached")  # redrawn after the swap
             shot(page, f"command-evaluation-{name}")
             assert errors == [], errors
         finally:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import re
 from zoneinfo import ZoneInfo
 
@@ -43,6 +44,7 @@ import pytest
 from conftest import ADMIN_PASSWORD
 from sqlalchemy import bindparam, text
 
+from core import charts
 from core.api import UTCDateTime
 from plugins.command import stats
 from plugins.command.models import Case
@@ -218,7 +220,15 @@ def test_screen_table_links_charts_and_export_agree(seeded, admin):
             assert re.search(rf'data-testid="stats-{key}-{m}">{counts[m]}<', html), (key, m)
     assert 'data-testid="stats-total-closed">7<' in html and 'data-testid="stats-total-close_rate">58.33%<' in html
     assert 'data-testid="stats-bar-chart"' in html and 'data-testid="stats-trend-chart"' in html
-    assert 'style="' not in html and "<script" not in html.split("</header>")[-1]
+    # no inline script (CSP): the body's scripts are our static files and the charts' JSON data blocks
+    body_scripts = re.findall(r"<script[^>]*>", html.split("</header>")[-1])
+    assert 'style="' not in html and body_scripts and all('src="/static/' in t for t in body_scripts), body_scripts
+    # the bar chart draws the table's figures of the chosen measure, each bar linking to its cases
+    spec = json.loads(re.search(r"data-chart='([^']*)' data-testid=\"stats-bar-chart\"", html).group(1))
+    bars = dict(zip(spec["yAxis"]["data"], spec["series"][0]["data"]))
+    assert sorted(bars.values()) == sorted(c["closed"] for c in BY_DISTRICT.values() if c["closed"])
+    assert all("measure=closed" in u for u in spec["links"])
+    assert min(charts.font_sizes(spec)) >= 12
     # the drill-down link behind D1 / closed lists those 4 cases, linking to the case detail
     link = re.search(rf'href="(/command/stats/cases\?[^"]*key={D1}[^"]*measure=closed[^"]*)"', html).group(1)
     drill = admin.get(link.replace("&amp;", "&"))

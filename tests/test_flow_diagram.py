@@ -82,12 +82,36 @@ def test_conditions_defaults_and_timers_are_labelled():
     svg = render_svg(d)
     root = parse(svg)
     labels = texts(root.find(f"{SVG}g[@class='fd-edge-labels']"))
-    assert "大额 [amount > 10000]" in labels
+    # the field has no title in the definition: the line says a condition applies, the tooltip shows it
+    assert "大额 满足条件时" in labels and not any("amount" in t for t in labels)
+    assert any("[amount > 10000]" in (t.text or "") for t in root.iter(f"{SVG}title"))
     assert "(默认)" in labels
     assert "超时 4 工作时" in labels
     timer_edges = [p for p in root.iter(f"{SVG}path") if "fd-timer" in (p.get("class") or "").split()]
     assert len(timer_edges) == 1 and timer_edges[0].get("data-to") == "escalate"
     assert any("fd-default-mark" == (p.get("class") or "") for p in root.iter(f"{SVG}path"))
+
+
+def test_conditions_and_variable_time_limits_read_as_words_not_codes():
+    """Issue 11 item 13: the case loop's diagram said "时限 limit_hours 工…" and "[need_verify]"."""
+    d = {"id": "f", "variables": {"need_verify": {"type": "boolean", "title": {"zh-CN": "需核实", "en": "to verify"}},
+                                  "quick": {"type": "boolean"},
+                                  "limit_hours": {"type": "number", "default": 16, "title": "按立案标准"}},
+         "nodes": [{"id": "s", "type": "start"}, {"id": "g", "type": "exclusive"},
+                   {"id": "t", "type": "task", "title": "处置", "time_limit": {"amount": "limit_hours", "unit": "work_hours"}},
+                   {"id": "u", "type": "task", "title": "复核", "time_limit": {"amount": "x_hours", "unit": "work_hours"}},
+                   {"id": "e", "type": "end"}],
+         "transitions": [{"from": "s", "to": "g"},
+                         {"from": "g", "to": "t", "condition": "need_verify and not rework_count > 1"},
+                         {"from": "g", "to": "u", "condition": "quick"},
+                         {"from": "g", "to": "e", "default": True}, {"from": "t", "to": "e"}, {"from": "u", "to": "e"}]}
+    root = parse(render_svg(d))
+    shown = texts(root)
+    assert "当需核实 且 非 返工次数 > 1" in shown and "满足条件时" in shown
+    assert "时限 按立案标准" in texts(node_group(root, "t")) and "时限 按规定" in texts(node_group(root, "u"))
+    assert not [t for t in shown if re.search(r"[a-z]+_[a-z]+|\[", t)], shown
+    en = texts(parse(render_svg(d, locale="en")))
+    assert any(t.startswith("if to verify and not") for t in en)
 
 
 @pytest.mark.parametrize("evil", ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "a & b < c"])

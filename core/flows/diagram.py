@@ -57,6 +57,7 @@ DUMMY_FOOT = 14
 FONT = 13  # px, node titles
 SMALL = 11  # px, edge labels and meta lines
 SWEEPS = 12
+COUNTER_NAMES = ("rework_count", "extend_count", "return_count")  # definition.COUNTERS (no import cycle)
 STATE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 
 _catalog: Catalog | None = None
@@ -536,38 +537,83 @@ def _classes(*names: str) -> str:
     return " ".join(n for n in names if n)
 
 
-def _limit_text(limit: Any, locale: str) -> str:
+def _var_title(name: str, variables: Mapping[str, Any] | None, locale: str) -> str:
+    """A variable's title from the definition (``variables.<name>.title``), or "" when it has none."""
+    v = (variables or {}).get(name)
+    return localize(v.get("title"), locale) if isinstance(v, Mapping) else ""
+
+
+def _limit_text(limit: Any, locale: str, variables: Mapping[str, Any] | None = None) -> str:
     if not isinstance(limit, Mapping):
         return ""
     amount = limit.get("amount")
     if isinstance(amount, bool) or amount is None:
         return ""
     unit = _units(locale).get(str(limit.get("unit")), str(limit.get("unit") or ""))
+    if isinstance(amount, str):  # set per instance from a variable: its title says from where
+        return _var_title(amount, variables, locale) or _t("flows_diagram.limit_variable", locale)
     if isinstance(amount, float) and amount.is_integer():
         amount = int(amount)
     return f"{amount} {unit}".strip()
 
 
-def edge_label(t: Mapping[str, Any], locale: str = "zh-CN") -> str:
+_COND_TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<str>'[^']*'|\"[^\"]*\")|(?P<name>[A-Za-z_][\w.]*)"
+                         r"|(?P<op>==|!=|>=|<=|>|<|\(|\)|\+|-|\*|/|%|,))")
+_COND_WORDS = {"and": "and", "or": "or", "not": "not", "true": "true", "false": "false", "True": "true",
+               "False": "false", "in": "in", "none": "none", "None": "none", "null": "none"}
+_COND_OPS = {"==": "=", "!=": "≠", ">=": "≥", "<=": "≤"}
+
+
+def condition_text(cond: str, variables: Mapping[str, Any] | None, locale: str = "zh-CN") -> str | None:
+    """A condition in words (variable titles, 且/或/非), or None when a name in it has no title:
+    the diagram then says "满足条件时" and keeps the expression in the tooltip for flow authors."""
+    out: list[str] = []
+    pos, text = 0, cond.strip()
+    while pos < len(text):
+        m = _COND_TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            return None
+        pos = m.end()
+        if m.group("name"):
+            word = _COND_WORDS.get(m.group("name"))
+            if word:
+                out.append(_t(f"flows_diagram.cond_{word}", locale))
+                continue
+            title = _var_title(m.group("name"), variables, locale) or (
+                _t(f"flows_diagram.counter_{m.group('name')}", locale) if m.group("name") in COUNTER_NAMES else "")
+            if not title:
+                return None
+            out.append(title)
+        elif m.group("op"):
+            out.append(_COND_OPS.get(m.group("op"), m.group("op")))
+        else:
+            out.append(m.group("num") or m.group("str"))
+    return " ".join(out).replace("( ", "(").replace(" )", ")")
+
+
+def edge_label(t: Mapping[str, Any], locale: str = "zh-CN", variables: Mapping[str, Any] | None = None) -> str:
     """What a transition's line says: its label or action, condition, default, timer, rework."""
     parts: list[str] = []
     text = localize(t.get("label"), locale) or str(t.get("action") or "")
     if text:
         parts.append(text)
     if t.get("timer"):
-        parts.append(_t("flows_diagram.timer", locale).format(limit=_limit_text(t.get("timer"), locale)))
+        parts.append(_t("flows_diagram.timer", locale).format(limit=_limit_text(t.get("timer"), locale, variables)))
     rework = _t("flows_diagram.rework", locale)
     if t.get("rework") and rework not in text:
         parts.append(rework)
     cond = t.get("condition")
     if isinstance(cond, str) and cond.strip():
-        parts.append(f"[{cond.strip()}]")
+        words = condition_text(cond, variables, locale)
+        parts.append(_t("flows_diagram.when", locale).format(condition=words) if words
+                     else _t("flows_diagram.when_any", locale))
     if t.get("default"):
         parts.append(_t("flows_diagram.default", locale))
     return " ".join(parts)
 
 
-def _node_svg(nid: str, node: Mapping[str, Any], ntype: str, box: Box, classes: str, locale: str) -> list[str]:
+def _node_svg(nid: str, node: Mapping[str, Any], ntype: str, box: Box, classes: str, locale: str,
+              variables: Mapping[str, Any] | None = None) -> list[str]:
     title = localize(node.get("title"), locale)
     type_name = _t(f"flows_diagram.type_{ntype}", locale) if ntype in SIZES else ntype
     tip = " · ".join(x for x in (title or nid, type_name) if x)
@@ -601,7 +647,7 @@ def _node_svg(nid: str, node: Mapping[str, Any], ntype: str, box: Box, classes: 
             out.append(f'<path class="fd-mark" fill="none" stroke="#1f2328" '
                        f'd="M{_f(mx)},{_f(my)}v10M{_f(mx + 6)},{_f(my)}v10M{_f(mx + 12)},{_f(my)}v10"/>')
     if ntype in BOX_TYPES or ntype not in SIZES:
-        meta = _limit_text(node.get("time_limit"), locale) if ntype == "task" else ""
+        meta = _limit_text(node.get("time_limit"), locale, variables) if ntype == "task" else ""
         if ntype == "auto" and node.get("action"):
             meta = str(node.get("action"))
         if ntype == "subflow" and node.get("flow"):
@@ -645,6 +691,7 @@ def render_svg(definition: Mapping[str, Any], highlight: Iterable[str] = frozens
                                      ensure_ascii=False).encode()).hexdigest()[:8]
     arrow = f"fd-arrow-{digest}"
     flow_title = localize(definition.get("title"), locale) or str(definition.get("id") or "")
+    variables = definition.get("variables") if isinstance(definition.get("variables"), Mapping) else None
 
     edge_parts: list[str] = []
     label_parts: list[str] = []
@@ -660,7 +707,10 @@ def render_svg(definition: Mapping[str, Any], highlight: Iterable[str] = frozens
         else:
             d = "M" + "L".join(f"{_f(x)},{_f(y)}" for x, y in r.points)
         tip = f"{r.edge.source} → {r.edge.target}"
-        full = edge_label(t, locale)
+        full = edge_label(t, locale, variables)
+        cond = t.get("condition")
+        if isinstance(cond, str) and cond.strip():  # the expression itself, for flow authors (tooltip)
+            tip += f" [{cond.strip()}]"
         edge_parts.append(f'<path class="{kind}" fill="none" stroke="#57606a" marker-end="url(#{arrow})" '
                           f'data-from="{_attr(r.edge.source)}" data-to="{_attr(r.edge.target)}" d="{d}">'
                           f"<title>{escape(tip + (': ' + full if full else ''))}</title></path>")
@@ -687,7 +737,7 @@ def render_svg(definition: Mapping[str, Any], highlight: Iterable[str] = frozens
                        "current" if nid in highlight else "",
                        f"state-{state}" if isinstance(state, str) and STATE_RE.match(state) else "",
                        "" if nid in lay.reachable else "fd-unreachable")
-        node_parts += _node_svg(nid, nodes[nid], ntype, box, cls, locale)
+        node_parts += _node_svg(nid, nodes[nid], ntype, box, cls, locale, variables)
         if ntype not in BOX_TYPES and ntype in SIZES and localize(nodes[nid].get("title"), locale):
             max_x = max(max_x, box.x + box.w + 6 + min(text_width(localize(nodes[nid].get("title"), locale),
                                                                     SMALL), 110) + MARGIN)

@@ -139,10 +139,21 @@ def _choices(ctx: Any) -> tuple[list[str], list[str]]:
     return actions, types
 
 
+def _message(ctx: Any, key: str) -> str | None:
+    return ctx.catalog.messages.get(ctx.deployment.locale, {}).get(key) or ctx.catalog.messages["zh-CN"].get(key)
+
+
 def action_label(ctx: Any, action: str) -> str:
-    """Localized name of an action code; plugins' own codes show as they are."""
-    return ctx.catalog.messages.get(ctx.deployment.locale, {}).get(f"audit.action.{action}") \
-        or ctx.catalog.messages["zh-CN"].get(f"audit.action.{action}") or action
+    """Localized name of an action code (``audit.action.<code>``); a code nobody named (a
+    third-party plugin's) reads "其他操作" and the page shows the code beside it for auditors."""
+    return _message(ctx, f"audit.action.{action}") or (_message(ctx, "audit.action.other") or action if action else "")
+
+
+def object_label(ctx: Any, object_type: str) -> str:
+    """Localized name of an object type (``audit.object.<type>``), like :func:`action_label`."""
+    if not object_type:
+        return ""
+    return _message(ctx, f"audit.object.{object_type}") or _message(ctx, "audit.object.other") or object_type
 
 
 def object_url(object_type: str, object_id: str) -> str | None:
@@ -150,7 +161,43 @@ def object_url(object_type: str, object_id: str) -> str | None:
     if not object_id:
         return None
     return {"person": f"/admin/people/{object_id}", "org": f"/admin/orgs/{object_id}",
-            "role": f"/admin/roles/{object_id}", "settings": f"/admin/settings/{object_id}"}.get(object_type)
+            "role": f"/admin/roles/{object_id}", "settings": f"/admin/settings/{object_id}",
+            "flow_instance": f"/flows/instances/{object_id}", "command_case": f"/command/cases/{object_id}"}.get(object_type)
+
+
+def object_titles(session: Any, rows: list[AuditLog]) -> dict[tuple[str, str], str]:
+    """Titles of the audited objects of a page, one query per object type: a person's name, an
+    org's name, a role's name, a flow instance's title (the id is what is left when none)."""
+    from ..flows.models import FlowInstance
+    from ..models import Org, Person, Role
+    ids: dict[str, set[str]] = {}
+    for e in rows:
+        if e.object_id:
+            ids.setdefault(e.object_type, set()).add(str(e.object_id))
+    out: dict[tuple[str, str], str] = {}
+
+    def numeric(kind: str) -> list[int]:
+        return [int(i) for i in ids.get(kind, ()) if i.isdigit()][:500]
+    for kind, model, col in (("person", Person, Person.display_name), ("org", Org, Org.name),
+                             ("flow_instance", FlowInstance, FlowInstance.title)):
+        if numeric(kind):
+            for oid, title in session.execute(select(model.id, col).where(model.id.in_(numeric(kind)))):
+                if title:
+                    out[(kind, str(oid))] = title
+    codes = list(ids.get("role", ()))[:500]
+    if codes:  # a role is audited by its code
+        for code, name in session.execute(select(Role.code, Role.name).where(Role.code.in_(codes))):
+            out[("role", code)] = name
+    return out
+
+
+def actor_names(session: Any, rows: list[AuditLog]) -> dict[int, str]:
+    """People's names of a page's actors (the log keeps the user name as written at the time)."""
+    from ..models import Person
+    ids = {e.actor_id for e in rows if e.actor_id}
+    if not ids:
+        return {}
+    return dict(session.execute(select(Person.id, Person.display_name).where(Person.id.in_(ids))).all())
 
 
 def _chain_status(ctx: Any) -> list[tuple[str, str]]:
@@ -193,7 +240,16 @@ async def audit_page(request: Request) -> Response:
     params = f.params()
     paged = {**params, **({"per_page": str(f.per_page)} if f.per_page != AuditFilter().per_page else {})}
     base = "/admin/audit?" + (urlencode(paged) + "&" if paged else "")
+    with ctx.db.Session() as s:
+        titles, names = object_titles(s, rows), actor_names(s, rows)
+    for e in rows:  # a refused permission: its name, as the roles page shows it
+        info = ctx.permissions.get(e.object_id) if e.object_type == "permission" else None
+        if info:
+            titles[("permission", e.object_id)] = ctx.catalog.localize(info["name"], ctx.deployment.locale)
     entries = [{"e": e, "label": action_label(ctx, e.action), "url": object_url(e.object_type, e.object_id),
+                "object_label": object_label(ctx, e.object_type),
+                "object_title": titles.get((e.object_type, str(e.object_id))) or e.object_id,
+                "actor": names.get(e.actor_id) or e.actor_name,
                 "before": _pretty(e.before), "after": _pretty(e.after)} for e in rows]
     data = {"entries": entries, **p, "f": f, "errors": errors, "page_url": base,
             "export_query": urlencode(params), "can_export": ctx.can_anywhere(request.scope["user"], EXPORT),
@@ -201,7 +257,12 @@ async def audit_page(request: Request) -> Response:
     if is_htmx(request) and request.headers.get("hx-target") == "list":
         return render(request, "admin/audit_list.html", data)  # 200 even with errors: htmx swaps only 2xx
     actions, types = _choices(ctx)
-    data.update({"actions": [(a, action_label(ctx, a)) for a in actions], "types": [(t, t) for t in types],
+    other_a, other_t = action_label(ctx, "\0"), object_label(ctx, "\0")  # the fallbacks: name the code beside them
+
+    def choice(code: str, label: str, other: str) -> tuple[str, str]:
+        return (code, f"{label}（{code}）" if label == other else label)
+    data.update({"actions": [choice(a, action_label(ctx, a), other_a) for a in actions],
+                 "types": [choice(t, object_label(ctx, t), other_t) for t in types],
                  "chain": _chain_status(ctx)})
     return render(request, "admin/audit.html", data, status_code=422 if errors else 200)
 

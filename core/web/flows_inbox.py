@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import audit
-from ..api import actor_of
+from ..api import actor_of, person_names
 from ..calendar import service as calendar_service
 from ..errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from ..flows import diagram, engine, inbox, operations
@@ -313,8 +313,11 @@ def _timeline(ctx: Any, s: Any, inst: FlowInstance) -> list[dict[str, Any]]:
     d = engine.definition(s, inst.flow_id, inst.def_version)[0]
     loc = ctx.deployment.locale
     out = []
-    for h in engine.history(s, inst.id):
-        out.append({"at": h.at, "who": h.actor_name or ctx.gettext("flows_inbox.system"), "kind": h.kind,
+    rows = engine.history(s, inst.id)
+    names = person_names(s, [h.actor_id for h in rows])  # people's names, not user names
+    for h in rows:
+        out.append({"at": h.at, "who": names.get(h.actor_id) or h.actor_name or ctx.gettext("flows_inbox.system"),
+                    "kind": h.kind,
                     "kind_text": inbox.label(ctx, "history", h.kind),
                     "node": d.node_title(h.node_id, loc) if h.node_id in d.nodes else (h.node_id or ""),
                     "to": d.node_title(h.to_node, loc) if h.to_node in d.nodes else (h.to_node or ""),

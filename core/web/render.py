@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -33,6 +35,23 @@ def template_dirs(ctx: "App") -> list[Path]:
     return dirs
 
 
+# dotted or snake_case identifiers (permission ids, action codes, file names) and [config] sections
+CODE_RE = re.compile(r"\[[a-z_][a-z0-9_.]*\]|(?<![\w./:@-])(?:[A-Za-z][\w-]*(?:\.[A-Za-z0-9][\w-]*)+"
+                     r"|[a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w/@-])")
+
+
+def mark_codes(text: Any) -> Markup:
+    """Free text (an audit summary, a log line) with its codes set as ``<code>``: a reader sees
+    them as codes for auditors, not as words (issue 11 item 13)."""
+    text = "" if text is None else str(text)
+    out, pos = [], 0
+    for m in CODE_RE.finditer(text):
+        out += [escape(text[pos:m.start()]), Markup('<code class="muted">'), escape(m.group(0)), Markup("</code>")]
+        pos = m.end()
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
+
+
 def make_env(ctx: "App") -> Environment:
     env = Environment(loader=ChoiceLoader([FileSystemLoader(str(d)) for d in template_dirs(ctx)]),
                       autoescape=select_autoescape(default=True, default_for_string=True),
@@ -49,6 +68,7 @@ def make_env(ctx: "App") -> Environment:
         return value.astimezone(tz).strftime(fmt)
 
     env.filters["localtime"] = localtime
+    env.filters["codes"] = mark_codes
     env.filters["l10n"] = lambda v: ctx.catalog.localize(v, ctx.deployment.locale)
     env.globals["_"] = ctx.catalog.translator(ctx.deployment.locale)
     env.globals["deployment"] = ctx.deployment

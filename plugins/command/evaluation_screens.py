@@ -52,11 +52,11 @@ def _evaluate(request: Request, object_type: str, period: stats.Period) -> tuple
         return ev, scope_label(ctx, s, scope), scope
 
 
-def _chart(ev: evaluation.Evaluation) -> dict[str, Any]:
-    """The composite scores as stats_screens' bar chart (one "measure": composite)."""
+def _chart(ctx: Any, ev: evaluation.Evaluation, drill_url: Any = None) -> dict[str, Any]:
+    """The composite scores as a bar chart (stats_screens' chart, one "measure": composite)."""
     rows = [stats.Row(r.key, r.label, {"composite": r.composite}) for r in ev.rows if r.composite is not None]
-    tab = stats.Table_(evaluation.dimension_of(ev.object_type), ev.period, rows, stats.Row("", "", {"composite": 0}))
-    return bar_chart(tab, "composite")
+    title = ctx.gettext("eval.chart_title", type=ctx.gettext(f"eval.type.{ev.object_type}"))
+    return bar_chart(ctx, rows, "composite", title, integer=False)
 
 
 def _form_values(request: Request) -> dict[str, str]:
@@ -87,7 +87,7 @@ async def evaluation_page(request: Request) -> Response:
         return "/command/stats/cases?" + urlencode({"dim": evaluation.dimension_of(object_type).key, "key": key, "measure": measure,
                                                     **period.query()})
     data = {**base, "ev": ev, "scope_text": scope_text, "qs": urlencode(q), "drill_url": drill_url,
-            "bar": _chart(ev)}
+            "bar": _chart(ctx, ev)}
     return render(request, "command/_evaluation.html" if fragment else "command/evaluation.html", data)
 
 

@@ -14,7 +14,6 @@ error (422) or answers a JSON error under /api/.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -26,6 +25,8 @@ from core.api import (
     JSONResponse, Request, Response, Route, ValidationFailed, api_doc, ctx_of, dict_entries, org_info, org_names,
     render, requires, user_of,
 )
+
+from core.api import charts
 
 from . import stats
 from .common import XLSX_TYPE, xlsx_bytes
@@ -140,40 +141,26 @@ def labeller(ctx: Any, session: Session) -> Any:
     return labels
 
 
-# --- charts (server-drawn SVG, coordinates computed here) --------------------------------------
+# --- charts (specs for static/charts.js: core.charts) -------------------------------------------
 
-def _nice_max(v: int) -> int:
-    if v <= 5:
-        return 5
-    mag = 10 ** math.floor(math.log10(v))
-    for step in (1, 2, 5, 10):
-        if v <= step * mag:
-            return step * mag
-    return 10 * mag
+def bar_chart(ctx: Any, rows: list[stats.Row], measure: str, title: str, link: Any = None,
+              integer: bool = True) -> dict[str, Any]:
+    """The top :data:`CHART_TOP` rows by ``measure`` as a horizontal bar chart (zero rows left out)."""
+    none_label = ctx.gettext("stats.unspecified")
+    rows = [r for r in sorted(rows, key=lambda r: -(r.counts[measure] or 0))[:CHART_TOP] if r.counts[measure]]
 
-
-def bar_chart(tab: stats.Table_, measure: str) -> dict[str, Any]:
-    rows = sorted(tab.rows, key=lambda r: -r.counts[measure])[:CHART_TOP]
-    rows = [r for r in rows if r.counts[measure]]
-    top = _nice_max(max((r.counts[measure] for r in rows), default=0))
-    bar_h, gap, left, width = 22, 6, 150, 460
-    bars = []
-    for i, r in enumerate(rows):
-        w = round(width * r.counts[measure] / top, 1)
-        bars.append({"y": i * (bar_h + gap), "w": w, "h": bar_h, "label": (r.label or r.key)[:16],
-                     "value": r.counts[measure], "key": r.key, "ty": i * (bar_h + gap) + bar_h * 0.7})
-    return {"bars": bars, "left": left, "width": width, "height": max(len(bars) * (bar_h + gap), bar_h),
-            "top": top, "total_width": left + width + 60}
+    def label(r: stats.Row) -> str:  # a grid's 14-digit code would fill the axis: its name does
+        text = r.label or (none_label if r.key == stats.NONE_KEY else r.key)
+        code, _sp, name = text.partition(" ")
+        return name if code.isdigit() and len(code) >= 8 and name else text
+    return charts.bar(rows, label=label,
+                      values={title: lambda r: r.counts[measure]}, title=title, integer=integer,
+                      link=(lambda r: link(measure, r.key)) if link else None)
 
 
-def line_chart(months: list[stats.Period], values: list[int]) -> dict[str, Any]:
-    w, h, pad = 600, 200, 30
-    top = _nice_max(max(values, default=0))
-    n = max(len(values) - 1, 1)
-    pts = [(round(pad + i * (w - 2 * pad) / n, 1), round(h - pad - (h - 2 * pad) * v / top, 1))
-           for i, v in enumerate(values)]
-    return {"w": w, "h": h, "pad": pad, "top": top, "points": " ".join(f"{x},{y}" for x, y in pts),
-            "dots": [{"x": x, "y": y, "v": v, "label": m.label} for (x, y), v, m in zip(pts, values, months)]}
+def trend_chart(months: list[stats.Period], values: list[int], title: str, name: str) -> dict[str, Any]:
+    rows = [{"label": m.label, "value": v} for m, v in zip(months, values)]
+    return charts.line(rows, label="label", values={name: "value"}, title=title, area=True)
 
 
 # --- pages --------------------------------------------------------------------------------------
@@ -195,10 +182,15 @@ def _context(request: Request, dim: stats.Dimension, period: stats.Period, chart
     def drill_url(measure: str, key: str | None = None) -> str:
         where = {"dim": dim.key, "key": key} if key is not None else {}
         return "/command/stats/cases?" + urlencode({**where, "measure": measure, **period.query()})
+    g = ctx.gettext
+    bar_title = g("stats.bar_title", measure=g(f"stats.m.{chart}"), dim=g(f"stats.dim.{dim.key}"))
+    trend_title = g("stats.trend_title", measure=g(f"stats.m.{chart}"))
     return {"drill_url": drill_url, "tab": tab, "dim": dim, "period": period, "chart": chart, "q": q, "qs": urlencode(q),
             "measures": MAIN_MEASURES, "rates": MAIN_RATES, "all_measures": list(stats.MEASURES),
             "dimensions": list(stats.DIMENSIONS), "none_key": stats.NONE_KEY,
-            "bar": bar_chart(tab, chart), "line": line_chart(months, values), "line_values": values,
+            "bar": bar_chart(ctx, tab.rows, chart, bar_title, drill_url),
+            "line": trend_chart(months, values, trend_title, ctx.gettext(f"stats.m.{chart}")),
+            "trend": list(zip(months, values)),
             "urlencode": urlencode, "errors": {}, "error": None, "scope_text": scope_text}
 
 
