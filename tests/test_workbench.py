@@ -35,10 +35,14 @@ def app(make_app, tmp_path):
     return make_app(attachments_dir=str(tmp_path / "att"))
 
 
-def _count(html: str, key: str) -> int:
+def _value(html: str, key: str) -> str:
     m = re.search(rf'data-testid="wb-count-{key}" data-value="([^"]*)"', html)
     assert m, f"no count {key}"
-    return int(m.group(1)) if m.group(1).isdigit() else -1
+    return m.group(1)
+
+
+def _count(html: str, key: str) -> int:
+    return int(_value(html, key))
 
 
 def _href(html: str, key: str) -> str:
@@ -129,7 +133,12 @@ def test_leaders_see_todays_figures_of_their_scope(ctx, districts, client_for):
         for key, n in expected.items():
             assert _count(home, key) == n, key
             assert _drill_total(client, _href(home, key)) == n, key
-        assert _count(home, "ontime_dispose_rate") == -1  # no disposal due today: "—"
+        # 按期处置率: the statistics' own figure for today in the same scope ("" when nothing is due)
+        day = re.search(r"start=(\d{4}-\d{2}-\d{2})", _href(home, "reported")).group(1)
+        api = ok(client.api("GET", f"/api/command/stats?period=custom&start={day}&end={day}"))
+        rate = api["total"]["rates"]["ontime_dispose_rate"]
+        assert _value(home, "ontime_dispose_rate") == ("" if rate is None else str(float(rate)))
+        assert api["total"]["counts"]["reported"] == 3
     assert "姑苏区" in gs_lead.get("/").text  # the caption names the scope
     # 吴中区's leader: none of 姑苏区's cases
     home = wz_lead.get("/").text
