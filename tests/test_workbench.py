@@ -65,7 +65,7 @@ def _drill_total(client: Any, url: str) -> int:
     return int(m.group(1))
 
 
-def test_my_counts_match_the_lists_they_link_to(ctx, world):
+def test_my_counts_match_the_lists_they_link_to(ctx, world):  # noqa: F811
     """The shift leader's 立案 tasks: 3 waiting, one in its warning band, one overdue, one
     that arrived yesterday; each count is the total of the inbox list behind it."""
     w = world
@@ -88,6 +88,7 @@ def test_my_counts_match_the_lists_they_link_to(ctx, world):
     for key, n in expected.items():
         assert _count(home, key) == n, key
         assert _inbox_total(w["leader"], _href(home, key)) == n, key
+    assert 'data-testid="inbox-since"' in w["leader"].get(_href(home, "new")).text  # the list says it is filtered
     # the next tasks, soonest deadline first, each linking to its task page
     tasks = re.findall(r'data-testid="wb-task-(\d+)"', home)
     assert [int(x) for x in tasks] == [t[ids[1]], t[ids[0]], t[ids[2]]]
@@ -113,7 +114,7 @@ def _file_and_dispatch(w: dict[str, Any], n: int) -> list[int]:
     return out
 
 
-def test_leaders_see_todays_figures_of_their_scope(ctx, districts, client_for):
+def test_leaders_see_todays_figures_of_their_scope(ctx, districts, client_for):  # noqa: F811
     w = districts
     gs, wz = w["ids"]["district"], None
     with ctx.db.session() as s:
@@ -150,7 +151,7 @@ def test_leaders_see_todays_figures_of_their_scope(ctx, districts, client_for):
         assert 'data-testid="panel-command.figures"' not in w[who].get("/").text, who
 
 
-def test_case_workbench_counts_are_the_case_lists_totals(ctx, world):
+def test_case_workbench_counts_are_the_case_lists_totals(ctx, world):  # noqa: F811
     w = world
     _file_and_dispatch(w, 3)
     home = w["disp"].get("/").text
@@ -164,7 +165,7 @@ def test_case_workbench_counts_are_the_case_lists_totals(ctx, world):
     assert 'data-testid="panel-command.cases"' not in w["h1"].get("/").text
 
 
-def test_grids_are_named_not_coded(ctx, world):
+def test_grids_are_named_not_coded(ctx, world):  # noqa: F811
     w = world
     c = ok(report(w["sup"]), 201)
     code = c["grid_code"]

@@ -34,7 +34,7 @@ def _seed(ctx, w) -> None:
                 warn_at=now + dt.timedelta(hours=warn), due_at=now + dt.timedelta(hours=due)))
 
 
-def test_workbenches_and_the_case_list_on_a_phone(ctx, world, browser, live_server):
+def test_workbenches_and_the_case_list_on_a_phone(ctx, world, browser, live_server):  # noqa: F811
     w = world
     _seed(ctx, w)
     for who, figures in (("sup", False), ("leader", True)):

@@ -87,8 +87,9 @@ def figures_panel(ctx: Any, user: Any, now: dt.datetime | None = None) -> dict[s
     items.append({"key": RATE, "label": g("stats.r." + RATE), "value": r,
                   "value_text": "—" if r is None else f"{r:.2f}%",
                   "url": "/command/stats?" + urlencode({"dim": "district", **period.query()})})
+    caption = g("workbench.figures_caption", scope=where, day=period.first.isoformat())
     return {"id": "command.figures", "kind": "figures", "order": 5, "title": g("workbench.figures"),
-            "data": {"items": items, "caption": g("workbench.figures_caption", scope=where, day=period.first.isoformat()),
+            "data": {"items": items, "caption": caption,
                      "more_url": "/command/stats?" + urlencode({"dim": "district", **period.query()}),
                      "more_text": g("workbench.figures_more")}}
 
