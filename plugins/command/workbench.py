@@ -2,7 +2,7 @@
 
 * 今日要情 (``figures``) for leaders — holders of ``command.figures.view`` (值班长,
   领导): today's 受理, 立案, 派遣, 结案, 超期未结案 and 按期处置率, by the statistics'
-  own definitions (:mod:`.stats`, GB/T 30428.4) over today's local day, counted
+  own query (:func:`.stats.compute`, GB/T 30428.4) over today's local day, counted
   in the user's statistics scope (the districts, streets, communities and
   departments their grants cover). ONE aggregate query; each figure links to
   the drill-down list of the same measure, period and scope, so the number and
@@ -21,17 +21,17 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.api import utcnow
 
 from . import stats
-from .models import OPEN_STATUSES, Case
+from .models import Case
 
 FIGURES = "command.figures.view"
 VIEW_ALL = "command.case.view_all"
-# today's key figures: (measure, label key); the rate is computed from two measures
+# today's key figures (measures of stats.MEASURES) and the rate shown after them
 FIGURE_MEASURES = ("reported", "filed", "dispatched", "closed", "overdue_open")
 RATE = "ontime_dispose_rate"
 
@@ -44,25 +44,12 @@ def today(ctx: Any, now: dt.datetime | None = None) -> stats.Period:
 
 
 def day_figures(session: Session, period: stats.Period, scope: stats.Scope,
-                now: dt.datetime | None = None) -> dict[str, int]:
-    """The measures the figures need, over ``period`` in ``scope``, in one aggregate.
-
-    The conditions are the statistics' own (``stats.MEASURES``), so every figure equals the
-    statistics page's number for the same day and scope."""
-    t = stats.case_table()
-    b = stats.bounds(period, now or utcnow())
-    needed = (*FIGURE_MEASURES, *stats.RATES[RATE])
-    cols = [func.coalesce(func.sum(case((stats.MEASURES[m](t, b), 1), else_=0)), 0).label(m) for m in needed]
-    activity = or_(*(stats.in_period(t.c[c], b) for c in ("reported_at", "filed_at", "dispatched_at", "disposed_at",
-                                                          "closed_at", "due_at")),
-                   # 超期未结案 is a snapshot: only an open case can be in it (a closed, voided,
-                   # not filed or merged one has left it), so an index on status finds them
-                   and_(t.c.status.in_(OPEN_STATUSES), t.c.due_at < b.at))
-    stmt = select(*cols).where(activity)
-    if not scope.everything:
-        stmt = stmt.where(scope.condition(t))
-    row = session.execute(stmt).mappings().one()
-    return {m: int(row[m] or 0) for m in needed}
+                now: dt.datetime | None = None) -> stats.Row:
+    """Every measure and rate over ``period`` in ``scope``: the statistics' own one-pass query
+    (:func:`stats.compute`, its totals row), so each figure IS the statistics page's number
+    for the same day and scope, and costs what the period costs once that query reads only
+    the period's rows."""
+    return stats.compute(session, stats.get_dimension("district"), period, now=now, scope=scope).total
 
 
 def _drill_url(measure: str, period: stats.Period) -> str:
@@ -78,10 +65,9 @@ def figures_panel(ctx: Any, user: Any, now: dt.datetime | None = None) -> dict[s
     period = today(ctx, now)
     with ctx.db.session() as s:
         scope = user_scope(ctx, s, user)
-        n = day_figures(s, period, scope, now)
+        total = day_figures(s, period, scope, now)
         where = scope_label(ctx, s, scope)
-    num, den = stats.RATES[RATE]
-    r = stats.rate(n[num], n[den])
+    n, r = total.counts, total.rates[RATE]
     items = [{"key": m, "label": g(f"workbench.fig.{m}"), "value": n[m], "url": _drill_url(m, period),
               "tone": "bad" if m == "overdue_open" and n[m] else ""} for m in FIGURE_MEASURES]
     items.append({"key": RATE, "label": g("stats.r." + RATE), "value": r,
