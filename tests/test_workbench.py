@@ -92,7 +92,11 @@ def test_my_counts_match_the_lists_they_link_to(ctx, world):  # noqa: F811
     # the next tasks, soonest deadline first, each linking to its task page
     tasks = re.findall(r'data-testid="wb-task-(\d+)"', home)
     assert [int(x) for x in tasks] == [t[ids[1]], t[ids[0]], t[ids[2]]]
-    assert f'href="/tasks/{t[ids[1]]}"' in home
+    # each opens where the inbox opens it (the task page, or the plugin's own page for its tasks)
+    inbox_page = w["leader"].get("/tasks?group=todo").text
+    for tid in t.values():
+        href = re.search(rf'href="([^"]+)" data-testid="task-link-{tid}"', inbox_page).group(1)
+        assert re.search(rf'data-testid="wb-task-{tid}">\s*<a href="{re.escape(href)}"', home), tid
     assert "1 件待办已超期" in home  # the notice
     # someone with nothing to do: zeros, and the empty states
     other = w["sup2"].get("/").text

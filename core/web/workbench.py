@@ -25,10 +25,11 @@ KINDS = ("counts", "figures", "tasks", "notices")
 NEXT_TASKS = 5
 
 
-def task_url(item: dict[str, Any]) -> str:
-    """Where a task of a list opens: the inbox's task page (which sends case-loop tasks
-    on to their case page). The one place the workbench builds task links."""
-    return f"/tasks/{item['id']}"
+def task_urls(ctx: Any, session: Any, items: list[dict[str, Any]]) -> dict[int, str]:
+    """Where each listed task opens, for the whole list at once: the inbox's task page (which
+    sends case-loop tasks on to their case page). The one place the workbench builds task
+    links: with the inbox's ``ccms_task_links`` (``flows_inbox.task_links``) it returns that."""
+    return {i["id"]: f"/tasks/{i['id']}" for i in items}
 
 
 def day_start(ctx: Any, now: dt.datetime | None = None) -> dt.datetime:
@@ -51,6 +52,7 @@ def my_work_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
     with ctx.db.session() as s:
         n = inbox.todo_summary(s, ctx, user, since)
         nxt = inbox.todo(s, ctx, user, {"page_size": NEXT_TASKS}).items if n["todo"] else []
+        urls = task_urls(ctx, s, nxt)
     counts = [
         {"key": "todo", "label": g("workbench.count.todo"), "value": n["todo"], "url": _tasks_url()},
         {"key": "warning", "label": g("workbench.count.warning"), "value": n["warning"],
@@ -60,7 +62,7 @@ def my_work_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
         {"key": "new", "label": g("workbench.count.new"), "value": n["new"],
          "url": _tasks_url(created_from=since.isoformat())},
     ]
-    tasks = [{"id": i["id"], "title": i["instance_title"] or i["title"], "step": i["title"], "url": task_url(i),
+    tasks = [{"id": i["id"], "title": i["instance_title"] or i["title"], "step": i["title"], "url": urls[i["id"]],
               "due_at": i["due_at"], "level": i["level"], "level_text": inbox.label(ctx, "level", i["level"]),
               "urged": i["urge_count"]} for i in nxt]
     notices = []
