@@ -75,6 +75,8 @@ def ccms_menu_items(ctx: Any, user: Any) -> list[dict[str, Any]]:
 
 @hookimpl
 def ccms_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
-    """Working-calendar notices for administrators (a coming year not settled)."""
+    """The workbench everyone gets (my counts, next tasks, notices: :mod:`core.web.workbench`)
+    and working-calendar notices for administrators (a coming year not settled)."""
     from .web.admin_calendar import dashboard_panels
-    return dashboard_panels(ctx, user)
+    from .web.workbench import my_work_panels
+    return my_work_panels(ctx, user) + dashboard_panels(ctx, user)

@@ -100,7 +100,26 @@ def ccms_register_commands(ctx: Any) -> list[Any] | None:
 
 @hookspec
 def ccms_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]] | None:
-    """Panels for the home page: ``{"title": ..., "template": ..., "data": ...}``."""
+    """Panels for the home page (工作台) of ``user``: a list of dicts.
+
+    Every panel has a ``title`` (already localized), an optional ``order``
+    (smaller first; core's own are 10–30, default 100) and a ``kind`` the
+    home template draws, with its ``data``:
+
+    * ``counts`` — ``{"items": [{"key", "label", "value", "url", "tone"}]}``: numbers that
+      each link to the list they count, filtered the same way (``tone``: ``""``, ``warn``,
+      ``bad``). Drawn across the page.
+    * ``figures`` — like ``counts`` plus ``"value_text"`` per item (e.g. a rate ``93.72%``)
+      and a ``"caption"`` (scope and day): a leader's key figures. Drawn across the page.
+    * ``tasks`` — ``{"items": [{"title", "step", "url", "due_at", "level", "level_text"}],
+      "more_url", "empty"}``: the next things to do, soonest deadline first.
+    * ``notices`` — ``{"items": [{"text", "url", "level"}], "empty"}``, or a ``template``
+      rendered with the panel as ``p`` (the first form of this contract; a panel with no
+      known ``kind`` is drawn this way, or by its ``text``, among the notices).
+
+    Counts must be the user's own (their tasks, the cases of their org scope) and
+    cheap: a few aggregate queries, no query per row. Return nothing for ``user``
+    ``None`` or a user the panel is not for."""
 
 
 @hookspec

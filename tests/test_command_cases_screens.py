@@ -51,7 +51,7 @@ def test_report_form_file_dispatch_dispose_check_close(ctx, world):  # noqa: F81
     # shift leader's workbench → file
     bench = w["leader"].get("/command/cases?view=to_file").text
     assert f'data-testid="case-row-{cid}"' in bench
-    assert "E0102 <span class=\"muted\">暴露垃圾</span>" in bench  # the class by name, not a bare code
+    assert ">暴露垃圾</a> <span class=\"muted\">E0102</span>" in bench  # the class by name, not a bare code
     frag = w["leader"].get("/command/cases?view=to_file&q=E0102", headers={"HX-Request": "true", "HX-Target": "list"})
     assert "<html" not in frag.text and f"case-row-{cid}" in frag.text
     page = w["leader"].get(f"/command/cases/{cid}").text

@@ -140,7 +140,7 @@ def test_demo_logins_table_shows_role_names_not_codes(seeded):
     ctx.db.dispose()
     rows = _logins_table(out)
     logins = demo.read_logins(data / "demo-logins.txt")
-    assert len(rows) == len(logins) == 27
+    assert len(rows) == len(logins) == 28
     for x in logins:
         assert rows[x.username][2] == names[x.role], x.username
     roles_shown = {r[2] for r in rows.values()}

@@ -110,8 +110,8 @@ def _level_text(ctx: Any, level: str) -> str:
 
 def _filters(request: Request) -> dict[str, Any]:
     qp = request.query_params
-    out: dict[str, Any] = {k: qp.get(k, "").strip() for k in ("flow_id", "node_id", "q", "level", "sort")
-                           if qp.get(k, "").strip()}
+    keys = ("flow_id", "node_id", "q", "level", "sort", "created_from")
+    out: dict[str, Any] = {k: qp.get(k, "").strip() for k in keys if qp.get(k, "").strip()}
     out["page"] = qp.get("page", "1") or "1"
     if qp.get("page_size"):
         out["page_size"] = qp.get("page_size")

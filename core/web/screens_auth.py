@@ -17,6 +17,7 @@ from ..models import Person
 from .middleware import SESSION_COOKIE, client_ip
 from .render import render
 from .routing import authenticated, form_data
+from .workbench import home_context
 
 REASONS = {
     "session_expired": ("长时间未操作，登录已超时，请重新登录", "session timed out: log in again"),
@@ -121,8 +122,7 @@ def _change_password(ctx: Any, user: Any, data: Any) -> dict[str, tuple[str, str
 @authenticated
 async def home(request: Request) -> Response:
     ctx = request.scope["ccms"]
-    panels = ctx.hook_list("ccms_dashboard_panels", user=request.scope["user"])
-    return render(request, "home.html", {"panels": panels})
+    return render(request, "home.html", home_context(ctx, request.scope["user"]))
 
 
 async def healthz(request: Request) -> Response:

@@ -15,6 +15,8 @@
 * ``map_screens.py``   — 案件地图: open cases by unit grid (SVG choropleth) and its JSON twin.
 * ``evaluation.py``    — 绩效考核: scores of departments and regions from the statistics;
   ``evaluation_screens.py`` its page, XLSX export and JSON twin.
+* ``workbench.py``     — home-page panels: leaders' 今日要情, the case workbench's counts.
+* ``gridnames.py``     — grid names for people instead of 14-digit codes.
 
 The classification itself is core's 数据字典 (``gbt30428.component`` /
 ``gbt30428.event``), read through :mod:`core.api`.
@@ -69,6 +71,13 @@ def ccms_flow_event(ctx: Any, session: Any, event: dict[str, Any]) -> None:
 def ccms_task_screen(ctx: Any, session: Any, instance: Any, task: Any) -> dict[str, Any] | None:
     """Case-loop tasks link to their case page, where 派遣/处置/合并 are done."""
     return cases.task_screen(session, instance, task)
+
+
+@hookimpl
+def ccms_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
+    """Leaders' 今日要情 and the case workbench's counts (:mod:`.workbench`)."""
+    from .workbench import dashboard_panels
+    return dashboard_panels(ctx, user)
 
 
 @hookimpl

@@ -49,6 +49,7 @@ from core.api import (
 
 from . import cases, contact, grids, matrix
 from .common import Classes, settings
+from .gridnames import grid_labels
 from .models import CASE_SOURCES, CASE_STATUSES, OPEN_STATUSES, Case
 
 VIEW, REPORT = "command.view", "command.case.report"
@@ -533,6 +534,7 @@ async def cases_page(request: Request) -> Response:
                    "view": qp.get("view", ""), "status": qp.get("status", ""), "q": qp.get("q", ""),
                    "statuses": CASE_STATUSES, "counts": counts, "views": views,
                    "dept_names": {k: v.name for k, v in names.items()},
+                   "grid_names": grid_labels(s, [c.grid_code for c in rows]),
                    "level": _deadline_level, "class_name": _class_namer(s)}
         if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "list":
             return render(request, "command/_case_list.html", context)
@@ -562,7 +564,8 @@ async def dispatch_page(request: Request) -> Response:
              "level": flow_task_level(tasks[c.instance_id]) if c.instance_id in tasks else "none"} for c, sug in v]}
             for k, v in sorted(groups.items(), key=lambda kv: (kv[0] is None, names.get(kv[0], "")))]
         return render(request, "command/case_dispatch.html", {"board": board, "depts": depts, "total": len(rows),
-                                                              "class_name": _class_namer(s)})
+                                                              "class_name": _class_namer(s),
+                                                              "grid_names": grid_labels(s, [c.grid_code for c in rows])})
 
 
 @requires("command.case.handle")
@@ -651,6 +654,7 @@ def _detail(request: Request, error: CcmsError | None = None, state: dict[str, A
                    "merge_options": cases.merge_candidates(ctx, s, c, user) if merging else [],
                    "class_name_of": _class_namer(s),
                    "dept_text": "、".join(names.get(d, str(d)) for d in c.dept_ids or []),
+                   "grid": grid_labels(s, [c.grid_code]).get(c.grid_code),
                    "reported": request.query_params.get("reported") == "1",
                    "error": "", "error_en": "",
                    "done": error is None and request.query_params.get("done", "") in DONE_WHAT}

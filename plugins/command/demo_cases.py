@@ -2,7 +2,8 @@
 looking like a city at work on the day the demo is seeded.
 
 * People (printed with the other demo logins): a supervisor per community,
-  intake operators, shift leaders, dispatchers and a handler per department.
+  intake operators, shift leaders, dispatchers, a handler per department and
+  a leader of 姑苏区 (today's key figures of that district on the home page).
 * History: ~19,800 finished cases (closed, not filed, voided, merged) as
   bulk-inserted ``command_case`` rows with consistent timestamps, counters
   and on-time flags — no flow instances (nothing is left to do on them).
@@ -126,7 +127,10 @@ def _people(ctx: Any, session: Session, orgs: dict[str, Any]) -> tuple[list[dict
     plan += [("slz_1", "徐静怡", "受理员", root, "command_intake", root, ("intake", None)),
              ("zbz_1", "许志强", "值班长", root, "command_shift_leader", root, ("leader", None)),
              ("zbz_2", "金玉兰", "值班长", root, "command_shift_leader", root, ("leader2", None)),
-             ("pqy_1", "范海涛", "派遣员", root, "command_dispatcher", root, ("dispatcher", None))]
+             ("pqy_1", "范海涛", "派遣员", root, "command_dispatcher", root, ("dispatcher", None)),
+             # a district leader: today's key figures of 姑苏区 only (grant at the district)
+             ("ld_gusu", "严立新", "区分管领导", orgs["district.gusu"], "command_leader", orgs["district.gusu"],
+              ("district_leader", None))]
     handlers = iter(["潘国栋", "陶志刚", "方芳", "邹勇", "程晨", "汪洋", "曹磊"])
     for key in ("dept.cgj", "dept.szgy", "dept.ylh", "dept.srhw", "brigade.gusu", "brigade.wuzhong",
                 "brigade.xiangcheng"):

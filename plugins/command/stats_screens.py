@@ -30,7 +30,8 @@ from core.api import charts
 
 from . import stats
 from .common import XLSX_TYPE, xlsx_bytes
-from .models import Grid, Region
+from .gridnames import grid_labels
+from .models import Region
 
 VIEW = "command.view"
 PAGE_SIZE = 20
@@ -133,9 +134,8 @@ def labeller(ctx: Any, session: Session) -> Any:
         if dim.key == "district":
             by_code = district_names(ctx, session)
             return {k: by_code.get(k, k) for k in keys}
-        if dim.key == "grid":
-            names = dict(session.execute(select(Grid.code, Grid.name).where(Grid.code.in_(keys))).all())
-            return {k: f"{k} {names[k]}".strip() if names.get(k) else k for k in keys}
+        if dim.key == "grid":  # the name people read; the code is the export's code column
+            return {k: g.text for k, g in grid_labels(session, keys).items()}
         names = dict(session.execute(select(Region.code, Region.name).where(Region.code.in_(keys))).all())
         return {k: names.get(k, k) for k in keys}
     return labels
@@ -235,13 +235,14 @@ async def drill_page(request: Request) -> Response:
         rows, total = stats.drill(s, dim, key, measure, period, page=page, size=PAGE_SIZE, scope=scope)
         scope_text = scope_label(ctx, s, scope)
         depts = org_names(s, [r["dept_id"] for r in rows])
+        grid_names = grid_labels(s, [r["grid_code"] for r in rows])
         label = labeller(ctx, s)(dim, [key]).get(key, key) if dim and key and key != stats.NONE_KEY else ""
     q = {**({"dim": dim.key, "key": key or ""} if dim else {}), "measure": measure, **period.query()}
     data = {"title": ctx.gettext("stats.drill.title"), "rows": rows, "total": total, "page": page,
             "pages": max(1, -(-total // PAGE_SIZE)), "depts": depts, "dim": dim, "key": key, "key_label": label,
             "measure": measure, "period": period, "url": "/command/stats/cases?" + urlencode(q) + "&",
             "back": "/command/stats?" + urlencode({"dim": dim.key if dim else "district", **period.query()}),
-            "none_key": stats.NONE_KEY, "scope_text": scope_text}
+            "none_key": stats.NONE_KEY, "scope_text": scope_text, "grid_names": grid_names}
     if request.headers.get("hx-request"):
         return render(request, "command/_stats_cases.html", data)
     return render(request, "command/stats_cases.html", data)
