@@ -411,8 +411,10 @@ def _class_choices(s: Any) -> list[tuple[str, str]]:
 def _intake_context(request: Request, s: Any, values: dict[str, Any], errors: dict[str, Any],
                     message: str = "") -> dict[str, Any]:
     ctx, user = ctx_of(request), user_of(request)
+    from .map_data import map_context  # the point-picking map's tile service
     return {"values": values, "errors": errors, "message": message, "classes": _class_choices(s),
-            "sources": CASE_SOURCES, "intake_operator": ctx.can_anywhere(user, "command.case.view_all")}
+            "sources": CASE_SOURCES, "intake_operator": ctx.can_anywhere(user, "command.case.view_all"),
+            **map_context(request, s)}
 
 
 @requires(REPORT)
