@@ -72,9 +72,11 @@
     roads.forEach(function (f) {
       var c = f.geometry.coordinates;
       if (!f.properties.name || f.geometry.type !== "LineString" || c.length < 2) { return; }
+      // a two-point road (an avenue across the city) is labelled off its middle, where a district's name sits
+      var k = c.length === 2 ? 0.3 : 0.5;
       var mid = c[Math.floor(c.length / 2)];
       var prev = c[Math.floor(c.length / 2) - 1];
-      var p = [(mid[1] + prev[1]) / 2, (mid[0] + prev[0]) / 2];
+      var p = [prev[1] + (mid[1] - prev[1]) * k, prev[0] + (mid[0] - prev[0]) * k];
       labels.addLayer(L.tooltip({ permanent: true, direction: "center", className: "map-label map-label-road",
                                   interactive: false }).setLatLng(p).setContent(f.properties.name));
     });
@@ -86,7 +88,7 @@
   }
 
   function fit(map, bbox) {
-    map.fitBounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], { padding: [12, 12] });
+    map.fitBounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], { padding: [12, 12], animate: false });
   }
 
   function bucket(n) {
@@ -94,10 +96,18 @@
   }
 
   function newMap(el) {
-    var map = L.map(el, { zoomControl: true, minZoom: 3, maxZoom: 19, preferCanvas: false });
+    var map = L.map(el, { zoomControl: true, minZoom: 3, maxZoom: 19, zoomSnap: 0.25, preferCanvas: false });
     map.setView([31.3, 120.6], 13);
+    // line widths follow the zoom (CSS: [data-zoom-band]), so a far view is not a blob of roads
+    function band() {
+      var z = map.getZoom();
+      el.setAttribute("data-zoom-band", z < 14.5 ? "far" : z < 15.5 ? "mid" : "near");
+    }
+    map.on("zoomend", band);
+    band();
     document.documentElement.classList.add("has-map");
     el.setAttribute("data-ready", "0");
+    el.ccmsMap = map;  // for tests and other scripts of ours
     return map;
   }
 
@@ -225,6 +235,7 @@
     function pick(params, fill) {
       return get(API + "pick?" + params).then(function (r) {
         place(r.display);
+        if (map.getZoom() < 16) { map.setView([r.display[1], r.display[0]], 16); }  // close enough to refine
         if (fill && xIn && yIn) {
           xIn.value = r.x.toFixed(6);
           yIn.value = r.y.toFixed(6);
