@@ -264,3 +264,15 @@ def test_demo_districts_lie_next_to_each_other_with_roads_on_their_grid_lines():
     assert first["geometry"]["coordinates"] == [[round(x, 7), round(y, 7)] for x, y in nodes["320508001"][1]]
     city = shapely.union_all(list(districts.values())).buffer(0.003)
     assert all(city.contains(shape(r["geometry"])) for r in rows if r["layer"] != "water")
+
+
+def test_settings_screen_offers_the_base_layer_and_the_report_form_has_the_picker(mapped, admin):
+    form = admin.get("/admin/settings/command").text
+    assert "地图底图" in form and "天地图（需本单位密钥）" in form and "GCJ-02（高德、腾讯等）" in form
+    intake = admin.get("/command/intake")
+    assert intake.status_code == 200
+    assert 'data-ccms-map="pick"' in intake.text and 'data-x-input="#f-lon"' in intake.text
+    assert '<script src="/static/vendor/leaflet/leaflet.js" defer>' in intake.text
+    for path in ("/static/vendor/leaflet/leaflet.js", "/static/vendor/leaflet/LICENSE",
+                 "/static/vendor/leaflet.markercluster/leaflet.markercluster.js", "/static/command/map/ccms-map.js"):
+        assert admin.get(path).status_code == 200, path
