@@ -235,7 +235,7 @@
     function pick(params, fill) {
       return get(API + "pick?" + params).then(function (r) {
         place(r.display);
-        if (map.getZoom() < 16) { map.setView([r.display[1], r.display[0]], 16); }  // close enough to refine
+        if (map.getZoom() < 16) { map.setView([r.display[1], r.display[0]], 16, { animate: false }); }  // close enough to refine
         if (fill && xIn && yIn) {
           xIn.value = r.x.toFixed(6);
           yIn.value = r.y.toFixed(6);
