@@ -22,7 +22,7 @@ from test_command_map import G, _user, town  # noqa: F401  (fixture)
 
 from core.api import Actor
 from core.services import settings as settings_service
-from plugins.command import demo, geo, grids, map_data
+from plugins.command import demo, geo, grids
 from plugins.command.models import Case, MapFeature
 
 WZ_COMMUNITY = "320506001001"
@@ -259,7 +259,7 @@ def test_demo_districts_lie_next_to_each_other_with_roads_on_their_grid_lines():
     assert sorted(r["name"] for r in rows if r["layer"] == "district") == ["吴中区", "姑苏区", "相城区"]
     roads = [r for r in rows if r["layer"] == "road" and r["kind"] == "road"]
     assert len(roads) == 3 * len(lattices)
-    nodes = dict((s, n) for s, _k, n in lattices)
+    nodes = {s: n for s, _k, n in lattices}
     first = next(r for r in roads if r["name"] == demo.street_roads(codes)["320508001"][0])
     assert first["geometry"]["coordinates"] == [[round(x, 7), round(y, 7)] for x, y in nodes["320508001"][1]]
     city = shapely.union_all(list(districts.values())).buffer(0.003)
