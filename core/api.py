@@ -29,7 +29,7 @@ from .web.openapi import api_doc
 from .web.render import render
 from .web.routing import authenticated, checks_permission, form_data, json_body, requires, validate
 from .web.user import CurrentUser
-from .web.middleware import client_ip
+from .web.middleware import allow_images_from, client_ip
 
 __all__ = [
     "Actor", "CcmsError", "Conflict", "CurrentUser", "Forbidden", "HTMLResponse", "JSONResponse", "Mount",
@@ -367,3 +367,4 @@ __all__ += ["demo_person"]
 from . import charts  # noqa: E402
 
 __all__ += ["charts"]
+__all__ += ["allow_images_from"]

@@ -127,6 +127,28 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+@pytest.fixture(scope="session")
+def demo_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+    """The seeded demo (``ccms demo --no-serve``) served live, and its logins (username -> password).
+    Seeded once per session: it is the slowest fixture, shared by every demo browser test."""
+    import contextlib
+    import io
+
+    from core import demo
+    from core.app import create_app
+    from core.cli import main
+    from core.config import load_deployment
+    _require_browser()
+    data = tmp_path_factory.mktemp("demo-browser") / "data"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["demo", "--no-serve", "--data-dir", str(data)]) == 0
+    app = create_app(load_deployment(Path(data) / "demo.toml"))
+    server = LiveServer(app).start()
+    yield server, {x.username: x.password for x in demo.read_logins(data / "demo-logins.txt")}
+    server.stop()
+    app.state.ccms.db.dispose()
+
+
 @pytest.fixture
 def new_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """``new_page()`` opens a fresh browser context (its own cookies) and page."""

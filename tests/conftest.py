@@ -236,4 +236,4 @@ def anon(client_for: Callable[..., Client]) -> Client:
 
 
 # Browser fixtures (live server, Chromium, pages) live in browserkit.py.
-from browserkit import browser, live_server, new_page  # noqa: E402,F401
+from browserkit import browser, demo_city, live_server, new_page  # noqa: E402,F401

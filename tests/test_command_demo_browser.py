@@ -4,33 +4,11 @@ of 超期 — at desktop (1366 px) and phone width, with screenshots."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from browserkit import LiveServer, logged_in, shot
+from browserkit import logged_in, shot
 from browserkit import sqlite_only as backend  # noqa: F401  (fixture)
 
-from core import demo
-from core.app import create_app
-from core.cli import main
-from core.config import load_deployment
-
 WIDTHS = (("desktop", {"width": 1366, "height": 900}), ("phone", {"width": 390, "height": 844}))
-
-
-@pytest.fixture(scope="module")
-def demo_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict[str, str]]]:
-    data = tmp_path_factory.mktemp("demo-browser") / "data"
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        assert main(["demo", "--no-serve", "--data-dir", str(data)]) == 0
-    app = create_app(load_deployment(Path(data) / "demo.toml"))
-    server = LiveServer(app).start()
-    yield server, {x.username: x.password for x in demo.read_logins(data / "demo-logins.txt")}
-    server.stop()
-    app.state.ccms.db.dispose()
+# demo_city: the seeded demo served live, one per session (browserkit.py, re-exported by conftest.py)
 
 
 def _classes(page, selector: str) -> list[str]:

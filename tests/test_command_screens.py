@@ -46,7 +46,8 @@ def test_map_draws_grids_and_locates_a_point(app, admin):
     city(app.state.ccms)
     page = admin.get(f"/command/map?x={LON0 + 1.5 * DX}&y={LAT0 + 0.5 * DY}").text
     assert page.count("<path ") == 6 and 'data-testid="locate-result"' in page and f"{COMMUNITY}02" in page
-    assert "<script" not in page.split("</header>")[-1] and 'style="' not in page
+    assert 'style="' not in page and not re.search(r"<script(?![^>]*\bsrc=\"/static/)", page)  # own files only
+    assert 'data-ccms-map="grids"' in page  # the Leaflet map above the SVG (the no-script fallback)
     out = admin.get("/command/map?x=116.4&y=39.9").text
     assert 'data-testid="locate-error"' in out and "不在本市任何单元网格内" in out
     detail = admin.get(f"/command/grids/{COMMUNITY}03").text

@@ -12,7 +12,8 @@
   the ``ccms_flow_event`` listener that keeps ``command_case`` in step;
   ``case_screens.py`` its screens and JSON API; ``demo_cases.py`` its demo data;
 * ``stats_screens.py`` — statistics (GB/T 30428.4) over ``command_case``.
-* ``map_screens.py``   — 案件地图: open cases by unit grid (SVG choropleth) and its JSON twin.
+* ``map_screens.py``   — 案件地图: open cases by unit grid (SVG choropleth) and its JSON twin;
+  ``map_data.py`` the Leaflet maps' GeoJSON and the configured tile service.
 * ``evaluation.py``    — 绩效考核: scores of departments and regions from the statistics;
   ``evaluation_screens.py`` its page, XLSX export and JSON twin.
 * ``workbench.py``     — home-page panels: leaders' 今日要情, the case workbench's counts.
@@ -48,11 +49,12 @@ def ccms_register_routes(ctx: Any) -> list[Any]:
 
 @hookimpl
 def ccms_check_settings(ctx: Any, plugin_id: str, values: dict[str, Any]) -> dict[str, dict[str, str]] | None:
-    """Evaluation weights must add up to 100 per group, grade bands fall from A to D."""
+    """Evaluation weights must add up to 100 per group, grade bands fall from A to D; the map's
+    tile service must be usable (a key for 天地图, a safe XYZ template)."""
     if plugin_id != "command":
         return None
-    from . import evaluation
-    return evaluation.settings_errors(values) or None
+    from . import evaluation, map_data
+    return {**evaluation.settings_errors(values), **map_data.settings_errors(values)} or None
 
 
 @hookimpl

@@ -441,12 +441,14 @@ def _class_choices(s: Any) -> list[tuple[str, str]]:
 def _intake_context(request: Request, s: Any, values: dict[str, Any], errors: dict[str, Any],
                     message: str = "") -> dict[str, Any]:
     ctx, user = ctx_of(request), user_of(request)
+    from .map_data import map_context  # the point-picking map's tile service
     loc_en = ctx.deployment.locale == "en"
     field_errors = {k: (e.get("message_en") if loc_en and e.get("message_en") else e.get("message", ""))
                     for k, e in errors.items() if isinstance(e, dict)}
     return {"values": values, "errors": errors, "field_errors": field_errors, "message": message,
             "classes": _class_choices(s),
-            "sources": CASE_SOURCES, "intake_operator": ctx.can_anywhere(user, "command.case.view_all")}
+            "sources": CASE_SOURCES, "intake_operator": ctx.can_anywhere(user, "command.case.view_all"),
+            **map_context(request, s)}
 
 
 INTAKE_FIELDS = {"class_code", "lon", "lat", "address", "description", "photos", "photos_after", "reporter_name",

@@ -4,7 +4,11 @@ Each of the six demo communities gets a 6 × 6 tessellation of roughly
 100 m × 100 m grids (216 grids in all): a lattice whose inner nodes are
 jittered, so the grids look surveyed rather than drawn with a ruler yet
 never overlap (neighbours share their nodes). The community boundary is the
-union of its grids. Then filing standards for every small class, matrix
+union of its grids. The three districts lie next to each other (相城 north of
+姑苏, 吴中 south of it, a 100 m boulevard between them; each district's two
+streets side by side with an avenue between), and :func:`base_map` draws the
+city's own base map from the same lattices: district outlines, the streets'
+roads on the grid lines, lanes, avenues, a ring road and a moat. Then filing standards for every small class, matrix
 rules, 10,000 components and a few hundred roads, door plates and POIs.
 Seeded with a fixed random seed, so every demo looks the same.
 
@@ -32,15 +36,30 @@ from . import geo
 from .common import Classes, take_serials
 from .components import _write_census
 from .grids import code_spec, grid_index, touch_grids
-from .models import Grid, MatrixRule, Place, PlaceName, Region, Standard
+from .models import Grid, MapFeature, MatrixRule, Place, PlaceName, Region, Standard
 
 ACTOR = Actor(None, "ccms demo")
 CELL_M = 100.0
 N = 6  # grids per side of a community
 
+CITY_ORIGIN = (120.615, 31.305)  # lon, lat of 姑苏's south-west corner
+STREET_GAP_M = 150.0  # the avenue between a district's two streets
+DISTRICT_GAP_M = 100.0  # the boulevard between districts
+DISTRICT_W_M, DISTRICT_H_M = 2 * N * CELL_M + STREET_GAP_M, N * CELL_M
+# district key, area code, south-west corner in metres east/north of CITY_ORIGIN
+DISTRICT_PLACES = [("gusu", "320508", (0.0, 0.0)), ("wuzhong", "320506", (0.0, -(DISTRICT_H_M + DISTRICT_GAP_M))),
+                   ("xiangcheng", "320507", (0.0, DISTRICT_H_M + DISTRICT_GAP_M))]
+MAIN_ROADS = {"avenue": "姑胥大道", "south": "吴越路", "north": "相门路", "ring": "环城路", "moat": "护城河"}
+
+
+def to_lonlat(x: float, y: float) -> tuple[float, float]:
+    """Metres east/north of the city origin -> lon/lat (one local scale for the whole small city)."""
+    kx, ky = geo.scales(CITY_ORIGIN[1])
+    return CITY_ORIGIN[0] + x / kx, CITY_ORIGIN[1] + y / ky
+
+
 # district key, area code, origin (lon, lat) of its first community; streets as in core.demo
-DISTRICTS = [("gusu", "320508", (120.615, 31.305)), ("wuzhong", "320506", (120.615, 31.262)),
-             ("xiangcheng", "320507", (120.640, 31.360))]
+DISTRICTS = [(key, area, to_lonlat(*xy)) for key, area, xy in DISTRICT_PLACES]
 STREET_NAMES = {"gusu": ["平江街道", "沧浪街道"], "wuzhong": ["长桥街道", "越溪街道"], "xiangcheng": ["元和街道", "黄桥街道"]}
 DISTRICT_NAMES = {"gusu": "姑苏区", "wuzhong": "吴中区", "xiangcheng": "相城区"}
 COMMUNITY_NAMES = {"gusu": ["平江新村社区", "南环新村社区"], "wuzhong": ["龙桥社区", "吴山社区"],
@@ -75,6 +94,18 @@ def _lattice(rng: random.Random, lon0: float, lat0: float) -> list[list[tuple[fl
             row.append((lon0 + (i * CELL_M + dx) / kx, lat0 + (j * CELL_M + dy) / ky))
         nodes.append(row)
     return nodes
+
+
+def street_lattices(rng: random.Random, street_digits: int = 3) -> list[tuple[str, str, Any]]:
+    """(street code, district key, lattice nodes) of each demo street: a district's two streets side
+    by side, :data:`STREET_GAP_M` apart (the avenue), districts where :data:`DISTRICT_PLACES` puts them."""
+    out = []
+    for key, area, (lon0, lat0) in DISTRICTS:
+        kx, _ky = geo.scales(lat0)
+        for n in (1, 2):
+            origin = (lon0 + (n - 1) * (N * CELL_M + STREET_GAP_M) / kx, lat0)
+            out.append((f"{area}{n:0{street_digits}d}", key, _lattice(rng, *origin)))
+    return out
 
 
 def progress(session: Session) -> Any:
@@ -116,37 +147,35 @@ def seed_demo(ctx: Any, session: Session, orgs: dict[str, Any]) -> list[dict[str
     grid_rows: list[dict[str, Any]] = []
     cells: list[tuple[str, list[tuple[float, float]]]] = []   # grid code, corner nodes
     street_codes: list[tuple[str, str]] = []                 # (street code, district key)
-    for key, area, (lon0, lat0) in DISTRICTS:
-        kx, ky = geo.scales(lat0)
-        for n in (1, 2):
-            street = f"{area}{n:0{spec.street}d}"
-            community = f"{street}{1:0{spec.community}d}"
-            street_codes.append((street, key))
-            origin = (lon0 + (n - 1) * (N * CELL_M + 150) / kx, lat0)
-            nodes = _lattice(rng, *origin)
-            polys = []
-            for j in range(N):
-                for i in range(N):
-                    ring = [nodes[j][i], nodes[j][i + 1], nodes[j + 1][i + 1], nodes[j + 1][i]]
-                    poly = Polygon(ring)
-                    code = f"{community}{j * N + i + 1:0{spec.serial}d}"
-                    minx, miny, maxx, maxy = poly.bounds
-                    grid_rows.append({"code": code, "name": f"{COMMUNITY_NAMES[key][n - 1]}第{j * N + i + 1}网格",
-                                      "street_code": street, "community_code": community,
-                                      "area_class": "A" if (i + j) < 3 else ("C" if i + j > 8 else "B"),
-                                      "geometry": geo.as_geojson(poly), "area_m2": round(geo.area_m2(poly), 1),
-                                      "min_x": minx, "min_y": miny, "max_x": maxx, "max_y": maxy,
-                                      "updated_at": now, "version": 1})
-                    cells.append((code, ring))
-                    polys.append(poly)
-            boundary = shapely.unary_union(polys)
-            session.add(Region(level="street", code=street, name=STREET_NAMES[key][n - 1],
-                               org_id=orgs.get(f"street.{key}.{n}"), geometry=geo.as_geojson(boundary)))
-            session.add(Region(level="community", code=community, name=COMMUNITY_NAMES[key][n - 1],
-                               parent_code=street, org_id=orgs.get(f"community.{key}.{n}"),
-                               geometry=geo.as_geojson(boundary)))
+    lattices = street_lattices(rng, spec.street)
+    for street, key, nodes in lattices:
+        n = int(street[-1])
+        community = f"{street}{1:0{spec.community}d}"
+        street_codes.append((street, key))
+        polys = []
+        for j in range(N):
+            for i in range(N):
+                ring = [nodes[j][i], nodes[j][i + 1], nodes[j + 1][i + 1], nodes[j + 1][i]]
+                poly = Polygon(ring)
+                code = f"{community}{j * N + i + 1:0{spec.serial}d}"
+                minx, miny, maxx, maxy = poly.bounds
+                grid_rows.append({"code": code, "name": f"{COMMUNITY_NAMES[key][n - 1]}第{j * N + i + 1}网格",
+                                  "street_code": street, "community_code": community,
+                                  "area_class": "A" if (i + j) < 3 else ("C" if i + j > 8 else "B"),
+                                  "geometry": geo.as_geojson(poly), "area_m2": round(geo.area_m2(poly), 1),
+                                  "min_x": minx, "min_y": miny, "max_x": maxx, "max_y": maxy,
+                                  "updated_at": now, "version": 1})
+                cells.append((code, ring))
+                polys.append(poly)
+        boundary = shapely.unary_union(polys)
+        session.add(Region(level="street", code=street, name=STREET_NAMES[key][n - 1],
+                           org_id=orgs.get(f"street.{key}.{n}"), geometry=geo.as_geojson(boundary)))
+        session.add(Region(level="community", code=community, name=COMMUNITY_NAMES[key][n - 1],
+                           parent_code=street, org_id=orgs.get(f"community.{key}.{n}"),
+                           geometry=geo.as_geojson(boundary)))
     session.flush()
     session.execute(insert(Grid.__table__), grid_rows)
+    session.execute(insert(MapFeature.__table__), base_map(lattices, street_roads(street_codes)))
     touch_grids(session)
     say("网格", "grids", len(grid_rows))
     classes = Classes(session)
@@ -159,6 +188,51 @@ def seed_demo(ctx: Any, session: Session, orgs: dict[str, Any]) -> list[dict[str
     from .demo_cases import seed_cases  # the case loop's people and ~20,000 cases
     return seed_cases(ctx, session, orgs, cells, {g["code"]: g["area_class"] for g in grid_rows}, _point_in,
                       addresses)
+
+
+def _line(points: list[tuple[float, float]]) -> dict[str, Any]:
+    return {"type": "LineString", "coordinates": [[round(x, 7), round(y, 7)] for x, y in points]}
+
+
+def base_map(lattices: list[tuple[str, str, Any]], roads: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The demo city's own base map (``command_map_feature`` rows), from the grid lattices so the
+    roads run exactly on grid edges: each street's three named roads between its rows of grids
+    (the roads of :class:`Addresses`), lanes between its columns, and — in metres from the city
+    origin — district outlines, the avenue and boulevards in the gaps, a ring road and a moat."""
+    area_of = {key: area for key, area, _xy in DISTRICT_PLACES}
+    rows: list[dict[str, Any]] = []
+    for key, area, (x0, y0) in DISTRICT_PLACES:
+        box = [(x0, y0), (x0 + DISTRICT_W_M, y0), (x0 + DISTRICT_W_M, y0 + DISTRICT_H_M), (x0, y0 + DISTRICT_H_M)]
+        ring = [list(to_lonlat(x, y)) for x, y in [*box, box[0]]]
+        rows.append({"layer": "district", "kind": "", "name": DISTRICT_NAMES[key], "area_code": area,
+                     "geometry": {"type": "Polygon", "coordinates": [[[round(v, 7) for v in p] for p in ring]]}})
+    for street, key, nodes in lattices:
+        area = area_of[key]
+        for k, j in enumerate((1, 3, 5)):  # grid rows 0–1 lie on the first road, 2–3 the second, 4–5 the third
+            rows.append({"layer": "road", "kind": "road", "name": roads[street][k], "area_code": area,
+                         "geometry": _line(nodes[j])})
+        for i in (2, 4):
+            rows.append({"layer": "road", "kind": "lane", "name": "", "area_code": area,
+                         "geometry": _line([nodes[j][i] for j in range(N + 1)])})
+    top = DISTRICT_H_M * 2 + DISTRICT_GAP_M
+    bottom = -(DISTRICT_H_M + DISTRICT_GAP_M)
+    mid_x = N * CELL_M + STREET_GAP_M / 2
+    pad = 60.0
+    main = [("avenue", [(mid_x, bottom - pad), (mid_x, top + pad)]),
+            ("south", [(-pad, -DISTRICT_GAP_M / 2), (DISTRICT_W_M + pad, -DISTRICT_GAP_M / 2)]),
+            ("north", [(-pad, DISTRICT_H_M + DISTRICT_GAP_M / 2), (DISTRICT_W_M + pad, DISTRICT_H_M + DISTRICT_GAP_M / 2)]),
+            ("ring", [(-pad, bottom - pad), (DISTRICT_W_M + pad, bottom - pad), (DISTRICT_W_M + pad, top + pad),
+                      (-pad, top + pad), (-pad, bottom - pad)])]
+    for name, pts in main:
+        rows.append({"layer": "road", "kind": "main", "name": MAIN_ROADS[name], "area_code": "",
+                     "geometry": _line([to_lonlat(x, y) for x, y in pts])})
+    outer, inner = pad + 150.0, pad + 110.0  # the moat: a 40 m band outside the ring road
+    def rect(d: float) -> list[list[float]]:
+        pts = [(-d, bottom - d), (DISTRICT_W_M + d, bottom - d), (DISTRICT_W_M + d, top + d), (-d, top + d)]
+        return [[round(v, 7) for v in to_lonlat(x, y)] for x, y in [*pts, pts[0]]]
+    rows.append({"layer": "water", "kind": "river", "name": MAIN_ROADS["moat"], "area_code": "",
+                 "geometry": {"type": "Polygon", "coordinates": [rect(outer), list(reversed(rect(inner)))]}})
+    return rows
 
 
 def _point_in(rng: random.Random, ring: list[tuple[float, float]]) -> tuple[float, float]:

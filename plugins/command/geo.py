@@ -97,3 +97,67 @@ def polygons_of(geom: Any) -> list[Polygon]:
     if isinstance(geom, MultiPolygon):
         return list(geom.geoms)
     return [geom]
+
+
+# --- display on GCJ-02 tiles ------------------------------------------------------------------------
+# Tile services licensed in China (高德, 腾讯, most city tile servers) draw in GCJ-02, a published
+# obfuscation of WGS-84 that shifts points by a few hundred metres. Data stays CGCS2000/WGS-84;
+# only what the map draws is shifted (and a clicked point is shifted back). The formulas are the
+# well-known public ones (Krasovsky ellipsoid constants); the inverse iterates to < 1e-7°.
+
+_GCJ_A = 6378245.0
+_GCJ_EE = 0.00669342162296594323
+
+
+def _out_of_china(lon: float, lat: float) -> bool:
+    return not (72.004 <= lon <= 137.8347 and 0.8293 <= lat <= 55.8271)
+
+
+def _delta(lon: float, lat: float) -> tuple[float, float]:
+    x, y = lon - 105.0, lat - 35.0
+    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
+            + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+            + (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+            + (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0)
+    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
+            + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+            + (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+            + (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0)
+    rad = lat / 180.0 * math.pi
+    magic = 1 - _GCJ_EE * math.sin(rad) ** 2
+    sqrt_magic = math.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_GCJ_A * (1 - _GCJ_EE)) / (magic * sqrt_magic) * math.pi)
+    dlon = (dlon * 180.0) / (_GCJ_A / sqrt_magic * math.cos(rad) * math.pi)
+    return dlon, dlat
+
+
+def wgs84_to_gcj02(lon: float, lat: float) -> tuple[float, float]:
+    """WGS-84 → GCJ-02 (unchanged outside China)."""
+    if _out_of_china(lon, lat):
+        return lon, lat
+    dlon, dlat = _delta(lon, lat)
+    return lon + dlon, lat + dlat
+
+
+def gcj02_to_wgs84(lon: float, lat: float) -> tuple[float, float]:
+    """GCJ-02 → WGS-84 by fixed-point iteration (the forward shift varies slowly)."""
+    if _out_of_china(lon, lat):
+        return lon, lat
+    x, y = lon, lat
+    for _ in range(30):
+        gx, gy = wgs84_to_gcj02(x, y)
+        dx, dy = gx - lon, gy - lat
+        x, y = x - dx, y - dy
+        if abs(dx) < 1e-9 and abs(dy) < 1e-9:
+            break
+    return x, y
+
+
+def map_coordinates(geometry: dict[str, Any], fn: Any) -> dict[str, Any]:
+    """A GeoJSON geometry with ``fn(lon, lat) -> (lon, lat)`` applied to every position."""
+    def walk(v: Any) -> Any:
+        if v and isinstance(v[0], (int, float)):
+            x, y = fn(float(v[0]), float(v[1]))
+            return [round(x, 7), round(y, 7)]
+        return [walk(p) for p in v]
+    return {"type": geometry["type"], "coordinates": walk(geometry["coordinates"])}

@@ -9,6 +9,13 @@
 * ``/command/casemap/grids/{code}`` — the open cases of one grid (same
   filters), linking to the case detail.
 * ``GET /api/command/map`` — the same per-grid counts as JSON.
+* ``GET /api/command/map/grids`` · ``/cases`` · ``/base`` — GeoJSON for the Leaflet map
+  (``static/map/casemap.js``): grid polygons with counts, open cases as points coloured by deadline,
+  the deployment's own base map; all scoped like the counts (:mod:`map_data`).
+* ``GET /api/command/map/pick`` — a point picked on the map: its stored coordinates and grid.
+
+With JavaScript the page shows the Leaflet map (pan, zoom, clustered case markers, popups); the
+SVG stays below it as the no-script fallback (hidden once the map has started).
 
 Counts are ONE ``SELECT grid_code, COUNT(*), SUM(red), SUM(yellow) ... GROUP
 BY grid_code`` over the open cases the user may see (the statistics' scope,
@@ -34,7 +41,7 @@ from core.api import (
     org_names, render, requires, user_of, utcnow,
 )
 
-from . import grids, stats
+from . import geo, grids, map_data, stats
 from .common import Classes
 from .models import CASE_SOURCES, OPEN_STATUSES, Grid, Region
 from .sqltime import epoch
@@ -281,6 +288,7 @@ async def map_page(request: Request) -> Response:
         scope = user_scope(ctx, s, user)
         filters, errors = parse_filters(_params(request), ch, _default_district(scope))
         data = map_model(ctx, s, scope, filters)
+        data |= map_data.map_context(request, s)
     data |= {"title": ctx.gettext("casemap.title"), "f": filters, "ch": ch, "errors": errors,
              "error": _failure(errors) if errors else None, "groups": list(STATUS_GROUPS), "levels": LEVELS,
              "sources": CASE_SOURCES, "legend": _legend()}
@@ -356,13 +364,108 @@ async def api_map(request: Request) -> Response:
     })
 
 
+def _filtered(request: Request, s: Session) -> tuple[MapFilters, str]:
+    """The map filters of an API call (422 naming the field when one is bad) and the community."""
+    params = _params(request)
+    filters, errors = parse_filters(params, choices(ctx_of(request), s))
+    community = params.get("community", "").strip()[:40]
+    if community and not re.fullmatch(r"[0-9]{6,20}", community):
+        errors |= _err("community", f"社区“{community}”无效", f"unknown community {community!r}")
+    if errors:
+        raise _failure(errors)
+    return filters, community
+
+
+@requires(VIEW)
+async def api_map_grids(request: Request) -> Response:
+    """The visible grids as GeoJSON polygons with open / overdue / warning counts (the map's filters)."""
+    ctx, user = ctx_of(request), user_of(request)
+    with ctx.db.session() as s:
+        filters, community = _filtered(request, s)
+        scope = user_scope(ctx, s, user)
+        counts = grid_counts(s, filters, scope, utcnow())
+        display = map_data.display_fn(map_data.current_layer(ctx, s))
+        body = map_data.grids_geojson(s, scope, counts, display, district=filters.district, street=filters.street,
+                                      community=community, qs=urlencode(filters.query()))
+    return JSONResponse(body)
+
+
+@requires(VIEW)
+async def api_map_cases(request: Request) -> Response:
+    """The open cases (the map's filters) as GeoJSON points with deadline colour and a link."""
+    ctx, user = ctx_of(request), user_of(request)
+    with ctx.db.session() as s:
+        filters, community = _filtered(request, s)
+        scope = user_scope(ctx, s, user)
+        t = stats.case_table()
+        lvl = deadline_level(t, utcnow())
+        where = filters.conditions(t, lvl) + ([t.c.community_code == community] if community else [])
+        display = map_data.display_fn(map_data.current_layer(ctx, s))
+        body = map_data.cases_geojson(ctx, s, scope, where, lvl, display)
+    return JSONResponse(body)
+
+
+@requires(VIEW)
+async def api_map_base(request: Request) -> Response:
+    """The deployment's own base map (districts, streets, roads, water) within the user's scope."""
+    ctx, user = ctx_of(request), user_of(request)
+    with ctx.db.session() as s:
+        scope = user_scope(ctx, s, user)
+        display = map_data.display_fn(map_data.current_layer(ctx, s))
+        body = map_data.base_geojson(s, scope, display)
+    return JSONResponse(body)
+
+
+@requires(VIEW)
+async def api_map_pick(request: Request) -> Response:
+    """A point picked on the map: ``lon``/``lat`` as drawn (GCJ-02 tiles: shifted back), or ``x``/``y``
+    as stored; answers the stored ``x``/``y``, the drawn position and the grid (422 outside every grid)."""
+    ctx = ctx_of(request)
+    qp = request.query_params
+    with ctx.db.session() as s:
+        layer = map_data.current_layer(ctx, s)
+        display = map_data.display_fn(layer)
+        if qp.get("lon") is not None or qp.get("lat") is not None:
+            lon, lat = grids.check_point(qp.get("lon"), qp.get("lat"))
+            x, y = geo.gcj02_to_wgs84(lon, lat) if display else (lon, lat)
+        else:
+            x, y = grids.check_point(qp.get("x"), qp.get("y"))
+        x, y = round(x, 7), round(y, 7)
+        loc = grids.locate(s, x, y)
+    shown = display(x, y) if display else (x, y)
+    return JSONResponse({"x": x, "y": y, "display": [round(shown[0], 7), round(shown[1], 7)],
+                         "location": loc.as_dict()})
+
+
 routes = [
+    Route("/api/command/map/grids", api_map_grids, name="api-command-map-grids"),
+    Route("/api/command/map/cases", api_map_cases, name="api-command-map-cases"),
+    Route("/api/command/map/base", api_map_base, name="api-command-map-base"),
+    Route("/api/command/map/pick", api_map_pick, name="api-command-map-pick"),
     Route("/command/casemap", map_page, name="command-casemap"),
     Route("/command/casemap/grids/{code}", grid_cases_page, name="command-casemap-grid"),
     Route("/api/command/map", api_map, name="api-command-map"),
 ]
 
+_FILTER_QUERY = {"class": "big class E01 or small class E0101", "source": "|".join(CASE_SOURCES),
+                 "group": "|".join(STATUS_GROUPS), "level": "|".join(LEVELS), "district": "area code (6 digits)",
+                 "street": "street code", "community": "community code"}
+
 api_docs = [
+    api_doc("/api/command/map/grids", "get",
+            "地图：可见单元网格（GeoJSON 面）及未结、超期、预警案件数 / visible unit grids as GeoJSON with case counts",
+            permission=VIEW, tag="command", query=_FILTER_QUERY),
+    api_doc("/api/command/map/cases", "get",
+            "地图：未结案件点位（GeoJSON，含时限颜色）/ open cases as GeoJSON points with deadline colour",
+            permission=VIEW, tag="command", query=_FILTER_QUERY),
+    api_doc("/api/command/map/base", "get",
+            "地图：本地底图（区界、街道、道路、水系，GeoJSON）/ the deployment's own base map as GeoJSON",
+            permission=VIEW, tag="command"),
+    api_doc("/api/command/map/pick", "get",
+            "地图选点：换算坐标并定位网格 / a point picked on the map: stored coordinates and its grid",
+            permission=VIEW, tag="command",
+            query={"lon": "longitude as drawn", "lat": "latitude as drawn", "x": "stored longitude",
+                   "y": "stored latitude"}),
     api_doc("/api/command/map", "get",
             "案件地图：各单元网格的未结案件数、超期数、预警数 / open, overdue and warning cases per unit grid",
             permission=VIEW, tag="command",

@@ -313,3 +313,19 @@ class Case(CommandBase):
         Index("ix_command_case_class", "class_code", "status"),
     )
     __mapper_args__ = {"version_id_col": version}
+
+
+class MapFeature(CommandBase):
+    """A feature of the deployment's own base map, drawn under the grids when no tile service is
+    configured: a district outline (``layer='district'``), a road (``'road'``, ``kind`` main or
+    minor) or water (``'water'``). ``area_code`` (the district) scopes it to the users of that
+    district. Geometry: GeoJSON in CGCS2000/WGS-84 degrees."""
+
+    __tablename__ = "command_map_feature"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    layer: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20), default="")
+    name: Mapped[str] = mapped_column(String(100), default="")
+    area_code: Mapped[str] = mapped_column(String(12), default="")
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSON)
+    __table_args__ = (Index("ix_command_map_feature_layer", "layer", "area_code"),)

@@ -31,7 +31,7 @@ from core.api import (
     actor_of, api_doc, ctx_of, form_data, org_info, render, requires, start_job, user_of,
 )
 
-from . import components, geocode, grids, matrix, standards
+from . import components, geocode, grids, map_data, matrix, standards
 from .common import KIND_ZH, Classes, ImportRefused, XLSX_TYPE, bad, xlsx_bytes
 from .models import AREA_CLASSES, Component, Grid, ImportJob, MatrixRule, Place, Region, Standard
 
@@ -888,11 +888,12 @@ async def map_page(request: Request) -> Response:
                 error = exc
         svg = grids.svg_map(s, street, community, highlight=located.grid_code if located else "")
         regions = grids.list_regions(s)
+        map_ctx = map_data.map_context(request, s)  # the Leaflet map's tile service (and its CSP origins)
     data = {"svg": svg, "street": street, "community": community, "x": x, "y": y, "located": located, "error": error,
             "streets": [(r.code, r.name) for r in regions if r.level == "street"],
             "communities": [(r.code, r.name) for r in regions if r.level == "community"
                             and (not street or r.parent_code == street)],
-            "breadcrumbs": [(ctx.gettext("command.map.title"), None)]}
+            "breadcrumbs": [(ctx.gettext("command.map.title"), None)], **map_ctx}
     return render(request, "command/map.html", data)
 
 
