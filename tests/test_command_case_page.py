@@ -225,7 +225,7 @@ def test_operation_and_report_forms_keep_what_was_typed(ctx, world):  # noqa: F8
                                                   "reason": ""})
     assert r.status_code == 422
     ext = _form(r.text, "op-extend")
-    assert 'value="8"' in ext and re.search(r'-e-reason"[^>]*>请填写原因</small>', ext)
+    assert 'value="8"' in ext and re.search(r'-e-reason"[^>]*>请填写原因 <span lang="en"', ext)
     assert 'checked data-testid="case-choice-op-extend"' in r.text  # its tab is the one shown
     # 信息采集: a report refused for its position keeps the photo and what was typed
     data = {"class_code": "E0102", "lon": "116.4", "lat": "39.9", "description": "桥下垃圾",

@@ -242,5 +242,6 @@ def test_case_page_confirms_a_step_and_explains_a_refusal_next_to_its_field(worl
     assert "请按提示修改" in re.search(r'data-testid="case-error">(.*?)</p>', page, re.DOTALL).group(1)
     form = re.search(r'<form[^>]*data-testid="case-form-done".*?</form>', page, re.DOTALL).group(0)
     err = re.search(r'<small class="error" id="[^"]*-e-photos"[^>]*>(.*?)</small>', form, re.DOTALL).group(1)
-    assert err == "请上传至少一张照片"  # in Chinese, under the photo field (issue 11 item 15)
+    # Chinese first, under the photo field (issue 11 item 15); the English wording secondary
+    assert err == '请上传至少一张照片 <span lang="en" class="muted">upload at least one photo</span>'
     assert 'data-testid="case-done"' not in page and detail(w["h1"], cid)["status"] == "disposing"

@@ -68,7 +68,7 @@ def test_an_undeclared_start_permission_is_refused_with_its_path(ctx: App) -> No
 
 def test_upgrading_keeps_what_existing_roles_could_start(ctx: App, clients: dict[str, Any]) -> None:
     """Migration 0016_flow_start: roles that exist at upgrade keep starting form-less
-    flows, except the auditor and the personnel administrator."""
+    flows, except the auditor."""
     from alembic import command
     from core import migrate
     cfg = migrate._config(ctx.db.engine, migrate.CORE_MIGRATIONS, "alembic_version")
@@ -80,6 +80,6 @@ def test_upgrading_keeps_what_existing_roles_could_start(ctx: App, clients: dict
     ctx.db.engine.dispose()
     ctx.authz.ensure_fresh()
     have = {r: "core.flow.start" in ctx.authz.role_permissions(r) for r in ("staff", "auditor", "org_admin")}
-    assert have == {"staff": True, "auditor": False, "org_admin": False}
+    assert have == {"staff": True, "auditor": False, "org_admin": True}
     assert clients["starter"].get("/flows/start/plain_flow").status_code == 200
     assert clients["auditor1"].get("/flows/start/plain_flow").status_code == 403

@@ -35,7 +35,7 @@ FLOW = flow("leave_flow", [
     {"from": "fill", "to": "review", "action": "submit", "label": {"zh-CN": "提交"}},
     {"from": "review", "to": "end", "action": "agree", "label": {"zh-CN": "同意"}},
     {"from": "review", "to": "fill", "action": "reject", "label": {"zh-CN": "退回修改"}, "comment_required": True},
-], form="leave")
+], form="leave", title={"zh-CN": "请假流程"})
 
 CLAIM_FLOW = flow("claim_flow", [
     {"id": "start", "type": "start"},
@@ -103,6 +103,8 @@ def test_inbox_lists_tasks_with_counts_and_deadline_words(ctx: App, w: dict[str,
     emp = w["c"]("emp")
     r = emp.get("/tasks?group=started")
     assert f'instance-row-{iid}' in r.text
+    row = r.text.split(f'instance-row-{iid}', 1)[1].split("</tr>", 1)[0]
+    assert ">请假流程</td>" in row and "leave_flow" not in row  # the flow's title, not its id
     assert 'task-link-' in emp.get("/tasks?group=done").text
     assert "我的待办" in r.text  # the menu entry
 

@@ -360,7 +360,8 @@ def test_menus_and_access_follow_grant_and_revoke_at_once(admin, ctx, client_for
 
 def test_district_administrator_grants_only_within_district_and_own_powers(admin, ctx, client_for):
     district, other = make_org(ctx, "姑苏区"), make_org(ctx, "吴江区")
-    make_role(ctx, "district_admin", ["core.role.view", "core.role.edit", "core.person.view"])
+    # core.flow.start: granting 业务人员 needs every permission it holds
+    make_role(ctx, "district_admin", ["core.role.view", "core.role.edit", "core.person.view", "core.flow.start"])
     make_person(ctx, "gusu_admin", district, roles=[("district_admin", district)])
     worker = make_person(ctx, "worker", district)
     c = client_for("gusu_admin", PW)

@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 PERM = "core.flow.start"
-EXCLUDED = ("auditor", "org_admin", "admin")  # admin holds "*" already
+EXCLUDED = ("auditor", "admin")  # admin holds "*" already
 
 
 def upgrade() -> None:
