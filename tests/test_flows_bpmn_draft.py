@@ -131,7 +131,9 @@ def test_unsupported_elements_become_placeholders_and_the_rest_notes() -> None:
     assert by_id["Plain"]["bpmn"]["suggest"] == "task"
     assert by_id["Review"]["description"]["zh-CN"] == "泳道：受理组"
     # the error boundary keeps its place: after its task (a button), and on to where it led
-    assert {"from": "Review", "to": "Err", "action": "to_err"} in d["transitions"]
+    to_err = next(t for t in d["transitions"] if (t["from"], t["to"]) == ("Review", "Err"))
+    assert to_err["action"] == "to_err" and to_err["label"] == {"zh-CN": "边界事件 Err"}  # a button people read
+    assert next(t for t in d["transitions"] if t["to"] == "Script")["label"] == {"zh-CN": "计算"}
     assert {"from": "Err", "to": "End"} in d["transitions"]
     text = " ".join(n["message_en"] for n in notes)
     for what in ("lane 受理组", "dataObject Doc", "textAnnotation Note", "message start", "terminate end",
@@ -152,7 +154,8 @@ def test_replacing_the_placeholders_makes_it_publishable() -> None:
     assert [p.path for p in check_flow(d)] == ["$.nodes[1].type"]
     d = designer.set_node(d, "Check", {"type": "task", "title": "核查", "assignee": {"rule": "initiator"}})
     d = name_task_actions(d, "Check")
-    assert check_flow(d) == [] and load_flow(d).outgoing("Check")[0]["action"] == "to_e"
+    out = load_flow(d).outgoing("Check")[0]
+    assert check_flow(d) == [] and out["action"] == "to_e" and "label" not in out  # the end had no name
 
 
 def test_a_collaboration_imports_the_executable_process_and_notes_the_others() -> None:

@@ -292,7 +292,12 @@ class _DraftImporter(_Importer):
             if n_out != 1:
                 self.warn(bid, f"定时边界事件 {bid} 有 {n_out} 条流出的顺序流（应恰好一条）",
                           f"timer boundary event {bid} has {n_out} outgoing sequence flows (one is expected)")
+        unnamed = [t for t in transitions if "action" not in t and "label" not in t]
         self.name_actions(transitions, types)
+        titles = {n["id"]: n.get("title") for n in nodes}
+        for t in unnamed:  # the button a person sees says where it leads, not the generated action name
+            if "action" in t and titles.get(t["to"]):
+                t["label"] = copy.deepcopy(titles[t["to"]])
         definition["nodes"] = nodes
         definition["transitions"] = transitions
         self.write_lanes(nodes)
@@ -559,4 +564,7 @@ def name_task_actions(d: Mapping[str, Any], node_id: str) -> dict[str, Any]:
             name = f"{base}_{k}"
         used.add(name)
         t["action"] = name
+        target = next((n for n in new.get("nodes", []) if n.get("id") == t.get("to")), {})
+        if target.get("title") and "label" not in t:
+            t["label"] = copy.deepcopy(target["title"])
     return new

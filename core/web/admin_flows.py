@@ -131,6 +131,15 @@ def _bulk_options(d: Mapping[str, Any], node_id: str) -> list[tuple[str, str]]:
     return [(a, labels[a]) for a in designer.bulk_choices(d, node_id)]
 
 
+def _bpmn_kind(ctx: Any, origin: Any) -> str:
+    """A placeholder's BPMN element as a person reads it: 脚本任务（scriptTask）."""
+    if not isinstance(origin, Mapping):
+        return ""
+    from ..flows.bpmn_draft import ELEMENT_ZH
+    element = str(origin.get("element") or "")
+    return f"{ELEMENT_ZH[element]}（{element}）" if element in ELEMENT_ZH else element
+
+
 def _editor_context(request: Request, s: Any, flow_id: str, exc: CcmsError | None, posted: dict[str, Any] | None,
                     notice: str, diff_range: tuple[int, int] | None) -> dict[str, Any]:
     ctx, user = request.scope["ccms"], request.scope["user"]
@@ -146,7 +155,8 @@ def _editor_context(request: Request, s: Any, flow_id: str, exc: CcmsError | Non
     for i, n in enumerate(d.get("nodes", [])):
         nodes.append({"i": i, "id": n["id"], "type": n["type"], "title": localize(n.get("title")) or n["id"],
                       "vals": designer.node_form_values(n), "problems": by_owner.get(("n", i), []), "node": n,
-                      "bulk_choices": _bulk_options(d, n["id"]), "bpmn": n.get("bpmn")})
+                      "bulk_choices": _bulk_options(d, n["id"]), "bpmn": n.get("bpmn"),
+                      "bpmn_kind": _bpmn_kind(ctx, n.get("bpmn"))})
     transitions = []
     for k, t in enumerate(d.get("transitions", [])):
         transitions.append({"i": k, "t": t, "label": localize(t.get("label")) or t.get("action", ""),
