@@ -98,6 +98,14 @@ def test_damaged_files_never_crash_the_importer() -> None:
     assert outcomes["refused"] > 0 and sum(outcomes.values()) == len(variants)
 
 
+@pytest.mark.parametrize("name", ["case_loop", "joint_review"])
+def test_our_own_export_comes_back_unchanged_through_the_draft_import(name: str) -> None:
+    from core.flows.bpmn import export_bpmn
+    d = json.loads((Path(__file__).parent / "flow_examples" / f"{name}.json").read_text(encoding="utf-8"))
+    back, _ = import_bpmn_draft(export_bpmn(d))
+    assert back == d and check_flow(back) == []
+
+
 # -- what becomes what ------------------------------------------------------------------------------
 
 EVERYTHING = (

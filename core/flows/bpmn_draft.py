@@ -378,10 +378,11 @@ class _DraftImporter(_Importer):
                           f"end event {bid} is a {what} end event: imported as a plain end")
         node: dict[str, Any] = {"id": self.node_id(bid), "type": ntype}
         title = self.text_value(ext, "title", el.get("name") or "")
+        ext.pop("title", None)
         if title is not None:
             node["title"] = title
-        if ntype == "end" and isinstance(ext.get("outcome"), str):
-            node["outcome"] = ext["outcome"]
+        node.update(ext)  # our own settings (outcome, description) written by export_bpmn
+        node["id"], node["type"] = self.node_id(bid), ntype
         return node
 
     def draft_flow(self, f: ET.Element, node_el: Mapping[str, ET.Element],
@@ -465,7 +466,7 @@ def _repair(definition: dict[str, Any], notes: list[dict[str, str]]) -> None:
             elif len(parts) >= 2 and parts[0] == "transitions" and parts[1].isdigit():
                 t = definition["transitions"].pop(int(parts[1]))
                 notes.append({**why, "element": f"{t.get('from')}→{t.get('to')}"})
-            elif parts and parts[0] not in ("id", "nodes", "transitions", "title", "import_notes"):
+            elif parts and parts[0] not in ("id", "nodes", "transitions", "title"):
                 definition.pop(parts[0], None)
                 notes.append(why)
             else:
