@@ -20,8 +20,8 @@ bpmn-moddle. SpiffWorkflow's own test diagrams are in its repository only.)
 Every ``.bpmn`` / ``.xml`` file that names the BPMN 2.0 model namespace is
 imported with :func:`core.flows.bpmn_draft.import_bpmn_draft`; identical files
 (same sha256) count once. Outcomes: **draft** (the definition passes the
-meta-schema, so it is stored as the designer's working copy; "complete" ones
-would even save as a version unchanged), **refused** (a bilingual
+meta-schema, so it is stored as a draft version the designer opens;
+"complete" ones would even publish unchanged), **refused** (a bilingual
 :class:`ValidationFailed`: not BPMN, no process, malformed XML ...) and
 **crashed** (any other exception). bpmn-moddle's ``*.part.bpmn`` files are
 element fragments written to test a parser (their root is not

@@ -49,12 +49,13 @@ def test_a_modeler_file_becomes_a_draft_that_publishes_only_when_finished(admin:
     r = post_file(admin, "permit.bpmn", MODELER_FILE)
     assert r.status_code == 303 and r.headers["location"] == "/admin/flows/process_permit"
     with ctx.db.session() as s:
-        work = dict(store.work_row(s, "process_permit").definition)
         assert [(v["version"], v["status"]) for v in store.list_versions(s, "process_permit")] == [(1, "draft")]
-    types = {n["id"]: n["type"] for n in work["nodes"]}
+        assert "待完成" in store.list_versions(s, "process_permit")[0]["note"]
+        draft = dict(store.get_version(s, "process_permit", 1).definition)
+    types = {n["id"]: n["type"] for n in draft["nodes"]}
     assert types == {"StartEvent_1": "start", "Activity_Review": "task", "Activity_Notify": "placeholder",
                      "Event_End": "end"}
-    review = next(n for n in work["nodes"] if n["id"] == "Activity_Review")
+    review = next(n for n in draft["nodes"] if n["id"] == "Activity_Review")
     assert review["description"]["zh-CN"] == "泳道：审批科"  # the lane, as a hint for the assignee rule
 
     page = admin.get("/admin/flows/process_permit")
@@ -64,10 +65,12 @@ def test_a_modeler_file_becomes_a_draft_that_publishes_only_when_finished(admin:
     assert "$.nodes[1].assignee" in page.text and "$.nodes[2].type" in page.text
     assert "send_sms(applicant)" in page.text  # the original element is kept, not lost
 
-    # saving as a version (the step before publishing) is refused, naming the JSON path
-    r = admin.form("/admin/flows/process_permit/save", {"lock": lock(ctx, "process_permit"), "note": ""})
+    # publishing the draft is refused, naming the JSON path of each fault
+    r = admin.form("/admin/flows/process_permit/publish", {"version": "1"})
     assert r.status_code == 422 and "$.nodes[1].assignee" in r.text
-    # version 1 (start → end only) is not what was imported: publishing the import needs it finished
+    r = admin.api("POST", "/api/flows/process_permit/publish", json={"version": 1})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "flow_definition_invalid"
+    assert r.json()["error"]["fields"].keys() & {"$.nodes[1].assignee", "$.nodes[2].type"}
     # finish it with the designer's forms: the script task becomes a task, both tasks get a rule
     r = admin.form("/admin/flows/process_permit/nodes/Activity_Notify",
                    {"lock": lock(ctx, "process_permit"), "type": "task", "title": "短信通知"}, headers=HX)
@@ -87,6 +90,9 @@ def test_a_modeler_file_becomes_a_draft_that_publishes_only_when_finished(admin:
     r = admin.form("/admin/flows/process_permit/publish", {"version": "2"}, follow_redirects=False)
     assert r.status_code == 303
     with ctx.db.session() as s:
+        assert [(v["version"], v["status"]) for v in store.list_versions(s, "process_permit")] == \
+            [(2, "published"), (1, "draft")]
+    with ctx.db.session() as s:
         published = store.get_published(s, "process_permit")
         assert published is not None and published.nodes["Activity_Notify"]["type"] == "task"
 
@@ -102,10 +108,15 @@ def test_a_complete_bpmn_file_still_becomes_a_version(admin: Any, ctx: Any) -> N
         assert store.work_row(s, "copied_flow") is None
 
 
-def test_an_unsaved_working_copy_is_never_overwritten_by_an_import(admin: Any, ctx: Any) -> None:
+def test_an_import_never_goes_under_unsaved_designer_edits(admin: Any, ctx: Any) -> None:
     assert post_file(admin, "permit.bpmn", MODELER_FILE).status_code == 303
+    r = admin.form("/admin/flows/process_permit/nodes/Activity_Review",
+                   {"lock": 0, "type": "task", "title": "审核", "assignee_rule": "initiator"}, headers=HX)
+    assert r.status_code == 200
     r = post_file(admin, "permit.bpmn", MODELER_FILE)
-    assert r.status_code == 409 and "工作稿" in r.text and "working copy" in r.text
+    assert r.status_code == 409 and "未保存的修改" in r.text and "unsaved changes" in r.text
+    with ctx.db.session() as s:
+        assert len(store.list_versions(s, "process_permit")) == 1
 
 
 def test_unreadable_files_are_refused_in_both_languages_with_nothing_written(admin: Any, ctx: Any) -> None:
@@ -122,3 +133,20 @@ def test_unreadable_files_are_refused_in_both_languages_with_nothing_written(adm
         assert "BPMN 导入失败" in r.text and "BPMN import failed" in r.text, body
     with ctx.db.session() as s:
         assert s.scalar(select(func.count()).select_from(FlowDef)) == total
+
+
+def test_the_api_imports_bpmn_as_a_draft_and_says_what_blocks_publishing(admin: Any, ctx: Any) -> None:
+    r = admin.api("POST", "/api/flows/import", content=MODELER_FILE, headers={"Content-Type": "application/xml"})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["flow_id"] == "process_permit" and body["complete"] is False and body["version"] == 1
+    paths = [p["path"] for p in body["problems"]]
+    assert "$.nodes[1].assignee" in paths and "$.nodes[2].type" in paths
+    assert all(p["message"] and p["message_en"] for p in body["problems"])
+    assert any("lane" in n["message_en"] for n in body["notes"])
+    with ctx.db.session() as s:
+        assert store.get_version(s, "process_permit", 1).definition["nodes"][2]["type"] == "placeholder"
+    r = admin.api("POST", "/api/flows/import", content=b"<definitions><process",
+                  headers={"Content-Type": "application/xml"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "bpmn_invalid"
+    assert "BPMN 导入失败" in r.json()["error"]["message"]

@@ -16,9 +16,9 @@ represented and marks what needs a person:
   unusable extension). Each keeps its connections, the reason, a suggested
   replacement and the element's XML, so nothing of the file is lost.
   :func:`core.flows.definition.check_flow` reports every placeholder at
-  ``$.nodes[i].type``, so the draft cannot be saved as a version or
-  published until an administrator turns it into one of our node types (or
-  removes it) in the designer;
+  ``$.nodes[i].type``, so the draft cannot be published (nor an edit of it
+  saved as a version) until an administrator turns it into one of our node
+  types (or removes it) in the designer;
 * **tasks without an assignee rule** (user and manual tasks) become ordinary
   ``task`` nodes; the graph checks already refuse them at
   ``$.nodes[i].assignee`` until a rule is set;
@@ -477,8 +477,8 @@ def _repair(definition: dict[str, Any], notes: list[dict[str, str]]) -> None:
 def import_bpmn_draft(xml: str | bytes, flow_id: str = "") -> tuple[dict[str, Any], list[dict[str, str]]]:
     """``(definition, notes)`` from any BPMN 2.0 file whose structure we can represent.
 
-    The definition passes the meta-schema (so it can be the designer's
-    working copy) but may hold placeholder nodes and tasks without assignee
+    The definition passes the meta-schema (so it can be stored as a draft
+    version and edited in the designer) but may hold placeholder nodes and tasks without assignee
     rules, which :func:`core.flows.definition.check_flow` reports by JSON
     path. ``notes`` (also in ``definition["import_notes"]`` when any) list
     what was not carried over. Raises :class:`ValidationFailed` (code
@@ -509,41 +509,33 @@ def import_bpmn_draft(xml: str | bytes, flow_id: str = "") -> tuple[dict[str, An
 
 def save_imported(session: Any, actor: Any, definition: Mapping[str, Any], *, filename: str,
                   ctx: Any = None) -> tuple[str, bool]:
-    """Store an imported definition; ``(flow_id, complete)``.
+    """Store an imported definition as the flow's next draft version; ``(flow_id, complete)``.
 
-    A complete one (no fault at all) becomes the flow's next draft version, as
-    a JSON import does. An incomplete one becomes the flow's designer working
-    copy, where its faults are listed by JSON path and fixed with the
-    designer's forms; a new flow first gets a version 1 holding only start →
-    end (versions are always complete) whose note says so. An existing
-    working copy is never overwritten (409: save or discard it first).
+    A complete one (no fault at all) is stored as a JSON import is. An
+    incomplete one is stored too (:func:`core.flows.store.save_incomplete_draft`),
+    its note saying so: the designer opens it with its faults listed by JSON
+    path, and publishing refuses it until it is finished (the designer's
+    edits then save as a new, complete version). A flow with unsaved designer
+    edits (a working copy) is left alone (409: save or discard them first), so
+    the import never hides behind, or under, someone's edits.
     """
-    from sqlalchemy import select
-
     from ..errors import Conflict
-    from ..forms.definition import localize
-    from . import designer, store
-    from .def_models import FlowDef
+    from . import store
     from .definition import check_flow
 
     flow_id = str(definition["id"])
     source = f"import:{filename}"[:300]
     note = f"BPMN 导入 / imported {filename}"
+    if store.work_row(session, flow_id) is not None:
+        raise Conflict(f"流程 {flow_id} 有未保存的修改：请先保存为新版本或放弃修改，再导入",
+                       f"flow {flow_id} has unsaved changes in the designer: save them as a version or discard "
+                       f"them, then import again")
     if not check_flow(dict(definition), "", ctx, session=session):
         row = store.save_draft(session, actor, dict(definition), note=note[:500], source=source, ctx=ctx)
         return row.flow_id, True
-    if session.scalar(select(FlowDef.id).where(FlowDef.flow_id == flow_id).limit(1)) is not None:
-        if store.work_row(session, flow_id) is not None:
-            raise Conflict(f"流程 {flow_id} 已有未保存的工作稿：请先保存为新版本或放弃它，再导入",
-                           f"flow {flow_id} has an unsaved working copy: save it as a version or discard it, "
-                           f"then import again")
-    else:
-        title = localize(definition.get("title")) or flow_id
-        skeleton = designer.new_flow(flow_id, title)
-        store.save_draft(session, actor, skeleton, source=source, ctx=ctx,
-                         note=f"{note}：待完成，导入的内容在设计器的工作稿中；完成后保存为新版本 / "
-                              f"incomplete: the imported flow is the designer's working copy"[:500])
-    store.save_work(session, actor, flow_id, dict(definition))
+    store.save_incomplete_draft(session, actor, dict(definition), source=source,
+                                note=f"{note}：待完成（占位节点、办理人规则），在设计器中补全后保存为新版本再发布 / "
+                                     f"incomplete: finish it in the designer, save it as a version, then publish")
     return flow_id, False
 
 

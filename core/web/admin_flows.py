@@ -206,8 +206,8 @@ def _is_bpmn(filename: str, content: bytes) -> bool:
 @requires(EDIT)
 async def import_action(request: Request) -> Response:
     """A JSON file as :func:`definition_admin.import_action` stores it; a BPMN file from any modeler
-    becomes an editable draft (:mod:`core.flows.bpmn_draft`): a version when complete, else the
-    designer's working copy with its placeholders and missing assignee rules listed."""
+    becomes an editable draft version (:mod:`core.flows.bpmn_draft`) that the designer opens with
+    its placeholders and missing assignee rules listed; publishing refuses it until it is finished."""
     from ..flows.bpmn_draft import import_bpmn_draft, save_imported
 
     ctx = request.scope["ccms"]
@@ -230,6 +230,32 @@ async def import_action(request: Request) -> Response:
     finally:
         await form.close()
     return RedirectResponse(f"{BASE}/{flow_id}", status_code=303)
+
+
+_api_import_json = None  # set below: the shared JSON import endpoint
+
+
+@requires(EDIT)
+async def api_import(request: Request) -> Response:
+    """The body is a definition (JSON: checked in full, a new draft version) or a BPMN 2.0 file
+    (``Content-Type: application/xml`` or a body starting with ``<``): an editable draft as the
+    designer's import makes it. A BPMN answer adds ``complete``, ``problems`` (JSON path, Chinese
+    and English reason: what blocks publishing) and ``notes``; the draft version is stored either
+    way (``version``), and publishing it is refused until it is finished."""
+    from ..flows.bpmn_draft import import_bpmn_draft, save_imported
+
+    raw = await request.body()
+    if "xml" not in request.headers.get("content-type", "") and not _is_bpmn("", raw):
+        return await _api_import_json(request)
+    ctx = request.scope["ccms"]
+    definition, notes = import_bpmn_draft(raw)
+    with ctx.db.session() as s:
+        flow_id, complete = save_imported(s, actor_of(request), definition, filename="API", ctx=ctx)
+        problems = [] if complete else check_flow(dict(definition), "", ctx, session=s)
+        body = {**shared.detail_out(KIND, store.latest_row(s, flow_id)), "complete": complete,
+                "problems": [{"path": p.path, "message": p.reason_zh, "message_en": p.reason_en} for p in problems],
+                "notes": notes}
+    return JSONResponse(body, status_code=201)
 
 
 def _lock(data: Mapping[str, Any]) -> int | None:
@@ -511,6 +537,8 @@ KIND = DefinitionKind(
     diff_error_key="diff_error", count_versions=True, store_ctx=True, import_error_on_file=True,
     export_other=_export_bpmn)
 
+_api_import_json = shared.api_import(KIND)
+
 routes = [
     Route(BASE, shared.list_page(KIND), methods=["GET"]),
     Route(f"{BASE}/new", shared.create_action(KIND), methods=["POST"]),
@@ -538,7 +566,7 @@ routes = [
     Route(BASE + "/{flow}/export", shared.export(KIND), methods=["GET"]),
     Route("/api/flows", api_list, methods=["GET"]),
     Route("/api/flows/validate", api_validate, methods=["POST"]),
-    Route("/api/flows/import", shared.api_import(KIND), methods=["POST"]),
+    Route("/api/flows/import", api_import, methods=["POST"]),
     Route("/api/flows/{flow}/versions/{version}", api_version, methods=["GET"]),
     Route("/api/flows/{flow}/publish", shared.api_publish(KIND, FlowPublishIn), methods=["POST"]),
 ]
@@ -548,7 +576,8 @@ api_docs = [
             response_list=True, tag="flows"),
     api_doc("/api/flows/validate", "POST", "检查流程定义，列出全部问题 / validate a flow definition", permission=VIEW,
             tag="flows"),
-    api_doc("/api/flows/import", "POST", "导入流程定义为草稿 / import a definition as a draft", permission=EDIT,
+    api_doc("/api/flows/import", "POST", "导入流程定义（JSON 或 BPMN 2.0）为草稿 / import a definition (JSON or BPMN 2.0) "
+            "as a draft", permission=EDIT,
             response=FlowVersionOut, tag="flows", status=201, body=DEFINITION_BODY),
     api_doc("/api/flows/{flow}/versions/{version}", "GET", "流程定义的一个版本 / one version", permission=VIEW,
             response=FlowVersionOut, tag="flows"),
