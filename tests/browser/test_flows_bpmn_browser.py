@@ -53,6 +53,7 @@ def test_an_imported_draft_shows_its_placeholders_at_desktop_and_phone_width(bro
             assert page.locator(f"[data-testid=node-row-{node}].bpmn-placeholder").count() == 1
             assert page.locator(f"[data-testid=flow-node-{node}].fd-placeholder").count() == 1
         assert page.locator("[data-testid=node-row-Review].bpmn-placeholder").count() == 0
+        assert page.locator("[data-testid=publish]").count() == 0  # nothing to publish until it is finished
         page.locator("[data-testid=node-panel-Fee] > summary").click()
         assert "计算费用" in page.inner_text("[data-testid=node-panel-Fee]")
         assert page.locator("#n-Fee-type").input_value() == "auto"  # the suggested replacement
