@@ -65,6 +65,11 @@ def test_a_modeler_file_becomes_a_draft_that_publishes_only_when_finished(admin:
     assert "$.nodes[1].assignee" in page.text and "$.nodes[2].type" in page.text
     assert "send_sms(applicant)" in page.text  # the original element is kept, not lost
 
+    r = admin.get("/admin/flows/process_permit/export?version=1")  # the draft as JSON: all of it
+    assert r.status_code == 200 and r.json()["nodes"][2]["bpmn"]["element"] == "scriptTask"
+    r = admin.get("/admin/flows/process_permit/export?version=1&format=bpmn")  # a placeholder has no BPMN of ours
+    assert r.status_code == 422 and "placeholder" in r.text
+
     # publishing the draft is refused, naming the JSON path of each fault
     r = admin.form("/admin/flows/process_permit/publish", {"version": "1"})
     assert r.status_code == 422 and "$.nodes[1].assignee" in r.text

@@ -6,7 +6,10 @@ new version (a draft), so running instances never see their definition change
 under them. At most one version per flow is published (new instances start on
 it); publishing another archives the previous one. Every definition is
 checked with :func:`core.flows.definition.load_flow` before anything is
-written (with the session, so the bound form must be published).
+written (with the session, so the bound form must be published) — except a
+BPMN file from another modeler, stored as an incomplete draft to finish in
+the designer (:func:`save_incomplete_draft`); :func:`publish` checks every
+version in full, so no instance ever runs on one.
 """
 
 from __future__ import annotations
