@@ -398,11 +398,7 @@ def test_bpmn_import_refusals_write_nothing(admin: Any, ctx: Any) -> None:
     assert r.status_code == 422 and "BPMN" in r.text
     r = post("broken.bpmn", b"<definitions><process")
     assert r.status_code == 422
-    # A modeler's file without our assignee rules is converted, then refused by the full check, naming the fault.
-    from pathlib import Path
-    leave = (Path(__file__).parent / "flow_examples" / "modeler_leave.bpmn").read_bytes()
-    r = post("leave.bpmn", leave)
-    assert r.status_code == 422 and "assignee" in r.text
+    # (a modeler's file without our assignee rules now becomes a draft: tests/test_flows_bpmn_web.py)
     with ctx.db.session() as s:
         assert s.scalar(select(func.count()).select_from(FlowDef)) == total
 

@@ -31,6 +31,11 @@ annotations mean nothing to our engine: they are reported in a warning list
 and ignored. The XML is parsed with defusedxml: DTDs, entities and external
 references are refused.
 
+This strict import is the round trip through a modeler (and the API). A
+file drawn in another modeler is imported by the designer through
+:mod:`core.flows.bpmn_draft`, which turns what this module refuses into
+placeholder nodes and notes of an editable draft instead.
+
 The diagram interchange (BPMNDI) we write comes from
 :func:`core.flows.diagram.compute_layout` (left to right); on import the
 positions are ignored (our diagrams are laid out on the server).
@@ -444,11 +449,8 @@ class _Importer:
         ext = self.extensions(proc)
         flow_id = self.flow_id or ext.pop("id", None) or pid
         if not FLOW_ID_RE.match(flow_id):
-            cleaned = re.sub(r"[^a-z0-9_]", "_", flow_id.lower())
-            if not cleaned[:1].isalpha():
-                cleaned = "f" + cleaned
-            cleaned = cleaned[:64]
-            if not FLOW_ID_RE.match(cleaned):
+            cleaned = clean_flow_id(flow_id)
+            if cleaned is None:
                 raise _fail(f"流程 id {flow_id!r} 不可用，请指定流程 id", f"process id {flow_id!r} is unusable; give a flow id",
                             pid)
             self.warn(pid, f"流程 id {flow_id} 改为 {cleaned}", f"process id {flow_id} renamed to {cleaned}")
@@ -549,8 +551,8 @@ class _Importer:
             if not called and "flow" not in ext:
                 raise _fail(f"调用活动 {bid} 缺少 calledElement（子流程 id）",
                             f"call activity {bid} has no calledElement (the sub-flow id)", bid)
-            if called:
-                node["flow"] = called
+            if called:  # the called process's id becomes a flow id the same way as the process's own
+                node["flow"] = clean_flow_id(called) or called
         if ntype == "auto":
             action = el.get(_q(CCMS_NS, "action"))
             if action and "action" not in ext:
@@ -676,6 +678,21 @@ class _Importer:
         t.update(timer_ext)
         t.update(ext)
         return t
+
+
+def clean_flow_id(raw: str) -> str | None:
+    """A BPMN process id as a flow id (``Process_Leave-2`` -> ``process_leave_2``), None when nothing usable is left.
+
+    Used for a process's own id and for a call activity's ``calledElement`` alike,
+    so a sub-process imported from its own file is found under the id its caller names.
+    """
+    if FLOW_ID_RE.match(raw):
+        return raw
+    cleaned = re.sub(r"[^a-z0-9_]", "_", raw.lower())
+    if not cleaned[:1].isalpha():
+        cleaned = "f" + cleaned
+    cleaned = cleaned[:64]
+    return cleaned if FLOW_ID_RE.match(cleaned) else None
 
 
 def _parse(xml: str | bytes) -> ET.Element:

@@ -45,11 +45,12 @@ SIZES: dict[str, tuple[float, float]] = {
     "start": (36, 36), "end": (36, 36),
     "exclusive": (50, 50), "parallel": (50, 50), "join": (50, 50),
     "task": (150, 60), "auto": (150, 60), "subflow": (150, 60),
+    "placeholder": (150, 60),  # a BPMN element awaiting replacement (core.flows.bpmn_draft)
 }
 DEFAULT_SIZE = (150, 60)
 ROUND_TYPES = {"start", "end"}
 GATEWAY_TYPES = {"exclusive", "parallel", "join"}
-BOX_TYPES = {"task", "auto", "subflow"}
+BOX_TYPES = {"task", "auto", "subflow", "placeholder"}
 MARGIN = 20
 GAP_ORDER = 36  # between neighbours within a layer
 GAP_RANK = {"TB": 74, "LR": 90}  # between layers (room for edge labels)
@@ -637,6 +638,8 @@ def _node_svg(nid: str, node: Mapping[str, Any], ntype: str, box: Box, classes: 
         out.append(f'<rect {shape} x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h)}" rx="10" ry="10"/>')
         if ntype == "auto":
             out.append(f'<text class="fd-icon" fill="#59636e" x="{_f(x + 6)}" y="{_f(y + 15)}">⚙</text>')
+        elif ntype == "placeholder":
+            out.append(f'<text class="fd-icon fd-todo" fill="#bc4c00" x="{_f(x + 6)}" y="{_f(y + 15)}">⚠</text>')
         elif ntype == "subflow":
             out.append(f'<rect class="fd-mark" fill="none" stroke="#1f2328" x="{_f(cx - 7)}" '
                        f'y="{_f(y + h - 15)}" width="14" height="14"/>')

@@ -6,7 +6,10 @@ new version (a draft), so running instances never see their definition change
 under them. At most one version per flow is published (new instances start on
 it); publishing another archives the previous one. Every definition is
 checked with :func:`core.flows.definition.load_flow` before anything is
-written (with the session, so the bound form must be published).
+written (with the session, so the bound form must be published) — except a
+BPMN file from another modeler, stored as an incomplete draft to finish in
+the designer (:func:`save_incomplete_draft`); :func:`publish` checks every
+version in full, so no instance ever runs on one.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sqlalchemy.orm import Session
 from .. import audit
 from ..audit import Actor
 from ..errors import Conflict, NotFound
-from ..forms.definition import jpath, localize
+from ..forms.definition import content_hash, jpath, localize
 from ..versioned import VersionStore, deep_diff, show
 from .def_models import FlowDef, FlowWorkCopy
 from .definition import (
@@ -101,6 +104,17 @@ def save_draft(session: Session, actor: Actor | None, data: FlowDefinition | Map
     actions too) and store it as the flow's next version, a draft."""
     d = _as_definition(data, source, session, ctx)
     return _STORE.add_draft(session, actor, d.id, d.to_dict(), d.content_hash(), source=source, note=note)
+
+
+def save_incomplete_draft(session: Session, actor: Actor | None, data: Mapping[str, Any], *, source: str,
+                          note: str) -> FlowDef:
+    """Store a definition that does not load yet as a draft version — only a BPMN import from another
+    modeler (:mod:`core.flows.bpmn_draft`), to be finished in the designer. Only its structure is
+    checked; :func:`publish` checks it in full and refuses it with the JSON path of each fault, so no
+    instance ever runs on it."""
+    check_structure(data, source)
+    return _STORE.add_draft(session, actor, str(data["id"]), dict(data), content_hash(dict(data)), source=source,
+                            note=note)
 
 
 def publish(session: Session, actor: Actor | None, flow_id: str, version: int, *,
@@ -329,6 +343,7 @@ __all__ = [
     "publish",
     "published_row",
     "save_draft",
+    "save_incomplete_draft",
     "save_work",
     "save_work_as_version",
     "sync_from_files",

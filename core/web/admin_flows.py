@@ -16,6 +16,7 @@ from typing import Any
 
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -28,6 +29,7 @@ from ..flows.definition import (
     ASSIGNEE_RULES,
     NODE_TYPES,
     OPERATIONS,
+    PLACEHOLDER,
     TIME_UNITS,
     FlowDefinitionError,
     check_flow,
@@ -129,6 +131,15 @@ def _bulk_options(d: Mapping[str, Any], node_id: str) -> list[tuple[str, str]]:
     return [(a, labels[a]) for a in designer.bulk_choices(d, node_id)]
 
 
+def _bpmn_kind(ctx: Any, origin: Any) -> str:
+    """A placeholder's BPMN element as a person reads it: 脚本任务（scriptTask）."""
+    if not isinstance(origin, Mapping):
+        return ""
+    from ..flows.bpmn_draft import ELEMENT_ZH
+    element = str(origin.get("element") or "")
+    return f"{ELEMENT_ZH[element]}（{element}）" if element in ELEMENT_ZH else element
+
+
 def _editor_context(request: Request, s: Any, flow_id: str, exc: CcmsError | None, posted: dict[str, Any] | None,
                     notice: str, diff_range: tuple[int, int] | None) -> dict[str, Any]:
     ctx, user = request.scope["ccms"], request.scope["user"]
@@ -144,7 +155,8 @@ def _editor_context(request: Request, s: Any, flow_id: str, exc: CcmsError | Non
     for i, n in enumerate(d.get("nodes", [])):
         nodes.append({"i": i, "id": n["id"], "type": n["type"], "title": localize(n.get("title")) or n["id"],
                       "vals": designer.node_form_values(n), "problems": by_owner.get(("n", i), []), "node": n,
-                      "bulk_choices": _bulk_options(d, n["id"])})
+                      "bulk_choices": _bulk_options(d, n["id"]), "bpmn": n.get("bpmn"),
+                      "bpmn_kind": _bpmn_kind(ctx, n.get("bpmn"))})
     transitions = []
     for k, t in enumerate(d.get("transitions", [])):
         transitions.append({"i": k, "t": t, "label": localize(t.get("label")) or t.get("action", ""),
@@ -165,6 +177,7 @@ def _editor_context(request: Request, s: Any, flow_id: str, exc: CcmsError | Non
         "problems": problems, **shared.versions_context(KIND, s, flow_id, diff_range),
         "can_edit": ctx.can_anywhere(user, EDIT), "error": exc, "errors": inline_errors(exc, panel),
         "posted": posted or {}, "panel": panel, "notice": notice,
+        "placeholders": [n for n in nodes if n["type"] == PLACEHOLDER], "import_notes": d.get("import_notes") or [],
         "diagram": _diagram(ctx, d),
         "type_options": _options(ctx, "flows.type.", NODE_TYPES),
         "rule_options": _options(ctx, "flows.rule.", ASSIGNEE_RULES, blank=True),
@@ -190,16 +203,59 @@ def _is_bpmn(filename: str, content: bytes) -> bool:
     return filename.lower().endswith((".bpmn", ".xml")) or content.lstrip()[:1] == b"<"
 
 
-def _prepare_import(filename: str, content: bytes) -> tuple[bytes, str]:
-    """A BPMN file becomes our JSON; what the modeler file lost is kept in the version's note."""
-    note = f"导入 / imported {filename}"
-    if _is_bpmn(filename, content):
-        from ..flows import bpmn
-        definition, warnings = bpmn.import_bpmn_report(content)
-        content = json.dumps(definition, ensure_ascii=False).encode("utf-8")
-        if warnings:  # kept with the version, so the administrator sees what the modeler file lost
-            note += "；" + "；".join(str(w.get("message", "")) for w in warnings)
-    return content, note
+@requires(EDIT)
+async def import_action(request: Request) -> Response:
+    """A JSON file as :func:`definition_admin.import_action` stores it; a BPMN file from any modeler
+    becomes an editable draft version (:mod:`core.flows.bpmn_draft`) that the designer opens with
+    its placeholders and missing assignee rules listed; publishing refuses it until it is finished."""
+    from ..flows.bpmn_draft import import_bpmn_draft, save_imported
+
+    ctx = request.scope["ccms"]
+    form = await request.form()
+    upload = form.get("file")
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise _bad("file", "请选择要导入的 JSON 或 BPMN 文件", "choose a JSON or BPMN file to import")
+        content = await upload.read()
+        with ctx.db.session() as s:
+            if _is_bpmn(upload.filename, content):
+                definition, _notes = import_bpmn_draft(content)
+                flow_id, _complete = save_imported(s, actor_of(request), definition, filename=upload.filename, ctx=ctx)
+            else:
+                row = store.import_json(s, actor_of(request), content, note=f"导入 / imported {upload.filename}"[:500],
+                                       source=f"import:{upload.filename}"[:300], ctx=ctx)
+                flow_id = row.flow_id
+    except (ValidationFailed, Conflict) as exc:
+        return shared.render_list(KIND, request, exc, exc.status, which="import")
+    finally:
+        await form.close()
+    return RedirectResponse(f"{BASE}/{flow_id}", status_code=303)
+
+
+_api_import_json = None  # set below: the shared JSON import endpoint
+
+
+@requires(EDIT)
+async def api_import(request: Request) -> Response:
+    """The body is a definition (JSON: checked in full, a new draft version) or a BPMN 2.0 file
+    (``Content-Type: application/xml`` or a body starting with ``<``): an editable draft as the
+    designer's import makes it. A BPMN answer adds ``complete``, ``problems`` (JSON path, Chinese
+    and English reason: what blocks publishing) and ``notes``; the draft version is stored either
+    way (``version``), and publishing it is refused until it is finished."""
+    from ..flows.bpmn_draft import import_bpmn_draft, save_imported
+
+    raw = await request.body()
+    if "xml" not in request.headers.get("content-type", "") and not _is_bpmn("", raw):
+        return await _api_import_json(request)
+    ctx = request.scope["ccms"]
+    definition, notes = import_bpmn_draft(raw)
+    with ctx.db.session() as s:
+        flow_id, complete = save_imported(s, actor_of(request), definition, filename="API", ctx=ctx)
+        problems = [] if complete else check_flow(dict(definition), "", ctx, session=s)
+        body = {**shared.detail_out(KIND, store.latest_row(s, flow_id)), "complete": complete,
+                "problems": [{"path": p.path, "message": p.reason_zh, "message_en": p.reason_en} for p in problems],
+                "notes": notes}
+    return JSONResponse(body, status_code=201)
 
 
 def _lock(data: Mapping[str, Any]) -> int | None:
@@ -274,8 +330,12 @@ def _op_node(ctx: Any, d: dict[str, Any], data: dict[str, Any], request: Request
     node_type = str(data.get("type", "") or old["type"])
     if node_type not in NODE_TYPES:
         raise _bad("type", "请选择节点类型", "choose a node type")
-    return designer.set_node(d, node_id, designer.node_from_form(node_type, data, old if old["type"] == node_type else {},
-                                                                 designer.bulk_choices(d, node_id)))
+    new = designer.set_node(d, node_id, designer.node_from_form(node_type, data, old if old["type"] == node_type else {},
+                                                                designer.bulk_choices(d, node_id)))
+    if old["type"] == PLACEHOLDER:  # a BPMN placeholder replaced: its flows out become buttons of the new task
+        from ..flows.bpmn_draft import name_task_actions
+        new = name_task_actions(new, node_id)
+    return new
 
 
 def _op_move_node(ctx: Any, d: dict[str, Any], data: dict[str, Any], request: Request) -> dict[str, Any]:
@@ -475,12 +535,14 @@ KIND = DefinitionKind(
     render_editor=_render_editor, publish_version=_publish_version, diff_version=_int_q,
     export_version=_export_version, notices=("saved", "versioned", "published", "unpublished", "discarded"),
     diff_error_key="diff_error", count_versions=True, store_ctx=True, import_error_on_file=True,
-    prepare_import=_prepare_import, export_other=_export_bpmn)
+    export_other=_export_bpmn)
+
+_api_import_json = shared.api_import(KIND)
 
 routes = [
     Route(BASE, shared.list_page(KIND), methods=["GET"]),
     Route(f"{BASE}/new", shared.create_action(KIND), methods=["POST"]),
-    Route(f"{BASE}/import", shared.import_action(KIND), methods=["POST"]),
+    Route(f"{BASE}/import", import_action, methods=["POST"]),
     Route(BASE + "/{flow}", shared.editor_page(KIND), methods=["GET"]),
     Route(BASE + "/{flow}/settings", _edit(_op_settings, lambda r: "settings", "settings"), methods=["POST"]),
     Route(BASE + "/{flow}/nodes", _edit(_op_add_node, lambda r: "add_node", "add_node"), methods=["POST"]),
@@ -504,7 +566,7 @@ routes = [
     Route(BASE + "/{flow}/export", shared.export(KIND), methods=["GET"]),
     Route("/api/flows", api_list, methods=["GET"]),
     Route("/api/flows/validate", api_validate, methods=["POST"]),
-    Route("/api/flows/import", shared.api_import(KIND), methods=["POST"]),
+    Route("/api/flows/import", api_import, methods=["POST"]),
     Route("/api/flows/{flow}/versions/{version}", api_version, methods=["GET"]),
     Route("/api/flows/{flow}/publish", shared.api_publish(KIND, FlowPublishIn), methods=["POST"]),
 ]
@@ -514,7 +576,8 @@ api_docs = [
             response_list=True, tag="flows"),
     api_doc("/api/flows/validate", "POST", "检查流程定义，列出全部问题 / validate a flow definition", permission=VIEW,
             tag="flows"),
-    api_doc("/api/flows/import", "POST", "导入流程定义为草稿 / import a definition as a draft", permission=EDIT,
+    api_doc("/api/flows/import", "POST", "导入流程定义（JSON 或 BPMN 2.0）为草稿 / import a definition (JSON or BPMN 2.0) "
+            "as a draft", permission=EDIT,
             response=FlowVersionOut, tag="flows", status=201, body=DEFINITION_BODY),
     api_doc("/api/flows/{flow}/versions/{version}", "GET", "流程定义的一个版本 / one version", permission=VIEW,
             response=FlowVersionOut, tag="flows"),
