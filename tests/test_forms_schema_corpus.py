@@ -215,3 +215,51 @@ def test_fast_path_is_jsonschema_rs_and_falls_back_for_messages() -> None:
     assert v._fast.is_valid({"firstName": "张三", "age": 30}) and not v._fast.is_valid({"firstName": 7})
     errors = v.validate({"firstName": 7})
     assert errors == {"firstName": {"message": "应为文本", "message_en": "must be of type string"}}
+
+
+# --- every accepted schema renders its create form -----------------------------------------------
+
+def _uses(node: Any, keys: set[str]) -> bool:
+    if isinstance(node, dict):
+        return bool(keys & set(node)) or any(_uses(v, keys) for v in node.values())
+    if isinstance(node, list):
+        return any(_uses(v, keys) for v in node)
+    return False
+
+
+def test_every_accepted_schema_renders_its_create_form(ctx: Any, admin: Any) -> None:
+    from test_form_records import publish
+    for path in ACCEPTED:
+        d = definition_of(path)
+        publish(ctx, d)
+        r = admin.get(f"/forms/{d['id']}/new")
+        assert r.status_code == 200, (path.name, r.text[:500])
+        assert 'data-testid="record-form"' in r.text
+        schema = d["schema"]
+        variants = any(compose.is_variants(b, schema) for b in _branch_lists(schema))
+        if variants and any(compose.is_variants(b, schema) for b in _branch_lists(schema, rows=False)):
+            assert 'data-testid="variant-select-' in r.text, path.name
+        elif variants:  # variants of repeating-group rows: a chooser per row, once a row is added
+            assert 'name="_add_row"' in r.text, path.name
+        conditional = any(c.kind in ("if", "dep") for p in compose.object_parts(schema, schema) for c in p.conds)
+        if conditional:
+            assert 'data-testid="cond-' in r.text, path.name
+        if 'data-testid="variant-select-' in r.text or 'data-testid="cond-' in r.text:
+            assert "/static/ccms-schema-form.js" in r.text
+        for name, prop in compose.object_parts(schema, schema) and [
+                (p.name, p.prop) for p in compose.object_parts(schema, schema) if not p.conds]:
+            if isinstance(prop, dict) and prop.get("type") in ("string", "integer", "number", "boolean"):
+                assert f'name="{name}"' in r.text, (path.name, name)
+
+
+def _branch_lists(node: Any, rows: bool = True) -> Iterator[Any]:
+    """oneOf/anyOf lists in a schema (``rows=False``: not inside array items nor definitions)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ("oneOf", "anyOf"):
+                yield v
+            if rows or k not in ("items", "definitions", "$defs"):
+                yield from _branch_lists(v, rows)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _branch_lists(v, rows)

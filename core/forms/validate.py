@@ -52,7 +52,8 @@ MAX_ROWS = 1000  # rows of a repeating group accepted from one form post
 
 def variant_input(path: Iterable[Any], k: int) -> str:
     """The form input naming the variant picked for chooser ``k`` of the object at ``path``."""
-    return f"_variant:{format_path(path)}:{k}"
+    where = "~".join(str(p) for p in path) or "_"  # no "." nor "[": the post's name parser splits on them
+    return f"_variant:{where}:{k}"
 
 
 def _used_formats(node: Any, out: set[str]) -> set[str]:
