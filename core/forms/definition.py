@@ -317,18 +317,24 @@ def collect_fields(schema: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """
     out: dict[str, dict[str, Any]] = {}
 
-    def walk(node: Mapping[str, Any], prefix: str) -> None:
+    from .compose import object_parts
+
+    def walk(node: Mapping[str, Any], prefix: str, depth: int) -> None:
+        if depth > 16:
+            return
         node = _deref(node, schema)
-        for name, sub in (node.get("properties") or {}).items():
-            full = f"{prefix}{name}"
-            sub = _deref(sub, schema)
+        for part in object_parts(node, schema):  # properties, allOf, conditional and variant fields
+            full = f"{prefix}{part.name}"
+            sub = _deref(part.prop, schema)
+            if not isinstance(sub, Mapping) or full in out:
+                continue
             out[full] = sub
-            walk(sub, full + ".")
+            walk(sub, full + ".", depth + 1)
             items = sub.get("items")
             if isinstance(items, Mapping):
-                walk(items, full + ".")
+                walk(items, full + ".", depth + 1)
 
-    walk(schema, "")
+    walk(schema, "", 0)
     return out
 
 

@@ -134,7 +134,7 @@ def upgrade(session: Session, form_id: str, data: Mapping[str, Any], def_version
                 if old in out and new not in out:
                     out[new] = out.pop(old)
         own = _version(session, form_id, def_version)
-    props = target.schema.get("properties", {})
+    props = {k for k in target.fields if "." not in k}  # properties, allOf, conditional and variant fields
     current = {k: v for k, v in out.items() if k in props}
     archived = {k: v for k, v in out.items() if k not in props}
     labels = {k: (own.label(k) if own is not None else k) for k in archived}
