@@ -1,5 +1,6 @@
 """Schemas written for other form libraries, on the screens (issue 11, item 6): the variant chooser
-(oneOf of objects), if/then conditional fields, draft-07 dependencies, password and time formats,
+(oneOf of objects), if/then conditional fields, draft-07 dependencies, password and time formats, the
+key/value editor (additionalProperties / patternProperties given a schema),
 and the rule that values of fields not in force are dropped — never stored unvalidated."""
 
 from __future__ import annotations
@@ -132,3 +133,34 @@ def test_password_is_masked_and_never_echoed_and_time_is_rfc3339(ctx: Any, env: 
              follow_redirects=False)
     assert r.status_code == 303, r.text
     assert stored(ctx, rid)["secret"] == "s3cret-word" and stored(ctx, rid)["at"] == "10:00:00+08:00"
+
+
+KV = {"id": "t_schema_kv", "title": "计数", "schema": {
+    "type": "object", "properties": {"site": {"type": "string", "title": "地点"}},
+    "patternProperties": {"^tag_": {"type": "string", "maxLength": 3}},
+    "additionalProperties": {"type": "integer", "title": "数量"}}}
+
+
+def test_key_value_editor_for_free_keys(ctx: Any, env: dict[str, Any]) -> None:
+    publish(ctx, KV)
+    url = f"/forms/{KV['id']}/new"
+    page = env["admin"].get(url).text
+    assert 'name="_add_row" value="_kv:_"' in page  # the editor, empty
+    r = post(env, url, {"site": "东门", "_add_row": "_kv:_"})
+    assert r.status_code == 200 and 'name="_kv:_[0].k"' in r.text and 'name="_kv:_[0].v"' in r.text
+    # values typed by the schema their key falls under: integer (additionalProperties), text (pattern)
+    r = post(env, url, {"site": "东门", "_kv:_[0].k": "bikes", "_kv:_[0].v": "many",
+                        "_kv:_[1].k": "tag_a", "_kv:_[1].v": "toolong"})
+    assert r.status_code == 422 and 'data-testid="error-_kv:_[0].v"' in r.text and "请输入整数" in r.text
+    assert 'data-testid="error-_kv:_[1].v"' in r.text and 'value="toolong"' in r.text
+    r = post(env, url, {"site": "东门", "_kv:_[0].k": "bikes", "_kv:_[0].v": "12",
+                        "_kv:_[1].k": "tag_a", "_kv:_[1].v": "red", "_kv:_[2].k": "site", "_kv:_[2].v": "1"})
+    assert r.status_code == 422 and 'data-testid="error-_kv:_[2].k"' in r.text  # a declared field's name
+    r = post(env, url, {"site": "东门", "_kv:_[0].k": "bikes", "_kv:_[0].v": "12",
+                        "_kv:_[1].k": "tag_a", "_kv:_[1].v": "red"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    rid = int(r.headers["location"].split("?")[0].rsplit("/", 1)[1])
+    with ctx.db.session() as s:
+        assert s.get(FormRecord, rid).data == {"site": "东门", "bikes": 12, "tag_a": "red"}
+    edit = env["admin"].get(f"/forms/{KV['id']}/{rid}/edit").text
+    assert 'value="bikes"' in edit and 'value="12"' in edit and 'value="red"' in edit  # the rows, for editing

@@ -134,9 +134,15 @@ def upgrade(session: Session, form_id: str, data: Mapping[str, Any], def_version
                 if old in out and new not in out:
                     out[new] = out.pop(old)
         own = _version(session, form_id, def_version)
+    from .validate import _search, has_kv
     props = {k for k in target.fields if "." not in k}  # properties, allOf, conditional and variant fields
-    current = {k: v for k, v in out.items() if k in props}
-    archived = {k: v for k, v in out.items() if k not in props}
+    free = has_kv(target.schema)  # keys of the key/value editor are the record's own too
+
+    def own_key(k: str) -> bool:
+        return k in props or free and (isinstance(target.schema.get("additionalProperties"), Mapping) or any(
+            _search(p, k) for p in (target.schema.get("patternProperties") or {})))
+    current = {k: v for k, v in out.items() if own_key(k)}
+    archived = {k: v for k, v in out.items() if not own_key(k)}
     labels = {k: (own.label(k) if own is not None else k) for k in archived}
     return Upgraded(current, archived, labels)
 

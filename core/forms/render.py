@@ -41,7 +41,7 @@ from sqlalchemy import select
 from . import compose
 from .definition import FormDefinition, localize
 from .fields import enum_options, parse_datetime
-from .validate import _filled, _leaf_text, _parse_key, _tree, variant_input
+from .validate import _filled, _index_items, _leaf_text, _parse_key, _tree, has_kv, kv_input, kv_schema, variant_input
 
 _INPUT_TYPES = {"text": "text", "phone": "tel", "idcard": "text", "date": "date", "datetime": "datetime-local",
                 "integer": "number", "number": "number", "money": "number", "list": "text"}
@@ -439,7 +439,33 @@ class _Builder:
                 variants[variant.owner].children[variant.index].children.append(child)
             else:
                 out.append(child)
+        if has_kv(schema):
+            out.append(self.kv(schema, path, input_prefix, typed, {p.name for p in compose.object_parts(schema, root)}))
         return out
+
+    def kv(self, schema: Mapping[str, Any], path: tuple[Any, ...], input_prefix: str, typed: Mapping[str, Any],
+           known: set[str]) -> Node:
+        """The key/value editor of an object's free keys (additionalProperties / patternProperties
+        given a schema): one row per key, a value typed by its schema (JSON text for structures)."""
+        name = kv_input(path)
+        node = Node("group", name=name, label=self.ctx.gettext("forms_schema.kv"), extra={"kv": True})
+        if self.from_values:
+            pairs = [(k, v) for k, v in typed.items() if k not in known]
+            rows = [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in pairs]
+        else:
+            raw = self.tree.get(name)
+            rows = [(str(_leaf_text(r.get("k")) or ""), str(_leaf_text(r.get("v")) or "")) for _, r in _index_items(raw)
+                    if isinstance(r, Mapping)] if isinstance(raw, Mapping) else []
+        for i, (k, v) in enumerate(rows):
+            sub = compose.deref(kv_schema(schema, k), self.d.schema) if k else {}
+            key = Node("widget", name=f"{name}[{i}].k", label=self.ctx.gettext("forms_schema.kv_key"), widget="text",
+                       value=k, error=self._error(f"{name}[{i}].k"))
+            val = Node("widget", name=f"{name}[{i}].v", label=self.ctx.gettext("forms_schema.kv_value"),
+                       widget="text", value=v, error=self._error(f"{input_prefix}{k}") if k else None,
+                       help=localize(sub.get("title") or sub.get("description"), self.locale) if isinstance(
+                           sub, Mapping) else "")
+            node.rows.append([key, val])
+        return node
 
     def _error(self, name: str) -> dict[str, str] | None:
         e = self.errors.get(name)

@@ -56,6 +56,29 @@ def variant_input(path: Iterable[Any], k: int) -> str:
     return f"_variant:{where}:{k}"
 
 
+def kv_input(path: Iterable[Any]) -> str:
+    """The form inputs of the key/value editor of the object at ``path`` (``<name>[i].k`` / ``.v``)."""
+    where = "~".join(str(p) for p in path) or "_"
+    return f"_kv:{where}"
+
+
+def kv_schema(node: Mapping[str, Any], key: str) -> Any:
+    """The schema a free key's value must meet: the first matching patternProperties entry,
+    else additionalProperties (``True`` when the object allows anything)."""
+    for pattern, sub in (node.get("patternProperties") or {}).items():
+        if _search(pattern, key):
+            return sub
+    ap = node.get("additionalProperties", True)
+    return ap
+
+
+def has_kv(node: Any) -> bool:
+    """Does the object take free keys through a key/value editor (a schema for additional or
+    pattern properties)?"""
+    return isinstance(node, Mapping) and (isinstance(node.get("additionalProperties"), Mapping)
+                                          or bool(node.get("patternProperties")))
+
+
 def _used_formats(node: Any, out: set[str]) -> set[str]:
     if isinstance(node, Mapping):
         if isinstance(node.get("format"), str):
@@ -554,7 +577,42 @@ class RecordValidator:
                 continue
             if value is not ABSENT:
                 out[name] = value
+        if has_kv(node):
+            self._coerce_kv(node, path, out, errors)
         return out
+
+    def _coerce_kv(self, node: Mapping[str, Any], path: Path, out: dict[str, Any], errors: FieldErrors) -> None:
+        """Rows of the key/value editor: a key, and a value typed by the schema its key falls under
+        (text for a scalar type, JSON text for anything else)."""
+        tree = _POST_TREE.get() or {}
+        known = {p.name for p in compose.object_parts(node, self.schema)}
+        for i, row in _index_items(tree.get(kv_input(path)) or {}) if isinstance(
+                tree.get(kv_input(path)), dict) else []:
+            if not isinstance(row, dict):
+                continue
+            key = str(_leaf_text(row.get("k")) or "").strip()
+            text = str(_leaf_text(row.get("v")) or "")
+            if key == "":
+                continue
+            here = format_path(path + (key,))
+            if key in known or key in out:
+                errors[f"{kv_input(path)}[{i}].k"] = msg("字段名重复", "duplicate field name")
+                continue
+            sub = compose.deref(kv_schema(node, key), self.schema)
+            ft = self.types.resolve(sub) if isinstance(sub, Mapping) else None
+            try:
+                if ft is not None and ft.json_type in ("string", "integer", "number", "boolean") \
+                        and ft.name not in ("object", "group"):
+                    value = ft.coerce([text], sub)
+                    if value is ABSENT:
+                        value = "" if ft.json_type == "string" else ABSENT
+                else:
+                    value = ABSENT if text.strip() == "" else _json_value(text)
+            except CoerceError as exc:
+                errors[here] = exc.as_msg()
+                continue
+            if value is not ABSENT:
+                out[key] = value
 
     def _chosen(self, node: Mapping[str, Any], path: Path) -> dict[int, int]:
         """The variants picked in a form post (``_variant:<path>:<k>`` = index), by chooser."""
@@ -655,6 +713,14 @@ def _tree(form: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, Any]
         node.setdefault(last, []).extend(v if isinstance(v, str) else ("" if v is None else str(v))
                                          for v in values)
     return root
+
+
+def _json_value(text: str) -> Any:
+    import json
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CoerceError("JSON 格式错误", f"not valid JSON ({exc})") from None
 
 
 def _index_items(raw: Mapping[Any, Any]) -> list[tuple[int, Any]]:
