@@ -164,3 +164,16 @@ def test_key_value_editor_for_free_keys(ctx: Any, env: dict[str, Any]) -> None:
         assert s.get(FormRecord, rid).data == {"site": "东门", "bikes": 12, "tag_a": "red"}
     edit = env["admin"].get(f"/forms/{KV['id']}/{rid}/edit").text
     assert 'value="bikes"' in edit and 'value="12"' in edit and 'value="red"' in edit  # the rows, for editing
+
+
+def test_anyof_of_const_and_title_is_a_labelled_select(ctx: Any) -> None:
+    from core.forms.definition import load_definition
+    from core.forms.render import render_form
+    d = load_definition({"id": "t_anyof_enum", "title": "t", "schema": {"type": "object", "properties": {
+        "level": {"type": "integer", "title": "等级",
+                  "anyOf": [{"const": 1, "title": "一般"}, {"const": 2, "title": "紧急"}]}}}})
+    out = str(render_form(ctx, d, {"level": 2}, {}, org_choices=[]))
+    assert '<option value="2" selected>紧急</option>' in out and '<option value="1" >一般</option>' in out
+    v = records.validator(ctx, d)
+    assert v.from_post({"level": "2"}) == ({"level": 2}, {})
+    assert v.from_post({"level": "3"})[1]["level"]["message"] == "请从列表中选择"

@@ -329,9 +329,10 @@ class DatetimeType(FieldType):
 
 def enum_options(prop: Mapping[str, Any], lang: str = "zh-CN") -> list[tuple[Any, str]]:
     """``(value, label)`` of an enum: ``oneOf`` of ``{"const", "title"}`` or plain ``enum``."""
-    if isinstance(prop.get("oneOf"), list):
-        return [(o["const"], localize(o.get("title"), lang) or _json_text(o["const"]))
-                for o in prop["oneOf"] if isinstance(o, Mapping) and "const" in o]
+    for key in ("oneOf", "anyOf"):  # labelled enums: [{"const": v, "title": "标签"}]
+        if isinstance(prop.get(key), list):
+            return [(o["const"], localize(o.get("title"), lang) or _json_text(o["const"]))
+                    for o in prop[key] if isinstance(o, Mapping) and "const" in o]
     names = prop.get("x-enumNames") or []
     return [(v, localize(names[i], lang) if i < len(names) else _json_text(v))
             for i, v in enumerate(prop.get("enum") or [])]
@@ -950,8 +951,8 @@ class FieldTypes:
         explicit = prop.get("x-ccms-type")
         if isinstance(explicit, str):
             return self.get(explicit)
-        if "enum" in prop or (isinstance(prop.get("oneOf"), list) and prop["oneOf"]
-                              and all(isinstance(o, Mapping) and "const" in o for o in prop["oneOf"])):
+        if "enum" in prop or any(isinstance(prop.get(k), list) and prop[k] and all(
+                isinstance(o, Mapping) and "const" in o for o in prop[k]) for k in ("oneOf", "anyOf")):
             return self._types["enum"]
         if "const" in prop:
             return self._types["enum"]
