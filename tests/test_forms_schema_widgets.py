@@ -164,6 +164,8 @@ def test_key_value_editor_for_free_keys(ctx: Any, env: dict[str, Any]) -> None:
         assert s.get(FormRecord, rid).data == {"site": "东门", "bikes": 12, "tag_a": "red"}
     edit = env["admin"].get(f"/forms/{KV['id']}/{rid}/edit").text
     assert 'value="bikes"' in edit and 'value="12"' in edit and 'value="red"' in edit  # the rows, for editing
+    detail = env["admin"].get(f"/forms/{KV['id']}/{rid}").text
+    assert "bikes" in detail and "tag_a" in detail and "已归档字段" not in detail
 
 
 def test_anyof_of_const_and_title_is_a_labelled_select(ctx: Any) -> None:
