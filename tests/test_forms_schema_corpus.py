@@ -15,8 +15,9 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import pytest
@@ -57,9 +58,7 @@ def _at(doc: Any, jpath: str) -> bool:
     for m in re.finditer(r'\.([^.\[]+)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]', jpath[1:]):
         key: Any = m.group(1) if m.group(1) is not None else (
             int(m.group(2)) if m.group(2) is not None else json.loads(m.group(3)))
-        if isinstance(node, dict) and isinstance(key, str) and key in node:
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+        if isinstance(node, dict) and isinstance(key, str) and key in node or isinstance(node, list) and isinstance(key, int) and key < len(node):
             node = node[key]
         else:
             return False

@@ -41,7 +41,17 @@ from sqlalchemy import select
 from . import compose
 from .definition import FormDefinition, localize
 from .fields import enum_options, parse_datetime
-from .validate import _filled, _index_items, _leaf_text, _parse_key, _tree, has_kv, kv_input, kv_schema, variant_input
+from .validate import (
+    _filled,
+    _index_items,
+    _leaf_text,
+    _parse_key,
+    _tree,
+    has_kv,
+    kv_input,
+    kv_schema,
+    variant_input,
+)
 
 _INPUT_TYPES = {"text": "text", "phone": "tel", "idcard": "text", "date": "date", "datetime": "datetime-local",
                 "integer": "number", "number": "number", "money": "number", "list": "text"}
@@ -391,7 +401,6 @@ class _Builder:
         if not isinstance(schema, Mapping):
             return []
         groups = compose.variant_groups(schema, root)
-        owners = {id(branches): k for k, (_key, branches) in enumerate(groups)}
         path = tuple(_parse_key(input_prefix.rstrip(".")) or ()) if input_prefix else ()
         chosen: dict[int, int] = {}
         for k, (_key, branches) in enumerate(groups):

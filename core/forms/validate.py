@@ -27,8 +27,9 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Iterable, Mapping
+from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
@@ -36,8 +37,19 @@ from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from core.errors import ConfigError
 from core.forms import compose
 from core.forms.expr import Expr, ExprError, compile_expr
-from core.forms.fields import (ABSENT, CoerceError, FieldType, FieldTypes, Msg, idcard_problem, localize, msg,
-                               parse_date, parse_datetime, phone_ok)
+from core.forms.fields import (
+    ABSENT,
+    CoerceError,
+    FieldType,
+    FieldTypes,
+    Msg,
+    idcard_problem,
+    localize,
+    msg,
+    parse_date,
+    parse_datetime,
+    phone_ok,
+)
 
 log = logging.getLogger(__name__)
 
