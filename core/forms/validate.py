@@ -306,6 +306,7 @@ class RecordValidator:
         self.schema = schema
         self.types = field_types
         self.lookups = dict(lookups or {})
+        self._parts_cache: dict[int, tuple[Any, list[compose.Part], list[Any]]] = {}
         fc = format_checker()
         self._validator = jsonschema.Draft202012Validator(schema, format_checker=fc)
         self._fast = _fast_validator(schema, fc)
@@ -566,7 +567,7 @@ class RecordValidator:
         if not isinstance(node, Mapping) or not isinstance(tree, dict) or len(path) > 32:
             return out
         chosen = self._chosen(node, path)
-        for part in compose.object_parts(node, self.schema):
+        for part in self._parts(node):
             name, prop = part.name, part.prop
             if any(c.kind == "variant" and c.owner in chosen and chosen[c.owner] != c.index for c in part.conds):
                 continue  # a variant the user did not pick: its inputs are not read
@@ -597,7 +598,7 @@ class RecordValidator:
         """Rows of the key/value editor: a key, and a value typed by the schema its key falls under
         (text for a scalar type, JSON text for anything else)."""
         tree = _POST_TREE.get() or {}
-        known = {p.name for p in compose.object_parts(node, self.schema)}
+        known = {p.name for p in self._parts(node)}
         for i, row in _index_items(tree.get(kv_input(path)) or {}) if isinstance(
                 tree.get(kv_input(path)), dict) else []:
             if not isinstance(row, dict):
@@ -626,9 +627,19 @@ class RecordValidator:
             if value is not ABSENT:
                 out[key] = value
 
+    def _parts(self, node: Mapping[str, Any]) -> list[compose.Part]:
+        """compose.object_parts, remembered per schema node (a bulk import coerces many rows)."""
+        hit = self._parts_cache.get(id(node))
+        if hit is None or hit[0] is not node:
+            hit = (node, compose.object_parts(node, self.schema), compose.variant_groups(node, self.schema))
+            if len(self._parts_cache) < 4096:
+                self._parts_cache[id(node)] = hit  # the node is kept alive with it: its id stays its own
+        return hit[1]
+
     def _chosen(self, node: Mapping[str, Any], path: Path) -> dict[int, int]:
         """The variants picked in a form post (``_variant:<path>:<k>`` = index), by chooser."""
-        groups = compose.variant_groups(node, self.schema)
+        self._parts(node)
+        groups = self._parts_cache.get(id(node), (None, None, compose.variant_groups(node, self.schema)))[2]
         if not groups:
             return {}
         tree = _POST_TREE.get() or {}
