@@ -100,11 +100,11 @@ def test_definition_exposes_fields_labels_and_order() -> None:
 
 def test_refusal_is_a_422_with_bilingual_message_and_field_path() -> None:
     data = copy.deepcopy(BASE)
-    data["schema"]["properties"]["subject"]["if"] = {"const": "x"}
+    data["schema"]["properties"]["subject"]["not"] = {"const": "x"}
     err = refused(data)
     assert isinstance(err, ValidationFailed) and err.status == 422
-    assert err.path == "$.schema.properties.subject.if"
-    assert "test.json" in err.zh and "$.schema.properties.subject.if" in err.zh and "不支持" in err.zh
+    assert err.path == "$.schema.properties.subject.not"
+    assert "test.json" in err.zh and "$.schema.properties.subject.not" in err.zh and "不支持" in err.zh
     assert "does not support" in err.en
     assert err.to_json()["error"]["fields"] == {err.path: {"message": err.reason_zh, "message_en": err.reason_en}}
 
@@ -133,15 +133,17 @@ def _append(path: list[Any], value: Any) -> Mut:
 
 
 BAD: list[tuple[str, Mut, str, str]] = [
-    ("unknown keyword", _set(["schema", "properties", "note", "dependentRequired"], {}),
-     "$.schema.properties.note.dependentRequired", "不支持 JSON Schema 关键字"),
+    ("unknown keyword", _set(["schema", "properties", "note", "contentEncoding"], "base64"),
+     "$.schema.properties.note.contentEncoding", "不支持 JSON Schema 关键字"),
     ("unknown keyword in $defs", _set(["schema", "$defs", "place", "properties", "street", "contentMediaType"], "x"),
      "$.schema.$defs.place.properties.street.contentMediaType", "不支持"),
-    ("if/then", _set(["schema", "if"], {"required": ["x"]}), "$.schema.if", "不支持"),
-    ("unsupported format", _set(["schema", "properties", "note", "format"], "ipv4"),
+    ("unevaluatedProperties", _set(["schema", "unevaluatedProperties"], False), "$.schema.unevaluatedProperties", "不支持"),
+    ("unsupported format", _set(["schema", "properties", "note", "format"], "iri"),
      "$.schema.properties.note.format", "不支持的格式"),
-    ("oneOf that is not a labelled enum", _set(["schema", "properties", "note", "oneOf"], [{"type": "string"}]),
-     "$.schema.properties.note.oneOf[0]", "带标签的枚举"),
+    ("unsupported keyword inside a oneOf branch", _set(["schema", "properties", "note", "oneOf"], [{"not": {}}]),
+     "$.schema.properties.note.oneOf[0].not", "不支持"),
+    ("tuple items", _set(["schema", "properties", "note"], {"type": "array", "items": [{"type": "string"}]}),
+     "$.schema.properties.note.items", "不是有效的 JSON Schema"),
     ("remote $ref", _set(["schema", "properties", "note", "$ref"], "https://example.com/s.json"),
      "$.schema.properties.note.$ref", "本地引用"),
     ("missing $ref target", _set(["schema", "properties", "note", "$ref"], "#/$defs/nowhere"),
@@ -151,7 +153,7 @@ BAD: list[tuple[str, Mut, str, str]] = [
     ("$ref to the root", _set(["schema", "properties", "self"], {"$ref": "#"}), "$.schema.properties.self.$ref", "环"),
     ("bad JSON Schema", _set(["schema", "properties", "note", "maxLength"], -1),
      "$.schema.properties.note.maxLength", "不是有效的 JSON Schema"),
-    ("$schema of another draft", _set(["schema", "$schema"], "http://json-schema.org/draft-07/schema#"),
+    ("$schema of an unknown dialect", _set(["schema", "$schema"], "http://json-schema.org/draft-03/schema#"),
      "$.schema.$schema", "2020-12"),
     ("ui rule on a missing field", _set(["ui", "fields", "note", "rules", 0, "when", "field"], "ghost"),
      "$.ui.fields.note.rules[0].when.field", "字段 ghost 不存在"),
@@ -177,9 +179,9 @@ BAD: list[tuple[str, Mut, str, str]] = [
     ("rename of a field that still exists", _set(["renames"], {"note": "subject"}), "$.renames.note", "仍然存在"),
     ("unknown top-level key", _set(["colour"], "red"), "$.colour", "不支持的键 colour"),
     ("bad id", _set(["id"], "Bad Id"), "$.id", "格式不正确"),
-    ("schema not an object schema", _set(["schema", "type"], "array"), "$.schema.type", "取值必须是"),
-    ("additionalProperties as a schema", _set(["schema", "additionalProperties"], {"type": "string"}),
-     "$.schema.additionalProperties", "true 或 false"),
+    ("schema not an object schema", _set(["schema", "type"], "array"), "$.schema.type", "必须是对象"),
+    ("unsupported keyword in additionalProperties", _set(["schema", "additionalProperties"], {"not": {}}),
+     "$.schema.additionalProperties.not", "不支持"),
 ]
 
 
@@ -214,6 +216,13 @@ def test_supported_keywords_all_work() -> None:
                                          "anyOf": [{"const": 1, "title": "一"}]}
     data["schema"]["additionalProperties"] = False
     data["schema"]["$id"] = "urn:ccms:form:complaint"
+    data["schema"]["properties"]["extra"] = {  # what schemas written for other form libraries use
+        "type": "object", "definitions": {"s": {"type": "string"}}, "propertyNames": {"minLength": 1},
+        "minProperties": 0, "maxProperties": 9, "patternProperties": {"^x": {"$ref": "#/$defs/place"}},
+        "allOf": [{"properties": {"k": {"type": "string"}}}], "if": {"required": ["k"]},
+        "then": {"required": ["k"]}, "else": {}, "dependentRequired": {"k": []},
+        "dependentSchemas": {"k": {}}, "dependencies": {"k": ["k"]},
+        "properties": {"arr": {"type": "array", "items": {"type": "string"}, "additionalItems": False}}}
     d = load_definition(data)
     used = set()
 
@@ -301,7 +310,7 @@ def test_overlay_that_loosens_is_refused_with_its_path(tighten: dict[str, Any], 
     ({"after": {"subject": "note"}}, "$.after.subject"),
     ({"labels": {"ghost": "幽灵"}}, "$.labels.ghost"),
     ({"required": ["ghost"]}, "$.required[0]"),
-    ({"add_fields": {"x": {"type": "string", "if": {}}}}, "$.schema.properties.x.if"),
+    ({"add_fields": {"x": {"type": "string", "not": {}}}}, "$.schema.properties.x.not"),
     ({"ui": {"fields": {"note": {"rules": [{"effect": "hide", "when": {"field": "ghost", "op": "empty"}}]}}}},
      "$.ui.fields.note.rules[1].when.field"),
     ({"schema": {"type": "object", "properties": {}}}, "$.schema"),

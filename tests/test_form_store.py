@@ -170,8 +170,8 @@ def test_export_import_round_trip(ctx: App) -> None:
     (b"this is not json", "不是有效的 JSON", "$"),
     ('{"id": "ex_x", "title": "x",', "第 1 行", "$"),
     (b"\xff\xfe\x00", "UTF-8", "$"),
-    ('{"id": "ex_x", "title": "x", "schema": {"type": "object", "properties": {"a": {"type": "string", "if": {}}}}}',
-     "不支持", "$.schema.properties.a.if"),
+    ('{"id": "ex_x", "title": "x", "schema": {"type": "object", "properties": {"a": {"type": "string", "not": {}}}}}',
+     "不支持", "$.schema.properties.a.not"),
     ('{"id": "ex_x", "overlay": true}', "覆盖定义", "$.overlay"),
     ("[]", "JSON 对象", "$"),
 ], ids=["text", "truncated", "not-utf8", "unsupported-keyword", "overlay", "array"])

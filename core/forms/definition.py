@@ -45,11 +45,24 @@ SUPPORTED_KEYWORDS = frozenset({
     "title", "description", "default", "examples", "readOnly", "$comment",
     "$ref", "$defs", "oneOf", "anyOf",
     "x-enumNames",  # enum labels as used by core/jsonform.py (settings screens)
+    # what schemas written for other form libraries use (core/forms/compose.py renders them):
+    "definitions",  # draft-07's name for $defs; "#/definitions/x" references resolve the same way
+    "allOf", "if", "then", "else",  # merged fields; conditional fields
+    "dependentRequired", "dependentSchemas", "dependencies",  # draft-07 "dependencies" is read as these two
+    "patternProperties", "propertyNames", "minProperties", "maxProperties",
+    "additionalItems",  # only beside a schema-valued "items", where no draft gives it any effect
 })
 #: Extensions outside the ``x-ccms-`` prefix, accepted anywhere and ignored by validation.
 EXTENSION_KEYWORDS = frozenset({"x-bulk-edit"})  # true: the list's bulk "set field" offers it (forms/bulk_actions.py)
 ROOT_ONLY_KEYWORDS = frozenset({"$schema", "$id"})
-SUPPORTED_FORMATS = frozenset({"date", "date-time", "email", "uri", "phone", "idcard"})
+#: ``$schema`` values accepted at the root; every schema is validated with draft 2020-12 semantics
+#: (draft-07's ``dependencies`` read as dependentRequired/dependentSchemas, see compose.normalize).
+DIALECTS = frozenset({DRAFT_2020_12, "https://json-schema.org/draft/2019-09/schema", "http://json-schema.org/schema",
+                      "http://json-schema.org/draft-07/schema", "http://json-schema.org/draft-06/schema",
+                      "http://json-schema.org/draft-04/schema"})
+#: Formats jsonschema's checker decides (so ccms and jsonschema agree), plus ours; ``password`` is a widget.
+SUPPORTED_FORMATS = frozenset({"date", "date-time", "time", "email", "uri", "uri-reference", "regex", "uuid",
+                               "ipv4", "ipv6", "phone", "idcard", "password"})
 #: Branch keywords allowed in oneOf/anyOf: only "enum with labels" ({"const", "title"}).
 LABELLED_ENUM_KEYS = frozenset({"const", "title", "description"})
 #: Record columns a list may show, filter or sort by besides the fields.
@@ -155,9 +168,15 @@ def resolve_pointer(root: Mapping[str, Any], ref: str) -> Any:
     return node
 
 
+_SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")
+_SCHEMA_ONE = ("additionalProperties", "propertyNames", "if", "then", "else", "items")
+
+
 def _walk_keywords(node: Any, parts: list[Any], root: Mapping[str, Any], source: str,
                    refs: list[tuple[list[Any], str]]) -> None:
     """Refuse unsupported keywords anywhere in a schema; collect ``$ref`` sites."""
+    if isinstance(node, bool) and parts and parts[-1] in ("additionalProperties", "items", "then", "else", "if"):
+        return
     if not isinstance(node, dict):
         raise DefinitionError("此处必须是一个 schema 对象", "a schema object is required here",
                               path=jpath(parts), source=source)
@@ -169,34 +188,43 @@ def _walk_keywords(node: Any, parts: list[Any], root: Mapping[str, Any], source:
             if len(parts) > 1:
                 raise DefinitionError(f"关键字 {key} 只能用在 schema 的根上", f"keyword {key} is allowed at the root only",
                                       path=jpath(here), source=source)
-            if key == "$schema" and value != DRAFT_2020_12:
-                raise DefinitionError(f"只支持 JSON Schema draft 2020-12 ({DRAFT_2020_12})",
-                                      f"only JSON Schema draft 2020-12 is supported ({DRAFT_2020_12})",
+            if key == "$schema" and (not isinstance(value, str) or value.rstrip("#") not in DIALECTS):
+                raise DefinitionError(f"不支持的 JSON Schema 版本（支持 draft-04/06/07、2019-09、2020-12，按 {DRAFT_2020_12} 校验）",
+                                      f"unsupported JSON Schema dialect (draft-04/06/07, 2019-09 and 2020-12 are read, "
+                                      f"validated as {DRAFT_2020_12})", path=jpath(here), source=source)
+            if key == "$id" and isinstance(value, str) and value.rstrip("#") in DIALECTS:
+                raise DefinitionError("$id 不能是 JSON Schema 元模式的地址（这是元模式本身，不是表单）",
+                                      "$id must not be a JSON Schema meta-schema URI (this is a meta-schema, not a form)",
                                       path=jpath(here), source=source)
             continue
         if key not in SUPPORTED_KEYWORDS:
             raise DefinitionError(f"表单引擎不支持 JSON Schema 关键字 {key}",
                                   f"the form engine does not support the JSON Schema keyword {key}",
                                   path=jpath(here), source=source)
-        if key in ("properties", "$defs"):
+        if key in _SCHEMA_MAPS:
             for name, sub in value.items():
                 _walk_keywords(sub, here + [name], root, source, refs)
-        elif key == "items":
-            _walk_keywords(value, here, root, source, refs)
-        elif key == "additionalProperties" and not isinstance(value, bool):
-            raise DefinitionError("additionalProperties 只能是 true 或 false", "additionalProperties must be true or false",
+        elif key == "dependencies":
+            for name, sub in value.items():
+                if not isinstance(sub, list):  # a list is dependentRequired; a schema is dependentSchemas
+                    _walk_keywords(sub, here + [name], root, source, refs)
+        elif key == "items" and isinstance(value, list):
+            raise DefinitionError("不支持元组形式的 items（数组）；请用一个 schema 描述每一项",
+                                  "tuple-form items (an array of schemas) is not supported: give one schema for every item",
                                   path=jpath(here), source=source)
+        elif key == "additionalItems" and isinstance(node.get("items"), list):
+            raise DefinitionError("additionalItems 只能用在没有元组形式 items 的地方（此时它不起作用）",
+                                  "additionalItems is accepted only where items is not a tuple (where it has no effect)",
+                                  path=jpath(here), source=source)
+        elif key in _SCHEMA_ONE:
+            _walk_keywords(value, here, root, source, refs)
         elif key == "format" and value not in SUPPORTED_FORMATS:
             shown = ", ".join(sorted(SUPPORTED_FORMATS))
             raise DefinitionError(f"不支持的格式 {value}（支持：{shown}）", f"unsupported format {value} (supported: {shown})",
                                   path=jpath(here), source=source)
-        elif key in ("oneOf", "anyOf"):
+        elif key in ("oneOf", "anyOf", "allOf"):
             for i, branch in enumerate(value):
-                if not isinstance(branch, dict) or "const" not in branch or set(branch) - LABELLED_ENUM_KEYS:
-                    raise DefinitionError(f"{key} 只支持带标签的枚举：每一项形如 {{\"const\": 值, \"title\": 标签}}",
-                                          f"{key} is supported only as an enum with labels: "
-                                          "each branch is {\"const\": value, \"title\": label}",
-                                          path=jpath(here + [i]), source=source)
+                _walk_keywords(branch, here + [i], root, source, refs)
         elif key == "$ref":
             if not isinstance(value, str) or not value.startswith("#"):
                 raise DefinitionError("只支持本地引用（以 # 开头）", "only local references (starting with #) are supported",
@@ -207,6 +235,20 @@ def _walk_keywords(node: Any, parts: list[Any], root: Mapping[str, Any], source:
                 raise DefinitionError(f"引用的目标 {value} 不存在", f"reference target {value} does not exist",
                                       path=jpath(here), source=source) from None
             refs.append((here, value))
+
+
+def _check_root(schema: Mapping[str, Any], prefix: list[Any], source: str) -> None:
+    """A form edits an object: the root says ``type: object``, or has properties, or is a
+    oneOf/anyOf/allOf of object schemas (a variant chooser / merged fields)."""
+    t = schema.get("type")
+    if t is not None and t != "object":
+        raise DefinitionError("表单的数据结构必须是对象（type 为 object）",
+                              f"a form's schema must describe an object (type object), not {json.dumps(t)}",
+                              path=jpath(prefix + ["type"]), source=source)
+    if t is None and not any(k in schema for k in ("properties", "oneOf", "anyOf", "allOf", "$ref")):
+        raise DefinitionError("表单的数据结构必须是对象：需要 type: object 或 properties",
+                              "a form's schema must describe an object: give type object or properties",
+                              path=jpath(prefix), source=source)
 
 
 def _ref_cycle(refs: list[tuple[list[Any], str]], schema_parts: list[Any], source: str) -> None:
@@ -252,6 +294,7 @@ def check_data_schema(schema: dict[str, Any], source: str = "", prefix: tuple[st
         raise DefinitionError(f"不是有效的 JSON Schema：{err.message}", f"not a valid JSON Schema: {err.message}",
                               path=jpath(list(prefix) + list(err.absolute_path)), source=source) from None
     refs: list[tuple[list[Any], str]] = []
+    _check_root(schema, list(prefix), source)
     _walk_keywords(schema, list(prefix), schema, source, refs)
     _ref_cycle(refs, list(prefix), source)
 
@@ -274,18 +317,24 @@ def collect_fields(schema: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """
     out: dict[str, dict[str, Any]] = {}
 
-    def walk(node: Mapping[str, Any], prefix: str) -> None:
+    from .compose import object_parts
+
+    def walk(node: Mapping[str, Any], prefix: str, depth: int) -> None:
+        if depth > 16:
+            return
         node = _deref(node, schema)
-        for name, sub in (node.get("properties") or {}).items():
-            full = f"{prefix}{name}"
-            sub = _deref(sub, schema)
+        for part in object_parts(node, schema):  # properties, allOf, conditional and variant fields
+            full = f"{prefix}{part.name}"
+            sub = _deref(part.prop, schema)
+            if not isinstance(sub, Mapping) or full in out:
+                continue
             out[full] = sub
-            walk(sub, full + ".")
+            walk(sub, full + ".", depth + 1)
             items = sub.get("items")
             if isinstance(items, Mapping):
-                walk(items, full + ".")
+                walk(items, full + ".", depth + 1)
 
-    walk(schema, "")
+    walk(schema, "", 0)
     return out
 
 

@@ -329,9 +329,10 @@ class DatetimeType(FieldType):
 
 def enum_options(prop: Mapping[str, Any], lang: str = "zh-CN") -> list[tuple[Any, str]]:
     """``(value, label)`` of an enum: ``oneOf`` of ``{"const", "title"}`` or plain ``enum``."""
-    if isinstance(prop.get("oneOf"), list):
-        return [(o["const"], localize(o.get("title"), lang) or _json_text(o["const"]))
-                for o in prop["oneOf"] if isinstance(o, Mapping) and "const" in o]
+    for key in ("oneOf", "anyOf"):  # labelled enums: [{"const": v, "title": "标签"}]
+        if isinstance(prop.get(key), list):
+            return [(o["const"], localize(o.get("title"), lang) or _json_text(o["const"]))
+                    for o in prop[key] if isinstance(o, Mapping) and "const" in o]
     names = prop.get("x-enumNames") or []
     return [(v, localize(names[i], lang) if i < len(names) else _json_text(v))
             for i, v in enumerate(prop.get("enum") or [])]
@@ -819,6 +820,53 @@ class IdcardType(FieldType):
         return mask_idcard(value)
 
 
+class PasswordType(TextType):
+    """``format: password``: a password input; never echoed back on edit (left empty, the stored
+    value is kept) and masked wherever it is shown (lists, detail, exports)."""
+
+    name, label, sensitive = "password", ("密码", "Password"), True
+
+    def schema(self, **options: Any) -> dict[str, Any]:
+        return {"type": "string", "format": "password", **options}
+
+    def coerce(self, raw: Any, prop: Mapping[str, Any]) -> Any:
+        text = _text(raw)
+        return ABSENT if text == "" else text
+
+    def display(self, value: Any, prop: Mapping[str, Any], lang: str = "zh-CN",
+                label: LabelLookup | None = None) -> str:
+        return "" if value in (None, "") else "••••••"
+
+    def mask(self, value: Any) -> str:
+        return self.display(value, {})
+
+
+class TimeType(FieldType):
+    """``format: time`` (RFC 3339 full-time, as jsonschema checks it): the browser's ``HH:MM``
+    gets seconds and the deployment's offset."""
+
+    name, label = "time", ("时间", "Time")
+    default_offset = "+08:00"
+
+    def schema(self, **options: Any) -> dict[str, Any]:
+        return {"type": "string", "format": "time", **options}
+
+    def coerce(self, raw: Any, prop: Mapping[str, Any]) -> Any:
+        text = _norm(raw)
+        if text == "":
+            return ABSENT
+        if re.fullmatch(r"\d{2}:\d{2}", text):
+            text += ":00"
+        if re.fullmatch(r"\d{2}:\d{2}:\d{2}(\.\d+)?", text):
+            text += self.default_offset
+        return text
+
+    def display(self, value: Any, prop: Mapping[str, Any], lang: str = "zh-CN",
+                label: LabelLookup | None = None) -> str:
+        return value[:5] if isinstance(value, str) and re.match(r"\d{2}:\d{2}", value) else \
+            super().display(value, prop, lang, label)
+
+
 # --------------------------------------------------------------------------- dates
 
 
@@ -847,7 +895,7 @@ def parse_datetime(text: Any) -> dt.datetime | None:
 # --------------------------------------------------------------------------- registry
 
 _PLAIN = {"text", "integer", "number", "boolean", "enum", "multiselect", "object", "group", "list", "date",
-          "datetime"}
+          "datetime", "password", "time"}
 
 
 class UnknownFieldType(ConfigError):
@@ -868,7 +916,8 @@ class FieldTypes:
         return cls([TextType(), TextareaType(), NumberType(), IntegerType(), MoneyType(), BooleanType(),
                     DateType(), DatetimeType(), EnumType(), MultiSelectType(), DictionaryType(), OrgType(),
                     PersonType(), RegionType(), GeoPointType(geo_bounds), FileType(), ImageType(),
-                    ObjectType(), GroupType(), ListType(), ComputedType(), PhoneType(), IdcardType()])
+                    ObjectType(), GroupType(), ListType(), ComputedType(), PhoneType(), IdcardType(),
+                    PasswordType(), TimeType()])
 
     def register(self, field_type: FieldType, *, replace: bool = False) -> None:
         """Add a type; a second type of the same name is refused unless ``replace``."""
@@ -902,11 +951,17 @@ class FieldTypes:
         explicit = prop.get("x-ccms-type")
         if isinstance(explicit, str):
             return self.get(explicit)
-        if "enum" in prop or (isinstance(prop.get("oneOf"), list) and prop["oneOf"]
-                              and all(isinstance(o, Mapping) and "const" in o for o in prop["oneOf"])):
+        if "enum" in prop or any(isinstance(prop.get(k), list) and prop[k] and all(
+                isinstance(o, Mapping) and "const" in o for o in prop[k]) for k in ("oneOf", "anyOf")):
             return self._types["enum"]
         if "const" in prop:
             return self._types["enum"]
+        for key in ("oneOf", "anyOf"):  # variants: object schemas (often $ref) to choose from
+            branches = prop.get(key)
+            if isinstance(branches, list) and branches and all(isinstance(b, Mapping) for b in branches) and any(
+                    b.get("type") == "object" or "properties" in b or "$ref" in b for b in branches) \
+                    and prop.get("type") in (None, "object"):
+                return self._types["object"]
         t = prop.get("type")
         if isinstance(t, list):
             t = next((x for x in t if x != "null"), None)
@@ -915,8 +970,11 @@ class FieldTypes:
             if isinstance(items, Mapping):
                 if items.get("type") == "object" or "properties" in items:
                     return self._types["group"]
-                if self.resolve(items).name == "enum":
+                item_type = self.resolve(items).name
+                if item_type == "enum":
                     return self._types["multiselect"]
+                if item_type == "object":  # rows of variants (oneOf of objects)
+                    return self._types["group"]
                 return self._types["list"]
             return self._types["list"] if items is None else self._types["group"]
         if t == "object" or "properties" in prop:
@@ -932,7 +990,7 @@ class FieldTypes:
             return self._types["date"]
         if fmt == "date-time":
             return self._types["datetime"]
-        if fmt in ("phone", "idcard") and fmt in self._types:
+        if fmt in ("phone", "idcard", "password", "time") and fmt in self._types:
             return self._types[fmt]
         if fmt == "textarea":
             return self._types["textarea"]

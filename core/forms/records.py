@@ -134,9 +134,15 @@ def upgrade(session: Session, form_id: str, data: Mapping[str, Any], def_version
                 if old in out and new not in out:
                     out[new] = out.pop(old)
         own = _version(session, form_id, def_version)
-    props = target.schema.get("properties", {})
-    current = {k: v for k, v in out.items() if k in props}
-    archived = {k: v for k, v in out.items() if k not in props}
+    from .validate import _search, has_kv
+    props = {k for k in target.fields if "." not in k}  # properties, allOf, conditional and variant fields
+    free = has_kv(target.schema)  # keys of the key/value editor are the record's own too
+
+    def own_key(k: str) -> bool:
+        return k in props or free and (isinstance(target.schema.get("additionalProperties"), Mapping) or any(
+            _search(p, k) for p in (target.schema.get("patternProperties") or {})))
+    current = {k: v for k, v in out.items() if own_key(k)}
+    archived = {k: v for k, v in out.items() if not own_key(k)}
     labels = {k: (own.label(k) if own is not None else k) for k in archived}
     return Upgraded(current, archived, labels)
 
@@ -350,6 +356,31 @@ def _shown_only(definition: FormDefinition, values: Mapping[str, Any], errors: d
     return drop_hidden_errors(definition, values, errors)
 
 
+def drop_inactive(definition: FormDefinition, v: RecordValidator, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values of fields that are not in force are dropped before validation, never stored
+    unvalidated: fields a ui show/hide rule hides now (top level and per group row), and
+    conditional fields of the schema whose ``if``/``dependentSchemas`` condition does not hold."""
+    out = dict(values)
+    if definition.ui.get("fields"):
+        from .render import hidden_by_rules
+        for name in sorted(hidden_by_rules(definition, out), key=len, reverse=True):
+            if "[" in name:  # items[2].reason: that row's value
+                group, rest = name.split("[", 1)
+                idx, sub = rest.split("]", 1)
+                rows = out.get(group)
+                if isinstance(rows, list) and int(idx) < len(rows) and isinstance(rows[int(idx)], Mapping):
+                    rows = list(rows)
+                    rows[int(idx)] = {k: x for k, x in rows[int(idx)].items() if k != sub.lstrip(".")}
+                    out[group] = rows
+            elif "." in name:
+                head, tail = name.split(".", 1)
+                if isinstance(out.get(head), Mapping):
+                    out[head] = {k: x for k, x in out[head].items() if k != tail}
+            else:
+                out.pop(name, None)
+    return v.prune(out)
+
+
 def attachment_place(record_id: int) -> str:
     """What ``core_attachment.attached_to`` says of an attachment of this record."""
     return f"form_record:{record_id}"
@@ -373,7 +404,7 @@ def create(session: Session, actor: Actor | None, ctx: Any, form_id: str, data: 
     if drop:
         data = access.keep_locked(data, {}, drop)
     v = bound_validator(ctx, session, definition)
-    values = v.compute(data) if clean else dict(data)
+    values = drop_inactive(definition, v, v.compute(data) if clean else dict(data))
     errors = _shown_only(definition, values, v.validate(values))
     if errors:
         raise _refuse(errors)
@@ -412,8 +443,12 @@ def update(session: Session, actor: Actor | None, ctx: Any, form_id: str, record
                            "message_en": "rows of this group hold values you may not change, so you cannot remove rows"}
                        for k in removed})
     values = access.keep_locked(data, up.data, keep)
+    for name, prop in definition.fields.items():  # a password is never sent back to the form: empty keeps it
+        if "." not in name and isinstance(prop, Mapping) and prop.get("format") == "password" \
+                and name not in values and name in up.data:
+            values = {**values, name: up.data[name]}
     v = bound_validator(ctx, session, definition)
-    values = v.compute(values) if clean else values
+    values = drop_inactive(definition, v, v.compute(values) if clean else values)
     errors = _shown_only(definition, values, v.validate(values))
     if errors:
         raise _refuse(errors)

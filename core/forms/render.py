@@ -38,9 +38,20 @@ from typing import Any
 from markupsafe import Markup
 from sqlalchemy import select
 
+from . import compose
 from .definition import FormDefinition, localize
 from .fields import enum_options, parse_datetime
-from .validate import _filled, _tree
+from .validate import (
+    _filled,
+    _index_items,
+    _leaf_text,
+    _parse_key,
+    _tree,
+    has_kv,
+    kv_input,
+    kv_schema,
+    variant_input,
+)
 
 _INPUT_TYPES = {"text": "text", "phone": "tel", "idcard": "text", "date": "date", "datetime": "datetime-local",
                 "integer": "number", "number": "number", "money": "number", "list": "text"}
@@ -258,16 +269,22 @@ class _Builder:
         if kind == "object":
             node.kind = "fieldset"
             sub_raw = raw if isinstance(raw, Mapping) else {}
+            prop = compose.deref(prop, self.d.schema)
             req = set(prop.get("required") or [])
             for sub, sp in (prop.get("properties") or {}).items():
-                child = self.field(sp, f"{dotted}.{sub}", f"{input_name}.{sub}", sub_raw.get(sub), sub in req,
-                                   in_row=in_row, rows=rows)
+                child = self.field(compose.deref(sp, self.d.schema), f"{dotted}.{sub}", f"{input_name}.{sub}",
+                                   sub_raw.get(sub), sub in req, in_row=in_row, rows=rows)
                 if child is not None:
                     node.children.append(child)
+            typed = (rows or {}).get(dotted.rsplit(".", 1)[0]) if in_row else _value_at(self.values, dotted)
+            node.children += self.composed(prop, f"{dotted}.", f"{input_name}.", typed if isinstance(
+                typed, Mapping) else {}, sub_raw, set(prop.get("properties") or {}))
+            if not node.children and not node.label:
+                return None
             return node
         if kind == "group":
             node.kind = "group"
-            items = prop.get("items") if isinstance(prop.get("items"), Mapping) else {}
+            items = compose.deref(prop.get("items"), self.d.schema) if isinstance(prop.get("items"), Mapping) else {}
             req = set(items.get("required") or [])
             raw_rows = [v for _, v in sorted((k, v) for k, v in raw.items() if isinstance(k, int))] if isinstance(
                 raw, Mapping) else []
@@ -285,10 +302,12 @@ class _Builder:
                 here = {**(rows or {}), dotted: current if isinstance(current, Mapping) else {}}
                 cells = []
                 for sub, sp in (items.get("properties") or {}).items():
-                    child = self.field(sp, f"{dotted}.{sub}", f"{input_name}[{i}].{sub}", row.get(sub), sub in req,
+                    child = self.field(compose.deref(sp, self.d.schema), f"{dotted}.{sub}", f"{input_name}[{i}].{sub}", row.get(sub), sub in req,
                                        in_row=True, rows=here)
                     if child is not None:
                         cells.append(child)
+                cells += self.composed(items, f"{dotted}.", f"{input_name}[{i}].", here[dotted], row,
+                                       set(items.get("properties") or {}))
                 node.rows.append(cells)
             return node
         if kind == "geo_point":
@@ -350,8 +369,13 @@ class _Builder:
         else:
             node.widget = "number" if kind in ("integer", "number", "money") else "text"
             node.input_type = _INPUT_TYPES.get(kind, "text")
-            if ui.get("widget") == "password":
-                node.input_type = "password"
+            if ui.get("widget") == "password" or kind == "password":
+                node.input_type = "password"  # never echoed back: the stored value is kept when left empty
+                node.value = ""
+                node.attrs["autocomplete"] = "new-password"
+            elif kind == "time":
+                node.input_type = "time"
+                node.value = str(node.value)[:5] if node.value else ""
         for key, attr in (("maxLength", "maxlength"), ("minimum", "min"), ("maximum", "max")):
             if key in prop and isinstance(prop[key], (int, float)) and not isinstance(prop[key], bool):
                 node.attrs[attr] = prop[key]
@@ -365,6 +389,91 @@ class _Builder:
             parsed = parse_datetime(node.value)
             if parsed is not None:
                 node.value = parsed.strftime("%Y-%m-%dT%H:%M")
+        return node
+
+    def composed(self, schema: Any, dotted_prefix: str, input_prefix: str, typed: Mapping[str, Any],
+                 raw: Mapping[Any, Any], skip: set[str]) -> list[Node]:
+        """Nodes for an object's fields beyond ``properties``: ``allOf`` fields inline,
+        conditional blocks (``if``/``then``/``else``, ``dependentSchemas``) shown while their
+        condition holds, and variant choosers (``oneOf``/``anyOf`` of objects)."""
+        root = self.d.schema
+        schema = compose.deref(schema, root)
+        if not isinstance(schema, Mapping):
+            return []
+        groups = compose.variant_groups(schema, root)
+        path = tuple(_parse_key(input_prefix.rstrip(".")) or ()) if input_prefix else ()
+        chosen: dict[int, int] = {}
+        for k, (_key, branches) in enumerate(groups):
+            picked = _leaf_text(self.tree.get(variant_input(path, k))) if not self.from_values else ""
+            chosen[id(branches)] = int(picked) if isinstance(picked, str) and picked.isdigit() and int(
+                picked) < len(branches) else compose.chosen_variant(branches, typed, root)
+        out: list[Node] = []
+        variants: dict[int, Node] = {}
+        for k, (_key, branches) in enumerate(groups):
+            title = localize(schema.get("x-ccms-title") or schema.get("title"), self.locale) if not dotted_prefix \
+                else ""
+            v = Node("variants", name=variant_input(path, k), label=title or self.ctx.gettext(
+                "forms_schema.variant"), extra={"chosen": chosen[id(branches)], "id": f"v-{len(path)}-{k}-"
+                                                + "-".join(path)})
+            for i, b in enumerate(branches):
+                label = localize(compose.variant_title(b, root, i), self.locale) or \
+                    self.ctx.gettext("forms_schema.variant_n").replace("{n}", str(i + 1))
+                v.options.append((str(i), label))
+                v.children.append(Node("variant", name=f"{v.name}-{i}", label=label,
+                                       checked=i == chosen[id(branches)]))
+            variants[id(branches)] = v
+            out.append(v)
+        blocks: dict[tuple[Any, ...], Node] = {}
+        for part in compose.object_parts(schema, root):
+            if part.name in skip or dotted_prefix + part.name in self.hidden:
+                continue
+            variant = next((c for c in part.conds if c.kind == "variant" and c.owner in variants), None)
+            rest = tuple(c for c in part.conds if c is not variant)
+            child = self.field(compose.deref(part.prop, root), dotted_prefix + part.name, input_prefix + part.name,
+                               raw.get(part.name), part.required and not rest)
+            if child is None:
+                continue
+            if rest:
+                key = (id(variant) if variant else 0,) + tuple((c.kind, id(c.schema), c.then, c.trigger) for c in rest)
+                block = blocks.get(key)
+                if block is None:
+                    active = all(c.holds(typed, root, chosen) for c in rest)
+                    block = Node("cond", name=f"{input_prefix}{part.name}", checked=active,
+                                 extra={"when": _client_when(rest, input_prefix)})
+                    blocks[key] = block
+                    target = variants[variant.owner].children[variant.index].children if variant else out
+                    target.append(block)
+                block.children.append(child)
+            elif variant is not None:
+                variants[variant.owner].children[variant.index].children.append(child)
+            else:
+                out.append(child)
+        if has_kv(schema):
+            out.append(self.kv(schema, path, input_prefix, typed, {p.name for p in compose.object_parts(schema, root)}))
+        return out
+
+    def kv(self, schema: Mapping[str, Any], path: tuple[Any, ...], input_prefix: str, typed: Mapping[str, Any],
+           known: set[str]) -> Node:
+        """The key/value editor of an object's free keys (additionalProperties / patternProperties
+        given a schema): one row per key, a value typed by its schema (JSON text for structures)."""
+        name = kv_input(path)
+        node = Node("group", name=name, label=self.ctx.gettext("forms_schema.kv"), extra={"kv": True})
+        if self.from_values:
+            pairs = [(k, v) for k, v in typed.items() if k not in known]
+            rows = [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in pairs]
+        else:
+            raw = self.tree.get(name)
+            rows = [(str(_leaf_text(r.get("k")) or ""), str(_leaf_text(r.get("v")) or "")) for _, r in _index_items(raw)
+                    if isinstance(r, Mapping)] if isinstance(raw, Mapping) else []
+        for i, (k, v) in enumerate(rows):
+            sub = compose.deref(kv_schema(schema, k), self.d.schema) if k else {}
+            key = Node("widget", name=f"{name}[{i}].k", label=self.ctx.gettext("forms_schema.kv_key"), widget="text",
+                       value=k, error=self._error(f"{name}[{i}].k"))
+            val = Node("widget", name=f"{name}[{i}].v", label=self.ctx.gettext("forms_schema.kv_value"),
+                       widget="text", value=v, error=self._error(f"{input_prefix}{k}") if k else None,
+                       help=localize(sub.get("title") or sub.get("description"), self.locale) if isinstance(
+                           sub, Mapping) else "")
+            node.rows.append([key, val])
         return node
 
     def _error(self, name: str) -> dict[str, str] | None:
@@ -482,7 +591,32 @@ def build(ctx: Any, definition: FormDefinition, values: Mapping[str, Any] | None
             n = b.top(name)
             if n is not None:
                 nodes.append(n)
+    nodes += b.composed(definition.schema, "", "", values, tree,
+                        placed | set(definition.schema.get("properties") or {}))
     return arrange(nodes)
+
+
+def _client_when(conds: Iterable[Any], input_prefix: str) -> str:
+    """The condition as data for ccms-schema-form.js, when it is simple enough to judge in the
+    page (a field equal to a const / in an enum, a field filled); "" leaves it to the server."""
+    clauses = []
+    for c in conds:
+        if c.kind == "dep":
+            clauses.append({"field": input_prefix + c.trigger, "filled": True})
+            continue
+        if c.kind != "if" or not isinstance(c.schema, Mapping) or set(c.schema) - {"properties", "required"}:
+            return ""
+        props = c.schema.get("properties") or {}
+        if len(props) != 1:
+            return ""
+        (name, sub), = props.items()
+        if not isinstance(sub, Mapping) or set(sub) - {"const", "enum", "type"} or not (
+                "const" in sub or "enum" in sub):
+            return ""
+        allowed = [sub["const"]] if "const" in sub else list(sub["enum"])
+        clauses.append({"field": input_prefix + name, "in": [_json_text(v) for v in allowed], "not": not c.then,
+                        "required": name in (c.schema.get("required") or [])})
+    return json.dumps(clauses, ensure_ascii=False)
 
 
 def picker_node(ctx: Any, definition: FormDefinition, input_name: str, raw: Any, *,
@@ -506,8 +640,12 @@ def render_form(ctx: Any, definition: FormDefinition, values: Mapping[str, Any] 
     """The form's fields as HTML (no <form> element: the caller adds action, csrf and buttons)."""
     nodes = build(ctx, definition, values, errors, **kw)
     general = (errors or {}).get("_")
+
+    def dynamic(ns: Iterable[Node]) -> bool:
+        return any(n.kind in ("variants", "cond") or dynamic(n.children) or any(dynamic(r) for r in n.rows)
+                   for n in ns)
     return Markup(ctx.templates.get_template("forms/_fields.html").render(
-        nodes=nodes, general_error=general, today=dt.date.today().isoformat()))
+        nodes=nodes, general_error=general, today=dt.date.today().isoformat(), schema_form=dynamic(nodes)))
 
 
 def apply_row_action(form: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> tuple[list[tuple[str, Any]], bool]:

@@ -24,18 +24,32 @@ renderer escapes it.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Iterable, Mapping
+from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
 from core.errors import ConfigError
+from core.forms import compose
 from core.forms.expr import Expr, ExprError, compile_expr
-from core.forms.fields import (ABSENT, CoerceError, FieldType, FieldTypes, Msg, idcard_problem, localize, msg,
-                               parse_date, parse_datetime, phone_ok)
+from core.forms.fields import (
+    ABSENT,
+    CoerceError,
+    FieldType,
+    FieldTypes,
+    Msg,
+    idcard_problem,
+    localize,
+    msg,
+    parse_date,
+    parse_datetime,
+    phone_ok,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +58,68 @@ FieldErrors = dict[str, Msg]
 Lookup = Callable[["str | None", frozenset], Collection[Any]]
 Path = tuple[Any, ...]  # keys and row indexes; "*" stands for every row in a plan entry
 
+_POST_TREE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ccms_post_tree", default=None)
 MAX_ROWS = 1000  # rows of a repeating group accepted from one form post
+
+
+def variant_input(path: Iterable[Any], k: int) -> str:
+    """The form input naming the variant picked for chooser ``k`` of the object at ``path``."""
+    where = "~".join(str(p) for p in path) or "_"  # no "." nor "[": the post's name parser splits on them
+    return f"_variant:{where}:{k}"
+
+
+def kv_input(path: Iterable[Any]) -> str:
+    """The form inputs of the key/value editor of the object at ``path`` (``<name>[i].k`` / ``.v``)."""
+    where = "~".join(str(p) for p in path) or "_"
+    return f"_kv:{where}"
+
+
+def kv_schema(node: Mapping[str, Any], key: str) -> Any:
+    """The schema a free key's value must meet: the first matching patternProperties entry,
+    else additionalProperties (``True`` when the object allows anything)."""
+    for pattern, sub in (node.get("patternProperties") or {}).items():
+        if _search(pattern, key):
+            return sub
+    ap = node.get("additionalProperties", True)
+    return ap
+
+
+def has_kv(node: Any) -> bool:
+    """Does the object take free keys through a key/value editor (a schema for additional or
+    pattern properties)?"""
+    return isinstance(node, Mapping) and (isinstance(node.get("additionalProperties"), Mapping)
+                                          or bool(node.get("patternProperties")))
+
+
+def _used_formats(node: Any, out: set[str]) -> set[str]:
+    if isinstance(node, Mapping):
+        if isinstance(node.get("format"), str):
+            out.add(node["format"])
+        for v in node.values():
+            _used_formats(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _used_formats(v, out)
+    return out
+
+
+def _fast_validator(schema: Mapping[str, Any], fc: jsonschema.FormatChecker) -> Any:
+    """jsonschema-rs for the same schema (``None`` when unavailable or it cannot compile it).
+    Every format the schema uses is decided by the same Python checker as jsonschema's
+    (so both agree on formats: our phone/idcard, and formats jsonschema does not check)."""
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return None
+
+    def check(name: str) -> Callable[[Any], bool]:
+        return lambda v: fc.conforms(v, name)
+
+    try:
+        return jsonschema_rs.Draft202012Validator(
+            dict(schema), formats={f: check(f) for f in _used_formats(schema, set())}, validate_formats=True)
+    except Exception:  # a schema jsonschema-rs refuses: jsonschema alone validates it
+        return None
 
 
 class InvalidSchema(ConfigError):
@@ -226,15 +301,22 @@ class RecordValidator:
             where = "/".join(map(str, exc.absolute_path)) or "/"
             raise InvalidSchema(f"表单数据结构无效（{where}）：{exc.message}",
                                 f"invalid form data schema at {where}: {exc.message}") from None
+        self.source_schema = schema
+        schema = compose.normalize(schema)  # draft-07 "dependencies" as its 2020-12 keywords
         self.schema = schema
         self.types = field_types
         self.lookups = dict(lookups or {})
-        self._validator = jsonschema.Draft202012Validator(schema, format_checker=format_checker())
+        self._parts_cache: dict[int, tuple[Any, list[compose.Part], list[Any]]] = {}
+        fc = format_checker()
+        self._validator = jsonschema.Draft202012Validator(schema, format_checker=fc)
+        self._fast = _fast_validator(schema, fc)
         self.fields: list[FieldSpec] = []
         self._walk(schema, (), set())
         self._checks = [f for f in self.fields if type(f.type).check is not FieldType.check]
         self._refs = [f for f in self.fields if f.type.reference]
         self._computed = self._compile_computed()
+        self._conditional = compose._has_key(schema, "if") or compose._has_key(schema, "dependentSchemas") \
+            or compose._has_key(schema, "oneOf") or compose._has_key(schema, "anyOf")
 
     # -- compile
 
@@ -251,12 +333,15 @@ class RecordValidator:
             node = target if isinstance(target, Mapping) else {}
         return node, seen
 
+    def _props(self, node: Any) -> list[tuple[str, Any]]:
+        """Fields of an object schema: properties, allOf branches, conditional and variant fields."""
+        return [(p.name, p.prop) for p in compose.object_parts(node, self.schema)]
+
     def _walk(self, node: Any, path: Path, seen: set[str]) -> None:
         node, seen = self._deref(node, seen)
-        props = node.get("properties") if isinstance(node, Mapping) else None
-        if not isinstance(props, Mapping):
+        if not isinstance(node, Mapping) or len(path) > 32:
             return
-        for name, prop in props.items():
+        for name, prop in self._props(node):
             prop, sub_seen = self._deref(prop, seen)
             if not isinstance(prop, Mapping):
                 continue
@@ -326,6 +411,12 @@ class RecordValidator:
 
     def _schema_errors(self, data: Any) -> FieldErrors:
         errors: FieldErrors = {}
+        if self._fast is not None:
+            try:
+                if self._fast.is_valid(data):
+                    return errors  # jsonschema-rs: the common, valid case without Python's walk
+            except Exception:  # data jsonschema-rs cannot take (huge ints...): jsonschema decides
+                pass
         found = list(self._validator.iter_errors(data))
         if not found:
             return errors
@@ -431,8 +522,14 @@ class RecordValidator:
 
     def clean(self, data: Any) -> tuple[Any, FieldErrors]:
         """Computed fields filled in, then validated: what a JSON API save does."""
-        data = self.compute(data) if isinstance(data, Mapping) else data
+        data = self.prune(self.compute(data)) if isinstance(data, Mapping) else data
         return data, self.validate(data)
+
+    def prune(self, data: Any, chosen: Mapping[int, int] | None = None) -> Any:
+        """``data`` without values of conditional fields whose condition does not hold
+        (``if``/``then``/``else``, ``dependentSchemas``): they are dropped, never stored
+        unvalidated. See :mod:`core.forms.compose`."""
+        return compose.prune(self.schema, data, chosen) if self._conditional else data
 
     # -- form posts
 
@@ -446,7 +543,11 @@ class RecordValidator:
         errors: FieldErrors = {}
         try:
             tree = _tree(form)
-            return self._coerce_object(self.schema, tree, (), errors, set()), errors
+            token = _POST_TREE.set(tree)  # variant choices, read per object (validators are shared)
+            try:
+                return self._coerce_object(self.schema, tree, (), errors, set()), errors
+            finally:
+                _POST_TREE.reset(token)
         except RecursionError:
             return {}, {"_": msg("数据嵌套过深", "data nested too deeply")}
 
@@ -463,10 +564,13 @@ class RecordValidator:
                        seen: set[str]) -> dict[str, Any]:
         node, seen = self._deref(node, seen)
         out: dict[str, Any] = {}
-        props = node.get("properties") if isinstance(node, Mapping) else None
-        if not isinstance(props, Mapping) or not isinstance(tree, dict):
+        if not isinstance(node, Mapping) or not isinstance(tree, dict) or len(path) > 32:
             return out
-        for name, prop in props.items():
+        chosen = self._chosen(node, path)
+        for part in self._parts(node):
+            name, prop = part.name, part.prop
+            if any(c.kind == "variant" and c.owner in chosen and chosen[c.owner] != c.index for c in part.conds):
+                continue  # a variant the user did not pick: its inputs are not read
             prop, sub_seen = self._deref(prop, seen)
             if not isinstance(prop, Mapping):
                 continue
@@ -476,7 +580,7 @@ class RecordValidator:
             if ft.readonly:
                 continue
             if raw is _MISSING:
-                if ft.name == "boolean":
+                if ft.name == "boolean" and not part.conds:
                     out[name] = False  # an unchecked checkbox is not posted
                 continue
             try:
@@ -486,6 +590,64 @@ class RecordValidator:
                 continue
             if value is not ABSENT:
                 out[name] = value
+        if has_kv(node):
+            self._coerce_kv(node, path, out, errors)
+        return out
+
+    def _coerce_kv(self, node: Mapping[str, Any], path: Path, out: dict[str, Any], errors: FieldErrors) -> None:
+        """Rows of the key/value editor: a key, and a value typed by the schema its key falls under
+        (text for a scalar type, JSON text for anything else)."""
+        tree = _POST_TREE.get() or {}
+        known = {p.name for p in self._parts(node)}
+        for i, row in _index_items(tree.get(kv_input(path)) or {}) if isinstance(
+                tree.get(kv_input(path)), dict) else []:
+            if not isinstance(row, dict):
+                continue
+            key = str(_leaf_text(row.get("k")) or "").strip()
+            text = str(_leaf_text(row.get("v")) or "")
+            if key == "":
+                continue
+            here = format_path(path + (key,))
+            if key in known or key in out:
+                errors[f"{kv_input(path)}[{i}].k"] = msg("字段名重复", "duplicate field name")
+                continue
+            sub = compose.deref(kv_schema(node, key), self.schema)
+            ft = self.types.resolve(sub) if isinstance(sub, Mapping) else None
+            try:
+                if ft is not None and ft.json_type in ("string", "integer", "number", "boolean") \
+                        and ft.name not in ("object", "group"):
+                    value = ft.coerce([text], sub)
+                    if value is ABSENT:
+                        value = "" if ft.json_type == "string" else ABSENT
+                else:
+                    value = ABSENT if text.strip() == "" else _json_value(text)
+            except CoerceError as exc:
+                errors[here] = exc.as_msg()
+                continue
+            if value is not ABSENT:
+                out[key] = value
+
+    def _parts(self, node: Mapping[str, Any]) -> list[compose.Part]:
+        """compose.object_parts, remembered per schema node (a bulk import coerces many rows)."""
+        hit = self._parts_cache.get(id(node))
+        if hit is None or hit[0] is not node:
+            hit = (node, compose.object_parts(node, self.schema), compose.variant_groups(node, self.schema))
+            if len(self._parts_cache) < 4096:
+                self._parts_cache[id(node)] = hit  # the node is kept alive with it: its id stays its own
+        return hit[1]
+
+    def _chosen(self, node: Mapping[str, Any], path: Path) -> dict[int, int]:
+        """The variants picked in a form post (``_variant:<path>:<k>`` = index), by chooser."""
+        self._parts(node)
+        groups = self._parts_cache.get(id(node), (None, None, compose.variant_groups(node, self.schema)))[2]
+        if not groups:
+            return {}
+        tree = _POST_TREE.get() or {}
+        out = {}
+        for k, (_key, branches) in enumerate(groups):
+            raw = _leaf_text(tree.get(variant_input(path, k)))
+            if isinstance(raw, str) and raw.isdigit() and int(raw) < len(branches):
+                out[id(branches)] = int(raw)
         return out
 
     def _coerce_value(self, ft: FieldType, prop: Mapping[str, Any], raw: Any, here: Path,
@@ -574,6 +736,14 @@ def _tree(form: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, Any]
         node.setdefault(last, []).extend(v if isinstance(v, str) else ("" if v is None else str(v))
                                          for v in values)
     return root
+
+
+def _json_value(text: str) -> Any:
+    import json
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CoerceError("JSON 格式错误", f"not valid JSON ({exc})") from None
 
 
 def _index_items(raw: Mapping[Any, Any]) -> list[tuple[int, Any]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from .compose import object_parts
 from .definition import FormDefinition, localize
 from .render import Node, arrange
 from .widgets import Labels, display
@@ -45,7 +46,7 @@ class _Detail:
             return node
         if kind == "object" and isinstance(value, Mapping) and not in_row:
             node.kind = "fieldset"
-            for sub in (prop.get("properties") or {}):
+            for sub in [p.name for p in object_parts(prop, self.d.schema)]:  # variant and conditional fields too
                 child = self.field(f"{key}.{sub}", f"{name}.{sub}", value.get(sub))
                 if child is not None:
                     node.children.append(child)
@@ -92,11 +93,20 @@ def build_detail(ctx: Any, d: FormDefinition, data: Mapping[str, Any], labels: L
     b = _Detail(ctx, d, data or {}, labels, set(hidden), locale or ctx.deployment.locale)
     placed: set[str] = set()
     nodes = b.layout(d.ui.get("layout") or [], placed)
-    for name in d.top_fields:
+    own = d.top_fields + [p.name for p in object_parts(d.schema, d.schema)
+                          if p.name not in (d.schema.get("properties") or {})]
+    for name in own:
         if name not in placed:
             n = b.top(name)
             if n is not None:
                 nodes.append(n)
+    from .validate import has_kv
+    if has_kv(d.schema):  # free keys of the key/value editor, as "key: value"
+        import json
+        for key, value in (data or {}).items():
+            if key not in own and key not in b.hidden and not _empty(value):
+                nodes.append(Node("widget", name=f"_kv.{key}", label=key, widget="value",
+                                  value=value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)))
     return arrange(nodes, prefix="d")
 
 
