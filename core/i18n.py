@@ -38,6 +38,10 @@ class Catalog:
                 return text
         return text
 
+    def has(self, key: str, locale: str = "zh-CN") -> bool:
+        """Whether a text exists for ``key`` (so a name from an address never shows as a raw key)."""
+        return key in self.messages.get(locale, {}) or key in self.messages["zh-CN"]
+
     def translator(self, locale: str):
         def _(key: str, **kw: Any) -> str:
             return self.gettext(key, locale, **kw)

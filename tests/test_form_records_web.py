@@ -56,6 +56,9 @@ def test_create_edit_detail_history_by_screen(ctx: Any, client_for: Any) -> None
                                           "category": "road", "amount": "12.5"}, follow_redirects=False)
     assert r.status_code == 303, r.text
     url = r.headers["location"].split("?")[0]
+    saved = clerk.get(r.headers["location"]).text  # the notice once, in words, never as its key
+    assert saved.count('data-testid="flash"') == 1 and "已保存。" in saved and "flash." not in saved
+    assert 'data-testid="flash"' not in clerk.get(url + "?flash=no_such_notice").text
     detail = clerk.get(url)
     assert "&lt;script&gt;1&lt;/script&gt;" in detail.text and "<script>1</script>" not in detail.text
     assert 'data-testid="history-0"' in detail.text

@@ -43,7 +43,6 @@ META_LABELS = {"_created_at": "form_records.created_at", "_updated_at": "form_re
 EXPORT_MAX = 100_000
 ACTION_KEYS = {"create": "form_records.action_create", "update": "form_records.action_update",
                "delete": "form_records.action_delete", "restore": "form_records.action_restore"}
-FLASH_KEYS = {"saved": "form_records.flash_saved", "restored": "form_records.flash_restored"}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -425,8 +424,7 @@ async def detail_page(request: Request) -> Response:
             "can_update": row.deleted_at is None and ctx.can(user, access.perm(form_id, "update"), row.org_id),
             "can_delete": row.deleted_at is None and ctx.can(user, access.perm(form_id, "delete"), row.org_id),
             "can_restore": row.deleted_at is not None and ctx.can(user, access.perm(form_id, "delete"), row.org_id),
-            "confirm": request.query_params.get("confirm") == "delete", "flash": ctx.gettext(FLASH_KEYS[request.query_params["flash"]])
-            if request.query_params.get("flash") in FLASH_KEYS else "",
+            "confirm": request.query_params.get("confirm") == "delete",
             "breadcrumbs": [(ctx.gettext("form_records.title"), "/forms"), (_title(ctx, d), f"/forms/{d.id}"),
                             (f"#{row.id}", None)]})
 

@@ -81,13 +81,15 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     """Render a template with the request's user, menus, CSRF token and flash."""
     ctx: "App" = request.scope["ccms"]
     user = request.scope.get("user")
+    flash = request.query_params.get("flash", "")
     data: dict[str, Any] = {
         "request": request,
         "user": user,
         "csrf_token": request.scope.get("csrf_token", ""),
         "menus": ctx.menus_for(user) if user else [],
         "htmx": bool(request.headers.get("hx-request")),
-        "flash": request.query_params.get("flash", ""),
+        # a notice named in the address (?flash=saved): shown only when it has a text
+        "flash": flash if ctx.catalog.has(f"flash.{flash}", ctx.deployment.locale) else "",
         "can": (lambda perm, org_id: ctx.can(user, perm, org_id)) if user else (lambda *a, **k: False),
         "can_anywhere": (lambda perm: ctx.can_anywhere(user, perm)) if user else (lambda *a, **k: False),
     }
