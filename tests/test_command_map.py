@@ -190,6 +190,11 @@ def test_grid_list_shows_its_open_cases_worst_first_with_links(ctx, town, admin)
     assert 'href="/command/cases/1"' in html and 'data-testid="casemap-level-1"' in html and "cm-lvl-red" in html
     assert "共 3 件" in html and 'href="/command/casemap"' in html
     assert 'style="' not in html
+    # people read the class's name and the grid's name; the codes stay as tooltips
+    row = html.split('data-testid="casemap-case-1"', 1)[1].split("</tr>", 1)[0]
+    assert re.search(r'<span title="E\d{4}">[^<E]+</span>', row), row
+    caption = html.split('data-testid="casemap-grid-caption">', 1)[1].split("</p>", 1)[0]
+    assert not caption.startswith(G[0]) and f'<small class="muted">{G[0]}</small>' in caption
     # closed/merged/voided/not filed never show
     assert admin.get(f"/command/casemap/grids/{G[4]}").text.count('data-testid="casemap-case-') == 0
     assert "共 0 件" in admin.get(f"/command/casemap/grids/{G[1]}?group=checking").text

@@ -322,10 +322,14 @@ async def grid_cases_page(request: Request) -> Response:
             .where(*where).order_by(order, t.c.due_at.is_(None), t.c.due_at, t.c.id)
             .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).mappings())
         depts = org_names(s, [r["dept_id"] for r in rows])
+        classes = Classes(s)  # people read class names, not codes
+        class_names = {r["class_code"]: classes.name("event" if r["class_code"][:1] == "E" else "component",
+                                                     r["class_code"][1:]) for r in rows if r["class_code"]}
         community = s.scalar(select(Region.name).where(Region.code == grid.community_code)) or ""
         scope_text = scope_label(ctx, s, scope)
     qs = urlencode(filters.query())
-    data = {"title": ctx.gettext("casemap.grid.title", code=code), "grid": grid, "community": community,
+    data = {"title": ctx.gettext("casemap.grid.title", code=grid.name or code), "grid": grid, "community": community,
+            "class_names": class_names,
             "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "depts": depts,
             "f": filters, "errors": errors, "error": _failure(errors) if errors else None,
             "url": f"/command/casemap/grids/{code}?" + (f"{qs}&" if qs else ""),
