@@ -101,7 +101,7 @@ def normalize(schema: Any) -> Any:
 _TYPE_EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
              "application/pdf": ".pdf", att.DOCX: ".docx", att.XLSX: ".xlsx", "text/plain": ".txt",
              "text/csv": ".csv"}
-_MEDIA = re.compile(r"^[a-z0-9.+-]+/[a-z0-9.+-]+$", re.I)
+_MEDIA = re.compile(r"^[a-z0-9.+-]+/[a-z0-9.+-]+$", re.IGNORECASE)
 
 
 class BadDataUrl(ValueError):
@@ -146,7 +146,7 @@ def parse(text: str, max_size: int) -> tuple[str, str | None, bytes]:
     return name, media, data
 
 
-def _data_url_fields(ctx: Any, d: Any) -> dict[str, dict[str, Any]]:
+def _data_url_fields(d: Any) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in d.fields.items() if isinstance(v, Mapping) and v.get(MARK)}
 
 
@@ -155,7 +155,7 @@ def decode_posted(ctx: Any, s: Any, actor: Any, d: Any, data: Any, org_id: int |
     field stored as an attachment and replaced by its ref; a single string for a ``"one"``
     field is read as a list of one. Refused (422, the field's path, nothing stored in the
     caller's session) when one is malformed, too large, of a forbidden type or too many pixels."""
-    fields = _data_url_fields(ctx, d)
+    fields = _data_url_fields(d)
     if not fields or not isinstance(data, Mapping):
         return data
     errors: dict[str, dict[str, str]] = {}
@@ -164,7 +164,7 @@ def decode_posted(ctx: Any, s: Any, actor: Any, d: Any, data: Any, org_id: int |
         kind = ctx.field_types.resolve(prop).name
         limits = att.limits_for(prop, kind)
         try:
-            name, _media, raw = parse(text, limits.max_size)
+            name, _declared, raw = parse(text, limits.max_size)
             return att.save(ctx, s, actor, name, raw, limits, org_id).ref()
         except BadDataUrl as exc:
             errors[path] = {"message": exc.zh, "message_en": exc.en}
