@@ -8,6 +8,12 @@ validation gives the same valid/invalid verdict as jsonschema's
 and on mutations of it — or refused with the JSON path of the keyword at
 fault. At least 90 % must be accepted, and every accepted one renders its
 create form.
+
+No object-rooted corpus schema uses ``format: data-url`` (react-jsonschema-form's
+only one in @rjsf/snapshot-tests is a bare root string, not a form), so the rate is
+unchanged by reading data-url as an attachment field; how verdicts are compared for
+such a field (a ref here, a valid data URL on jsonschema's side) is in
+tests/test_forms_dataurl.py.
 """
 
 from __future__ import annotations

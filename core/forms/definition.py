@@ -548,7 +548,10 @@ def load_definition(data: Any, source: str = "", *, expressions: str = "check") 
         raise DefinitionError("这是一个覆盖定义（overlay），需要叠加在同 id 的基础定义上",
                               "this is an overlay: it applies to a base definition with the same id",
                               path="$.overlay", source=source)
+    from . import dataurl
     raw = copy.deepcopy(data)
+    if isinstance(raw.get("schema"), dict):  # format data-url (other form libraries' file uploads) -> attachments
+        raw["schema"] = dataurl.normalize(raw["schema"])
     schema = raw["schema"]
     check_data_schema(schema, source)
     fields = collect_fields(schema)

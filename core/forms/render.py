@@ -319,6 +319,7 @@ class _Builder:
         if kind in ("file", "image"):
             node.widget, node.value = "file", _attachment_refs(raw)
             node.attrs = {**node.attrs, "accept": _accept_attr(prop, kind)}
+            node.extra["single"] = prop.get("maxItems") == 1  # e.g. a data-url field: pick one file
             node.required = False  # kept attachments satisfy it; the server checks
             return node
         if kind == "boolean":

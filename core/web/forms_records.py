@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from ..api import actor_of
 from ..errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
-from ..forms import access, records
+from ..forms import access, dataurl, records
 from ..forms.definition import FormDefinition, localize
 from ..forms.models import FormDef, FormRecord
 from ..forms.render import apply_row_action, hidden_by_rules, render_form
@@ -549,7 +549,8 @@ async def api_records(request: Request) -> Response:
             sent_hidden = access.locked_writes(body["data"], {}, hidden, ())  # at every depth
             if sent_hidden:
                 raise access.refuse_locked(sent_hidden)
-            row = records.create(s, actor_of(request), ctx, form_id, body["data"], org_id, drop=hidden)
+            posted = dataurl.decode_posted(ctx, s, actor_of(request), d, body["data"], org_id)
+            row = records.create(s, actor_of(request), ctx, form_id, posted, org_id, drop=hidden)
             return JSONResponse(_record_json(ctx, user, s, d, row, masked=True), status_code=201)
     _require_any(ctx, user, form_id, "list")
     with ctx.db.session() as s:
@@ -597,6 +598,7 @@ async def api_record(request: Request) -> Response:
         changed = access.locked_writes(data, current, access.hidden_fields(ctx, user, d), readonly)  # any depth
         if changed:
             raise access.refuse_locked(changed)
+        data = dataurl.decode_posted(ctx, s, actor_of(request), d, data, row.org_id)  # data: URLs -> attachments
         merged = {**current, **data}  # PATCH: fields not sent keep their values
         merged = {k: v for k, v in merged.items() if v is not None}
         try:
