@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, case, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, false, func, or_, select, true, union
 from sqlalchemy.orm import Session
 
 from core.api import UTCDateTime, ValidationFailed, field_error, org_info
@@ -329,14 +329,50 @@ def rate(num: int, den: int) -> float | None:
     return None if not den else round(100.0 * num / den, 2)
 
 
+# The columns whose value inside the period can make a case count; each has an index
+# (models.py, migration 0008_stats_indexes), so each range below is an index range scan.
+ACTIVITY_COLUMNS = ("reported_at", "filed_at", "dispatched_at", "voided_at", "disposed_at", "closed_at", "due_at")
+
+
+def _snapshot(t: Table, at: Any) -> ColumnElement[bool]:
+    """Overdue at ``at``, except for the closed/voided conditions (the callers split them)."""
+    return and_(t.c.filed_at < at, t.c.due_at < at, or_(t.c.disposed_at.is_(None), t.c.disposed_at >= at))
+
+
 def _any_activity(t: Table, p: Bounds) -> ColumnElement[bool]:
-    """A row that may count in some measure (a superset: the measures decide)."""
+    """A row that may count in some measure (a superset: the measures decide).
+
+    The reference form of :func:`_activity_ids` (the tests check both select the same rows)."""
     at = p.at
-    return or_(in_period(t.c.reported_at, p), in_period(t.c.filed_at, p), in_period(t.c.dispatched_at, p), in_period(t.c.voided_at, p),
-               in_period(t.c.disposed_at, p), in_period(t.c.closed_at, p), in_period(t.c.due_at, p),
-               and_(t.c.filed_at < at, t.c.due_at < at, or_(t.c.disposed_at.is_(None), t.c.disposed_at >= at),
-                    or_(t.c.closed_at.is_(None), t.c.closed_at >= at),
+    return or_(*(in_period(t.c[c], p) for c in ACTIVITY_COLUMNS),
+               and_(_snapshot(t, at), or_(t.c.closed_at.is_(None), t.c.closed_at >= at),
                     or_(t.c.voided_at.is_(None), t.c.voided_at >= at)))
+
+
+def _activity_ids(t: Table, p: Bounds) -> Any:
+    """The ids of :func:`_any_activity`'s rows as a UNION of index range scans, so a period
+    reads its own rows and not the whole history (an OR over several columns is a full scan
+    for both databases' planners).
+
+    The snapshot part (open and overdue at ``at``) is split three ways on how the case stood
+    at ``at``: closed after it, voided after it (not closed), or neither closed nor voided
+    yet — the last one served by the partial index ``ix_command_case_live_due``, whose rows
+    are the live cases only. Together the parts are exactly ``_any_activity``.
+    """
+    at = p.at
+    snap = _snapshot(t, at)
+    parts = [select(t.c.id).where(in_period(t.c[c], p)) for c in ACTIVITY_COLUMNS]
+    parts += [
+        select(t.c.id).where(t.c.closed_at >= at, or_(t.c.voided_at.is_(None), t.c.voided_at >= at), snap),
+        select(t.c.id).where(t.c.voided_at >= at, t.c.closed_at.is_(None), snap),
+        select(t.c.id).where(t.c.closed_at.is_(None), t.c.voided_at.is_(None), t.c.filed_at.is_not(None), snap),
+    ]
+    return union(*parts)
+
+
+def in_activity(t: Table, p: Bounds) -> ColumnElement[bool]:
+    """``id IN (the period's candidate rows)``: the index-friendly form of :func:`_any_activity`."""
+    return t.c.id.in_(_activity_ids(t, p))
 
 
 # --- scope: the cases a user may count --------------------------------------------------------
@@ -472,7 +508,7 @@ def _statement(t: Table, column: str) -> Any:
     stmt = _STATEMENTS.get(key)
     if stmt is None:
         col = t.c[column]
-        stmt = select(col.label("k"), *measure_sql(t, PARAMS)).where(_any_activity(t, PARAMS)).group_by(col)
+        stmt = select(col.label("k"), *measure_sql(t, PARAMS)).where(in_activity(t, PARAMS)).group_by(col)
         _STATEMENTS[key] = stmt
     return stmt
 
@@ -539,7 +575,8 @@ def drill(session: Session, dim: Dimension | None, key: str | None, measure: str
     """The cases behind one number: one page of rows and the total count."""
     t = table if table is not None else case_table()
     now = now or dt.datetime.now(dt.timezone.utc)
-    cond = drill_condition(dim, key, measure, period, now, t, scope)
+    # every measure's rows lie in the period's candidates: AND-ing them changes nothing but the plan
+    cond = and_(drill_condition(dim, key, measure, period, now, t, scope), in_activity(t, bounds(period, now)))
     total = int(session.scalar(select(func.count()).select_from(t).where(cond)) or 0)
     cols = [t.c.id, t.c.case_no, t.c.class_code, t.c.source, t.c.status, t.c.district_code, t.c.street_code,
             t.c.grid_code, t.c.dept_id, t.c.reported_at, t.c.due_at, t.c.closed_at]
@@ -569,7 +606,7 @@ def trend(session: Session, measure: str, months: list[Period], now: dt.datetime
     cols = [func.coalesce(func.sum(case((drill_condition(dim, key, measure, m, now, t), 1), else_=0)), 0)
             .label(f"m{i}") for i, m in enumerate(months)]
     whole = Period("custom", months[0].first, months[-1].last, months[0].start, months[-1].end)
-    stmt = select(*cols).where(_any_activity(t, bounds(whole, now)))
+    stmt = select(*cols).where(in_activity(t, bounds(whole, now)))
     if scope is not None and not scope.everything:
         stmt = stmt.where(scope.condition(t))
     r = session.execute(stmt).one()
