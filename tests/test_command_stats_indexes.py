@@ -148,7 +148,7 @@ def test_a_months_statistics_and_filtered_lists_plan_no_full_scan(history):
     period = stats.parse_period({"period": "month", "month": "2024-05"}, TZ)
     b = stats.bounds(period, NOWS[0])
     t = stats.case_table()
-    stmt = stats._statement(t, "district_code").params(s=b.start, e=b.end, at=b.at)
+    stmt = stats._statement(t, "district_code", history.db.engine.dialect.name)[0].params(s=b.start, e=b.end, at=b.at)
     old = select(t.c.district_code, *stats.measure_sql(t, b)).where(stats._any_activity(t, b)) \
         .group_by(t.c.district_code)
     with history.db.session() as s:

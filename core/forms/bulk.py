@@ -16,8 +16,10 @@ post (numbers, dates, booleans, choices).
 from __future__ import annotations
 
 import csv
+import gc
 import io
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +89,27 @@ def import_records(session: Session, actor: Actor | None, ctx: Any, form_id: str
     (``"write"``) got, e.g. for a job's progress bar. Returns the report;
     check ``report.ok`` — a failed import raises nothing and writes nothing.
     """
+    with _gc_paused():
+        return _import(session, actor, ctx, form_id, rows, org_id, batch, strings, progress)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while an import holds its rows: they are plain dicts
+    and lists (freed by reference counting), but every collection would walk all of them
+    again — a quarter of a 100,000-row import's time. Process-wide for those seconds; the
+    previous state is restored, and cycles made meanwhile are collected afterwards."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _import(session: Session, actor: Actor | None, ctx: Any, form_id: str, rows: Iterable[Any], org_id: int,
+            batch: int, strings: bool, progress: Callable[[int, str], None] | None) -> ImportReport:
     definition = records.published(session, form_id)
     version = records.published_version(session, form_id)
     org = records._org(session, org_id)

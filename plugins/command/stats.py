@@ -332,6 +332,11 @@ def rate(num: int, den: int) -> float | None:
 # The columns whose value inside the period can make a case count; each has an index
 # (models.py, migration 0008_stats_indexes), so each range below is an index range scan.
 ACTIVITY_COLUMNS = ("reported_at", "filed_at", "dispatched_at", "voided_at", "disposed_at", "closed_at", "due_at")
+# What the measures, dimensions, scope and drill-down read of a case (``period_rows``).
+STATS_COLUMNS = tuple(dict.fromkeys((
+    "id", "case_no", *ACTIVITY_COLUMNS, "status", "self_disposed", "closed_on_time", "disposed_on_time",
+    "rework_count", "extend_count", "suspend_count", "return_count", "dispatch_count", "cooperative",
+    *(d.column for d in DIMENSIONS.values()), "district_code", "street_code", "community_code", "dept_id")))
 
 
 def _snapshot(t: Table, at: Any) -> ColumnElement[bool]:
@@ -349,32 +354,42 @@ def _any_activity(t: Table, p: Bounds) -> ColumnElement[bool]:
                     or_(t.c.voided_at.is_(None), t.c.voided_at >= at)))
 
 
-def _activity_ids(t: Table, p: Bounds) -> Any:
-    """The ids of :func:`_any_activity`'s rows as a UNION of index range scans, so a period
-    reads its own rows and not the whole history (an OR over several columns is a full scan
-    for both databases' planners).
+def _activity_parts(t: Table, p: Bounds) -> list[ColumnElement[bool]]:
+    """:func:`_any_activity` as conditions each served by one index range, so a period reads
+    its own rows and not the whole history (an OR over several columns is a full scan for
+    SQLite's planner, and PostgreSQL's switches to one as the history grows).
 
     The snapshot part (open and overdue at ``at``) is split three ways on how the case stood
     at ``at``: closed after it, voided after it (not closed), or neither closed nor voided
     yet — the last one served by the partial index ``ix_command_case_live_due``, whose rows
-    are the live cases only. Together the parts are exactly ``_any_activity``.
+    are the live cases only. Together the parts select exactly ``_any_activity``'s rows.
     """
     at = p.at
     snap = _snapshot(t, at)
-    parts = [select(t.c.id).where(in_period(t.c[c], p)) for c in ACTIVITY_COLUMNS]
-    parts += [
-        select(t.c.id).where(t.c.closed_at >= at, or_(t.c.voided_at.is_(None), t.c.voided_at >= at), snap),
-        select(t.c.id).where(t.c.voided_at >= at, t.c.closed_at.is_(None), snap),
-        select(t.c.id).where(t.c.closed_at.is_(None), t.c.voided_at.is_(None), t.c.filed_at.is_not(None), snap),
-    ]
-    return union(*parts)
+    return [*(in_period(t.c[c], p) for c in ACTIVITY_COLUMNS),
+            and_(t.c.closed_at >= at, or_(t.c.voided_at.is_(None), t.c.voided_at >= at), snap),
+            and_(t.c.voided_at >= at, t.c.closed_at.is_(None), snap),
+            and_(t.c.closed_at.is_(None), t.c.voided_at.is_(None), t.c.filed_at.is_not(None), snap)]
 
 
-def in_activity(t: Table, p: Bounds) -> ColumnElement[bool]:
-    """``id IN (the period's candidate rows)``: the index-friendly form of :func:`_any_activity`."""
-    return t.c.id.in_(_activity_ids(t, p))
+def _activity_ids(t: Table, p: Bounds) -> Any:
+    """The ids of :func:`_activity_parts` (the tests compare them with ``_any_activity``)."""
+    return union(*(select(t.c.id).where(c) for c in _activity_parts(t, p)))
 
 
+def period_rows(t: Table, p: Bounds, dialect: str = "") -> Any:
+    """The period's candidate rows — the columns statistics and drill-downs read — as a
+    subquery over the index ranges of :func:`_activity_parts`. SQLite: ``id IN (UNION of
+    ids)`` (narrow ids deduplicated, then one rowid lookup each). PostgreSQL: a UNION of the
+    rows themselves (``id`` keeps two cases with equal values apart), because for
+    ``id IN (…)`` its planner hash-joins a full scan once the history is large enough."""
+    cols = [t.c[c] for c in STATS_COLUMNS if c in t.c]
+    if dialect == "sqlite":
+        return select(*cols).where(t.c.id.in_(_activity_ids(t, p))).subquery("period_rows")
+    return union(*(select(*cols).where(c) for c in _activity_parts(t, p))).subquery("period_rows")
+
+
+# --- scope: the cases a user may count --------------------------------------------------------
 # --- scope: the cases a user may count --------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -498,19 +513,25 @@ def measure_sql(t: Table, p: Bounds) -> list[Any]:
     return [func.coalesce(func.sum(case((MEASURES[m](t, p), 1), else_=0)), 0).label(m) for m in MEASURES]
 
 
-_STATEMENTS: dict[tuple[int, str], Any] = {}
+_STATEMENTS: dict[tuple[int, str, str], tuple[Any, Any]] = {}
 
 
-def _statement(t: Table, column: str) -> Any:
-    """The one-pass statement per table and dimension, built once with bind
-    parameters (building the CASE expressions costs more than a small query)."""
-    key = (id(t), column)
-    stmt = _STATEMENTS.get(key)
-    if stmt is None:
-        col = t.c[column]
-        stmt = select(col.label("k"), *measure_sql(t, PARAMS)).where(in_activity(t, PARAMS)).group_by(col)
-        _STATEMENTS[key] = stmt
-    return stmt
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _statement(t: Table, column: str, dialect: str = "") -> tuple[Any, Any]:
+    """The one-pass statement per table, dimension and database over the period's rows, and
+    that subquery (for the scope's condition); built once with bind parameters (building
+    the CASE expressions costs more than a small query)."""
+    key = (id(t), column, dialect)
+    built = _STATEMENTS.get(key)
+    if built is None:
+        rows = period_rows(t, PARAMS, dialect)
+        col = rows.c[column]
+        built = (select(col.label("k"), *measure_sql(rows, PARAMS)).group_by(col), rows)
+        _STATEMENTS[key] = built
+    return built
 
 
 def _key_value(v: Any) -> str:
@@ -534,9 +555,9 @@ def compute(session: Session, dim: Dimension, period: Period, now: dt.datetime |
     now = now or dt.datetime.now(dt.timezone.utc)
     b = bounds(period, now)
     merged: dict[str, dict[str, int]] = {}
-    stmt = _statement(t, dim.column)
+    stmt, rows = _statement(t, dim.column, _dialect(session))
     if scope is not None and not scope.everything:
-        stmt = stmt.where(scope.condition(t))
+        stmt = stmt.where(scope.condition(rows))
     for r in session.execute(stmt, {"s": b.start, "e": b.end, "at": b.at}).mappings():
         k = _key_value(r["k"])
         acc = merged.setdefault(k, dict.fromkeys(MEASURES, 0))
@@ -575,12 +596,13 @@ def drill(session: Session, dim: Dimension | None, key: str | None, measure: str
     """The cases behind one number: one page of rows and the total count."""
     t = table if table is not None else case_table()
     now = now or dt.datetime.now(dt.timezone.utc)
-    # every measure's rows lie in the period's candidates: AND-ing them changes nothing but the plan
-    cond = and_(drill_condition(dim, key, measure, period, now, t, scope), in_activity(t, bounds(period, now)))
-    total = int(session.scalar(select(func.count()).select_from(t).where(cond)) or 0)
-    cols = [t.c.id, t.c.case_no, t.c.class_code, t.c.source, t.c.status, t.c.district_code, t.c.street_code,
-            t.c.grid_code, t.c.dept_id, t.c.reported_at, t.c.due_at, t.c.closed_at]
-    rows = list(session.execute(select(*cols).where(cond).order_by(t.c.reported_at.desc(), t.c.id.desc())
+    # every measure's rows lie in the period's rows: reading only those changes nothing but the cost
+    src = period_rows(t, bounds(period, now), _dialect(session))
+    cond = drill_condition(dim, key, measure, period, now, src, scope)
+    total = int(session.scalar(select(func.count()).select_from(src).where(cond)) or 0)
+    cols = [src.c.id, src.c.case_no, src.c.class_code, src.c.source, src.c.status, src.c.district_code,
+            src.c.street_code, src.c.grid_code, src.c.dept_id, src.c.reported_at, src.c.due_at, src.c.closed_at]
+    rows = list(session.execute(select(*cols).where(cond).order_by(src.c.reported_at.desc(), src.c.id.desc())
                                 .limit(size).offset((max(page, 1) - 1) * size)).mappings())
     return rows, total
 
@@ -603,12 +625,13 @@ def trend(session: Session, measure: str, months: list[Period], now: dt.datetime
     t = table if table is not None else case_table()
     now = now or dt.datetime.now(dt.timezone.utc)
     get_measure(measure)
-    cols = [func.coalesce(func.sum(case((drill_condition(dim, key, measure, m, now, t), 1), else_=0)), 0)
-            .label(f"m{i}") for i, m in enumerate(months)]
     whole = Period("custom", months[0].first, months[-1].last, months[0].start, months[-1].end)
-    stmt = select(*cols).where(in_activity(t, bounds(whole, now)))
+    src = period_rows(t, bounds(whole, now), _dialect(session))  # each month's rows lie in the whole range's
+    cols = [func.coalesce(func.sum(case((drill_condition(dim, key, measure, m, now, src), 1), else_=0)), 0)
+            .label(f"m{i}") for i, m in enumerate(months)]
+    stmt = select(*cols)
     if scope is not None and not scope.everything:
-        stmt = stmt.where(scope.condition(t))
+        stmt = stmt.where(scope.condition(src))
     r = session.execute(stmt).one()
     return [int(v or 0) for v in r]
 
