@@ -56,7 +56,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, case, false, func, or_, select, text, true, union
+from sqlalchemy import (ARRAY, ColumnElement, Integer, Table, and_, any_, bindparam, case, cast, false, func, or_,
+                        select, text, true, union)
 from sqlalchemy.orm import Session
 
 from core.api import UTCDateTime, ValidationFailed, field_error, org_info
@@ -379,14 +380,17 @@ def _activity_ids(t: Table, p: Bounds) -> Any:
 
 def period_rows(t: Table, p: Bounds, dialect: str = "") -> Any:
     """The period's candidate rows — the columns statistics and drill-downs read — as a
-    subquery over the index ranges of :func:`_activity_parts`. SQLite: ``id IN (UNION of
-    ids)`` (narrow ids deduplicated, then one rowid lookup each). PostgreSQL: a UNION of the
-    rows themselves (``id`` keeps two cases with equal values apart), because for
-    ``id IN (…)`` its planner hash-joins a full scan once the history is large enough."""
+    subquery over the index ranges of :func:`_activity_parts`: the UNION of their ids (narrow,
+    cheap to deduplicate), then one primary-key lookup per id. SQLite: ``id IN (…)``.
+    PostgreSQL: ``id = ANY((SELECT array_agg(id) FROM …))`` — for ``id IN (…)`` its planner
+    hash-joins a full scan once the history is large, and a UNION of whole rows sorts them
+    on disk."""
     cols = [t.c[c] for c in STATS_COLUMNS if c in t.c]
     if dialect == "sqlite":
         return select(*cols).where(t.c.id.in_(_activity_ids(t, p))).subquery("period_rows")
-    return union(*(select(*cols).where(c) for c in _activity_parts(t, p))).subquery("period_rows")
+    ids = _activity_ids(t, p).subquery("period_ids")
+    id_array = cast(select(func.array_agg(ids.c.id)).scalar_subquery(), ARRAY(Integer))  # one value, not rows
+    return select(*cols).where(t.c.id == any_(id_array)).subquery("period_rows")
 
 
 # --- scope: the cases a user may count --------------------------------------------------------

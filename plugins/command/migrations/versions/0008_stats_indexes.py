@@ -1,7 +1,7 @@
-"""command: indexes so statistics and filtered lists read the period's rows, not the history (issue 11, item 7)
+"""command: indexes so statistics and lists read the period's rows, not the history (issue 11, item 7)
 
-* one index per event time (filed, dispatched, disposed, closed, voided, due; ``reported_at``
-  had one), partial (``IS NOT NULL``: SQLite's planner would read ``closed_at IS NULL`` through
+* one index per event time, with ``id`` (filed, dispatched, disposed, closed, voided, due;
+  ``reported_at``'s gets ``id`` too), partial (``IS NOT NULL``: SQLite's planner would read ``closed_at IS NULL`` through
   a full index as if NULL were rare): a period's statistics read a UNION of index ranges
   (``stats._activity_ids``);
 * ``ix_command_case_live_due``: the overdue snapshot's live cases (filed, neither closed nor
@@ -29,10 +29,13 @@ LIVE = "closed_at IS NULL AND voided_at IS NULL AND filed_at IS NOT NULL"
 
 
 def upgrade() -> None:
+    # (each with id: PostgreSQL answers a range of ids from the index alone)
+    op.drop_index("ix_command_case_reported_at", table_name="command_case")
+    op.create_index("ix_command_case_reported_at", "command_case", ["reported_at", "id"])
     for col in TIMES:
-        op.create_index(f"ix_command_case_{col}", "command_case", [col], sqlite_where=sa.text(f"{col} IS NOT NULL"),
-                        postgresql_where=sa.text(f"{col} IS NOT NULL"))
-    op.create_index("ix_command_case_live_due", "command_case", ["due_at"],
+        op.create_index(f"ix_command_case_{col}", "command_case", [col, "id"],
+                        sqlite_where=sa.text(f"{col} IS NOT NULL"), postgresql_where=sa.text(f"{col} IS NOT NULL"))
+    op.create_index("ix_command_case_live_due", "command_case", ["due_at", "id"],
                     sqlite_where=sa.text(LIVE), postgresql_where=sa.text(LIVE))
     op.create_index("ix_command_case_status_reported", "command_case", ["status", "reported_at", "id"])
     op.drop_index("ix_command_case_status", table_name="command_case")
@@ -49,3 +52,5 @@ def downgrade() -> None:
     op.drop_index("ix_command_case_live_due", table_name="command_case")
     for col in reversed(TIMES):
         op.drop_index(f"ix_command_case_{col}", table_name="command_case")
+    op.drop_index("ix_command_case_reported_at", table_name="command_case")
+    op.create_index("ix_command_case_reported_at", "command_case", ["reported_at"])
