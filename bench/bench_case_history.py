@@ -88,7 +88,8 @@ def _case(i: int, rep: dt.datetime, status: str, rng: random.Random, now: dt.dat
         "id": i, "case_no": f"{klass}{day:%Y%m%d}{i:07d}", "kind": "E", "class_code": klass,
         "big_class": "E01", "source": rng.choice(SOURCES), "status": status,
         "district_code": grid[:6], "street_code": grid[:9], "community_code": grid[:12], "grid_code": grid,
-        "address": f"示范路 {rng.randrange(1, 999)} 号", "description": rng.choice(("暴露垃圾", "道路破损", "占道经营")),
+        "address": f"示范路 {rng.randrange(1, 999)} 号",
+        "description": rng.choice(("暴露垃圾", "道路破损", "占道经营")),
         "dept_id": rng.randrange(1, 41) if disp else None, "reporter_id": rng.randrange(1, 300),
         "reported_at": rep, "filed_at": filed, "dispatched_at": disp, "disposed_at": disposed,
         "closed_at": closed, "voided_at": voided, "due_at": due,
@@ -189,7 +190,8 @@ def workloads(session: Any) -> dict[str, Callable[[], Any]]:
     from plugins.command.models import Case
 
     month = stats.parse_period({"period": "month", "month": f"{NOW.astimezone(TZ):%Y-%m}"}, TZ)
-    prev = stats.parse_period({"period": "month", "month": f"{(NOW.astimezone(TZ).replace(day=1) - dt.timedelta(days=1)):%Y-%m}"}, TZ)
+    last_month = NOW.astimezone(TZ).replace(day=1) - dt.timedelta(days=1)
+    prev = stats.parse_period({"period": "month", "month": f"{last_month:%Y-%m}"}, TZ)
     dim = stats.get_dimension("district")
     months = stats.month_periods(month.last, 12, TZ)
     prefix = f"E0102{NOW.astimezone(TZ):%Y%m}"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from sqlalchemy import ColumnElement, func, literal, or_, select
+from sqlalchemy import ColumnElement, func, literal, literal_column, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.sqltypes import NullType
@@ -31,6 +31,7 @@ from .models import CASE_SOURCES, CASE_STATUSES, OPEN_STATUSES, Case
 COUNT_CAP = 2_000  # 100 pages of 20: beyond that a total steers nobody (统计分析 counts exactly)
 CLASS_RE = re.compile(r"[CE]\d{2}(?:\d{2})?")
 CASE_NO_RE = re.compile(r"(?=.*\d)[A-Z0-9-]{6,40}")
+PATTERN_RE = re.compile(r"[A-Z0-9-]{6,40}%")
 
 
 def _escape_like(q: str) -> str:
@@ -51,7 +52,7 @@ class prefix_of(FunctionElement):  # noqa: N801 - reads like the predicate it re
 
     # no Boolean type: SQLite would compare the whole predicate with 1 and lose the index
     type = NullType()
-    inherit_cache = True
+    inherit_cache = False  # PostgreSQL's form inlines the pattern: never reuse a compiled statement
     name = "prefix_of"
 
     def __init__(self, col: Any, prefix: str) -> None:
@@ -66,8 +67,14 @@ def _prefix_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
 
 @compiles(prefix_of)
 def _prefix_default(element: Any, compiler: Any, **kw: Any) -> str:
-    col, _, _, pattern = (compiler.process(c, **kw) for c in element.clauses)
-    return f"({col} LIKE {pattern})"
+    """The pattern inline (it is only ``[A-Z0-9-]`` and ``%``, checked here): a LIKE with a
+    bound parameter cannot use the index once psycopg prepares the statement (generic plan)."""
+    clauses = list(element.clauses)
+    col = compiler.process(clauses[0], **kw)
+    pattern = clauses[3].value
+    if not PATTERN_RE.fullmatch(pattern):
+        raise ValueError(f"not a case-number prefix pattern: {pattern!r}")
+    return f"({col} LIKE {compiler.process(literal_column(repr(pattern)), **kw)})"  # (doubles % for pyformat)
 
 
 def text_query(q: str) -> ColumnElement[bool]:
