@@ -223,11 +223,12 @@ def independent_sql(dim_column: str, dialect: str = "") -> str:
               ("reported_at", "filed_at", "dispatched_at", "voided_at", "disposed_at", "closed_at", "due_at")]
     wheres += ["closed_at >= :at", "voided_at >= :at",
                "closed_at IS NULL AND voided_at IS NULL AND filed_at IS NOT NULL AND due_at < :at"]
-    if dialect == "sqlite":  # narrow ids deduplicated, then rowid lookups (see stats.period_rows)
-        ids = "\n      UNION ".join(f"SELECT id FROM command_case WHERE {w}" for w in wheres)
+    # narrow ids deduplicated, then one primary-key lookup each (the plan choice of stats.period_rows)
+    ids = "\n      UNION ".join(f"SELECT id FROM command_case WHERE {w}" for w in wheres)
+    if dialect == "sqlite":
         union = f"SELECT {cols} FROM command_case WHERE id IN (\n      {ids})"
     else:
-        union = "\n    UNION ".join(f"SELECT {cols} FROM command_case WHERE {w}" for w in wheres)
+        union = f"SELECT {cols} FROM command_case WHERE id = ANY((SELECT array_agg(id) FROM (\n      {ids}) AS u))"
     inner = ",\n    ".join(f"{flag(c)} AS {k}" for k, c in flags.items())
     outer = ",\n  ".join(f"COALESCE(SUM({e}), 0) AS {m}" for m, e in sums.items())
     return (f"SELECT k,\n  {outer}\nFROM (\n  SELECT {dim_column} AS k,\n    {inner}\n  FROM (\n    {union}\n"
