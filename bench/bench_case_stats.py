@@ -228,7 +228,8 @@ def independent_sql(dim_column: str, dialect: str = "") -> str:
     if dialect == "sqlite":
         union = f"SELECT {cols} FROM command_case WHERE id IN (\n      {ids})"
     else:
-        union = f"SELECT {cols} FROM command_case WHERE id = ANY((SELECT array_agg(id) FROM (\n      {ids}) AS u))"
+        union = (f"SELECT {cols} FROM command_case WHERE id = ANY(CAST((SELECT array_agg(id) FROM (\n      {ids}) AS u)"
+                 " AS integer[]))")
     inner = ",\n    ".join(f"{flag(c)} AS {k}" for k, c in flags.items())
     outer = ",\n  ".join(f"COALESCE(SUM({e}), 0) AS {m}" for m, e in sums.items())
     return (f"SELECT k,\n  {outer}\nFROM (\n  SELECT {dim_column} AS k,\n    {inner}\n  FROM (\n    {union}\n"
