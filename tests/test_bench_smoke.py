@@ -72,6 +72,15 @@ def check_case_stats(r: dict, backend: str) -> None:
     assert r["ours_s"] > 0 and r["hand_s"] > 0 and r["ratio"] > 0 and isinstance(r["passed"], bool)
 
 
+def check_case_history(r: dict, backend: str) -> None:
+    """Both history sizes ran every workload, and the current month's figures agreed."""
+    assert r["backend"] == backend and r["same_figures"] is True
+    assert {"stats month", "drill", "list status=closed", "list q=E0102"} <= set(r["figures"])
+    for f in r["figures"].values():
+        assert f["ms_1x"] > 0 and f["ms_10x"] > 0 and f["ratio"] > 0
+    assert r["target"] == 1.2 and isinstance(r["passed"], bool)
+
+
 def test_smoke_run_prints_both_benchmarks_with_ratios_and_verdicts(backend: str, db_url: str,
                                                                     tmp_path: Path) -> None:
     # SQLite: the harness's default temporary database plus the authz benchmark;
@@ -95,6 +104,7 @@ def test_smoke_run_prints_both_benchmarks_with_ratios_and_verdicts(backend: str,
         assert "Permission check" in text and "authz 1,000 rules" in text
         check_case_intake(report["case_intake"], "sqlite")
         check_case_stats(report["case_stats"], "sqlite")
+        check_case_history(report["case_history"], "sqlite")
         assert "Case intake" in text and "case intake (sqlite)" in text
     else:
         assert "authz" not in report and "postgresql" in text
@@ -112,3 +122,6 @@ def test_smoke_case_intake_and_statistics_on_postgresql(backend: str, db_url: st
     check_case_stats(report["case_stats"], "sqlite")
     check_case_stats(report["case_stats_pg"], "postgresql")
     assert "(postgresql)" in proc.stdout
+    proc, report = run_bench(tmp_path, "--only", "case_history", "--pg-url", db_url)
+    check_case_history(report["case_history"], "sqlite")
+    check_case_history(report["case_history_pg"], "postgresql")

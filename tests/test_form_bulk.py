@@ -47,6 +47,24 @@ def test_import_writes_records_history_and_one_audit_entry(ctx: Any, form: dict[
         assert s.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "form_record.create")) == 0
 
 
+def test_each_imported_record_has_its_own_history_row(ctx: Any, form: dict[str, int]) -> None:
+    """The ids of a batch are matched to its rows (on SQLite read back after one executemany,
+    not returned row by row): every history row describes the record it points at, also
+    when earlier records exist and batches are split."""
+    with ctx.db.session() as s:
+        bulk.import_records(s, ADMIN, ctx, "t_complaint", rows(3), form["a"])
+    with ctx.db.session() as s:
+        report = bulk.import_records(s, ADMIN, ctx, "t_complaint", rows(23)[::-1], form["a"], batch=4)
+    assert report.ok and report.imported == 23
+    with ctx.db.session() as s:
+        from core.forms.models import FormRecord
+        data = {r.id: r.data for r in s.scalars(select(FormRecord))}
+        hist = list(s.scalars(select(FormRecordHistory)))
+        assert len(data) == len(hist) == 26
+        assert all(h.changes["after"] == data[h.record_id] for h in hist)
+        assert sorted(h.record_id for h in hist) == sorted(data)
+
+
 def test_one_bad_row_writes_nothing_and_names_the_rows(ctx: Any, form: dict[str, int]) -> None:
     data = rows(10)
     data[2] = {"category": "road"}  # subject missing

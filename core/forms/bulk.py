@@ -16,12 +16,14 @@ post (numbers, dates, booleans, choices).
 from __future__ import annotations
 
 import csv
+import gc
 import io
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from .. import audit
@@ -87,6 +89,27 @@ def import_records(session: Session, actor: Actor | None, ctx: Any, form_id: str
     (``"write"``) got, e.g. for a job's progress bar. Returns the report;
     check ``report.ok`` — a failed import raises nothing and writes nothing.
     """
+    with _gc_paused():
+        return _import(session, actor, ctx, form_id, rows, org_id, batch, strings, progress)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while an import holds its rows: they are plain dicts
+    and lists (freed by reference counting), but every collection would walk all of them
+    again — a quarter of a 100,000-row import's time. Process-wide for those seconds; the
+    previous state is restored, and cycles made meanwhile are collected afterwards."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _import(session: Session, actor: Actor | None, ctx: Any, form_id: str, rows: Iterable[Any], org_id: int,
+            batch: int, strings: bool, progress: Callable[[int, str], None] | None) -> ImportReport:
     definition = records.published(session, form_id)
     version = records.published_version(session, form_id)
     org = records._org(session, org_id)
@@ -102,13 +125,16 @@ def import_records(session: Session, actor: Actor | None, ctx: Any, form_id: str
     now = utcnow()
     size = max(1, int(batch))
     record_table, history_table = FormRecord.__table__, FormRecordHistory.__table__
+    sqlite = session.get_bind().dialect.name == "sqlite"
     for start in range(0, len(clean), size):
         chunk = clean[start:start + size]
-        ids = session.execute(
-            insert(record_table).returning(record_table.c.id, sort_by_parameter_order=True),
-            [{"form_id": form_id, "def_version": version, "org_id": org, "data": values, "created_at": now,
-              "created_by": who, "updated_at": now, "updated_by": who, "version": 1} for values in chunk],
-        ).scalars().all()
+        params = [{"form_id": form_id, "def_version": version, "org_id": org, "data": values, "created_at": now,
+                   "created_by": who, "updated_at": now, "updated_by": who, "version": 1} for values in chunk]
+        if sqlite:
+            ids = _insert_sqlite(session, record_table, params)
+        else:
+            ids = session.execute(insert(record_table).returning(record_table.c.id, sort_by_parameter_order=True),
+                                  params).scalars().all()
         session.execute(insert(history_table), [
             {"record_id": rid, "at": now, "actor_id": who, "actor_name": name, "action": "import",
              "def_version": version, "changes": {"before": {}, "after": values}}
@@ -120,6 +146,20 @@ def import_records(session: Session, actor: Actor | None, ctx: Any, form_id: str
                  after={"count": report.imported, "org_id": org},
                  summary=f"批量导入表单 {form_id} 记录 {report.imported} 条")
     return report
+
+
+def _insert_sqlite(session: Session, table: Any, params: list[dict[str, Any]]) -> list[int]:
+    """Insert the rows with one executemany and return their ids in order.
+
+    ``RETURNING`` with ``sort_by_parameter_order`` makes SQLAlchemy send SQLite one INSERT per
+    row (a third of an import's time). After the executemany this transaction holds SQLite's
+    write lock until commit, so nobody else can insert, and SQLite gives each new row
+    max(id) + 1: the rows just written are the ``len(params)`` highest ids, in order."""
+    session.execute(insert(table), params)
+    id_col = table.c.id
+    ids = list(session.scalars(select(id_col).order_by(id_col.desc()).limit(len(params))))
+    ids.reverse()
+    return ids
 
 
 # --- files ------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from starlette.datastructures import UploadFile
 
 from core.api import (
@@ -47,10 +47,10 @@ from core.api import (
     utcnow,
 )
 
-from . import cases, contact, grids, matrix
+from . import case_filters, cases, contact, grids, matrix
 from .common import Classes, settings
 from .gridnames import grid_labels
-from .models import CASE_SOURCES, CASE_STATUSES, OPEN_STATUSES, Case
+from .models import CASE_SOURCES, CASE_STATUSES, Case
 
 VIEW, REPORT = "command.view", "command.case.report"
 DONE_WHAT = ("act", "claim", "op", "decide", "resume")  # what a detail-page button did (the page confirms it)
@@ -203,24 +203,14 @@ def _list_query(ctx: Any, s: Any, user: Any, params: Any) -> Any:
         stmt = stmt.where(Case.status == "checking", Case.checked_at.is_not(None))
     elif view == "duplicates":
         stmt = stmt.where(Case.duplicate_of_id.is_not(None), Case.status.in_(("reported", "verifying")))
-    status = params.get("status", "")
-    if status in CASE_STATUSES:
-        stmt = stmt.where(Case.status == status)
-    elif status == "open":
-        stmt = stmt.where(Case.status.in_(OPEN_STATUSES))
-    source = params.get("source", "")
-    if source in CASE_SOURCES:
-        stmt = stmt.where(Case.source == source)
-    q = (params.get("q") or "").strip()[:60]
-    if q:
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(Case.case_no.ilike(like, escape="\\"), Case.address.ilike(like, escape="\\"),
-                              Case.description.ilike(like, escape="\\"), Case.class_code == q.upper()))
-    return stmt
+    return stmt.where(*case_filters.list_conditions(params))
 
 
-def _page_of(s: Any, stmt: Any, page: int) -> tuple[list[Case], int]:
-    total = s.scalar(select(func.count()).select_from(stmt.with_only_columns(Case.id).subquery())) or 0
+def _page_of(s: Any, stmt: Any, page: int, *, exact: bool = True) -> tuple[list[Case], int]:
+    """One page and the total: exact for the API; for the screen counted up to
+    ``case_filters.COUNT_CAP`` + 1, so a list over years of cases costs what a page costs."""
+    total = (int(s.scalar(select(func.count()).select_from(stmt.with_only_columns(Case.id).subquery())) or 0)
+             if exact else case_filters.count_capped(s, stmt))
     rows = list(s.scalars(stmt.order_by(Case.reported_at.desc(), Case.id.desc())
                           .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
     return rows, total
@@ -525,14 +515,17 @@ async def cases_page(request: Request) -> Response:
     qp = request.query_params
     page = _int(qp.get("page"))
     with ctx.db.session() as s:
-        rows, total = _page_of(s, _list_query(ctx, s, user, qp), page)
+        rows, total = _page_of(s, _list_query(ctx, s, user, qp), page, exact=False)
+        capped = total > case_filters.COUNT_CAP
         views = ["mine"] + (["to_file", "to_close", "duplicates"] if ctx.can_anywhere(user, "command.case.view_all") else [])
         counts = {}
         for view in views:
             counts[view] = s.scalar(select(func.count()).select_from(
                 _list_query(ctx, s, user, {"view": view}).with_only_columns(Case.id).subquery())) or 0
         names = org_info(s, {c.dept_id for c in rows})
-        context = {"rows": rows, "total": total, "page": page, "pages": max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        shown = min(total, case_filters.COUNT_CAP)
+        context = {"rows": rows, "total": f"{shown:,}+" if capped else total, "page": page,
+                   "pages": max((shown + PAGE_SIZE - 1) // PAGE_SIZE, 1),
                    "view": qp.get("view", ""), "status": qp.get("status", ""), "q": qp.get("q", ""),
                    "statuses": CASE_STATUSES, "counts": counts, "views": views,
                    "dept_names": {k: v.name for k, v in names.items()},

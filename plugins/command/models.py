@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint,
+                        text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.api import PiiString, UTCDateTime, utcnow
@@ -306,11 +307,28 @@ class Case(CommandBase):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
     __table_args__ = (
-        Index("ix_command_case_reported_at", "reported_at"),
-        Index("ix_command_case_status", "status"),
+        Index("ix_command_case_reported_at", "reported_at", "id"),  # id since 0008_stats_indexes
         Index("ix_command_case_dept_id", "dept_id"),
         Index("ix_command_case_grid_code", "grid_code"),
         Index("ix_command_case_class", "class_code", "status"),
+        # 0008_stats_indexes (issue 11, item 7): a period's statistics read index ranges of
+        # these columns (stats._activity_ids) instead of scanning the whole history ...
+        # (partial: only set values, so "closed_at IS NULL" is never read through them — SQLite's
+        # planner would take NULL for a rare value and read every unfinished old case)
+        # (with id: PostgreSQL answers the ranges from the index alone)
+        *(Index(f"ix_command_case_{c}", c, "id", sqlite_where=text(f"{c} IS NOT NULL"),
+                postgresql_where=text(f"{c} IS NOT NULL"))
+          for c in ("filed_at", "dispatched_at", "disposed_at", "closed_at", "voided_at", "due_at")),
+        # ... and the overdue snapshot reads the live cases only (filed, neither closed nor voided)
+        Index("ix_command_case_live_due", "due_at", "id",
+              sqlite_where=text("closed_at IS NULL AND voided_at IS NULL AND filed_at IS NOT NULL"),
+              postgresql_where=text("closed_at IS NULL AND voided_at IS NULL AND filed_at IS NOT NULL")),
+        # lists read one status's or one class's rows newest first (replaces ix_command_case_status)
+        Index("ix_command_case_status_reported", "status", "reported_at", "id"),
+        Index("ix_command_case_class_reported", "class_code", "reported_at", "id"),
+        # case-number prefix search: PostgreSQL's LIKE 'prefix%' needs the pattern operator class
+        # under a linguistic collation (on SQLite a plain index; the prefix there is a binary range)
+        Index("ix_command_case_case_no_prefix", "case_no", postgresql_ops={"case_no": "varchar_pattern_ops"}),
     )
     __mapper_args__ = {"version_id_col": version}
 
