@@ -146,7 +146,7 @@ def test_admin_draws_a_flow_and_two_staff_move_a_case_through_it(app: Any, live_
                                                                   new_page: Any) -> None:
     base = live_server.url
     ctx = app.state.ccms
-    person(ctx, "staff1")
+    person(ctx, "staff1", roles=["staff"])  # 业务人员 may start flows (core.flow.start)
     person(ctx, "staff2", roles=["leader"])
 
     admin = new_page()

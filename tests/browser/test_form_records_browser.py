@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from browserkit import shot
+from browserkit import menu_click, shot
 from conftest import ADMIN_PASSWORD, ADMIN_USER
 from test_admin_journey_browser import log_in
 from test_form_records import COMPLAINT, publish
@@ -18,7 +18,7 @@ def test_staff_fills_a_form_fixes_an_error_and_finds_the_record(live_server: Any
     page = new_page()
     log_in(page, base, ADMIN_USER, ADMIN_PASSWORD)
     page.wait_for_selector("[data-testid=menu]")
-    page.click("[data-testid=menu] >> text=全部表单")
+    menu_click(page, "全部表单")
     page.click("[data-testid=form-link-t_complaint]")
     page.click("[data-testid=record-new]")
     page.fill("#f-subject", "人行道破损<b>")
