@@ -53,7 +53,7 @@ def test_inbox_to_case_page_and_a_refused_dispose_keeps_the_comment(world, ctx, 
         h1.click("[data-testid=case-act-done]")
         err = h1.locator("[data-testid=case-form-done] small.error")
         err.wait_for()
-        assert err.inner_text() == "请上传至少一张照片"
+        assert err.inner_text() == "请上传至少一张照片 upload at least one photo"  # Chinese first
         assert h1.input_value("[data-testid=case-comment-done]") == "已清理，垃圾已运走"
         assert h1.locator("[data-testid=case-status]").inner_text() == "处置中"
         shot(h1, "case-page-dispose-refused-1366")

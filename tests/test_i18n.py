@@ -48,6 +48,21 @@ def test_catalogs_have_the_same_keys():
             assert zh[name] == en[name], f"{folder}/{name}: {sorted(zh[name] ^ en[name])}"
 
 
+def test_no_key_is_defined_in_two_files():
+    """Files of one folder are merged in name order, so a key defined twice is
+    silently overridden (an audit action read 校验审计日志 instead of 校验审计链)."""
+    for folder in _catalog_folders():
+        for lang in ("zh-CN", "en"):
+            seen: dict[str, str] = {}
+            twice = []
+            for f in sorted((folder / lang).glob("*.json")):
+                for key in json.loads(f.read_text(encoding="utf-8")):
+                    if key in seen:
+                        twice.append(f"{key}: {seen[key]} and {f.name}")
+                    seen[key] = f.name
+            assert not twice, f"{folder}/{lang}: {twice}"
+
+
 def test_missing_key_falls_back_to_chinese_then_key(tmp_path):
     (tmp_path / "zh-CN").mkdir()
     (tmp_path / "zh-CN" / "x.json").write_text(json.dumps({"a.b": "甲{n}"}), encoding="utf-8")
