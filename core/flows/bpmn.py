@@ -304,6 +304,15 @@ def _prefix(ns: str) -> str:
     return known.get(ns, ns)
 
 
+def check_root(root: ET.Element) -> None:
+    """Refuse a document whose root is not BPMN 2.0 ``definitions`` (both importers)."""
+    if root.tag != _q(BPMN_NS, "definitions"):
+        ns, local = _split(root.tag)
+        raise _fail(f"根元素应为 BPMN 2.0 的 definitions，实为 {local}",
+                    f"the root element must be BPMN 2.0 definitions, not {local}"
+                    + (f" ({ns})" if ns else " (no namespace)"))
+
+
 class _Importer:
     def __init__(self, flow_id: str) -> None:
         self.flow_id = flow_id
@@ -411,11 +420,7 @@ class _Importer:
     # -- the document -----------------------------------------------------------
 
     def run(self, root: ET.Element) -> dict[str, Any]:
-        if root.tag != _q(BPMN_NS, "definitions"):
-            ns, local = _split(root.tag)
-            raise _fail(f"根元素应为 BPMN 2.0 的 definitions，实为 {local}",
-                        f"the root element must be BPMN 2.0 definitions, not {local}"
-                        + (f" ({ns})" if ns else " (no namespace)"))
+        check_root(root)
         processes = []
         for child in root:
             ns, local = _split(child.tag)

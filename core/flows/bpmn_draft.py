@@ -56,6 +56,7 @@ from .bpmn import (
     _prefix,
     _q,
     _split,
+    check_root,
     clean_flow_id,
 )
 from .definition import PLACEHOLDER, FlowDefinitionError, check_structure
@@ -142,11 +143,7 @@ class _DraftImporter(_Importer):
     # -- the document ---------------------------------------------------------------------------
 
     def run(self, root: ET.Element) -> dict[str, Any]:
-        if root.tag != _q(BPMN_NS, "definitions"):
-            ns, local = _split(root.tag)
-            raise _fail(f"根元素应为 BPMN 2.0 的 definitions，实为 {local}",
-                        f"the root element must be BPMN 2.0 definitions, not {local}"
-                        + (f" ({ns})" if ns else " (no namespace)"))
+        check_root(root)
         processes: list[ET.Element] = []
         for child in root:
             ns, local = _split(child.tag)

@@ -26,12 +26,6 @@ KINDS = ("counts", "figures", "tasks", "notices")
 NEXT_TASKS = 5
 
 
-def task_urls(ctx: Any, session: Any, items: list[dict[str, Any]]) -> dict[int, str]:
-    """Where each listed task opens, for the whole list at once: the inbox's own links
-    (``ccms_task_links``: a case-loop task opens its case page)."""
-    return task_links(ctx, session, items)
-
-
 def day_start(ctx: Any, now: dt.datetime | None = None) -> dt.datetime:
     """Local midnight of today in the deployment's time zone (aware)."""
     tz = ZoneInfo(ctx.deployment.timezone)
@@ -52,7 +46,7 @@ def my_work_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
     with ctx.db.session() as s:
         n = inbox.todo_summary(s, ctx, user, since)
         nxt = inbox.todo(s, ctx, user, {"page_size": NEXT_TASKS}).items if n["todo"] else []
-        urls = task_urls(ctx, s, nxt)
+        urls = task_links(ctx, s, nxt)  # where the inbox opens them (a case task: its case page)
     counts = [
         {"key": "todo", "label": g("workbench.count.todo"), "value": n["todo"], "url": _tasks_url()},
         {"key": "warning", "label": g("workbench.count.warning"), "value": n["warning"],

@@ -48,6 +48,7 @@ from core.api import (
 )
 
 from . import case_filters, cases, contact, grids, matrix
+from .map_data import map_context
 from .common import Classes, settings
 from .gridnames import grid_labels
 from .models import CASE_SOURCES, CASE_STATUSES, Case
@@ -431,7 +432,6 @@ def _class_choices(s: Any) -> list[tuple[str, str]]:
 def _intake_context(request: Request, s: Any, values: dict[str, Any], errors: dict[str, Any],
                     message: str = "") -> dict[str, Any]:
     ctx, user = ctx_of(request), user_of(request)
-    from .map_data import map_context  # the point-picking map's tile service
     loc_en = ctx.deployment.locale == "en"
     field_errors = {k: (e.get("message_en") if loc_en and e.get("message_en") else e.get("message", ""))
                     for k, e in errors.items() if isinstance(e, dict)}
