@@ -1,4 +1,4 @@
-"""Benchmark: core.authz.Authorizer.check against casbin's plain Enforcer.enforce.
+"""Benchmark: ccms.authz.Authorizer.check against casbin's plain Enforcer.enforce.
 
 Builds 1,000 / 10,000 / 100,000 casbin rules in a temporary SQLite database
 (bulk insert: an org tree, roles with 20 permissions each, people with about
@@ -29,10 +29,10 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import insert  # noqa: E402
 
-from core import migrate  # noqa: E402
-from core.authz import Authorizer, domain, subject  # noqa: E402
-from core.db import Database  # noqa: E402
-from core.models import CasbinRule, Org  # noqa: E402
+from ccms import migrate  # noqa: E402
+from ccms.authz import Authorizer, domain, subject  # noqa: E402
+from ccms.db import Database  # noqa: E402
+from ccms.models import CasbinRule, Org  # noqa: E402
 
 TARGET_MS = 0.1
 PERMS_PER_ROLE = 20

@@ -18,7 +18,7 @@ the SpiffWorkflow sdists 1.0.0-3.2.0 and the npm tarballs of bpmn-js and
 bpmn-moddle. SpiffWorkflow's own test diagrams are in its repository only.)
 
 Every ``.bpmn`` / ``.xml`` file that names the BPMN 2.0 model namespace is
-imported with :func:`core.flows.bpmn_draft.import_bpmn_draft`; identical files
+imported with :func:`ccms.flows.bpmn_draft.import_bpmn_draft`; identical files
 (same sha256) count once. Outcomes: **draft** (the definition passes the
 meta-schema, so it is stored as a draft version the designer opens;
 "complete" ones would even publish unchanged), **refused** (a bilingual
@@ -46,9 +46,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.errors import ValidationFailed
-from core.flows.bpmn_draft import import_bpmn_draft
-from core.flows.definition import check_flow, check_structure
+from ccms.errors import ValidationFailed
+from ccms.flows.bpmn_draft import import_bpmn_draft
+from ccms.flows.definition import check_flow, check_structure
 
 PYPI = [("bpmn-io", "0.2.2")]
 MODEL_NS = b"http://www.omg.org/spec/BPMN/20100524/MODEL"

@@ -40,10 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core import migrate  # noqa: E402
-from core.calendar import service as svc  # noqa: E402
-from core.calendar.compute import Calendar  # noqa: E402
-from core.db import Database  # noqa: E402
+from ccms import migrate  # noqa: E402
+from ccms.calendar import service as svc  # noqa: E402
+from ccms.calendar.compute import Calendar  # noqa: E402
+from ccms.db import Database  # noqa: E402
 
 TARGET_RATIO = 5.0
 TARGET_CACHE = 10.0

@@ -121,7 +121,7 @@ def cases(recent: int, history: int, now: dt.datetime = NOW, seed: int = 11) -> 
 def load(engine: Any, recent: int, history: int) -> float:
     """Create ``command_case`` with the plugin's indexes and fill it (raw DBAPI); returns seconds."""
     from bench_case_stats import _fill_defaults
-    from plugins.command.models import Case
+    from ccms.plugins.command.models import Case
     table = Case.__table__
     table.drop(engine, checkfirst=True)
     table.create(engine)
@@ -185,9 +185,9 @@ def workloads(session: Any) -> dict[str, Callable[[], Any]]:
     """What the screens run, keyed by name; each returns something comparable across sides."""
     from sqlalchemy import select, true
 
-    from plugins.command import stats
-    from plugins.command.case_filters import count_capped, list_conditions
-    from plugins.command.models import Case
+    from ccms.plugins.command import stats
+    from ccms.plugins.command.case_filters import count_capped, list_conditions
+    from ccms.plugins.command.models import Case
 
     month = stats.parse_period({"period": "month", "month": f"{NOW.astimezone(TZ):%Y-%m}"}, TZ)
     last_month = NOW.astimezone(TZ).replace(day=1) - dt.timedelta(days=1)

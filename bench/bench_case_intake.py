@@ -116,12 +116,12 @@ def _png() -> bytes:
 def make_city(db_url: str, attachments_dir: str) -> City:
     """Migrate and seed like the test fixtures, then the city's base data and the three people.
     Re-running on the same database reuses what is there."""
-    from core import auth, migrate, seed
-    from core.app import App
-    from core.audit import Actor
-    from core.config import parse_deployment
-    from core.models import Org, Person, Role
-    from plugins.command import cases, geo, grids, matrix, standards
+    from ccms import auth, migrate, seed
+    from ccms.app import App
+    from ccms.audit import Actor
+    from ccms.config import parse_deployment
+    from ccms.models import Org, Person, Role
+    from ccms.plugins.command import cases, geo, grids, matrix, standards
 
     ctx = App(parse_deployment({"profile": "city", "region_code": "320500", "name": "基准测试市",
                                 "secret_key": SECRET, "database_url": db_url,
@@ -170,7 +170,7 @@ def make_city(db_url: str, attachments_dir: str) -> City:
 
 def stock_photos(city: City, n: int) -> None:
     """Upload ``n`` photos outside the timed part (a supervisor uploads before reporting)."""
-    from plugins.command import cases
+    from ccms.plugins.command import cases
     png = _png()
     with city.ctx.db.session() as s:
         city.photo_ids.extend(cases.save_photo(city.ctx, s, city.sup, "现场.png", png).id for _ in range(n))
@@ -197,7 +197,7 @@ class Ours:
     """The plugin's service functions, one session (transaction) per request."""
 
     def __init__(self, city: City) -> None:
-        from plugins.command import cases
+        from ccms.plugins.command import cases
         self.city, self.cases = city, cases
 
     def report(self, class_code: str, x: float, y: float) -> int:
@@ -221,12 +221,12 @@ class Bare:
     """The same rows with hand-built Core statements, one transaction per report and per filing."""
 
     def __init__(self, city: City) -> None:
-        from core.api import utcnow
-        from core.attachments import Attachment
-        from core.calendar.service import get_calendar
-        from core.dictionaries.models import Dict, DictItem
-        from core.flows import store
-        from core.flows.models import (
+        from ccms.api import utcnow
+        from ccms.attachments import Attachment
+        from ccms.calendar.service import get_calendar
+        from ccms.dictionaries.models import Dict, DictItem
+        from ccms.flows import store
+        from ccms.flows.models import (
             FlowHistory,
             FlowInstance,
             FlowOutbox,
@@ -234,9 +234,9 @@ class Bare:
             FlowTimer,
             FlowToken,
         )
-        from core.models import AuditLog, Person, Setting
-        from plugins.command import grids
-        from plugins.command.models import OPEN_STATUSES, Case, Serial, Standard
+        from ccms.models import AuditLog, Person, Setting
+        from ccms.plugins.command import grids
+        from ccms.plugins.command.models import OPEN_STATUSES, Case, Serial, Standard
 
         self.city, self.utcnow = city, utcnow
         ctx = city.ctx
@@ -259,7 +259,7 @@ class Bare:
         self.q_stamp = select(Serial.__table__.c.next_value).where(Serial.__table__.c.scope == grids.REV_SCOPE)
         self.q_cal = text("SELECT version FROM core_work_calendar WHERE id = :cal")
         self.q_settings = select(Setting.__table__.c["values"]).where(Setting.__table__.c.plugin_id == "command")
-        from plugins.command import geo
+        from ccms.plugins.command import geo
         self.geo = geo
         with ctx.db.session() as s:
             self.index = grids.grid_index(s)
@@ -489,7 +489,7 @@ def rows_added(city: City, side: Any, pts: list[tuple[str, float, float]]) -> di
 
 def check_same_state(city: City, ours_id: int, bare_id: int) -> list[str]:
     """The case, its instance and its tasks look alike after each side's report + file."""
-    from plugins.command.models import Case
+    from ccms.plugins.command.models import Case
     eng = city.ctx.db.engine
     cols = ["status", "kind", "big_class", "grid_code", "area_class", "source", "filer_id", "time_unit",
             "reporter_id"]

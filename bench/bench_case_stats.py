@@ -102,7 +102,7 @@ def load(engine: Any, n: int, year: int, seed: int = 7) -> float:
     """Create ``command_case`` and bulk-insert ``n`` synthetic rows (raw DBAPI); returns seconds."""
     from sqlalchemy.schema import CreateIndex
 
-    from plugins.command.models import Case
+    from ccms.plugins.command.models import Case
     table = Case.__table__
     table.drop(engine, checkfirst=True)
     table.create(engine)
@@ -240,8 +240,8 @@ def measure(engine: Any, year: int, runs: int) -> dict[str, Any]:
     from sqlalchemy import bindparam, text
     from sqlalchemy.orm import Session
 
-    from core.api import UTCDateTime
-    from plugins.command import stats
+    from ccms.api import UTCDateTime
+    from ccms.plugins.command import stats
 
     period = stats.parse_period({"period": "month", "month": f"{year}-06"}, TZ)
     now = dt.datetime(year + 1, 1, 15, tzinfo=dt.timezone.utc)
@@ -280,7 +280,7 @@ def run(quick: bool = False, smoke: bool = False, db_url: str | None = None, row
             result = measure(engine, year, runs)
         finally:
             if db_url:
-                from plugins.command.models import Case
+                from ccms.plugins.command.models import Case
                 Case.__table__.drop(engine, checkfirst=True)
             engine.dispose()
     result.update({"rows": n, "backend": url.split(":")[0].split("+")[0], "load_s": load_s, "target": TARGET_RATIO,
@@ -289,7 +289,7 @@ def run(quick: bool = False, smoke: bool = False, db_url: str | None = None, row
 
 
 def stats_measures() -> list[str]:
-    from plugins.command import stats
+    from ccms.plugins.command import stats
     return list(stats.MEASURES)
 
 

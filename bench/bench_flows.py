@@ -5,12 +5,12 @@
 row. N instances are created and driven to the end; every step is its own
 transaction on one SQLite file (WAL), the way a web request does it:
 
-* ``ours`` — :func:`core.flows.engine.start` / :func:`core.flows.engine.act`
+* ``ours`` — :func:`ccms.flows.engine.start` / :func:`ccms.flows.engine.act`
   in a fresh ORM session per step (load the open task of the instance,
   complete it, commit): task and instance rows, history, audit entry and
   outbox event written each time;
 * ``spiff`` — SpiffWorkflow running the *same* definition exported to BPMN by
-  :func:`core.flows.bpmn.export_bpmn` (seven ``userTask``); the spec is parsed
+  :func:`ccms.flows.bpmn.export_bpmn` (seven ``userTask``); the spec is parsed
   once, then each step reads the serialized workflow from a table of the same
   database, deserializes it, completes the ready task, runs the engine steps,
   serializes it and writes it back, in one transaction.
@@ -100,12 +100,12 @@ def case_loop(rework: bool = False) -> dict[str, Any]:
 
 def make_ctx(db_url: str) -> tuple[Any, Any]:
     """A migrated, seeded app with both flows published and one handler; (ctx, actor)."""
-    from core import migrate, seed
-    from core.app import App
-    from core.audit import Actor
-    from core.config import parse_deployment
-    from core.flows import store
-    from core.models import Person
+    from ccms import migrate, seed
+    from ccms.app import App
+    from ccms.audit import Actor
+    from ccms.config import parse_deployment
+    from ccms.flows import store
+    from ccms.models import Person
 
     ctx = App(parse_deployment({"profile": "city", "region_code": "320500", "name": "基准测试市",
                                 "secret_key": SECRET, "database_url": db_url}))
@@ -134,8 +134,8 @@ class Ours:
     """Our engine, one transaction per step."""
 
     def __init__(self, ctx: Any, actor: Any) -> None:
-        from core.flows import engine
-        from core.flows.models import FlowTask
+        from ccms.flows import engine
+        from ccms.flows.models import FlowTask
         self.ctx, self.actor, self.engine, self.FlowTask = ctx, actor, engine, FlowTask
 
     def start(self, flow_id: str = FLOW) -> int:
@@ -153,7 +153,7 @@ class Ours:
             return True
 
     def status(self, instance_id: int) -> str:
-        from core.flows.models import FlowInstance
+        from ccms.flows.models import FlowInstance
         with self.ctx.db.session() as s:
             return s.scalar(select(FlowInstance.status).where(FlowInstance.id == instance_id)) or ""
 
@@ -177,7 +177,7 @@ class Spiff:
         from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
         from SpiffWorkflow.util.task import TaskState
 
-        from core.flows.bpmn import export_bpmn
+        from ccms.flows.bpmn import export_bpmn
 
         parser = BpmnParser()
         parser.add_bpmn_str(export_bpmn(definition).encode("utf-8"))
@@ -239,8 +239,8 @@ class Rows:
     SQLAlchemy must pay at least. Deadlines are plain now + 4 h (no calendar)."""
 
     def __init__(self, ctx: Any, actor: Any) -> None:
-        from core.flows.models import FlowHistory, FlowInstance, FlowOutbox, FlowTask, FlowTimer, FlowToken
-        from core.models import AuditLog
+        from ccms.flows.models import FlowHistory, FlowInstance, FlowOutbox, FlowTask, FlowTimer, FlowToken
+        from ccms.models import AuditLog
         self.db, self.actor = ctx.db.engine, actor
         self.T, self.I, self.K = FlowTask.__table__, FlowInstance.__table__, FlowToken.__table__
         self.H, self.O, self.M, self.A = (FlowHistory.__table__, FlowOutbox.__table__, FlowTimer.__table__,
@@ -429,9 +429,9 @@ def bench_rework(ours: Ours, iterations: int) -> dict[str, Any]:
 
 def _inbox_queries(ctx: Any, person_id: int) -> Callable[[], tuple[int, int, int]]:
     """The 待办 page, its count and the 超期 count, through the engine's inbox module when there is one."""
-    from core.flows.models import FlowTask as T
+    from ccms.flows.models import FlowTask as T
     try:
-        from core.flows import inbox  # noqa: F401  (wired here once the inbox module exists)
+        from ccms.flows import inbox  # noqa: F401  (wired here once the inbox module exists)
         use_inbox = hasattr(inbox, "todo_page")
     except ImportError:
         use_inbox = False
@@ -453,7 +453,7 @@ def _inbox_queries(ctx: Any, person_id: int) -> Callable[[], tuple[int, int, int
 
 def seed_tasks(ctx: Any, person_id: int, total: int, have: int, probe_tasks: int, chunk: int = 50_000) -> None:
     """Top the task table up to ``total`` rows with executemany; the first ``probe_tasks`` new ones are the probe's."""
-    from core.flows.models import FlowInstance, FlowTask
+    from ccms.flows.models import FlowInstance, FlowTask
     base = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     with ctx.db.engine.begin() as c:
         instance_id = c.execute(insert(FlowInstance.__table__).values(
@@ -485,8 +485,8 @@ def _median_ms(fn: Callable[[], Any], seconds: float, minimum: int = 20) -> floa
 
 
 def bench_inbox(ctx: Any, sizes: tuple[int, ...], seconds: float) -> dict[str, Any]:
-    from core.flows.models import FlowTask
-    from core.models import Person
+    from ccms.flows.models import FlowTask
+    from ccms.models import Person
     with ctx.db.session() as s:
         probe = Person(username="bench_inbox_probe", display_name="待办探针",
                        org_id=s.scalar(select(Person.org_id).where(Person.username == "bench_handler")))

@@ -2,7 +2,7 @@
 
 Same schema, same data, measured side by side in one run:
 
-* ``engine`` — :class:`core.forms.validate.RecordValidator.validate` (compiled
+* ``engine`` — :class:`ccms.forms.validate.RecordValidator.validate` (compiled
   once): jsonschema's draft 2020-12 validator with our format checker (phone,
   ID number with its check digit, strict dates), then the checks JSON Schema
   cannot express (money decimals, geo range, region codes, attachment limits)
@@ -36,8 +36,8 @@ if str(ROOT) not in sys.path:
 
 import jsonschema  # noqa: E402
 
-from core.forms.fields import FieldTypes, idcard_check_digit  # noqa: E402
-from core.forms.validate import RecordValidator  # noqa: E402
+from ccms.forms.fields import FieldTypes, idcard_check_digit  # noqa: E402
+from ccms.forms.validate import RecordValidator  # noqa: E402
 
 TARGET_RATIO = 1.3
 ID17 = "11010519900307123"

@@ -6,7 +6,7 @@ executemany. The filter value picked matches 200 records whatever N is (a
 selective filter, as a district or grid code is), so a page that uses the
 index costs the same at 10k and 1M records. Timed side by side per call:
 
-* ``engine`` — :func:`core.forms.records.list_records` (filter on the
+* ``engine`` — :func:`ccms.forms.records.list_records` (filter on the
   indexed field, page of 50, default sort, with the total count), in a fresh
   ORM session, the published definition fetched once as the list screen has it;
 * ``raw`` — the same two SQL statements written by hand, run through
@@ -18,7 +18,7 @@ Targets: engine/raw <= 2x, and the engine's page time at the largest N within
 the index shows it.
 
 (b) Bulk import (3 runs, fresh database each; min-max and median reported):
-:func:`core.forms.bulk.import_records` of 100,000 valid
+:func:`ccms.forms.bulk.import_records` of 100,000 valid
 records (validated row by row, executemany in batches of 1,000, one history
 row each, one audit entry) into a SQLite file, commit included. Target:
 >= 5,000 records/s.
@@ -78,11 +78,11 @@ def record(i: int, n: int) -> dict[str, Any]:
 
 def make_ctx(db_url: str) -> tuple[Any, int]:
     """A migrated, seeded app on ``db_url`` with the benchmark form published; (ctx, root org id)."""
-    from core import migrate, seed
-    from core.app import App
-    from core.audit import Actor
-    from core.config import parse_deployment
-    from core.forms import store
+    from ccms import migrate, seed
+    from ccms.app import App
+    from ccms.audit import Actor
+    from ccms.config import parse_deployment
+    from ccms.forms import store
 
     ctx = App(parse_deployment({"profile": "city", "region_code": "320500", "name": "基准测试市",
                                 "secret_key": SECRET, "database_url": db_url}))
@@ -97,7 +97,7 @@ def make_ctx(db_url: str) -> tuple[Any, int]:
 
 def seed_records(ctx: Any, org_id: int, n: int, chunk: int = 50_000) -> float:
     """Insert n records with executemany (no validation: setting the stage); seconds taken."""
-    from core.forms.models import FormRecord
+    from ccms.forms.models import FormRecord
 
     table = FormRecord.__table__
     base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -113,8 +113,8 @@ def seed_records(ctx: Any, org_id: int, n: int, chunk: int = 50_000) -> float:
 
 def raw_statements(dialect: str) -> tuple[Any, Any]:
     """The list page's two statements by hand: count, then the page (same expression, same order)."""
-    from core.forms.indexes import json_sql
-    from core.forms.models import FormRecord
+    from ccms.forms.indexes import json_sql
+    from ccms.forms.models import FormRecord
 
     table = FormRecord.__table__
     expr = json_sql(dialect, "district", "string", "core_form_record.data")
@@ -153,7 +153,7 @@ def plan_of(ctx: Any, stmt_sql: str, params: dict[str, Any]) -> str:
 
 def bench_list(db_url: str, n: int, seconds: float) -> dict[str, Any]:
     """Seed n records into an empty database and time engine vs raw list pages."""
-    from core.forms import records
+    from ccms.forms import records
 
     ctx, root = make_ctx(db_url)
     try:
@@ -189,9 +189,9 @@ def bench_list(db_url: str, n: int, seconds: float) -> dict[str, Any]:
 
 def _import_once(db_url: str, n: int) -> dict[str, Any]:
     """Import n valid records through bulk.import_records once; records per second, commit included."""
-    from core.audit import Actor
-    from core.forms import bulk
-    from core.forms.models import FormRecord
+    from ccms.audit import Actor
+    from ccms.forms import bulk
+    from ccms.forms.models import FormRecord
 
     ctx, root = make_ctx(db_url)
     try:

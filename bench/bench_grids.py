@@ -37,13 +37,13 @@ TARGET_PPS = 20_000
 def _grids(side: int, rng: random.Random) -> list[dict[str, Any]]:
     from shapely.geometry import Polygon
 
-    from plugins.command import geo
+    from ccms.plugins.command import geo
     lon0, lat0 = 120.5, 31.2
     kx, ky = geo.scales(lat0)
     nodes = [[(lon0 + (i * 100 + (rng.uniform(-20, 20) if 0 < i < side else 0)) / kx,
                lat0 + (j * 100 + (rng.uniform(-20, 20) if 0 < j < side else 0)) / ky)
               for i in range(side + 1)] for j in range(side + 1)]
-    from core.api import utcnow
+    from ccms.api import utcnow
     now = utcnow()
     rows = []
     for j in range(side):
@@ -65,11 +65,11 @@ def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:
     import shapely
     from sqlalchemy import insert
 
-    from core import migrate, seed
-    from core.app import create_app
-    from core.config import parse_deployment
-    from plugins.command import grids
-    from plugins.command.models import Grid
+    from ccms import migrate, seed
+    from ccms.app import create_app
+    from ccms.config import parse_deployment
+    from ccms.plugins.command import grids
+    from ccms.plugins.command.models import Grid
 
     rng = random.Random(7)
     side = 20 if smoke else 100

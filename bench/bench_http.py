@@ -9,13 +9,13 @@ share one temporary, migrated and seeded database:
   the CSRF check, the casbin (permission index) check, pydantic validation,
   the ORM, the audit write and the theme's templates.
 * **bare**: a Starlette app with no middleware that runs the same SQL with
-  SQLAlchemy Core on an engine made by :func:`core.db.make_engine` (same
+  SQLAlchemy Core on an engine made by :func:`ccms.db.make_engine` (same
   pragmas and pool) and renders a plain Jinja2 table.
 
 Benchmarks:
 
 * ``POST /api/orgs``: create an org (JSON). The full stack goes through
-  ``core.services.orgs.create``; the bare endpoint issues the same statements
+  ``ccms.services.orgs.create``; the bare endpoint issues the same statements
   (parent lookup, root check, sibling-name check, INSERT org, UPDATE path,
   INSERT audit row) in one transaction.
 * ``GET /admin/people?page_size=50``: the list page (full HTML page, not the
@@ -99,10 +99,10 @@ def prepare(db_url: str) -> Seeded:
     """Migrate and seed like the test fixtures, then add an org tree and people."""
     from sqlalchemy import func, insert, select, update
 
-    from core import migrate, seed
-    from core.app import create_app
-    from core.config import parse_deployment
-    from core.models import AuthzState, Org, Person
+    from ccms import migrate, seed
+    from ccms.app import create_app
+    from ccms.config import parse_deployment
+    from ccms.models import AuthzState, Org, Person
 
     app = create_app(parse_deployment(deployment_data(db_url)))
     ctx = app.state.ccms
@@ -156,7 +156,7 @@ def drop_bench_orgs(engine: Any, max_org_id: int) -> None:
     """Remove orgs the POST benchmark created so every round starts from the same tree."""
     from sqlalchemy import delete
 
-    from core.models import Org
+    from ccms.models import Org
 
     with engine.begin() as c:
         c.execute(delete(Org.__table__).where(Org.__table__.c.id > max_org_id))
@@ -176,8 +176,8 @@ def bare_app(db_url: str) -> Any:
     from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Route
 
-    from core.db import make_engine, utcnow
-    from core.models import AuditLog, Org, Person
+    from ccms.db import make_engine, utcnow
+    from ccms.models import AuditLog, Org, Person
 
     engine = make_engine(db_url)
     org, person, audit_t = Org.__table__, Person.__table__, AuditLog.__table__
@@ -211,11 +211,11 @@ def bare_app(db_url: str) -> Any:
     # the ratio measures the stack (session, CSRF, permissions, per-request
     # menus and settings), not a difference in page richness. Layout data that
     # the stack computes per request is computed once here.
-    from core.app import App
-    from core.config import parse_deployment
-    from core.services import people as people_svc
-    from core.web.admin_orgs import org_options
-    from core.web.user import CurrentUser
+    from ccms.app import App
+    from ccms.config import parse_deployment
+    from ccms.services import people as people_svc
+    from ccms.web.admin_orgs import org_options
+    from ccms.web.user import CurrentUser
 
     ctx = App(parse_deployment(deployment_data(db_url)))
     with ctx.db.Session() as s:
@@ -280,8 +280,8 @@ def serve(kind: str, db_url: str) -> None:
     import uvicorn
 
     if kind == "full":
-        from core.app import create_app
-        from core.config import parse_deployment
+        from ccms.app import create_app
+        from ccms.config import parse_deployment
         app = create_app(parse_deployment(deployment_data(db_url)))
     else:
         app = bare_app(db_url)
@@ -484,7 +484,7 @@ def run(quick: bool = False, *, smoke: bool = False, db_url: str | None = None,
         work = Path(tmp)
         url = db_url or f"sqlite:///{work / 'bench.db'}"
         seeded = prepare(url)
-        from core.db import make_engine
+        from ccms.db import make_engine
         cleaner = make_engine(url)
         servers = {k: Server(k, url, work) for k in ("full", "bare")}
         loads: dict[str, Load] = {}

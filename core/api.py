@@ -189,7 +189,7 @@ from .calendar import get_calendar as calendar_get  # noqa: E402
 __all__ += ["calendar_deadline", "calendar_elapsed", "calendar_get"]
 
 
-# 流程引擎 (core.flows): instances, tasks, special operations, inbox. Every function takes the
+# 流程引擎 (ccms.flows): instances, tasks, special operations, inbox. Every function takes the
 # caller's session and is one step (state + history + audit + outbox + ccms_flow_event); on an
 # error the caller's transaction must roll back (``with ctx.db.session()`` does).
 def flow_start(session: Session, ctx: PluginContext, actor: Actor | None, flow_id: str, **kw: Any) -> Any:
@@ -214,7 +214,7 @@ def flow_operation(session: Session, ctx: PluginContext, actor: Actor | None, op
     """A special operation by name: ``return`` (task_id, to_node, reason), ``extend`` (task_id, reason,
     amount=, unit=), ``suspend`` (task_id, reason), ``resume`` (instance_id, comment), ``void`` (task_id,
     reason), ``reassign`` (task_id, reason, to_person= | to_org=), ``urge`` (task_id, comment),
-    ``withdraw`` (task_id, reason). Returns :class:`core.flows.operations.OpResult`."""
+    ``withdraw`` (task_id, reason). Returns :class:`ccms.flows.operations.OpResult`."""
     from .flows import operations
     fns = {"return": operations.request_return, "extend": operations.request_extension,
            "suspend": operations.suspend, "resume": operations.resume, "void": operations.void,
@@ -257,7 +257,7 @@ def flow_timeline(session: Session, ctx: PluginContext, instance_id: int) -> lis
 
 
 def flow_inbox() -> Any:
-    """The inbox query module (:mod:`core.flows.inbox`: todo, done, overdue, started_by, counts)."""
+    """The inbox query module (:mod:`ccms.flows.inbox`: todo, done, overdue, started_by, counts)."""
     from .flows import inbox
     return inbox
 
@@ -305,7 +305,7 @@ def flow_models() -> Any:
     return models
 
 
-# 附件 (core.attachments) for plugins that keep attachment ids in their own tables.
+# 附件 (ccms.attachments) for plugins that keep attachment ids in their own tables.
 def attachment_save(ctx: PluginContext, session: Session, actor: Actor | None, name: str, data: bytes, *,
                     images_only: bool = False, org_id: int | None = None) -> Any:
     """Check (extension AND content), store and audit one upload; refuses a file that is not what it

@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from . import audit, audit_chain, audit_refusals, pii
-from . import plugins as plugin_loader
+from . import plugin_loader
 from .accesslog import LogPipes
 from .authz import Authorizer
 from .config import Deployment

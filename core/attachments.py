@@ -5,7 +5,7 @@ Bytes live under the deployment's ``attachments_dir`` named by their sha256
 temporary file and moved into place with ``os.replace`` so a crash never leaves
 a half-written file. The ``core_attachment`` row holds the name, size, type,
 checksum and uploader; form records hold refs ``{"id","name","size","sha256",
-"content_type"}`` (see :class:`core.forms.fields.FileType`).
+"content_type"}`` (see :class:`ccms.forms.fields.FileType`).
 
 The type of a file is decided by its extension AND its content (magic bytes):
 a file whose content does not match its extension is refused, so a renamed

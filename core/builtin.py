@@ -9,28 +9,28 @@ from .hookspecs import hookimpl
 
 # One module per screen family; each exports ``routes`` and optionally ``api_docs``.
 SCREEN_MODULES = [
-    "core.web.screens_auth",
-    "core.web.openapi",
-    "core.web.admin_orgs",
-    "core.web.admin_people",
-    "core.web.admin_roles",
-    "core.web.admin_settings",
-    "core.web.admin_audit",
-    "core.web.admin_plugins",
-    "core.web.admin_dicts",
-    "core.web.admin_calendar",
-    "core.web.admin_forms",
-    "core.web.admin_flows",
-    "core.web.forms_records",
-    "core.web.forms_list",
-    "core.web.jobs",
-    "core.web.attachments",
-    "core.web.pickers",
-    "core.web.flows_inbox",
-    "core.web.flows_reassign",
-    "core.web.monitor",
-    "core.web.admin_monitor",
-    "core.web.admin_logs",
+    "ccms.web.screens_auth",
+    "ccms.web.openapi",
+    "ccms.web.admin_orgs",
+    "ccms.web.admin_people",
+    "ccms.web.admin_roles",
+    "ccms.web.admin_settings",
+    "ccms.web.admin_audit",
+    "ccms.web.admin_plugins",
+    "ccms.web.admin_dicts",
+    "ccms.web.admin_calendar",
+    "ccms.web.admin_forms",
+    "ccms.web.admin_flows",
+    "ccms.web.forms_records",
+    "ccms.web.forms_list",
+    "ccms.web.jobs",
+    "ccms.web.attachments",
+    "ccms.web.pickers",
+    "ccms.web.flows_inbox",
+    "ccms.web.flows_reassign",
+    "ccms.web.monitor",
+    "ccms.web.admin_monitor",
+    "ccms.web.admin_logs",
 ]
 
 
@@ -75,7 +75,7 @@ def ccms_menu_items(ctx: Any, user: Any) -> list[dict[str, Any]]:
 
 @hookimpl
 def ccms_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
-    """The workbench everyone gets (my counts, next tasks, notices: :mod:`core.web.workbench`)
+    """The workbench everyone gets (my counts, next tasks, notices: :mod:`ccms.web.workbench`)
     and working-calendar notices for administrators (a coming year not settled)."""
     from .web.admin_calendar import dashboard_panels
     from .web.workbench import my_work_panels

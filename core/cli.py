@@ -242,7 +242,7 @@ def cmd_db_current(args: argparse.Namespace) -> int:
 def plugin_table_rows(config: str | None) -> tuple[list[str], list[list[Any]]]:
     """(headers, rows) of ``ccms plugins list``: core, then enabled plugins in load
     order, then the others; the enabled column only when a deployment is given."""
-    from . import plugins as loader
+    from . import plugin_loader as loader
     from .app import CORE_MANIFEST
 
     available = loader.discover()

@@ -3,17 +3,17 @@
 Read this file and one example plugin (``plugins/example_notice``) and you know
 how to extend ccms. Rules that hold for every hook:
 
-* Implement a hook with ``@hookimpl`` from :mod:`core.api` and a function of
+* Implement a hook with ``@hookimpl`` from :mod:`ccms.api` and a function of
   the same name. A misspelt ``ccms_*`` name stops start-up with an error
   naming the plugin.
 * Hooks are called with keyword arguments; an implementation may accept any
   subset of them, so new arguments never break old plugins.
 * ``register_*`` hooks return a list (or ``None``); the core concatenates the
   lists of all enabled plugins in dependency order.
-* ``ctx`` is the :class:`core.api.PluginContext` of the running deployment:
+* ``ctx`` is the :class:`ccms.api.PluginContext` of the running deployment:
   database, settings, audit, permissions — the only door into the core.
 * The core registers its own features through these same hooks
-  (:mod:`core.builtin`), so every core feature is also a worked example.
+  (:mod:`ccms.builtin`), so every core feature is also a worked example.
 
 The flow engine's hooks (``ccms_flow_actions``, ``ccms_flow_event``,
 ``ccms_task_screen``, ``ccms_task_links``) are at the end of this file. Hooks for form records (validation, save events) arrive
@@ -39,7 +39,7 @@ def ccms_register_routes(ctx: Any) -> list[Any] | None:
     """Starlette ``Route``/``Mount`` objects for screens and ``/api/`` endpoints.
 
     Each route should carry its permission: wrap endpoints with
-    ``core.api.requires("plugin.perm")`` (or declare ``public=True``). Routes
+    ``ccms.api.requires("plugin.perm")`` (or declare ``public=True``). Routes
     of a disabled plugin are never mounted, so they answer 404.
     """
 
@@ -65,7 +65,7 @@ def ccms_template_dirs(ctx: Any) -> list[str] | None:
 
 @hookspec
 def ccms_register_field_types(ctx: Any) -> list[Any] | None:
-    """Form field types (:class:`core.forms.fields.FieldType` objects) beyond the
+    """Form field types (:class:`ccms.forms.fields.FieldType` objects) beyond the
     built-in ones; a name already taken stops start-up unless it is meant to
     replace (``FieldType.replaces = True``)."""
 
@@ -125,7 +125,7 @@ def ccms_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]] | None:
 @hookspec
 def ccms_seed_demo(ctx: Any, session: Any, orgs: dict[str, Any]) -> list[dict[str, str]] | None:
     """Add demo data (``ccms demo`` only, once, in the seeding transaction).
-    ``orgs`` maps demo org keys to ids (the keys are listed in :mod:`core.demo`).
+    ``orgs`` maps demo org keys to ids (the keys are listed in :mod:`ccms.demo`).
     Demo accounts the plugin creates may be returned as ``{"username",
     "password", "name", "role", "scope"}`` dicts to be printed with the others."""
 
@@ -145,7 +145,7 @@ def ccms_shutdown(ctx: Any) -> None:
 @hookspec
 def ccms_flow_actions(ctx: Any) -> dict[str, Any] | None:
     """Automatic actions for flow ``auto`` nodes: ``{"plugin.action_name": fn}``.
-    ``fn(call)`` gets a :class:`core.flows.actions.ActionCall` (ctx, session,
+    ``fn(call)`` gets a :class:`ccms.flows.actions.ActionCall` (ctx, session,
     instance, node_id, params, variables, record, actor) inside the step's
     transaction and returns ``None`` or a dict of instance variables to set;
     raising refuses the whole step. Names are checked when a definition is

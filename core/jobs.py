@@ -1,7 +1,7 @@
 """Background jobs (后台任务): long work (imports) runs in a thread of the app
 process while the user watches a progress bar at ``/jobs/{id}``.
 
-    from core.api import start_job
+    from ccms.api import start_job
 
     def work(progress):                 # runs in a background thread
         for i, row in enumerate(rows, 1):

@@ -2,7 +2,7 @@
 
 A menu entry's visibility is not taken from what its manifest says but from
 the guard of the route its url leads to (``@requires``, ``@checks_permission``,
-``@authenticated``; see :func:`core.web.routing.declared_access`), so a menu
+``@authenticated``; see :func:`ccms.web.routing.declared_access`), so a menu
 can never offer a page that then answers 403. The entry's own ``permission``
 (optional) narrows the audience further: e.g. 任务派遣 is guarded by
 ``command.view`` but is meant for those who may see every case. An entry
@@ -54,7 +54,7 @@ def search_keys(title: str) -> str:
 
 
 class MenuBuilder:
-    """Builds one user's menu tree for an :class:`core.app.App`; caches the
+    """Builds one user's menu tree for an :class:`ccms.app.App`; caches the
     guard of each url (the route table is fixed once the app is built)."""
 
     def __init__(self, ctx: Any) -> None:

@@ -1,6 +1,6 @@
 """Deployment settings of monitoring (``[monitoring]``) and logging (``[logging]``).
 
-Kept apart from :mod:`core.config` so that file only names the two sections.
+Kept apart from :mod:`ccms.config` so that file only names the two sections.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Masking. Phone and citizen-ID numbers are shown in full only to holders of
 ``core.pii.view`` (or a plugin's own unmask permission) *in the org that owns
 the record*; everyone else sees ``138****5678`` / ``110105********1234``
-(:mod:`core.forms.mask`). Audit snapshots always hold the masked form.
+(:mod:`ccms.forms.mask`). Audit snapshots always hold the masked form.
 
 Encryption at rest. Columns typed :class:`PiiString` are encrypted when the
 deployment names a key (``[pii] key_file`` or ``[pii] key_env``); the key

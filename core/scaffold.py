@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import ValidationFailed
-from .plugins import BUILTIN_DIR, plugin_rows, read_manifest  # noqa: F401  (plugin_rows: for the CLI)
+from .plugin_loader import BUILTIN_DIR, plugin_rows, read_manifest  # noqa: F401  (plugin_rows: for the CLI)
 
 TEMPLATE_DIR = Path(__file__).parent / "scaffold_template"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")

@@ -1,7 +1,7 @@
 """Test helpers for plugin authors: a migrated deployment and a logged-in
 browser-like client in two lines, using only the public contract.
 
-    from core.testing import login_client, make_test_app
+    from ccms.testing import login_client, make_test_app
 
     def test_my_page(tmp_path):
         app = make_test_app(tmp_path, enable=["my_plugin"])
@@ -41,7 +41,7 @@ def make_test_app(tmp_path: Path, *, enable: Iterable[str] = (), disable: Iterab
     """A ready deployment of ``profile`` with ``enable``/``disable`` applied.
 
     ``app.state.ccms`` is its context (``ctx``). Start-up faults raise
-    :class:`core.errors.StartupError` exactly as in production.
+    :class:`ccms.errors.StartupError` exactly as in production.
     """
     url = database_url or f"sqlite:///{Path(tmp_path) / 'ccms-test.db'}"
     overrides.setdefault("base_dir", str(tmp_path))  # uploads land in the test's folder, not the cwd

@@ -6,7 +6,7 @@ At most one version per id is published (the database enforces it):
 publishing another archives the previous one, unpublishing archives it. Every
 write is audited in the caller's session. What differs by kind — how a
 definition is checked before it is stored, what publishing also does — stays
-with the caller (:mod:`core.forms.store`, :mod:`core.flows.store`).
+with the caller (:mod:`ccms.forms.store`, :mod:`ccms.flows.store`).
 """
 
 from __future__ import annotations

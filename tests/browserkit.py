@@ -134,10 +134,10 @@ def demo_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveSe
     import contextlib
     import io
 
-    from core import demo
-    from core.app import create_app
-    from core.cli import main
-    from core.config import load_deployment
+    from ccms import demo
+    from ccms.app import create_app
+    from ccms.cli import main
+    from ccms.config import load_deployment
     _require_browser()
     data = tmp_path_factory.mktemp("demo-browser") / "data"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):

@@ -23,10 +23,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
-from core import migrate, seed
-from core.app import App, create_app
-from core.config import parse_deployment
-from core.testing import ADMIN_PASSWORD, ADMIN_USER  # noqa: F401  (tests import them from here)
+from ccms import migrate, seed
+from ccms.app import App, create_app
+from ccms.config import parse_deployment
+from ccms.testing import ADMIN_PASSWORD, ADMIN_USER  # noqa: F401  (tests import them from here)
 
 SECRET = "test-secret-key-0123456789"
 PG_URL = os.environ.get("CCMS_TEST_PG_URL", "")
@@ -197,7 +197,7 @@ def ctx(app: Starlette) -> App:
 # --- clients ----------------------------------------------------------------------
 
 # The CSRF-aware client is part of core's test helpers, shared with vendor plugins' tests.
-from core.testing import Client  # noqa: E402
+from ccms.testing import Client  # noqa: E402
 
 
 def login(client: Client, username: str, password: str) -> Any:

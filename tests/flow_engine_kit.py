@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import auth
-from core.audit import Actor
-from core.flows import store
-from core.flows.models import FlowInstance, FlowTask
-from core.models import Org, Person, Role
+from ccms import auth
+from ccms.audit import Actor
+from ccms.flows import store
+from ccms.flows.models import FlowInstance, FlowTask
+from ccms.models import Org, Person, Role
 
 ADMIN = Actor(1, "admin", "127.0.0.1")
 

@@ -22,10 +22,10 @@ from test_form_records import publish
 from test_orgs import PASSWORD, districts, make_person
 from test_roles import make_role
 
-from core.attachments import Attachment
-from core.forms.fields import ATTACHMENT_REF
-from core.forms.models import FormRecord
-from plugins.command.models import Case
+from ccms.attachments import Attachment
+from ccms.forms.fields import ATTACHMENT_REF
+from ccms.forms.models import FormRecord
+from ccms.plugins.command.models import Case
 
 FORM = "t_claim"
 DEF: dict[str, Any] = {
@@ -99,7 +99,7 @@ def test_the_migration_matches_the_model(ctx):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from core.db import Base
+    from ccms.db import Base
     with ctx.db.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert [d for d in diffs if "core_attachment" in repr(d)] == []

@@ -16,10 +16,10 @@ from test_form_records import publish
 from test_orgs import PASSWORD, districts, make_person
 from test_roles import make_role
 
-from core.attachments import Attachment, store_for
-from core.forms.fields import ATTACHMENT_REF
-from core.forms.models import FormRecord
-from core.models import AuditLog
+from ccms.attachments import Attachment, store_for
+from ccms.forms.fields import ATTACHMENT_REF
+from ccms.forms.models import FormRecord
+from ccms.models import AuditLog
 
 FORM = "t_evidence"
 EVIDENCE: dict[str, Any] = {
@@ -207,7 +207,7 @@ def test_forged_refs_are_refused(ctx: Any, env: dict[str, Any]) -> None:
 
 
 def test_a_crash_while_writing_leaves_no_half_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core import attachments
+    from ccms import attachments
     st = attachments.Store(tmp_path / "store")
 
     def boom(src: Any, dst: Any) -> None:

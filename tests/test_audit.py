@@ -13,7 +13,7 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DBAPIError
 
 from conftest import ADMIN_USER, login
-from core.models import AuditLog
+from ccms.models import AuditLog
 from test_roles import PW, audit_entries, make_person, root_id
 
 UTC = dt.timezone.utc
@@ -181,7 +181,7 @@ def test_xlsx_export(admin, ctx, anon):
 
 
 def test_search_treats_percent_and_underscore_literally(ctx):
-    from core import audit as audit_mod
+    from ccms import audit as audit_mod
     with ctx.db.session() as s:
         audit_mod.record(s, None, "x_test", "thing", "1", summary="完成 100% 整改")
         audit_mod.record(s, None, "x_test", "thing", "2", summary="完成 1000 项")

@@ -18,8 +18,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from test_audit_chain import config_file, write
 
-from core import audit_chain
-from core.cli import main
+from ccms import audit_chain
+from ccms.cli import main
 
 UTC = dt.UTC
 

@@ -14,9 +14,9 @@ from conftest import SECRET
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from core import audit, audit_chain
-from core.cli import main
-from core.models import AuditLog
+from ccms import audit, audit_chain
+from ccms.cli import main
+from ccms.models import AuditLog
 
 UTC = dt.UTC
 COLS = "id, at, actor_id, actor_name, client_ip, action, object_type, object_id, summary, success"
@@ -260,9 +260,9 @@ def test_audit_screen_shows_chain_status(actx, tmp_path, client_for, capsys):
 def test_entries_written_while_the_app_was_down_are_sealed_at_start(make_app: Any) -> None:
     """A CLI tool (user create, demo seeding, db upgrade) writes audit entries and exits before any
     background sealing: the app seals them when it starts, so they do not wait for the next write."""
-    from core import audit
-    from core.audit_chain import status
-    from core.testing import Client
+    from ccms import audit
+    from ccms.audit_chain import status
+    from ccms.testing import Client
     app = make_app(audit={"seal_delay_seconds": 0})
     ctx = app.state.ccms
     with ctx.db.session() as s:

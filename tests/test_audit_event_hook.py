@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core import audit
-from core.api import hookimpl
+from ccms import audit
+from ccms.api import hookimpl
 
 
 class Listener:
@@ -45,6 +45,6 @@ def test_a_failing_listener_does_not_undo_the_write(ctx):
     with ctx.db.session() as s:
         audit.record(s, None, "settings_change", "setting", "core")
     from sqlalchemy import select
-    from core.models import AuditLog
+    from ccms.models import AuditLog
     with ctx.db.session() as s:
         assert s.scalar(select(AuditLog.action).order_by(AuditLog.id.desc()).limit(1)) == "settings_change"

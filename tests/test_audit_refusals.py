@@ -8,7 +8,7 @@ import itertools
 
 from test_roles import PW, audit_entries, make_person, root_id
 
-from core.models import AuditLog
+from ccms.models import AuditLog
 
 
 def refusals(ctx, who: str | None = None) -> list[AuditLog]:

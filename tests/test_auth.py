@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select, update
 
 from conftest import ADMIN_PASSWORD, ADMIN_USER, Client, login
-from core import auth
-from core.config import SecurityPolicy
-from core.models import AuditLog, LoginSession, Person
+from ccms import auth
+from ccms.config import SecurityPolicy
+from ccms.models import AuditLog, LoginSession, Person
 
 
 def _audit_actions(ctx) -> list[str]:

@@ -1,4 +1,4 @@
-"""core.authz: the in-memory permission index against casbin's reference semantics."""
+"""ccms.authz: the in-memory permission index against casbin's reference semantics."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
-from core import migrate
-from core.authz import Authorizer, domain, org_domain_matcher, subject
-from core.db import Database
-from core.errors import ValidationFailed
-from core.models import AuditLog, AuthzState, CasbinRule, Org
+from ccms import migrate
+from ccms.authz import Authorizer, domain, org_domain_matcher, subject
+from ccms.db import Database
+from ccms.errors import ValidationFailed
+from ccms.models import AuditLog, AuthzState, CasbinRule, Org
 
 
 def _new_db(path: Path) -> Database:

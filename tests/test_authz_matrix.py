@@ -37,17 +37,17 @@ from starlette.routing import Route
 from test_form_records import ADMIN as ADMIN_ACTOR
 from test_form_records import COMPLAINT, publish
 
-from core import auth
-from core.demo import PEOPLE, _demo_staff_permissions, _org_tree
-from core.forms import records
-from core.models import Person, Role
-from core.seed import ensure_root_org
-from core.web.routing import declared_access
-from core.web.user import CurrentUser
+from ccms import auth
+from ccms.demo import PEOPLE, _demo_staff_permissions, _org_tree
+from ccms.forms import records
+from ccms.models import Person, Role
+from ccms.seed import ensure_root_org
+from ccms.web.routing import declared_access
+from ccms.web.user import CurrentUser
 
 FORM = COMPLAINT["id"]
 FORM_ACTIONS = [f"form.{FORM}.{a}" for a in ("list", "read", "create", "update", "delete", "export")]
-# demo roles of core (core.demo.PEOPLE) and of the command plugin, plus a form clerk; granted in 姑苏区
+# demo roles of core (ccms.demo.PEOPLE) and of the command plugin, plus a form clerk; granted in 姑苏区
 # unless the demo grants them elsewhere
 COMMAND_ROLES = ["command_base_admin", "command_supervisor", "command_intake", "command_shift_leader",
                  "command_dispatcher", "command_handler"]

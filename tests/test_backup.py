@@ -25,13 +25,13 @@ from test_attachments import EVIDENCE, FORM, png
 from test_flow_engine import APPROVAL
 from test_form_records import publish as publish_form
 
-from core.app import create_app
-from core.backup import database as backup_db
-from core.backup import latest, prune
-from core.cli import main
-from core.config import load_deployment
-from core.flows import engine
-from core.testing import login_client
+from ccms.app import create_app
+from ccms.backup import database as backup_db
+from ccms.backup import latest, prune
+from ccms.cli import main
+from ccms.config import load_deployment
+from ccms.flows import engine
+from ccms.testing import login_client
 
 PASSPHRASE = "correct horse battery staple"
 NOTE = b"ccms restore drill: plain text that must not show in an encrypted backup\n"

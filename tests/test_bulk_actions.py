@@ -17,8 +17,8 @@ from test_form_records_web import ALL_ACTIONS, FORM
 from test_orgs import PASSWORD, districts, make_person
 from test_roles import make_role
 
-from core.forms import records
-from core.forms.models import FormRecord, FormRecordHistory
+from ccms.forms import records
+from ccms.forms.models import FormRecord, FormRecordHistory
 
 BULKY = copy.deepcopy(COMPLAINT)
 BULKY["schema"]["properties"]["category"]["x-bulk-edit"] = True

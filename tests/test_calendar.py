@@ -19,13 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core import seed
-from core.audit import Actor
-from core.calendar import compute, package
-from core.calendar import service as svc
-from core.calendar.models import CalendarDay, WorkCalendar
-from core.errors import Conflict, NotFound, ValidationFailed
-from core.models import AuditLog
+from ccms import seed
+from ccms.audit import Actor
+from ccms.calendar import compute, package
+from ccms.calendar import service as svc
+from ccms.calendar.models import CalendarDay, WorkCalendar
+from ccms.errors import Conflict, NotFound, ValidationFailed
+from ccms.models import AuditLog
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = dt.timezone.utc
@@ -57,7 +57,7 @@ def package_calendar(**kw) -> compute.Calendar:
 def test_work_hours_skip_the_weekend(ctx):
     # Friday 16:00 + 4 h: 1.5 h on Friday, 2.5 h from Monday 08:30.
     assert due(ctx, sh(2024, 3, 1, 16, 0), 4) == sh(2024, 3, 4, 11, 0)
-    from core.api import calendar_deadline, calendar_elapsed  # the plugins' facade
+    from ccms.api import calendar_deadline, calendar_elapsed  # the plugins' facade
     with ctx.db.session() as s:
         assert calendar_deadline(s, "default", sh(2024, 3, 1, 16, 0), 4, "work_hours") == sh(2024, 3, 4, 11, 0)
         assert calendar_elapsed(s, "default", sh(2024, 3, 1, 16, 0), sh(2024, 3, 4, 11, 0), "work_hours") == 4
@@ -238,8 +238,8 @@ def test_unknown_calendar_is_not_found(ctx):
 # --- seeding, caching, administrator edits ------------------------------------------------------
 
 def test_migration_creates_exactly_the_model_tables(ctx):
-    import core.models  # noqa: F401  (core's tables, for the foreign keys)
-    from core.db import Base
+    import ccms.models  # noqa: F401  (core's tables, for the foreign keys)
+    from ccms.db import Base
     with ctx.db.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
 

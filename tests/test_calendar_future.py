@@ -19,14 +19,14 @@ from flow_engine_kit import ADMIN as FLOW_ADMIN
 from flow_engine_kit import flow, open_tasks, person, publish, task
 from sqlalchemy import select
 
-from core import seed
-from core.audit import Actor
-from core.calendar import package, rules
-from core.calendar import service as svc
-from core.errors import ValidationFailed
-from core.flows import clock, engine
-from core.models import AuditLog
-from core.testing import ADMIN_PASSWORD, add_user
+from ccms import seed
+from ccms.audit import Actor
+from ccms.calendar import package, rules
+from ccms.calendar import service as svc
+from ccms.errors import ValidationFailed
+from ccms.flows import clock, engine
+from ccms.models import AuditLog
+from ccms.testing import ADMIN_PASSWORD, add_user
 
 SH = ZoneInfo("Asia/Shanghai")
 ADMIN = Actor(1, "admin")

@@ -12,8 +12,8 @@ from browserkit import logged_in, settled, shot
 from browserkit import sqlite_only as backend  # noqa: F401
 from test_calendar_future import ADMIN, CAL, URL, pin
 
-from core.calendar import service as svc
-from core.testing import ADMIN_PASSWORD, ADMIN_USER
+from ccms.calendar import service as svc
+from ccms.testing import ADMIN_PASSWORD, ADMIN_USER
 
 pytestmark = pytest.mark.browser
 

@@ -9,10 +9,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from core.calendar import package
-from core.calendar import service as svc
-from core.models import AuditLog
-from core.testing import ADMIN_PASSWORD, add_user
+from ccms.calendar import package
+from ccms.calendar import service as svc
+from ccms.models import AuditLog
+from ccms.testing import ADMIN_PASSWORD, add_user
 
 URL = "/admin/calendars/default"
 HX = {"HX-Request": "true"}

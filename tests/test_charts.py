@@ -9,7 +9,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader
 
-from core import charts
+from ccms import charts
 
 ROWS = [{"name": "姑苏区城市管理局市容环境卫生管理处", "on_time": 5, "late": 2, "url": "/x?k=1"},
         {"name": "吴中区", "on_time": 0, "late": 0, "url": "/x?k=2"},
@@ -63,8 +63,8 @@ def test_the_template_embeds_the_spec_in_an_attribute_that_markup_cannot_escape(
 
 
 def test_statistics_bars_name_grids_by_name_not_by_their_14_digit_code():
-    from plugins.command import stats
-    from plugins.command.stats_screens import bar_chart
+    from ccms.plugins.command import stats
+    from ccms.plugins.command.stats_screens import bar_chart
 
     class Ctx:
         def gettext(self, key: str, **kw: object) -> str:

@@ -9,7 +9,7 @@ from browserkit import logged_in, shot
 from browserkit import sqlite_only as backend  # noqa: F401  (fixture)
 from test_command_stats import seeded  # noqa: F401  (fixture)
 
-from core.testing import ADMIN_PASSWORD, ADMIN_USER
+from ccms.testing import ADMIN_PASSWORD, ADMIN_USER
 
 URL = "/command/stats?dim=class&period=month&month=2024-05&chart=reported"
 # font sizes of every text element of every chart (SVG renderer: real <text> nodes)

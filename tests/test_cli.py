@@ -1,5 +1,5 @@
 """The ``ccms`` command line: database upgrade/current, users, plugins and
-plugin commands — run in-process through ``core.cli.main`` on SQLite and
+plugin commands — run in-process through ``ccms.cli.main`` on SQLite and
 PostgreSQL."""
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from conftest import PG_URL, SECRET, Client, login
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from core import plugins as plugin_loader
-from core.app import create_app
-from core.cli import main
-from core.config import load_deployment
-from core.migrate import CORE_MIGRATIONS
-from core.models import AuditLog, Org, Person, Role
+from ccms import plugin_loader
+from ccms.app import create_app
+from ccms.cli import main
+from ccms.config import load_deployment
+from ccms.migrate import CORE_MIGRATIONS
+from ccms.models import AuditLog, Org, Person, Role
 
 STRONG = "Gd#Passw0rd-2024"
 CORE_HEAD = ScriptDirectory(str(CORE_MIGRATIONS)).get_current_head()
@@ -292,7 +292,7 @@ def test_plugins_list_without_and_with_a_deployment(tmp_path, capsys):
 
 
 def test_plugins_new_writes_a_distribution(tmp_path, capsys):
-    pytest.importorskip("core.scaffold")
+    pytest.importorskip("ccms.scaffold")
     code, out, err = cli(capsys, "plugins", "new", "acme_parking", "--dest", str(tmp_path), "--tiers", "city,county")
     assert code == 0, err
     folder = tmp_path / "ccms-acme-parking"
@@ -305,7 +305,7 @@ def test_plugins_new_writes_a_distribution(tmp_path, capsys):
 
 
 PROBE_INIT = '''
-from core.api import hookimpl
+from ccms.api import hookimpl
 
 
 class Hello:

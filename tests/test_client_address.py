@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from core.config import SecurityPolicy
-from core.web.middleware import real_client_ip
+from ccms.config import SecurityPolicy
+from ccms.web.middleware import real_client_ip
 
 
 def scope(peer: str, xff: str | None = None) -> dict[str, Any]:
@@ -47,8 +47,8 @@ def test_audit_records_forwarded_address_only_from_trusted_proxy(make_app: Any, 
                                                                  expected: str) -> None:
     from sqlalchemy import select
 
-    from core.models import AuditLog
-    from core.testing import ADMIN_PASSWORD, ADMIN_USER, Client
+    from ccms.models import AuditLog
+    from ccms.testing import ADMIN_PASSWORD, ADMIN_USER, Client
     app = make_app(security={"trusted_proxies": trusted})
     with Client(app, client=("127.0.0.1", 40000)) as c:
         c.refresh_csrf()

@@ -13,11 +13,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
-from core.api import Actor, ValidationFailed
-from core.models import AuditLog, Org
-from plugins.command import components, geo, geocode, grids, matrix, standards
-from plugins.command.common import ImportRefused
-from plugins.command.models import CommandBase, Component, ComponentHistory, Grid, PlaceName, Region, Standard
+from ccms.api import Actor, ValidationFailed
+from ccms.models import AuditLog, Org
+from ccms.plugins.command import components, geo, geocode, grids, matrix, standards
+from ccms.plugins.command.common import ImportRefused
+from ccms.plugins.command.models import CommandBase, Component, ComponentHistory, Grid, PlaceName, Region, Standard
 
 ACTOR = Actor(None, "tester")
 LON0, LAT0 = 120.62, 31.30
@@ -170,7 +170,7 @@ def test_grid_form_errors(ctx):
 
 
 def test_segment_lengths_come_from_settings(ctx):
-    from core.services import settings as settings_service
+    from ccms.services import settings as settings_service
     city(ctx)
     with ctx.db.session() as s:
         settings_service.save(s, ACTOR, ctx, "command", {"grid_serial_digits": 3}, 0)
@@ -298,7 +298,7 @@ def test_component_history(ctx):
         assert [h.action for h in hist] == ["update", "create"]
         assert hist[0].before == {"state": "normal", "grid_code": f"{COMMUNITY}01", "x": LON0 + 0.3 * DX}
         assert hist[0].after["state"] == "damaged" and hist[0].actor == "editor"
-        from core.api import Conflict
+        from ccms.api import Conflict
         with pytest.raises(Conflict):
             components.update_component(ctx, s, ACTOR, ident, _component(ids, version=version))
 
@@ -570,8 +570,8 @@ def test_places_import(ctx):
 def test_demo_seed_is_a_small_city(ctx):
     import time
 
-    from core.demo import _org_tree
-    from core.seed import ensure_root_org
+    from ccms.demo import _org_tree
+    from ccms.seed import ensure_root_org
     with ctx.db.session() as s:
         orgs = _org_tree(ctx, s, ensure_root_org(ctx, s))
         started = time.perf_counter()

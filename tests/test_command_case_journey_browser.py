@@ -18,8 +18,8 @@ from browserkit import sqlite_only as backend  # noqa: F401  (fixture)
 from test_command_base import STREET
 from test_command_cases import INSIDE, PW, app, png, world  # noqa: F401  (fixtures)
 
-from core.api import Actor
-from plugins.command import matrix
+from ccms.api import Actor
+from ccms.plugins.command import matrix
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}

@@ -28,9 +28,9 @@ from test_command_cases import (  # noqa: F401  (fixtures)
     world,
 )
 
-from core.api import flow_tasks
-from plugins.command import cases
-from plugins.command.models import Case
+from ccms.api import flow_tasks
+from ccms.plugins.command import cases
+from ccms.plugins.command.models import Case
 
 
 def _task(ctx: Any, cid: int, node: str) -> int:
@@ -176,8 +176,8 @@ def test_merge_picks_the_target_among_nearby_open_cases_the_user_may_see(ctx, wo
 
 def _user(ctx: Any, pid: int) -> Any:
     """The signed-in user object the screens get."""
-    from core.models import Person
-    from core.web.user import CurrentUser
+    from ccms.models import Person
+    from ccms.web.user import CurrentUser
     with ctx.db.session() as s:
         p = s.get(Person, pid)
         return CurrentUser(p.id, p.username, p.display_name, p.org_id)

@@ -14,8 +14,8 @@ from browserkit import sqlite_only as backend  # noqa: F401  (fixture)
 from test_command_case_journey_browser import _open
 from test_command_cases import act, app, ok, png, report, world  # noqa: F401  (fixtures)
 
-from core.api import flow_tasks
-from plugins.command.models import Case
+from ccms.api import flow_tasks
+from ccms.plugins.command.models import Case
 
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}

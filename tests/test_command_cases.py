@@ -16,10 +16,10 @@ from PIL import Image
 from sqlalchemy import func, select
 from test_command_base import COMMUNITY, DX, DY, LAT0, LON0, city
 
-from core.api import Actor
-from core.models import AuditLog
-from plugins.command import cases, standards
-from plugins.command.models import Case, CommandBase
+from ccms.api import Actor
+from ccms.models import AuditLog
+from ccms.plugins.command import cases, standards
+from ccms.plugins.command.models import Case, CommandBase
 
 PW = "x-Secret-123456"
 INSIDE = (LON0 + 0.5 * DX, LAT0 + 0.5 * DY)        # grid ...01 (area class A)
@@ -164,7 +164,7 @@ def test_public_report_is_verified_by_the_grid_supervisor(world):
 def _assign_grid(ctx: Any, code: str, person_id: int | None) -> None:
     from sqlalchemy import update
 
-    from plugins.command.models import Grid
+    from ccms.plugins.command.models import Grid
     with ctx.db.session() as s:
         s.execute(update(Grid).where(Grid.code == code).values(supervisor_id=person_id))
 
@@ -391,7 +391,7 @@ def test_case_numbers_are_unique_under_concurrency(ctx, world):
 
 
 def test_case_number_pattern_setting(ctx, world):
-    from core.services import settings as plugin_settings
+    from ccms.services import settings as plugin_settings
     with ctx.db.session() as s:
         current = plugin_settings.get_settings(ctx, "command", s)
         plugin_settings.save(s, Actor(None, "t"), ctx, "command",
@@ -405,8 +405,8 @@ def test_case_number_pattern_setting(ctx, world):
 def test_demo_seeds_cases_in_every_state(ctx):
     import time
 
-    from core.demo import _org_tree
-    from core.seed import ensure_root_org
+    from ccms.demo import _org_tree
+    from ccms.seed import ensure_root_org
     with ctx.db.session() as s:
         orgs = _org_tree(ctx, s, ensure_root_org(ctx, s))
         started = time.perf_counter()
@@ -432,7 +432,7 @@ def test_demo_seeds_cases_in_every_state(ctx):
 def test_deadline_colours(ctx, world):
     import datetime as dt
 
-    from core.api import flow_models, utcnow
+    from ccms.api import flow_models, utcnow
     w = world
     c = to_dispose(w)
     assert detail(w["leader"], c["id"])["deadline_level"] == "green"

@@ -23,8 +23,8 @@ from test_command_cases import (  # noqa: F401  (fixtures)
     world,
 )
 
-from core.api import flow_history
-from plugins.command.models import Case
+from ccms.api import flow_history
+from ccms.plugins.command.models import Case
 
 
 def test_report_form_file_dispatch_dispose_check_close(ctx, world):  # noqa: F811
@@ -121,7 +121,7 @@ def test_menu_pages_replace_the_placeholders(world):  # noqa: F811
 # --- fixes found by the browser journey (tests/test_command_case_journey_browser.py) ----------------
 
 def _case_task(ctx: Any, cid: int, node: str) -> int:
-    from core.api import flow_tasks
+    from ccms.api import flow_tasks
     with ctx.db.session() as s:
         c = s.get(Case, cid)
         return next(t.id for t in flow_tasks(s, c.instance_id, live=True) if t.node_id == node)

@@ -7,9 +7,9 @@ import datetime as dt
 import random
 import re
 
-from core.calendar.compute import Calendar
-from plugins.command.demo import Addresses
-from plugins.command.demo_cases import HOUR, MINUTE, WorkClock, _plan
+from ccms.calendar.compute import Calendar
+from ccms.plugins.command.demo import Addresses
+from ccms.plugins.command.demo_cases import HOUR, MINUTE, WorkClock, _plan
 
 NOW = dt.datetime(2026, 12, 7, 15, 34, tzinfo=dt.UTC)  # a Monday, 23:34 in Beijing: after office hours
 

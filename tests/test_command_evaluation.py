@@ -31,9 +31,9 @@ import pytest
 from conftest import ADMIN_PASSWORD
 from test_command_stats import D1, D2, A, B, _org, seed
 
-from core import charts
-from plugins.command import evaluation, stats
-from plugins.command.models import Case, Grid
+from ccms import charts
+from ccms.plugins.command import evaluation, stats
+from ccms.plugins.command.models import Case, Grid
 
 C = 103
 MAY_Q = "period=month&month=2024-05"
@@ -83,7 +83,7 @@ def _by_key(data: dict) -> dict[str, dict]:
 # --- pure scoring -------------------------------------------------------------------------------
 
 def test_defaults_are_the_seed_weights_and_sum_to_100(app):
-    from plugins.command.common import settings
+    from ccms.plugins.command.common import settings
     s = settings(app.state.ccms)
     for k, v in DEFAULTS.items():
         assert s[k] == v, k
@@ -226,7 +226,7 @@ def test_weights_changed_through_the_settings_api_change_the_scores(seeded, admi
     bands = admin.api("PUT", "/api/settings/command", json={"values": {"eval_grade_b": 95}, "version": 1})
     assert bands.status_code == 422 and "A 到 D" in bands.json()["error"]["fields"]["eval_grade_b"]["message"]
     # such weights stored before the rule existed: scaled, with a bilingual warning on the page and in the API
-    from core.models import Setting
+    from ccms.models import Setting
     with seeded.db.session() as s:
         row = s.get(Setting, "command")
         row.values = {**row.values, **over}
@@ -277,7 +277,7 @@ def test_bad_input_is_a_clear_error(app, admin, query, field):
 
 
 def test_permission_and_menu(app, client_for, admin):
-    from core.testing import add_user
+    from ccms.testing import add_user
     add_user(app, "nobody", ["command.base.view"])
     nobody = client_for("nobody", ADMIN_PASSWORD)
     for url in ("/command/evaluation", "/command/evaluation/export.xlsx", "/api/command/evaluation"):
@@ -288,7 +288,7 @@ def test_permission_and_menu(app, client_for, admin):
 
 
 def test_district_user_sees_only_their_district_and_its_departments(seeded, app, client_for):
-    from core.testing import add_user
+    from ccms.testing import add_user
     ctx = seeded
     d1 = _org(ctx, "一区", "region", D1)
     _org(ctx, "二区", "region", D2)
@@ -344,7 +344,7 @@ def _hm(day: int, hour: int, minute: int = 0):
 
 @pytest.fixture
 def posts(seeded, app):
-    from core.testing import add_user
+    from ccms.testing import add_user
     ids = {n: add_user(app, n) for n in ("sv1", "sv2", "sl1", "sl2", "dp1", "dp2")}
     changes = {
         1: {"reporter_id": ids["sv1"], "checker_id": ids["sv1"], "verifier_id": ids["sv1"], "verified_at": _hm(2, 2, 30), "filed_at": _hm(2, 2, 50),
@@ -497,7 +497,7 @@ def test_post_page_links_only_matching_measures_and_export(posts, admin):
 
 
 def test_posts_are_limited_to_the_user_scope(posts, app, client_for):
-    from core.testing import add_user
+    from ccms.testing import add_user
     d1 = _org(posts_ctx := app.state.ccms, "一区", "region", D1)
     _org(posts_ctx, "二区", "region", D2)
     add_user(app, "v_d1", ["command.view"], org_id=d1)

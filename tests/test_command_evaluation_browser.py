@@ -8,7 +8,7 @@ from browserkit import logged_in, shot
 from browserkit import sqlite_only as backend  # noqa: F401  (fixture)
 from test_command_evaluation import D1, A, posts, seeded  # noqa: F401  (fixtures)
 
-from core.testing import ADMIN_PASSWORD, ADMIN_USER
+from ccms.testing import ADMIN_PASSWORD, ADMIN_USER
 
 
 def test_evaluation_page_switches_object_type_and_shows_grades(seeded, browser, live_server):  # noqa: F811

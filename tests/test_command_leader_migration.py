@@ -6,7 +6,7 @@ from typing import Any
 
 from alembic import command
 
-from core import migrate
+from ccms import migrate
 
 
 def _alembic(ctx: Any) -> Any:

@@ -36,12 +36,12 @@ from conftest import ADMIN_PASSWORD
 from sqlalchemy import select
 from test_command_base import COMMUNITY, STREET, city
 
-from core.api import Actor, utcnow
-from core.models import Org
-from core.testing import add_user
-from plugins.command import grids, map_screens, stats
-from plugins.command.case_screens import _deadline_level
-from plugins.command.models import Case, Region
+from ccms.api import Actor, utcnow
+from ccms.models import Org
+from ccms.testing import add_user
+from ccms.plugins.command import grids, map_screens, stats
+from ccms.plugins.command.case_screens import _deadline_level
+from ccms.plugins.command.models import Case, Region
 
 G = [f"{COMMUNITY}{n:02d}" for n in range(1, 7)]
 OTHER_STREET = "320508002"

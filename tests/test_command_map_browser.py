@@ -9,7 +9,7 @@ from browserkit import logged_in, shot
 from browserkit import sqlite_only as backend  # noqa: F401  (fixture)
 from test_command_map import G, town  # noqa: F401  (fixture)
 
-from core.testing import ADMIN_PASSWORD, ADMIN_USER
+from ccms.testing import ADMIN_PASSWORD, ADMIN_USER
 
 MAP = "[data-testid=leaflet-casemap]"
 

@@ -20,10 +20,10 @@ from sqlalchemy import insert, update
 from test_command_base import DX, DY, LAT0, LON0, square
 from test_command_map import G, _user, town  # noqa: F401  (fixture)
 
-from core.api import Actor
-from core.services import settings as settings_service
-from plugins.command import demo, geo, grids
-from plugins.command.models import Case, MapFeature
+from ccms.api import Actor
+from ccms.services import settings as settings_service
+from ccms.plugins.command import demo, geo, grids
+from ccms.plugins.command.models import Case, MapFeature
 
 WZ_COMMUNITY = "320506001001"
 WZ_GRID = WZ_COMMUNITY + "01"
@@ -217,14 +217,14 @@ def test_custom_xyz_in_gcj02_shifts_what_is_drawn_and_shifts_picks_back(ctx, map
     ({"map_base_layer": "xyz", "map_tile_url": "https://{s}.example.com/{z}/{x}/{y}.png"}, "map_tile_url"),
 ])
 def test_unusable_tile_settings_are_refused_with_the_field(ctx, values, field):
-    from core.errors import ValidationFailed
+    from ccms.errors import ValidationFailed
     with pytest.raises(ValidationFailed) as exc:
         settings_service.check(ctx, "command", values)
     assert field in exc.value.fields and exc.value.fields[field]["message_en"]
 
 
 def test_csp_origin_helper_refuses_anything_but_a_plain_origin():
-    from core.web.middleware import allow_images_from, csp_for
+    from ccms.web.middleware import allow_images_from, csp_for
     scope: dict[str, Any] = {}
     allow_images_from(scope, ["https://t0.tianditu.gov.cn", "http://10.1.2.3:8080"])
     assert "img-src 'self' data: blob: https://t0.tianditu.gov.cn http://10.1.2.3:8080;" in csp_for(scope)

@@ -14,9 +14,9 @@ from conftest import ADMIN_PASSWORD, ADMIN_USER
 from sqlalchemy import func, select
 from test_command_base import COMMUNITY, DX, DY, LAT0, LON0, STREET, city, collection, feature, square
 
-from core import jobs
-from core.models import AuditLog
-from plugins.command.models import Component, Grid, ImportJob, Standard
+from ccms import jobs
+from ccms.models import AuditLog
+from ccms.plugins.command.models import Component, Grid, ImportJob, Standard
 
 
 def _job_of(response) -> str:
@@ -189,7 +189,7 @@ def test_grid_responsible_supervisor_form_list_and_refusals(app, admin):
     clerk = person(ctx, "clerk").id
     code = f"{COMMUNITY}02"
     with ctx.db.session() as s:
-        from core.models import Person
+        from ccms.models import Person
         s.get(Person, sup).display_name = "王监督"
     form_page = admin.get(f"/command/grids/{code}/edit").text
     assert 'name="supervisor_id"' in form_page and f'value="{sup}"' in form_page and "王监督" in form_page
@@ -270,7 +270,7 @@ def test_census_import_screen_and_export(app, admin):
 
 
 def test_permissions(app, client_for):
-    from core.testing import add_user
+    from ccms.testing import add_user
     city(app.state.ccms)
     add_user(app, "viewer", ["command.view", "command.base.view"])
     add_user(app, "nobody", ["command.view"])

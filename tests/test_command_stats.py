@@ -44,10 +44,10 @@ import pytest
 from conftest import ADMIN_PASSWORD
 from sqlalchemy import bindparam, text
 
-from core import charts
-from core.api import UTCDateTime
-from plugins.command import stats
-from plugins.command.models import Case
+from ccms import charts
+from ccms.api import UTCDateTime
+from ccms.plugins.command import stats
+from ccms.plugins.command.models import Case
 
 TZ = ZoneInfo("Asia/Shanghai")
 D1, D2, A, B = "320505", "320506", 101, 102
@@ -289,7 +289,7 @@ def test_bad_drill_and_export_input(app, admin):
 
 
 def test_permission(app, client_for):
-    from core.testing import add_user
+    from ccms.testing import add_user
     add_user(app, "nobody", ["command.base.view"])
     nobody = client_for("nobody", ADMIN_PASSWORD)
     for url in ("/command/stats", "/command/stats/cases?measure=closed", "/command/stats/export.xlsx",
@@ -302,7 +302,7 @@ def test_permission(app, client_for):
 # --- scope: a user counts only the cases of their org subtree ------------------------------------
 
 def _org(ctx, name: str, kind: str, code: str, parent_id: int | None = None) -> int:
-    from core.models import Org
+    from ccms.models import Org
     with ctx.db.session() as s:
         parent = s.get(Org, parent_id) if parent_id else s.query(Org).filter(Org.parent_id.is_(None)).one()
         o = Org(parent_id=parent.id, name=name, kind=kind, region_code=code, path="")
@@ -315,7 +315,7 @@ def _org(ctx, name: str, kind: str, code: str, parent_id: int | None = None) -> 
 @pytest.fixture
 def scoped(app, seeded, client_for):
     """Districts D1/D2 and department A as real orgs, a street under D1, and a viewer in each."""
-    from core.testing import add_user
+    from ccms.testing import add_user
     ctx = seeded
     ids = {"d1": _org(ctx, "一区", "region", D1), "d2": _org(ctx, "二区", "region", D2),
            "dept_a": _org(ctx, "甲局", "department", "320500")}
@@ -401,7 +401,7 @@ def test_department_user_sees_the_cases_sent_to_it(scoped):
 def test_street_user_sees_their_street_not_the_whole_district(scoped, seeded):
     ids, users = scoped
     # only D1's street …001 is linked to the street org through 街道社区
-    from plugins.command.models import Region
+    from ccms.plugins.command.models import Region
     with seeded.db.session() as s:
         s.add(Region(level="street", code=D1 + "001", name="一街道", org_id=ids["street"]))
         s.execute(Case.__table__.update().where(Case.id == 1).values(street_code=D1 + "002"))

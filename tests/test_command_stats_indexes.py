@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, text, true
 
-from plugins.command import case_filters, stats
-from plugins.command.models import Case
+from ccms.plugins.command import case_filters, stats
+from ccms.plugins.command.models import Case
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)

@@ -10,8 +10,8 @@ from alembic import command
 from sqlalchemy import select, update
 from test_command_cases import act, app, ok, photo_id, report, to_dispose, world  # noqa: F401 (fixtures)
 
-from core import migrate
-from plugins.command.models import Case
+from ccms import migrate
+from ccms.plugins.command.models import Case
 
 COLUMNS = ("dispatch_count", "cooperative", "round_started_at", "disposed_at", "disposed_on_time", "handler_id",
            "dept_ids")

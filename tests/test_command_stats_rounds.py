@@ -4,7 +4,7 @@ it not disposed and (once the rework deadline has passed) overdue, the case page
 overdue colour, the case map counts it overdue. 按期处置 is judged on the disposal that was
 accepted (GB/T 30428.4). Through the HTTP API of each role, on SQLite and PostgreSQL.
 
-The loop runs on a moved flow clock (``core.flows.clock.now`` and the case service's clock), a
+The loop runs on a moved flow clock (``ccms.flows.clock.now`` and the case service's clock), a
 few weeks in the past, so that a rework deadline a few working hours long has really passed
 when the page, the map and the statistics look at it with the real clock.
 """
@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from test_command_cases import act, app, detail, ok, photo_id, to_dispose, world  # noqa: F401 (fixtures)
 
-from core.flows import clock
-from plugins.command import cases, stats
-from plugins.command.models import Case
+from ccms.flows import clock
+from ccms.plugins.command import cases, stats
+from ccms.plugins.command.models import Case
 
 PAST = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=40)
 

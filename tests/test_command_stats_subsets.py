@@ -27,12 +27,12 @@ from sqlalchemy import and_, func, not_, select
 from test_command_base import city
 from test_command_cases import INSIDE, INSIDE_B, app  # noqa: F401 (fixture)
 
-from core.api import Actor, flow_available_actions, flow_models, flow_tasks
-from core.errors import CcmsError
-from core.flows import clock
-from core.flows import operations as flow_ops
-from plugins.command import cases, standards, stats
-from plugins.command.models import Case
+from ccms.api import Actor, flow_available_actions, flow_models, flow_tasks
+from ccms.errors import CcmsError
+from ccms.flows import clock
+from ccms.flows import operations as flow_ops
+from ccms.plugins.command import cases, standards, stats
+from ccms.plugins.command.models import Case
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # Monday 09:00 local

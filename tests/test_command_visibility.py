@@ -19,7 +19,7 @@ from flow_engine_kit import person
 from sqlalchemy import select
 from test_command_cases import INSIDE, PW, act, ok, photo_id, report, world  # noqa: F401 (fixture)
 
-from core.models import Org
+from ccms.models import Org
 
 WUZHONG = "320506"
 

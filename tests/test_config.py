@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import ADMIN_PASSWORD, ADMIN_USER, SECRET, Client, login
 
-from core import migrate, seed
-from core.app import create_app
-from core.cli import main
-from core.config import load_deployment
+from ccms import migrate, seed
+from ccms.app import create_app
+from ccms.cli import main
+from ccms.config import load_deployment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "deploy" / "examples"
@@ -104,7 +104,7 @@ def test_relative_sqlite_path_resolves_against_the_file(tmp_path):
 def test_console_script_prints_no_traceback(tmp_path):
     """The real process, as an operator runs it."""
     f = write(tmp_path, GOOD.replace("320500", "32050"))
-    r = subprocess.run([sys.executable, "-m", "core.cli", "serve", "--config", str(f)], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "ccms.cli", "serve", "--config", str(f)], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert "行政区划代码必须是6位数字" in r.stderr and "region code must be six digits" in r.stderr

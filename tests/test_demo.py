@@ -20,11 +20,11 @@ from conftest import Client, login
 from sqlalchemy import func, select
 from test_cli import add_probe_plugin
 
-from core import demo
-from core.app import create_app
-from core.cli import main
-from core.config import check_region_code, load_deployment
-from core.models import AuditLog, CasbinRule, Org, Person, Role
+from ccms import demo
+from ccms.app import create_app
+from ccms.cli import main
+from ccms.config import check_region_code, load_deployment
+from ccms.models import AuditLog, CasbinRule, Org, Person, Role
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,7 +156,7 @@ def test_demo_passwords_are_easy_to_type_and_pass_the_policy(seeded):
     """Issue 11 item 18: ``Kp7m-Rx4t-Wq9z`` — groups of letters and a digit, nothing to confuse
     (0/O, 1/l/I) and no symbol but the dash — and each passes the password policy for its user
     (common passwords, the user name, the person's name in pinyin)."""
-    from core import auth
+    from ccms import auth
     data, out = seeded
     policy = load_deployment(data / "demo.toml").security
     logins = demo.read_logins(data / "demo-logins.txt")
@@ -170,8 +170,8 @@ def test_demo_passwords_are_easy_to_type_and_pass_the_policy(seeded):
 
 def test_easy_passwords_are_checked_against_the_policy(monkeypatch):
     """A candidate the policy refuses (here: the first three) is never handed out."""
-    from core import auth
-    from core.config import SecurityPolicy
+    from ccms import auth
+    from ccms.config import SecurityPolicy
     policy = SecurityPolicy(password_min_length=18)
     seen: list[tuple[str, str, str]] = []
     real = auth.password_problems
@@ -278,9 +278,9 @@ def test_broken_demo_config_is_a_clear_error(tmp_path, capsys):
 
 
 PROBE = '''
-from core.api import hookimpl
-from core import auth
-from core.models import Person
+from ccms.api import hookimpl
+from ccms import auth
+from ccms.models import Person
 
 SEEN = {}
 
@@ -319,7 +319,7 @@ def test_plugins_seed_demo_hooks_get_the_org_keys(tmp_path, capsys, monkeypatch)
 
 def test_a_failing_seed_hook_leaves_no_half_demo(tmp_path, capsys, monkeypatch):
     add_probe_plugin(tmp_path, monkeypatch, "bad_probe",
-                     "from core.api import hookimpl\n\n@hookimpl\ndef ccms_seed_demo(ctx, session, orgs):\n"
+                     "from ccms.api import hookimpl\n\n@hookimpl\ndef ccms_seed_demo(ctx, session, orgs):\n"
                      "    raise RuntimeError('boom')\n")
     data = tmp_path / "data"
     _demo_config_with(data, "bad_probe")
@@ -349,7 +349,7 @@ def test_port_in_use_is_refused_before_anything_is_written(tmp_path, capsys):
 def test_demo_serves_over_http(tmp_path):
     port = _free_port()
     data = tmp_path / "data"
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "demo", "--port", str(port), "--data-dir", str(data)],
+    proc = subprocess.Popen([sys.executable, "-m", "ccms.cli", "demo", "--port", str(port), "--data-dir", str(data)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -381,8 +381,8 @@ def test_demo_staff_see_business_menus_and_the_example_plugin(tmp_path, capsys):
     data = tmp_path / "data"
     code, out, err = run_demo(capsys, data)
     assert code == 0, err
-    from core.config import load_deployment
-    from core.app import create_app
+    from ccms.config import load_deployment
+    from ccms.app import create_app
     from starlette.testclient import TestClient
     app = create_app(load_deployment(data / "demo.toml"))
     login = next(x for x in demo.read_logins(data / "demo-logins.txt") if x.username == "cgj_staff")
@@ -407,9 +407,9 @@ def test_demo_case_deadlines_fall_in_working_hours(seeded):
     working calendar (never 02:57 or a Sunday), and some of them are overdue."""
     import datetime as dt
 
-    from core.calendar import get_calendar
-    from core.flows.models import FlowTask, FlowTimer
-    from plugins.command.models import OPEN_STATUSES, Case
+    from ccms.calendar import get_calendar
+    from ccms.flows.models import FlowTask, FlowTimer
+    from ccms.plugins.command.models import OPEN_STATUSES, Case
     data, _out = seeded
     ctx = open_ctx(data)
     try:
@@ -444,7 +444,7 @@ def test_demo_open_tasks_are_mostly_within_their_limits(seeded_run):
     of 超期 — at least 70 % of the open tasks are green (before 80 % of their limit), some are in
     the warning band and a few are overdue; the same holds for the dispatch board's tasks and for
     the supervisors' own. (Judged at the moment seeding ended: the clock runs on afterwards.)"""
-    from core.flows.models import FlowTask
+    from ccms.flows.models import FlowTask
     data, _out, _err, at = seeded_run
     ctx = open_ctx(data)
     try:
@@ -473,9 +473,9 @@ def test_demo_open_tasks_are_mostly_within_their_limits(seeded_run):
 def test_demo_cases_happen_in_office_hours(seeded):
     """Issue 11 item 17: cases are reported, filed, dispatched and closed in office hours of
     working days (not at 02:57 or on a Sunday), their tasks too."""
-    from core.calendar import get_calendar
-    from core.flows.models import FlowTask
-    from plugins.command.models import Case
+    from ccms.calendar import get_calendar
+    from ccms.flows.models import FlowTask
+    from ccms.plugins.command.models import Case
     data, _out = seeded
     ctx = open_ctx(data)
     try:
@@ -496,7 +496,7 @@ def test_demo_cases_happen_in_office_hours(seeded):
 def test_demo_cases_have_street_addresses(seeded):
     """Issue 11 item 17: every case has an address on its own street: district + street + road +
     number (姑苏区平江街道平江路37号门前)."""
-    from plugins.command.models import Case, Region
+    from ccms.plugins.command.models import Case, Region
     data, _out = seeded
     ctx = open_ctx(data)
     try:
@@ -516,8 +516,8 @@ def test_demo_history_makes_a_plausible_trend(seeded):
     working platform's, not a ramp from nothing): every full month of the last eleven has between
     half and twice the median month (months with Spring Festival or National Day have fewer working
     days), and this month has cases too."""
-    from core.calendar import get_calendar
-    from plugins.command.models import Case
+    from ccms.calendar import get_calendar
+    from ccms.plugins.command.models import Case
     data, _out = seeded
     ctx = open_ctx(data)
     try:

@@ -9,13 +9,13 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from core import audit, seed
-from core.dictionaries import lookup, options
-from core.dictionaries import service as svc
-from core.dictionaries.models import Dict, DictItem
-from core.errors import Conflict, NotFound, ValidationFailed
-from core.models import AuditLog
-from core.testing import ADMIN_PASSWORD, add_user
+from ccms import audit, seed
+from ccms.dictionaries import lookup, options
+from ccms.dictionaries import service as svc
+from ccms.dictionaries.models import Dict, DictItem
+from ccms.errors import Conflict, NotFound, ValidationFailed
+from ccms.models import AuditLog
+from ccms.testing import ADMIN_PASSWORD, add_user
 
 ACTOR = audit.Actor(None, "test")
 COMPONENT, EVENT = "gbt30428.component", "gbt30428.event"
@@ -65,9 +65,9 @@ def test_seeding_is_idempotent_and_keeps_admin_changes(ctx):
 
 
 def test_dict_entries_follow_every_edit_and_the_callers_own_transaction(ctx):
-    """core.api.dict_entries remembers a dictionary between calls: renames, moves,
+    """ccms.api.dict_entries remembers a dictionary between calls: renames, moves,
     (de)activation, new items and the caller's uncommitted edits all show at once."""
-    from core.api import dict_entries
+    from ccms.api import dict_entries
     make_dict(ctx)
     with ctx.db.session() as s:
         first = dict_entries(s, "test.colors")

@@ -13,9 +13,9 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from core.errors import ValidationFailed
-from core.flows.bpmn import BPMN_NS, CCMS_NS, export_bpmn, import_bpmn, import_bpmn_report
-from core.flows.definition import check_flow, check_structure
+from ccms.errors import ValidationFailed
+from ccms.flows.bpmn import BPMN_NS, CCMS_NS, export_bpmn, import_bpmn, import_bpmn_report
+from ccms.flows.definition import check_flow, check_structure
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "tests" / "flow_examples"

@@ -14,15 +14,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
-from core.app import App
-from core.audit import Actor
-from core.errors import Conflict, NotFound, StartupError
-from core.flows import store
-from core.flows.def_models import FlowDef
-from core.flows.definition import FlowDefinitionError, check_flow, load_flow, load_text
-from core.flows.registry import CORE_FLOW_DIR, FlowRegistry, Layer
-from core.forms import store as form_store
-from core.models import AuditLog
+from ccms.app import App
+from ccms.audit import Actor
+from ccms.errors import Conflict, NotFound, StartupError
+from ccms.flows import store
+from ccms.flows.def_models import FlowDef
+from ccms.flows.definition import FlowDefinitionError, check_flow, load_flow, load_text
+from ccms.flows.registry import CORE_FLOW_DIR, FlowRegistry, Layer
+from ccms.forms import store as form_store
+from ccms.models import AuditLog
 
 ADMIN = Actor(1, "管理员", "127.0.0.1")
 EXAMPLE = CORE_FLOW_DIR / "simple_approval.json"
@@ -254,7 +254,7 @@ def test_time_limits_bad_unit_non_positive_amount_bad_expression() -> None:
 
 
 def test_unknown_automatic_action(monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.flows import actions
+    from ccms.flows import actions
     monkeypatch.setattr(actions, "available", lambda ctx: {"notify": print})
     d = flow()
     d["nodes"].insert(2, {"id": "auto1", "type": "auto", "action": "notify"})
@@ -308,12 +308,12 @@ def count(ctx: App) -> int:
 
 
 def test_migration_creates_exactly_the_model_tables(ctx: App) -> None:
-    import core.models  # noqa: F401
-    from core.db import Base
+    import ccms.models  # noqa: F401
+    from ccms.db import Base
     with ctx.db.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     from test_form_store import _table_of
-    from core.flows.def_models import FlowWorkCopy
+    from ccms.flows.def_models import FlowWorkCopy
     mine = {FlowDef.__tablename__, FlowWorkCopy.__tablename__}
     assert [d for d in diffs if _table_of(d) in mine] == []
     assert mine <= set(Base.metadata.tables)
@@ -395,7 +395,7 @@ def test_publishing_checks_the_form_again(ctx: App) -> None:
 # --- files and bootstrap ---------------------------------------------------------------------------
 
 def test_bootstrap_publishes_the_core_example_once(ctx: App) -> None:
-    from core import seed
+    from ccms import seed
     with ctx.db.session() as s:
         row = store.published_row(s, "simple_approval")
         assert row is not None and row.source.startswith("file:") and row.version == 1

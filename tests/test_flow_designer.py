@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from core.flows import store
-from core.flows.def_models import FlowDef, FlowWorkCopy
+from ccms.flows import store
+from ccms.flows.def_models import FlowDef, FlowWorkCopy
 
 HX = {"HX-Request": "true"}
 
@@ -69,8 +69,8 @@ def test_list_shows_flows_and_the_menu_entry(admin: Any) -> None:
 def test_needs_permission(app: Any, ctx: Any, anon: Any, client_for: Any) -> None:
     r = anon.get("/admin/flows", follow_redirects=False)
     assert r.status_code in (302, 303, 401)
-    from core import auth
-    from core.models import Person
+    from ccms import auth
+    from ccms.models import Person
     with ctx.db.session() as s:
         p = Person(username="clerk", display_name="办事员", org_id=1, post="")
         auth.set_password(p, "Clerk-pass-2024!")
@@ -257,7 +257,7 @@ def test_bulk_chooser_round_trips_to_the_inbox(admin: Any, ctx: Any) -> None:
         assert d.nodes["review"]["bulk"] == ["approve"]
     from flow_engine_kit import ADMIN, open_tasks
 
-    from core.flows import engine
+    from ccms.flows import engine
     ids = []
     for n in range(2):
         with ctx.db.session() as s:

@@ -17,7 +17,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from core.flows.diagram import compute_layout, layout, render_svg
+from ccms.flows.diagram import compute_layout, layout, render_svg
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "tests" / "flow_examples"

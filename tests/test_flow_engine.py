@@ -11,12 +11,12 @@ from alembic.migration import MigrationContext
 from flow_engine_kit import flow, instance, open_tasks, org, person, publish, task
 from sqlalchemy import func, select
 
-from core.app import App
-from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from core.flows import engine
-from core.flows.models import FlowHistory, FlowInstance, FlowOutbox, FlowToken
-from core.hookspecs import hookimpl
-from core.models import AuditLog
+from ccms.app import App
+from ccms.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ccms.flows import engine
+from ccms.flows.models import FlowHistory, FlowInstance, FlowOutbox, FlowToken
+from ccms.hookspecs import hookimpl
+from ccms.models import AuditLog
 
 APPROVAL = flow("approval", [
     {"id": "start", "type": "start"},
@@ -58,11 +58,11 @@ def _table_of(diff: Any) -> str:
 
 
 def test_migration_creates_exactly_the_model_tables(ctx: App) -> None:
-    import core.flows.def_models
-    import core.forms.models
-    import core.models  # noqa: F401
-    from core.db import Base
-    from core.flows import models
+    import ccms.flows.def_models
+    import ccms.forms.models
+    import ccms.models  # noqa: F401
+    from ccms.db import Base
+    from ccms.flows import models
     with ctx.db.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     mine = {m.__tablename__ for m in vars(models).values()
@@ -362,7 +362,7 @@ def test_role_scopes(ctx: App) -> None:
 
 
 def test_facade_for_plugins(ctx: App, people: dict[str, Any]) -> None:
-    from core import api
+    from ccms import api
     publish(ctx, APPROVAL)
     with ctx.db.session() as s:
         iid = api.flow_start(s, ctx, people["carol"], "approval").id

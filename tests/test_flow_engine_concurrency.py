@@ -10,10 +10,10 @@ import pytest
 from flow_engine_kit import flow, open_tasks, person, publish
 from sqlalchemy import func, select
 
-from core.app import App
-from core.errors import Conflict
-from core.flows import engine
-from core.flows.models import FlowHistory, FlowTask
+from ccms.app import App
+from ccms.errors import Conflict
+from ccms.flows import engine
+from ccms.flows.models import FlowHistory, FlowTask
 
 RACE = flow("race", [
     {"id": "start", "type": "start"},

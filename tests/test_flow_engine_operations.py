@@ -10,10 +10,10 @@ import pytest
 from flow_engine_kit import flow, instance, open_tasks, person, publish, task
 from sqlalchemy import func, select
 
-from core.app import App
-from core.errors import Conflict, Forbidden, ValidationFailed
-from core.flows import clock, engine, operations
-from core.flows.models import FlowHistory, FlowOutbox, FlowTask
+from ccms.app import App
+from ccms.errors import Conflict, Forbidden, ValidationFailed
+from ccms.flows import clock, engine, operations
+from ccms.flows.models import FlowHistory, FlowOutbox, FlowTask
 
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # a Monday, 09:00 in Beijing
 

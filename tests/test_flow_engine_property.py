@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core.app import App
-from core.errors import CcmsError
-from core.flows import clock, engine, operations
-from core.flows.models import (
+from ccms.app import App
+from ccms.errors import CcmsError
+from ccms.flows import clock, engine, operations
+from ccms.flows.models import (
     LIVE_TASK,
     FlowHistory,
     FlowInstance,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from flow_engine_kit import person
 from sqlalchemy import func, select
 
-from core.audit import Actor
-from core.flows import engine, store
-from core.flows.models import FlowHistory, FlowOutbox, FlowTimer
+from ccms.audit import Actor
+from ccms.flows import engine, store
+from ccms.flows.models import FlowHistory, FlowOutbox, FlowTimer
 
 FLOW = {"id": "queue_flow", "title": {"zh-CN": "队列"},
         "nodes": [{"id": "start", "type": "start"},

@@ -11,12 +11,12 @@ import pytest
 from flow_engine_kit import ADMIN, flow, instance, open_tasks, person, publish, task
 from sqlalchemy import text
 
-from core.app import App
-from core.cli import main
-from core.errors import ValidationFailed
-from core.flows import clock, engine, inbox
-from core.forms import records
-from core.forms import store as form_store
+from ccms.app import App
+from ccms.cli import main
+from ccms.errors import ValidationFailed
+from ccms.flows import clock, engine, inbox
+from ccms.forms import records
+from ccms.forms import store as form_store
 
 LEAVE_FORM = {"id": "leave", "title": {"zh-CN": "请假"}, "schema": {
     "type": "object", "required": ["reason"],
@@ -97,7 +97,7 @@ def test_flow_for_another_form_is_refused(ctx: App, bound: dict[str, Any]) -> No
 
 
 def test_calendar_without_working_days_is_a_clear_error(ctx: App, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.calendar import service
+    from ccms.calendar import service
     with ctx.db.session() as s:
         row = service.create_calendar(s, ADMIN, {"id": "never", "name": "无工作日"}, timezone="Asia/Shanghai")
         row.rest_weekdays = [1, 2, 3, 4, 5, 6, 7]  # no office days at all (an administrator's mistake)

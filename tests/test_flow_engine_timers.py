@@ -11,10 +11,10 @@ import pytest
 from flow_engine_kit import flow, instance, open_tasks, person, publish, task
 from sqlalchemy import func, select
 
-from core.app import App
-from core.errors import ValidationFailed
-from core.flows import clock, engine, inbox, timers
-from core.flows.models import FlowHistory, FlowOutbox, FlowTimer
+from ccms.app import App
+from ccms.errors import ValidationFailed
+from ccms.flows import clock, engine, inbox, timers
+from ccms.flows.models import FlowHistory, FlowOutbox, FlowTimer
 
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # Monday 09:00 Beijing time
 MIN = dt.timedelta(minutes=1)

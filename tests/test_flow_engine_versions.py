@@ -6,10 +6,10 @@ import pytest
 from flow_engine_kit import flow, instance, open_tasks, person, publish, task
 from sqlalchemy import select
 
-from core.app import App
-from core.errors import ValidationFailed
-from core.flows import engine
-from core.flows.models import FlowHistory
+from ccms.app import App
+from ccms.errors import ValidationFailed
+from ccms.flows import engine
+from ccms.flows.models import FlowHistory
 
 V1 = flow("pinned", [
     {"id": "start", "type": "start"}, task("draft", "ann"), task("review", "ben"), {"id": "end", "type": "end"},

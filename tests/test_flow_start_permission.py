@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from flow_engine_kit import flow, person, publish, task
 
-from core.app import App
-from core.flows.definition import check_flow
+from ccms.app import App
+from ccms.flows.definition import check_flow
 
 PW = "x-Secret-123456"
 PLAIN = flow("plain_flow", [{"id": "start", "type": "start"}, task("do", "starter"), {"id": "end", "type": "end"}],
@@ -70,7 +70,7 @@ def test_upgrading_keeps_what_existing_roles_could_start(ctx: App, clients: dict
     """Migration 0016_flow_start: roles that exist at upgrade keep starting form-less
     flows, except the auditor."""
     from alembic import command
-    from core import migrate
+    from ccms import migrate
     cfg = migrate._config(ctx.db.engine, migrate.CORE_MIGRATIONS, "alembic_version")
     command.downgrade(cfg, "0015_calendar_provisional")
     ctx.db.engine.dispose()

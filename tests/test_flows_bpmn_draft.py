@@ -1,4 +1,4 @@
-"""BPMN files from other modelers become editable drafts (core.flows.bpmn_draft).
+"""BPMN files from other modelers become editable drafts (ccms.flows.bpmn_draft).
 
 A public corpus (tests/data/bpmn_corpus, see PROVENANCE.md) either imports as a
 draft or is refused with a bilingual reason, never an unexpected exception;
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ValidationFailed
-from core.flows import designer
-from core.flows.bpmn import BPMN_NS, import_bpmn
-from core.flows.bpmn_draft import import_bpmn_draft, name_task_actions
-from core.flows.definition import (
+from ccms.errors import ValidationFailed
+from ccms.flows import designer
+from ccms.flows.bpmn import BPMN_NS, import_bpmn
+from ccms.flows.bpmn_draft import import_bpmn_draft, name_task_actions
+from ccms.flows.definition import (
     FlowDefinitionError,
     check_flow,
     check_structure,
@@ -100,7 +100,7 @@ def test_damaged_files_never_crash_the_importer() -> None:
 
 @pytest.mark.parametrize("name", ["case_loop", "joint_review"])
 def test_our_own_export_comes_back_unchanged_through_the_draft_import(name: str) -> None:
-    from core.flows.bpmn import export_bpmn
+    from ccms.flows.bpmn import export_bpmn
     d = json.loads((Path(__file__).parent / "flow_examples" / f"{name}.json").read_text(encoding="utf-8"))
     back, _ = import_bpmn_draft(export_bpmn(d))
     assert back == d and check_flow(back) == []

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from core.flows import store
-from core.flows.bpmn import BPMN_NS
-from core.flows.def_models import FlowDef
+from ccms.flows import store
+from ccms.flows.bpmn import BPMN_NS
+from ccms.flows.def_models import FlowDef
 
 HX = {"HX-Request": "true"}
 

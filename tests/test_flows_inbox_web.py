@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from flow_engine_kit import ADMIN, flow, open_tasks, person, publish, task
 
-from core.api import hookimpl
-from core.app import App
-from core.flows import engine
-from core.flows.models import FlowHistory, FlowTask
-from core.forms import records
-from core.forms import store as form_store
+from ccms.api import hookimpl
+from ccms.app import App
+from ccms.flows import engine
+from ccms.flows.models import FlowHistory, FlowTask
+from ccms.forms import records
+from ccms.forms import store as form_store
 
 PW = "x-Secret-123456"
 FORM = {"id": "leave", "title": {"zh-CN": "请假"}, "schema": {
@@ -374,7 +374,7 @@ def ho(ctx: App, w: dict[str, Any]) -> dict[str, Any]:
     """A task waiting for head that may be handed over; departments and people to hand it to."""
     from flow_engine_kit import org
 
-    from core.models import Org, Person
+    from ccms.models import Org, Person
     publish(ctx, REASSIGN_FLOW)
     dept, closed, empty = org(ctx, "巡查科"), org(ctx, "已撤销科"), org(ctx, "空部门")
     patrol = person(ctx, "patrol", org_id=dept)

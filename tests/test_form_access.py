@@ -9,8 +9,8 @@ from test_form_records import COMPLAINT, publish
 from test_orgs import districts, make_person
 from test_roles import make_role
 
-from core.forms import access
-from core.forms.definition import load_definition
+from ccms.forms import access
+from ccms.forms.definition import load_definition
 
 PHONE_FORM = {**COMPLAINT, "id": "t_phone", "permissions": {"fields": {
     "note": {"hidden_for": ["viewer"], "readonly_for": ["clerk"]},

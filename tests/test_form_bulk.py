@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from test_form_records import ADMIN, COMPLAINT, counts, publish
 from test_orgs import districts
 
-from core.errors import NotFound, ValidationFailed
-from core.forms import bulk, records
-from core.forms.definition import load_definition
-from core.forms.models import FormRecordHistory
-from core.models import AuditLog
+from ccms.errors import NotFound, ValidationFailed
+from ccms.forms import bulk, records
+from ccms.forms.definition import load_definition
+from ccms.forms.models import FormRecordHistory
+from ccms.models import AuditLog
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_each_imported_record_has_its_own_history_row(ctx: Any, form: dict[str, 
         report = bulk.import_records(s, ADMIN, ctx, "t_complaint", rows(23)[::-1], form["a"], batch=4)
     assert report.ok and report.imported == 23
     with ctx.db.session() as s:
-        from core.forms.models import FormRecord
+        from ccms.forms.models import FormRecord
         data = {r.id: r.data for r in s.scalars(select(FormRecord))}
         hist = list(s.scalars(select(FormRecordHistory)))
         assert len(data) == len(hist) == 26

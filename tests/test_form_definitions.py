@@ -15,16 +15,16 @@ from typing import Any
 import jsonschema
 import pytest
 
-from core.config import parse_deployment
-from core.errors import StartupError, ValidationFailed
-from core.forms.definition import (
+from ccms.config import parse_deployment
+from ccms.errors import StartupError, ValidationFailed
+from ccms.forms.definition import (
     SUPPORTED_KEYWORDS,
     DefinitionError,
     load_definition,
     meta_validator,
 )
-from core.forms.overlay import apply_extends, apply_overlay
-from core.forms.registry import FormRegistry, Layer, layers_of
+from ccms.forms.overlay import apply_extends, apply_overlay
+from ccms.forms.registry import FormRegistry, Layer, layers_of
 
 EXAMPLES = Path(__file__).parent / "form_examples"
 EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*.json") if p.name != "samples.json")

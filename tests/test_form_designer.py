@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.forms import designer
-from core.forms.definition import DefinitionError
-from core.forms.fields import FieldTypes
-from core.forms.models import FormDef
-from core.models import AuditLog
-from core.testing import ADMIN_PASSWORD, add_user
+from ccms.forms import designer
+from ccms.forms.definition import DefinitionError
+from ccms.forms.fields import FieldTypes
+from ccms.forms.models import FormDef
+from ccms.models import AuditLog
+from ccms.testing import ADMIN_PASSWORD, add_user
 
 FT = FieldTypes.default()
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from core.forms import designer, indexes
-from core.forms.definition import DefinitionError
-from core.forms.fields import FieldTypes
-from core.forms.models import FormDef
-from core.testing import ADMIN_PASSWORD, add_user
+from ccms.forms import designer, indexes
+from ccms.forms.definition import DefinitionError
+from ccms.forms.fields import FieldTypes
+from ccms.forms.models import FormDef
+from ccms.testing import ADMIN_PASSWORD, add_user
 
 FT = FieldTypes.default()
 
@@ -385,14 +385,14 @@ def test_indexed_field_gets_its_index_on_publish(admin, ctx):
 def test_field_permissions_set_in_the_designer_apply_to_the_api(app, admin, ctx, client_for):
     build(admin, ctx)
     with ctx.db.session() as s:
-        from core.models import Role
+        from ccms.models import Role
         s.add(Role(code="inspector", name="巡查员"))
     assert post(admin, ctx, f"{U}/fields/count/permissions", {"hidden_for": "inspector"}).status_code == 303
     assert admin.form(f"{U}/publish", {"version": str(version(ctx))}, follow_redirects=False).status_code == 303
     rid = admin.api("POST", "/api/forms/inspect/records", json={"data": {"subject": "路灯", "count": 5}}).json()["id"]
     uid = add_user(app, "insp", ["form.inspect.list", "form.inspect.read"])
     with ctx.db.session() as s:
-        from core.forms.records import get
+        from ccms.forms.records import get
         org = get(s, "inspect", rid).org_id
         ctx.authz.grant(s, uid, "inspector", org)
     insp = client_for("insp", ADMIN_PASSWORD)

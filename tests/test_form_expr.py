@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.forms.expr import MAX_LENGTH, ExprError, compile_expr
+from ccms.forms.expr import MAX_LENGTH, ExprError, compile_expr
 
 FIELDS = {"qty": None, "price": None, "items": ["qty", "price"], "start": None, "end": None, "tags": None,
           "urgent": None, "name": None}

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import func, select
 from test_form_records import ADMIN
 
-from core.forms import designer, store
-from core.forms.definition import DefinitionError, content_hash
-from core.forms.models import FormDef
+from ccms.forms import designer, store
+from ccms.forms.definition import DefinitionError, content_hash
+from ccms.forms.models import FormDef
 
 EVIL = "open('/etc/passwd').read()"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import ConfigError
-from core.forms.fields import (ABSENT, CoerceError, FieldType, FieldTypes, GeoBounds, idcard_check_digit,
+from ccms.errors import ConfigError
+from ccms.forms.fields import (ABSENT, CoerceError, FieldType, FieldTypes, GeoBounds, idcard_check_digit,
                                idcard_problem, phone_ok)
-from core.forms.mask import mask_idcard, mask_phone
+from ccms.forms.mask import mask_idcard, mask_phone
 
 
 def valid_id(prefix17: str = "11010519900307123") -> str:

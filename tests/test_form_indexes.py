@@ -12,7 +12,7 @@ from sqlalchemy import text
 from test_form_records import ADMIN, COMPLAINT, publish
 from test_orgs import districts
 
-from core.forms import indexes, records, store
+from ccms.forms import indexes, records, store
 
 INDEXED = {**copy.deepcopy(COMPLAINT), "indexed": ["category", "amount"]}
 

@@ -14,9 +14,9 @@ from test_form_records import publish
 from test_orgs import PASSWORD, districts, make_person
 from test_roles import make_role
 
-from core.forms.definition import load_definition
-from core.forms.render import build, hidden_by_rules, render_form
-from core.forms.validate import RecordValidator
+from ccms.forms.definition import load_definition
+from ccms.forms.render import build, hidden_by_rules, render_form
+from ccms.forms.validate import RecordValidator
 
 FORM = "t_layout"
 LAYOUT: dict[str, Any] = {
@@ -71,7 +71,7 @@ def test_columns_are_grid_classes_without_inline_styles(ctx: Any) -> None:
 
 
 def test_css_has_one_column_on_a_phone() -> None:
-    from core.web.render import THEMES_DIR
+    from ccms.web.render import THEMES_DIR
     css = (THEMES_DIR / "default" / "static" / "ccms.css").read_text(encoding="utf-8")
     assert re.search(r"\.form-columns \{[^}]*grid-template-columns:minmax\(0, 1fr\)", css)
     assert re.search(r"@media \(min-width: 761px\) \{\s*\.form-columns\.cols-2", css)

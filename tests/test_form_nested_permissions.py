@@ -14,7 +14,7 @@ from test_form_records import publish
 from test_orgs import PASSWORD, districts, make_person
 from test_roles import make_role
 
-from core.forms.models import FormRecord
+from ccms.forms.models import FormRecord
 
 FORM = "t_nested_perm"
 DEF: dict[str, Any] = {

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select
 from test_orgs import districts, make_person, root_id
 
-from core.audit import Actor
-from core.errors import Conflict, NotFound, ValidationFailed
-from core.forms import records, store
-from core.forms.models import FormRecord, FormRecordHistory
-from core.models import AuditLog
+from ccms.audit import Actor
+from ccms.errors import Conflict, NotFound, ValidationFailed
+from ccms.forms import records, store
+from ccms.forms.models import FormRecord, FormRecordHistory
+from ccms.models import AuditLog
 
 ADMIN = Actor(1, "管理员", "127.0.0.1")
 
@@ -201,7 +201,7 @@ def test_row_scope(ctx: Any, form: dict[str, int]) -> None:
     pid = make_person(ctx, "clerk_a1", form["a1"], role="admin")
     with ctx.db.session() as s:
         d = records.published(s, "t_complaint")
-        from core.services.orgs import domain_paths
+        from ccms.services.orgs import domain_paths
 
         class U:
             id, via, token_scopes = pid, "session", None

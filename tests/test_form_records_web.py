@@ -14,7 +14,7 @@ from test_form_records import COMPLAINT, publish
 from test_orgs import PASSWORD, districts, make_person
 from test_roles import make_role
 
-from core.forms.models import FormRecord, FormRecordHistory
+from ccms.forms.models import FormRecord, FormRecordHistory
 
 FORM = "t_complaint"
 ALL_ACTIONS = [f"form.{FORM}.{a}" for a in ("list", "read", "create", "update", "delete", "export")]
@@ -205,8 +205,8 @@ def test_readonly_field_kept_on_edit(ctx: Any, client_for: Any) -> None:
     make_role(ctx, "admin_a", ALL_ACTIONS)
     clerk, a = env["clerk"], env["orgs"]["a"]
     with ctx.db.session() as s:  # the clerk role has note read-only: store one through the service
-        from core.audit import Actor
-        from core.forms import records
+        from ccms.audit import Actor
+        from ccms.forms import records
         rid = records.create(s, Actor(1, "admin"), ctx, FORM, {"subject": "x", "note": "原备注"}, a).id
     r = clerk.api("PATCH", f"/api/forms/{FORM}/records/{rid}", json={"version": 1, "data": {"note": "改掉"}})
     assert r.status_code == 403
@@ -247,7 +247,7 @@ def test_sensitive_values_masked_in_lists_unless_unmask(ctx: Any, client_for: An
     make_role(ctx, "unmask", [f"form.{FORM}.unmask"])
     make_person(ctx, "clerk_u", a, role="clerk")
     with ctx.db.session() as s:
-        from core.models import Person
+        from ccms.models import Person
         pid = s.scalar(select(Person.id).where(Person.username == "clerk_u"))
         ctx.authz.grant(s, pid, "unmask", a)
     u = client_for("clerk_u", PASSWORD)

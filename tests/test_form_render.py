@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.forms.definition import load_definition
-from core.forms.render import apply_row_action, build, hidden_by_rules, render_form
-from core.forms.validate import RecordValidator
+from ccms.forms.definition import load_definition
+from ccms.forms.render import apply_row_action, build, hidden_by_rules, render_form
+from ccms.forms.validate import RecordValidator
 
 WIDE: dict[str, Any] = {
     "id": "t_wide", "version": 1, "title": "全类型",

@@ -13,14 +13,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
-from core.app import App
-from core.audit import Actor
-from core.errors import Conflict, NotFound
-from core.forms import store
-from core.forms.definition import DefinitionError
-from core.forms.models import FormDef, FormRecord, FormRecordHistory
-from core.forms.registry import FormRegistry, Layer
-from core.models import AuditLog
+from ccms.app import App
+from ccms.audit import Actor
+from ccms.errors import Conflict, NotFound
+from ccms.forms import store
+from ccms.forms.definition import DefinitionError
+from ccms.forms.models import FormDef, FormRecord, FormRecordHistory
+from ccms.forms.registry import FormRegistry, Layer
+from ccms.models import AuditLog
 
 EXAMPLES = Path(__file__).parent / "form_examples"
 ADMIN = Actor(1, "管理员", "127.0.0.1")
@@ -47,8 +47,8 @@ def _table_of(diff: Any) -> str:
 
 
 def test_migration_creates_exactly_the_model_tables(ctx: App) -> None:
-    import core.models  # noqa: F401  (core's tables, for the foreign keys)
-    from core.db import Base
+    import ccms.models  # noqa: F401  (core's tables, for the foreign keys)
+    from ccms.db import Base
     with ctx.db.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert [d for d in diffs if _table_of(d).startswith("core_form")] == []
@@ -215,9 +215,9 @@ def test_sync_from_files_is_idempotent_and_follows_file_changes(ctx: App, tmp_pa
 
 def test_deployment_form_files_are_published_at_bootstrap(make_app, tmp_path):
     import json as _json
-    from core import seed
-    from core.forms import store as form_store
-    from core.errors import StartupError
+    from ccms import seed
+    from ccms.forms import store as form_store
+    from ccms.errors import StartupError
     folder = tmp_path / "local_forms"
     folder.mkdir()
     (folder / "street_stall.json").write_text(_json.dumps({

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.errors import ConfigError
-from core.forms.fields import FieldTypes, idcard_check_digit
-from core.forms.validate import RecordValidator
+from ccms.errors import ConfigError
+from ccms.forms.fields import FieldTypes, idcard_check_digit
+from ccms.forms.validate import RecordValidator
 
 TYPES = FieldTypes.default()
 ID17 = "11010519900307123"

@@ -15,9 +15,9 @@ from test_form_records import publish
 from test_orgs import PASSWORD, districts, make_org, make_person
 from test_roles import make_role
 
-from core.forms import widgets_region as regions
-from core.forms.models import FormRecord
-from core.models import Person
+from ccms.forms import widgets_region as regions
+from ccms.forms.models import FormRecord
+from ccms.models import Person
 
 FORM = "t_assign"
 ASSIGN: dict[str, Any] = {
@@ -153,7 +153,7 @@ def test_person_must_exist_and_be_active(env: dict[str, Any], ctx: Any, value: s
 # --- region picker ------------------------------------------------------------------------------
 
 def test_region_dictionary_seeded_once_for_the_deployment(ctx: Any) -> None:
-    from core.dictionaries.service import options
+    from ccms.dictionaries.service import options
     codes = {c: n for c, n, _ in options(ctx, regions.REGION_DICT)}
     assert codes["320000"] == "江苏省" and codes["320500"] == "苏州市" and codes["320508"] == "姑苏区"
     with ctx.db.session() as s:

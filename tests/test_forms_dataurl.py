@@ -23,10 +23,10 @@ from test_form_records import publish
 from test_orgs import PASSWORD, districts, make_person
 from test_roles import make_role
 
-from core.attachments import Attachment
-from core.forms import dataurl
-from core.forms.definition import DefinitionError, load_definition
-from core.forms.models import FormRecord
+from ccms.attachments import Attachment
+from ccms.forms import dataurl
+from ccms.forms.definition import DefinitionError, load_definition
+from ccms.forms.models import FormRecord
 
 FORM = "t_rjsf_files"
 # as react-jsonschema-form's "Files" sample writes it (draft-07, definitions, an array of files)
@@ -80,8 +80,8 @@ def test_verdicts_agree_with_jsonschema_on_the_original_schema() -> None:
     """How verdicts are compared for a normalised field: ccms validates the record holding an
     attachment ref where jsonschema (Draft 2020-12, format checker) validates the original
     schema on the same instance with each file replaced by a valid data URL."""
-    from core.forms.fields import FieldTypes
-    from core.forms.validate import RecordValidator
+    from ccms.forms.fields import FieldTypes
+    from ccms.forms.validate import RecordValidator
     d = load_definition(DEFINITION)
     ref = {"id": "a" * 32, "name": "图.png", "size": 10, "sha256": "0" * 64, "content_type": "image/png"}
     url = data_url(png())

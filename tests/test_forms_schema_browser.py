@@ -13,8 +13,8 @@ from test_form_records import publish
 from test_forms_schema_widgets import DEFINITION, FORM
 from test_orgs import districts
 
-from core.forms.models import FormRecord
-from core.testing import ADMIN_PASSWORD, ADMIN_USER
+from ccms.forms.models import FormRecord
+from ccms.testing import ADMIN_PASSWORD, ADMIN_USER
 
 pytestmark = pytest.mark.browser
 

@@ -28,10 +28,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from core.forms import compose
-from core.forms.definition import DefinitionError, load_definition
-from core.forms.fields import FieldTypes
-from core.forms.validate import RecordValidator
+from ccms.forms import compose
+from ccms.forms.definition import DefinitionError, load_definition
+from ccms.forms.fields import FieldTypes
+from ccms.forms.validate import RecordValidator
 
 CORPUS = Path(__file__).parent / "data" / "jsonschema_corpus"
 FILES = sorted(CORPUS.glob("*.json"))

@@ -11,9 +11,9 @@ import pytest
 from test_form_records import ADMIN, publish
 from test_orgs import districts
 
-from core.errors import ValidationFailed
-from core.forms import records
-from core.forms.models import FormRecord
+from ccms.errors import ValidationFailed
+from ccms.forms import records
+from ccms.forms.models import FormRecord
 
 FORM = "t_schema_forms"
 SCHEMA: dict[str, Any] = {
@@ -169,8 +169,8 @@ def test_key_value_editor_for_free_keys(ctx: Any, env: dict[str, Any]) -> None:
 
 
 def test_anyof_of_const_and_title_is_a_labelled_select(ctx: Any) -> None:
-    from core.forms.definition import load_definition
-    from core.forms.render import render_form
+    from ccms.forms.definition import load_definition
+    from ccms.forms.render import render_form
     d = load_definition({"id": "t_anyof_enum", "title": "t", "schema": {"type": "object", "properties": {
         "level": {"type": "integer", "title": "等级",
                   "anyOf": [{"const": 1, "title": "一般"}, {"const": 2, "title": "紧急"}]}}}})

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.routing import Route
 from test_form_records import COMPLAINT, publish
 
-from core.web.routing import MAX_DB_INT
+from ccms.web.routing import MAX_DB_INT
 
 HUGE = [2**63, 2**64, 10**30]
 OTHER_PARAMS = {"form": COMPLAINT["id"], "op": "delay", "att": "1", "size": "thumb", "flow": "case_loop"}

@@ -29,8 +29,8 @@ from sqlalchemy import update
 from test_form_records import COMPLAINT, publish
 from test_orgs import districts, make_person
 
-from core import auth
-from core.models import Person
+from ccms import auth
+from ccms.models import Person
 
 EXAMPLES = int(os.environ.get("CCMS_FUZZ_EXAMPLES", "8"))
 CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.response_schema_conformance,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from core import hookspecs
+from ccms import hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = [n for n in dir(hookspecs) if n.startswith("ccms_")]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.i18n import Catalog
+from ccms.i18n import Catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_RE = re.compile(r"""(?<![\w.])_\(\s*["']([a-z0-9_]+(?:\.[a-z0-9_]+)+)["']""")

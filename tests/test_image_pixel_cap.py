@@ -12,8 +12,8 @@ import zlib
 
 import pytest
 
-from core import attachments as att
-from core.errors import ValidationFailed
+from ccms import attachments as att
+from ccms.errors import ValidationFailed
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

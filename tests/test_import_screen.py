@@ -16,11 +16,11 @@ from test_form_records_web import FORM, setup
 from test_orgs import PASSWORD, make_person
 from test_roles import make_role
 
-from core import jobs
-from core.forms import imports
-from core.forms.imports import ImportUpload
-from core.forms.models import FormRecord, FormRecordHistory
-from core.models import AuditLog
+from ccms import jobs
+from ccms.forms import imports
+from ccms.forms.imports import ImportUpload
+from ccms.forms.models import FormRecord, FormRecordHistory
+from ccms.models import AuditLog
 
 
 def n_records(ctx: Any) -> int:

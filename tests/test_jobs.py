@@ -16,26 +16,26 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select, update
 from test_orgs import PASSWORD, make_person, root_id
 
-from core import jobs
-from core.api import start_job
-from core.errors import ValidationFailed
-from core.forms.imports import ImportUpload
-from core.forms.saved_filters import SavedFilter
-from core.jobs import Job, JobError
-from core.testing import ADMIN_USER
+from ccms import jobs
+from ccms.api import start_job
+from ccms.errors import ValidationFailed
+from ccms.forms.imports import ImportUpload
+from ccms.forms.saved_filters import SavedFilter
+from ccms.jobs import Job, JobError
+from ccms.testing import ADMIN_USER
 
 HX = {"HX-Request": "true"}
 
 
 def admin_id(ctx: Any) -> int:
-    from core.models import Person
+    from ccms.models import Person
     with ctx.db.session() as s:
         return s.scalar(select(Person.id).where(Person.username == ADMIN_USER))
 
 
 def test_migration_creates_exactly_the_model_tables(ctx: Any) -> None:
-    import core.models  # noqa: F401
-    from core.db import Base
+    import ccms.models  # noqa: F401
+    from ccms.db import Base
     mine = {Job.__tablename__, SavedFilter.__tablename__, ImportUpload.__tablename__}
     assert mine <= set(Base.metadata.tables)
     with ctx.db.engine.connect() as conn:
@@ -145,7 +145,7 @@ def test_a_running_job_of_another_live_process_is_not_failed_on_postgresql(ctx: 
 
 
 def test_all_or_nothing_work_leaves_nothing_when_the_job_fails(ctx: Any) -> None:
-    from core.models import Role
+    from ccms.models import Role
 
     def work(progress: Any) -> None:
         with ctx.db.session() as s:

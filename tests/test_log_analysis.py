@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from core import audit
-from core.loganalysis import LogFilter, analyse, search
-from core.testing import ADMIN_PASSWORD, ADMIN_USER
+from ccms import audit
+from ccms.loganalysis import LogFilter, analyse, search
+from ccms.testing import ADMIN_PASSWORD, ADMIN_USER
 
 UTC = dt.UTC
 # 2026-12-01 is a Tuesday; 10:00 Beijing time = 02:00 UTC (inside office hours 07:00-20:00)
@@ -197,9 +197,9 @@ def test_screen_shows_flags_with_links_and_needs_permission(lapp: Any, client_fo
 
 def test_logs_and_monitor_need_a_grant_at_the_root_org(make_app: Any) -> None:
     """Logs and monitoring cover the whole platform: a grant on one district does not open them."""
-    from core import seed
-    from core.services import orgs
-    from core.testing import ADMIN_PASSWORD, Client, add_user
+    from ccms import seed
+    from ccms.services import orgs
+    from ccms.testing import ADMIN_PASSWORD, Client, add_user
     app = make_app()
     ctx = app.state.ccms
     with ctx.db.session() as s:

@@ -15,10 +15,10 @@ import httpx
 from conftest import ADMIN_PASSWORD, ADMIN_USER
 from sqlalchemy import func, select
 
-from core import auth, login_guard
-from core.db import utcnow
-from core.models import AuditLog, Person
-from core.testing import CSRF_RE, Client
+from ccms import auth, login_guard
+from ccms.db import utcnow
+from ccms.models import AuditLog, Person
+from ccms.testing import CSRF_RE, Client
 
 A, B, C, D = "203.0.113.7", "198.51.100.2", "192.0.2.44", "192.0.2.45"
 ERROR_RE = re.compile(r'data-testid="login-error">(.*?)</div>', re.DOTALL)
@@ -207,7 +207,7 @@ def test_migration_creates_exactly_the_throttle_table(ctx):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from core.db import Base
+    from ccms.db import Base
     name = login_guard.LoginThrottle.__tablename__
     with ctx.db.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)

@@ -7,8 +7,8 @@ import pytest
 from test_cli import empty_db_url, migrated  # noqa: F401  (fixtures)
 from test_orgs import PASSWORD, make_person, tree  # noqa: F401  (tree: fixture)
 
-from core import auth, password_rules
-from core.config import SecurityPolicy
+from ccms import auth, password_rules
+from ccms.config import SecurityPolicy
 
 COMMON = "常见"
 NAME = "姓名的拼音"
@@ -97,7 +97,7 @@ def test_changing_your_own_password_to_your_name_is_refused(ctx, tree, client_fo
 def test_cli_user_create_refuses_common_and_name_passwords(password, expected, migrated, capsys, monkeypatch):
     from test_cli import cli, count
 
-    from core.models import AuditLog, Person
+    from ccms.models import AuditLog, Person
     before = count(migrated, Person), count(migrated, AuditLog)
     code, out, err = cli(capsys, "user", "create", "--config", str(migrated), "--username", "boss",
                          "--name", "老板", "--admin", "--password-stdin", stdin=password + "\n",

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from test_orgs import PASSWORD, audits, make_person, tree  # noqa: F401  (tree: fixture)
 from test_tokens import admin_id, bearer, new_token
 
-from core.models import ApiToken
+from ccms.models import ApiToken
 
 NEW = "Fresh#Lantern-7319"
 
@@ -85,6 +85,6 @@ def test_deactivated_persons_token_and_sessions_fail(admin, ctx, tree, client_fo
 
 
 def _version(ctx, pid: int) -> int:
-    from core.models import Person
+    from ccms.models import Person
     with ctx.db.session() as s:
         return s.get(Person, pid).version

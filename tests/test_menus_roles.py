@@ -23,14 +23,14 @@ import pytest
 from sqlalchemy import select
 from test_plugins import fixture_plugins  # noqa: F401  (fixture)
 
-from core import demo
-from core.errors import StartupError
-from core.menus import links, route_guard, search_keys
-from core.models import Person
-from core.plugins import discover
-from core.web.user import CurrentUser
-from plugins.command import demo as command_demo
-from plugins.command import demo_cases
+from ccms import demo
+from ccms.errors import StartupError
+from ccms.menus import links, route_guard, search_keys
+from ccms.models import Person
+from ccms.plugin_loader import discover
+from ccms.web.user import CurrentUser
+from ccms.plugins.command import demo as command_demo
+from ccms.plugins.command import demo_cases
 
 PLANNED = ("guidance", "supervision", "evaluation", "exchange", "industry", "public_service", "data_hub")
 # entries narrowed to an audience beyond their page's guard: url -> the entry's own permission
@@ -63,7 +63,7 @@ def menu_links(html: str) -> dict[str, str]:
 
 
 def declared_urls(ctx: Any) -> set[str]:
-    # (表单数据 /forms is added per user by core.builtin when a form is published for them)
+    # (表单数据 /forms is added per user by ccms.builtin when a form is published for them)
     out: set[str] = set()
     for info in ctx.all_infos:
         out |= {m["url"] for m in links(info.menus)}

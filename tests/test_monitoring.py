@@ -13,11 +13,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, update
 
-from core import metrics
-from core.db import utcnow
-from core.flows import timers
-from core.metrics import Heartbeat, MonitorSample
-from core.testing import ADMIN_PASSWORD, ADMIN_USER, Client
+from ccms import metrics
+from ccms.db import utcnow
+from ccms.flows import timers
+from ccms.metrics import Heartbeat, MonitorSample
+from ccms.testing import ADMIN_PASSWORD, ADMIN_USER, Client
 
 TOKEN = "metrics-token-0123456789"
 
@@ -33,8 +33,8 @@ def access_lines(tmp_path: Path) -> list[dict[str, Any]]:
 
 
 def test_tables_match_the_migration(ctx: Any) -> None:
-    import core.models  # noqa: F401
-    from core.db import Base
+    import ccms.models  # noqa: F401
+    from ccms.db import Base
     mine = {Heartbeat.__tablename__, MonitorSample.__tablename__}
     with ctx.db.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -93,11 +93,11 @@ def test_metrics_refused_when_no_token_configured(make_app: Any) -> None:
 def test_metrics_by_route_template_with_state_figures(make_app: Any, tmp_path: Path) -> None:
     app = mon_app(make_app, tmp_path, backup_dir="backups")
     ctx = app.state.ccms
-    from core.backup import create as make_backup
+    from ccms.backup import create as make_backup
     deployment_file = tmp_path / "deploy.toml"
     deployment_file.write_text('profile = "city"\n', encoding="utf-8")
     make_backup(ctx, deployment_file, tmp_path / "backups")
-    from core.jobs import Job
+    from ccms.jobs import Job
     with ctx.db.session() as s:  # a job queued 10 minutes ago and never picked up is late
         s.add(Job(id="late1", kind="test", owner=None, status="queued", done=0,
                   created_at=utcnow() - dt.timedelta(minutes=10)))

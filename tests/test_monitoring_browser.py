@@ -11,10 +11,10 @@ import pytest
 from browserkit import logged_in, settled, shot
 from browserkit import sqlite_only as backend  # noqa: F401
 
-from core import audit
-from core.db import utcnow
-from core.metrics import MonitorSample
-from core.testing import ADMIN_PASSWORD, ADMIN_USER
+from ccms import audit
+from ccms.db import utcnow
+from ccms.metrics import MonitorSample
+from ccms.testing import ADMIN_PASSWORD, ADMIN_USER
 
 pytestmark = pytest.mark.browser
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from conftest import ADMIN_PASSWORD
-from core import auth
-from core.models import Org, Person
+from ccms import auth
+from ccms.models import Org, Person
 from sqlalchemy import select
 
 

@@ -18,9 +18,9 @@ from test_form_records import publish
 from test_orgs import PASSWORD, districts, make_person
 from test_roles import make_role
 
-from core.attachments import Attachment
-from core.forms.fields import ATTACHMENT_REF
-from core.forms.models import FormRecord
+from ccms.attachments import Attachment
+from ccms.forms.fields import ATTACHMENT_REF
+from ccms.forms.models import FormRecord
 
 FORM = "t_site"
 SITE: dict[str, Any] = {

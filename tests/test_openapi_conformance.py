@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 from test_form_records import COMPLAINT, publish
 
-from core.web.routing import MAX_DB_INT
+from ccms.web.routing import MAX_DB_INT
 
 
 def spec(client: Any) -> dict[str, Any]:

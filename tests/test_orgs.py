@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from conftest import Client
-from core import audit
-from core.models import AuditLog, Org
-from core.services import orgs as org_svc
-from core.services import people as people_svc
+from ccms import audit
+from ccms.models import AuditLog, Org
+from ccms.services import orgs as org_svc
+from ccms.services import people as people_svc
 
 ACTOR = audit.Actor(None, "test")
 PASSWORD = "Pass#word-12345"

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from conftest import ADMIN_PASSWORD, ADMIN_USER, Client, login
-from core.db import utcnow
-from core.models import LoginSession, Person
+from ccms.db import utcnow
+from ccms.models import LoginSession, Person
 from test_orgs import PASSWORD, audits, count, make_person, tree  # noqa: F401  (tree: fixture)
 
 GOOD = "Quite#Safe-2024x"
@@ -132,7 +132,7 @@ def test_malformed_json_is_400_and_writes_nothing(admin, ctx, tree, method, path
 
 @pytest.fixture
 def crowd(ctx: Any, tree: dict[str, int]) -> None:
-    from core.services import people as svc
+    from ccms.services import people as svc
     from test_orgs import ACTOR
     with ctx.db.session() as s:  # generated passwords: argon2 hashing once per person is slow enough
         for i in range(23):
@@ -241,7 +241,7 @@ def test_two_admins_editing_through_api_second_gets_409(admin, ctx, tree):
 def test_truly_simultaneous_saves_the_later_flush_is_refused(ctx, tree):
     """Both read version v before either saved: the database's version check stops the second."""
     from sqlalchemy.orm.exc import StaleDataError
-    from core.services import people as svc
+    from ccms.services import people as svc
     from test_orgs import ACTOR
     pid = make_person(ctx, "race", tree["a1"])
     s1, s2 = ctx.db.Session(), ctx.db.Session()

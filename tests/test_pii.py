@@ -17,14 +17,14 @@ from test_form_records import publish
 from test_orgs import PASSWORD, districts, make_person
 from test_roles import make_role
 
-from core import pii
-from core.app import create_app
-from core.cli import main
-from core.config import parse_deployment
-from core.errors import ConfigError
-from core.forms.fields import idcard_check_digit
-from core.models import AuditLog, Person
-from core.services import people as people_svc
+from ccms import pii
+from ccms.app import create_app
+from ccms.cli import main
+from ccms.config import parse_deployment
+from ccms.errors import ConfigError
+from ccms.forms.fields import idcard_check_digit
+from ccms.models import AuditLog, Person
+from ccms.services import people as people_svc
 
 PHONE_A, PHONE_B = "13812345678", "13900001111"
 IDCARD = "11010519900101123" + idcard_check_digit("11010519900101123")
@@ -61,7 +61,7 @@ def person_with_phone(ctx: Any, username: str, org_id: int, phone: str) -> int:
 
 
 def pii_actor() -> Any:
-    from core.audit import Actor
+    from ccms.audit import Actor
     return Actor(None, "test")
 
 
@@ -316,7 +316,7 @@ def test_encrypt_existing_rows_then_rotate_keys(make_app: Any, db_url: str, tmp_
     from test_command_base import city
     from test_command_cases import INSIDE, png
 
-    from plugins.command import cases
+    from ccms.plugins.command import cases
     ctx = make_app().state.ccms  # encryption off: rows are stored as given
     orgs = districts(ctx)
     x = person_with_phone(ctx, "xiao_a", orgs["a"], PHONE_A)
@@ -347,7 +347,7 @@ def test_encrypt_existing_rows_then_rotate_keys(make_app: Any, db_url: str, tmp_
     fresh = create_app(parse_deployment({"profile": "city", "region_code": "320500", "name": "t",
                                          "secret_key": "s3cret-s3cret-s3cret", "database_url": db_url,
                                          "pii": {"key_file": str(keyfile)}})).state.ccms
-    from plugins.command.models import Case
+    from ccms.plugins.command.models import Case
     with fresh.db.session() as s:
         assert s.get(Person, x).phone == PHONE_A and s.get(Case, case_id).reporter_phone == PHONE_B
     fresh.db.dispose()
@@ -447,8 +447,8 @@ def test_migrations_widen_the_columns_for_ciphertext(ctx: Any) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from core.db import Base
-    from plugins.command.models import CommandBase
+    from ccms.db import Base
+    from ccms.plugins.command.models import CommandBase
     with ctx.db.engine.connect() as conn:
         diffs = [*compare_metadata(MigrationContext.configure(conn), Base.metadata),
                  *compare_metadata(MigrationContext.configure(conn), CommandBase.metadata)]
@@ -462,8 +462,8 @@ def test_flow_task_page_and_api_mask_the_records_numbers(ctx: Any, client_for: A
     from flow_engine_kit import flow, open_tasks, person, task
     from flow_engine_kit import publish as publish_flow
 
-    from core.flows import engine
-    from core.forms import records
+    from ccms.flows import engine
+    from ccms.forms import records
     form = {**FORM_DEF, "schema": {**FORM_DEF["schema"], "properties": {
         **FORM_DEF["schema"]["properties"], "opinion": {"type": "string", "title": "意见"}}}}
     publish(ctx, form)

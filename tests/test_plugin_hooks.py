@@ -9,7 +9,7 @@ from test_plugins import fixture_plugins  # noqa: F401  (fixture)
 
 
 def test_menu_items_template_dirs_and_shutdown(make_app, fixture_plugins):  # noqa: F811
-    available = {**__import__("core.plugins").plugins.discover(), **fixture_plugins("fx_hooks")}
+    available = {**__import__("ccms.plugin_loader").plugin_loader.discover(), **fixture_plugins("fx_hooks")}
     app = make_app(available=available, plugins={"enable": ["fx_hooks"]})
     with Client(app) as c:
         assert login(c, ADMIN_USER, ADMIN_PASSWORD).status_code == 303
@@ -22,9 +22,9 @@ def test_menu_items_template_dirs_and_shutdown(make_app, fixture_plugins):  # no
 
 
 def test_dynamic_menu_respects_permissions(make_app, client_for, fixture_plugins):  # noqa: F811
-    from core import auth
-    from core.models import Person
-    available = {**__import__("core.plugins").plugins.discover(), **fixture_plugins("fx_hooks")}
+    from ccms import auth
+    from ccms.models import Person
+    available = {**__import__("ccms.plugin_loader").plugin_loader.discover(), **fixture_plugins("fx_hooks")}
     app = make_app(available=available, plugins={"enable": ["fx_hooks"]})
     ctx = app.state.ccms
     with ctx.db.session() as s:
@@ -38,8 +38,8 @@ def test_dynamic_menu_respects_permissions(make_app, client_for, fixture_plugins
 
 
 def test_plugin_field_type_validates_records(make_app, fixture_plugins):  # noqa: F811
-    from core.api import load_form_definition, record_validator
-    available = {**__import__("core.plugins").plugins.discover(), **fixture_plugins("fx_hooks")}
+    from ccms.api import load_form_definition, record_validator
+    available = {**__import__("ccms.plugin_loader").plugin_loader.discover(), **fixture_plugins("fx_hooks")}
     ctx = make_app(available=available, plugins={"enable": ["fx_hooks"]}).state.ccms
     assert "plate" in ctx.field_types
     definition = load_form_definition({"id": "vehicles", "title": "车辆", "schema": {

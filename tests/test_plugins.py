@@ -18,15 +18,15 @@ import pytest
 from sqlalchemy import create_engine, inspect, select
 
 from conftest import ADMIN_PASSWORD, ADMIN_USER, deployment_data
-from core import migrate
-from core.api import get_settings
-from core.app import create_app
-from core.config import load_deployment, parse_deployment
-from core.errors import StartupError
-from core.models import AuditLog
-from core.plugins import BUILTIN_DIR, PluginInfo, discover, plugin_rows, resolve
-from core.seed import ensure_root_org
-from core.testing import add_user, login_client
+from ccms import migrate
+from ccms.api import get_settings
+from ccms.app import create_app
+from ccms.config import load_deployment, parse_deployment
+from ccms.errors import StartupError
+from ccms.models import AuditLog
+from ccms.plugin_loader import BUILTIN_DIR, PluginInfo, discover, plugin_rows, resolve
+from ccms.seed import ensure_root_org
+from ccms.testing import add_user, login_client
 
 FIXTURES = Path(__file__).parent / "plugin_fixtures"
 NO_DB = "sqlite:///:memory:"  # refusals happen before any connection
@@ -528,7 +528,7 @@ def test_example_notice_in_english(make_app, client_for):
 
 
 def test_example_notice_rows_are_scoped_to_the_users_org_subtree(make_app, client_for):
-    from core.models import Org
+    from ccms.models import Org
     app = make_app(**NOTICE)
     ctx = app.state.ccms
     with ctx.db.session() as s:

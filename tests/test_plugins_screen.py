@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.plugins import PluginInfo, discover
+from ccms.plugin_loader import PluginInfo, discover
 from test_roles import PW, make_person, root_id
 
 

@@ -10,10 +10,10 @@ import jsonschema
 import pytest
 
 from conftest import deployment_data
-from core.app import create_app
-from core.config import parse_deployment
-from core.errors import StartupError
-from core.plugins import BUILTIN_DIR, MANIFEST_SCHEMA_FILE, PROFILES_FILE, discover, load_profiles
+from ccms.app import create_app
+from ccms.config import parse_deployment
+from ccms.errors import StartupError
+from ccms.plugin_loader import BUILTIN_DIR, MANIFEST_SCHEMA_FILE, PROFILES_FILE, discover, load_profiles
 
 REGIONS = {"national": "110000", "province": "320000", "city": "320500", "county": "320506"}
 
@@ -56,7 +56,7 @@ def test_every_builtin_manifest_is_valid_and_named_after_its_folder():
     folders = {p.name for p in BUILTIN_DIR.iterdir() if (p / "plugin.json").exists()}
     assert set(available) == folders
     for pid, info in available.items():
-        assert info.source == "built-in" and info.module_name == f"plugins.{pid}"
+        assert info.source == "built-in" and info.module_name == f"ccms.plugins.{pid}"
         for perm in info.permissions:
             assert perm["name"]["zh-CN"] and perm["name"]["en"]
 

@@ -25,13 +25,13 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from core import demo
-from core.app import create_app
-from core.cli import main
-from core.config import load_deployment
-from core.flows.models import FlowTask
-from plugins.command import demo_cases
-from plugins.command.models import Case
+from ccms import demo
+from ccms.app import create_app
+from ccms.cli import main
+from ccms.config import load_deployment
+from ccms.flows.models import FlowTask
+from ccms.plugins.command import demo_cases
+from ccms.plugins.command.models import Case
 
 HIDDEN = re.compile(r"(?is)<(script|style|code|pre|template|title|textarea|select)\b.*?</\1\s*>|<!--.*?-->")
 TAG = re.compile(r"(?s)<[^>]*>")

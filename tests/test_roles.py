@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from conftest import ADMIN_USER
-from core import auth
-from core.models import AuditLog, Org, Person, Role
+from ccms import auth
+from ccms.models import AuditLog, Org, Person, Role
 
 PW = "Gr1d#Worker-2024"
 

@@ -15,9 +15,9 @@ from test_form_records_web import FORM, setup
 from test_orgs import PASSWORD, make_person
 from test_roles import make_role
 
-from core.forms import records
-from core.forms.saved_filters import SavedFilter
-from core.models import AuditLog
+from ccms.forms import records
+from ccms.forms.saved_filters import SavedFilter
+from ccms.models import AuditLog
 from test_form_records import ADMIN
 
 

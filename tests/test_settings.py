@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core import jsonform
-from core.api import hookimpl
-from core.errors import NotFound
-from core.models import Setting
-from core.plugins import PluginInfo, discover
-from core.services import settings as svc
+from ccms import jsonform
+from ccms.api import hookimpl
+from ccms.errors import NotFound
+from ccms.models import Setting
+from ccms.plugin_loader import PluginInfo, discover
+from ccms.services import settings as svc
 from test_roles import PW, audit_count, audit_entries, make_org, make_person, make_role, root_id
 
 SCHEMA: dict[str, Any] = {

@@ -38,7 +38,7 @@ def test_security_headers_on_every_page(anon):
 
 def test_post_without_csrf_is_refused_and_writes_nothing(admin, ctx):
     from sqlalchemy import func, select
-    from core.models import LoginSession
+    from ccms.models import LoginSession
     with ctx.db.session() as s:
         before = s.scalar(select(func.count()).select_from(LoginSession).where(LoginSession.revoked.is_(True)))
     r = admin.post("/logout", data={})

@@ -18,7 +18,7 @@ def test_deployment_theme_overrides_a_template_by_name(make_app, client_for, tmp
 
 
 def test_named_theme_folder_is_searched_before_default(make_app, client_for, tmp_path, monkeypatch):
-    from core.web import render as render_mod
+    from ccms.web import render as render_mod
     themes = tmp_path / "themes"
     (themes / "default" / "templates").mkdir(parents=True)
     (themes / "default" / "static").mkdir()
@@ -44,7 +44,7 @@ def test_error_pages_are_bilingual(admin):
 
 
 def test_named_theme_static_overrides_but_default_assets_remain(make_app, client_for, tmp_path, monkeypatch):
-    import core.app as app_mod
+    import ccms.app as app_mod
     themes = tmp_path / "themes"
     (themes / "green" / "static").mkdir(parents=True)
     (themes / "green" / "static" / "ccms.css").write_text("body{background:green}", encoding="utf-8")

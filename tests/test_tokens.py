@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from conftest import ADMIN_USER, Client
-from core.db import utcnow
-from core.models import ApiToken, Person
+from ccms.db import utcnow
+from ccms.models import ApiToken, Person
 from test_orgs import PASSWORD, audits, count, make_person, tree  # noqa: F401  (tree: fixture)
 
 

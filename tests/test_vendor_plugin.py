@@ -19,9 +19,9 @@ from typing import Iterator
 import pytest
 
 from conftest import ADMIN_PASSWORD, ADMIN_USER
-from core.errors import ValidationFailed
-from core.plugins import ROOT, discover, plugin_rows, read_manifest
-from core.scaffold import scaffold_plugin
+from ccms.errors import ValidationFailed
+from ccms.plugin_loader import ROOT, discover, plugin_rows, read_manifest
+from ccms.scaffold import scaffold_plugin
 
 SOURCE = "distribution ccms-acme-parking 0.1.0"
 
@@ -64,7 +64,7 @@ def test_scaffold_writes_a_complete_distribution(tmp_path):
     assert [p["id"] for p in manifest["permissions"]] == ["acme_parking.view"]
     assert manifest["menus"][0]["children"][0]["url"] == "/acme_parking"
     assert manifest["forms"] == ["form_defs/acme_parking_record.json"]
-    from core.forms.definition import load_definition  # the forms engine's own check (meta-schema and all)
+    from ccms.forms.definition import load_definition  # the forms engine's own check (meta-schema and all)
     form = load_definition(json.loads((dist / "acme_parking" / "form_defs" / "acme_parking_record.json")
                                       .read_text(encoding="utf-8")), "scaffold")
     assert form.id == "acme_parking_record" and set(form.top_fields) == set(form.schema["properties"])
@@ -77,8 +77,8 @@ def test_scaffold_writes_a_complete_distribution(tmp_path):
     assert "__PLUGIN_ID__" not in (dist / "acme_parking/__init__.py").read_text(encoding="utf-8")
     code = (dist / "acme_parking/__init__.py").read_text(encoding="utf-8")
     compile(code, "acme_parking/__init__.py", "exec")
-    core_imports = [line for line in code.splitlines() if line.startswith(("from core", "import core"))]
-    assert core_imports and all(line.startswith("from core.api import") for line in core_imports)  # the facade only
+    core_imports = [line for line in code.splitlines() if line.startswith(("from ccms", "import ccms"))]
+    assert core_imports and all(line.startswith("from ccms.api import") for line in core_imports)  # the facade only
 
 
 def test_scaffold_titles_and_tiers_are_used(tmp_path):

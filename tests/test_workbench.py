@@ -24,10 +24,10 @@ from test_command_base import COMMUNITY
 from test_command_cases import PW, act, ok, report, world  # noqa: F401 (fixture)
 from test_command_visibility import districts  # noqa: F401 (fixture)
 
-from core.api import utcnow
-from core.flows.models import FlowTask
-from plugins.command import gridnames
-from plugins.command.models import Case, Grid
+from ccms.api import utcnow
+from ccms.flows.models import FlowTask
+from ccms.plugins.command import gridnames
+from ccms.plugins.command.models import Case, Grid
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_leaders_see_todays_figures_of_their_scope(ctx, districts, client_for): 
     w = districts
     gs, wz = w["ids"]["district"], None
     with ctx.db.session() as s:
-        from core.models import Org
+        from ccms.models import Org
         wz = s.scalar(select(Org.id).where(Org.name == "吴中区"))
     person(ctx, "gs_lead", org_id=gs, roles=["command_leader"], role_org=gs)
     person(ctx, "wz_lead", org_id=wz, roles=["command_leader"], role_org=wz)

@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 from test_command_base import COMMUNITY
 from test_command_cases import INSIDE, PW, act, app, ok, report, world  # noqa: F401  (fixtures)
 
-from core.api import utcnow
-from core.flows.models import FlowTask
-from plugins.command.models import Case
+from ccms.api import utcnow
+from ccms.flows.models import FlowTask
+from ccms.plugins.command.models import Case
 
 WIDTHS = {1366: {"width": 1366, "height": 900}, 390: {"width": 390, "height": 844}}
 

@@ -3,15 +3,15 @@ and make-up working days (调休), and deadline arithmetic on them.
 
 For the flow engine (no permission check: deployment-wide reference data)::
 
-    from core.calendar import deadline, working_elapsed
+    from ccms.calendar import deadline, working_elapsed
     due = deadline(session, "default", start, 4, "work_hours")
     used = working_elapsed(session, "default", start, now, "work_hours")   # / 4 -> share of the limit
 
 Units: ``minutes`` (clock minutes), ``work_hours`` (inside office hours of
 working days), ``work_days`` (one day = one day's office hours; see
 :mod:`core.calendar.compute` for the exact rule). A calendar without working
-time raises :class:`core.errors.ValidationFailed` (code
-``calendar_no_working_time``); an unknown id :class:`core.errors.NotFound`.
+time raises :class:`ccms.errors.ValidationFailed` (code
+``calendar_no_working_time``); an unknown id :class:`ccms.errors.NotFound`.
 Writes (audited) are in :mod:`core.calendar.service`.
 """
 

@@ -1,7 +1,7 @@
 """Tables of the working calendar (工作日历): calendars and their day overrides.
 
 They live on core's ``Base`` (migration ``0007_work_calendar``); importing
-:mod:`core.seed` imports this module, so core's metadata includes them.
+:mod:`ccms.seed` imports this module, so core's metadata includes them.
 """
 
 from __future__ import annotations

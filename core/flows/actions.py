@@ -22,11 +22,11 @@ class ActionCall:
 
     ctx: Any
     session: Any
-    instance: Any  # core.flows.models.FlowInstance
+    instance: Any  # ccms.flows.models.FlowInstance
     node_id: str
     params: dict[str, Any] = field(default_factory=dict)
     variables: dict[str, Any] = field(default_factory=dict)  # a copy; return changes instead
-    record: Any = None  # core.forms.models.FormRecord or None
+    record: Any = None  # ccms.forms.models.FormRecord or None
     actor: Any = None  # core.audit.Actor of the step
 
 

@@ -33,11 +33,11 @@ references are refused.
 
 This strict import is the round trip through a modeler (and the API). A
 file drawn in another modeler is imported by the designer through
-:mod:`core.flows.bpmn_draft`, which turns what this module refuses into
+:mod:`ccms.flows.bpmn_draft`, which turns what this module refuses into
 placeholder nodes and notes of an editable draft instead.
 
 The diagram interchange (BPMNDI) we write comes from
-:func:`core.flows.diagram.compute_layout` (left to right); on import the
+:func:`ccms.flows.diagram.compute_layout` (left to right); on import the
 positions are ignored (our diagrams are laid out on the server).
 """
 

@@ -1,6 +1,6 @@
 """BPMN files from other modelers imported as an editable draft (流程设计器 → 导入).
 
-:func:`core.flows.bpmn.import_bpmn` is strict: it takes the subset our
+:func:`ccms.flows.bpmn.import_bpmn` is strict: it takes the subset our
 engine runs and refuses the rest, which is right for a round trip through a
 modeler but wrong for a file drawn elsewhere (Camunda, Signavio, bpmn.io,
 SpiffWorkflow): one script task or one lane made the whole file unusable.
@@ -15,7 +15,7 @@ represented and marks what needs a person:
   and any supported element whose content is outside the subset (a loop, an
   unusable extension). Each keeps its connections, the reason, a suggested
   replacement and the element's XML, so nothing of the file is lost.
-  :func:`core.flows.definition.check_flow` reports every placeholder at
+  :func:`ccms.flows.definition.check_flow` reports every placeholder at
   ``$.nodes[i].type``, so the draft cannot be published (nor an edit of it
   saved as a version) until an administrator turns it into one of our node
   types (or removes it) in the designer;
@@ -33,7 +33,7 @@ executable process that has flow elements is imported, else the first that
 has any; the others are listed in the notes (export each from the modeler as
 its own file to import it). XML bombs, DTDs and external entities are still
 refused by the parser (defusedxml), and anything that cannot be read as
-BPMN is refused with a bilingual :class:`~core.errors.ValidationFailed`
+BPMN is refused with a bilingual :class:`~ccms.errors.ValidationFailed`
 (code ``bpmn_invalid``), never an unexpected exception.
 """
 
@@ -476,7 +476,7 @@ def import_bpmn_draft(xml: str | bytes, flow_id: str = "") -> tuple[dict[str, An
 
     The definition passes the meta-schema (so it can be stored as a draft
     version and edited in the designer) but may hold placeholder nodes and tasks without assignee
-    rules, which :func:`core.flows.definition.check_flow` reports by JSON
+    rules, which :func:`ccms.flows.definition.check_flow` reports by JSON
     path. ``notes`` (also in ``definition["import_notes"]`` when any) list
     what was not carried over. Raises :class:`ValidationFailed` (code
     ``bpmn_invalid``, bilingual) for a file that is not safe or not BPMN.
@@ -509,7 +509,7 @@ def save_imported(session: Any, actor: Any, definition: Mapping[str, Any], *, fi
     """Store an imported definition as the flow's next draft version; ``(flow_id, complete)``.
 
     A complete one (no fault at all) is stored as a JSON import is. An
-    incomplete one is stored too (:func:`core.flows.store.save_incomplete_draft`),
+    incomplete one is stored too (:func:`ccms.flows.store.save_incomplete_draft`),
     its note saying so: the designer opens it with its faults listed by JSON
     path, and publishing refuses it until it is finished (the designer's
     edits then save as a new, complete version). A flow with unsaved designer

@@ -1,8 +1,8 @@
 """Table of flow definition versions (migration ``0005_flow_defs``).
 
-Like :class:`core.forms.models.FormDef`: one row per version of one flow; at
+Like :class:`ccms.forms.models.FormDef`: one row per version of one flow; at
 most one version per flow is ``published`` (the service functions in
-:mod:`core.flows.store` keep it so; a partial unique index makes sure).
+:mod:`ccms.flows.store` keep it so; a partial unique index makes sure).
 Import this module wherever core's metadata must include the table.
 """
 

@@ -57,7 +57,7 @@ TYPE_KEYS: dict[str, frozenset[str]] = {
     "join": frozenset(),
     "subflow": frozenset({"flow"}),
     "end": frozenset({"outcome"}),
-    # a BPMN element with no node type of ours (core.flows.bpmn_draft): kept in the designer's
+    # a BPMN element with no node type of ours (ccms.flows.bpmn_draft): kept in the designer's
     # working copy until an administrator replaces it; never in a version, so never run
     "placeholder": frozenset({"bpmn"}),
 }

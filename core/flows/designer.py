@@ -4,8 +4,8 @@ Each takes a document and returns a *new* one (the input is never mutated)
 whose structure passes the meta-schema, so a malformed edit is refused with
 the JSON path of the fault. Graph and name faults (a node not yet connected,
 a condition naming a field the form lacks) are allowed in the working copy
-and listed by :func:`core.flows.definition.check_flow`; saving a version
-refuses them. The screens in :mod:`core.web.admin_flows` turn form posts
+and listed by :func:`ccms.flows.definition.check_flow`; saving a version
+refuses them. The screens in :mod:`ccms.web.admin_flows` turn form posts
 into these calls.
 """
 

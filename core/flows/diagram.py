@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Iterable, Mapping
 
-from core.i18n import CORE_LOCALES, Catalog
+from ccms.i18n import CORE_LOCALES, Catalog
 
 Point = tuple[float, float]
 
@@ -45,7 +45,7 @@ SIZES: dict[str, tuple[float, float]] = {
     "start": (36, 36), "end": (36, 36),
     "exclusive": (50, 50), "parallel": (50, 50), "join": (50, 50),
     "task": (150, 60), "auto": (150, 60), "subflow": (150, 60),
-    "placeholder": (150, 60),  # a BPMN element awaiting replacement (core.flows.bpmn_draft)
+    "placeholder": (150, 60),  # a BPMN element awaiting replacement (ccms.flows.bpmn_draft)
 }
 DEFAULT_SIZE = (150, 60)
 ROUND_TYPES = {"start", "end"}

@@ -7,7 +7,7 @@
 * 转办 :func:`reassign` — the task goes to another person or department;
 * 督办/催办 :func:`urge` — notify the assignee and record it;
 * 撤回 :func:`withdraw` — the previous actor takes a step back before the next person acted;
-* 返工 is a transition with ``"rework": true`` (see :func:`core.flows.engine.act`).
+* 返工 is a transition with ``"rework": true`` (see :func:`ccms.flows.engine.act`).
 
 An operation must be listed in the node's ``operations``. When its settings
 name an ``approval`` rule, the request creates an approval task

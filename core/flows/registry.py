@@ -11,7 +11,7 @@ A definition whose id an earlier layer defined replaces it (a deliberate
 override); the same id twice in one layer is refused. Every fault stops
 start-up with a :class:`StartupError` naming the layer (plugin), the file and
 the JSON path (``field``). The definitions become published versions in the
-database at ``ccms db upgrade`` / bootstrap (:func:`core.flows.store.sync_from_files`).
+database at ``ccms db upgrade`` / bootstrap (:func:`ccms.flows.store.sync_from_files`).
 """
 
 from __future__ import annotations

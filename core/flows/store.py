@@ -5,7 +5,7 @@ A flow's versions are numbered 1, 2, 3 ... per flow; saving always creates a
 new version (a draft), so running instances never see their definition change
 under them. At most one version per flow is published (new instances start on
 it); publishing another archives the previous one. Every definition is
-checked with :func:`core.flows.definition.load_flow` before anything is
+checked with :func:`ccms.flows.definition.load_flow` before anything is
 written (with the session, so the bound form must be published) — except a
 BPMN file from another modeler, stored as an incomplete draft to finish in
 the designer (:func:`save_incomplete_draft`); :func:`publish` checks every
@@ -109,7 +109,7 @@ def save_draft(session: Session, actor: Actor | None, data: FlowDefinition | Map
 def save_incomplete_draft(session: Session, actor: Actor | None, data: Mapping[str, Any], *, source: str,
                           note: str) -> FlowDef:
     """Store a definition that does not load yet as a draft version — only a BPMN import from another
-    modeler (:mod:`core.flows.bpmn_draft`), to be finished in the designer. Only its structure is
+    modeler (:mod:`ccms.flows.bpmn_draft`), to be finished in the designer. Only its structure is
     checked; :func:`publish` checks it in full and refuses it with the JSON path of each fault, so no
     instance ever runs on it."""
     check_structure(data, source)

@@ -2,13 +2,13 @@
 
 Modules, each usable alone:
 
-* :mod:`core.forms.definition` — load and check one definition (meta-schema,
+* :mod:`ccms.forms.definition` — load and check one definition (meta-schema,
   supported JSON Schema keywords, ``$ref`` cycles, field references);
-* :mod:`core.forms.overlay` — later layers extend a definition without
+* :mod:`ccms.forms.overlay` — later layers extend a definition without
   copying it (add fields, relabel, tighten validation);
-* :mod:`core.forms.registry` — definitions of core, enabled plugins and the
+* :mod:`ccms.forms.registry` — definitions of core, enabled plugins and the
   deployment, in that order;
-* :mod:`core.forms.store` — versions in the database (draft, publish,
+* :mod:`ccms.forms.store` — versions in the database (draft, publish,
   unpublish, diff, export, import) and the record tables
-  (:mod:`core.forms.models`).
+  (:mod:`ccms.forms.models`).
 """

@@ -5,7 +5,7 @@ Delete and restore act on the rows the user may act on and report the others
 one by one (a refusal never stops the rest). "Set field" is all-or-nothing:
 every selected record is checked (permission in its org, validation with the
 published definition) before anything is written; each change writes the
-record's history and audit entry through :func:`core.forms.records.update`.
+record's history and audit entry through :func:`ccms.forms.records.update`.
 A field is offered only when its schema says ``"x-bulk-edit": true`` (or
 ``"x-ccms-bulk-edit": true``) and it is neither hidden nor read-only for the user.
 

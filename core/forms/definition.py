@@ -344,7 +344,7 @@ def _is_group(sub: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
 
 
 def check_expressions(schema: Mapping[str, Any], source: str = "", *, allow_empty: bool = False) -> None:
-    """Every computed field's ``x-ccms-expr`` compiles (core.forms.expr: syntax,
+    """Every computed field's ``x-ccms-expr`` compiles (ccms.forms.expr: syntax,
     allowed constructs, known names and functions) over the names it can see:
     its siblings (a repeating group by its column names) and, inside a group's
     rows, the record's top-level fields. Checked whenever a definition is
@@ -538,7 +538,7 @@ def load_definition(data: Any, source: str = "", *, expressions: str = "check") 
 
     Raises :class:`DefinitionError` (a 422 ``ValidationFailed``) with the JSON
     path of the first fault. Overlays are refused here: apply them to their
-    base with :func:`core.forms.overlay.apply_overlay`. ``expressions``:
+    base with :func:`ccms.forms.overlay.apply_overlay`. ``expressions``:
     ``"check"`` (every computed field's expression compiles), ``"draft"``
     (empty ones allowed: the designer's working copy) or ``"skip"`` (versions
     already stored are read as they are).

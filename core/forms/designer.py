@@ -1,9 +1,9 @@
 """Form designer (表单配置) edits: pure functions over a definition document.
 
 Each function takes a definition dict and returns a *new* dict (the input is
-never mutated) that has passed :func:`core.forms.definition.load_definition`,
+never mutated) that has passed :func:`ccms.forms.definition.load_definition`,
 so a bad edit is refused with the JSON path of the fault before anything is
-saved. The screens in :mod:`core.web.admin_forms` call these and store the
+saved. The screens in :mod:`ccms.web.admin_forms` call these and store the
 result as a new draft version.
 
 Fields are named by their dotted path, as everywhere else in the engine:
@@ -424,7 +424,7 @@ def _rename_layout(items: list[Any], old: str, new: str) -> list[Any]:
 def rename_field(defn: Mapping[str, Any], name: str, new_name: str) -> dict[str, Any]:
     """Give a top-level field a new name and declare the rename (``renames``),
     so records saved under the old name keep displaying under the new one
-    (:func:`core.forms.records.upgrade`). Every setting naming the field follows."""
+    (:func:`ccms.forms.records.upgrade`). Every setting naming the field follows."""
     d = copy.deepcopy(dict(defn))
     node, _key, parts = _locate(d, name)
     new_name = (new_name or "").strip()

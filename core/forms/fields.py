@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable, Mapping
 
-from core.errors import ConfigError
+from ccms.errors import ConfigError
 
 Msg = dict[str, str]
 #: ``label(kind, scope, value) -> text | None`` — names of referenced things (org, person, dictionary entry).
@@ -731,7 +731,7 @@ class ListType(FieldType):
 
 
 class ComputedType(FieldType):
-    """Read-only: ``x-ccms-expr`` (core.forms.expr) computes it; submitted values are ignored."""
+    """Read-only: ``x-ccms-expr`` (ccms.forms.expr) computes it; submitted values are ignored."""
 
     name, label, readonly = "computed", ("计算字段", "Computed"), True
 
@@ -801,7 +801,7 @@ class PhoneType(FieldType):
         return ABSENT if text == "" else text
 
     def mask(self, value: Any) -> str:
-        from core.forms.mask import mask_phone
+        from ccms.forms.mask import mask_phone
         return mask_phone(value)
 
 
@@ -816,7 +816,7 @@ class IdcardType(FieldType):
         return ABSENT if text == "" else text
 
     def mask(self, value: Any) -> str:
-        from core.forms.mask import mask_idcard
+        from ccms.forms.mask import mask_idcard
         return mask_idcard(value)
 
 

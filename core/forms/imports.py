@@ -1,6 +1,6 @@
 """The import screen's file handling (导入): read an XLSX, CSV or JSON upload,
 check it is what its extension says, preview it, keep it until the user
-confirms, then import it all-or-nothing with :func:`core.forms.bulk.import_records`
+confirms, then import it all-or-nothing with :func:`ccms.forms.bulk.import_records`
 in a background job (:mod:`core.jobs`) with progress.
 
 The upload waits in ``core_import_upload`` (the database, so any app process

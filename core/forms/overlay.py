@@ -9,7 +9,7 @@ a plugin's own code can rely on the base form. Anything that would loosen is
 refused with the JSON path of the offending key.
 
 Pure functions over plain dicts; the result is checked again with
-:func:`core.forms.definition.load_definition`.
+:func:`ccms.forms.definition.load_definition`.
 """
 
 from __future__ import annotations

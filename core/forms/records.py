@@ -349,7 +349,7 @@ def _org(session: Session, org_id: Any) -> int:
 
 def _shown_only(definition: FormDefinition, values: Mapping[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
     """Errors of fields a show/hide rule hides right now do not count (a field required
-    only when shown). See core.forms.render.hidden_by_rules."""
+    only when shown). See ccms.forms.render.hidden_by_rules."""
     if not errors or not definition.ui.get("fields"):
         return errors
     from .render import drop_hidden_errors
@@ -427,7 +427,7 @@ def update(session: Session, actor: Actor | None, ctx: Any, form_id: str, record
     """Replace the record's fields with ``data`` (validated with the published
     definition). ``keep``: fields (dotted, at any depth) whose stored values stay
     whatever was sent — hidden or read-only for the user; repeating-group rows
-    are matched by position (rules: :mod:`core.forms.access`). Archived values
+    are matched by position (rules: :mod:`ccms.forms.access`). Archived values
     stay in the row."""
     row = get(session, form_id, record_id)
     _check_version(row, version)

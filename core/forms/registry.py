@@ -9,7 +9,7 @@
 Within a layer, full definitions are read before overlays, each group in file
 name order. A full definition whose id an earlier layer already defined
 replaces it (a deliberate override); an overlay extends it without copying
-(:mod:`core.forms.overlay`); ``extends`` builds on a definition read before.
+(:mod:`ccms.forms.overlay`); ``extends`` builds on a definition read before.
 Every fault stops start-up with a :class:`StartupError` naming the layer
 (plugin), the file and the JSON path (``field``).
 """

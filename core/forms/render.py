@@ -14,10 +14,10 @@ one with ``_remove_row=<group>[i]``: the screen re-renders without saving (no
 script needed). File and image fields (top level, in nested objects and in
 group rows alike) are a plain ``<input type=file>`` posted with the record
 (multipart) plus a ticked checkbox per kept attachment (untick to remove); see
-:mod:`core.web.attachments`.
+:mod:`ccms.web.attachments`.
 
 Person and region fields are htmx pickers (``forms/_widgets.html``, endpoints
-in :mod:`core.web.pickers`): a search box listing people as buttons, and
+in :mod:`ccms.web.pickers`): a search box listing people as buttons, and
 cascading selects province → city → district → street → community.
 
 Layout (``ui.layout``): ``section`` is a fieldset; ``columns`` holds ``column``

@@ -5,7 +5,7 @@ A form's versions are numbered 1, 2, 3 ... per form; saving always creates a
 new version (a draft), so what records were saved with never changes under
 them. At most one version per form is published; publishing another archives
 the previous one, unpublishing archives it. Every definition is checked with
-:func:`core.forms.definition.load_definition` before anything is written.
+:func:`ccms.forms.definition.load_definition` before anything is written.
 """
 
 from __future__ import annotations

@@ -34,10 +34,10 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
-from core.errors import ConfigError
-from core.forms import compose
-from core.forms.expr import Expr, ExprError, compile_expr
-from core.forms.fields import (
+from ccms.errors import ConfigError
+from ccms.forms import compose
+from ccms.forms.expr import Expr, ExprError, compile_expr
+from ccms.forms.fields import (
     ABSENT,
     CoerceError,
     FieldType,
@@ -528,7 +528,7 @@ class RecordValidator:
     def prune(self, data: Any, chosen: Mapping[int, int] | None = None) -> Any:
         """``data`` without values of conditional fields whose condition does not hold
         (``if``/``then``/``else``, ``dependentSchemas``): they are dropped, never stored
-        unvalidated. See :mod:`core.forms.compose`."""
+        unvalidated. See :mod:`ccms.forms.compose`."""
         return compose.prune(self.schema, data, chosen) if self._conditional else data
 
     # -- form posts

@@ -1,6 +1,6 @@
 """A record's values laid out like its form (sections, columns, tabs) for detail pages.
 
-Values are text through :func:`core.forms.widgets.display` (names for people,
+Values are text through :func:`ccms.forms.widgets.display` (names for people,
 orgs and regions — never ids), nested objects as fieldsets, repeating groups
 as tables, attachments as permission-checked links with thumbnails for images,
 at any depth. The caller passes data with hidden fields already removed; names

@@ -1,5 +1,5 @@
 """What the picker templates (``forms/_widgets.html``) need besides the node itself:
-the htmx URLs of :mod:`core.web.pickers` (the form, the field's dotted name and
+the htmx URLs of :mod:`ccms.web.pickers` (the form, the field's dotted name and
 the input's name travel in the query string as ``_form``, ``_field``, ``_name`` —
 underscored so they never meet the input's own name, which htmx sends too) and, for regions, the selects of
 the cascade."""

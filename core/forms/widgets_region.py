@@ -5,7 +5,7 @@ Where the regions come from (both, the dictionary's names first):
 
 * the 数据字典 dictionary ``gbt2260.region`` — seeded once with the deployment's
   province, city and (for a city we know) its districts; in demo mode also the
-  demo city's streets and communities (``core.demo.DISTRICTS``, with
+  demo city's streets and communities (``ccms.demo.DISTRICTS``, with
   illustrative 9- and 12-digit codes). Administrators add streets, communities
   and anything else in 应用维护/数据字典 afterwards (create-only seed: their
   changes survive restarts);
@@ -248,7 +248,7 @@ def _entries(ctx: Any, demo: bool) -> dict[str, str]:
 
 
 def demo_entries(city_code: str) -> dict[str, str]:
-    """The demo city's streets and communities (``core.demo.DISTRICTS``) with illustrative codes:
+    """The demo city's streets and communities (``ccms.demo.DISTRICTS``) with illustrative codes:
     street n of a district is district + ``00n``, its community street + ``001``."""
     from ..demo import DEMO_REGION, DISTRICTS
     if city_code != DEMO_REGION:

@@ -3,7 +3,7 @@
 A service function takes the caller's SQLAlchemy session (so the change and
 its audit entry commit together), the acting :class:`core.audit.Actor` and,
 where it needs deployment knowledge, the app context ``ctx``. Services check
-business rules and raise :mod:`core.errors` types with bilingual messages;
+business rules and raise :mod:`ccms.errors` types with bilingual messages;
 they do not check permissions — the web layer does that with
 ``ctx.require(user, perm, org_id)`` because it knows who is asking and how.
 """

@@ -2,7 +2,7 @@
 
 Dictionaries are deployment-wide reference data, so ``core.dict.view`` /
 ``core.dict.edit`` held in any org domain suffice. Writes go through
-:mod:`core.dictionaries.service`, which audits them.
+:mod:`ccms.dictionaries.service`, which audits them.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ ordinary forms (htmx swaps the editor; everything works without script),
 raw JSON for experts, live validation, diagram, versions, diff, publish,
 export/import.
 
-Edits land in the flow's working copy (:mod:`core.flows.store`: may be
+Edits land in the flow's working copy (:mod:`ccms.flows.store`: may be
 incomplete, its faults listed live); "保存为新版本" checks it in full and stores
 a draft version; publishing makes new instances start on that version.
 """
@@ -206,7 +206,7 @@ def _is_bpmn(filename: str, content: bytes) -> bool:
 @requires(EDIT)
 async def import_action(request: Request) -> Response:
     """A JSON file as :func:`definition_admin.import_action` stores it; a BPMN file from any modeler
-    becomes an editable draft version (:mod:`core.flows.bpmn_draft`) that the designer opens with
+    becomes an editable draft version (:mod:`ccms.flows.bpmn_draft`) that the designer opens with
     its placeholders and missing assignee rules listed; publishing refuses it until it is finished."""
     from ..flows.bpmn_draft import import_bpmn_draft, save_imported
 

@@ -1,9 +1,9 @@
 """应用维护 → 表单配置: the form designer (htmx screens) and the form-definition JSON API.
 
 Every change in the designer is applied to the newest version of the form by
-a pure function of :mod:`core.forms.designer` (checked by ``load_definition``,
+a pure function of :mod:`ccms.forms.designer` (checked by ``load_definition``,
 so a fault is refused with its JSON path, shown here as the field's name) and
-stored as a new draft through :mod:`core.forms.store`, which audits it.
+stored as a new draft through :mod:`ccms.forms.store`, which audits it.
 Optimistic lock: each editor form carries ``base``, the version it showed;
 when someone saved a newer version meanwhile the change is refused (409).
 Definitions are deployment-wide, so ``core.form.view`` / ``core.form.edit``

@@ -3,7 +3,7 @@
 Every endpoint checks its permission twice: ``@requires`` (held anywhere) and
 ``ctx.require(user, perm, org_id)`` for the org concerned, so an
 administrator granted at a district sees and edits only that subtree.
-Writes go through :mod:`core.services.orgs`, which audits them.
+Writes go through :mod:`ccms.services.orgs`, which audits them.
 """
 
 from __future__ import annotations

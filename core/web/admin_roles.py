@@ -6,7 +6,7 @@ buttons), ``/admin/grants`` (every grant, filterable; the grant form) and
 ``/admin/people/{id}/grants`` (a person's grants and a form to grant a role
 in an org, linked from the person's page).
 
-Writes go through :mod:`core.services.roles`, which audits them and applies
+Writes go through :mod:`ccms.services.roles`, which audits them and applies
 the privilege escalation guard with ``by=<the requesting user>``.
 """
 

@@ -5,7 +5,7 @@ Everyone logged in has an inbox: what a person may see is decided per object,
 not by a permission. A task or instance is visible to whoever takes part in
 it (initiator, assignee, candidate, completer) and to holders of
 ``core.flow.view`` in the instance's org; acting is decided by the engine
-(:mod:`core.flows.engine`), which refuses with 403/409/422 before writing.
+(:mod:`ccms.flows.engine`), which refuses with 403/409/422 before writing.
 Every step is one transaction (engine + history + audit), one request each.
 """
 

@@ -2,7 +2,7 @@
 widget as a form's person field) or a department (a select over the org tree).
 
 The task page's 转办 form posts ids (``to_person``, ``to_org``); the operation
-itself (:func:`core.flows.operations.reassign`) checks them again, so an
+itself (:func:`ccms.flows.operations.reassign`) checks them again, so an
 unknown or inactive person or department is refused inline with nothing
 changed, whatever was posted.
 

@@ -1,6 +1,6 @@
 """表单数据 list extras: saved filters, bulk actions and the import screen.
 
-The list page itself lives in :mod:`core.web.forms_records`; it asks
+The list page itself lives in :mod:`ccms.web.forms_records`; it asks
 :func:`list_extras` for what this module adds (the saved-filter menu, a notice
 when a saved filter named a field the form no longer offers, the bulk menu,
 the import link). Permissions are the form's own (``form.<id>.list|delete|

@@ -1,11 +1,11 @@
 """表单数据: generated screens and JSON API for the records of every published form.
 
 Permissions are per form (``form.<id>.list|read|create|update|delete|export``,
-see :mod:`core.forms.access`) and checked within the record's org domain; the
+see :mod:`ccms.forms.access`) and checked within the record's org domain; the
 list shows only records whose org lies in a subtree where the user may list.
 Field permissions apply everywhere: hidden fields never reach a page, a JSON
 answer, an export or the history; read-only ones keep their stored values.
-Writes go through :mod:`core.forms.records` (audited, optimistic locking).
+Writes go through :mod:`ccms.forms.records` (audited, optimistic locking).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """工作台: the home page of every signed-in person.
 
 The page is made of panels from the ``ccms_dashboard_panels`` hook (core's
-own through :mod:`core.builtin`, plugins' alongside), each of a kind the home
+own through :mod:`ccms.builtin`, plugins' alongside), each of a kind the home
 template knows how to draw (``counts``, ``figures``, ``tasks``, ``notices``;
-see the hook's contract in :mod:`core.hookspecs`). Core gives everyone their
+see the hook's contract in :mod:`ccms.hookspecs`). Core gives everyone their
 task counts (待办, 即将超期, 超期, 今日新增), their next tasks and their notices;
 plugins add what their roles need (the command plugin: the day's key figures
 for leaders).

@@ -20,14 +20,14 @@
 * ``gridnames.py``     — grid names for people instead of 14-digit codes.
 
 The classification itself is core's 数据字典 (``gbt30428.component`` /
-``gbt30428.event``), read through :mod:`core.api`.
+``gbt30428.event``), read through :mod:`ccms.api`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from core.api import hookimpl, placeholder_routes
+from ccms.api import hookimpl, placeholder_routes
 
 from . import (
     case_screens,

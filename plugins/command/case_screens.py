@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from starlette.datastructures import UploadFile
 
-from core.api import (
+from ccms.api import (
     CcmsError,
     Forbidden,
     HTMLResponse,

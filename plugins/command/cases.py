@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import event, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from core.api import (
+from ccms.api import (
     Actor,
     Conflict,
     NotFound,
@@ -431,7 +431,7 @@ def _task_for(session: Session, case: Case, actor: Actor, action: str | None, ta
               kinds: tuple[str, ...] = ("node",)) -> Any:
     """The live task of the case the actor works on: the given one, else one they may act on
     whose node offers ``action``; else (so the engine explains why) any live task with it."""
-    from core.api import flow_may_act
+    from ccms.api import flow_may_act
     if case.instance_id is None:
         raise Conflict("该案件没有流程", "the case has no flow instance", code="no_instance")
     tasks = [t for t in flow_tasks(session, case.instance_id, live=True) if t.kind in kinds]
@@ -620,7 +620,7 @@ def decide(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, app
            task_id: Any = None, due_at: Any = None, viewer: Any = None) -> Case:
     """An approver's decision on a pending operation of the case."""
     case = _case_of(ctx, session, case_id, viewer)
-    from core.api import flow_may_act
+    from ccms.api import flow_may_act
     if task_id in (None, ""):
         tasks = [t for t in flow_tasks(session, case.instance_id, live=True) if t.kind == "approval"]
         mine = [t for t in tasks if flow_may_act(session, t, actor.id)]

@@ -18,7 +18,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.api import (
+from ccms.api import (
     CcmsError, DictEntry, PluginContext, ValidationFailed, dict_entries, field_error, get_settings, org_info,
     org_region_codes,
 )

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.api import Actor, NotFound, PluginContext, ValidationFailed, audit_record, check_version, utcnow, validate
+from ccms.api import Actor, NotFound, PluginContext, ValidationFailed, audit_record, check_version, utcnow, validate
 
 from . import grids
 from .common import (

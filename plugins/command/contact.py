@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.api import org_info, pii_may_unmask, pii_shown
+from ccms.api import org_info, pii_may_unmask, pii_shown
 
 from .models import Case
 

@@ -1,4 +1,4 @@
-"""Demo base data for ``ccms demo``: a small city around 苏州 (see core.demo).
+"""Demo base data for ``ccms demo``: a small city around 苏州 (see ccms.demo).
 
 Each of the six demo communities gets a 6 × 6 tessellation of roughly
 100 m × 100 m grids (216 grids in all): a lattice whose inner nodes are
@@ -17,7 +17,7 @@ them (two rows of grids per road), which gives cases and door plates
 addresses such as 姑苏区平江街道平江路37号门前.
 
 Progress: ``session.info["ccms_demo_progress"]`` (set by ``ccms demo``, see
-core.demo) is called once per step with a count.
+ccms.demo) is called once per step with a count.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from shapely.geometry import Polygon
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from core.api import Actor, utcnow
+from ccms.api import Actor, utcnow
 
 from . import geo
 from .common import Classes, take_serials
@@ -58,7 +58,7 @@ def to_lonlat(x: float, y: float) -> tuple[float, float]:
     return CITY_ORIGIN[0] + x / kx, CITY_ORIGIN[1] + y / ky
 
 
-# district key, area code, origin (lon, lat) of its first community; streets as in core.demo
+# district key, area code, origin (lon, lat) of its first community; streets as in ccms.demo
 DISTRICTS = [(key, area, to_lonlat(*xy)) for key, area, xy in DISTRICT_PLACES]
 STREET_NAMES = {"gusu": ["平江街道", "沧浪街道"], "wuzhong": ["长桥街道", "越溪街道"], "xiangcheng": ["元和街道", "黄桥街道"]}
 DISTRICT_NAMES = {"gusu": "姑苏区", "wuzhong": "吴中区", "xiangcheng": "相城区"}
@@ -137,7 +137,7 @@ class Addresses:
 
 
 def seed_demo(ctx: Any, session: Session, orgs: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """Seed when ``orgs`` is core.demo's city (its districts and streets); otherwise do nothing."""
+    """Seed when ``orgs`` is ccms.demo's city (its districts and streets); otherwise do nothing."""
     if not all(f"street.{key}.{n}" in orgs for key, _a, _o in DISTRICTS for n in (1, 2)):
         return
     say = progress(session)

@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
-from core.api import Actor, attachment_save, calendar_get, demo_person, flow_models, utcnow
+from ccms.api import Actor, attachment_save, calendar_get, demo_person, flow_models, utcnow
 
 from . import cases
 from .common import Classes

@@ -63,7 +63,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from core.api import ValidationFailed, field_error
+from ccms.api import ValidationFailed, field_error
 
 from . import stats
 from .models import Grid

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from core.api import (
+from ccms.api import (
     JSONResponse,
     Request,
     Response,

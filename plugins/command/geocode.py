@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from core.api import Actor, NotFound, PluginContext, audit_record, check_version, utcnow, validate
+from ccms.api import Actor, NotFound, PluginContext, audit_record, check_version, utcnow, validate
 
 from . import grids
 from .common import RowError, bad, parse_float, read_rows, refused, settings, take_serials

@@ -29,7 +29,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.api import Actor, NotFound, PluginContext, ValidationFailed, audit_record, check_version, validate
+from ccms.api import Actor, NotFound, PluginContext, ValidationFailed, audit_record, check_version, validate
 
 from . import geo
 from .common import AREA_CODE_RE, RowError, area_codes, bad, org_info, refused, settings
@@ -364,7 +364,7 @@ SUPERVISOR_ROLE = "command_supervisor"
 
 
 def _supervisor_rows(ctx: PluginContext, session: Session) -> list[tuple[int, str, str]]:
-    from core.models import Person  # no facade for person names yet
+    from ccms.models import Person  # no facade for person names yet
 
     ids = {p for p, _o in ctx.authz.people_with_role(SUPERVISOR_ROLE)}
     if not ids:

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from core.api import Request, allow_images_from
+from ccms.api import Request, allow_images_from
 
 from . import geo, stats
 from .common import Classes, settings

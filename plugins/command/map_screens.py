@@ -36,7 +36,7 @@ from urllib.parse import urlencode
 from sqlalchemy import ColumnElement, Table, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from core.api import (
+from ccms.api import (
     JSONResponse, NotFound, Request, Response, Route, UTCDateTime, ValidationFailed, api_doc, ctx_of, field_error,
     org_names, render, requires, user_of, utcnow,
 )

@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.api import Actor, NotFound, ValidationFailed, audit_record, check_version, validate
+from ccms.api import Actor, NotFound, ValidationFailed, audit_record, check_version, validate
 
 from . import grids
 from .common import (

@@ -17,7 +17,7 @@ from sqlalchemy import (JSON, Boolean, Float, ForeignKey, Index, Integer, LargeB
                         text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.api import PiiString, UTCDateTime, utcnow
+from ccms.api import PiiString, UTCDateTime, utcnow
 
 
 class CommandBase(DeclarativeBase):

@@ -8,7 +8,7 @@ the list (htmx ``#list`` fragment, search, paging), the edit form (inline
 errors, input kept, version for optimistic locking), the import and the
 XLSX export are generated from it.
 
-Imports run as background jobs (``core.api.start_job``): the file is kept in
+Imports run as background jobs (``ccms.api.start_job``): the file is kept in
 ``command_import``; the import page follows the job and then shows the
 report per row/feature, with "skip the bad rows and import the rest".
 """
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.datastructures import UploadFile
 
-from core.api import (
+from ccms.api import (
     CcmsError, Conflict, JSONResponse, NotFound, RedirectResponse, Request, Response, Route, ValidationFailed,
     actor_of, api_doc, ctx_of, form_data, org_info, render, requires, start_job, user_of,
 )
@@ -303,7 +303,7 @@ REGIONS = Resource(
 
 def _supervisor_names(s: Session, ids: set[int]) -> dict[int, str]:
     """Names of grid supervisors (whether or not still active: the list shows who is assigned)."""
-    from core.models import Person  # no facade for person names yet
+    from ccms.models import Person  # no facade for person names yet
 
     if not ids:
         return {}
@@ -766,7 +766,7 @@ async def export_geojson(request: Request) -> Response:
 # --- imports (background jobs) ---------------------------------------------------------------------
 
 def _run_import(ctx: Any, import_id: int, skip_bad: bool, user_name: str, user_id: int | None) -> Callable[..., Any]:
-    from core.api import Actor
+    from ccms.api import Actor
 
     def work(progress: Callable[..., None]) -> dict[str, Any]:
         actor = Actor(user_id, user_name)
@@ -1012,7 +1012,7 @@ async def api_validate_ident(request: Request) -> Response:
 
 @requires(EDIT)
 async def api_component_create(request: Request) -> Response:
-    from core.api import json_body
+    from ccms.api import json_body
     ctx = ctx_of(request)
     body = await json_body(request, components.ComponentIn)
     with ctx.db.session() as s:

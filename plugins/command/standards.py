@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.api import Actor, NotFound, ValidationFailed, audit_record, check_version, validate
+from ccms.api import Actor, NotFound, ValidationFailed, audit_record, check_version, validate
 
 from .common import (
     Classes, RowError, bad, dept_lookup, dept_problem, parse_float, read_rows, refused, resolve_dept, split_class,

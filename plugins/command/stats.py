@@ -60,7 +60,7 @@ from sqlalchemy import (ARRAY, ColumnElement, Integer, Table, and_, any_, bindpa
                         select, text, true, union)
 from sqlalchemy.orm import Session
 
-from core.api import UTCDateTime, ValidationFailed, field_error, org_info
+from ccms.api import UTCDateTime, ValidationFailed, field_error, org_info
 
 from .models import Case, Region
 

@@ -21,12 +21,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.api import (
+from ccms.api import (
     JSONResponse, Request, Response, Route, ValidationFailed, api_doc, ctx_of, dict_entries, org_info, org_names,
     render, requires, user_of,
 )
 
-from core.api import charts
+from ccms.api import charts
 
 from . import stats
 from .common import XLSX_TYPE, xlsx_bytes
@@ -90,7 +90,7 @@ def scope_label(ctx: Any, session: Session, scope: stats.Scope) -> str:
 # --- labels -------------------------------------------------------------------------------------
 
 def _person_names(session: Session, ids: list[int]) -> dict[int, str]:
-    from core.models import Person  # no facade for person names yet (see the report)
+    from ccms.models import Person  # no facade for person names yet (see the report)
     if not ids:
         return {}
     return dict(session.execute(select(Person.id, Person.display_name).where(Person.id.in_(ids))).all())
@@ -141,7 +141,7 @@ def labeller(ctx: Any, session: Session) -> Any:
     return labels
 
 
-# --- charts (specs for static/charts.js: core.charts) -------------------------------------------
+# --- charts (specs for static/charts.js: ccms.charts) -------------------------------------------
 
 def bar_chart(ctx: Any, rows: list[stats.Row], measure: str, title: str, link: Any = None,
               integer: bool = True) -> dict[str, Any]:

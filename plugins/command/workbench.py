@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.api import utcnow
+from ccms.api import utcnow
 
 from . import stats
 from .models import Case

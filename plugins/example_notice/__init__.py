@@ -11,7 +11,7 @@ Read this folder top to bottom to see the whole plugin contract:
 * ``templates/``, ``locales/`` — its templates and zh-CN/en texts;
 * this file        — the hook implementations, and nothing else.
 
-A plugin imports :mod:`core.api` only. Enable it on any tier with
+A plugin imports :mod:`ccms.api` only. Enable it on any tier with
 ``[plugins] enable = ["example_notice"]`` in the deployment file.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.api import Actor, get_settings, hookimpl
+from ccms.api import Actor, get_settings, hookimpl
 
 from . import screens
 from .service import create_notice, list_notices

@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.api import UTCDateTime, utcnow
+from ccms.api import UTCDateTime, utcnow
 
 
 class NoticeBase(DeclarativeBase):

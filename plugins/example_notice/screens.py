@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from core.api import (
+from ccms.api import (
     JSONResponse, RedirectResponse, Request, Response, Route, ValidationFailed, actor_of, api_doc, ctx_of,
     form_data, json_body, org_names, render, requires, user_of,
 )

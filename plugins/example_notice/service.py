@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.api import Actor, CurrentUser, PluginContext, ValidationFailed, audit_record, org_names, org_scope, validate
+from ccms.api import Actor, CurrentUser, PluginContext, ValidationFailed, audit_record, org_names, org_scope, validate
 
 from .models import NoticeItem
 

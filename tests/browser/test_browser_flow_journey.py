@@ -19,7 +19,7 @@ from browserkit import menu_click, settled, shot
 from browserkit import sqlite_only as backend  # noqa: F401  (SQLite only)
 from flow_engine_kit import person
 
-from core.testing import ADMIN_PASSWORD, ADMIN_USER
+from ccms.testing import ADMIN_PASSWORD, ADMIN_USER
 
 PW = "x-Secret-123456"
 FLOW = "leave3"

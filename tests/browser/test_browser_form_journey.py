@@ -21,7 +21,7 @@ from browserkit import menu_click, shot
 from browserkit import sqlite_only as backend  # noqa: F401  (SQLite only)
 from PIL import Image
 
-from core.testing import ADMIN_PASSWORD, ADMIN_USER, add_user
+from ccms.testing import ADMIN_PASSWORD, ADMIN_USER, add_user
 
 FORM = "manhole_check"
 

@@ -14,7 +14,7 @@ from conftest import ADMIN_PASSWORD, ADMIN_USER
 from test_form_records import publish
 from test_orgs import districts, make_person
 
-from core.forms import widgets_region as regions
+from ccms.forms import widgets_region as regions
 
 FORM = "t_dispatch"
 DISPATCH: dict[str, Any] = {

@@ -19,7 +19,7 @@ from browserkit import LiveServer, logged_in, shot
 from browserkit import sqlite_only as backend  # noqa: F401  (fixture)
 from test_menus_roles import AUDIENCE, _user, app, declared_urls, demo_city  # noqa: F401  (fixtures)
 
-from core.menus import search_keys
+from ccms.menus import search_keys
 
 DESKTOP, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 

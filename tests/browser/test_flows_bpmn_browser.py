@@ -9,8 +9,8 @@ from typing import Any
 from browserkit import logged_in, shot
 from browserkit import sqlite_only as backend  # noqa: F401  (SQLite only)
 
-from core.flows.bpmn import BPMN_NS
-from core.testing import ADMIN_PASSWORD, ADMIN_USER
+from ccms.flows.bpmn import BPMN_NS
+from ccms.testing import ADMIN_PASSWORD, ADMIN_USER
 
 # a 市容 permit drawn in another modeler: a lane, a user task without assignee rule, a script task,
 # a message wait and an untyped task

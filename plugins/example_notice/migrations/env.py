@@ -1,3 +1,3 @@
-from core.migrate import run_env
+from ccms.migrate import run_env
 
 run_env()

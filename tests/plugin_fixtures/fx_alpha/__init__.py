@@ -1,7 +1,7 @@
 """Fixture: a page behind its permission, a home panel and a start-up hook
 that records which deployment started it (to prove per-app hook managers)."""
 
-from core.api import HTMLResponse, Request, Response, Route, hookimpl, requires
+from ccms.api import HTMLResponse, Request, Response, Route, hookimpl, requires
 
 STARTED: list[str] = []
 

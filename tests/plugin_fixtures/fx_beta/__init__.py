@@ -1,4 +1,4 @@
-from core.api import hookimpl
+from ccms.api import hookimpl
 
 
 @hookimpl

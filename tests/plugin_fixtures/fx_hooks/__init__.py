@@ -3,7 +3,7 @@ extra template folder, and a shut-down hook."""
 
 from pathlib import Path
 
-from core.api import Request, Response, Route, hookimpl, render, requires
+from ccms.api import Request, Response, Route, hookimpl, render, requires
 
 STOPPED: list[str] = []
 
@@ -38,7 +38,7 @@ def ccms_shutdown(ctx):
     STOPPED.append(ctx.deployment.identity)
 
 
-from core.forms.fields import FieldType  # noqa: E402
+from ccms.forms.fields import FieldType  # noqa: E402
 
 
 class PlateNumber(FieldType):

@@ -151,7 +151,7 @@ def discover(builtin_dir: Path | None = BUILTIN_DIR, use_entry_points: bool = Tr
     """Find every available plugin (enabled or not). Imports no plugin code."""
     found: dict[str, PluginInfo] = {}
     if builtin_dir is not None and builtin_dir.is_dir():
-        package = builtin_dir.name if builtin_dir == BUILTIN_DIR else None
+        package = "ccms.plugins" if builtin_dir == BUILTIN_DIR else None  # setup.py installs plugins/ there
         for folder in sorted(p for p in builtin_dir.iterdir() if (p / "plugin.json").exists()):
             manifest = read_manifest(folder / "plugin.json", expected_id=folder.name)
             module_name = f"{package}.{folder.name}" if package else folder.name
@@ -287,7 +287,7 @@ def make_manager(plugins: list[PluginInfo], core_modules: Iterable[ModuleType] =
 
 def _check_hook_names(pm: pluggy.PluginManager, info: PluginInfo, module: ModuleType, file: str) -> None:
     """Refuse a misspelt hook: every ``ccms_*`` function and every ``@hookimpl``
-    must name a hook of :mod:`core.hookspecs` (pluggy alone would ignore an
+    must name a hook of :mod:`ccms.hookspecs` (pluggy alone would ignore an
     unmarked one and only complain late about a marked one)."""
     known = {n for n in dir(hookspecs) if n.startswith("ccms_")}
     for attr in sorted(dir(module)):
