@@ -1,6 +1,6 @@
 """Permission checks: casbin RBAC with org domains, answered from an in-memory index.
 
-The model lives in ``rbac/model.conf`` (requests ``("u:<person>", "o:<org>",
+The model lives in ``core/rbac/model.conf`` (requests ``("u:<person>", "o:<org>",
 perm)``; ``p = role, perm`` with ``"*"`` for all; ``g = "u:<person>", role,
 "o:<org>"`` where a grant covers the org's whole subtree). casbin's own
 ``Enforcer`` is the reference semantics, but a plain ``enforce`` walks every
@@ -41,7 +41,7 @@ from .db import Database
 from .errors import ValidationFailed
 from .models import AuthzState, CasbinRule, Org
 
-MODEL_PATH = Path(__file__).resolve().parent.parent / "rbac" / "model.conf"
+MODEL_PATH = Path(__file__).resolve().parent / "rbac" / "model.conf"
 
 ALL = "*"
 _SUB = "u:"

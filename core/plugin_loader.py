@@ -30,7 +30,18 @@ from .errors import StartupError
 
 ENTRY_POINT_GROUP = "ccms.plugins"
 ROOT = Path(__file__).resolve().parent.parent
-BUILTIN_DIR = ROOT / "plugins"
+
+
+def _builtin_dir() -> Path:
+    """Where the package ``ccms.plugins`` lives: ``plugins/`` of a source tree
+    (editable install) or ``ccms/plugins/`` of an installed wheel."""
+    spec = importlib.util.find_spec("ccms.plugins")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return Path(__file__).resolve().parent / "plugins"  # not installed: an empty place, no built-in plugins
+
+
+BUILTIN_DIR = _builtin_dir()
 PROFILES_FILE = Path(__file__).parent / "profiles.json"
 MANIFEST_SCHEMA_FILE = Path(__file__).parent / "schemas" / "plugin.schema.json"
 

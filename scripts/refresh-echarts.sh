@@ -7,7 +7,7 @@
 set -euo pipefail
 ECHARTS_VERSION="${ECHARTS_VERSION:-6.1.0}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
-dest="$here/themes/default/static/vendor/echarts"
+dest="$here/core/themes/default/static/vendor/echarts"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && npm pack "echarts@${ECHARTS_VERSION}" --silent >/dev/null && tar xzf echarts-*.tgz)

@@ -4,7 +4,7 @@
 set -euo pipefail
 HTMX_VERSION="${HTMX_VERSION:-2.0.11}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
-dest="$here/themes/default/static/vendor/htmx"
+dest="$here/core/themes/default/static/vendor/htmx"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && npm pack "htmx.org@${HTMX_VERSION}" --silent >/dev/null && tar xzf htmx.org-*.tgz)

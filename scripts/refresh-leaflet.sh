@@ -7,7 +7,7 @@ set -euo pipefail
 LEAFLET_VERSION="${LEAFLET_VERSION:-1.9.4}"          # BSD-2-Clause
 MARKERCLUSTER_VERSION="${MARKERCLUSTER_VERSION:-1.5.3}"  # MIT; 1.x is the classic (non-module) build for Leaflet 1.x
 here="$(cd "$(dirname "$0")/.." && pwd)"
-vendor="$here/themes/default/static/vendor"
+vendor="$here/core/themes/default/static/vendor"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 

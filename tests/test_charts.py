@@ -51,7 +51,7 @@ def test_rows_may_be_objects_and_fields_callables():
 
 
 def test_the_template_embeds_the_spec_in_an_attribute_that_markup_cannot_escape():
-    folder = Path(charts.__file__).resolve().parents[1] / "themes" / "default" / "templates"
+    folder = Path(charts.__file__).resolve().parent / "themes" / "default" / "templates"
     env = Environment(loader=FileSystemLoader(str(folder)), autoescape=True)
     macro = env.from_string('{% from "_chart.html" import chart %}{{ chart(spec, "c1") }}')
     evil = "'></div><script>alert(1)</script>"

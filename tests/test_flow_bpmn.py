@@ -28,7 +28,7 @@ def example(name: str) -> dict:
 
 
 DEFINITIONS = {"case_loop": example("case_loop"), "joint_review": example("joint_review"),
-               "simple_approval": json.loads((ROOT / "flow_defs" / "simple_approval.json").read_text(encoding="utf-8"))}
+               "simple_approval": json.loads((ROOT / "core" / "flow_defs" / "simple_approval.json").read_text(encoding="utf-8"))}
 
 
 def wrap(process_body: str, extra_ns: str = "", root_extra: str = "") -> str:

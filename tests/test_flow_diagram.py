@@ -154,7 +154,7 @@ def test_current_node_and_states_become_css_classes_defined_in_flows_css():
     assert "state-done" in node_group(root, "collect").get("class").split()
     assert "state-waiting" in node_group(root, "feedback").get("class").split()
     assert "current" not in node_group(root, "collect").get("class").split()
-    css = (ROOT / "themes" / "default" / "static" / "flows.css").read_text(encoding="utf-8")
+    css = (ROOT / "core" / "themes" / "default" / "static" / "flows.css").read_text(encoding="utf-8")
     for cls in (".state-done", ".state-active", ".state-waiting", ".current", ".fd-back", ".fd-edge-label",
                 ".flow-diagram"):
         assert cls in css, cls

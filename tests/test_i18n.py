@@ -23,7 +23,7 @@ def _catalog_folders() -> list[Path]:
 
 def _used_keys() -> dict[str, str]:
     used: dict[str, str] = {}
-    files = list((ROOT / "themes").rglob("*.html")) + list((ROOT / "plugins").rglob("*.html"))
+    files = list((ROOT / "core").rglob("*.html")) + list((ROOT / "plugins").rglob("*.html"))
     files += list((ROOT / "core").rglob("*.py")) + list((ROOT / "plugins").rglob("*.py"))
     for f in files:
         text = f.read_text(encoding="utf-8")

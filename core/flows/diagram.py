@@ -2,7 +2,7 @@
 
 Why on the server: the designer and an instance's page show the same picture
 without any JavaScript (CSP: ``script-src 'self'``), and the picture is
-styled only through CSS classes (``themes/default/static/flows.css``) because
+styled only through CSS classes (``core/themes/default/static/flows.css``) because
 ``style`` attributes are refused too. Shapes carry plain presentation
 attributes (``fill``/``stroke``) as a fallback so a downloaded SVG is still
 readable; the stylesheet overrides them.

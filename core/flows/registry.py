@@ -1,6 +1,6 @@
 """The flow definitions of one deployment, from its three layers in order.
 
-1. core: ``flow_defs/*.json`` in the repository root (``meta-schema.json``
+1. core: ``flow_defs/*.json`` shipped in the ccms package (``meta-schema.json``
    excepted);
 2. enabled plugins, in dependency order: the files their ``plugin.json``
    lists under ``flows`` (relative to the plugin folder), or, when it lists

@@ -32,7 +32,7 @@ from jsonschema.exceptions import best_match
 
 from ..errors import ValidationFailed
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # the ccms package: form_defs/ and flow_defs/ are its package data
 META_SCHEMA_FILE = ROOT / "form_defs" / "meta-schema.json"
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 

@@ -1,6 +1,6 @@
 """The form definitions of one deployment, from its three layers in order.
 
-1. core: ``form_defs/*.json`` in the repository root (``meta-schema.json``
+1. core: ``form_defs/*.json`` shipped in the ccms package (``meta-schema.json``
    excepted);
 2. enabled plugins, in dependency order: the files their ``plugin.json``
    lists under ``forms`` (relative to the plugin folder);

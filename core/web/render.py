@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse
 if TYPE_CHECKING:
     from ..app import App
 
-THEMES_DIR = Path(__file__).resolve().parent.parent.parent / "themes"
+THEMES_DIR = Path(__file__).resolve().parent.parent / "themes"  # package data of ccms
 
 
 def template_dirs(ctx: "App") -> list[Path]:
