@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import jsonschema
 import pluggy
 
-from . import hookspecs
+from . import contract, hookspecs
 from .errors import StartupError
 
 ENTRY_POINT_GROUP = "ccms.plugins"
@@ -134,6 +134,7 @@ def read_manifest(path: Path, expected_id: str | None = None) -> dict[str, Any]:
         raise StartupError(f"插件 id 与所在目录名不一致: {data['id']} ≠ {expected_id}",
                            f"plugin id does not match its folder name: {data['id']} != {expected_id}",
                            plugin=expected_id, file=str(path), field="id")
+    contract.parse_requirement(data, data["id"], path)  # a malformed requires_ccms, even if never enabled
     return data
 
 
@@ -227,6 +228,7 @@ def resolve(available: dict[str, PluginInfo], profile: str, tier: str, enable: I
     wanted += [p for p in enable if p not in wanted and p not in disable]
     chosen = {pid: available[pid] for pid in wanted}
     for info in chosen.values():
+        contract.check_requirement(info.manifest, info.id, info.manifest_file)
         if tier not in info.tiers:
             raise StartupError(f"插件 {info.id} 不适用于 {tier} 层级 (仅支持 {', '.join(info.tiers)})",
                                f"plugin {info.id} is not allowed on tier {tier} (only {', '.join(info.tiers)})",

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
+from .contract import SCAFFOLD_REQUIREMENT
 from .errors import ValidationFailed
 from .plugin_loader import BUILTIN_DIR, plugin_rows, read_manifest  # noqa: F401  (plugin_rows: for the CLI)
 
@@ -77,7 +78,8 @@ def scaffold_plugin(name: str, dest: Path, *, title_zh: str | None = None, title
         raise ValidationFailed(f"目标目录已存在且非空: {target}", f"target folder exists and is not empty: {target}",
                                fields={"dest": {"message": "目录已存在", "message_en": "folder exists"}})
     tokens = {"__PLUGIN_ID__": name, "__DIST_NAME__": dist_name(name), "__TITLE_ZH__": title_zh,
-              "__TITLE_EN__": title_en, "__TIERS__": json.dumps(tiers)}
+              "__TITLE_EN__": title_en, "__TIERS__": json.dumps(tiers),
+              "__REQUIRES_CCMS__": SCAFFOLD_REQUIREMENT}
 
     def fill(text: str) -> str:
         for key, value in tokens.items():
