@@ -158,6 +158,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ctx.db.dispose()
         print(f"\n启动 / to serve: ccms demo --data-dir {files.data_dir}  "
               f"或 / or: ccms serve --config {files.config}")
+        print(f"访问地址（启动后）/ open (once served): {url_for(args.host, args.port)}")
         return 0
     print(f"\n访问地址 / open: {url_for(args.host, args.port)}\n", flush=True)
     run(app, args.host, args.port)
