@@ -25,8 +25,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 SOURCE = Path(__file__).resolve().parent.parent
-# Files of the source tree that are no package data: docs and anything a build leaves behind.
-NOT_SHIPPED_SUFFIXES = (".md", ".pyc")
+NOT_SHIPPED_SUFFIXES = (".pyc",)  # what a run leaves behind in the source tree
 
 
 def run(cmd: list[str], cwd: Path, timeout: int = 600, env: dict[str, str] | None = None) -> str:
@@ -87,7 +86,7 @@ def test_the_wheel_holds_only_ccms_without_tests_or_caches(wheel):
 
 
 def test_every_file_the_app_reads_is_in_the_wheel(wheel):
-    """Each file of core/ and plugins/ (tests, caches and docs aside) ships, under ccms/."""
+    """Each file of core/ and plugins/ (tests and caches aside) ships, under ccms/."""
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = []
     for folder, prefix in (("core", "ccms/"), ("plugins", "ccms/plugins/")):
