@@ -113,17 +113,20 @@ def test_the_installed_ccms_is_the_wheel_not_the_source_tree(venv, tmp_path):
         assert resolved.exists(), path
 
 
-def test_demo_and_plugin_scaffold_work_from_the_installed_wheel(venv, tmp_path):
-    ccms, python = str(venv / "bin" / "ccms"), str(venv / "bin" / "python")
+def test_demo_runs_from_the_installed_wheel(venv, tmp_path):
     work = tmp_path / "elsewhere"  # outside the source tree
     work.mkdir()
-
-    out = run([ccms, "demo", "--no-serve", "--data-dir", str(work / "demo"), "--port", "8765"], cwd=work,
-              env=clean_env(), timeout=900)
+    out = run([str(venv / "bin" / "ccms"), "demo", "--no-serve", "--data-dir", str(work / "demo"), "--port", "8765"],
+              cwd=work, env=clean_env(), timeout=900)
     assert "http://127.0.0.1:8765/" in out
     assert "demo logins" in out and "admin" in out
     assert (work / "demo" / "demo.toml").exists()
 
+
+def test_a_new_plugin_passes_its_own_tests_against_the_installed_wheel(venv, tmp_path):
+    ccms, python = str(venv / "bin" / "ccms"), str(venv / "bin" / "python")
+    work = tmp_path / "elsewhere"
+    work.mkdir()
     out = run([ccms, "plugins", "new", "acme_demo", "--dest", str(work)], cwd=work, env=clean_env())
     dist = work / "ccms-acme-demo"
     assert str(dist) in out
