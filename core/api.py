@@ -27,7 +27,7 @@ from .services import check_version, field_error
 from .services.settings import get_settings
 from .web.openapi import api_doc
 from .web.render import render
-from .web.routing import authenticated, checks_permission, form_data, json_body, requires, validate
+from .web.routing import authenticated, checks_permission, form_data, json_body, public, requires, validate
 from .web.user import CurrentUser
 from .web.middleware import allow_images_from, client_ip
 
@@ -37,7 +37,7 @@ __all__ = [
     "ValidationFailed", "actor_of", "api_doc", "audit_record", "ctx_of", "form_data", "get_settings",
     "hookimpl", "json_body", "load_form_definition", "org_names", "person_names", "org_scope", "placeholder_routes",
     "record_validator", "render", "requires", "user_of", "utcnow", "validate",
-    "authenticated", "checks_permission",
+    "authenticated", "checks_permission", "public",
     "start_job",  # background jobs with a progress screen (core/jobs.py)
     # reference data for plugins (dictionaries, orgs, optimistic locking)
     "DictEntry", "OrgInfo", "check_version", "dict_entries", "dict_lookup", "dict_options", "field_error",

@@ -56,15 +56,16 @@ def walk(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, B
             yield prefix + getattr(route, "path", ""), route
 
 
-def guards_of(endpoint: Any, path: str, method: str) -> list[str]:
+def guards_of(endpoint: Any, method: str) -> list[str]:
     """Every guard ``endpoint`` declares for ``method`` (exactly one is right)."""
     found = []
     if getattr(endpoint, "access", None) in ("public", "authenticated"):
         found.append(endpoint.access)
-    if getattr(endpoint, "permission", None) or getattr(endpoint, "permission_template", None):
-        kind, _ = declared_access(endpoint, path, method)
-        if kind == "permission":
-            found.append("permission")
+    spec = getattr(endpoint, "permission_template", None)
+    if isinstance(spec, dict):
+        spec = spec.get(method) or (spec.get("GET") if method == "HEAD" else None)
+    if getattr(endpoint, "permission", None) or spec:
+        found.append("permission")
     return found
 
 
@@ -100,7 +101,7 @@ def check_routes(ctx: "App", owned: list[tuple[str, BaseRoute]]) -> list[str]:
                         f"duplicate route {method} {path}: registered by {first} and by {owner}",
                         plugin=owner, file=f"ccms_register_routes ({first}, {owner})", field=f"{method} {path}")
                 seen[key] = owner
-                guards = guards_of(route.endpoint, path, method)
+                guards = guards_of(route.endpoint, method)
                 if not guards:
                     raise _path_error("路由未声明访问规则（requires、authenticated 或 public 之一）",
                                       "route declares no guard (one of requires, authenticated, public)",
