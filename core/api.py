@@ -190,7 +190,7 @@ __all__ += ["calendar_deadline", "calendar_elapsed", "calendar_get"]
 
 
 # 流程引擎 (ccms.flows): instances, tasks, special operations, inbox. Every function takes the
-# caller's session and is one step (state + history + audit + outbox + ccms_flow_event); on an
+# caller's session and is one step (state + history + audit + outbox + ccms_flow_event_occurred); on an
 # error the caller's transaction must roll back (``with ctx.db.session()`` does).
 def flow_start(session: Session, ctx: PluginContext, actor: Actor | None, flow_id: str, **kw: Any) -> Any:
     """Start ``flow_id`` (published version): ``record_id=``, ``org_id=``, ``variables=``, ``title=``."""

@@ -133,16 +133,16 @@ class App:
         self.db.dispose()
 
     def _announce_audit(self, session: Any) -> None:
-        """Hand committed audit entries to ``ccms_audit_event`` listeners; a
+        """Hand committed audit entries to ``ccms_audit_recorded`` listeners; a
         failing listener is logged and never undoes or blocks the write."""
         entries = session.info.pop(audit.PENDING, ())
         if entries:
             self.audit_sealer.poke()
         for entry in entries:
             try:
-                self.pm.hook.ccms_audit_event(ctx=self, entry=entry)
+                self.pm.hook.ccms_audit_recorded(ctx=self, entry=entry)
             except Exception:
-                log.exception("ccms_audit_event listener failed")
+                log.exception("ccms_audit_recorded listener failed")
 
     @functools.cached_property
     def field_types(self) -> Any:
@@ -209,7 +209,7 @@ class App:
         items: list[dict[str, Any]] = []
         for info in self.all_infos:
             items.extend(info.menus)
-        items.extend(self.hook_list("ccms_menu_items", user=user))
+        items.extend(self.hook_list("ccms_register_menu_items", user=user))
         return self.menu.build(user, items)
 
     # -- HTTP --------------------------------------------------------------
@@ -301,11 +301,11 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
         await run_in_threadpool(audit_chain.seal, ctx.db.engine)  # entries CLI tools wrote while we were down
         ctx.logs.start()
         ctx.monitor.start()
-        ctx.pm.hook.ccms_startup(ctx=ctx)
+        ctx.pm.hook.ccms_app_starting(ctx=ctx)
         try:
             yield
         finally:
-            ctx.pm.hook.ccms_shutdown(ctx=ctx)
+            ctx.pm.hook.ccms_app_stopping(ctx=ctx)
             ctx.monitor.stop()
             ctx.logs.stop()
             await run_in_threadpool(ctx.audit_sealer.close)

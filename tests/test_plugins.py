@@ -270,7 +270,7 @@ def test_hooks_run_in_dependency_order(fixture_plugins):
     available = fixture_plugins("fx_gamma", "fx_beta", "fx_alpha")
     ctx = start(available, plugins={"enable": ["fx_gamma", "fx_beta", "fx_alpha"]}).state.ccms
     assert [p.id for p in ctx.plugins] == ["fx_alpha", "fx_beta", "fx_gamma"]
-    titles = [p["title"] for p in ctx.hook_list("ccms_dashboard_panels", user=None)]
+    titles = [p["title"] for p in ctx.hook_list("ccms_register_dashboard_panels", user=None)]
     assert titles == ["fx_alpha panel", "fx_beta panel", "fx_gamma panel"]
 
 
@@ -302,7 +302,7 @@ def test_two_deployments_in_one_process_are_independent(make_app, new_db_url, cl
     assert c_admin.get("/fx_alpha").status_code == 200
     assert n_admin.get("/fx_alpha").status_code == 404
     assert "fx_alpha.view" in c_ctx.permissions and "fx_alpha.view" not in n_ctx.permissions
-    assert n_ctx.hook_list("ccms_dashboard_panels", user=None) == []
+    assert n_ctx.hook_list("ccms_register_dashboard_panels", user=None) == []
 
 
 # --- disabled plugin -------------------------------------------------------------------------
