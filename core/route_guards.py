@@ -10,6 +10,7 @@ and the method.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,12 @@ def guards_of(endpoint: Any, method: str) -> list[str]:
     return found
 
 
+def _shape(path: str) -> str:
+    """A path with its parameter names dropped: ``/x/{id:int}`` and
+    ``/x/{pk:int}`` match the same requests, so they clash."""
+    return re.sub(r"{[^}:]+(:[^}]+)?}", lambda m: "{" + (m.group(1) or ":str") + "}", path)
+
+
 def _path_error(zh: str, en: str, owner: str, path: str, method: str) -> StartupError:
     return StartupError(f"{zh}: {method} {path}", f"{en}: {method} {path}", plugin=owner,
                         file=f"ccms_register_routes ({owner})", field=f"{method} {path}")
@@ -93,7 +100,7 @@ def check_routes(ctx: "App", owned: list[tuple[str, BaseRoute]]) -> list[str]:
                 raise _path_error("不支持的路由类型", f"unsupported route type {type(route).__name__}",
                                   owner, path, "*")
             for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
-                key = (method, path)
+                key = (method, _shape(path))
                 if key in seen:
                     first = seen[key]
                     raise StartupError(

@@ -85,23 +85,31 @@ def _check(*routes: Route, permissions: tuple[str, ...] = ()) -> list[str]:
     return route_guards.check_routes(ctx, [("fx", r) for r in routes])  # type: ignore[arg-type]
 
 
-async def _page(request):  # pragma: no cover - never requested
-    return HTMLResponse("")
+def _page():
+    """A fresh endpoint (the guard decorators mark the function itself)."""
+    async def page(request):  # pragma: no cover - never requested
+        return HTMLResponse("")
+    return page
 
 
 def test_a_route_declares_exactly_one_guard():
-    both = public(requires("fx.view")(_page))
+    both = public(requires("fx.view")(_page()))
     with pytest.raises(StartupError) as exc:
         _check(Route("/both", both), permissions=("fx.view",))
     assert "exactly one" in exc.value.en and exc.value.field == "GET /both"
 
 
+def test_same_path_with_other_parameter_names_is_a_clash():
+    with pytest.raises(StartupError) as exc:
+        _check(Route("/x/{id:int}", authenticated(_page())), Route("/x/{pk:int}", authenticated(_page())))
+    assert exc.value.field == "GET /x/{pk:int}" and "duplicate route" in exc.value.en
+    _check(Route("/x/{id:int}", authenticated(_page())), Route("/x/{code}", authenticated(_page())))  # not the same
+
+
 def test_public_applies_to_every_method_of_a_path():
     """The middleware decides by path, so a path cannot be public for GET and guarded for POST."""
-    async def other(request):  # pragma: no cover
-        return HTMLResponse("")
     with pytest.raises(StartupError) as exc:
-        _check(Route("/p", public(_page), methods=["GET"]), Route("/p", authenticated(other), methods=["POST"]))
+        _check(Route("/p", public(_page()), methods=["GET"]), Route("/p", authenticated(_page()), methods=["POST"]))
     assert exc.value.field == "POST /p"
 
 
