@@ -31,7 +31,7 @@ def owner_of(plugin_name: str) -> str:
     return CORE if plugin_name.startswith(CORE + ":") else plugin_name
 
 
-def hook_results(ctx: "App", name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+def hook_results(ctx: App, name: str, **kwargs: Any) -> list[tuple[str, Any]]:
     """``(owner, result)`` of every implementation of hook ``name``, core first,
     then plugins in dependency order (the order of :meth:`App.hook_list`)."""
     caller = getattr(ctx.pm.hook, name)
@@ -42,7 +42,7 @@ def hook_results(ctx: "App", name: str, **kwargs: Any) -> list[tuple[str, Any]]:
     return out
 
 
-def owned_routes(ctx: "App") -> list[tuple[str, BaseRoute]]:
+def owned_routes(ctx: App) -> list[tuple[str, BaseRoute]]:
     """Every registered route with the plugin (or ``core``) that registered it."""
     return [(owner, route) for owner, result in hook_results(ctx, "ccms_register_routes") for route in result or []]
 
@@ -81,7 +81,7 @@ def _path_error(zh: str, en: str, owner: str, path: str, method: str) -> Startup
                         file=f"ccms_register_routes ({owner})", field=f"{method} {path}")
 
 
-def check_routes(ctx: "App", owned: list[tuple[str, BaseRoute]]) -> list[str]:
+def check_routes(ctx: App, owned: list[tuple[str, BaseRoute]]) -> list[str]:
     """Refuse start-up on an unguarded, doubly guarded or shadowing route, or
     one requiring an undeclared permission; return the public paths (route
     templates such as ``/p/{id:int}``; the authentication middleware lets
@@ -133,7 +133,7 @@ def check_routes(ctx: "App", owned: list[tuple[str, BaseRoute]]) -> list[str]:
     return public
 
 
-def _unknown_permission(ctx: "App", perm: str, owner: str, field: str, file: str) -> StartupError:
+def _unknown_permission(ctx: App, perm: str, owner: str, field: str, file: str) -> StartupError:
     import difflib
     close = difflib.get_close_matches(perm, sorted(ctx.permissions), n=1)
     hint_zh = f"，是否应为 {close[0]}?" if close else ""
@@ -143,7 +143,7 @@ def _unknown_permission(ctx: "App", perm: str, owner: str, field: str, file: str
                         plugin=owner, file=file, field=field)
 
 
-def check_menus(ctx: "App") -> None:
+def check_menus(ctx: App) -> None:
     """Every ``permission`` of a manifest menu entry is declared by an enabled manifest."""
     for info in ctx.all_infos:
         stack = [(f"menus[{i}]", m) for i, m in enumerate(info.menus)]

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import logging
 
+from ccms import plugin_loader
+from ccms.plugin_loader import discover, plugin_rows
 from conftest import ADMIN_PASSWORD, ADMIN_USER
 from test_cli import cli, write_config
 from test_plugins import fixture_plugins, start  # noqa: F401  (fixture)
-
-from ccms import plugin_loader
-from ccms.plugin_loader import discover, plugin_rows
 
 
 def test_plugin_rows_show_a_failing_import_as_failed(fixture_plugins):

@@ -11,12 +11,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from starlette.routing import Route
-from test_plugins import assert_names, fixture_plugins, start  # noqa: F401  (fixture)
-
 from ccms import route_guards
 from ccms.api import HTMLResponse, authenticated, public, requires
 from ccms.errors import StartupError
+from starlette.routing import Route
+from test_plugins import assert_names, fixture_plugins, start  # noqa: F401  (fixture)
 
 
 def _refused(available: dict, *enable: str) -> StartupError:
@@ -81,7 +80,7 @@ def test_builtin_plugins_and_core_pass_every_check():
 
 
 def _check(*routes: Route, permissions: tuple[str, ...] = ()) -> list[str]:
-    ctx = SimpleNamespace(permissions=dict.fromkeys(permissions, {}))
+    ctx = SimpleNamespace(permissions={p: {} for p in permissions})
     return route_guards.check_routes(ctx, [("fx", r) for r in routes])  # type: ignore[arg-type]
 
 
