@@ -344,7 +344,7 @@ def test_plugin_rows_list_every_available_plugin(fixture_plugins):
     by_id = {r["id"]: r for r in rows}
     assert by_id["industry"]["enabled"] is False and by_id["example_notice"]["enabled"] is False
     assert by_id["command"] == {"id": "command", "name": "指挥协调", "version": "0.1.0", "tiers": ["city"],
-                                "depends": [], "enabled": True, "source": "built-in"}
+                                "depends": [], "enabled": True, "source": "built-in", "status": "enabled", "error": None}
     assert plugin_rows(available, ["guidance"])[0]["id"] == "guidance"
     assert sum(r["enabled"] for r in plugin_rows(available, ["guidance", "nope"])) == 1
 
