@@ -124,3 +124,16 @@ def test_public_route_answers_without_a_session(make_app, client_for, fixture_pl
     r = anon.post("/login", data={"username": "x", "password": "y"}, follow_redirects=False)
     assert r.status_code == 403 and "CSRF" in r.text
     assert app.state.ccms.is_public("/fx_public/hello/ada") and not app.state.ccms.is_public("/fx_public/mine")
+
+
+def test_routes_inside_a_mount_are_checked_and_static_files_are_public(tmp_path):
+    from starlette.routing import Mount
+    from starlette.staticfiles import StaticFiles
+    with pytest.raises(StartupError) as exc:
+        _check(Mount("/m", routes=[Route("/ok", authenticated(_page())), Route("/x", _page())]))
+    assert exc.value.field == "GET /m/x" and exc.value.plugin == "fx"
+    with pytest.raises(StartupError) as exc:  # a clash across a mount and a plain route
+        _check(Route("/m/ok", authenticated(_page())), Mount("/m", routes=[Route("/ok", authenticated(_page()))]))
+    assert "duplicate route GET /m/ok" in exc.value.en
+    assert _check(Mount("/files", StaticFiles(directory=str(tmp_path))),
+                  Mount("/p", routes=[Route("/{name}", public(_page()))])) == ["/p/{name}"]
