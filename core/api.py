@@ -27,7 +27,7 @@ from .services import check_version, field_error
 from .services.settings import get_settings
 from .web.openapi import api_doc
 from .web.render import render
-from .web.routing import authenticated, checks_permission, form_data, json_body, requires, validate
+from .web.routing import authenticated, checks_permission, form_data, json_body, public, requires, validate
 from .web.user import CurrentUser
 from .web.middleware import allow_images_from, client_ip
 
@@ -37,7 +37,7 @@ __all__ = [
     "ValidationFailed", "actor_of", "api_doc", "audit_record", "ctx_of", "form_data", "get_settings",
     "hookimpl", "json_body", "load_form_definition", "org_names", "person_names", "org_scope", "placeholder_routes",
     "record_validator", "render", "requires", "user_of", "utcnow", "validate",
-    "authenticated", "checks_permission",
+    "authenticated", "checks_permission", "public",
     "start_job",  # background jobs with a progress screen (core/jobs.py)
     # reference data for plugins (dictionaries, orgs, optimistic locking)
     "DictEntry", "OrgInfo", "check_version", "dict_entries", "dict_lookup", "dict_options", "field_error",
@@ -190,7 +190,7 @@ __all__ += ["calendar_deadline", "calendar_elapsed", "calendar_get"]
 
 
 # 流程引擎 (ccms.flows): instances, tasks, special operations, inbox. Every function takes the
-# caller's session and is one step (state + history + audit + outbox + ccms_flow_event); on an
+# caller's session and is one step (state + history + audit + outbox + ccms_flow_event_occurred); on an
 # error the caller's transaction must roll back (``with ctx.db.session()`` does).
 def flow_start(session: Session, ctx: PluginContext, actor: Actor | None, flow_id: str, **kw: Any) -> Any:
     """Start ``flow_id`` (published version): ``record_id=``, ``org_id=``, ``variables=``, ``title=``."""

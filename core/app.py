@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, compile_path
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from . import audit, audit_chain, audit_refusals, pii
-from . import plugin_loader
+from . import plugin_loader, route_guards
 from .accesslog import LogPipes
 from .authz import Authorizer
 from .config import Deployment
@@ -78,7 +79,9 @@ class App:
         self.audit_sealer = audit_chain.Sealer(self.db.engine, deployment.audit.seal_delay_seconds)
         self.authz = Authorizer(self.db)
         self.permissions = self._collect_permissions()
-        self.public_paths: set[str] = {"/login", "/healthz", "/api/openapi.json", *monitor_web.PUBLIC_PATHS}
+        # filled by create_app from the routes marked ``public`` (ccms.web.routing.public)
+        self.public_paths: set[str] = set()
+        self.public_patterns: list[re.Pattern[str]] = []
         self.public_prefixes: tuple[str, ...] = ("/static/",)
         self.password_change_paths = {"/account/password", "/logout"}
         self.templates = make_env(self)
@@ -105,10 +108,18 @@ class App:
                 out.extend(r)
         return out
 
+    def manifest_file_of(self, info: plugin_loader.PluginInfo) -> str:
+        """The file that declares ``info`` (core's is core.json, not a plugin.json)."""
+        return str(CORE_MANIFEST) if info is self.core_info else str(info.manifest_file)
+
     def _collect_permissions(self) -> dict[str, dict[str, Any]]:
         perms: dict[str, dict[str, Any]] = {}
         for info in self.all_infos:
             for p in info.permissions:
+                if not p["id"].startswith(info.id + "."):
+                    raise StartupError(f"权限 id {p['id']} 须以插件 id 开头: {info.id}.…",
+                                       f"permission id {p['id']} must start with its plugin's id: {info.id}.…",
+                                       plugin=info.id, file=self.manifest_file_of(info), field="permissions")
                 if p["id"] in perms:
                     raise StartupError(f"权限 {p['id']} 被重复声明", f"permission {p['id']} declared twice",
                                        plugin=info.id, file=str(info.manifest_file), field="permissions")
@@ -122,16 +133,16 @@ class App:
         self.db.dispose()
 
     def _announce_audit(self, session: Any) -> None:
-        """Hand committed audit entries to ``ccms_audit_event`` listeners; a
+        """Hand committed audit entries to ``ccms_audit_recorded`` listeners; a
         failing listener is logged and never undoes or blocks the write."""
         entries = session.info.pop(audit.PENDING, ())
         if entries:
             self.audit_sealer.poke()
         for entry in entries:
             try:
-                self.pm.hook.ccms_audit_event(ctx=self, entry=entry)
+                self.pm.hook.ccms_audit_recorded(ctx=self, entry=entry)
             except Exception:
-                log.exception("ccms_audit_event listener failed")
+                log.exception("ccms_audit_recorded listener failed")
 
     @functools.cached_property
     def field_types(self) -> Any:
@@ -198,13 +209,15 @@ class App:
         items: list[dict[str, Any]] = []
         for info in self.all_infos:
             items.extend(info.menus)
-        items.extend(self.hook_list("ccms_menu_items", user=user))
+        items.extend(self.hook_list("ccms_register_menu_items", user=user))
         return self.menu.build(user, items)
 
     # -- HTTP --------------------------------------------------------------
 
     def is_public(self, path: str) -> bool:
-        return path in self.public_paths or path.startswith(self.public_prefixes)
+        """May ``path`` be requested without a session (a route marked ``public``, static files)?"""
+        return path in self.public_paths or path.startswith(self.public_prefixes) or \
+            any(p.match(path) for p in self.public_patterns)
 
     def error_response(self, scope: Scope, status: int, code: str, zh: str, en: str,
                        fields: dict[str, Any] | None = None) -> Response:
@@ -222,7 +235,15 @@ class App:
 
 
 def _routes(ctx: App) -> list[BaseRoute]:
-    routes: list[BaseRoute] = list(ctx.hook_list("ccms_register_routes"))
+    """Core's and the plugins' routes, checked (route_guards), then static files."""
+    owned = route_guards.owned_routes(ctx)
+    for path in route_guards.check_routes(ctx, owned):
+        if "{" in path:
+            ctx.public_patterns.append(compile_path(path)[0])
+        else:  # a fixed path: a set look-up on every request
+            ctx.public_paths.add(path)
+    route_guards.check_menus(ctx)
+    routes: list[BaseRoute] = [route for _, route in owned]
     for info in reversed(ctx.plugins):
         if (info.folder / "static").is_dir():
             routes.append(Mount(f"/static/{info.id}", StaticFiles(directory=str(info.folder / "static")),
@@ -280,11 +301,11 @@ def create_app(deployment: Deployment, **kwargs: Any) -> Starlette:
         await run_in_threadpool(audit_chain.seal, ctx.db.engine)  # entries CLI tools wrote while we were down
         ctx.logs.start()
         ctx.monitor.start()
-        ctx.pm.hook.ccms_startup(ctx=ctx)
+        ctx.pm.hook.ccms_app_starting(ctx=ctx)
         try:
             yield
         finally:
-            ctx.pm.hook.ccms_shutdown(ctx=ctx)
+            ctx.pm.hook.ccms_app_stopping(ctx=ctx)
             ctx.monitor.stop()
             ctx.logs.stop()
             await run_in_threadpool(ctx.audit_sealer.close)

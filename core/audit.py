@@ -58,7 +58,7 @@ def record(session: Session, actor: Actor | None, action: str, object_type: str,
 
     A plain INSERT, not an ORM object: the log is written on every change and
     never read back in the same unit of work. Once the transaction commits,
-    the app announces the entry to plugins (``ccms_audit_event``).
+    the app announces the entry to plugins (``ccms_audit_recorded``).
     """
     e = entry(actor, action, object_type, object_id, before=before, after=after, summary=summary, success=success)
     session.execute(insert(AuditLog.__table__), [e])

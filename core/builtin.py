@@ -55,7 +55,7 @@ def ccms_register_api_docs(ctx: Any) -> list[dict[str, Any]]:
 
 
 @hookimpl
-def ccms_menu_items(ctx: Any, user: Any) -> list[dict[str, Any]]:
+def ccms_register_menu_items(ctx: Any, user: Any) -> list[dict[str, Any]]:
     """表单数据 → /forms, for users who may list at least one published form.
 
     Form permissions are data (``form.<id>.list``), so no static permission
@@ -74,7 +74,7 @@ def ccms_menu_items(ctx: Any, user: Any) -> list[dict[str, Any]]:
 
 
 @hookimpl
-def ccms_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
+def ccms_register_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
     """The workbench everyone gets (my counts, next tasks, notices: :mod:`ccms.web.workbench`)
     and working-calendar notices for administrators (a coming year not settled)."""
     from .web.admin_calendar import dashboard_panels

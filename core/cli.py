@@ -240,9 +240,10 @@ def cmd_db_current(args: argparse.Namespace) -> int:
 
 # --- plugins ------------------------------------------------------------------------------
 
-def plugin_table_rows(config: str | None) -> tuple[list[str], list[list[Any]]]:
-    """(headers, rows) of ``ccms plugins list``: core, then enabled plugins in load
-    order, then the others; the enabled column only when a deployment is given."""
+def plugin_table_rows(config: str | None) -> tuple[list[str], list[list[Any]], list[tuple[str, str, bool]]]:
+    """(headers, rows, failures) of ``ccms plugins list``: core, then enabled plugins
+    in load order, then the others; the enabled column only when a deployment is
+    given. ``failures``: (id, error, enabled) of plugins whose module cannot be imported."""
     from . import plugin_loader as loader
     from .app import CORE_MANIFEST
 
@@ -255,22 +256,24 @@ def plugin_table_rows(config: str | None) -> tuple[list[str], list[list[Any]]]:
                                                 dep.plugins.disable, deployment_file=config)]
     core = loader.read_manifest(CORE_MANIFEST)
     rows_in = [{"id": "core", "name": core["name"]["zh-CN"], "version": core["version"], "tiers": core["tiers"],
-                "depends": [], "enabled": True, "source": "built-in"}]
+                "depends": [], "enabled": True, "source": "built-in", "status": "enabled", "error": None}]
     rows_in += loader.plugin_rows(available, enabled or [])
     headers = ["id", "名称 name", "version", "tiers", "depends"] + (["enabled"] if config else []) + ["source"]
     rows = []
     for r in rows_in:
         row: list[Any] = [r["id"], r["name"], r["version"], ",".join(r["tiers"]), ",".join(r["depends"]) or "-"]
         if config:
-            row.append("yes" if r["enabled"] else "no")
+            row.append("failed" if r["status"] == "failed" else "yes" if r["enabled"] else "no")
         rows.append(row + [r["source"]])
-    return headers, rows
+    return headers, rows, [(r["id"], r["error"], r["enabled"]) for r in rows_in if r["status"] == "failed"]
 
 
 def cmd_plugins_list(args: argparse.Namespace) -> int:
-    headers, rows = plugin_table_rows(args.config)
+    headers, rows, failures = plugin_table_rows(args.config)
     print(table(headers, rows))
-    return 0
+    for pid, error, _enabled in failures:
+        print(f"failed 导入失败 {pid}: {error}")
+    return 1 if any(enabled for _, _, enabled in failures) else 0
 
 
 def cmd_plugins_new(args: argparse.Namespace) -> int:
@@ -450,6 +453,8 @@ def build_parser(extra_commands: Sequence[Any] = ()) -> argparse.ArgumentParser:
     new.add_argument("--tiers", default="city", help="适用层级，逗号分隔 / tiers, comma separated "
                                                      "(national,province,city,county)")
     new.set_defaults(func=cmd_plugins_new)
+    from .cli_plugins import add_commands as add_plugin_commands  # ccms plugins hooks
+    add_plugin_commands(plsub, add_config)
     pl.set_defaults(func=lambda a: _help(pl))
 
     u = sub.add_parser("user", help="用户 / users")

@@ -8,15 +8,43 @@ how to extend ccms. Rules that hold for every hook:
   naming the plugin.
 * Hooks are called with keyword arguments; an implementation may accept any
   subset of them, so new arguments never break old plugins.
-* ``register_*`` hooks return a list (or ``None``); the core concatenates the
-  lists of all enabled plugins in dependency order.
 * ``ctx`` is the :class:`ccms.api.PluginContext` of the running deployment:
   database, settings, audit, permissions — the only door into the core.
 * The core registers its own features through these same hooks
   (:mod:`ccms.builtin`), so every core feature is also a worked example.
+* ``ccms plugins hooks`` lists which plugin implements which hook; set
+  ``CCMS_TRACE_HOOKS=1`` to log every hook call (name, arguments, duration).
 
-The flow engine's hooks (``ccms_flow_actions``, ``ccms_flow_event``,
-``ccms_task_screen``, ``ccms_task_links``) are at the end of this file. Hooks for form records (validation, save events) arrive
+Names say what a hook returns (one scheme, four families):
+
+* ``ccms_register_<things>`` — returns a list (or a dict keyed by name) of
+  things the plugin contributes: routes, API docs, field types, commands,
+  template folders, flow actions, menu items, dashboard panels. The core
+  concatenates the answers of all enabled plugins, core first, then plugins in
+  dependency order. Most are asked once at start-up; those taking ``user``
+  (menu items, dashboard panels) are asked per request.
+* ``ccms_<subject>_<event>`` in the past or progressive tense — a
+  notification that returns nothing: ``ccms_audit_recorded``,
+  ``ccms_settings_changed``, ``ccms_flow_event_occurred``,
+  ``ccms_app_starting``, ``ccms_app_stopping``.
+* ``ccms_check_<thing>`` — a validator: returns errors or ``None``
+  (``ccms_check_settings``).
+* ``ccms_<noun>`` / ``ccms_<verb>_<object>`` — asks one question or one job of
+  the plugin, named for the answer (``ccms_task_screen``, ``ccms_task_links``)
+  or the job (``ccms_seed_demo``).
+
+Renamed in issue 12 (no vendor depended on them yet): ``ccms_menu_items`` →
+``ccms_register_menu_items``, ``ccms_template_dirs`` →
+``ccms_register_template_dirs``, ``ccms_dashboard_panels`` →
+``ccms_register_dashboard_panels``, ``ccms_flow_actions`` →
+``ccms_register_flow_actions``, ``ccms_audit_event`` →
+``ccms_audit_recorded``, ``ccms_flow_event`` → ``ccms_flow_event_occurred``,
+``ccms_startup`` → ``ccms_app_starting``, ``ccms_shutdown`` →
+``ccms_app_stopping``.
+
+The flow engine's hooks (``ccms_register_flow_actions``,
+``ccms_flow_event_occurred``, ``ccms_task_screen``, ``ccms_task_links``) are at
+the end of this file. Hooks for form records (validation, save events) arrive
 with that part; no hook is declared before something calls it.
 
 Everything a plugin can say as data (menus, permissions, settings schema,
@@ -25,9 +53,12 @@ forms, flows, migrations) belongs in ``plugin.json``, not here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:  # ccms.api imports hookimpl from here: a run-time import would be a circle
+    from .api import PluginContext
 
 PROJECT = "ccms"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -35,55 +66,59 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def ccms_register_routes(ctx: Any) -> list[Any] | None:
+def ccms_register_routes(ctx: PluginContext) -> list[Any] | None:
     """Starlette ``Route``/``Mount`` objects for screens and ``/api/`` endpoints.
 
-    Each route should carry its permission: wrap endpoints with
-    ``ccms.api.requires("plugin.perm")`` (or declare ``public=True``). Routes
-    of a disabled plugin are never mounted, so they answer 404.
+    Every endpoint declares exactly one guard: ``@requires("plugin.perm")``
+    (or ``@checks_permission(...)`` when it checks the org itself),
+    ``@authenticated`` (any signed-in user) or ``@public`` (no session; see
+    :func:`ccms.api.public` for the CSRF rule), all from :mod:`ccms.api`.
+    Start-up refuses a route without one, a method and path another plugin or
+    core already serves (naming both), and a permission no enabled manifest
+    declares. Routes of a disabled plugin are never mounted, so they answer 404.
     """
 
 
 @hookspec
-def ccms_register_api_docs(ctx: Any) -> list[dict[str, Any]] | None:
-    """OpenAPI path items for the plugin's JSON endpoints:
-    ``{"path": "/api/x", "method": "get", "summary": ..., "permission": ...,
-    "request": PydanticModel | None, "response": PydanticModel | None}``."""
+def ccms_register_api_docs(ctx: PluginContext) -> list[dict[str, Any]] | None:
+    """OpenAPI path items for the plugin's JSON endpoints, each built with
+    :func:`ccms.api.api_doc` (path, method, summary, permission, request and
+    response pydantic models, query parameters, tag)."""
 
 
 @hookspec
-def ccms_menu_items(ctx: Any, user: Any) -> list[dict[str, Any]] | None:
+def ccms_register_menu_items(ctx: PluginContext, user: Any) -> list[dict[str, Any]] | None:
     """Extra menu items computed at request time (static ones go in
     ``plugin.json``). Same shape as a manifest menu entry."""
 
 
 @hookspec
-def ccms_template_dirs(ctx: Any) -> list[str] | None:
+def ccms_register_template_dirs(ctx: PluginContext) -> list[str] | None:
     """Folders of Jinja2 templates. A plugin's own ``templates/`` folder is
     added automatically; deployment themes still override any name."""
 
 
 @hookspec
-def ccms_register_field_types(ctx: Any) -> list[Any] | None:
+def ccms_register_field_types(ctx: PluginContext) -> list[Any] | None:
     """Form field types (:class:`ccms.forms.fields.FieldType` objects) beyond the
     built-in ones; a name already taken stops start-up unless it is meant to
     replace (``FieldType.replaces = True``)."""
 
 
 @hookspec
-def ccms_audit_event(ctx: Any, entry: dict[str, Any]) -> None:
+def ccms_audit_recorded(ctx: PluginContext, entry: dict[str, Any]) -> None:
     """An audit entry was committed (actor, client_ip, action, object_type,
     object_id, summary, before, after, success); e.g. forward it to a SIEM.
     Runs after the commit: an exception is logged and changes nothing."""
 
 
 @hookspec
-def ccms_settings_changed(ctx: Any, plugin_id: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+def ccms_settings_changed(ctx: PluginContext, plugin_id: str, before: dict[str, Any], after: dict[str, Any]) -> None:
     """Settings of ``plugin_id`` were saved by an administrator."""
 
 
 @hookspec
-def ccms_check_settings(ctx: Any, plugin_id: str, values: dict[str, Any]) -> dict[str, dict[str, str]] | None:
+def ccms_check_settings(ctx: PluginContext, plugin_id: str, values: dict[str, Any]) -> dict[str, dict[str, str]] | None:
     """Rules about a plugin's settings that its JSON Schema cannot say (e.g.
     weights that must add up to 100). ``values`` is the complete object about
     to be saved, already valid against the schema. Return field errors
@@ -93,13 +128,13 @@ def ccms_check_settings(ctx: Any, plugin_id: str, values: dict[str, Any]) -> dic
 
 
 @hookspec
-def ccms_register_commands(ctx: Any) -> list[Any] | None:
+def ccms_register_commands(ctx: PluginContext) -> list[Any] | None:
     """Extra CLI commands: objects with ``name``, ``help``, ``configure(parser)``
     and ``run(args, app)``; they appear as ``ccms <name>``."""
 
 
 @hookspec
-def ccms_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]] | None:
+def ccms_register_dashboard_panels(ctx: PluginContext, user: Any) -> list[dict[str, Any]] | None:
     """Panels for the home page (工作台) of ``user``: a list of dicts.
 
     Every panel has a ``title`` (already localized), an optional ``order``
@@ -123,7 +158,7 @@ def ccms_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]] | None:
 
 
 @hookspec
-def ccms_seed_demo(ctx: Any, session: Any, orgs: dict[str, Any]) -> list[dict[str, str]] | None:
+def ccms_seed_demo(ctx: PluginContext, session: Any, orgs: dict[str, Any]) -> list[dict[str, str]] | None:
     """Add demo data (``ccms demo`` only, once, in the seeding transaction).
     ``orgs`` maps demo org keys to ids (the keys are listed in :mod:`ccms.demo`).
     Demo accounts the plugin creates may be returned as ``{"username",
@@ -131,19 +166,19 @@ def ccms_seed_demo(ctx: Any, session: Any, orgs: dict[str, Any]) -> list[dict[st
 
 
 @hookspec
-def ccms_startup(ctx: Any) -> None:
+def ccms_app_starting(ctx: PluginContext) -> None:
     """The app is starting (ASGI lifespan start): open connections to peers,
     start background workers. Raising stops the start-up."""
 
 
 @hookspec
-def ccms_shutdown(ctx: Any) -> None:
+def ccms_app_stopping(ctx: PluginContext) -> None:
     """The app is stopping (ASGI lifespan end): stop workers, flush buffers.
     Called even when serving ended with an error."""
 
 
 @hookspec
-def ccms_flow_actions(ctx: Any) -> dict[str, Any] | None:
+def ccms_register_flow_actions(ctx: PluginContext) -> dict[str, Any] | None:
     """Automatic actions for flow ``auto`` nodes: ``{"plugin.action_name": fn}``.
     ``fn(call)`` gets a :class:`ccms.flows.actions.ActionCall` (ctx, session,
     instance, node_id, params, variables, record, actor) inside the step's
@@ -153,7 +188,7 @@ def ccms_flow_actions(ctx: Any) -> dict[str, Any] | None:
 
 
 @hookspec
-def ccms_flow_event(ctx: Any, session: Any, event: dict[str, Any]) -> None:
+def ccms_flow_event_occurred(ctx: PluginContext, session: Any, event: dict[str, Any]) -> None:
     """A flow event happened (``event["topic"]``: ``instance.started``,
     ``instance.ended``, ``task.created``, ``task.completed``, ``task.claimed``,
     ``task.urged``, ``task.warning``, ``task.overdue``, ``operation.requested``,
@@ -168,13 +203,13 @@ def ccms_flow_event(ctx: Any, session: Any, event: dict[str, Any]) -> None:
 
 
 @hookspec
-def ccms_task_screen(ctx: Any, session: Any, instance: Any, task: Any) -> dict[str, Any] | None:
+def ccms_task_screen(ctx: PluginContext, session: Any, instance: Any, task: Any) -> dict[str, Any] | None:
     """Where a task of your flow is really handled, when your plugin has its own
     page for it (one that asks for what the generic task page cannot, e.g.
     departments or after photos). Return ``{"url": "/command/cases/12",
     "actions": ["dispatch"]}``: core's task page links to ``url`` and leaves out
     the buttons of ``actions`` (those steps would be refused there anyway; refuse
-    them yourself in ``ccms_flow_event``, the API does not ask this hook).
+    them yourself in ``ccms_flow_event_occurred``, the API does not ask this hook).
     Add ``"redirect": True`` when everything about the task is on your page (e.g.
     a check that must be done looking at photos): the task page then sends
     whoever may see the task there instead of showing its own buttons.
@@ -183,7 +218,7 @@ def ccms_task_screen(ctx: Any, session: Any, instance: Any, task: Any) -> dict[s
 
 
 @hookspec
-def ccms_task_links(ctx: Any, session: Any, tasks: list[dict[str, Any]]) -> dict[int, str] | None:
+def ccms_task_links(ctx: PluginContext, session: Any, tasks: list[dict[str, Any]]) -> dict[int, str] | None:
     """Where the task lists (我的待办 / 已办 / 超期 / 我发起的, ``/api/tasks``) should open
     tasks of your flow, when your plugin has its own page for them: ``{task_id: "/path"}``.
     Called ONCE per listed page with every task on it (mappings with ``id``,

@@ -14,13 +14,16 @@ import heapq
 import importlib
 import importlib.util
 import json
+import logging
+import os
 import re
+import time
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import jsonschema
 import pluggy
@@ -103,6 +106,16 @@ class PluginInfo:
     @property
     def templates_dir(self) -> Path:
         return self.folder / "templates"
+
+    def import_error(self) -> str | None:
+        """Why this plugin's module cannot be imported (``Type: message``), or
+        ``None``; for listings, which show such a plugin as failed."""
+        try:
+            self.load()
+        except StartupError as exc:
+            cause = exc.__cause__ or exc
+            return f"{type(cause).__name__}: {cause}"
+        return None
 
     def load(self) -> ModuleType:
         if self.module is None:
@@ -272,9 +285,35 @@ def _topological(chosen: dict[str, PluginInfo]) -> list[str]:
     return order
 
 
+TRACE_ENV = "CCMS_TRACE_HOOKS"
+trace_log = logging.getLogger("ccms.hooks")
+
+
+def trace_hooks(pm: pluggy.PluginManager) -> Callable[[], None]:
+    """Log every hook call of ``pm`` (logger ``ccms.hooks``, level INFO): the
+    hook, the implementations called in order, the argument names and the
+    duration. Returns the function that stops tracing. On when the environment
+    variable ``CCMS_TRACE_HOOKS`` is set (not ``0``), as Datasette's tracing."""
+    started: list[float] = []
+
+    def before(hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+        started.append(time.perf_counter())
+        trace_log.info("hook %s -> %s (%s)", hook_name, ", ".join(i.plugin_name for i in reversed(impls)) or "-",
+                       ", ".join(sorted(kwargs)))
+
+    def after(outcome: Any, hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+        ms = (time.perf_counter() - started.pop()) * 1000 if started else 0.0
+        failed = getattr(outcome, "exception", None)
+        trace_log.info("hook %s done in %.1f ms%s", hook_name, ms, f": raised {failed!r}" if failed else "")
+
+    return pm.add_hookcall_monitoring(before, after)
+
+
 def make_manager(plugins: list[PluginInfo], core_modules: Iterable[ModuleType] = ()) -> pluggy.PluginManager:
     """A fresh pluggy manager for one app instance (never process-global)."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
+    if os.environ.get(TRACE_ENV, "0") not in ("", "0"):
+        trace_hooks(pm)
     pm.add_hookspecs(hookspecs)
     for mod in core_modules:
         pm.register(mod, name=f"core:{mod.__name__}")
@@ -323,7 +362,9 @@ def plugin_rows(ctx_or_available: Any, enabled_ids: Iterable[str] | None = None,
 
     Accepts an app context (its available plugins and enabled set are used
     unless ``enabled_ids`` is given) or a mapping from :func:`discover`.
-    Enabled plugins come first in load order, then the others by id.
+    Enabled plugins come first in load order, then the others by id. Each
+    module is imported: ``status`` is ``failed`` (with ``error``) for one
+    that cannot be, else ``enabled`` or ``disabled``.
     """
     available: dict[str, PluginInfo] = getattr(ctx_or_available, "available", ctx_or_available)
     if enabled_ids is None:
@@ -334,6 +375,8 @@ def plugin_rows(ctx_or_available: Any, enabled_ids: Iterable[str] | None = None,
     rows = []
     for pid in order:
         info = available[pid]
+        error = info.import_error()  # imports the module: a plugin that cannot is "failed", enabled or not
         rows.append({"id": pid, "name": info.name(locale), "version": info.version, "tiers": info.tiers,
-                     "depends": info.depends, "enabled": pid in on, "source": info.source})
+                     "depends": info.depends, "enabled": pid in on, "source": info.source,
+                     "status": "failed" if error else ("enabled" if pid in on else "disabled"), "error": error})
     return rows

@@ -1,4 +1,4 @@
-"""ccms_audit_event: plugins hear of committed audit entries only, and cannot break writes."""
+"""ccms_audit_recorded: plugins hear of committed audit entries only, and cannot break writes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class Listener:
         self.fail = fail
 
     @hookimpl
-    def ccms_audit_event(self, ctx, entry):
+    def ccms_audit_recorded(self, ctx, entry):
         self.seen.append(entry)
         if self.fail:
             raise RuntimeError("SIEM down")

@@ -155,7 +155,7 @@ class Failing:
     fail_on = ""
 
     @hookimpl
-    def ccms_flow_event(self, ctx: Any, session: Any, event: dict[str, Any]) -> None:
+    def ccms_flow_event_occurred(self, ctx: Any, session: Any, event: dict[str, Any]) -> None:
         if event["topic"] == self.fail_on:
             raise RuntimeError("listener failed")
 
@@ -248,7 +248,7 @@ class Actions:
     calls: list[dict[str, Any]] = []
 
     @hookimpl
-    def ccms_flow_actions(self, ctx: Any) -> dict[str, Any]:
+    def ccms_register_flow_actions(self, ctx: Any) -> dict[str, Any]:
         def score(call: Any) -> dict[str, Any]:
             Actions.calls.append(call.params)
             return {"score": call.variables.get("amount", 0) * call.params.get("factor", 1)}

@@ -1,4 +1,4 @@
-"""Hooks not covered elsewhere: per-user menu items, extra template folders, shut-down."""
+"""Hooks not covered elsewhere: per-user menu items, API docs, extra template folders, shut-down."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from conftest import ADMIN_PASSWORD, ADMIN_USER, Client, login
 from test_plugins import fixture_plugins  # noqa: F401  (fixture)
 
 
-def test_menu_items_template_dirs_and_shutdown(make_app, fixture_plugins):  # noqa: F811
+def test_menu_items_api_docs_template_dirs_and_shutdown(make_app, fixture_plugins):  # noqa: F811
     available = {**__import__("ccms.plugin_loader").plugin_loader.discover(), **fixture_plugins("fx_hooks")}
     app = make_app(available=available, plugins={"enable": ["fx_hooks"]})
     with Client(app) as c:
@@ -18,6 +18,9 @@ def test_menu_items_template_dirs_and_shutdown(make_app, fixture_plugins):  # no
         # The plugin's template folder is searched before the default theme.
         page = c.get("/fx_hooks/todo").text  # the plugin's page renders placeholder.html
         assert "来自 fx_hooks 模板目录的页面" in page
+        # ccms_register_api_docs: the entry is published with its permission
+        op = c.get("/api/openapi.json").json()["paths"]["/fx_hooks/todo"]["get"]
+        assert op["summary"] == "fx_hooks 待办 / fx_hooks to-do" and op["x-permission"] == "fx_hooks.view"
     assert sys.modules["fx_hooks"].STOPPED == [app.state.ccms.deployment.identity]
 
 

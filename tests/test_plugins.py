@@ -270,7 +270,7 @@ def test_hooks_run_in_dependency_order(fixture_plugins):
     available = fixture_plugins("fx_gamma", "fx_beta", "fx_alpha")
     ctx = start(available, plugins={"enable": ["fx_gamma", "fx_beta", "fx_alpha"]}).state.ccms
     assert [p.id for p in ctx.plugins] == ["fx_alpha", "fx_beta", "fx_gamma"]
-    titles = [p["title"] for p in ctx.hook_list("ccms_dashboard_panels", user=None)]
+    titles = [p["title"] for p in ctx.hook_list("ccms_register_dashboard_panels", user=None)]
     assert titles == ["fx_alpha panel", "fx_beta panel", "fx_gamma panel"]
 
 
@@ -302,7 +302,7 @@ def test_two_deployments_in_one_process_are_independent(make_app, new_db_url, cl
     assert c_admin.get("/fx_alpha").status_code == 200
     assert n_admin.get("/fx_alpha").status_code == 404
     assert "fx_alpha.view" in c_ctx.permissions and "fx_alpha.view" not in n_ctx.permissions
-    assert n_ctx.hook_list("ccms_dashboard_panels", user=None) == []
+    assert n_ctx.hook_list("ccms_register_dashboard_panels", user=None) == []
 
 
 # --- disabled plugin -------------------------------------------------------------------------
@@ -344,7 +344,7 @@ def test_plugin_rows_list_every_available_plugin(fixture_plugins):
     by_id = {r["id"]: r for r in rows}
     assert by_id["industry"]["enabled"] is False and by_id["example_notice"]["enabled"] is False
     assert by_id["command"] == {"id": "command", "name": "指挥协调", "version": "0.1.0", "tiers": ["city"],
-                                "depends": [], "enabled": True, "source": "built-in"}
+                                "depends": [], "enabled": True, "source": "built-in", "status": "enabled", "error": None}
     assert plugin_rows(available, ["guidance"])[0]["id"] == "guidance"
     assert sum(r["enabled"] for r in plugin_rows(available, ["guidance", "nope"])) == 1
 
@@ -383,7 +383,7 @@ def test_example_notice_migrations_only_when_enabled(make_app, new_db_url, db_ur
                                             ("county", "320506")])
 def test_example_notice_can_be_enabled_on_every_tier(profile, region):
     ctx = start(None, profiles=None, profile=profile, region_code=region, **NOTICE).state.ccms
-    assert ctx.enabled("example_notice") and "notice.edit" in ctx.permissions
+    assert ctx.enabled("example_notice") and "example_notice.edit" in ctx.permissions
 
 
 def test_example_notice_screens_end_to_end(make_app, client_for):
@@ -454,13 +454,13 @@ def test_example_notice_api_end_to_end(make_app, client_for):
 
     doc = admin.get("/api/openapi.json").json()
     ops = doc["paths"]["/api/notices"]
-    assert ops["get"]["x-permission"] == "notice.view" and ops["post"]["x-permission"] == "notice.edit"
+    assert ops["get"]["x-permission"] == "example_notice.view" and ops["post"]["x-permission"] == "example_notice.edit"
     assert "NoticeIn" in doc["components"]["schemas"]
 
 
 def test_example_notice_permissions(make_app, client_for):
     app = make_app(**NOTICE)
-    add_user(app, "reader", permissions=["notice.view"])
+    add_user(app, "reader", permissions=["example_notice.view"])
     add_user(app, "nobody", permissions=[])
     reader = login_client(app, "reader")
     nobody = login_client(app, "nobody")
@@ -480,7 +480,7 @@ def test_example_notice_is_404_when_not_enabled(admin, ctx):
     assert admin.get("/notices").status_code == 404
     r = admin.get("/api/notices")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
-    assert "notice.view" not in ctx.permissions
+    assert "example_notice.view" not in ctx.permissions
     assert 'data-menu="publishing"' not in admin.get("/").text
 
 
@@ -542,7 +542,7 @@ def test_example_notice_rows_are_scoped_to_the_users_org_subtree(make_app, clien
     admin = client_for(ADMIN_USER, ADMIN_PASSWORD, app_=app)
     assert admin.api("POST", "/api/notices", json={"title": "全市通知", "org_id": root_id}).status_code == 201
     assert admin.api("POST", "/api/notices", json={"title": "城管局通知", "org_id": child_id}).status_code == 201
-    add_user(app, "bureau", permissions=["notice.view", "notice.edit"], org_id=child_id)
+    add_user(app, "bureau", permissions=["example_notice.view", "example_notice.edit"], org_id=child_id)
     bureau = login_client(app, "bureau")
     titles = [i["title"] for i in bureau.get("/api/notices").json()["items"]]
     assert titles == ["城管局通知"]

@@ -1,6 +1,6 @@
 """Saved list filters (core/forms/saved_filters.py, core/web/forms_list.py),
 both backends: save the current query, re-apply it from the menu, delete it,
-share it (needs forms.share_filters), never see others' private ones, and a
+share it (needs core.forms.share_filters), never see others' private ones, and a
 filter naming a field a later version removed applies without it, with a notice."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def test_bad_names_and_empty_queries_are_refused_inline(ctx: Any, client_for: An
 def test_private_filters_stay_private_and_sharing_needs_the_permission(ctx: Any, client_for: Any) -> None:
     env = setup(ctx, client_for)
     clerk, viewer = env["clerk"], env["viewer"]
-    # the clerk lacks forms.share_filters: sharing is refused, nothing saved
+    # the clerk lacks core.forms.share_filters: sharing is refused, nothing saved
     assert 'data-testid="filter-shared"' not in clerk.get(f"/forms/{FORM}?q=x").text
     r = save(clerk, "q=x", "共享的", shared="1")
     assert r.status_code == 403 and n_filters(ctx) == 0
@@ -94,8 +94,8 @@ def test_private_filters_stay_private_and_sharing_needs_the_permission(ctx: Any,
     assert viewer.get(f"/forms/{FORM}/filters/apply?id={fid}").status_code == 404
     assert viewer.form(f"/forms/{FORM}/filters/{fid}/delete", {}).status_code == 404
     assert n_filters(ctx) == 1
-    # a sharer: list + forms.share_filters
-    make_role(ctx, "sharer", [f"form.{FORM}.list", "forms.share_filters"])
+    # a sharer: list + core.forms.share_filters
+    make_role(ctx, "sharer", [f"form.{FORM}.list", "core.forms.share_filters"])
     make_person(ctx, "lead_a", env["orgs"]["a"], role="sharer")
     lead = client_for("lead_a", PASSWORD)
     assert 'data-testid="filter-shared"' in lead.get(f"/forms/{FORM}?q=x").text

@@ -133,7 +133,7 @@ def test_installed_distribution_is_discovered_through_its_entry_point(vendor):
     assert info.folder == site / "acme_parking" and info.module_name == "acme_parking"
     row = next(r for r in plugin_rows(available, []) if r["id"] == "acme_parking")
     assert row == {"id": "acme_parking", "name": "Acme Parking", "version": "0.1.0", "tiers": ["city"],
-                   "depends": [], "enabled": False, "source": SOURCE}
+                   "depends": [], "enabled": False, "source": SOURCE, "status": "disabled", "error": None}
 
 
 def test_vendor_plugin_enabled_in_one_deployment_only(vendor, make_app, new_db_url, client_for):

@@ -1,4 +1,4 @@
-"""Automatic actions (自动任务) provided by plugins through ``ccms_flow_actions``.
+"""Automatic actions (自动任务) provided by plugins through ``ccms_register_flow_actions``.
 
 An action is called as ``fn(call)`` with an :class:`ActionCall` while the
 engine moves a token through an ``auto`` node, inside the step's
@@ -37,14 +37,14 @@ def available(ctx: Any) -> dict[str, Callable[[ActionCall], Any]]:
     if cached is not None and cached[0] == key:
         return cached[1]
     out: dict[str, Callable[[ActionCall], Any]] = {}
-    for result in reversed(ctx.pm.hook.ccms_flow_actions(ctx=ctx)):  # core first
+    for result in reversed(ctx.pm.hook.ccms_register_flow_actions(ctx=ctx)):  # core first
         for name, fn in (result or {}).items():
             if name in out:
                 raise StartupError(f"自动动作 {name} 被重复提供", f"flow action {name} is provided twice",
-                                   field="ccms_flow_actions")
+                                   field="ccms_register_flow_actions")
             if not callable(fn):
                 raise StartupError(f"自动动作 {name} 不可调用", f"flow action {name} is not callable",
-                                   field="ccms_flow_actions")
+                                   field="ccms_register_flow_actions")
             out[name] = fn
     try:
         ctx._ccms_flow_actions = (key, out)

@@ -2,7 +2,7 @@
 
 Every public function works in the caller's session and does one *step*:
 the state change, the instance history, the audit entry, the outbox events
-and the ``ccms_flow_event`` listeners all happen in that one transaction, so
+and the ``ccms_flow_event_occurred`` listeners all happen in that one transaction, so
 a failure anywhere (a listener, an automatic action, a missing assignee)
 leaves nothing half-moved.
 
@@ -108,7 +108,7 @@ def flush(session: Session) -> None:
 # per table (plain Core INSERTs on the step's connection: no unit of work, no
 # RETURNING). They are written by :func:`flush` (every public step ends with
 # it), before any read of those tables inside a step, before any ORM query in
-# the session (so ``ccms_flow_event`` listeners and actions see the step's rows
+# the session (so ``ccms_flow_event_occurred`` listeners and actions see the step's rows
 # so far, the way autoflush shows pending objects) and, as a safety net,
 # before the transaction commits; a rollback (or a rolled-back savepoint)
 # drops the rows queued inside it.
@@ -246,7 +246,7 @@ class Run:
             "action": action, "comment": comment or "", "data": audit.scrub(data) if data else None})
 
     def emit(self, topic: str, inst: FlowInstance, task: FlowTask | None = None, **payload: Any) -> dict[str, Any]:
-        """An event: an outbox row and the ``ccms_flow_event`` listeners, in this transaction."""
+        """An event: an outbox row and the ``ccms_flow_event_occurred`` listeners, in this transaction."""
         event = {"topic": topic, "instance_id": inst.id, "flow_id": inst.flow_id, "def_version": inst.def_version,
                  "record_id": inst.record_id, "task_id": task.id if task is not None else None,
                  "node_id": task.node_id if task is not None else payload.pop("node_id", None),
@@ -256,7 +256,7 @@ class Run:
                                       "task_id": event["task_id"], "payload": event, "delivered_at": None,
                                       "attempts": 0})
         if self.ctx is not None:
-            hook = self.ctx.pm.hook.ccms_flow_event
+            hook = self.ctx.pm.hook.ccms_flow_event_occurred
             if hook.get_hookimpls():  # no listener installed: no dispatch
                 hook(ctx=self.ctx, session=self.session, event=event)
         return event

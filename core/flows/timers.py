@@ -9,7 +9,7 @@ Run it from a loop (``ccms flows timers --loop``) in any number of processes:
   worker run at a time; the others return at once.
 
 Each timer fires in its own transaction (a step like any other: history,
-audit, outbox, ``ccms_flow_event``). Timers are stored with the instant they
+audit, outbox, ``ccms_flow_event_occurred``). Timers are stored with the instant they
 are due, so a worker started after downtime simply fires everything that
 fell due meanwhile, oldest first (catch-up). A timer whose step fails is
 marked with the error and not retried forever; a lost race with a person

@@ -3,7 +3,7 @@ form (search, field filters, sort) and re-applies it later.
 
 A filter belongs to its owner; a shared one is offered to everyone who may
 list the form. Sharing needs the form's ``list`` permission plus
-``forms.share_filters`` (administrators hold both). Definitions change after a
+``core.forms.share_filters`` (administrators hold both). Definitions change after a
 filter was saved: :func:`resolve` drops conditions on fields the published
 definition no longer offers (removed, no longer a filter, now hidden for the
 user) and reports them, so applying an old filter never fails.
@@ -27,7 +27,7 @@ from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .definition import FormDefinition
 from .records import META_ATTRS
 
-SHARE_PERMISSION = "forms.share_filters"
+SHARE_PERMISSION = "core.forms.share_filters"
 NAME_MAX = 60
 MAX_PER_USER = 50  # per form
 _NAME_BAD = re.compile(r"[\x00-\x1f<>]")

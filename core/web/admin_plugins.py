@@ -53,6 +53,8 @@ class PluginOut(BaseModel):
     permissions: list[PermissionOut]
     menus: list[MenuOut]
     has_settings: bool
+    status: str
+    error: str | None
 
 
 class PluginList(BaseModel):
@@ -83,7 +85,16 @@ def describe(ctx: Any, info: Any) -> dict[str, Any]:
             "enabled": ctx.enabled(info.id), "source": info.source, "builtin": info.source == "built-in",
             "depends": info.depends,
             "permissions": [{"id": p["id"], "name": ctx.catalog.localize(p["name"], loc)} for p in info.permissions],
-            "menus": _menus(ctx, info.menus, loc), "has_settings": bool(info.settings_schema)}
+            "menus": _menus(ctx, info.menus, loc), "has_settings": bool(info.settings_schema),
+            **_status(ctx, info)}
+
+
+def _status(ctx: Any, info: Any) -> dict[str, Any]:
+    """``failed`` (with the import error) for a plugin whose module cannot be
+    imported, else ``enabled`` / ``disabled``. An enabled plugin was imported at
+    start-up; a disabled one is imported here to find out."""
+    error = None if info is ctx.core_info or ctx.enabled(info.id) else info.import_error()
+    return {"status": "failed" if error else ("enabled" if ctx.enabled(info.id) else "disabled"), "error": error}
 
 
 def all_plugins(ctx: Any, enabled: bool | None = None) -> list[dict[str, Any]]:

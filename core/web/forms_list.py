@@ -5,7 +5,7 @@ The list page itself lives in :mod:`ccms.web.forms_records`; it asks
 when a saved filter named a field the form no longer offers, the bulk menu,
 the import link). Permissions are the form's own (``form.<id>.list|delete|
 update|export|create``) checked per record in its org; sharing a saved filter
-also needs ``forms.share_filters``.
+also needs ``core.forms.share_filters``.
 """
 
 from __future__ import annotations
@@ -508,7 +508,7 @@ api_docs = [
             permission="form.{form}.list", tag="forms"),
     api_doc("/api/forms/{form}/filters", "post",
             "保存筛选 / save a filter: {\"name\", \"query\": {\"q\", \"filters\", \"sort\"}, \"shared\"}; "
-            "共享需 forms.share_filters / sharing needs forms.share_filters",
+            "共享需 core.forms.share_filters / sharing needs core.forms.share_filters",
             permission="form.{form}.list", tag="forms", status=201, body=SAVED_FILTER_BODY),
     api_doc("/api/forms/{form}/filters/{fid}", "delete", "删除保存的筛选 / delete a saved filter",
             permission="form.{form}.list", tag="forms"),

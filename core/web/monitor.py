@@ -21,11 +21,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..metrics import UNMATCHED
 from .middleware import CLIENT_IP_KEY
+from .routing import public
 
 if TYPE_CHECKING:
     from ..app import App
 
-PUBLIC_PATHS = ("/readyz", "/metrics")
 
 
 class RequestMonitorMiddleware:
@@ -69,6 +69,7 @@ class RequestMonitorMiddleware:
                                   "user": user.username if user is not None else "", "client": client})
 
 
+@public
 def readyz(request: Request) -> Response:
     """200 ``ok`` or 503 ``fail``: no detail for anonymous callers."""
     ok = all(request.scope["ccms"].monitor.readiness().values())
@@ -83,6 +84,7 @@ def _token_ok(ctx: App, headers: Headers) -> bool:
     return hmac.compare_digest(given[7:].strip().encode(), expected.encode())
 
 
+@public  # a machine route: it checks its own bearer token (issue 14: token/signature routes)
 async def metrics(request: Request) -> Response:
     ctx = request.scope["ccms"]
     if not _token_ok(ctx, request.headers):

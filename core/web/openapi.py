@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .routing import public
+
 ERROR_SCHEMA = {
     "type": "object", "required": ["error"],
     "properties": {"error": {"type": "object", "required": ["code", "message", "message_en"], "properties": {
@@ -53,7 +55,7 @@ SAVED_FILTER_BODY: dict[str, Any] = {
         "query": {"type": "object", "properties": {
             "q": {"type": "string"}, "filters": {"type": "object", "additionalProperties": {"type": "string"}},
             "sort": {"type": "string"}}},
-        "shared": {"type": "boolean", "description": "共享需 forms.share_filters / needs forms.share_filters"}}}
+        "shared": {"type": "boolean", "description": "共享需 core.forms.share_filters / needs core.forms.share_filters"}}}
 DEFINITION_BODY: dict[str, Any] = {
     "type": "object", "required": ["id"], "properties": {"id": {"type": "string"}},
     "description": "完整定义（flow_defs/meta-schema.json），全部检查后存为草稿 / the whole definition "
@@ -167,6 +169,7 @@ def _openapi_path(path: str) -> str:
     return re.sub(r"{([^}:]+):[^}]+}", r"{\1}", path)
 
 
+@public
 async def openapi(request: Request) -> JSONResponse:
     ctx = request.scope["ccms"]
     return JSONResponse(build(ctx, request.app.routes))

@@ -26,7 +26,7 @@ def template_dirs(ctx: "App") -> list[Path]:
     dirs = [dep.resolve(d) for d in dep.theme_dirs]
     if dep.theme != "default":
         dirs.append(THEMES_DIR / dep.theme / "templates")
-    for extra in reversed(ctx.hook_list("ccms_template_dirs")):
+    for extra in reversed(ctx.hook_list("ccms_register_template_dirs")):
         dirs.append(Path(extra))
     for info in reversed(ctx.plugins):
         if info.templates_dir.is_dir():

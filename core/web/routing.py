@@ -1,7 +1,10 @@
 """Route helpers: permission checks, JSON bodies validated by pydantic, form data.
 
-Every non-public endpoint declares its permission with :func:`requires`; the
-permission is also published in the OpenAPI document.
+Every endpoint declares exactly one guard, checked at start-up
+(:mod:`ccms.route_guards`): a permission (:func:`requires`, or
+:func:`checks_permission` when the endpoint checks it with the org itself),
+:func:`authenticated` (any signed-in user) or :func:`public` (no session).
+The permission is also published in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -96,6 +99,21 @@ def authenticated(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     return _mark(endpoint, access="authenticated")
 
 
+def public(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Anyone may call this endpoint, signed in or not: the authentication
+    middleware lets requests to its path through without a session (the user
+    is still resolved when a cookie or token is presented).
+
+    CSRF: the middleware checks the CSRF token on every unsafe request
+    (POST/PUT/PATCH/DELETE) that is not made with a bearer token, public or
+    not, so a public form (the login page) must render ``csrf_token``. A
+    public GET must change nothing. A public POST meant for machines must not
+    rely on cookies: it authenticates the caller itself (a token or a
+    signature, issue 14) and the caller sends ``Authorization: Bearer``.
+    """
+    return _mark(endpoint, access="public")
+
+
 def checks_permission(spec: str | list[str] | dict[str, str | list[str]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare the permission an endpoint checks in its own code because it
     depends on the path, e.g. ``"form.{form}.list"`` (path parameters in
@@ -110,7 +128,7 @@ def declared_access(endpoint: Any, path: str, method: str, path_params: dict[str
     """What a route declares for ``method``: ``("public", [])``,
     ``("authenticated", [])``, ``("permission", [perm, ...])`` (any one of
     them suffices), or ``("undeclared", [])``."""
-    if is_public is not None and is_public(path):
+    if getattr(endpoint, "access", None) == "public" or (is_public is not None and is_public(path)):
         return "public", []
     spec = getattr(endpoint, "permission_template", None)
     if isinstance(spec, dict):

@@ -16,7 +16,7 @@ from ..errors import ValidationFailed
 from ..models import Person
 from .middleware import SESSION_COOKIE, client_ip
 from .render import render
-from .routing import authenticated, form_data
+from .routing import authenticated, form_data, public
 from .workbench import home_context
 
 REASONS = {
@@ -35,6 +35,7 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
+@public
 async def login_page(request: Request) -> Response:
     ctx = request.scope["ccms"]
     if request.method == "GET":
@@ -125,6 +126,7 @@ async def home(request: Request) -> Response:
     return render(request, "home.html", home_context(ctx, request.scope["user"]))
 
 
+@public
 async def healthz(request: Request) -> Response:
     ctx = request.scope["ccms"]
     with ctx.db.Session() as s:

@@ -1,6 +1,6 @@
 """工作台: the home page of every signed-in person.
 
-The page is made of panels from the ``ccms_dashboard_panels`` hook (core's
+The page is made of panels from the ``ccms_register_dashboard_panels`` hook (core's
 own through :mod:`ccms.builtin`, plugins' alongside), each of a kind the home
 template knows how to draw (``counts``, ``figures``, ``tasks``, ``notices``;
 see the hook's contract in :mod:`ccms.hookspecs`). Core gives everyone their
@@ -90,7 +90,7 @@ def normalise(panels: list[Any]) -> list[dict[str, Any]]:
 
 def home_context(ctx: Any, user: Any) -> dict[str, Any]:
     """The home page's panels, grouped: the wide rows (counts, figures) and the two columns."""
-    panels = normalise(ctx.hook_list("ccms_dashboard_panels", user=user))
+    panels = normalise(ctx.hook_list("ccms_register_dashboard_panels", user=user))
     return {"panels": panels,
             "wide": [p for p in panels if p["kind"] in ("counts", "figures")],
             "tasks": [p for p in panels if p["kind"] == "tasks"],

@@ -9,7 +9,7 @@
 * ``matrix.py``     — 责任矩阵 and :func:`matrix.suggest_department` for dispatch;
 * ``cases.py``      — the case loop (flow ``flow_defs/case_loop.json``): report,
   file, dispatch, dispose, check, close, special operations, duplicates, and
-  the ``ccms_flow_event`` listener that keeps ``command_case`` in step;
+  the ``ccms_flow_event_occurred`` listener that keeps ``command_case`` in step;
   ``case_screens.py`` its screens and JSON API; ``demo_cases.py`` its demo data;
 * ``stats_screens.py`` — statistics (GB/T 30428.4) over ``command_case``.
 * ``map_screens.py``   — 案件地图: open cases by unit grid (SVG choropleth) and its JSON twin;
@@ -64,7 +64,7 @@ def ccms_register_api_docs(ctx: Any) -> list[dict[str, Any]]:
 
 
 @hookimpl
-def ccms_flow_event(ctx: Any, session: Any, event: dict[str, Any]) -> None:
+def ccms_flow_event_occurred(ctx: Any, session: Any, event: dict[str, Any]) -> None:
     """Keep ``command_case`` columns in step with the case loop, in the step's transaction."""
     cases.on_flow_event(ctx, session, event)
 
@@ -76,7 +76,7 @@ def ccms_task_screen(ctx: Any, session: Any, instance: Any, task: Any) -> dict[s
 
 
 @hookimpl
-def ccms_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
+def ccms_register_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
     """Leaders' 今日要情 and the case workbench's counts (:mod:`.workbench`)."""
     from .workbench import dashboard_panels
     return dashboard_panels(ctx, user)

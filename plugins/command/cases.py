@@ -10,7 +10,7 @@ who acts and when; this module is the case-side service around it:
   核查, 结案, 核实, 合并) with the step's own checks;
 * :func:`operation` / :func:`decide` / :func:`resume` are the special
   operations (延期, 回退, 挂账, 作废, 督办) and their approvals;
-* :func:`sync` — the ``ccms_flow_event`` listener — keeps the typed columns
+* :func:`sync` — the ``ccms_flow_event_occurred`` listener — keeps the typed columns
   (status, timestamps, counters, on-time flags) in step with the flow, in the
   step's own transaction.
 """
@@ -792,7 +792,7 @@ def task_links(session: Session, tasks: list[dict[str, Any]]) -> dict[int, str]:
 
 
 def on_flow_event(ctx: PluginContext, session: Session, event: dict[str, Any]) -> None:
-    """``ccms_flow_event`` listener: re-sync the case of this flow's instance."""
+    """``ccms_flow_event_occurred`` listener: re-sync the case of this flow's instance."""
     if event.get("flow_id") != FLOW_ID or event.get("instance_id") is None:
         return
     if event.get("topic") in ("task.urged", "task.warning"):

@@ -230,7 +230,7 @@ class Case(CommandBase):
     """One case (案件) of the loop; its columns mirror the flow instance.
 
     The flow engine is the source of truth for who may act; these typed
-    columns are kept in sync by the ``ccms_flow_event`` listener in the same
+    columns are kept in sync by the ``ccms_flow_event_occurred`` listener in the same
     transaction, so statistics (GB/T 30428.4) are plain GROUP BY queries.
 
     ``status``: reported → (verifying) → filed | not_filed → dispatched →

@@ -1,4 +1,4 @@
-"""指挥协调's panels on the home page (工作台), through ``ccms_dashboard_panels``.
+"""指挥协调's panels on the home page (工作台), through ``ccms_register_dashboard_panels``.
 
 * 今日要情 (``figures``) for leaders — holders of ``command.figures.view`` (值班长,
   领导): today's 受理, 立案, 派遣, 结案, 超期未结案 and 按期处置率, by the statistics'

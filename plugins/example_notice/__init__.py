@@ -38,9 +38,9 @@ def ccms_register_api_docs(ctx: Any) -> list[dict[str, Any]]:
 
 
 @hookimpl
-def ccms_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
+def ccms_register_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
     """The latest notices on the home page, for users who may read them."""
-    if not ctx.can_anywhere(user, "notice.view"):
+    if not ctx.can_anywhere(user, "example_notice.view"):
         return []
     with ctx.db.session() as s:
         settings = get_settings(ctx, PLUGIN_ID, s)

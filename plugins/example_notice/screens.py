@@ -26,7 +26,7 @@ def _page(request: Request) -> int:
         return 1
 
 
-@requires("notice.view")
+@requires("example_notice.view")
 async def notice_list(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
     q = request.query_params.get("q", "").strip()[:100]
@@ -42,7 +42,7 @@ async def notice_list(request: Request) -> Response:
     return render(request, "example_notice/list.html", data)
 
 
-@requires("notice.edit")
+@requires("example_notice.edit")
 async def notice_new(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
     crumbs = [(ctx.gettext("notice.title"), "/notices"), (ctx.gettext("notice.new"), None)]
@@ -60,7 +60,7 @@ async def notice_new(request: Request) -> Response:
     return RedirectResponse("/notices?flash=notice_created", status_code=303)
 
 
-@requires("notice.view")
+@requires("example_notice.view")
 async def api_list(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
     with ctx.db.session() as s:
@@ -69,7 +69,7 @@ async def api_list(request: Request) -> Response:
         return JSONResponse({"items": [as_out(n, names) for n in items], "total": total})
 
 
-@requires("notice.edit")
+@requires("example_notice.edit")
 async def api_create(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
     body = await json_body(request, NoticeIn)
@@ -87,9 +87,9 @@ routes = [
 ]
 
 api_docs = [
-    api_doc("/api/notices", "get", "通知公告列表 / list notices", permission="notice.view",
+    api_doc("/api/notices", "get", "通知公告列表 / list notices", permission="example_notice.view",
             response=NoticeOut, response_list=True, query={"q": "标题包含 / title contains", "page": "页码 / page"},
             tag="example_notice"),
-    api_doc("/api/notices", "post", "发布通知 / publish a notice", permission="notice.edit",
+    api_doc("/api/notices", "post", "发布通知 / publish a notice", permission="example_notice.edit",
             request=NoticeIn, response=NoticeOut, tag="example_notice", status=201),
 ]

@@ -49,14 +49,14 @@ def as_out(n: NoticeItem, names: dict[int, str] | None = None) -> dict[str, Any]
 
 def create_notice(ctx: PluginContext, session: Session, actor: Actor, user: CurrentUser | None,
                   data: NoticeIn | dict[str, Any]) -> NoticeItem:
-    """Publish a notice to an org the user may publish in (``notice.edit`` there)."""
+    """Publish a notice to an org the user may publish in (``example_notice.edit`` there)."""
     notice = data if isinstance(data, NoticeIn) else validate(NoticeIn, dict(data))
     org_id = notice.org_id if notice.org_id is not None else (user.org_id if user else None)
     if org_id is None or org_id not in org_names(session, [org_id]):
         raise ValidationFailed("所选机构不存在", "the chosen org does not exist",
                                fields={"org_id": {"message": "所选机构不存在", "message_en": "no such org"}})
     if user is not None:  # a user acts within their grants; seeds act as the system
-        ctx.require(user, "notice.edit", org_id)
+        ctx.require(user, "example_notice.edit", org_id)
     item = NoticeItem(title=notice.title, body=notice.body, org_id=org_id)
     session.add(item)
     session.flush()
@@ -67,8 +67,8 @@ def create_notice(ctx: PluginContext, session: Session, actor: Actor, user: Curr
 
 def list_notices(ctx: PluginContext, session: Session, user: CurrentUser | None, q: str = "", page: int = 1,
                  page_size: int = PAGE_SIZE) -> tuple[list[NoticeItem], int]:
-    """Notices of the orgs where the user holds ``notice.view``, newest first."""
-    where = [org_scope(ctx, user, "notice.view", NoticeItem.org_id)]
+    """Notices of the orgs where the user holds ``example_notice.view``, newest first."""
+    where = [org_scope(ctx, user, "example_notice.view", NoticeItem.org_id)]
     if q:
         where.append(NoticeItem.title.icontains(q, autoescape=True))
     total = session.scalar(select(func.count()).select_from(NoticeItem).where(*where)) or 0

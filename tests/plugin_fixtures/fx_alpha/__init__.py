@@ -17,10 +17,10 @@ def ccms_register_routes(ctx):
 
 
 @hookimpl
-def ccms_dashboard_panels(ctx, user):
+def ccms_register_dashboard_panels(ctx, user):
     return [{"title": "fx_alpha panel", "text": f"fx_alpha panel of {ctx.deployment.identity}"}]
 
 
 @hookimpl
-def ccms_startup(ctx):
+def ccms_app_starting(ctx):
     STARTED.append(ctx.deployment.identity)

@@ -2,5 +2,5 @@ from ccms.api import hookimpl
 
 
 @hookimpl
-def ccms_dashboard_panels(ctx, user):
+def ccms_register_dashboard_panels(ctx, user):
     return [{"title": "fx_beta panel", "text": "fx_beta"}]

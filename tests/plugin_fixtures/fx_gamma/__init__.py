@@ -2,5 +2,5 @@ from ccms.api import hookimpl
 
 
 @hookimpl
-def ccms_dashboard_panels(ctx):  # a hook may take any subset of the spec's arguments
+def ccms_register_dashboard_panels(ctx):  # a hook may take any subset of the spec's arguments
     return [{"title": "fx_gamma panel", "text": "fx_gamma"}]

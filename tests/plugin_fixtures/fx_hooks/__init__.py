@@ -1,15 +1,15 @@
-"""Fixture: a menu item computed per user (and the page it leads to), an
-extra template folder, and a shut-down hook."""
+"""Fixture: a menu item computed per user (and the page it leads to), its
+OpenAPI entry, an extra template folder, and a shut-down hook."""
 
 from pathlib import Path
 
-from ccms.api import Request, Response, Route, hookimpl, render, requires
+from ccms.api import Request, api_doc, Response, Route, hookimpl, render, requires
 
 STOPPED: list[str] = []
 
 
 @hookimpl
-def ccms_menu_items(ctx, user):
+def ccms_register_menu_items(ctx, user):
     # Only people holding fx_hooks.view get the dynamic entry, titled with their name.
     if user is None or not ctx.can_anywhere(user, "fx_hooks.view"):
         return []
@@ -29,12 +29,18 @@ def ccms_register_routes(ctx):
 
 
 @hookimpl
-def ccms_template_dirs(ctx):
+def ccms_register_api_docs(ctx):
+    return [api_doc("/fx_hooks/todo", "get", "fx_hooks 待办 / fx_hooks to-do", permission="fx_hooks.view",
+                    tag="fx_hooks")]
+
+
+@hookimpl
+def ccms_register_template_dirs(ctx):
     return [str(Path(__file__).parent / "extra_templates")]
 
 
 @hookimpl
-def ccms_shutdown(ctx):
+def ccms_app_stopping(ctx):
     STOPPED.append(ctx.deployment.identity)
 
 

@@ -1,0 +1,1 @@
+"""Fixture: a manifest menu entry naming an undeclared permission."""
