@@ -368,3 +368,13 @@ from . import charts  # noqa: E402
 
 __all__ += ["charts"]
 __all__ += ["allow_images_from"]
+
+
+# Tabular data and page helpers (core/tabular.py, core/web/pages.py) --------------------------
+from .tabular import (  # noqa: E402
+    CSV_TYPE, XLSX_TYPE, Table, iter_csv, iter_xlsx, neutralise, read_table, restore, write_table,
+)
+from .tabular import bad_file as tabular_bad_file  # noqa: E402
+
+__all__ += ["CSV_TYPE", "XLSX_TYPE", "Table", "iter_csv", "iter_xlsx", "neutralise", "read_table", "restore",
+            "tabular_bad_file", "write_table"]

@@ -32,7 +32,9 @@ from ccms.api import (
 )
 
 from . import components, geocode, grids, map_data, matrix, standards
-from .common import KIND_ZH, Classes, ImportRefused, XLSX_TYPE, bad, xlsx_bytes
+from ccms.api import XLSX_TYPE, write_table
+
+from .common import KIND_ZH, Classes, ImportRefused, bad
 from .models import AREA_CLASSES, Component, Grid, ImportJob, MatrixRule, Place, Region, Standard
 
 VIEW, EDIT = "command.base.view", "command.base.edit"
@@ -749,7 +751,7 @@ async def export_xlsx(request: Request) -> Response:
     if res.export_rows is None:
         raise NotFound("页面不存在", "not found")
     with ctx.db.session() as s:
-        content = xlsx_bytes(res.key, res.export_header, res.export_rows(s))
+        content, _ = write_table(res.export_rows(s), "xlsx", res.key, header=res.export_header)
     return Response(content, media_type=XLSX_TYPE,
                     headers={"Content-Disposition": f'attachment; filename="command-{res.key}.xlsx"'})
 

@@ -26,10 +26,9 @@ from ccms.api import (
     render, requires, user_of,
 )
 
-from ccms.api import charts
+from ccms.api import XLSX_TYPE, charts, write_table
 
 from . import stats
-from .common import XLSX_TYPE, xlsx_bytes
 from .gridnames import grid_labels
 from .models import Region
 
@@ -265,7 +264,7 @@ async def export_xlsx(request: Request) -> Response:
     for r in rows[:-1]:
         if not r[0]:
             r[1] = ctx.gettext("stats.unspecified")
-    content = xlsx_bytes(f"{dim.key} {period.label}", export_header(ctx, dim), rows)
+    content, _ = write_table(rows, "xlsx", f"{dim.key} {period.label}", header=export_header(ctx, dim))
     name = f"command-stats-{dim.key}-{period.label.replace(' ', '')}.xlsx".replace("~", "_")
     return Response(content, media_type=XLSX_TYPE, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
