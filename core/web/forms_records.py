@@ -10,8 +10,6 @@ Writes go through :mod:`ccms.forms.records` (audited, optimistic locking).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from .. import tabular
 from ..api import actor_of
 from ..errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from ..forms import access, dataurl, records
@@ -286,21 +285,7 @@ async def export_file(request: Request) -> Response:
     with ctx.db.session() as s:
         d = _definition(s, form_id)
         rows = _export_rows(ctx, user, s, d, request)
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        for r in rows:  # a leading = + - @ would be a formula in a spreadsheet
-            w.writerow([("'" + c) if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in r])
-        content, media = ("\ufeff" + buf.getvalue()).encode("utf-8"), "text/csv; charset=utf-8"
-    else:
-        import openpyxl
-        wb = openpyxl.Workbook(write_only=True)
-        ws = wb.create_sheet(form_id[:31])
-        for r in rows:
-            ws.append([("'" + c) if isinstance(c, str) and c[:1] == "=" else c for c in r])
-        b = io.BytesIO()
-        wb.save(b)
-        content, media = b.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    content, media = tabular.write_table(rows, fmt, form_id)
     return Response(content, media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="{form_id}.{fmt}"'})
 
