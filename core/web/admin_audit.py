@@ -30,8 +30,8 @@ from .. import audit, audit_chain, tabular
 from ..api import actor_of
 from ..errors import ValidationFailed
 from ..models import AuditLog
-from .admin_roles import is_htmx, paging
 from .openapi import api_doc
+from .pages import is_htmx, paging
 from .render import render
 from .routing import requires, validate
 

@@ -27,6 +27,7 @@ from ..services import field_error
 from .actions import STALE
 from .admin_orgs import history
 from .openapi import api_doc
+from .pages import is_htmx
 from .render import render
 from .routing import form_data, json_body, requires
 
@@ -36,13 +37,9 @@ MAX_SEGMENTS = 8
 WEEKDAYS = range(1, 8)
 
 
-def _htmx(request: Request) -> bool:
-    return bool(request.headers.get("hx-request"))
-
-
 def _status(request: Request, status: int) -> int:
     """htmx swaps only 2xx answers, so inline errors go back as 200 to htmx."""
-    return 200 if _htmx(request) else status
+    return 200 if is_htmx(request) else status
 
 
 def _weekday_names(ctx: Any) -> dict[int, str]:
@@ -182,7 +179,7 @@ async def detail_page(request: Request) -> Response:
     cal_id = request.path_params["cal"]
     with ctx.db.session() as s:
         context = _page_context(request, s, cal_id)
-        if _htmx(request) and request.query_params.get("part") == "year":
+        if is_htmx(request) and request.query_params.get("part") == "year":
             return render(request, "admin/calendar_year.html", context)
         return render(request, "admin/calendar_detail.html", context)
 
@@ -246,7 +243,7 @@ async def settings_action(request: Request) -> Response:
         exc = exc_
     except StaleDataError:
         exc = STALE
-    if exc is None and not _htmx(request):
+    if exc is None and not is_htmx(request):
         return RedirectResponse(f"{BASE}/{cal_id}?flash=saved", status_code=303)
     with ctx.db.session() as s:
         if exc is None:
@@ -256,7 +253,7 @@ async def settings_action(request: Request) -> Response:
             errors = row_errors if row_errors else _form_errors(exc, rows)
             context = _page_context(request, s, cal_id, values=values, errors=errors, error=exc)
             headers = {}
-        template = "admin/calendar_settings.html" if _htmx(request) else "admin/calendar_detail.html"
+        template = "admin/calendar_settings.html" if is_htmx(request) else "admin/calendar_detail.html"
         return render(request, template, context, status_code=_status(request, exc.status if exc else 200),
                       headers=headers)
 
@@ -265,7 +262,7 @@ def _render_year(request: Request, cal_id: str, year: int, status: int = 200, **
     ctx = request.scope["ccms"]
     with ctx.db.session() as s:
         context = _page_context(request, s, cal_id, year=year, **extra)
-        template = "admin/calendar_year.html" if _htmx(request) else "admin/calendar_detail.html"
+        template = "admin/calendar_year.html" if is_htmx(request) else "admin/calendar_detail.html"
         return render(request, template, context, status_code=_status(request, status))
 
 
@@ -293,7 +290,7 @@ async def day_add_action(request: Request) -> Response:
         return _render_year(request, cal_id, year, exc.status, day_values=values, day_error=exc, day_errors=errors)
     except StaleDataError:
         return _render_year(request, cal_id, year, 409, day_values=values, day_error=STALE)
-    if not _htmx(request):
+    if not is_htmx(request):
         return RedirectResponse(f"{BASE}/{cal_id}?year={year}&flash=saved", status_code=303)
     return _render_year(request, cal_id, year, year_notice="day_saved")
 
@@ -317,7 +314,7 @@ async def day_remove_action(request: Request) -> Response:
         return _render_year(request, cal_id, day.year, exc.status, day_error=exc)
     except StaleDataError:
         return _render_year(request, cal_id, day.year, 409, day_error=STALE)
-    if not _htmx(request):
+    if not is_htmx(request):
         return RedirectResponse(f"{BASE}/{cal_id}?year={day.year}&flash=saved", status_code=303)
     return _render_year(request, cal_id, day.year, year_notice="day_removed")
 
@@ -335,7 +332,7 @@ async def import_action(request: Request) -> Response:
         return _render_year(request, cal_id, year, exc.status, day_error=exc)
     except StaleDataError:
         return _render_year(request, cal_id, year, 409, day_error=STALE)
-    if not _htmx(request):
+    if not is_htmx(request):
         return RedirectResponse(f"{BASE}/{cal_id}?year={result['year']}&flash=calendar_imported", status_code=303)
     return _render_year(request, cal_id, result["year"], year_notice="imported", import_result=result)
 
@@ -364,7 +361,7 @@ async def _year_action(request: Request, fn: Any, notice: str) -> Response:
         return _render_year(request, cal_id, year, exc.status, day_error=exc)
     except StaleDataError:
         return _render_year(request, cal_id, year, 409, day_error=STALE)
-    if not _htmx(request):
+    if not is_htmx(request):
         return RedirectResponse(f"{BASE}/{cal_id}?year={year}&flash=calendar_{notice}", status_code=303)
     return _render_year(request, cal_id, year, year_notice=notice)
 
@@ -437,7 +434,7 @@ async def calc_page(request: Request) -> Response:
             exc = exc_
         context = _page_context(request, s, cal_id, calc=calc, calc_result=result, calc_error=exc,
                                 calc_errors=dict(exc.fields or {}) if exc else {})
-        template = "admin/calendar_calc.html" if _htmx(request) else "admin/calendar_detail.html"
+        template = "admin/calendar_calc.html" if is_htmx(request) else "admin/calendar_detail.html"
         return render(request, template, context, status_code=_status(request, exc.status if exc else 200))
 
 

@@ -22,8 +22,9 @@ from ..dictionaries import service as svc
 from ..dictionaries.models import Dict, DictItem
 from ..errors import CcmsError, Conflict, ValidationFailed
 from .actions import STALE
-from .admin_orgs import clean_form, errors_of, history, query_bool, query_int
+from .admin_orgs import clean_form, errors_of, history, query_bool
 from .openapi import api_doc
+from .pages import query_int, wants_fragment
 from .render import render
 from .routing import form_data, json_body, requires
 
@@ -173,7 +174,7 @@ def _render_detail(request: Request, code: str, exc: CcmsError | None = None, st
         context = {"d": d, "tree": _tree(items), "shown": len(items), "total": total, "q": q, "show": show,
                    "can_edit": ctx.can_anywhere(user, EDIT), "error": exc, "history": history(s, "dict", d.code, limit=20),
                    "breadcrumbs": _crumbs(ctx, (d.name, None))}
-        if request.headers.get("hx-request") and exc is None:
+        if wants_fragment(request) and exc is None:
             return render(request, "admin/dicts_tree.html", context)
         return render(request, "admin/dicts_detail.html", context, status_code=status)
 

@@ -21,8 +21,8 @@ from ..accesslog import log_files
 from ..errors import ValidationFailed
 from ..loganalysis import LogFilter, analyse, search
 from .admin_audit import action_label
-from .admin_roles import is_htmx
 from .openapi import api_doc
+from .pages import is_htmx
 from .render import render
 from .routing import pydantic_fields, requires
 

@@ -26,6 +26,7 @@ from ..services import orgs as svc
 from ..services import field_error
 from .actions import STALE, VersionIn, one_button_action
 from .openapi import api_doc
+from .pages import query_int
 from .render import render
 from .routing import form_data, json_body, requires, validate
 
@@ -37,22 +38,6 @@ async def json_body_or_empty(request: Request, model: type[BaseModel]) -> Any:
     if not (await request.body()).strip():
         return validate(model, {})
     return await json_body(request, model)
-
-
-def query_int(request: Request, name: str, default: int | None = None, lo: int = 0,
-              hi: int = 10**9) -> int | None:
-    """An integer query parameter; junk is a 422 naming the parameter, never a 500."""
-    raw = request.query_params.get(name, "").strip()
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or not lo <= value <= hi:
-        zh, en = f"参数 {name} 应为 {lo}–{hi} 之间的整数", f"parameter {name} must be an integer in {lo}..{hi}"
-        raise ValidationFailed(zh, en, fields=field_error(name, zh, en))
-    return value
 
 
 def query_bool(request: Request, name: str) -> bool | None:

@@ -38,6 +38,7 @@ from .admin_orgs import (STALE, VersionIn, clean_form, errors_of, history, json_
                          query_bool, query_int)
 from .actions import one_button_action
 from .openapi import api_doc
+from .pages import is_htmx
 from .render import render
 from .routing import form_data, json_body, request_json, requires, validate
 
@@ -175,7 +176,7 @@ async def list_page(request: Request) -> Response:
         ctxt = {"rows": rows, "total": total, "page": page, "pages": pages, "filters": f,
                 "page_url": "/admin/people?" + (urlencode(kept) + "&" if kept else ""),
                 "can_create": ctx.can_anywhere(user, EDIT), "is_locked": svc.is_locked}
-        if request.headers.get("hx-request"):
+        if is_htmx(request):
             return render(request, "admin/people_list.html", ctxt)
         ctxt["orgs"] = org_options(s, paths, active_only=False)
         ctxt["breadcrumbs"] = [(ctx.gettext("people.title"), None)]

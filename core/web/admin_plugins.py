@@ -18,8 +18,8 @@ from starlette.routing import Route
 
 from ..errors import ValidationFailed
 from ..services import field_error
-from .admin_roles import is_htmx
 from .openapi import api_doc
+from .pages import is_htmx
 from .render import render
 from .routing import requires
 

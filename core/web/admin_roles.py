@@ -29,6 +29,7 @@ from ..models import Org, Person, Role
 from ..services import field_error
 from ..services import roles as svc
 from .openapi import api_doc
+from .pages import is_htmx, paging, query_int, with_flash
 from .render import render
 from .routing import checks_permission, form_data, json_body, requires
 
@@ -37,26 +38,6 @@ PER_PAGE = 50
 
 
 # --- small shared helpers (also used by the settings, audit and plugin screens) ----
-
-def query_int(request: Request, name: str, default: int | None = None, lo: int = 0,
-              hi: int = 10**9) -> int | None:
-    """An integer query parameter; junk is a 422 naming the parameter, never a 500."""
-    raw = request.query_params.get(name, "").strip()
-    if raw == "":
-        return default
-    try:
-        value: int | None = int(raw)
-    except ValueError:
-        value = None
-    if value is None or not lo <= value <= hi:
-        zh, en = f"参数 {name} 应为 {lo}–{hi} 之间的整数", f"parameter {name} must be an integer in {lo}..{hi}"
-        raise ValidationFailed(zh, en, fields=field_error(name, zh, en))
-    return value
-
-
-def is_htmx(request: Request) -> bool:
-    return bool(request.headers.get("hx-request"))
-
 
 def safe_next(value: Any, default: str) -> str:
     """Only same-site relative paths (no open redirect)."""
@@ -67,20 +48,11 @@ def safe_next(value: Any, default: str) -> str:
     return value
 
 
-def with_flash(url: str, flash: str) -> str:
-    return url + ("&" if "?" in url else "?") + urlencode({"flash": flash})
-
-
 def as_list(value: Any) -> list[str]:
     """A repeated form field (checkboxes) as a list of strings."""
     if value is None or value == "":
         return []
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
-
-
-def paging(total: int, page: int, per_page: int) -> dict[str, int]:
-    pages = max(1, -(-total // per_page))
-    return {"page": min(page, pages), "pages": pages, "per_page": per_page, "total": total}
 
 
 # --- API models ------------------------------------------------------------------

@@ -22,8 +22,8 @@ from ..errors import CcmsError, Forbidden
 from ..models import Person
 from ..services import roles as roles_svc
 from ..services import settings as svc
-from .admin_roles import with_flash
 from .openapi import api_doc
+from .pages import with_flash
 from .render import render
 from .routing import form_data, json_body, requires
 

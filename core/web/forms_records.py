@@ -32,6 +32,7 @@ from ..services.orgs import domain_paths
 from .actions import STALE
 from .attachments import store_posted_files
 from .openapi import RECORD_BODY, api_doc
+from .pages import page_or_fragment
 from .render import render
 from .routing import authenticated, checks_permission, form_data, request_json
 
@@ -253,9 +254,7 @@ async def list_page(request: Request) -> Response:
         except ValidationFailed as exc:
             return render(request, "error.html", {"status": 422, "code": exc.code, "message": exc.zh,
                                                   "message_en": exc.en}, status_code=422)
-    if request.headers.get("hx-request"):
-        return render(request, "forms/_list.html", context)
-    return render(request, "forms/list.html", context)
+    return page_or_fragment(request, "forms/list.html", "forms/_list.html", context)
 
 
 def _export_rows(ctx: Any, user: Any, s: Any, d: FormDefinition, request: Request) -> list[list[Any]]:

@@ -27,7 +27,7 @@ from ccms.api import (
     requires,
     user_of,
 )
-from ccms.api import XLSX_TYPE, write_table
+from ccms.api import XLSX_TYPE, is_htmx, write_table
 
 from . import evaluation, stats
 from .common import settings
@@ -73,7 +73,7 @@ async def evaluation_page(request: Request) -> Response:
     ctx = ctx_of(request)
     base = {"title": ctx.gettext("eval.title"), "form": _form_values(request), "types": evaluation.OBJECT_TYPES,
             "ev": None, "error": None}
-    fragment = bool(request.headers.get("hx-request"))
+    fragment = is_htmx(request)
     try:
         object_type, period = _inputs(request)
     except ValidationFailed as exc:
