@@ -25,6 +25,7 @@ def test_htmx_requests_and_their_target() -> None:
     assert wants_fragment(req(HX_Request="true"))
     assert wants_fragment(req(HX_Request="true", HX_Target="list"), "list")
     assert not wants_fragment(req(HX_Request="true", HX_Target="detail"), "list")
+    assert wants_fragment(req(HX_Request="true", HX_Target="grants"), "list", "grants")
     assert not wants_fragment(req(HX_Target="list"), "list")  # a target without htmx is no htmx request
 
 

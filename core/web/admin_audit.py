@@ -31,7 +31,7 @@ from ..api import actor_of
 from ..errors import ValidationFailed
 from ..models import AuditLog
 from .openapi import api_doc
-from .pages import is_htmx, paging
+from .pages import paging, wants_fragment
 from .render import render
 from .routing import requires, validate
 
@@ -250,7 +250,7 @@ async def audit_page(request: Request) -> Response:
     data = {"entries": entries, **p, "f": f, "errors": errors, "page_url": base,
             "export_query": urlencode(params), "can_export": ctx.can_anywhere(request.scope["user"], EXPORT),
             "breadcrumbs": [(ctx.gettext("audit.title"), None)]}
-    if is_htmx(request) and request.headers.get("hx-target") == "list":
+    if wants_fragment(request, "list"):
         return render(request, "admin/audit_list.html", data)  # 200 even with errors: htmx swaps only 2xx
     actions, types = _choices(ctx)
     other_a, other_t = action_label(ctx, "\0"), object_label(ctx, "\0")  # the fallbacks: name the code beside them

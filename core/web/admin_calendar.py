@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..api import actor_of
@@ -27,7 +27,7 @@ from ..services import field_error
 from .actions import STALE
 from .admin_orgs import history
 from .openapi import api_doc
-from .pages import is_htmx
+from .pages import is_htmx, redirect
 from .render import render
 from .routing import form_data, json_body, requires
 
@@ -168,7 +168,7 @@ async def create_action(request: Request) -> Response:
             svc.create_calendar(s, actor_of(request), values, timezone=ctx.deployment.timezone)
     except ValidationFailed as exc:
         return _render_list(request, values, exc, 422)
-    return RedirectResponse(f"{BASE}/{values['id']}?flash=saved", status_code=303)
+    return redirect(request, f"{BASE}/{values['id']}", flash="saved")
 
 
 # --- screens: one calendar -------------------------------------------------------------------
@@ -244,7 +244,7 @@ async def settings_action(request: Request) -> Response:
     except StaleDataError:
         exc = STALE
     if exc is None and not is_htmx(request):
-        return RedirectResponse(f"{BASE}/{cal_id}?flash=saved", status_code=303)
+        return redirect(request, f"{BASE}/{cal_id}", flash="saved")
     with ctx.db.session() as s:
         if exc is None:
             context = _page_context(request, s, cal_id, notice="saved")
@@ -291,7 +291,7 @@ async def day_add_action(request: Request) -> Response:
     except StaleDataError:
         return _render_year(request, cal_id, year, 409, day_values=values, day_error=STALE)
     if not is_htmx(request):
-        return RedirectResponse(f"{BASE}/{cal_id}?year={year}&flash=saved", status_code=303)
+        return redirect(request, f"{BASE}/{cal_id}?year={year}", flash="saved")
     return _render_year(request, cal_id, year, year_notice="day_saved")
 
 
@@ -315,7 +315,7 @@ async def day_remove_action(request: Request) -> Response:
     except StaleDataError:
         return _render_year(request, cal_id, day.year, 409, day_error=STALE)
     if not is_htmx(request):
-        return RedirectResponse(f"{BASE}/{cal_id}?year={day.year}&flash=saved", status_code=303)
+        return redirect(request, f"{BASE}/{cal_id}?year={day.year}", flash="saved")
     return _render_year(request, cal_id, day.year, year_notice="day_removed")
 
 
@@ -333,7 +333,7 @@ async def import_action(request: Request) -> Response:
     except StaleDataError:
         return _render_year(request, cal_id, year, 409, day_error=STALE)
     if not is_htmx(request):
-        return RedirectResponse(f"{BASE}/{cal_id}?year={result['year']}&flash=calendar_imported", status_code=303)
+        return redirect(request, f"{BASE}/{cal_id}?year={result['year']}", flash="calendar_imported")
     return _render_year(request, cal_id, result["year"], year_notice="imported", import_result=result)
 
 
@@ -362,7 +362,7 @@ async def _year_action(request: Request, fn: Any, notice: str) -> Response:
     except StaleDataError:
         return _render_year(request, cal_id, year, 409, day_error=STALE)
     if not is_htmx(request):
-        return RedirectResponse(f"{BASE}/{cal_id}?year={year}&flash=calendar_{notice}", status_code=303)
+        return redirect(request, f"{BASE}/{cal_id}?year={year}", flash=f"calendar_{notice}")
     return _render_year(request, cal_id, year, year_notice=notice)
 
 

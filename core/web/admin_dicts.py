@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..api import actor_of
@@ -24,7 +24,7 @@ from ..errors import CcmsError, Conflict, ValidationFailed
 from .actions import STALE
 from .admin_orgs import clean_form, errors_of, history, query_bool
 from .openapi import api_doc
-from .pages import query_int, wants_fragment
+from .pages import query_int, redirect, wants_fragment
 from .render import render
 from .routing import form_data, json_body, requires
 
@@ -107,7 +107,7 @@ async def create_page(request: Request) -> Response:
             code = d.code
     except ValidationFailed as exc:
         return _render_dict_form(request, "create", values, exc, 422)
-    return RedirectResponse(f"/admin/dicts/{code}?flash=saved", status_code=303)
+    return redirect(request, f"/admin/dicts/{code}", flash="saved")
 
 
 @requires(EDIT)
@@ -129,7 +129,7 @@ async def edit_page(request: Request) -> Response:
         return _render_dict_form(request, "edit", values, exc, exc.status)
     except StaleDataError:
         return _render_dict_form(request, "edit", values, STALE, 409)
-    return RedirectResponse(f"/admin/dicts/{code}?flash=saved", status_code=303)
+    return redirect(request, f"/admin/dicts/{code}", flash="saved")
 
 
 @requires(EDIT)
@@ -145,7 +145,7 @@ async def delete_action(request: Request) -> Response:
         return _render_detail(request, code, exc, exc.status)
     except StaleDataError:
         return _render_detail(request, code, STALE, 409)
-    return RedirectResponse("/admin/dicts?flash=dict_deleted", status_code=303)
+    return redirect(request, "/admin/dicts", flash="dict_deleted")
 
 
 def query_version(data: dict[str, Any]) -> int | None:
@@ -233,7 +233,7 @@ async def item_create_page(request: Request) -> Response:
             svc.add_item(s, actor_of(request), code, clean_form(values, ("parent_code", "sort")))
     except ValidationFailed as exc:
         return _render_item_form(request, code, "create", values, exc, 422)
-    return RedirectResponse(f"/admin/dicts/{code}?flash=saved", status_code=303)
+    return redirect(request, f"/admin/dicts/{code}", flash="saved")
 
 
 @requires(EDIT)
@@ -260,7 +260,7 @@ async def item_edit_page(request: Request) -> Response:
         return _render_item_form(request, code, "edit", values, exc, exc.status, item_code=item_code)
     except StaleDataError:
         return _render_item_form(request, code, "edit", values, STALE, 409, item_code=item_code)
-    return RedirectResponse(f"/admin/dicts/{code}?flash=saved", status_code=303)
+    return redirect(request, f"/admin/dicts/{code}", flash="saved")
 
 
 @requires(EDIT)
@@ -281,7 +281,7 @@ async def item_active_action(request: Request) -> Response:
     except StaleDataError:
         return _render_detail(request, code, STALE, 409)
     flash = "item_reactivated" if active else "item_deactivated"
-    return RedirectResponse(f"/admin/dicts/{code}?flash={flash}", status_code=303)
+    return redirect(request, f"/admin/dicts/{code}", flash=flash)
 
 
 # --- import / export ---------------------------------------------------------------------

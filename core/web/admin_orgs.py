@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..api import actor_of
@@ -26,7 +26,7 @@ from ..services import orgs as svc
 from ..services import field_error
 from .actions import STALE, VersionIn, one_button_action
 from .openapi import api_doc
-from .pages import query_int
+from .pages import query_int, redirect
 from .render import render
 from .routing import form_data, json_body, requires, validate
 
@@ -166,7 +166,7 @@ async def create_page(request: Request) -> Response:
             org_id = org.id
     except ValidationFailed as exc:
         return _render_create(request, values, exc, 422)
-    return RedirectResponse(f"/admin/orgs/{org_id}?flash=org_created", status_code=303)
+    return redirect(request, f"/admin/orgs/{org_id}", flash="org_created")
 
 
 def _render_create(request: Request, values: dict[str, Any], exc: CcmsError | None = None,
@@ -247,7 +247,7 @@ async def edit_page(request: Request) -> Response:
         return _render_edit(request, org_id, values, exc, exc.status)
     except StaleDataError:
         return _render_edit(request, org_id, values, STALE, 409)
-    return RedirectResponse(f"/admin/orgs/{org_id}?flash=saved", status_code=303)
+    return redirect(request, f"/admin/orgs/{org_id}", flash="saved")
 
 
 def _render_edit(request: Request, org_id: int, values: dict[str, Any], exc: CcmsError | None = None,
@@ -282,7 +282,7 @@ async def move_page(request: Request) -> Response:
         return _render_move(request, org_id, values, exc, exc.status)
     except StaleDataError:
         return _render_move(request, org_id, values, STALE, 409)
-    return RedirectResponse(f"/admin/orgs/{org_id}?flash=org_moved", status_code=303)
+    return redirect(request, f"/admin/orgs/{org_id}", flash="org_moved")
 
 
 def _render_move(request: Request, org_id: int, values: dict[str, Any], exc: CcmsError | None = None,
@@ -319,7 +319,7 @@ async def delete_page(request: Request) -> Response:
             return _render_delete(request, org_id, exc, exc.status)
         except StaleDataError:
             return _render_delete(request, org_id, STALE, 409)
-        return RedirectResponse("/admin/orgs?flash=org_deleted", status_code=303)
+        return redirect(request, "/admin/orgs", flash="org_deleted")
     return _render_delete(request, org_id)
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..api import actor_of
@@ -29,7 +29,7 @@ from ..models import Org, Person, Role
 from ..services import field_error
 from ..services import roles as svc
 from .openapi import api_doc
-from .pages import is_htmx, paging, query_int, with_flash
+from .pages import paging, query_int, redirect, wants_fragment
 from .render import render
 from .routing import checks_permission, form_data, json_body, requires
 
@@ -165,7 +165,7 @@ async def roles_page(request: Request) -> Response:
     data = {"roles": roles, "q": q, "can_grant": ctx.can_anywhere(user, EDIT),
             "can_define": root is not None and ctx.can(user, EDIT, root),
             "breadcrumbs": [(ctx.gettext("roles.title"), None)]}
-    if is_htmx(request) and request.headers.get("hx-target") == "list":
+    if wants_fragment(request, "list"):
         return render(request, "admin/roles_list.html", data)
     return render(request, "admin/roles.html", data)
 
@@ -198,7 +198,7 @@ async def role_new_page(request: Request) -> Response:
             with ctx.db.session() as s:
                 role = svc.create(s, actor_of(request), ctx, values, by=user)
                 code = role.code
-            return RedirectResponse(with_flash(f"/admin/roles/{code}", "created"), status_code=303)
+            return redirect(request, f"/admin/roles/{code}", flash="created")
         except (ValidationFailed, CcmsError) as exc:
             if exc.status not in (403, 409, 422):
                 raise
@@ -246,7 +246,7 @@ async def role_detail_page(request: Request) -> Response:
                 svc.edit(s, actor_of(request), ctx, code, {"version": version, "name": values["name"],
                                                            "description": values["description"],
                                                            "permissions": values["permissions"]}, by=user)
-            return RedirectResponse(with_flash(f"/admin/roles/{code}", "saved"), status_code=303)
+            return redirect(request, f"/admin/roles/{code}", flash="saved")
         except CcmsError as exc:
             if exc.status not in (403, 409, 422):
                 raise
@@ -263,7 +263,7 @@ async def role_detail_page(request: Request) -> Response:
             "can_grant": ctx.can_anywhere(user, EDIT), "grants_url": f"/admin/roles/{code}?", "next": f"/admin/roles/{code}",
             **block, **extra,
             "breadcrumbs": [(ctx.gettext("roles.title"), "/admin/roles"), (current["name"], None)]}
-    if is_htmx(request) and request.headers.get("hx-target") == "grants":
+    if wants_fragment(request, "grants"):
         return render(request, "admin/roles_grants.html", data)
     return render(request, "admin/roles_detail.html", data, status_code=status)
 
@@ -280,7 +280,7 @@ async def role_delete_page(request: Request) -> Response:
         pass
     with ctx.db.session() as s:
         svc.delete(s, actor_of(request), ctx, code, version, by=_user(request))
-    return RedirectResponse(with_flash("/admin/roles", "deleted"), status_code=303)
+    return redirect(request, "/admin/roles", flash="deleted")
 
 
 # --- screens: grants ----------------------------------------------------------------
@@ -304,7 +304,7 @@ async def grants_page(request: Request) -> Response:
             "grants_url": f"/admin/grants?{query + '&' if query else ''}", "next": f"/admin/grants?{query}",
             "can_edit": ctx.can_anywhere(user, EDIT),
             "breadcrumbs": [(ctx.gettext("roles.title"), "/admin/roles"), (ctx.gettext("grants.title"), None)]}
-    if is_htmx(request) and request.headers.get("hx-target") in ("list", "grants"):
+    if wants_fragment(request, "list", "grants"):
         return render(request, "admin/roles_grants.html", data)
     return render(request, "admin/roles_grants_page.html", data)
 
@@ -348,7 +348,7 @@ async def grant_new_page(request: Request) -> Response:
                 g = _grant_input(data, s)
                 svc.grant(s, actor_of(request), ctx, g, by=user)
             nxt = safe_next(data.get("next"), f"/admin/roles/{g['role']}")
-            return RedirectResponse(with_flash(nxt, "granted"), status_code=303)
+            return redirect(request, nxt, flash="granted")
         except CcmsError as exc:
             if exc.status not in (403, 404, 409, 422):
                 raise
@@ -387,7 +387,7 @@ async def revoke_page(request: Request) -> Response:
         g[key] = int(raw) if raw.isdecimal() else raw  # type: ignore[assignment]
     with ctx.db.session() as s:
         svc.revoke(s, actor_of(request), ctx, g, by=_user(request))
-    return RedirectResponse(with_flash(nxt, "revoked"), status_code=303)
+    return redirect(request, nxt, flash="revoked")
 
 
 def _visible_person(ctx: Any, session: Session, user: Any, person_id: int) -> Person:
@@ -426,8 +426,8 @@ async def person_grants_page(request: Request) -> Response:
                     svc.revoke(s, actor_of(request), ctx, g, by=user)
                 else:
                     svc.grant(s, actor_of(request), ctx, g, by=user)
-            return RedirectResponse(with_flash(f"/admin/people/{person_id}/grants",
-                                               "revoked" if action == "revoke" else "granted"), status_code=303)
+            return redirect(request, f"/admin/people/{person_id}/grants",
+                            flash="revoked" if action == "revoke" else "granted")
         except CcmsError as exc:
             if exc.status not in (403, 404, 409, 422):
                 raise

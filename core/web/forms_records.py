@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import tabular
@@ -32,7 +32,7 @@ from ..services.orgs import domain_paths
 from .actions import STALE
 from .attachments import store_posted_files
 from .openapi import RECORD_BODY, api_doc
-from .pages import page_or_fragment
+from .pages import page_or_fragment, redirect
 from .render import render
 from .routing import authenticated, checks_permission, form_data, request_json
 
@@ -376,7 +376,7 @@ async def new_page(request: Request) -> Response:
         if errors:
             return _edit_response(request, ctx, user, s, d, mode="create", values=data, errors=errors, raw=pairs,
                                   org_id=org_id, status=422)
-    return RedirectResponse(f"/forms/{form_id}/{rid}?flash=saved", status_code=303)
+    return redirect(request, f"/forms/{form_id}/{rid}", flash="saved")
 
 
 @checks_permission("form.{form}.read")
@@ -464,7 +464,7 @@ async def edit_page(request: Request) -> Response:
             row = records.get(s, form_id, rid)
             return _edit_response(request, ctx, user, s, d, mode="edit", values=shown, errors=errors, raw=posted,
                                   row=row, org_id=org_id, error=problem, status=409 if problem else 422)
-    return RedirectResponse(f"/forms/{form_id}/{rid}?flash=saved", status_code=303)
+    return redirect(request, f"/forms/{form_id}/{rid}", flash="saved")
 
 
 @checks_permission("form.{form}.delete")
@@ -480,7 +480,7 @@ async def delete_action(request: Request) -> Response:
             records.delete(s, actor_of(request), form_id, rid, int(version) if version.isdecimal() else None)
         except StaleDataError:
             raise Conflict(STALE.zh, STALE.en) from None
-    return RedirectResponse(f"/forms/{form_id}?flash=deleted", status_code=303)
+    return redirect(request, f"/forms/{form_id}", flash="deleted")
 
 
 @checks_permission("form.{form}.delete")
@@ -493,7 +493,7 @@ async def restore_action(request: Request) -> Response:
     with ctx.db.session() as s:
         _record_or_404(ctx, s, user, form_id, rid, "delete", deleted=True)
         records.restore(s, actor_of(request), form_id, rid, int(version) if version.isdecimal() else None)
-    return RedirectResponse(f"/forms/{form_id}/{rid}?flash=restored", status_code=303)
+    return redirect(request, f"/forms/{form_id}/{rid}", flash="restored")
 
 
 # --- JSON API -----------------------------------------------------------------------------------

@@ -31,15 +31,15 @@ def is_htmx(request: Request) -> bool:
     return bool(request.headers.get("hx-request"))
 
 
-def wants_fragment(request: Request, target: str | None = None) -> bool:
-    """An htmx request, and (if ``target`` is given) one that swaps the element with that id."""
-    return is_htmx(request) and (target is None or request.headers.get("hx-target") == target)
+def wants_fragment(request: Request, *targets: str) -> bool:
+    """An htmx request, and (if ``targets`` are given) one that swaps the element with one of those ids."""
+    return is_htmx(request) and (not targets or request.headers.get("hx-target") in targets)
 
 
 def page_or_fragment(request: Request, page: str, fragment: str, context: Mapping[str, Any], *,
                      target: str | None = None, status_code: int = 200) -> Response:
     """``fragment`` for htmx (swapping ``target`` when given), the whole ``page`` otherwise."""
-    template = fragment if wants_fragment(request, target) else page
+    template = fragment if wants_fragment(request, *([target] if target else [])) else page
     return render(request, template, dict(context), status_code=status_code)
 
 

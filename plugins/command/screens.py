@@ -32,7 +32,7 @@ from ccms.api import (
 )
 
 from . import components, geocode, grids, map_data, matrix, standards
-from ccms.api import XLSX_TYPE, is_htmx, page_number, wants_fragment, write_table
+from ccms.api import XLSX_TYPE, is_htmx, page_number, redirect, wants_fragment, write_table
 
 from .common import KIND_ZH, Classes, ImportRefused, bad
 from .models import AREA_CLASSES, Component, Grid, ImportJob, MatrixRule, Place, Region, Standard
@@ -676,7 +676,7 @@ async def new_page(request: Request) -> Response:
         return render(request, "command/form.html", _form_context(request, res, "create", values, None, exc),
                       status_code=exc.status)
     target = f"{res.url}/{key}" if res.detail else res.url
-    return RedirectResponse(f"{target}?flash=command_saved", status_code=303)
+    return redirect(request, target, flash="command_saved")
 
 
 @requires(EDIT)
@@ -698,7 +698,7 @@ async def edit_page(request: Request) -> Response:
         return render(request, "command/form.html", _form_context(request, res, "edit", values, key, STALE),
                       status_code=409)
     target = f"{res.url}/{key}" if res.detail else res.url
-    return RedirectResponse(f"{target}?flash=command_saved", status_code=303)
+    return redirect(request, target, flash="command_saved")
 
 
 @requires(EDIT)
@@ -721,7 +721,7 @@ async def delete_action(request: Request) -> Response:
             vals = res.values_of(res.load(s, key))
         return render(request, "command/form.html", _form_context(request, res, "edit", vals, key, STALE),
                       status_code=409)
-    return RedirectResponse(f"{res.url}?flash=command_deleted", status_code=303)
+    return redirect(request, res.url, flash="command_deleted")
 
 
 @requires(VIEW)
