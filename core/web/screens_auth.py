@@ -15,7 +15,7 @@ from .. import audit, auth
 from ..errors import ValidationFailed
 from ..models import Person
 from .middleware import SESSION_COOKIE, client_ip
-from .pages import redirect
+from .pages import redirect, with_flash
 from .render import render
 from .routing import authenticated, form_data
 from .workbench import home_context
@@ -71,7 +71,8 @@ async def logout(request: Request) -> Response:
     if user and token:
         with ctx.db.session() as s:
             auth.logout(s, token, audit.Actor(user.id, user.username, user.client_ip))
-    resp = redirect(request, "/login", flash="logged_out")
+    # a 303 even for htmx (as before; tests/test_auth.py holds it): logging out leaves the page
+    resp = RedirectResponse(with_flash("/login", "logged_out"), status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
 
