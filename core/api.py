@@ -368,3 +368,18 @@ from . import charts  # noqa: E402
 
 __all__ += ["charts"]
 __all__ += ["allow_images_from"]
+
+
+# Tabular data and page helpers (core/tabular.py, core/web/pages.py) --------------------------
+from .tabular import (  # noqa: E402
+    CSV_TYPE, XLSX_TYPE, Table, iter_csv, iter_xlsx, neutralise, read_table, restore, write_table,
+)
+from .tabular import bad_file as tabular_bad_file  # noqa: E402
+from .web.pages import (  # noqa: E402
+    is_htmx, page_number, page_or_fragment, paging, query_int, redirect, wants_fragment, with_flash,
+)
+
+__all__ += ["CSV_TYPE", "XLSX_TYPE", "Table", "iter_csv", "iter_xlsx", "neutralise", "read_table", "restore",
+            "tabular_bad_file", "write_table"]
+__all__ += ["is_htmx", "page_number", "page_or_fragment", "paging", "query_int", "redirect", "wants_fragment",
+            "with_flash"]

@@ -7,14 +7,13 @@ local classes, deactivations survive every restart and upgrade).
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from .. import audit
+from .. import audit, tabular
 from .models import Dict, DictItem
 from .service import rebuild_paths
 
@@ -31,9 +30,9 @@ SEEDED = {
 
 def _classes() -> dict[str, list[dict[str, str]]]:
     by_kind: dict[str, list[dict[str, str]]] = {}
-    with CLASSES_CSV.open(encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            by_kind.setdefault(row["kind"], []).append(row)
+    table = tabular.read_table(CLASSES_CSV.name, CLASSES_CSV.read_bytes())
+    for _line, row in table.records():
+        by_kind.setdefault(row["kind"], []).append({k: v or "" for k, v in row.items()})
     return by_kind
 
 

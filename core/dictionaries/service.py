@@ -9,11 +9,8 @@ web layer (dictionaries are deployment-wide reference data, not org data).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
-import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -23,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import audit
+from .. import audit, tabular
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..services import check_version, coerce, field_error, stripped_name
 from .models import Dict, DictItem
@@ -431,57 +428,15 @@ def _bad_file(zh: str, en: str) -> ValidationFailed:
 
 
 def read_table(filename: str, content: bytes) -> list[list[str]]:
-    """Rows of a CSV (UTF-8 or GB18030) or XLSX file as strings; anything else is refused."""
-    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    if len(content) > MAX_IMPORT_BYTES:
-        raise _bad_file(f"文件太大（上限 {MAX_IMPORT_BYTES // 1024 // 1024} MB）",
-                        f"file too large (limit {MAX_IMPORT_BYTES // 1024 // 1024} MB)")
-    if not content:
-        raise _bad_file("文件是空的", "the file is empty")
-    if ext == "xlsx":
-        return _read_xlsx(content)
-    if ext == "csv":
-        return _read_csv(content)
-    raise _bad_file(f"只能导入 CSV 或 XLSX 文件，“{filename or '?'}”不是",
-                    f"only CSV or XLSX files can be imported; {filename or '?'!r} is neither")
-
-
-def _read_xlsx(content: bytes) -> list[list[str]]:
-    import openpyxl
-
-    try:
-        wb = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError):
-        raise _bad_file("文件扩展名是 .xlsx，但内容不是有效的 Excel 工作簿",
-                        "the file is named .xlsx but is not a valid Excel workbook") from None
-    try:
-        ws = wb.worksheets[0]
-        rows = []
-        for r in ws.iter_rows(values_only=True):
-            rows.append(["" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
-                         for v in r])
-            if len(rows) > MAX_IMPORT_ROWS + 1:
-                break
-        return rows
-    finally:
-        wb.close()
-
-
-def _read_csv(content: bytes) -> list[list[str]]:
-    if b"\x00" in content[:4096]:
-        raise _bad_file("文件扩展名是 .csv，但内容不是文本", "the file is named .csv but is not text")
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            text = content.decode(enc)
+    """Rows of a CSV (UTF-8 or GB18030) or XLSX file as strings; anything else is refused.
+    One row past the limit is read, so the row check can name it."""
+    table = tabular.read_table(filename, content, max_bytes=MAX_IMPORT_BYTES, skip_blank=False)
+    rows: list[list[str]] = []
+    for line, cells in table.rows:
+        rows.append(cells)
+        if line > MAX_IMPORT_ROWS + 1:
             break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise _bad_file("CSV 文件编码无法识别（请用 UTF-8）", "cannot decode the CSV file (use UTF-8)")
-    try:
-        return [row for row in csv.reader(io.StringIO(text))]
-    except csv.Error as exc:
-        raise _bad_file(f"CSV 格式错误：{exc}", f"malformed CSV: {exc}") from None
+    return [table.header, *rows] if table.header or rows else []
 
 
 def _header(row: list[str]) -> list[str | None]:
@@ -504,8 +459,8 @@ class _Row:
 
 
 def _unescape(v: str) -> str:
-    """Undo the export's formula guard (a leading apostrophe before = + - @)."""
-    return v[1:] if len(v) > 1 and v[0] == "'" and v[1] in "=+-@" else v
+    """Undo the export's formula guard."""
+    return tabular.restore(v)
 
 
 def _parse_rows(table: list[list[str]]) -> tuple[list[_Row], list[RowError]]:
@@ -659,13 +614,6 @@ def import_items(session: Session, actor: audit.Actor | None, dict_code: str, fi
     return result
 
 
-def _cell(v: Any) -> Any:
-    """Guard against spreadsheet formulas in exported text (CSV/formula injection)."""
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
-        return "'" + v
-    return v
-
-
 def export_rows(session: Session, dict_code: str) -> list[list[Any]]:
     """Header plus one row per item in tree order, in the import's column layout."""
     d = get_dict(session, dict_code)
@@ -673,28 +621,15 @@ def export_rows(session: Session, dict_code: str) -> list[list[Any]]:
     code_of = {i.id: i.code for i in items}
     out: list[list[Any]] = [list(COLUMNS)]
     for i in items:
-        out.append([_cell(i.code), _cell(i.name), code_of.get(i.parent_id, "") if i.parent_id else "", i.sort,
+        out.append([i.code, i.name, code_of.get(i.parent_id, "") if i.parent_id else "", i.sort,
                     1 if i.active else 0, json.dumps(i.extra, ensure_ascii=False) if i.extra else ""])
     return out
 
 
 def export_file(session: Session, dict_code: str, fmt: str) -> tuple[bytes, str]:
     """(content, media type) of the dictionary as ``csv`` (UTF-8 with BOM, for Excel) or ``xlsx``."""
-    rows = export_rows(session, dict_code)
-    if fmt == "csv":
-        buf = io.StringIO()
-        csv.writer(buf).writerows(rows)
-        return ("\ufeff" + buf.getvalue()).encode("utf-8"), "text/csv; charset=utf-8"
-    if fmt == "xlsx":
-        import openpyxl
-
-        wb = openpyxl.Workbook(write_only=True)
-        ws = wb.create_sheet(dict_code[:31].replace(":", "_") or "dict")
-        for r in rows:
-            ws.append(r)
-        buf2 = io.BytesIO()
-        wb.save(buf2)
-        return buf2.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    zh, en = f"导出格式应为 csv 或 xlsx，而不是 {fmt}", f"export format must be csv or xlsx, not {fmt!r}"
-    raise ValidationFailed(zh, en, fields=field_error("format", zh, en))
+    if fmt not in ("csv", "xlsx"):
+        zh, en = f"导出格式应为 csv 或 xlsx，而不是 {fmt}", f"export format must be csv or xlsx, not {fmt!r}"
+        raise ValidationFailed(zh, en, fields=field_error("format", zh, en))
+    return tabular.write_table(export_rows(session, dict_code), fmt, dict_code or "dict")
 

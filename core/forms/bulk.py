@@ -15,9 +15,7 @@ post (numbers, dates, booleans, choices).
 
 from __future__ import annotations
 
-import csv
 import gc
-import io
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from .. import audit
+from .. import audit, tabular
 from ..audit import Actor
 from ..db import utcnow
 from ..errors import ValidationFailed
@@ -177,49 +175,19 @@ def _header_map(definition: FormDefinition, header: list[Any]) -> list[str | Non
     return [known.get(str(h).strip()) if h is not None else None for h in header]
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if hasattr(value, "isoformat"):
-        text = value.isoformat()
-        return text[:10] if text.endswith("T00:00:00") else text
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
 def read_table(definition: FormDefinition, content: bytes, filename: str) -> list[dict[str, str]]:
     """Rows of a CSV (UTF-8, BOM allowed, or GB18030) or XLSX file, first sheet,
     first row the header. Empty rows are skipped, so an import report's row
     numbers count the rows returned here (1 = first non-empty data row)."""
-    lower = filename.lower()
-    if lower.endswith(".xlsx"):
-        from openpyxl import load_workbook
-        try:
-            sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
-            table = [list(r) for r in sheet.iter_rows(values_only=True)]
-        except Exception:  # noqa: BLE001 - any unreadable workbook is the user's file, not our bug
-            raise _bad_file("无法读取该 Excel 文件", "the Excel file cannot be read") from None
-    elif lower.endswith(".csv"):
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = content.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            raise _bad_file("CSV 文件编码无法识别（请用 UTF-8）", "unknown CSV encoding (use UTF-8)")
-        table = [list(r) for r in csv.reader(io.StringIO(text))]
-    else:
-        raise _bad_file("只能导入 .csv 或 .xlsx 文件", "only .csv or .xlsx files can be imported")
-    if not table:
+    table = tabular.read_table(filename, content)
+    if not table.header and table.format == "xlsx":
         raise _bad_file("文件是空的", "the file is empty")
-    names = _header_map(definition, table[0])
+    names = _header_map(definition, table.header)
     if not any(names):
         raise _bad_file("表头没有可识别的字段", "no header cell names a field of the form")
     out = []
-    for row in table[1:]:
-        cells = {n: _cell(v) for n, v in zip(names, row) if n is not None}
+    for _line, row in table.rows:
+        cells = {n: v.strip() for n, v in zip(names, row) if n is not None}
         if any(cells.values()):
             out.append({k: c for k, c in cells.items() if c != ""})
     return out

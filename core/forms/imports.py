@@ -11,7 +11,6 @@ left unconfirmed are pruned after a day.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 from sqlalchemy import Integer, LargeBinary, String, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from .. import tabular
 from ..db import Base, UTCDateTime, utcnow
 from ..errors import ValidationFailed
 from . import access, bulk, records
@@ -89,28 +89,11 @@ def _check_header(definition: FormDefinition, header: list[Any]) -> None:
                        "(use field names or labels as the header)")
 
 
-def _header(content: bytes, ext: str) -> list[Any]:
-    if ext == ".xlsx":
-        from openpyxl import load_workbook
-        try:
-            sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
-            for row in sheet.iter_rows(values_only=True, max_row=1):
-                return list(row)
-        except Exception:  # noqa: BLE001 - an unreadable workbook is the user's file
-            raise bad_file("无法读取该 Excel 文件", "the Excel file cannot be read") from None
-        return []
-    import csv
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            text = content.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise bad_file("CSV 文件编码无法识别（请用 UTF-8）", "unknown CSV encoding (use UTF-8)")
-    for row in csv.reader(io.StringIO(text)):
-        return list(row)
-    return []
+def _header(content: bytes, filename: str) -> list[Any]:
+    try:
+        return tabular.read_table(filename, content, max_bytes=MAX_BYTES).header
+    except ValidationFailed as exc:
+        raise bad_file(exc.zh, exc.en) from None
 
 
 def parse(definition: FormDefinition, content: bytes, filename: str) -> Parsed:
@@ -132,7 +115,7 @@ def parse(definition: FormDefinition, content: bytes, filename: str) -> Parsed:
                        f"the content is not text: it does not match the extension {ext} (not a {kind} file)")
     if ext == ".json":
         return _parse_json(definition, content)
-    _check_header(definition, _header(content, ext))
+    _check_header(definition, _header(content, filename))
     try:
         rows = bulk.read_table(definition, content, filename)
     except ValidationFailed as exc:
@@ -146,16 +129,11 @@ def parse(definition: FormDefinition, content: bytes, filename: str) -> Parsed:
 
 
 def _parse_json(definition: FormDefinition, content: bytes) -> Parsed:
-    from ..web.routing import parse_json
-    try:
-        data = parse_json(content)
-    except ValidationFailed:
-        raise bad_file("文件不是有效的 JSON", "the file is not valid JSON") from None
-    if isinstance(data, dict) and isinstance(data.get("records"), list):
-        data = data["records"]
-    if not isinstance(data, list):
-        raise bad_file("JSON 文件应为记录数组 [{...}, ...]（或 {\"records\": [...]}）",
-                       "the JSON file must be an array of records [{...}, ...] (or {\"records\": [...]})")
+    try:  # non-object records are reported per row by check_rows, as the API would
+        data = [rec for _n, rec in tabular.read_table("upload.json", content, formats=("json",), max_bytes=MAX_BYTES,
+                                                      objects_only=False).records()]
+    except ValidationFailed as exc:
+        raise bad_file(exc.zh, exc.en) from None
     if not data:
         raise bad_file("文件中没有记录", "the file has no records")
     if len(data) > MAX_ROWS:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -493,20 +493,29 @@ class _Builder:
         return self.field(prop, name, name, self.tree.get(name), name in set(self.d.required()))
 
     def layout(self, items: Iterable[Any], placed: set[str]) -> list[Node]:
-        out: list[Node] = []
-        for item in items:
-            if isinstance(item, str):
-                placed.add(item)
-                n = self.top(item)
-                if n is not None:
-                    out.append(n)
-            elif isinstance(item, Mapping):
-                children = self.layout(item.get("items") or [], placed)
-                if children:
-                    out.append(Node("section", label=localize(item.get("title"), self.locale),
-                                    layout=str(item.get("kind", "section")), children=children,
-                                    name=str(item.get("id") or "")))
-        return out
+        return layout_nodes(items, placed, self.top, self.locale)
+
+
+def layout_nodes(items: Iterable[Any], placed: set[str], top: Callable[[str], Node | None],
+                 locale: str) -> list[Node]:
+    """A form's ``ui.layout`` (field names, and sections, columns or tabs holding more) as
+    nodes, each field built by ``top``; ``placed`` collects the names laid out, so the
+    caller can append the fields the layout does not name. The edit form and the detail
+    page share it."""
+    out: list[Node] = []
+    for item in items:
+        if isinstance(item, str):
+            placed.add(item)
+            n = top(item)
+            if n is not None:
+                out.append(n)
+        elif isinstance(item, Mapping):
+            children = layout_nodes(item.get("items") or [], placed, top, locale)
+            if children:
+                out.append(Node("section", label=localize(item.get("title"), locale),
+                                layout=str(item.get("kind", "section")), children=children,
+                                name=str(item.get("id") or "")))
+    return out
 
 
 def arrange(nodes: list[Node], prefix: str = "t") -> list[Node]:

@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from .compose import object_parts
 from .definition import FormDefinition, localize
-from .render import Node, arrange
+from .render import Node, arrange, layout_nodes
 from .widgets import Labels, display
 
 
@@ -71,20 +71,7 @@ class _Detail:
         return self.field(name, name, self.data.get(name))
 
     def layout(self, items: Iterable[Any], placed: set[str]) -> list[Node]:
-        out: list[Node] = []
-        for item in items:
-            if isinstance(item, str):
-                placed.add(item)
-                n = self.top(item)
-                if n is not None:
-                    out.append(n)
-            elif isinstance(item, Mapping):
-                children = self.layout(item.get("items") or [], placed)
-                if children:
-                    out.append(Node("section", label=localize(item.get("title"), self.locale),
-                                    layout=str(item.get("kind", "section")), children=children,
-                                    name=str(item.get("id") or "")))
-        return out
+        return layout_nodes(items, placed, self.top, self.locale)
 
 
 def build_detail(ctx: Any, d: FormDefinition, data: Mapping[str, Any], labels: Labels,

@@ -12,10 +12,11 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from ..audit import Actor
 from ..errors import Conflict, ValidationFailed
+from .pages import redirect
 from .routing import form_data, requires, validate
 
 
@@ -58,7 +59,7 @@ def one_button_action(service_fn: Callable[..., Any], *, permission: str, id_par
             return render_detail(request, object_id, exc, exc.status)
         except StaleDataError:
             return render_detail(request, object_id, STALE, 409)
-        return RedirectResponse(done_url.format(object_id) + f"?flash={name}", status_code=303)
+        return redirect(request, done_url.format(object_id), flash=name)
 
     endpoint.__name__ = f"action_{name}"
     return endpoint

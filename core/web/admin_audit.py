@@ -14,11 +14,8 @@ a spreadsheet would run as a formula are prefixed with ``'``.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
-import tempfile
 from typing import Any, Iterator
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -29,12 +26,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .. import audit, audit_chain
+from .. import audit, audit_chain, tabular
 from ..api import actor_of
 from ..errors import ValidationFailed
 from ..models import AuditLog
-from .admin_roles import is_htmx, paging
 from .openapi import api_doc
+from .pages import paging, wants_fragment
 from .render import render
 from .routing import requires, validate
 
@@ -42,7 +39,6 @@ VIEW, EXPORT = "core.audit.view", "core.audit.export"
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit minus the header row
 EXPORT_HEADER = ["编号", "时间", "操作人", "操作人ID", "来源IP", "操作", "对象类型", "对象ID", "摘要", "结果",
                  "变更前", "变更后"]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class AuditFilter(BaseModel):
@@ -254,7 +250,7 @@ async def audit_page(request: Request) -> Response:
     data = {"entries": entries, **p, "f": f, "errors": errors, "page_url": base,
             "export_query": urlencode(params), "can_export": ctx.can_anywhere(request.scope["user"], EXPORT),
             "breadcrumbs": [(ctx.gettext("audit.title"), None)]}
-    if is_htmx(request) and request.headers.get("hx-target") == "list":
+    if wants_fragment(request, "list"):
         return render(request, "admin/audit_list.html", data)  # 200 even with errors: htmx swaps only 2xx
     actions, types = _choices(ctx)
     other_a, other_t = action_label(ctx, "\0"), object_label(ctx, "\0")  # the fallbacks: name the code beside them
@@ -278,19 +274,11 @@ async def api_audit(request: Request) -> Response:
 
 # --- export ----------------------------------------------------------------------------
 
-def _cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in text cells (CSV/formula injection)."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _export_row(e: AuditLog, tz: ZoneInfo) -> list[Any]:
-    return [e.id, e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), _cell(e.actor_name), e.actor_id or "",
-            _cell(e.client_ip), _cell(e.action), _cell(e.object_type), _cell(e.object_id), _cell(e.summary),
-            "成功" if e.success else "失败",
-            _cell(json.dumps(e.before, ensure_ascii=False, sort_keys=True)) if e.before is not None else "",
-            _cell(json.dumps(e.after, ensure_ascii=False, sort_keys=True)) if e.after is not None else ""]
+    return [e.id, e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), e.actor_name, e.actor_id or "",
+            e.client_ip, e.action, e.object_type, e.object_id, e.summary, "成功" if e.success else "失败",
+            json.dumps(e.before, ensure_ascii=False, sort_keys=True) if e.before is not None else "",
+            json.dumps(e.after, ensure_ascii=False, sort_keys=True) if e.after is not None else ""]
 
 
 def _rows(ctx: Any, stmt: Any) -> Iterator[AuditLog]:
@@ -300,39 +288,13 @@ def _rows(ctx: Any, stmt: Any) -> Iterator[AuditLog]:
 
 def _csv_stream(ctx: Any, stmt: Any) -> Iterator[bytes]:
     tz = _tz(ctx)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(EXPORT_HEADER)
-    yield ("\ufeff" + buf.getvalue()).encode("utf-8")
-    buf.seek(0)
-    buf.truncate()
-    n = 0
-    for e in _rows(ctx, stmt):
-        w.writerow(_export_row(e, tz))
-        n += 1
-        if n % 500 == 0:
-            yield buf.getvalue().encode("utf-8")
-            buf.seek(0)
-            buf.truncate()
-    if buf.tell():
-        yield buf.getvalue().encode("utf-8")
+    return tabular.iter_csv((_export_row(e, tz) for e in _rows(ctx, stmt)), header=EXPORT_HEADER)
 
 
 def _xlsx_stream(ctx: Any, stmt: Any) -> Iterator[bytes]:
-    from openpyxl import Workbook
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     tz = _tz(ctx)
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("审计日志")
-    ws.append(EXPORT_HEADER)
-    for e in _rows(ctx, stmt.limit(XLSX_MAX_ROWS)):
-        # control characters (say, in a user name typed at a failed login) are not allowed in XLSX
-        ws.append([ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v for v in _export_row(e, tz)])
-    with tempfile.TemporaryFile() as tmp:
-        wb.save(tmp)
-        tmp.seek(0)
-        while chunk := tmp.read(64 * 1024):
-            yield chunk
+    return tabular.iter_xlsx((_export_row(e, tz) for e in _rows(ctx, stmt.limit(XLSX_MAX_ROWS))), "审计日志",
+                             header=EXPORT_HEADER)
 
 
 @requires(EXPORT)
@@ -354,7 +316,7 @@ async def export(request: Request) -> Response:
     stamp = dt.datetime.now(_tz(ctx)).strftime("%Y%m%d-%H%M%S")
     headers = {"Content-Disposition": f'attachment; filename="audit-{stamp}.{fmt}"'}
     if fmt == "csv":
-        return StreamingResponse(_csv_stream(ctx, stmt), media_type="text/csv; charset=utf-8", headers=headers)
+        return StreamingResponse(_csv_stream(ctx, stmt), media_type=tabular.CSV_TYPE, headers=headers)
     return StreamingResponse(_xlsx_stream(ctx, stmt), headers=headers,
                              media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 

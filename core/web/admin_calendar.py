@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..api import actor_of
@@ -27,6 +27,7 @@ from ..services import field_error
 from .actions import STALE
 from .admin_orgs import history
 from .openapi import api_doc
+from .pages import is_htmx, redirect
 from .render import render
 from .routing import form_data, json_body, requires
 
@@ -36,13 +37,9 @@ MAX_SEGMENTS = 8
 WEEKDAYS = range(1, 8)
 
 
-def _htmx(request: Request) -> bool:
-    return bool(request.headers.get("hx-request"))
-
-
 def _status(request: Request, status: int) -> int:
     """htmx swaps only 2xx answers, so inline errors go back as 200 to htmx."""
-    return 200 if _htmx(request) else status
+    return 200 if is_htmx(request) else status
 
 
 def _weekday_names(ctx: Any) -> dict[int, str]:
@@ -171,7 +168,7 @@ async def create_action(request: Request) -> Response:
             svc.create_calendar(s, actor_of(request), values, timezone=ctx.deployment.timezone)
     except ValidationFailed as exc:
         return _render_list(request, values, exc, 422)
-    return RedirectResponse(f"{BASE}/{values['id']}?flash=saved", status_code=303)
+    return redirect(request, f"{BASE}/{values['id']}", flash="saved")
 
 
 # --- screens: one calendar -------------------------------------------------------------------
@@ -182,7 +179,7 @@ async def detail_page(request: Request) -> Response:
     cal_id = request.path_params["cal"]
     with ctx.db.session() as s:
         context = _page_context(request, s, cal_id)
-        if _htmx(request) and request.query_params.get("part") == "year":
+        if is_htmx(request) and request.query_params.get("part") == "year":
             return render(request, "admin/calendar_year.html", context)
         return render(request, "admin/calendar_detail.html", context)
 
@@ -246,8 +243,8 @@ async def settings_action(request: Request) -> Response:
         exc = exc_
     except StaleDataError:
         exc = STALE
-    if exc is None and not _htmx(request):
-        return RedirectResponse(f"{BASE}/{cal_id}?flash=saved", status_code=303)
+    if exc is None and not is_htmx(request):
+        return redirect(request, f"{BASE}/{cal_id}", flash="saved")
     with ctx.db.session() as s:
         if exc is None:
             context = _page_context(request, s, cal_id, notice="saved")
@@ -256,7 +253,7 @@ async def settings_action(request: Request) -> Response:
             errors = row_errors if row_errors else _form_errors(exc, rows)
             context = _page_context(request, s, cal_id, values=values, errors=errors, error=exc)
             headers = {}
-        template = "admin/calendar_settings.html" if _htmx(request) else "admin/calendar_detail.html"
+        template = "admin/calendar_settings.html" if is_htmx(request) else "admin/calendar_detail.html"
         return render(request, template, context, status_code=_status(request, exc.status if exc else 200),
                       headers=headers)
 
@@ -265,7 +262,7 @@ def _render_year(request: Request, cal_id: str, year: int, status: int = 200, **
     ctx = request.scope["ccms"]
     with ctx.db.session() as s:
         context = _page_context(request, s, cal_id, year=year, **extra)
-        template = "admin/calendar_year.html" if _htmx(request) else "admin/calendar_detail.html"
+        template = "admin/calendar_year.html" if is_htmx(request) else "admin/calendar_detail.html"
         return render(request, template, context, status_code=_status(request, status))
 
 
@@ -293,8 +290,8 @@ async def day_add_action(request: Request) -> Response:
         return _render_year(request, cal_id, year, exc.status, day_values=values, day_error=exc, day_errors=errors)
     except StaleDataError:
         return _render_year(request, cal_id, year, 409, day_values=values, day_error=STALE)
-    if not _htmx(request):
-        return RedirectResponse(f"{BASE}/{cal_id}?year={year}&flash=saved", status_code=303)
+    if not is_htmx(request):
+        return redirect(request, f"{BASE}/{cal_id}?year={year}", flash="saved")
     return _render_year(request, cal_id, year, year_notice="day_saved")
 
 
@@ -317,8 +314,8 @@ async def day_remove_action(request: Request) -> Response:
         return _render_year(request, cal_id, day.year, exc.status, day_error=exc)
     except StaleDataError:
         return _render_year(request, cal_id, day.year, 409, day_error=STALE)
-    if not _htmx(request):
-        return RedirectResponse(f"{BASE}/{cal_id}?year={day.year}&flash=saved", status_code=303)
+    if not is_htmx(request):
+        return redirect(request, f"{BASE}/{cal_id}?year={day.year}", flash="saved")
     return _render_year(request, cal_id, day.year, year_notice="day_removed")
 
 
@@ -335,8 +332,8 @@ async def import_action(request: Request) -> Response:
         return _render_year(request, cal_id, year, exc.status, day_error=exc)
     except StaleDataError:
         return _render_year(request, cal_id, year, 409, day_error=STALE)
-    if not _htmx(request):
-        return RedirectResponse(f"{BASE}/{cal_id}?year={result['year']}&flash=calendar_imported", status_code=303)
+    if not is_htmx(request):
+        return redirect(request, f"{BASE}/{cal_id}?year={result['year']}", flash="calendar_imported")
     return _render_year(request, cal_id, result["year"], year_notice="imported", import_result=result)
 
 
@@ -364,8 +361,8 @@ async def _year_action(request: Request, fn: Any, notice: str) -> Response:
         return _render_year(request, cal_id, year, exc.status, day_error=exc)
     except StaleDataError:
         return _render_year(request, cal_id, year, 409, day_error=STALE)
-    if not _htmx(request):
-        return RedirectResponse(f"{BASE}/{cal_id}?year={year}&flash=calendar_{notice}", status_code=303)
+    if not is_htmx(request):
+        return redirect(request, f"{BASE}/{cal_id}?year={year}", flash=f"calendar_{notice}")
     return _render_year(request, cal_id, year, year_notice=notice)
 
 
@@ -437,7 +434,7 @@ async def calc_page(request: Request) -> Response:
             exc = exc_
         context = _page_context(request, s, cal_id, calc=calc, calc_result=result, calc_error=exc,
                                 calc_errors=dict(exc.fields or {}) if exc else {})
-        template = "admin/calendar_calc.html" if _htmx(request) else "admin/calendar_detail.html"
+        template = "admin/calendar_calc.html" if is_htmx(request) else "admin/calendar_detail.html"
         return render(request, template, context, status_code=_status(request, exc.status if exc else 200))
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..api import actor_of
@@ -22,8 +22,9 @@ from ..dictionaries import service as svc
 from ..dictionaries.models import Dict, DictItem
 from ..errors import CcmsError, Conflict, ValidationFailed
 from .actions import STALE
-from .admin_orgs import clean_form, errors_of, history, query_bool, query_int
+from .admin_orgs import clean_form, errors_of, history, query_bool
 from .openapi import api_doc
+from .pages import query_int, redirect, wants_fragment
 from .render import render
 from .routing import form_data, json_body, requires
 
@@ -106,7 +107,7 @@ async def create_page(request: Request) -> Response:
             code = d.code
     except ValidationFailed as exc:
         return _render_dict_form(request, "create", values, exc, 422)
-    return RedirectResponse(f"/admin/dicts/{code}?flash=saved", status_code=303)
+    return redirect(request, f"/admin/dicts/{code}", flash="saved")
 
 
 @requires(EDIT)
@@ -128,7 +129,7 @@ async def edit_page(request: Request) -> Response:
         return _render_dict_form(request, "edit", values, exc, exc.status)
     except StaleDataError:
         return _render_dict_form(request, "edit", values, STALE, 409)
-    return RedirectResponse(f"/admin/dicts/{code}?flash=saved", status_code=303)
+    return redirect(request, f"/admin/dicts/{code}", flash="saved")
 
 
 @requires(EDIT)
@@ -144,7 +145,7 @@ async def delete_action(request: Request) -> Response:
         return _render_detail(request, code, exc, exc.status)
     except StaleDataError:
         return _render_detail(request, code, STALE, 409)
-    return RedirectResponse("/admin/dicts?flash=dict_deleted", status_code=303)
+    return redirect(request, "/admin/dicts", flash="dict_deleted")
 
 
 def query_version(data: dict[str, Any]) -> int | None:
@@ -173,7 +174,7 @@ def _render_detail(request: Request, code: str, exc: CcmsError | None = None, st
         context = {"d": d, "tree": _tree(items), "shown": len(items), "total": total, "q": q, "show": show,
                    "can_edit": ctx.can_anywhere(user, EDIT), "error": exc, "history": history(s, "dict", d.code, limit=20),
                    "breadcrumbs": _crumbs(ctx, (d.name, None))}
-        if request.headers.get("hx-request") and exc is None:
+        if wants_fragment(request) and exc is None:
             return render(request, "admin/dicts_tree.html", context)
         return render(request, "admin/dicts_detail.html", context, status_code=status)
 
@@ -232,7 +233,7 @@ async def item_create_page(request: Request) -> Response:
             svc.add_item(s, actor_of(request), code, clean_form(values, ("parent_code", "sort")))
     except ValidationFailed as exc:
         return _render_item_form(request, code, "create", values, exc, 422)
-    return RedirectResponse(f"/admin/dicts/{code}?flash=saved", status_code=303)
+    return redirect(request, f"/admin/dicts/{code}", flash="saved")
 
 
 @requires(EDIT)
@@ -259,7 +260,7 @@ async def item_edit_page(request: Request) -> Response:
         return _render_item_form(request, code, "edit", values, exc, exc.status, item_code=item_code)
     except StaleDataError:
         return _render_item_form(request, code, "edit", values, STALE, 409, item_code=item_code)
-    return RedirectResponse(f"/admin/dicts/{code}?flash=saved", status_code=303)
+    return redirect(request, f"/admin/dicts/{code}", flash="saved")
 
 
 @requires(EDIT)
@@ -280,7 +281,7 @@ async def item_active_action(request: Request) -> Response:
     except StaleDataError:
         return _render_detail(request, code, STALE, 409)
     flash = "item_reactivated" if active else "item_deactivated"
-    return RedirectResponse(f"/admin/dicts/{code}?flash={flash}", status_code=303)
+    return redirect(request, f"/admin/dicts/{code}", flash=flash)
 
 
 # --- import / export ---------------------------------------------------------------------

@@ -21,8 +21,8 @@ from ..accesslog import log_files
 from ..errors import ValidationFailed
 from ..loganalysis import LogFilter, analyse, search
 from .admin_audit import action_label
-from .admin_roles import is_htmx
 from .openapi import api_doc
+from .pages import wants_fragment
 from .render import render
 from .routing import pydantic_fields, requires
 
@@ -97,7 +97,7 @@ def logs_page(request: Request) -> Response:
         "files": {k: bool(log_files(ctx.deployment, k)) for k in ("access", "system")},
         "breadcrumbs": [(ctx.gettext("logs.title"), None)],
     }
-    if is_htmx(request) and request.headers.get("hx-target") == "log-results":
+    if wants_fragment(request, "log-results"):
         return render(request, "admin/logs_results.html", data)
     return render(request, "admin/logs.html", data, status_code=422 if errors else 200)
 

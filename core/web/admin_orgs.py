@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..api import actor_of
@@ -26,6 +26,7 @@ from ..services import orgs as svc
 from ..services import field_error
 from .actions import STALE, VersionIn, one_button_action
 from .openapi import api_doc
+from .pages import query_int, redirect
 from .render import render
 from .routing import form_data, json_body, requires, validate
 
@@ -37,22 +38,6 @@ async def json_body_or_empty(request: Request, model: type[BaseModel]) -> Any:
     if not (await request.body()).strip():
         return validate(model, {})
     return await json_body(request, model)
-
-
-def query_int(request: Request, name: str, default: int | None = None, lo: int = 0,
-              hi: int = 10**9) -> int | None:
-    """An integer query parameter; junk is a 422 naming the parameter, never a 500."""
-    raw = request.query_params.get(name, "").strip()
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or not lo <= value <= hi:
-        zh, en = f"参数 {name} 应为 {lo}–{hi} 之间的整数", f"parameter {name} must be an integer in {lo}..{hi}"
-        raise ValidationFailed(zh, en, fields=field_error(name, zh, en))
-    return value
 
 
 def query_bool(request: Request, name: str) -> bool | None:
@@ -181,7 +166,7 @@ async def create_page(request: Request) -> Response:
             org_id = org.id
     except ValidationFailed as exc:
         return _render_create(request, values, exc, 422)
-    return RedirectResponse(f"/admin/orgs/{org_id}?flash=org_created", status_code=303)
+    return redirect(request, f"/admin/orgs/{org_id}", flash="org_created")
 
 
 def _render_create(request: Request, values: dict[str, Any], exc: CcmsError | None = None,
@@ -262,7 +247,7 @@ async def edit_page(request: Request) -> Response:
         return _render_edit(request, org_id, values, exc, exc.status)
     except StaleDataError:
         return _render_edit(request, org_id, values, STALE, 409)
-    return RedirectResponse(f"/admin/orgs/{org_id}?flash=saved", status_code=303)
+    return redirect(request, f"/admin/orgs/{org_id}", flash="saved")
 
 
 def _render_edit(request: Request, org_id: int, values: dict[str, Any], exc: CcmsError | None = None,
@@ -297,7 +282,7 @@ async def move_page(request: Request) -> Response:
         return _render_move(request, org_id, values, exc, exc.status)
     except StaleDataError:
         return _render_move(request, org_id, values, STALE, 409)
-    return RedirectResponse(f"/admin/orgs/{org_id}?flash=org_moved", status_code=303)
+    return redirect(request, f"/admin/orgs/{org_id}", flash="org_moved")
 
 
 def _render_move(request: Request, org_id: int, values: dict[str, Any], exc: CcmsError | None = None,
@@ -334,7 +319,7 @@ async def delete_page(request: Request) -> Response:
             return _render_delete(request, org_id, exc, exc.status)
         except StaleDataError:
             return _render_delete(request, org_id, STALE, 409)
-        return RedirectResponse("/admin/orgs?flash=org_deleted", status_code=303)
+        return redirect(request, "/admin/orgs", flash="org_deleted")
     return _render_delete(request, org_id)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .. import auth, pii
@@ -38,6 +38,7 @@ from .admin_orgs import (STALE, VersionIn, clean_form, errors_of, history, json_
                          query_bool, query_int)
 from .actions import one_button_action
 from .openapi import api_doc
+from .pages import is_htmx, redirect
 from .render import render
 from .routing import form_data, json_body, request_json, requires, validate
 
@@ -175,7 +176,7 @@ async def list_page(request: Request) -> Response:
         ctxt = {"rows": rows, "total": total, "page": page, "pages": pages, "filters": f,
                 "page_url": "/admin/people?" + (urlencode(kept) + "&" if kept else ""),
                 "can_create": ctx.can_anywhere(user, EDIT), "is_locked": svc.is_locked}
-        if request.headers.get("hx-request"):
+        if is_htmx(request):
             return render(request, "admin/people_list.html", ctxt)
         ctxt["orgs"] = org_options(s, paths, active_only=False)
         ctxt["breadcrumbs"] = [(ctx.gettext("people.title"), None)]
@@ -223,7 +224,7 @@ async def create_page(request: Request) -> Response:
     except (ValidationFailed, Conflict) as exc:
         return _render_form(request, "create", values, exc, exc.status)
     if one_time is None:
-        return RedirectResponse(f"/admin/people/{person_id}?flash=person_created", status_code=303)
+        return redirect(request, f"/admin/people/{person_id}", flash="person_created")
     return render(request, "admin/people_password.html", {
         "person_id": person_id, "username": username, "name": name, "password": one_time, "created": True,
         "breadcrumbs": [(ctx.gettext("people.title"), "/admin/people"), (name, None)]})
@@ -257,7 +258,7 @@ async def edit_page(request: Request) -> Response:
         return _render_form(request, "edit", values, exc, exc.status, person=person)
     except StaleDataError:
         return _render_form(request, "edit", values, STALE, 409, person=person)
-    return RedirectResponse(f"/admin/people/{person_id}?flash=saved", status_code=303)
+    return redirect(request, f"/admin/people/{person_id}", flash="saved")
 
 
 # --- screens: detail and actions -----------------------------------------------------------
@@ -415,7 +416,7 @@ async def token_revoke_page(request: Request) -> Response:
             raise _no_tokens()
         tok_svc.revoke(s, actor_of(request), ctx, tok.id)
         person_id = p.id
-    return RedirectResponse(f"/admin/people/{person_id}?flash=token_revoked#tokens", status_code=303)
+    return redirect(request, f"/admin/people/{person_id}#tokens", flash="token_revoked")
 
 
 token_revoke_page.permission = EDIT  # or the person themself  # type: ignore[attr-defined]

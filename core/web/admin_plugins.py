@@ -18,8 +18,8 @@ from starlette.routing import Route
 
 from ..errors import ValidationFailed
 from ..services import field_error
-from .admin_roles import is_htmx
 from .openapi import api_doc
+from .pages import wants_fragment
 from .render import render
 from .routing import requires
 
@@ -126,7 +126,7 @@ async def plugins_page(request: Request) -> Response:
     data = {"plugins": rows, "enabled": "" if enabled is None else ("1" if enabled else "0"),
             "tier": ctx.deployment.tier, "profile": ctx.deployment.profile,
             "breadcrumbs": [(ctx.gettext("plugins.title"), None)]}
-    if is_htmx(request) and request.headers.get("hx-target") == "list":
+    if wants_fragment(request, "list"):
         return render(request, "admin/plugins_list.html", data)
     return render(request, "admin/plugins.html", data)
 

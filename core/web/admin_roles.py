@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..api import actor_of
@@ -29,6 +29,7 @@ from ..models import Org, Person, Role
 from ..services import field_error
 from ..services import roles as svc
 from .openapi import api_doc
+from .pages import paging, query_int, redirect, wants_fragment
 from .render import render
 from .routing import checks_permission, form_data, json_body, requires
 
@@ -37,26 +38,6 @@ PER_PAGE = 50
 
 
 # --- small shared helpers (also used by the settings, audit and plugin screens) ----
-
-def query_int(request: Request, name: str, default: int | None = None, lo: int = 0,
-              hi: int = 10**9) -> int | None:
-    """An integer query parameter; junk is a 422 naming the parameter, never a 500."""
-    raw = request.query_params.get(name, "").strip()
-    if raw == "":
-        return default
-    try:
-        value: int | None = int(raw)
-    except ValueError:
-        value = None
-    if value is None or not lo <= value <= hi:
-        zh, en = f"参数 {name} 应为 {lo}–{hi} 之间的整数", f"parameter {name} must be an integer in {lo}..{hi}"
-        raise ValidationFailed(zh, en, fields=field_error(name, zh, en))
-    return value
-
-
-def is_htmx(request: Request) -> bool:
-    return bool(request.headers.get("hx-request"))
-
 
 def safe_next(value: Any, default: str) -> str:
     """Only same-site relative paths (no open redirect)."""
@@ -67,20 +48,11 @@ def safe_next(value: Any, default: str) -> str:
     return value
 
 
-def with_flash(url: str, flash: str) -> str:
-    return url + ("&" if "?" in url else "?") + urlencode({"flash": flash})
-
-
 def as_list(value: Any) -> list[str]:
     """A repeated form field (checkboxes) as a list of strings."""
     if value is None or value == "":
         return []
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
-
-
-def paging(total: int, page: int, per_page: int) -> dict[str, int]:
-    pages = max(1, -(-total // per_page))
-    return {"page": min(page, pages), "pages": pages, "per_page": per_page, "total": total}
 
 
 # --- API models ------------------------------------------------------------------
@@ -193,7 +165,7 @@ async def roles_page(request: Request) -> Response:
     data = {"roles": roles, "q": q, "can_grant": ctx.can_anywhere(user, EDIT),
             "can_define": root is not None and ctx.can(user, EDIT, root),
             "breadcrumbs": [(ctx.gettext("roles.title"), None)]}
-    if is_htmx(request) and request.headers.get("hx-target") == "list":
+    if wants_fragment(request, "list"):
         return render(request, "admin/roles_list.html", data)
     return render(request, "admin/roles.html", data)
 
@@ -226,7 +198,7 @@ async def role_new_page(request: Request) -> Response:
             with ctx.db.session() as s:
                 role = svc.create(s, actor_of(request), ctx, values, by=user)
                 code = role.code
-            return RedirectResponse(with_flash(f"/admin/roles/{code}", "created"), status_code=303)
+            return redirect(request, f"/admin/roles/{code}", flash="created")
         except (ValidationFailed, CcmsError) as exc:
             if exc.status not in (403, 409, 422):
                 raise
@@ -274,7 +246,7 @@ async def role_detail_page(request: Request) -> Response:
                 svc.edit(s, actor_of(request), ctx, code, {"version": version, "name": values["name"],
                                                            "description": values["description"],
                                                            "permissions": values["permissions"]}, by=user)
-            return RedirectResponse(with_flash(f"/admin/roles/{code}", "saved"), status_code=303)
+            return redirect(request, f"/admin/roles/{code}", flash="saved")
         except CcmsError as exc:
             if exc.status not in (403, 409, 422):
                 raise
@@ -291,7 +263,7 @@ async def role_detail_page(request: Request) -> Response:
             "can_grant": ctx.can_anywhere(user, EDIT), "grants_url": f"/admin/roles/{code}?", "next": f"/admin/roles/{code}",
             **block, **extra,
             "breadcrumbs": [(ctx.gettext("roles.title"), "/admin/roles"), (current["name"], None)]}
-    if is_htmx(request) and request.headers.get("hx-target") == "grants":
+    if wants_fragment(request, "grants"):
         return render(request, "admin/roles_grants.html", data)
     return render(request, "admin/roles_detail.html", data, status_code=status)
 
@@ -308,7 +280,7 @@ async def role_delete_page(request: Request) -> Response:
         pass
     with ctx.db.session() as s:
         svc.delete(s, actor_of(request), ctx, code, version, by=_user(request))
-    return RedirectResponse(with_flash("/admin/roles", "deleted"), status_code=303)
+    return redirect(request, "/admin/roles", flash="deleted")
 
 
 # --- screens: grants ----------------------------------------------------------------
@@ -332,7 +304,7 @@ async def grants_page(request: Request) -> Response:
             "grants_url": f"/admin/grants?{query + '&' if query else ''}", "next": f"/admin/grants?{query}",
             "can_edit": ctx.can_anywhere(user, EDIT),
             "breadcrumbs": [(ctx.gettext("roles.title"), "/admin/roles"), (ctx.gettext("grants.title"), None)]}
-    if is_htmx(request) and request.headers.get("hx-target") in ("list", "grants"):
+    if wants_fragment(request, "list", "grants"):
         return render(request, "admin/roles_grants.html", data)
     return render(request, "admin/roles_grants_page.html", data)
 
@@ -376,7 +348,7 @@ async def grant_new_page(request: Request) -> Response:
                 g = _grant_input(data, s)
                 svc.grant(s, actor_of(request), ctx, g, by=user)
             nxt = safe_next(data.get("next"), f"/admin/roles/{g['role']}")
-            return RedirectResponse(with_flash(nxt, "granted"), status_code=303)
+            return redirect(request, nxt, flash="granted")
         except CcmsError as exc:
             if exc.status not in (403, 404, 409, 422):
                 raise
@@ -415,7 +387,7 @@ async def revoke_page(request: Request) -> Response:
         g[key] = int(raw) if raw.isdecimal() else raw  # type: ignore[assignment]
     with ctx.db.session() as s:
         svc.revoke(s, actor_of(request), ctx, g, by=_user(request))
-    return RedirectResponse(with_flash(nxt, "revoked"), status_code=303)
+    return redirect(request, nxt, flash="revoked")
 
 
 def _visible_person(ctx: Any, session: Session, user: Any, person_id: int) -> Person:
@@ -454,8 +426,8 @@ async def person_grants_page(request: Request) -> Response:
                     svc.revoke(s, actor_of(request), ctx, g, by=user)
                 else:
                     svc.grant(s, actor_of(request), ctx, g, by=user)
-            return RedirectResponse(with_flash(f"/admin/people/{person_id}/grants",
-                                               "revoked" if action == "revoke" else "granted"), status_code=303)
+            return redirect(request, f"/admin/people/{person_id}/grants",
+                            flash="revoked" if action == "revoke" else "granted")
         except CcmsError as exc:
             if exc.status not in (403, 404, 409, 422):
                 raise

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import jsonform
@@ -22,8 +22,8 @@ from ..errors import CcmsError, Forbidden
 from ..models import Person
 from ..services import roles as roles_svc
 from ..services import settings as svc
-from .admin_roles import with_flash
 from .openapi import api_doc
+from .pages import redirect
 from .render import render
 from .routing import form_data, json_body, requires
 
@@ -111,7 +111,7 @@ async def edit_page(request: Request) -> Response:
             typed = svc.from_form(ctx, plugin_id, data)
             with ctx.db.session() as s:
                 svc.save(s, actor_of(request), ctx, plugin_id, typed, posted_version)
-            return RedirectResponse(with_flash(f"/admin/settings/{plugin_id}", "saved"), status_code=303)
+            return redirect(request, f"/admin/settings/{plugin_id}", flash="saved")
         except CcmsError as exc:
             if exc.status not in (403, 409, 422):
                 raise

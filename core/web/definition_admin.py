@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from ..api import actor_of
 from ..errors import CcmsError, Conflict, NotFound, ValidationFailed
 from ..forms.definition import DefinitionError, localize
+from .pages import is_htmx
 from .render import render
 from .routing import form_data, json_body, requires
 
@@ -73,10 +74,6 @@ class DefinitionKind:
 def bad(field: str, zh: str, en: str) -> ValidationFailed:
     """A refusal shown next to one input."""
     return ValidationFailed(zh, en, fields={field: {"message": zh, "message_en": en}})
-
-
-def htmx(request: Request) -> bool:
-    return bool(request.headers.get("hx-request"))
 
 
 # --- the list of definitions ----------------------------------------------------------------
@@ -218,14 +215,14 @@ def versions_context(kind: DefinitionKind, s: Any, def_id: str,
 
 def editor_response(kind: DefinitionKind, request: Request, context: dict[str, Any], status: int) -> Response:
     """htmx swaps only 2xx, so an htmx request gets the editor alone with errors inline."""
-    if htmx(request):
+    if is_htmx(request):
         return render(request, f"admin/{kind.prefix}_editor.html", context)
     return render(request, f"admin/{kind.prefix}_edit.html", context, status_code=status)
 
 
 def after_write(kind: DefinitionKind, request: Request, def_id: str, notice: str, value: str = "1") -> Response:
     """The editor with a notice (htmx), else a redirect to it (``?<notice>=<value>``)."""
-    if htmx(request):
+    if is_htmx(request):
         return kind.render_editor(request, def_id, notice=notice)
     return RedirectResponse(f"{kind.base}/{def_id}?{notice}={value}", status_code=303)
 
@@ -280,10 +277,10 @@ def diff_page(kind: DefinitionKind) -> Endpoint:
             with ctx.db.session() as s:
                 changes = kind.store.diff_versions(s, def_id, a, b)
         except (ValidationFailed, NotFound) as exc:
-            if htmx(request):
+            if is_htmx(request):
                 return render(request, template, {"changes": None, kind.diff_error_key: exc, kind.id_field: def_id})
             return kind.render_editor(request, def_id, exc, exc.status)
-        if htmx(request):
+        if is_htmx(request):
             return render(request, template, {"changes": changes, "diff_range": (a, b), kind.diff_error_key: None,
                                               kind.id_field: def_id})
         return kind.render_editor(request, def_id, diff_range=(a, b))

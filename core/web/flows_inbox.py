@@ -36,6 +36,7 @@ from ..forms import access, records
 from ..forms.models import FormRecord
 from ..models import Person
 from .openapi import api_doc
+from .pages import page_or_fragment
 from .render import render
 from .routing import authenticated, json_body, validate
 
@@ -239,9 +240,7 @@ async def inbox_page(request: Request) -> Response:
             context["error"] = exc
     context["result"] = _known(ctx, "result_", request.query_params.get("result", ""))
     context["breadcrumbs"] = [(ctx.gettext("flows_inbox.title"), None)]
-    if request.headers.get("hx-request") and request.headers.get("hx-target") == "list":
-        return render(request, "flows/_inbox_list.html", context)
-    return render(request, "flows/inbox.html", context)
+    return page_or_fragment(request, "flows/inbox.html", "flows/_inbox_list.html", context, target="list")
 
 
 def bulk_run(ctx: Any, request: Request, ids: list[int], do: str) -> tuple[int, list[tuple[int, str]]]:

@@ -10,8 +10,6 @@ also needs ``core.forms.share_filters``.
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import audit
+from .. import audit, tabular
 from ..api import actor_of
 from ..errors import CcmsError, Forbidden, ValidationFailed
 from ..forms import access, bulk_actions, imports, records, saved_filters
@@ -298,21 +296,7 @@ def _set_field(request: Request, ctx: Any, user: Any, form_id: str, ids: list[in
 
 def table_file(rows: list[list[Any]], fmt: str, name: str) -> Response:
     """CSV (UTF-8 with BOM) or XLSX; cells that a spreadsheet would run as formulas are quoted."""
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        for r in rows:
-            w.writerow([("'" + c) if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in r])
-        content, media = ("\ufeff" + buf.getvalue()).encode("utf-8"), "text/csv; charset=utf-8"
-    else:
-        import openpyxl
-        wb = openpyxl.Workbook(write_only=True)
-        ws = wb.create_sheet(name[:31])
-        for r in rows:
-            ws.append([("'" + c) if isinstance(c, str) and c[:1] == "=" else c for c in r])
-        b = io.BytesIO()
-        wb.save(b)
-        content, media = b.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    content, media = tabular.write_table(rows, fmt, name)
     return Response(content, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
 
 

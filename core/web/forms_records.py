@@ -10,8 +10,6 @@ Writes go through :mod:`ccms.forms.records` (audited, optimistic locking).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from typing import Any
 from urllib.parse import urlencode
@@ -19,9 +17,10 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .. import tabular
 from ..api import actor_of
 from ..errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from ..forms import access, dataurl, records
@@ -33,6 +32,7 @@ from ..services.orgs import domain_paths
 from .actions import STALE
 from .attachments import store_posted_files
 from .openapi import RECORD_BODY, api_doc
+from .pages import page_or_fragment, redirect
 from .render import render
 from .routing import authenticated, checks_permission, form_data, request_json
 
@@ -254,9 +254,7 @@ async def list_page(request: Request) -> Response:
         except ValidationFailed as exc:
             return render(request, "error.html", {"status": 422, "code": exc.code, "message": exc.zh,
                                                   "message_en": exc.en}, status_code=422)
-    if request.headers.get("hx-request"):
-        return render(request, "forms/_list.html", context)
-    return render(request, "forms/list.html", context)
+    return page_or_fragment(request, "forms/list.html", "forms/_list.html", context)
 
 
 def _export_rows(ctx: Any, user: Any, s: Any, d: FormDefinition, request: Request) -> list[list[Any]]:
@@ -286,21 +284,7 @@ async def export_file(request: Request) -> Response:
     with ctx.db.session() as s:
         d = _definition(s, form_id)
         rows = _export_rows(ctx, user, s, d, request)
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        for r in rows:  # a leading = + - @ would be a formula in a spreadsheet
-            w.writerow([("'" + c) if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in r])
-        content, media = ("\ufeff" + buf.getvalue()).encode("utf-8"), "text/csv; charset=utf-8"
-    else:
-        import openpyxl
-        wb = openpyxl.Workbook(write_only=True)
-        ws = wb.create_sheet(form_id[:31])
-        for r in rows:
-            ws.append([("'" + c) if isinstance(c, str) and c[:1] == "=" else c for c in r])
-        b = io.BytesIO()
-        wb.save(b)
-        content, media = b.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    content, media = tabular.write_table(rows, fmt, form_id)
     return Response(content, media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="{form_id}.{fmt}"'})
 
@@ -392,7 +376,7 @@ async def new_page(request: Request) -> Response:
         if errors:
             return _edit_response(request, ctx, user, s, d, mode="create", values=data, errors=errors, raw=pairs,
                                   org_id=org_id, status=422)
-    return RedirectResponse(f"/forms/{form_id}/{rid}?flash=saved", status_code=303)
+    return redirect(request, f"/forms/{form_id}/{rid}", flash="saved")
 
 
 @checks_permission("form.{form}.read")
@@ -480,7 +464,7 @@ async def edit_page(request: Request) -> Response:
             row = records.get(s, form_id, rid)
             return _edit_response(request, ctx, user, s, d, mode="edit", values=shown, errors=errors, raw=posted,
                                   row=row, org_id=org_id, error=problem, status=409 if problem else 422)
-    return RedirectResponse(f"/forms/{form_id}/{rid}?flash=saved", status_code=303)
+    return redirect(request, f"/forms/{form_id}/{rid}", flash="saved")
 
 
 @checks_permission("form.{form}.delete")
@@ -496,7 +480,7 @@ async def delete_action(request: Request) -> Response:
             records.delete(s, actor_of(request), form_id, rid, int(version) if version.isdecimal() else None)
         except StaleDataError:
             raise Conflict(STALE.zh, STALE.en) from None
-    return RedirectResponse(f"/forms/{form_id}?flash=deleted", status_code=303)
+    return redirect(request, f"/forms/{form_id}", flash="deleted")
 
 
 @checks_permission("form.{form}.delete")
@@ -509,7 +493,7 @@ async def restore_action(request: Request) -> Response:
     with ctx.db.session() as s:
         _record_or_404(ctx, s, user, form_id, rid, "delete", deleted=True)
         records.restore(s, actor_of(request), form_id, rid, int(version) if version.isdecimal() else None)
-    return RedirectResponse(f"/forms/{form_id}/{rid}?flash=restored", status_code=303)
+    return redirect(request, f"/forms/{form_id}/{rid}", flash="restored")
 
 
 # --- JSON API -----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from .. import jobs
 from ..errors import Forbidden, NotFound
 from .openapi import api_doc
-from .render import render
+from .pages import page_or_fragment
 from .routing import authenticated
 
 VIEW_ALL = "core.jobs.view_all"
@@ -44,9 +44,7 @@ async def job_page(request: Request) -> Response:
                "result_url": state.result.get("url") if isinstance(state.result, dict)
                and str(state.result.get("url", "")).startswith("/") else "",
                "breadcrumbs": [(ctx.gettext("jobs.title"), None)]}
-    if request.headers.get("hx-request"):
-        return render(request, "jobs/_job.html", context)
-    return render(request, "jobs/job.html", context)
+    return page_or_fragment(request, "jobs/job.html", "jobs/_job.html", context)
 
 
 @authenticated

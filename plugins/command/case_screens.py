@@ -46,6 +46,7 @@ from ccms.api import (
     user_of,
     utcnow,
 )
+from ccms.api import is_htmx, redirect, wants_fragment
 
 from . import case_filters, cases, contact, grids, matrix
 from .map_data import map_context
@@ -531,7 +532,7 @@ async def cases_page(request: Request) -> Response:
                    "dept_names": {k: v.name for k, v in names.items()},
                    "grid_names": grid_labels(s, [c.grid_code for c in rows]),
                    "level": _deadline_level, "class_name": _class_namer(s)}
-        if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "list":
+        if wants_fragment(request, "list"):
             return render(request, "command/_case_list.html", context)
         return render(request, "command/case_list.html", context)
 
@@ -699,7 +700,7 @@ async def detail_post(request: Request) -> Response:
     form = await request.form()
     data: dict[str, Any] = {k: form.get(k) for k in form if k not in ("csrf_token", "photos", "dept_ids")}
     what = str(data.get("do") or "act")
-    hx = bool(request.headers.get("HX-Request"))
+    hx = is_htmx(request)
     posted = form.getlist("photos") if what == "act" else []
     photo_ids = [v.strip() for v in posted if isinstance(v, str) and v.strip()]  # kept from a refused post
     uploaded = any(isinstance(v, UploadFile) and v.filename for v in posted)
@@ -732,9 +733,7 @@ async def detail_post(request: Request) -> Response:
         # nothing of the step was written; the photos stored above stay, offered again
         return _detail(request, exc, _form_state(ctx, form, data, exc, photo_ids, uploaded), fragment=hx)
     url = f"/command/cases/{cid}?done={what if what in DONE_WHAT else 'act'}"
-    if hx:
-        return Response(status_code=200, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
+    return redirect(request, url)
 
 
 routes = [

@@ -7,12 +7,9 @@ Class codes come from core's 数据字典 (``gbt30428.component`` and
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-import zipfile
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +19,7 @@ from ccms.api import (
     CcmsError, DictEntry, PluginContext, ValidationFailed, dict_entries, field_error, get_settings, org_info,
     org_region_codes,
 )
+from ccms.api import read_table, tabular_bad_file
 
 from .models import KINDS, Serial
 
@@ -238,101 +236,20 @@ def refused(errors: list[RowError], bad_rows: int, job_id: int | None = None) ->
                          "fix the file and import again, or choose to skip the bad rows", errors, job_id)
 
 
-def _bad_file(zh: str, en: str) -> ValidationFailed:
-    return ValidationFailed(zh, en, code="bad_file", fields=field_error("file", zh, en))
-
-
 def read_rows(filename: str, content: bytes, aliases: dict[str, str], max_rows: int) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line, {column: text})`` of a CSV (UTF-8 or GB18030) or XLSX file.
 
     Header cells are mapped through ``aliases`` (Chinese or English names);
     unknown columns are ignored. Streams rows, so 100,000 rows stay cheap.
     """
-    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    if not content:
-        raise _bad_file("文件是空的", "the file is empty")
-    if len(content) > MAX_FILE_BYTES:
-        raise _bad_file(f"文件太大（上限 {MAX_FILE_BYTES // 1024 // 1024} MB）",
-                        f"file too large (limit {MAX_FILE_BYTES // 1024 // 1024} MB)")
-    if ext == "xlsx":
-        rows = _xlsx_rows(content)
-    elif ext == "csv":
-        rows = _csv_rows(content)
-    else:
-        raise _bad_file(f"只能导入 CSV 或 XLSX 文件，“{filename or '?'}”不是",
-                        f"only CSV or XLSX files can be imported; {filename or '?'!r} is neither")
-    header: list[str | None] | None = None
-    for line, raw in enumerate(rows, start=1):
-        if header is None:
-            header = [aliases.get(str(h).strip().lower(), aliases.get(str(h).strip())) for h in raw]
-            if not any(header):
-                raise _bad_file("第 1 行应为表头（列名），但没有认出任何列",
-                                "row 1 must be the header, but no known column was found")
-            continue
-        if line - 1 > max_rows:
-            raise _bad_file(f"行数超过上限 {max_rows}", f"more than {max_rows} rows")
-        if not any(str(v).strip() for v in raw):
-            continue
-        yield line, {c: str(raw[i]).strip() for i, c in enumerate(header) if c and i < len(raw)}
-    if header is None:
-        raise _bad_file("文件中没有数据", "the file has no rows")
-
-
-def _csv_rows(content: bytes) -> Iterable[list[str]]:
-    if b"\x00" in content[:4096]:
-        raise _bad_file("文件扩展名是 .csv，但内容不是文本", "the file is named .csv but is not text")
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            text = content.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise _bad_file("CSV 文件编码无法识别（请用 UTF-8）", "cannot decode the CSV file (use UTF-8)")
-    try:
-        return list(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:
-        raise _bad_file(f"CSV 格式错误：{exc}", f"malformed CSV: {exc}") from None
-
-
-def _xlsx_rows(content: bytes) -> Iterator[list[str]]:
-    import openpyxl
-
-    try:
-        wb = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError):
-        raise _bad_file("文件扩展名是 .xlsx，但内容不是有效的 Excel 工作簿",
-                        "the file is named .xlsx but is not a valid Excel workbook") from None
-    try:
-        for r in wb.worksheets[0].iter_rows(values_only=True):
-            yield ["" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
-                   for v in r]
-    finally:
-        wb.close()
-
-
-def cell(v: Any) -> Any:
-    """Guard exported text against spreadsheet formulas (CSV/formula injection)."""
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
-        return "'" + v
-    return v
-
-
-def xlsx_bytes(sheet: str, header: list[str], rows: Iterable[list[Any]]) -> bytes:
-    """A one-sheet workbook (write-only mode: fine for 100,000 rows)."""
-    import openpyxl
-
-    wb = openpyxl.Workbook(write_only=True)
-    ws = wb.create_sheet(sheet[:31])
-    ws.append(header)
-    for r in rows:
-        ws.append([cell(v) for v in r])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    table = read_table(filename, content, max_bytes=MAX_FILE_BYTES, max_rows=max_rows)
+    if not table.header:
+        raise tabular_bad_file("文件中没有数据", "the file has no rows")
+    if not any(aliases.get(h.strip().lower(), aliases.get(h.strip())) for h in table.header):
+        raise tabular_bad_file("第 1 行应为表头（列名），但没有认出任何列",
+                               "row 1 must be the header, but no known column was found")
+    for line, rec in table.records(aliases):
+        yield line, {c: v.strip() for c, v in rec.items() if v is not None}
 
 
 def parse_float(v: str) -> float | None:

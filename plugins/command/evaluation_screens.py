@@ -27,9 +27,10 @@ from ccms.api import (
     requires,
     user_of,
 )
+from ccms.api import XLSX_TYPE, is_htmx, write_table
 
 from . import evaluation, stats
-from .common import XLSX_TYPE, settings, xlsx_bytes
+from .common import settings
 from .stats_screens import VIEW, bar_chart, labeller, scope_label, user_scope
 
 
@@ -72,7 +73,7 @@ async def evaluation_page(request: Request) -> Response:
     ctx = ctx_of(request)
     base = {"title": ctx.gettext("eval.title"), "form": _form_values(request), "types": evaluation.OBJECT_TYPES,
             "ev": None, "error": None}
-    fragment = bool(request.headers.get("hx-request"))
+    fragment = is_htmx(request)
     try:
         object_type, period = _inputs(request)
     except ValidationFailed as exc:
@@ -106,7 +107,7 @@ async def export_xlsx(request: Request) -> Response:
     ctx = ctx_of(request)
     object_type, period = _inputs(request)
     ev, _text, _scope = _evaluate(request, object_type, period)
-    content = xlsx_bytes(f"{object_type} {period.label}", export_header(ctx, ev), evaluation.export_rows(ev))
+    content, _ = write_table(evaluation.export_rows(ev), "xlsx", f"{object_type} {period.label}", header=export_header(ctx, ev))
     name = f"command-evaluation-{object_type}-{period.label.replace(' ', '')}.xlsx".replace("~", "_")
     return Response(content, media_type=XLSX_TYPE, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

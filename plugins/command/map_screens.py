@@ -40,6 +40,7 @@ from ccms.api import (
     JSONResponse, NotFound, Request, Response, Route, UTCDateTime, ValidationFailed, api_doc, ctx_of, field_error,
     org_names, render, requires, user_of, utcnow,
 )
+from ccms.api import is_htmx, page_number, wants_fragment
 
 from . import geo, grids, map_data, stats
 from .common import Classes
@@ -293,7 +294,7 @@ async def map_page(request: Request) -> Response:
              "error": _failure(errors) if errors else None, "groups": list(STATUS_GROUPS), "levels": LEVELS,
              "sources": CASE_SOURCES, "legend": _legend()}
     status = 422 if errors else 200
-    if request.headers.get("hx-request"):  # htmx swaps 2xx only: the fragment carries the error
+    if is_htmx(request):  # htmx swaps 2xx only: the fragment carries the error
         return render(request, "command/map_cases_svg.html", data)
     return render(request, "command/map_cases.html", data, status_code=status)
 
@@ -303,7 +304,7 @@ async def grid_cases_page(request: Request) -> Response:
     """The open cases of one grid (the map's filters apply), worst deadline first."""
     ctx, user = ctx_of(request), user_of(request)
     code = request.path_params["code"][:40]
-    page = _page(request)
+    page = page_number(request)
     with ctx.db.session() as s:
         grid = s.scalar(select(Grid).where(Grid.code == code))
         if grid is None:
@@ -335,16 +336,9 @@ async def grid_cases_page(request: Request) -> Response:
             "url": f"/command/casemap/grids/{code}?" + (f"{qs}&" if qs else ""),
             "back": "/command/casemap" + (f"?{qs}" if qs else ""), "scope_text": scope_text}
     status = 422 if errors else 200
-    if request.headers.get("hx-request") and request.headers.get("hx-target") == "list":
+    if wants_fragment(request, "list"):
         return render(request, "command/map_cases_list.html", data)
     return render(request, "command/map_cases_grid.html", data, status_code=status)
-
-
-def _page(request: Request) -> int:
-    try:
-        return min(max(int(request.query_params.get("page", "1")), 1), 100_000)
-    except ValueError:
-        return 1
 
 
 @requires(VIEW)

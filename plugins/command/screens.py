@@ -32,7 +32,9 @@ from ccms.api import (
 )
 
 from . import components, geocode, grids, map_data, matrix, standards
-from .common import KIND_ZH, Classes, ImportRefused, XLSX_TYPE, bad, xlsx_bytes
+from ccms.api import XLSX_TYPE, is_htmx, page_number, redirect, wants_fragment, write_table
+
+from .common import KIND_ZH, Classes, ImportRefused, bad
 from .models import AREA_CLASSES, Component, Grid, ImportJob, MatrixRule, Place, Region, Standard
 
 VIEW, EDIT = "command.base.view", "command.base.edit"
@@ -42,13 +44,6 @@ STALE = Conflict("该记录已被他人修改，您的修改未保存，请刷�
 
 
 # --- small helpers -------------------------------------------------------------------------
-
-def _page(request: Request) -> int:
-    try:
-        return max(int(request.query_params.get("page", "1")), 1)
-    except ValueError:
-        return 1
-
 
 def _q(request: Request, name: str = "q") -> str:
     return request.query_params.get(name, "").strip()[:100]
@@ -636,7 +631,7 @@ def _kind_labels(ctx: Any, res: Resource) -> list[tuple[str, str]]:
 @requires(VIEW)
 async def list_page(request: Request) -> Response:
     ctx, res = ctx_of(request), _res(request)
-    q, kind, page = _q(request), _q(request, "kind"), _page(request)
+    q, kind, page = _q(request), _q(request, "kind"), page_number(request)
     grid = _q(request, "grid") if res.key == "components" else ""
     with ctx.db.session() as s:
         rows, total = res.list_fn(s, q, kind, page, grid) if grid else res.list_fn(s, q, kind, page)
@@ -646,7 +641,7 @@ async def list_page(request: Request) -> Response:
         if res.key == "places":
             data["search"] = geocode.search(s, _q(request, "address")) if _q(request, "address") else None
             data["address"] = _q(request, "address")
-    if request.headers.get("hx-request") and request.headers.get("hx-target") == "list":
+    if wants_fragment(request, "list"):
         return render(request, "command/_list.html", data)
     return render(request, "command/list.html", data)
 
@@ -681,7 +676,7 @@ async def new_page(request: Request) -> Response:
         return render(request, "command/form.html", _form_context(request, res, "create", values, None, exc),
                       status_code=exc.status)
     target = f"{res.url}/{key}" if res.detail else res.url
-    return RedirectResponse(f"{target}?flash=command_saved", status_code=303)
+    return redirect(request, target, flash="command_saved")
 
 
 @requires(EDIT)
@@ -703,7 +698,7 @@ async def edit_page(request: Request) -> Response:
         return render(request, "command/form.html", _form_context(request, res, "edit", values, key, STALE),
                       status_code=409)
     target = f"{res.url}/{key}" if res.detail else res.url
-    return RedirectResponse(f"{target}?flash=command_saved", status_code=303)
+    return redirect(request, target, flash="command_saved")
 
 
 @requires(EDIT)
@@ -726,7 +721,7 @@ async def delete_action(request: Request) -> Response:
             vals = res.values_of(res.load(s, key))
         return render(request, "command/form.html", _form_context(request, res, "edit", vals, key, STALE),
                       status_code=409)
-    return RedirectResponse(f"{res.url}?flash=command_deleted", status_code=303)
+    return redirect(request, res.url, flash="command_deleted")
 
 
 @requires(VIEW)
@@ -749,7 +744,7 @@ async def export_xlsx(request: Request) -> Response:
     if res.export_rows is None:
         raise NotFound("页面不存在", "not found")
     with ctx.db.session() as s:
-        content = xlsx_bytes(res.key, res.export_header, res.export_rows(s))
+        content, _ = write_table(res.export_rows(s), "xlsx", res.key, header=res.export_header)
     return Response(content, media_type=XLSX_TYPE,
                     headers={"Content-Disposition": f'attachment; filename="command-{res.key}.xlsx"'})
 
@@ -856,7 +851,7 @@ async def import_status(request: Request) -> Response:
     data = {"res": res, "job": job, "core_job": _q(request, "job"), "report": job.report or [],
             "breadcrumbs": _crumbs(ctx, res, (ctx.gettext("command.import"), f"{res.url}/import"),
                                    (job.filename, None))}
-    if request.headers.get("hx-request"):
+    if is_htmx(request):
         return render(request, "command/_import_status.html", data)
     return render(request, "command/import_status.html", data)
 

@@ -26,10 +26,9 @@ from ccms.api import (
     render, requires, user_of,
 )
 
-from ccms.api import charts
+from ccms.api import XLSX_TYPE, charts, is_htmx, page_number, write_table
 
 from . import stats
-from .common import XLSX_TYPE, xlsx_bytes
 from .gridnames import grid_labels
 from .models import Region
 
@@ -55,13 +54,6 @@ def _tz(ctx: Any) -> ZoneInfo:
 
 def _params(request: Request) -> dict[str, str]:
     return {k: v[:40] for k, v in request.query_params.items()}
-
-
-def _page(request: Request) -> int:
-    try:
-        return max(int(request.query_params.get("page", "1")), 1)
-    except ValueError:
-        return 1
 
 
 def _inputs(request: Request) -> tuple[stats.Dimension, stats.Period, str]:
@@ -213,11 +205,11 @@ async def stats_page(request: Request) -> Response:
         dim, period, chart = _inputs(request)
     except ValidationFailed as exc:
         data = {**base, "error": exc, "errors": exc.fields or {}, "tab": None}
-        if request.headers.get("hx-request"):  # htmx swaps 2xx only: the fragment carries the error
+        if is_htmx(request):  # htmx swaps 2xx only: the fragment carries the error
             return render(request, "command/_stats.html", data)
         return render(request, "command/stats.html", data, status_code=422)
     data = {**base, **_context(request, dim, period, chart)}
-    if request.headers.get("hx-request"):
+    if is_htmx(request):
         return render(request, "command/_stats.html", data)
     return render(request, "command/stats.html", data)
 
@@ -229,7 +221,7 @@ async def drill_page(request: Request) -> Response:
     measure = stats.get_measure(p.get("measure") or "")
     period = stats.parse_period(p, _tz(ctx))
     key = p.get("key")
-    page = _page(request)
+    page = page_number(request)
     with ctx.db.session() as s:
         scope = user_scope(ctx, s, user_of(request))
         rows, total = stats.drill(s, dim, key, measure, period, page=page, size=PAGE_SIZE, scope=scope)
@@ -243,7 +235,7 @@ async def drill_page(request: Request) -> Response:
             "measure": measure, "period": period, "url": "/command/stats/cases?" + urlencode(q) + "&",
             "back": "/command/stats?" + urlencode({"dim": dim.key if dim else "district", **period.query()}),
             "none_key": stats.NONE_KEY, "scope_text": scope_text, "grid_names": grid_names}
-    if request.headers.get("hx-request"):
+    if is_htmx(request):
         return render(request, "command/_stats_cases.html", data)
     return render(request, "command/stats_cases.html", data)
 
@@ -265,7 +257,7 @@ async def export_xlsx(request: Request) -> Response:
     for r in rows[:-1]:
         if not r[0]:
             r[1] = ctx.gettext("stats.unspecified")
-    content = xlsx_bytes(f"{dim.key} {period.label}", export_header(ctx, dim), rows)
+    content, _ = write_table(rows, "xlsx", f"{dim.key} {period.label}", header=export_header(ctx, dim))
     name = f"command-stats-{dim.key}-{period.label.replace(' ', '')}.xlsx".replace("~", "_")
     return Response(content, media_type=XLSX_TYPE, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

@@ -12,34 +12,26 @@ from __future__ import annotations
 import math
 
 from ccms.api import (
-    JSONResponse, RedirectResponse, Request, Response, Route, ValidationFailed, actor_of, api_doc, ctx_of,
+    JSONResponse, Request, Response, Route, ValidationFailed, actor_of, api_doc, ctx_of,
     form_data, json_body, org_names, render, requires, user_of,
 )
+from ccms.api import page_number, page_or_fragment, redirect
 
 from .service import PAGE_SIZE, NoticeIn, NoticeOut, as_out, create_notice, list_notices
-
-
-def _page(request: Request) -> int:
-    try:
-        return max(int(request.query_params.get("page", "1")), 1)
-    except ValueError:
-        return 1
 
 
 @requires("example_notice.view")
 async def notice_list(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
     q = request.query_params.get("q", "").strip()[:100]
-    page = _page(request)
+    page = page_number(request)
     with ctx.db.session() as s:
         items, total = list_notices(ctx, s, user, q, page)
         names = org_names(s, [n.org_id for n in items])
     data = {"items": items, "total": total, "q": q, "page": page, "names": names,
             "pages": max(math.ceil(total / PAGE_SIZE), 1),
             "breadcrumbs": [(ctx.gettext("notice.title"), None)]}
-    if request.headers.get("hx-request"):
-        return render(request, "example_notice/_list.html", data)
-    return render(request, "example_notice/list.html", data)
+    return page_or_fragment(request, "example_notice/list.html", "example_notice/_list.html", data)
 
 
 @requires("example_notice.edit")
@@ -57,14 +49,14 @@ async def notice_new(request: Request) -> Response:
         return render(request, "example_notice/form.html",
                       {"values": values, "errors": exc.fields, "error": exc, "breadcrumbs": crumbs},
                       status_code=422)
-    return RedirectResponse("/notices?flash=notice_created", status_code=303)
+    return redirect(request, "/notices", flash="notice_created")
 
 
 @requires("example_notice.view")
 async def api_list(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
     with ctx.db.session() as s:
-        items, total = list_notices(ctx, s, user, request.query_params.get("q", "").strip()[:100], _page(request))
+        items, total = list_notices(ctx, s, user, request.query_params.get("q", "").strip()[:100], page_number(request))
         names = org_names(s, [n.org_id for n in items])
         return JSONResponse({"items": [as_out(n, names) for n in items], "total": total})
 
