@@ -35,7 +35,7 @@ def ccms_template_dirs(ctx):
 
 @hookimpl
 def ccms_shutdown(ctx):
-    STOPPED.append(ctx.deployment.identity)
+    STOPPED.append(ctx.identity)
 
 
 from ccms.forms.fields import FieldType  # noqa: E402
