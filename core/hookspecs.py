@@ -10,8 +10,11 @@ how to extend ccms. Rules that hold for every hook:
   subset of them, so new arguments never break old plugins.
 * ``register_*`` hooks return a list (or ``None``); the core concatenates the
   lists of all enabled plugins in dependency order.
-* ``ctx`` is the :class:`ccms.api.PluginContext` of the running deployment:
-  database, settings, audit, permissions — the only door into the core.
+* ``ctx`` is the :class:`ccms.api.PluginContext` of the running deployment: a
+  closed object with named methods only (``ctx.session()``, ``ctx.settings(id)``,
+  ``ctx.can(user, perm, org_id)``, ``ctx.grant_orgs(user, perm)``, ``ctx.gettext``,
+  ``ctx.locale`` ... listed at the top of :mod:`ccms.api`), never the kernel's App;
+  with :mod:`ccms.api`'s functions it is the only door into the core.
 * The core registers its own features through these same hooks
   (:mod:`ccms.builtin`), so every core feature is also a worked example.
 
