@@ -41,6 +41,7 @@ from .dictionaries import Entry as DictEntry, lookup as dict_lookup, options as 
 from .models import Org, Person
 from .pii import PiiString, may_unmask as pii_may_unmask, reveal as pii_reveal, shown as pii_shown
 from .plugin_context import FlowInstanceInfo, OrgInfo, PersonInfo, PluginContext, TaskInfo
+from .plugin_context import instance_info, task_info
 from .plugin_context import kernel_app as _app
 from .services import check_version, field_error
 from .web.openapi import api_doc
@@ -314,10 +315,6 @@ def flow_todo(session: Session, ctx: PluginContext, user: CurrentUser | None, fi
     return inbox.todo(session, _app(ctx), user, filters)
 
 
-def _task_info(row: Any) -> TaskInfo:
-    return TaskInfo(**{f: getattr(row, f) for f in TaskInfo.__dataclass_fields__})
-
-
 def _task_row(session: Session, task: TaskInfo | Any) -> Any:
     from .flows.models import FlowTask
     return session.get(FlowTask, task.id) if isinstance(task, TaskInfo) else task
@@ -329,13 +326,13 @@ def flow_instance(session: Session, instance_id: int | None) -> FlowInstanceInfo
     row = session.get(FlowInstance, instance_id) if instance_id is not None else None
     if row is None:
         return None
-    return FlowInstanceInfo(**{f: getattr(row, f) for f in FlowInstanceInfo.__dataclass_fields__})
+    return instance_info(row)
 
 
 def flow_tasks(session: Session, instance_id: int, *, live: bool = False, kind: str | None = None) -> list[TaskInfo]:
     """The instance's tasks in creation order; ``live``: open/held/suspended only; ``kind``: e.g. ``node``."""
     from .flows import engine
-    return [_task_info(t) for t in engine.tasks_of(session, instance_id, live=live) if kind is None or t.kind == kind]
+    return [task_info(t) for t in engine.tasks_of(session, instance_id, live=live) if kind is None or t.kind == kind]
 
 
 def flow_open_tasks(session: Session, instance_ids: Iterable[int], node_id: str) -> dict[int, TaskInfo]:
@@ -346,7 +343,7 @@ def flow_open_tasks(session: Session, instance_ids: Iterable[int], node_id: str)
         return {}
     rows = session.scalars(select(FlowTask).where(FlowTask.instance_id.in_(ids), FlowTask.node_id == node_id,
                                                   FlowTask.status == "open").order_by(FlowTask.id))
-    return {t.instance_id: _task_info(t) for t in rows}
+    return {t.instance_id: task_info(t) for t in rows}
 
 
 def flow_involves(session: Session, instance_id: int, person_id: int) -> bool:

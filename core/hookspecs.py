@@ -181,8 +181,9 @@ def ccms_task_screen(ctx: Any, session: Any, instance: Any, task: Any) -> dict[s
     Add ``"redirect": True`` when everything about the task is on your page (e.g.
     a check that must be done looking at photos): the task page then sends
     whoever may see the task there instead of showing its own buttons.
-    Return ``None`` for tasks that are not yours. Called for every task page
-    view with its ``session``: keep it to one cheap query."""
+    Return ``None`` for tasks that are not yours. ``instance`` and ``task`` are
+    ``FlowInstanceInfo`` / ``TaskInfo`` data (:mod:`ccms.api`), not rows. Called for
+    every task page view with its ``session``: keep it to one cheap query."""
 
 
 @hookspec

@@ -98,6 +98,16 @@ class FlowInstanceInfo:
     urge_count: int
 
 
+def task_info(row: Any) -> TaskInfo:
+    """Kernel-side: the data of a ``core_flow_task`` row as plugins see it."""
+    return TaskInfo(**{f: getattr(row, f) for f in TaskInfo.__dataclass_fields__})
+
+
+def instance_info(row: Any) -> FlowInstanceInfo:
+    """Kernel-side: the data of a ``core_flow_instance`` row as plugins see it."""
+    return FlowInstanceInfo(**{f: getattr(row, f) for f in FlowInstanceInfo.__dataclass_fields__})
+
+
 class ContextApi:
     """The named methods of a plugin context, written against the kernel App."""
 
