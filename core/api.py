@@ -40,7 +40,7 @@ from .hookspecs import hookimpl
 from .dictionaries import Entry as DictEntry, lookup as dict_lookup, options as dict_options
 from .models import Org, Person
 from .pii import PiiString, may_unmask as pii_may_unmask, reveal as pii_reveal, shown as pii_shown
-from .plugin_context import FlowInstanceInfo, OrgInfo, PersonInfo, PluginContext, TaskInfo
+from .plugin_context import FlowInstanceInfo, HistoryInfo, OrgInfo, PersonInfo, PluginContext, TaskInfo
 from .plugin_context import instance_info, task_info
 from .plugin_context import kernel_app as _app
 from .services import check_version, field_error
@@ -54,7 +54,7 @@ __all__ = [
     "FACADE_VERSION",
     # the context and what plugins read through it (frozen data, never ORM rows)
     "PluginContext", "ctx_of", "user_of", "actor_of", "CurrentUser",
-    "OrgInfo", "PersonInfo", "TaskInfo", "FlowInstanceInfo",
+    "OrgInfo", "PersonInfo", "TaskInfo", "FlowInstanceInfo", "HistoryInfo",
     "org_info", "org_names", "org_region_codes", "org_scope", "person_info", "person_names",
     "get_settings",
     # hooks, routes and responses
@@ -242,11 +242,14 @@ from .calendar import get_calendar as calendar_get  # noqa: E402
 # 流程引擎 (ccms.flows): instances, tasks, special operations, inbox. Every step function takes the
 # caller's session and is one step (state + history + audit + outbox + ccms_flow_event); on an
 # error the caller's transaction must roll back (``with ctx.session()`` does).
-def flow_start(session: Session, ctx: PluginContext, actor: Actor | None, flow_id: str, **kw: Any) -> Any:
+def flow_start(session: Session, ctx: PluginContext, actor: Actor | None, flow_id: str,
+               **kw: Any) -> FlowInstanceInfo:
     """Start ``flow_id`` (published version): ``record_id=``, ``org_id=``, ``variables=``, ``title=``.
-    Returns the new instance (its ``.id``)."""
+    Returns the new instance as data, as it stands after its first step (``.id``, ``.status``)."""
     from .flows import engine
-    return engine.start(session, _app(ctx), actor, flow_id, **kw)
+    inst = engine.start(session, _app(ctx), actor, flow_id, **kw)
+    session.flush()
+    return instance_info(inst)
 
 
 def flow_act(session: Session, ctx: PluginContext, actor: Actor | None, task_id: int, action: str, **kw: Any) -> Any:
@@ -275,10 +278,11 @@ def flow_operation(session: Session, ctx: PluginContext, actor: Actor | None, op
     return fns[op](session, _app(ctx), actor, *args, **kw)
 
 
-def flow_history(session: Session, instance_id: int) -> list[Any]:
-    """An instance's timeline (``core_flow_history`` rows), oldest first."""
+def flow_history(session: Session, instance_id: int) -> list[HistoryInfo]:
+    """An instance's timeline as data, oldest first (for screens prefer :func:`flow_timeline`)."""
     from .flows import engine
-    return engine.history(session, instance_id)
+    return [HistoryInfo(**{f: getattr(h, f) for f in HistoryInfo.__dataclass_fields__})
+            for h in engine.history(session, instance_id)]
 
 
 def flow_timeline(session: Session, ctx: PluginContext, instance_id: int) -> list[dict[str, Any]]:

@@ -98,6 +98,24 @@ class FlowInstanceInfo:
     urge_count: int
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryInfo:
+    """One entry of a flow instance's timeline (``core_flow_history``)."""
+
+    id: int
+    instance_id: int
+    task_id: int | None
+    at: dt.datetime
+    actor_id: int | None
+    actor_name: str
+    kind: str
+    node_id: str | None
+    to_node: str | None
+    action: str | None
+    comment: str
+    data: dict[str, Any] | None
+
+
 def task_info(row: Any) -> TaskInfo:
     """Kernel-side: the data of a ``core_flow_task`` row as plugins see it."""
     return TaskInfo(**{f: getattr(row, f) for f in TaskInfo.__dataclass_fields__})
