@@ -258,9 +258,6 @@ class PluginContext(ContextApi):
 def kernel_app(ctx: Any) -> App:
     """Kernel-only: the App behind a plugin context (an App is returned as is).
     Plugins never call this (the architecture test forbids importing it)."""
-    from .app import App
-    if isinstance(ctx, App):
-        return ctx
-    if isinstance(ctx, PluginContext):
+    if isinstance(ctx, ContextApi):  # the App itself, or its PluginContext
         return ctx._kernel()
     raise TypeError(f"expected a PluginContext, got {type(ctx).__name__}")
