@@ -37,6 +37,7 @@ from .errors import CcmsError, Forbidden, StartupError
 from .i18n import Catalog
 from .menus import MenuBuilder
 from .metrics import Monitor
+from .plugin_context import ContextApi, PluginContext
 from .web import monitor as monitor_web
 from .web.middleware import (
     AuthMiddleware,
@@ -52,8 +53,9 @@ log = logging.getLogger("ccms")
 CORE_MANIFEST = Path(__file__).parent / "core.json"
 
 
-class App:
-    """Everything one deployment needs; handed to every hook as ``ctx``."""
+class App(ContextApi):
+    """Everything one deployment needs. Hooks receive its closed view
+    :attr:`plugin_context` as ``ctx`` (see core/plugin_context.py)."""
 
     def __init__(self, deployment: Deployment, *, available: dict[str, plugin_loader.PluginInfo] | None = None,
                  profiles: dict[str, list[str]] | str | Path | None = None, deployment_file: str = "<deployment>") -> None:
@@ -66,6 +68,10 @@ class App:
                                              deployment_file=deployment_file, profiles=profiles)
         from . import builtin
         self.pm = plugin_loader.make_manager(self.plugins, core_modules=[builtin])
+        self.plugin_context = PluginContext(self)
+        # Every hook call made with ``ctx=<this App>`` hands the implementations the closed
+        # PluginContext instead, so no call site can leak the App to a plugin.
+        self.pm.add_hookcall_monitoring(self._hand_plugin_context, lambda *_: None)
         self.catalog = Catalog()
         for info in self.plugins:
             self.catalog.add_folder(info.folder / "locales")
@@ -88,6 +94,13 @@ class App:
         self.menu = MenuBuilder(self)  # create_app attaches the route table
         self.monitor = Monitor(self)
         self.logs = LogPipes(deployment)
+
+    def _kernel(self) -> App:
+        return self
+
+    def _hand_plugin_context(self, _name: str, _impls: Any, kwargs: dict[str, Any]) -> None:
+        if kwargs.get("ctx") is self:
+            kwargs["ctx"] = self.plugin_context
 
     # -- plugins -----------------------------------------------------------
 

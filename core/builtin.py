@@ -6,6 +6,7 @@ import importlib
 from typing import Any
 
 from .hookspecs import hookimpl
+from .plugin_context import kernel_app
 
 # One module per screen family; each exports ``routes`` and optionally ``api_docs``.
 SCREEN_MODULES = [
@@ -64,7 +65,7 @@ def ccms_register_menu_items(ctx: Any, user: Any) -> list[dict[str, Any]]:
     if user is None:
         return []
     from .forms.access import perm, published_form_ids
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         ids = published_form_ids(s)
     if not any(ctx.can_anywhere(user, perm(i, "list")) for i in ids):
         return []
@@ -79,4 +80,5 @@ def ccms_register_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
     and working-calendar notices for administrators (a coming year not settled)."""
     from .web.admin_calendar import dashboard_panels
     from .web.workbench import my_work_panels
-    return my_work_panels(ctx, user) + dashboard_panels(ctx, user)
+    app = kernel_app(ctx)  # core's own screens use the App
+    return my_work_panels(app, user) + dashboard_panels(app, user)

@@ -16,6 +16,7 @@ class Base(DeclarativeBase):
 
 
 def utcnow() -> dt.datetime:
+    """Now, as an aware UTC datetime (what ``UTCDateTime`` columns store)."""
     return dt.datetime.now(dt.timezone.utc)
 
 

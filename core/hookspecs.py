@@ -8,8 +8,11 @@ how to extend ccms. Rules that hold for every hook:
   naming the plugin.
 * Hooks are called with keyword arguments; an implementation may accept any
   subset of them, so new arguments never break old plugins.
-* ``ctx`` is the :class:`ccms.api.PluginContext` of the running deployment:
-  database, settings, audit, permissions — the only door into the core.
+* ``ctx`` is the :class:`ccms.api.PluginContext` of the running deployment: a
+  closed object with named methods only (``ctx.session()``, ``ctx.settings(id)``,
+  ``ctx.can(user, perm, org_id)``, ``ctx.grant_orgs(user, perm)``, ``ctx.gettext``,
+  ``ctx.locale`` ... listed at the top of :mod:`ccms.api`), never the kernel's App;
+  with :mod:`ccms.api`'s functions it is the only door into the core.
 * The core registers its own features through these same hooks
   (:mod:`ccms.builtin`), so every core feature is also a worked example.
 * ``ccms plugins hooks`` lists which plugin implements which hook; set
@@ -213,8 +216,9 @@ def ccms_task_screen(ctx: PluginContext, session: Any, instance: Any, task: Any)
     Add ``"redirect": True`` when everything about the task is on your page (e.g.
     a check that must be done looking at photos): the task page then sends
     whoever may see the task there instead of showing its own buttons.
-    Return ``None`` for tasks that are not yours. Called for every task page
-    view with its ``session``: keep it to one cheap query."""
+    Return ``None`` for tasks that are not yours. ``instance`` and ``task`` are
+    ``FlowInstanceInfo`` / ``TaskInfo`` data (:mod:`ccms.api`), not rows. Called for
+    every task page view with its ``session``: keep it to one cheap query."""
 
 
 @hookspec

@@ -35,13 +35,19 @@ SECRET = "test-secret-key-0123456789"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
+def plugin_context(app: Starlette) -> Any:
+    """The :class:`ccms.api.PluginContext` an app's plugins receive as ``ctx``: call a
+    plugin's functions in tests with this, as hooks and ``ctx_of(request)`` do."""
+    return app.state.ccms.plugin_context
+
+
 def make_test_app(tmp_path: Path, *, enable: Iterable[str] = (), disable: Iterable[str] = (),
                   profile: str = "city", region_code: str = "320500", database_url: str | None = None,
                   available: Any = None, **overrides: Any) -> Starlette:
     """A ready deployment of ``profile`` with ``enable``/``disable`` applied.
 
-    ``app.state.ccms`` is its context (``ctx``). Start-up faults raise
-    :class:`ccms.errors.StartupError` exactly as in production.
+    :func:`plugin_context` gives the ``ctx`` its plugins receive. Start-up faults
+    raise :class:`ccms.errors.StartupError` exactly as in production.
     """
     url = database_url or f"sqlite:///{Path(tmp_path) / 'ccms-test.db'}"
     overrides.setdefault("base_dir", str(tmp_path))  # uploads land in the test's folder, not the cwd

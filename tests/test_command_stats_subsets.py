@@ -27,7 +27,8 @@ from sqlalchemy import and_, func, not_, select
 from test_command_base import city
 from test_command_cases import INSIDE, INSIDE_B, app  # noqa: F401 (fixture)
 
-from ccms.api import Actor, flow_available_actions, flow_models, flow_tasks
+from ccms.api import Actor, flow_available_actions, flow_tasks
+from ccms.flows import models as m
 from ccms.errors import CcmsError
 from ccms.flows import clock
 from ccms.flows import operations as flow_ops
@@ -93,7 +94,6 @@ def _report(ctx: Any, loop: dict[str, Any], data: Any) -> None:
 def _options(ctx: Any, loop: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Every step some person may take now on this history's cases: (case id, kind, what, actor, task id)."""
     people = list(loop["people"].values())
-    m = flow_models()
     out: list[tuple[Any, ...]] = []
     with ctx.db.session() as s:
         mine = select(Case).where(Case.id > loop["first_id"], Case.status.not_in(stats.OPEN_END)).order_by(Case.id)

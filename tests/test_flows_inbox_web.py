@@ -134,6 +134,8 @@ class OwnScreen:
 
     @hookimpl
     def ccms_task_screen(self, ctx, session, instance, task):
+        from ccms.api import FlowInstanceInfo, TaskInfo
+        assert type(task) is TaskInfo and type(instance) is FlowInstanceInfo  # data, never ORM rows
         return {"url": self.url, "actions": ["agree"]} if task.node_id == "review" else None
 
 

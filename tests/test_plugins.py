@@ -289,7 +289,7 @@ def test_two_deployments_in_one_process_are_independent(make_app, new_db_url, cl
                                              "public_service"]
     n_admin = client_for(ADMIN_USER, ADMIN_PASSWORD, app_=national)  # entering runs start-up hooks
     c_admin = client_for(ADMIN_USER, ADMIN_PASSWORD, app_=city)
-    assert sys.modules["fx_alpha"].STARTED == [c_ctx.deployment.identity]  # never started for national
+    assert sys.modules["fx_alpha"].STARTED == [c_ctx.identity]  # never started for national
 
     n_home, c_home = n_admin.get("/").text, c_admin.get("/").text
     assert 'data-menu="command"' not in n_home and 'data-menu="command"' in c_home

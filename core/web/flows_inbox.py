@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..plugin_context import instance_info, task_info
 from .. import audit
 from ..api import actor_of, person_names
 from ..calendar import service as calendar_service
@@ -356,7 +357,7 @@ def _task_info(ctx: Any, s: Any, task: FlowTask, names: Mapping[int, str]) -> di
 def _task_screen(ctx: Any, s: Any, inst: FlowInstance, task: FlowTask) -> dict[str, Any] | None:
     """A plugin's own page for this task (``ccms_task_screen``): ``{"url", "actions", "redirect"}``
     or None. Only a local address is linked to."""
-    for r in ctx.pm.hook.ccms_task_screen(ctx=ctx, session=s, instance=inst, task=task):
+    for r in ctx.pm.hook.ccms_task_screen(ctx=ctx, session=s, instance=instance_info(inst), task=task_info(task)):
         url = str((r or {}).get("url") or "")
         if _local(url):
             return {"url": url, "actions": {str(a) for a in r.get("actions") or ()}, "redirect": bool(r.get("redirect"))}

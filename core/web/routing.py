@@ -251,6 +251,7 @@ async def json_body(request: Request, model: type[M]) -> M:
 
 
 def validate(model: type[M], data: Any) -> M:
+    """``model`` (a pydantic model) from ``data``, or a ValidationFailed naming each bad field (zh/en)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -34,10 +34,11 @@ from ccms.api import (
     ctx_of,
     flow_available_actions,
     flow_diagram_svg,
-    flow_inbox,
-    flow_models,
+    flow_instance,
+    flow_open_tasks,
     flow_task_level,
     flow_tasks,
+    flow_todo,
     flow_timeline,
     org_info,
     pii_reveal,
@@ -277,7 +278,7 @@ async def api_photo(request: Request) -> Response:
     if not isinstance(f, UploadFile) or not f.filename:
         raise cases.bad("file", "请选择照片", "choose a photo")
     data = await f.read(20 * 1024 * 1024 + 1)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         row = cases.save_photo(ctx, s, actor_of(request), f.filename, data)
         out = {"id": row.id, "name": row.name, "content_type": row.content_type, "size": row.size}
     return JSONResponse(out, status_code=201)
@@ -287,7 +288,7 @@ async def api_photo(request: Request) -> Response:
 async def api_report(request: Request) -> Response:
     ctx = ctx_of(request)
     data = await _body(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         photos = data.get("photos") or []
         after = data.get("photos_after") or []
         c = cases.report(ctx, s, actor_of(request), _report_in(data, photos if isinstance(photos, list) else [photos],
@@ -300,7 +301,7 @@ async def api_report(request: Request) -> Response:
 async def api_list(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
     page = _int(request.query_params.get("page"))
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         rows, total = _page_of(s, _list_query(ctx, s, user, request.query_params), page)
         return JSONResponse({"items": [case_out(c) for c in rows], "total": total, "page": page})
 
@@ -308,7 +309,7 @@ async def api_list(request: Request) -> Response:
 @requires(VIEW)
 async def api_detail(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         c = cases.require_view(ctx, user, s, request.path_params["id"])
         sug = _suggest(s, c)
         hist = [{k: v for k, v in h.items() if k != "at_dt"} for h in _timeline(s, ctx, c)]
@@ -322,7 +323,7 @@ async def api_detail(request: Request) -> Response:
 async def api_act(request: Request) -> Response:
     ctx = ctx_of(request)
     data = await _body(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         c = cases.act(ctx, s, actor_of(request), request.path_params["id"], str(data.get("action") or ""),
                       comment=str(data.get("comment") or ""), task_id=data.get("task_id"),
                       version=data.get("version"), dept_ids=data.get("dept_ids"), photos=data.get("photos"),
@@ -334,7 +335,7 @@ async def api_act(request: Request) -> Response:
 async def api_claim(request: Request) -> Response:
     ctx = ctx_of(request)
     data = await _body(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         c = cases.claim(ctx, s, actor_of(request), request.path_params["id"], data.get("task_id"),
                         viewer=user_of(request))
         return JSONResponse(case_out(c))
@@ -344,7 +345,7 @@ async def api_claim(request: Request) -> Response:
 async def api_operation(request: Request) -> Response:
     ctx = ctx_of(request)
     data = await _body(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         res = cases.operation(ctx, s, actor_of(request), request.path_params["id"], request.path_params["op"],
                               reason=str(data.get("reason") or ""), task_id=data.get("task_id"),
                               to=str(data.get("to") or "dispatch"), amount=data.get("amount"), unit=data.get("unit"),
@@ -357,7 +358,7 @@ async def api_operation(request: Request) -> Response:
 async def api_decide(request: Request) -> Response:
     ctx = ctx_of(request)
     data = await _body(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         c = cases.decide(ctx, s, actor_of(request), request.path_params["id"],
                          data.get("approve") in (True, "1", "true", "on"), comment=str(data.get("comment") or ""),
                          task_id=data.get("task_id"), due_at=data.get("due_at"), viewer=user_of(request))
@@ -368,7 +369,7 @@ async def api_decide(request: Request) -> Response:
 async def api_resume(request: Request) -> Response:
     ctx = ctx_of(request)
     data = await _body(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         c = cases.resume(ctx, s, actor_of(request), request.path_params["id"], str(data.get("comment") or ""),
                          viewer=user_of(request))
         return JSONResponse(case_out(c))
@@ -378,7 +379,7 @@ async def api_resume(request: Request) -> Response:
 async def api_nearby(request: Request) -> Response:
     ctx = ctx_of(request)
     qp = request.query_params
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         kind, small = cases.parse_class(s, qp.get("class_code", ""))
         loc = grids.locate(s, qp.get("lon"), qp.get("lat"))
         found = cases.nearby_open(ctx, s, cases.KIND_LETTER[kind] + small, loc.x, loc.y, viewer=user_of(request))
@@ -389,7 +390,7 @@ async def api_nearby(request: Request) -> Response:
 async def reveal_phone(request: Request) -> Response:
     """The reporter's full phone number for a holder of the unmask right in the case's org; audited."""
     ctx, user = ctx_of(request), user_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         c = cases.require_view(ctx, user, s, request.path_params["id"])
         if not contact.sees_phone(ctx, user, s, c):
             raise Forbidden("没有权限查看完整的联系电话", "you may not see this phone number in full")
@@ -406,7 +407,7 @@ async def photo(request: Request) -> Response:
     from starlette.responses import FileResponse
     ctx, user = ctx_of(request), user_of(request)
     att_id = request.path_params["att"]
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         c = cases.require_view(ctx, user, s, request.path_params["id"])
         if att_id not in (c.photos_before or []) + (c.photos_after or []):
             raise NotFound("照片不存在", "no such photo")
@@ -433,7 +434,7 @@ def _class_choices(s: Any) -> list[tuple[str, str]]:
 def _intake_context(request: Request, s: Any, values: dict[str, Any], errors: dict[str, Any],
                     message: str = "") -> dict[str, Any]:
     ctx, user = ctx_of(request), user_of(request)
-    loc_en = ctx.deployment.locale == "en"
+    loc_en = ctx.locale == "en"
     field_errors = {k: (e.get("message_en") if loc_en and e.get("message_en") else e.get("message", ""))
                     for k, e in errors.items() if isinstance(e, dict)}
     return {"values": values, "errors": errors, "field_errors": field_errors, "message": message,
@@ -451,7 +452,7 @@ async def intake_page(request: Request) -> Response:
     """信息采集: the phone-friendly report form (photos, position, class, nearby open cases)."""
     ctx = ctx_of(request)
     if request.method == "GET":
-        with ctx.db.session() as s:
+        with ctx.session() as s:
             return render(request, "command/case_intake.html", _intake_context(request, s, {}, {}))
     form = await request.form()
     values = {k: form.get(k) for k in form if k not in ("csrf_token", "photos", "photos_after")}
@@ -464,17 +465,17 @@ async def intake_page(request: Request) -> Response:
             ids[name] = [v.strip() for v in posted if isinstance(v, str) and v.strip()]
             if any(isinstance(v, UploadFile) and v.filename for v in posted):
                 lost.add(name)
-                with ctx.db.session() as s:
+                with ctx.session() as s:
                     ids[name] = await _store_uploads(request, s, posted)
                 lost.discard(name)
-        with ctx.db.session() as s:
+        with ctx.session() as s:
             c = cases.report(ctx, s, actor_of(request), _report_in(values, ids["photos"], ids["photos_after"]))
             cid = c.id
     except ValidationFailed as exc:
         errors = dict(exc.fields or {})
         if "file" in errors:  # a bad upload: under the field it was chosen in
             errors[next(iter(lost), "photos")] = errors.pop("file")
-        with ctx.db.session() as s:
+        with ctx.session() as s:
             shown = errors and set(errors) <= INTAKE_FIELDS
             context = _intake_context(request, s, values, errors, "" if shown else _says(ctx, exc))
             context["kept"] = {n: _kept_photos(ctx, s, user, ids.get(n) or []) for n in ("photos", "photos_after")}
@@ -489,7 +490,7 @@ async def intake_nearby(request: Request) -> Response:
     ctx = ctx_of(request)
     qp = request.query_params
     ctxv: dict[str, Any] = {"items": [], "error": "", "grid": None}
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         try:
             if qp.get("lon") and qp.get("lat"):
                 loc = grids.locate(s, qp.get("lon"), qp.get("lat"))
@@ -515,7 +516,7 @@ async def cases_page(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
     qp = request.query_params
     page = _int(qp.get("page"))
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         rows, total = _page_of(s, _list_query(ctx, s, user, qp), page, exact=False)
         capped = total > case_filters.COUNT_CAP
         views = ["mine"] + (["to_file", "to_close", "duplicates"] if ctx.can_anywhere(user, "command.case.view_all") else [])
@@ -541,7 +542,7 @@ async def cases_page(request: Request) -> Response:
 async def dispatch_page(request: Request) -> Response:
     """任务派遣: filed cases grouped by the suggested department, with deadline and quick dispatch."""
     ctx, user = ctx_of(request), user_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         rows = list(s.scalars(_list_query(ctx, s, user, {"status": "filed"}).order_by(Case.filed_at, Case.id).limit(300)))
         groups: dict[Any, list[tuple[Case, Any]]] = {}
         for c in rows:
@@ -550,11 +551,7 @@ async def dispatch_page(request: Request) -> Response:
         names = {k: v.name for k, v in org_info(s, [k for k in groups if k]).items()}
         depts = [(o.id, o.name) for o in sorted(org_info(s).values(), key=lambda o: o.name)
                  if o.active and o.kind == "department"]
-        m = flow_models()
-        tasks = {t.instance_id: t for t in s.scalars(select(m.FlowTask).where(
-            m.FlowTask.instance_id.in_([c.instance_id for c in rows if c.instance_id]),
-            m.FlowTask.node_id == "dispatch",
-            m.FlowTask.status == "open"))}
+        tasks = flow_open_tasks(s, [c.instance_id for c in rows], "dispatch")
         board = [{"dept_id": k, "dept_name": names.get(k, ""), "items": [
             {"case": c, "sug": sug, "task": tasks.get(c.instance_id), "limit": case_limit(ctx, s, c),
              "level": flow_task_level(tasks[c.instance_id]) if c.instance_id in tasks else "none"} for c, sug in v]}
@@ -569,8 +566,8 @@ async def tasks_page(request: Request) -> Response:
     """部门处置: the handler's inbox — core's 待办 query narrowed to the case loop."""
     ctx, user = ctx_of(request), user_of(request)
     page = _int(request.query_params.get("page"))
-    with ctx.db.session() as s:
-        res = flow_inbox().todo(s, ctx, user, {"flow_id": cases.FLOW_ID, "page": page})
+    with ctx.session() as s:
+        res = flow_todo(s, ctx, user, {"flow_id": cases.FLOW_ID, "page": page})
         inst_ids = [i["instance_id"] for i in res.items]
         by_inst = {c.instance_id: c for c in s.scalars(select(Case).where(Case.instance_id.in_(inst_ids)))} \
             if inst_ids else {}
@@ -615,14 +612,13 @@ def _detail(request: Request, error: CcmsError | None = None, state: dict[str, A
     from filled again with the error next to its field (``fragment``: that form alone, for htmx),
     status 4xx; an error no form on the page can show is shown at the top."""
     ctx, user = ctx_of(request), user_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         c = cases.require_view(ctx, user, s, request.path_params["id"])
         tasks = _my_tasks(s, ctx, user, c)
         for t in tasks:
             t["choices"] = _choices(ctx, t)
         live_nodes = {t["node_id"] for t in tasks}
-        m = flow_models()
-        inst = s.get(m.FlowInstance, c.instance_id) if c.instance_id else None
+        inst = flow_instance(s, c.instance_id)
         sug = _suggest(s, c)
         names = {k: v.name for k, v in org_info(s, [*(c.dept_ids or []), sug.dept_org_id if sug else None,
                                                      *[t["org_id"] for t in tasks]]).items()}
@@ -663,7 +659,7 @@ def _detail(request: Request, error: CcmsError | None = None, state: dict[str, A
             return render(request, "command/_case_form_one.html", context, status_code=error.status if error else 200)
         context.update(
             svg=flow_diagram_svg(s, inst.flow_id, inst.def_version, highlight=live_nodes,
-                                 locale=ctx.deployment.locale) if inst else "",
+                                 locale=ctx.locale) if inst else "",
             map=grids.svg_map(s, community=c.community_code, highlight=c.grid_code) if c.community_code else None,
             class_name=Classes(s).name("event" if c.kind == "E" else "component", c.class_code[1:]))
         response = render(request, "command/case_detail.html", context)
@@ -676,7 +672,7 @@ def _detail(request: Request, error: CcmsError | None = None, state: dict[str, A
 
 def _says(ctx: Any, exc: CcmsError) -> str:
     """A refusal in the deployment's language (the English text only for an English deployment)."""
-    return exc.en if ctx.deployment.locale == "en" and exc.en else exc.zh
+    return exc.en if ctx.locale == "en" and exc.en else exc.zh
 
 
 def _form_state(ctx: Any, form: Any, data: dict[str, Any], exc: CcmsError, photo_ids: list[str],
@@ -707,10 +703,10 @@ async def detail_post(request: Request) -> Response:
     try:
         actor, viewer = actor_of(request), user_of(request)
         if uploaded:  # stored in their own transaction: a refused step keeps them for the next try
-            with ctx.db.session() as s:
+            with ctx.session() as s:
                 cases.require_view(ctx, viewer, s, cid)  # before storing uploads: a hidden case is "not found"
                 photo_ids = await _store_uploads(request, s, posted)
-        with ctx.db.session() as s:
+        with ctx.session() as s:
             if what == "claim":
                 cases.claim(ctx, s, actor, cid, data.get("task_id"), viewer=viewer)
             elif what == "op":

@@ -40,10 +40,13 @@ from ccms.api import (
     field_error,
     flow_act,
     flow_claim,
-    flow_models,
+    flow_instance,
+    flow_involves,
+    flow_may_act,
     flow_operation,
     flow_start,
     flow_tasks,
+    flow_todo_instances,
     org_info,
     utcnow,
 )
@@ -66,7 +69,7 @@ OUTCOME_STATUS = {"closed": "closed", "not_filed": "not_filed", "voided": "voide
 
 def local_today(ctx: PluginContext, when: dt.datetime | None = None) -> dt.date:
     """The deployment's calendar date (case numbers count per local day)."""
-    tz = zoneinfo.ZoneInfo(getattr(ctx.deployment, "timezone", "") or "Asia/Shanghai")
+    tz = zoneinfo.ZoneInfo(ctx.timezone)
     return (when or utcnow()).astimezone(tz).date()
 
 
@@ -132,13 +135,7 @@ def may_view(ctx: PluginContext, user: Any, session: Session, case: Case, scope:
         return True
     if case.instance_id is None:
         return False
-    m = flow_models()
-    cand = m.FlowTaskCandidate
-    hit = session.scalar(select(m.FlowTask.id).outerjoin(cand, cand.task_id == m.FlowTask.id)
-                         .where(m.FlowTask.instance_id == case.instance_id,
-                                (m.FlowTask.assignee_id == user.id) | (m.FlowTask.completed_by == user.id)
-                                | (cand.person_id == user.id)).limit(1))
-    return hit is not None
+    return flow_involves(session, case.instance_id, user.id)
 
 
 def require_view(ctx: PluginContext, user: Any, session: Session, case_id: Any) -> Case:
@@ -150,14 +147,7 @@ def require_view(ctx: PluginContext, user: Any, session: Session, case_id: Any) 
 
 def todo_instances(uid: int) -> Any:
     """Case-loop instances with a live task the person may act on (theirs, or one they may claim)."""
-    m = flow_models()
-    mine = select(m.FlowTask.instance_id).where(m.FlowTask.assignee_id == uid, m.FlowTask.flow_id == FLOW_ID,
-                                                m.FlowTask.status.in_(("open", "held")))
-    claimable = (select(m.FlowTask.instance_id)
-                 .join(m.FlowTaskCandidate, m.FlowTaskCandidate.task_id == m.FlowTask.id)
-                 .where(m.FlowTaskCandidate.person_id == uid, m.FlowTask.flow_id == FLOW_ID,
-                        m.FlowTask.status == "open", m.FlowTask.assignee_id.is_(None)))
-    return mine.union(claimable)
+    return flow_todo_instances(uid, FLOW_ID)
 
 
 def visible_condition(ctx: PluginContext, session: Session, user: Any) -> Any:
@@ -171,7 +161,7 @@ def visible_condition(ctx: PluginContext, session: Session, user: Any) -> Any:
         return true()
     conds = [scope.condition(Case.__table__), Case.reporter_id == user.id,
              Case.instance_id.in_(todo_instances(user.id))]
-    orgs = ctx.authz.grant_orgs(user.id, HANDLE) if ctx.can_anywhere(user, HANDLE) else []
+    orgs = ctx.grant_orgs(user, HANDLE)
     if orgs:
         conds.append(Case.dept_id.in_(orgs))
     return or_(*conds)
@@ -344,7 +334,7 @@ def pick_supervisor(ctx: PluginContext, session: Session, grid_code: str, fallba
     """The grid's supervisor: its assigned 责任监督员 (while active and holding 监督员), else
     whoever (holding 监督员) reported most cases in the grid, else the first active 监督员;
     a supervisor reporting checks their own case."""
-    holders = {p for p, _ in ctx.authz.people_with_role("command_supervisor")}
+    holders = {p for p, _ in ctx.people_with_role("command_supervisor")}
     if fallback is not None and fallback in holders:
         return fallback
     if not holders:
@@ -431,7 +421,6 @@ def _task_for(session: Session, case: Case, actor: Actor, action: str | None, ta
               kinds: tuple[str, ...] = ("node",)) -> Any:
     """The live task of the case the actor works on: the given one, else one they may act on
     whose node offers ``action``; else (so the engine explains why) any live task with it."""
-    from ccms.api import flow_may_act
     if case.instance_id is None:
         raise Conflict("该案件没有流程", "the case has no flow instance", code="no_instance")
     tasks = [t for t in flow_tasks(session, case.instance_id, live=True) if t.kind in kinds]
@@ -620,7 +609,6 @@ def decide(ctx: PluginContext, session: Session, actor: Actor, case_id: Any, app
            task_id: Any = None, due_at: Any = None, viewer: Any = None) -> Case:
     """An approver's decision on a pending operation of the case."""
     case = _case_of(ctx, session, case_id, viewer)
-    from ccms.api import flow_may_act
     if task_id in (None, ""):
         tasks = [t for t in flow_tasks(session, case.instance_id, live=True) if t.kind == "approval"]
         mine = [t for t in tasks if flow_may_act(session, t, actor.id)]
@@ -650,12 +638,10 @@ def sync_case(session: Session, case: Case) -> None:
     if case.instance_id is None:
         return
     session.info.get(SYNC_PENDING, set()).discard(case.instance_id)
-    m = flow_models()
-    inst = session.get(m.FlowInstance, case.instance_id)
+    inst = flow_instance(session, case.instance_id)
     if inst is None:
         return
-    tasks = list(session.scalars(select(m.FlowTask).where(m.FlowTask.instance_id == inst.id, m.FlowTask.kind == "node")
-                                 .order_by(m.FlowTask.id)))
+    tasks = flow_tasks(session, inst.id, kind="node")
     live = [t for t in tasks if t.status in ("open", "held", "suspended")]
     done = [t for t in tasks if t.status == "done"]
     # counters
@@ -819,7 +805,7 @@ def sync_instance(session: Session, iid: int) -> None:
     """Sync the case of flow instance ``iid`` (none: nothing to do)."""
     # The instance names its case (variable ``case_id``); both are usually in the session already
     # (a report or a step just touched them), so this costs no query. The query is the fallback.
-    inst = session.get(flow_models().FlowInstance, iid)
+    inst = flow_instance(session, iid)
     cid = (inst.variables or {}).get("case_id") if inst is not None else None
     case = session.get(Case, cid) if isinstance(cid, int) else None
     if case is not None and case.instance_id is None and case.id == cid:

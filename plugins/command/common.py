@@ -157,8 +157,8 @@ def area_codes(ctx: PluginContext, session: Session) -> set[str]:
     if configured:
         return set(configured)
     codes = org_region_codes(session)
-    if ctx.deployment.region_code:
-        codes.add(ctx.deployment.region_code)
+    if ctx.region_code:
+        codes.add(ctx.region_code)
     return {c for c in codes if AREA_CODE_RE.match(c)}
 
 

@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
-from ccms.api import Actor, attachment_save, calendar_get, demo_person, flow_models, utcnow
+from ccms.api import Actor, attachment_save, calendar_get, demo_person, flow_demo_retime, flow_tasks, utcnow
 
 from . import cases
 from .common import Classes
@@ -181,7 +181,7 @@ def seed_cases(ctx: Any, session: Session, orgs: dict[str, Any], cells: list[tup
         # The flow engine finds assignees through the authorizer, which sees committed grants only,
         # so the open cases are driven in a second transaction once the demo's own has committed.
         try:
-            with ctx.db.session() as s2:
+            with ctx.session() as s2:
                 _open_cases(ctx, s2, rng, orgs, people, cells, smalls, weights, sup_of, point_in, address_of, say)
         except Exception as exc:  # noqa: BLE001 — the demo still starts, without open cases
             import sys
@@ -338,7 +338,6 @@ def _open_cases(ctx: Any, session: Session, rng: random.Random, orgs: dict[str, 
     handlers = {orgs[k]: Actor(v, f"cz_{k.split('.')[-1]}") for k, v in people["handler"].items()}
     picture = _demo_picture()
     classes = Classes(session)
-    m = flow_models()
     clock = WorkClock(calendar_get(session, CALENDAR), utcnow(), days_back=60)
     for i in range(OPEN):
         kind, code = rng.choices(smalls, weights)[0]
@@ -369,7 +368,7 @@ def _open_cases(ctx: Any, session: Session, rng: random.Random, orgs: dict[str, 
                               comment="已按标准处置完毕")
                     if stage == "to_close":
                         cases.act(ctx, session, sup, c.id, "pass")
-        _retime(session, m, c, clock, rng, LEVELS[(i // len(STAGES)) % len(LEVELS)])
+        _retime(session, c, clock, rng, LEVELS[(i // len(STAGES)) % len(LEVELS)])
         if (i + 1) % 50 == 0:
             say("案件", "cases", HISTORY + i + 1, HISTORY + OPEN)
 
@@ -397,7 +396,7 @@ def _demo_photo(ctx: Any, session: Session, actor: Actor, picture: bytes) -> str
 WORK_UNITS = ("work_hours", "work_days")
 
 
-def _retime(session: Session, m: Any, c: Case, clock: WorkClock, rng: random.Random, level: str) -> None:
+def _retime(session: Session, c: Case, clock: WorkClock, rng: random.Random, level: str) -> None:
     """Lay a freshly driven case out in working time, ending now.
 
     The engine ran every step within the same second; here the instants at which tasks were
@@ -408,9 +407,7 @@ def _retime(session: Session, m: Any, c: Case, clock: WorkClock, rng: random.Ran
     belongs to, and each deadline (task due/warn, timers, the case's ``due_at``) is the same working
     time after its moved start that it was after the original one — in office hours, like a real one.
     """
-    session.flush()
-    tasks = list(session.scalars(select(m.FlowTask).where(m.FlowTask.instance_id == c.instance_id)
-                                 .order_by(m.FlowTask.id)))
+    tasks = sorted(flow_tasks(session, c.instance_id), key=lambda t: t.id)
     if not tasks:
         return
     live = next((t for t in tasks if t.kind == "node" and t.status in ("open", "suspended")), tasks[-1])
@@ -456,28 +453,9 @@ def _retime(session: Session, m: Any, c: Case, clock: WorkClock, rng: random.Ran
         base = clock.w(moved(start)) if base is None else base
         return clock.at(base + clock.w(at) - clock.w(start))
 
-    dues: dict[dt.datetime, dt.datetime | None] = {}
-    for t in tasks:
-        start = t.created_at
-        new_due, new_warn = deadline(start, t.due_at, t.limit_unit), deadline(start, t.warn_at, t.limit_unit)
-        for tm in session.scalars(select(m.FlowTimer).where(m.FlowTimer.task_id == t.id)):
-            tm.fire_at = {"due": new_due, "warn": new_warn}.get(tm.kind) or deadline(start, tm.fire_at, tm.unit)
-        if t.due_at is not None:
-            dues[t.due_at] = new_due
-        t.due_at, t.warn_at = new_due, new_warn
-        t.created_at, t.claimed_at, t.completed_at = moved(t.created_at), moved(t.claimed_at), moved(t.completed_at)
+    dues = flow_demo_retime(session, c.instance_id, moved, deadline)  # tasks, timers, history, instance
     if c.due_at is not None:
         c.due_at = dues.get(c.due_at) or deadline(c.dispatched_at or c.reported_at, c.due_at, c.time_unit)
     for col in ("reported_at", "verified_at", "filed_at", "dispatched_at", "round_started_at", "disposed_at",
                 "checked_at", "closed_at", "voided_at", "created_at", "updated_at"):
         setattr(c, col, moved(getattr(c, col)))
-    inst = session.get(m.FlowInstance, c.instance_id)
-    for col in ("started_at", "updated_at", "ended_at", "suspended_at"):
-        setattr(inst, col, moved(getattr(inst, col)))
-    for h in session.scalars(select(m.FlowHistory).where(m.FlowHistory.instance_id == inst.id)):
-        h.at = moved(h.at)
-    for tk in session.scalars(select(m.FlowToken).where(m.FlowToken.instance_id == inst.id)):
-        tk.created_at = moved(tk.created_at)
-    for tm in session.scalars(select(m.FlowTimer).where(m.FlowTimer.instance_id == inst.id,
-                                                        m.FlowTimer.task_id.is_(None))):
-        tm.fire_at = moved(tm.fire_at)

@@ -41,13 +41,13 @@ def _params(request: Request) -> dict[str, str]:
 def _inputs(request: Request) -> tuple[str, stats.Period]:
     ctx, p = ctx_of(request), _params(request)
     object_type = evaluation.get_object_type(p.get("type") or "dept")
-    period = stats.parse_period(p, ZoneInfo(ctx.deployment.timezone))
+    period = stats.parse_period(p, ZoneInfo(ctx.timezone))
     return object_type, period
 
 
 def _evaluate(request: Request, object_type: str, period: stats.Period) -> tuple[evaluation.Evaluation, str, Any]:
     ctx = ctx_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         scope = user_scope(ctx, s, user_of(request))
         ev = evaluation.evaluate(s, object_type, period, settings(ctx, s), scope=scope, labels=labeller(ctx, s))
         return ev, scope_label(ctx, s, scope), scope

@@ -29,7 +29,9 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ccms.api import Actor, NotFound, PluginContext, ValidationFailed, audit_record, check_version, validate
+from ccms.api import (
+    Actor, NotFound, PluginContext, ValidationFailed, audit_record, check_version, person_info, validate,
+)
 
 from . import geo
 from .common import AREA_CODE_RE, RowError, area_codes, bad, org_info, refused, settings
@@ -364,14 +366,9 @@ SUPERVISOR_ROLE = "command_supervisor"
 
 
 def _supervisor_rows(ctx: PluginContext, session: Session) -> list[tuple[int, str, str]]:
-    from ccms.models import Person  # no facade for person names yet
-
-    ids = {p for p, _o in ctx.authz.people_with_role(SUPERVISOR_ROLE)}
-    if not ids:
-        return []
-    return [(int(i), n, u) for i, n, u in session.execute(
-        select(Person.id, Person.display_name, Person.username).where(Person.id.in_(ids), Person.active.is_(True))
-        .order_by(Person.display_name, Person.id))]
+    ids = {p for p, _o in ctx.people_with_role(SUPERVISOR_ROLE)}
+    people = sorted(person_info(session, ids, active_only=True).values(), key=lambda p: (p.display_name, p.id))
+    return [(p.id, p.display_name, p.username) for p in people]
 
 
 def supervisors(ctx: PluginContext, session: Session) -> dict[int, str]:

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from ccms.api import Request, allow_images_from
+from ccms.api import Request, allow_images_from, ctx_of
 
 from . import geo, stats
 from .common import Classes, settings
@@ -110,7 +110,7 @@ def current_layer(ctx: Any, session: Session) -> dict[str, Any]:
 def map_context(request: Request, session: Session) -> dict[str, Any]:
     """Template variables of a page with a map: ``map_config`` (JSON for ``data-map-config``);
     lets this page's CSP load images from the configured tile origins only."""
-    layer = current_layer(request.scope["ccms"], session)
+    layer = current_layer(ctx_of(request), session)
     if layer["origins"]:
         allow_images_from(request.scope, layer["origins"])
     cfg = {"base": {k: layer[k] for k in ("kind", "crs", "tiles")}}
@@ -198,7 +198,7 @@ def cases_geojson(ctx: Any, session: Session, scope: stats.Scope, where: list[Co
         .where(*cond).order_by(order, t.c.id).limit(MAX_CASES)).mappings()
     classes = Classes(session)
     kinds = {"E": "event", "C": "component"}
-    tz = ZoneInfo(ctx.deployment.timezone)
+    tz = ZoneInfo(ctx.timezone)
     features = []
     for r in rows:
         x, y = (display(r["lon"], r["lat"]) if display else (r["lon"], r["lat"]))

@@ -284,7 +284,7 @@ def _default_district(scope: stats.Scope) -> str:
 @requires(VIEW)
 async def map_page(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         ch = choices(ctx, s)
         scope = user_scope(ctx, s, user)
         filters, errors = parse_filters(_params(request), ch, _default_district(scope))
@@ -305,7 +305,7 @@ async def grid_cases_page(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
     code = request.path_params["code"][:40]
     page = page_number(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         grid = s.scalar(select(Grid).where(Grid.code == code))
         if grid is None:
             raise NotFound(f"网格 {code} 不存在", f"grid {code} does not exist")
@@ -345,7 +345,7 @@ async def grid_cases_page(request: Request) -> Response:
 async def api_map(request: Request) -> Response:
     """Per-grid counts of open cases; a bad filter is a 422 naming the field."""
     ctx, user = ctx_of(request), user_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         filters, errors = parse_filters(_params(request), choices(ctx, s))
         if errors:
             raise _failure(errors)
@@ -378,7 +378,7 @@ def _filtered(request: Request, s: Session) -> tuple[MapFilters, str]:
 async def api_map_grids(request: Request) -> Response:
     """The visible grids as GeoJSON polygons with open / overdue / warning counts (the map's filters)."""
     ctx, user = ctx_of(request), user_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         filters, community = _filtered(request, s)
         scope = user_scope(ctx, s, user)
         counts = grid_counts(s, filters, scope, utcnow())
@@ -392,7 +392,7 @@ async def api_map_grids(request: Request) -> Response:
 async def api_map_cases(request: Request) -> Response:
     """The open cases (the map's filters) as GeoJSON points with deadline colour and a link."""
     ctx, user = ctx_of(request), user_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         filters, community = _filtered(request, s)
         scope = user_scope(ctx, s, user)
         t = stats.case_table()
@@ -407,7 +407,7 @@ async def api_map_cases(request: Request) -> Response:
 async def api_map_base(request: Request) -> Response:
     """The deployment's own base map (districts, streets, roads, water) within the user's scope."""
     ctx, user = ctx_of(request), user_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         scope = user_scope(ctx, s, user)
         display = map_data.display_fn(map_data.current_layer(ctx, s))
         body = map_data.base_geojson(s, scope, display)
@@ -420,7 +420,7 @@ async def api_map_pick(request: Request) -> Response:
     as stored; answers the stored ``x``/``y``, the drawn position and the grid (422 outside every grid)."""
     ctx = ctx_of(request)
     qp = request.query_params
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         layer = map_data.current_layer(ctx, s)
         display = map_data.display_fn(layer)
         if qp.get("lon") is not None or qp.get("lat") is not None:

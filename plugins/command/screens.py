@@ -28,7 +28,7 @@ from starlette.datastructures import UploadFile
 
 from ccms.api import (
     CcmsError, Conflict, JSONResponse, NotFound, RedirectResponse, Request, Response, Route, ValidationFailed,
-    actor_of, api_doc, ctx_of, form_data, org_info, render, requires, start_job, user_of,
+    actor_of, api_doc, ctx_of, form_data, org_info, person_names, render, requires, start_job, user_of,
 )
 
 from . import components, geocode, grids, map_data, matrix, standards
@@ -298,11 +298,7 @@ REGIONS = Resource(
 
 def _supervisor_names(s: Session, ids: set[int]) -> dict[int, str]:
     """Names of grid supervisors (whether or not still active: the list shows who is assigned)."""
-    from ccms.models import Person  # no facade for person names yet
-
-    if not ids:
-        return {}
-    return dict(s.execute(select(Person.id, Person.display_name).where(Person.id.in_(ids))).all())
+    return person_names(s, ids)
 
 
 def _grid_cells(ctx: Any, s: Session, rows: list[Grid]) -> list[dict[str, Any]]:
@@ -633,7 +629,7 @@ async def list_page(request: Request) -> Response:
     ctx, res = ctx_of(request), _res(request)
     q, kind, page = _q(request), _q(request, "kind"), page_number(request)
     grid = _q(request, "grid") if res.key == "components" else ""
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         rows, total = res.list_fn(s, q, kind, page, grid) if grid else res.list_fn(s, q, kind, page)
         data = {"res": res, "rows": res.cells(ctx, s, rows), "total": total, "q": q, "kind": kind, "page": page,
                 "grid": grid, "pages": max(math.ceil(total / PAGE_SIZE), 1), "kinds": _kind_labels(ctx, res),
@@ -649,7 +645,7 @@ async def list_page(request: Request) -> Response:
 def _form_context(request: Request, res: Resource, mode: str, values: dict[str, Any], key: str | None,
                   exc: CcmsError | None = None) -> dict[str, Any]:
     ctx = ctx_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         fields = res.fields(ctx, s, mode)
     title = ctx.gettext("command.new", what=ctx.gettext(res.singular)) if mode == "create" else \
         ctx.gettext("command.edit", what=ctx.gettext(res.singular))
@@ -669,7 +665,7 @@ async def new_page(request: Request) -> Response:
         return render(request, "command/form.html", _form_context(request, res, "create", defaults, None))
     values = await form_data(request)
     try:
-        with ctx.db.session() as s:
+        with ctx.session() as s:
             obj = res.save(ctx, s, actor_of(request), res.payload(values), None)
             key = res.ident_of(obj)
     except (ValidationFailed, Conflict) as exc:
@@ -684,12 +680,12 @@ async def edit_page(request: Request) -> Response:
     ctx, res = ctx_of(request), _res(request)
     key = request.path_params["key"]
     if request.method == "GET":
-        with ctx.db.session() as s:
+        with ctx.session() as s:
             values = res.values_of(res.load(s, key))
         return render(request, "command/form.html", _form_context(request, res, "edit", values, key))
     values = await form_data(request)
     try:
-        with ctx.db.session() as s:
+        with ctx.session() as s:
             res.save(ctx, s, actor_of(request), res.payload(values), key)
     except (ValidationFailed, Conflict) as exc:
         return render(request, "command/form.html", _form_context(request, res, "edit", values, key, exc),
@@ -709,15 +705,15 @@ async def delete_action(request: Request) -> Response:
         raise NotFound("页面不存在", "not found")
     values = await form_data(request)
     try:
-        with ctx.db.session() as s:
+        with ctx.session() as s:
             res.delete(s, actor_of(request), key, _opt_int(values.get("version")))
     except (ValidationFailed, Conflict) as exc:
-        with ctx.db.session() as s:
+        with ctx.session() as s:
             vals = res.values_of(res.load(s, key))
         return render(request, "command/form.html", _form_context(request, res, "edit", vals, key, exc),
                       status_code=exc.status)
     except StaleDataError:
-        with ctx.db.session() as s:
+        with ctx.session() as s:
             vals = res.values_of(res.load(s, key))
         return render(request, "command/form.html", _form_context(request, res, "edit", vals, key, STALE),
                       status_code=409)
@@ -730,7 +726,7 @@ async def detail_page(request: Request) -> Response:
     key = request.path_params["key"]
     if res.detail is None:
         raise NotFound("页面不存在", "not found")
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         obj = res.load(s, key)
         data = res.detail(ctx, s, obj)
     data.update({"res": res, "key": key, "title": f"{ctx.gettext(res.singular)} {key}",
@@ -743,7 +739,7 @@ async def export_xlsx(request: Request) -> Response:
     ctx, res = ctx_of(request), _res(request)
     if res.export_rows is None:
         raise NotFound("页面不存在", "not found")
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         content, _ = write_table(res.export_rows(s), "xlsx", res.key, header=res.export_header)
     return Response(content, media_type=XLSX_TYPE,
                     headers={"Content-Disposition": f'attachment; filename="command-{res.key}.xlsx"'})
@@ -752,7 +748,7 @@ async def export_xlsx(request: Request) -> Response:
 @requires(VIEW)
 async def export_geojson(request: Request) -> Response:
     ctx = ctx_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         data = grids.export_geojson(s)
     return Response(json.dumps(data, ensure_ascii=False), media_type="application/geo+json",
                     headers={"Content-Disposition": 'attachment; filename="command-grids.geojson"'})
@@ -765,12 +761,12 @@ def _run_import(ctx: Any, import_id: int, skip_bad: bool, user_name: str, user_i
 
     def work(progress: Callable[..., None]) -> dict[str, Any]:
         actor = Actor(user_id, user_name)
-        with ctx.db.session() as s:
+        with ctx.session() as s:
             job = s.get(ImportJob, import_id)
             content, filename, target = job.content, job.filename, job.target
         res = RESOURCES[target]
         try:
-            with ctx.db.session() as s:
+            with ctx.session() as s:
                 outcome = res.import_fn(ctx, s, actor, filename, content, skip_bad,
                                         lambda n: progress(n, message=f"已处理 {n} 行", message_en=f"{n} rows done"))
                 job = s.get(ImportJob, import_id)
@@ -778,13 +774,13 @@ def _run_import(ctx: Any, import_id: int, skip_bad: bool, user_name: str, user_i
                 job.imported = outcome.created + outcome.updated
                 job.report = [e.as_dict() for e in outcome.errors[:2000]]
         except ImportRefused as exc:
-            with ctx.db.session() as s:
+            with ctx.session() as s:
                 job = s.get(ImportJob, import_id)
                 job.status, job.bad = "checked", len({e.row for e in exc.rows})
                 job.report = [e.as_dict() for e in exc.rows[:2000]]
             return {"message": exc.zh, "message_en": exc.en, "url": f"/command/imports/{import_id}"}
         except CcmsError as exc:
-            with ctx.db.session() as s:
+            with ctx.session() as s:
                 job = s.get(ImportJob, import_id)
                 job.status = "failed"
                 job.report = [{"row": 0, "column": next(iter(exc.fields or {"file": 0})), "message": exc.zh,
@@ -798,7 +794,7 @@ def _run_import(ctx: Any, import_id: int, skip_bad: bool, user_name: str, user_i
 
 def _start(request: Request, import_id: int, skip_bad: bool) -> str:
     ctx, user = ctx_of(request), user_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         job = s.get(ImportJob, import_id)
         job.status = "running"
     return start_job(ctx, user.id if user else None, f"command_import_{RESOURCES[job.target].key}",
@@ -822,7 +818,7 @@ async def import_page(request: Request) -> Response:
         exc = bad("file", "文件是空的", "the file is empty")
         return render(request, "command/import.html", {**data, "error": exc, "errors": exc.fields}, status_code=422)
     user = user_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         job = ImportJob(target=res.key, filename=upload.filename[:200], content=content, status="checked",
                         created_by=user.username if user else "")
         s.add(job)
@@ -835,7 +831,7 @@ async def import_page(request: Request) -> Response:
 def _load_import(request: Request) -> ImportJob:
     ctx, user = ctx_of(request), user_of(request)
     key = request.path_params["id"]
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         job = s.get(ImportJob, _int_key(str(key)), options=[defer(ImportJob.content)])
         if job is None or (job.created_by != user.username and not ctx.can(user, "core.jobs.view_all", None)):
             raise NotFound("导入记录不存在", "no such import")
@@ -875,7 +871,7 @@ async def map_page(request: Request) -> Response:
     street, community = _q(request, "street"), _q(request, "community")
     x, y = _q(request, "x"), _q(request, "y")
     located, error = None, None
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         if x or y:
             try:
                 located = grids.locate(s, x, y)
@@ -921,7 +917,7 @@ class GridOut(BaseModel):
 async def api_grid(request: Request) -> Response:
     """One grid with its 责任监督员 (``supervisor_id``: a person id, or null)."""
     ctx = ctx_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         g = grids.get_grid(s, request.path_params["code"])
         return JSONResponse(GridOut(code=g.code, name=g.name, street_code=g.street_code,
                                     community_code=g.community_code, area_class=g.area_class, area_m2=g.area_m2,
@@ -960,7 +956,7 @@ def _component_out(c: Component) -> dict[str, Any]:
 @requires(VIEW)
 async def api_locate(request: Request) -> Response:
     ctx = ctx_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         loc = grids.locate(s, request.query_params.get("x"), request.query_params.get("y"))
     return JSONResponse(loc.as_dict())
 
@@ -968,7 +964,7 @@ async def api_locate(request: Request) -> Response:
 @requires(VIEW)
 async def api_geocode(request: Request) -> Response:
     ctx = ctx_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         return JSONResponse({"items": geocode.search(s, _q(request))})
 
 
@@ -979,7 +975,7 @@ async def api_suggest(request: Request) -> Response:
     where: Any = qp.get("grid") or (qp.get("x"), qp.get("y"))
     if not qp.get("grid") and (qp.get("x") is None or qp.get("y") is None):
         raise bad("x", "请给出网格编码 grid，或经度 x 和纬度 y", "give a grid code, or longitude x and latitude y")
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         sug = matrix.suggest_department(s, qp.get("class_code", ""), where, kind=qp.get("kind") or None)
         if sug is None:
             loc_grid = qp.get("grid") or grids.locate(s, qp.get("x"), qp.get("y")).grid_code
@@ -993,14 +989,14 @@ async def api_suggest(request: Request) -> Response:
 @requires(VIEW)
 async def api_component(request: Request) -> Response:
     ctx = ctx_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         return JSONResponse(_component_out(components.get_component(s, request.path_params["ident"])))
 
 
 @requires(VIEW)
 async def api_validate_ident(request: Request) -> Response:
     ctx = ctx_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         ident = components.validate_ident(ctx, s, request.query_params.get("ident", ""))
     return JSONResponse({"ident": ident, "valid": True})
 
@@ -1010,7 +1006,7 @@ async def api_component_create(request: Request) -> Response:
     from ccms.api import json_body
     ctx = ctx_of(request)
     body = await json_body(request, components.ComponentIn)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         c = components.create_component(ctx, s, actor_of(request), body)
         return JSONResponse(_component_out(c), status_code=201)
 

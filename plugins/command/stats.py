@@ -478,14 +478,14 @@ def user_scope(ctx: Any, session: Session, user: Any, permission: str) -> Scope:
     (a grant at the root org = the whole city; see :func:`scope_of`)."""
     if user is None:
         return Scope()
-    granted = ctx.authz.grant_orgs(user.id, permission)
-    if not granted or not ctx.can_anywhere(user, permission):  # can_anywhere: API token scopes
+    granted = ctx.grant_orgs(user, permission)  # empty too when an API token's scopes do not allow it
+    if not granted:
         return Scope()
-    granted_paths = {g: ctx.authz.path_of(g) for g in granted}
+    granted_paths = {g: ctx.org_path(g) for g in granted}
     if any(p and p.count("/") == 2 for p in granted_paths.values()):
         return Scope(everything=True, org_ids=tuple(granted))
     infos = org_info(session)
-    paths = {o: ctx.authz.path_of(o) for o in infos}
+    paths = {o: ctx.org_path(o) for o in infos}
     regions = [tuple(r) for r in session.execute(select(Region.level, Region.code, Region.org_id))]
     return scope_of(granted, paths, {o: (i.kind, i.region_code) for o, i in infos.items()}, regions)
 

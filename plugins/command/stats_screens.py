@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from ccms.api import (
     JSONResponse, Request, Response, Route, ValidationFailed, api_doc, ctx_of, dict_entries, org_info, org_names,
-    render, requires, user_of,
+    person_names, render, requires, user_of,
 )
 
 from ccms.api import XLSX_TYPE, charts, is_htmx, page_number, write_table
@@ -49,7 +49,7 @@ MAIN_RATES = ("close_rate", "ontime_close_rate", "dispose_rate", "ontime_dispose
 # --- input ------------------------------------------------------------------------------------
 
 def _tz(ctx: Any) -> ZoneInfo:
-    return ZoneInfo(ctx.deployment.timezone)
+    return ZoneInfo(ctx.timezone)
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -82,10 +82,7 @@ def scope_label(ctx: Any, session: Session, scope: stats.Scope) -> str:
 # --- labels -------------------------------------------------------------------------------------
 
 def _person_names(session: Session, ids: list[int]) -> dict[int, str]:
-    from ccms.models import Person  # no facade for person names yet (see the report)
-    if not ids:
-        return {}
-    return dict(session.execute(select(Person.id, Person.display_name).where(Person.id.in_(ids))).all())
+    return person_names(session, ids)
 
 
 def district_names(ctx: Any, session: Session) -> dict[str, str]:
@@ -95,7 +92,7 @@ def district_names(ctx: Any, session: Session) -> dict[str, str]:
     for o in org_info(session).values():
         if not o.region_code:
             continue
-        rank = (0 if o.kind == "region" else 1, (ctx.authz.path_of(o.id) or "").count("/"), o.id)
+        rank = (0 if o.kind == "region" else 1, (ctx.org_path(o.id) or "").count("/"), o.id)
         if o.region_code not in best or rank < best[o.region_code][0]:
             best[o.region_code] = (rank, o.name)
     return {code: name for code, (_rank, name) in best.items()}
@@ -163,7 +160,7 @@ def _base_query(dim: stats.Dimension, period: stats.Period, chart: str) -> dict[
 
 def _context(request: Request, dim: stats.Dimension, period: stats.Period, chart: str) -> dict[str, Any]:
     ctx = ctx_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         scope = user_scope(ctx, s, user_of(request))
         tab = stats.compute(s, dim, period, labels=labeller(ctx, s), scope=scope)
         months = stats.month_periods(period.last, 12, _tz(ctx))
@@ -222,7 +219,7 @@ async def drill_page(request: Request) -> Response:
     period = stats.parse_period(p, _tz(ctx))
     key = p.get("key")
     page = page_number(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         scope = user_scope(ctx, s, user_of(request))
         rows, total = stats.drill(s, dim, key, measure, period, page=page, size=PAGE_SIZE, scope=scope)
         scope_text = scope_label(ctx, s, scope)
@@ -250,7 +247,7 @@ def export_header(ctx: Any, dim: stats.Dimension) -> list[str]:
 async def export_xlsx(request: Request) -> Response:
     ctx = ctx_of(request)
     dim, period, _chart = _inputs(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         tab = stats.compute(s, dim, period, labels=labeller(ctx, s), scope=user_scope(ctx, s, user_of(request)))
     rows = stats.table_rows(tab)
     rows[-1][1] = ctx.gettext("stats.total")
@@ -266,7 +263,7 @@ async def export_xlsx(request: Request) -> Response:
 async def api_stats(request: Request) -> Response:
     ctx = ctx_of(request)
     dim, period, _chart = _inputs(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         scope = user_scope(ctx, s, user_of(request))
         tab = stats.compute(s, dim, period, labels=labeller(ctx, s), scope=scope)
         scope_text = scope_label(ctx, s, scope)

@@ -38,7 +38,7 @@ RATE = "ontime_dispose_rate"
 
 def today(ctx: Any, now: dt.datetime | None = None) -> stats.Period:
     """Today (the deployment's local day) as a statistics period."""
-    tz = ZoneInfo(ctx.deployment.timezone)
+    tz = ZoneInfo(ctx.timezone)
     day = (now or utcnow()).astimezone(tz).date()
     return stats.make_period("custom", day, day, tz)
 
@@ -63,7 +63,7 @@ def figures_panel(ctx: Any, user: Any, now: dt.datetime | None = None) -> dict[s
     from .stats_screens import scope_label, user_scope
     g = ctx.gettext
     period = today(ctx, now)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         scope = user_scope(ctx, s, user)
         total = day_figures(s, period, scope, now)
         where = scope_label(ctx, s, scope)
@@ -91,7 +91,7 @@ def cases_panel(ctx: Any, user: Any) -> dict[str, Any] | None:
     from .case_screens import _list_query
     g = ctx.gettext
     items = []
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         for key, params in CASE_VIEWS:
             total = s.scalar(select(func.count()).select_from(
                 _list_query(ctx, s, user, params).with_only_columns(Case.id).subquery())) or 0

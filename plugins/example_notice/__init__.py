@@ -42,7 +42,7 @@ def ccms_register_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
     """The latest notices on the home page, for users who may read them."""
     if not ctx.can_anywhere(user, "example_notice.view"):
         return []
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         settings = get_settings(ctx, PLUGIN_ID, s)
         items, _total = list_notices(ctx, s, user, page_size=int(settings["max_items"]))
     return [{"title": ctx.gettext("notice.panel_title"), "template": "example_notice/panel.html",

@@ -25,7 +25,7 @@ async def notice_list(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
     q = request.query_params.get("q", "").strip()[:100]
     page = page_number(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         items, total = list_notices(ctx, s, user, q, page)
         names = org_names(s, [n.org_id for n in items])
     data = {"items": items, "total": total, "q": q, "page": page, "names": names,
@@ -42,7 +42,7 @@ async def notice_new(request: Request) -> Response:
         return render(request, "example_notice/form.html", {"values": {}, "errors": {}, "breadcrumbs": crumbs})
     values = await form_data(request)
     try:
-        with ctx.db.session() as s:
+        with ctx.session() as s:
             create_notice(ctx, s, actor_of(request), user,
                           {k: v for k, v in values.items() if k in ("title", "body")})
     except ValidationFailed as exc:
@@ -55,7 +55,7 @@ async def notice_new(request: Request) -> Response:
 @requires("example_notice.view")
 async def api_list(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         items, total = list_notices(ctx, s, user, request.query_params.get("q", "").strip()[:100], page_number(request))
         names = org_names(s, [n.org_id for n in items])
         return JSONResponse({"items": [as_out(n, names) for n in items], "total": total})
@@ -65,7 +65,7 @@ async def api_list(request: Request) -> Response:
 async def api_create(request: Request) -> Response:
     ctx, user = ctx_of(request), user_of(request)
     body = await json_body(request, NoticeIn)
-    with ctx.db.session() as s:
+    with ctx.session() as s:
         item = create_notice(ctx, s, actor_of(request), user, body)
         out = as_out(item, org_names(s, [item.org_id]))
     return JSONResponse(out, status_code=201)

@@ -1,3 +1,3 @@
-from ccms.migrate import run_env
+from ccms.api import run_plugin_migrations
 
-run_env()
+run_plugin_migrations()

@@ -18,9 +18,9 @@ def ccms_register_routes(ctx):
 
 @hookimpl
 def ccms_register_dashboard_panels(ctx, user):
-    return [{"title": "fx_alpha panel", "text": f"fx_alpha panel of {ctx.deployment.identity}"}]
+    return [{"title": "fx_alpha panel", "text": f"fx_alpha panel of {ctx.identity}"}]
 
 
 @hookimpl
 def ccms_app_starting(ctx):
-    STARTED.append(ctx.deployment.identity)
+    STARTED.append(ctx.identity)

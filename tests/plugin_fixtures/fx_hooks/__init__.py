@@ -41,7 +41,7 @@ def ccms_register_template_dirs(ctx):
 
 @hookimpl
 def ccms_app_stopping(ctx):
-    STOPPED.append(ctx.deployment.identity)
+    STOPPED.append(ctx.identity)
 
 
 from ccms.forms.fields import FieldType  # noqa: E402

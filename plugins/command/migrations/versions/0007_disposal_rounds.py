@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from ccms.db import UTCDateTime
+from ccms.api import UTCDateTime
 
 revision = "0007_disposal_rounds"
 down_revision = "0006_pii"
