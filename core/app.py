@@ -37,6 +37,7 @@ from .i18n import Catalog
 from .menus import MenuBuilder
 from .metrics import Monitor
 from .web import monitor as monitor_web
+from .web.offloop import offload_routes
 from .web.middleware import (
     AuthMiddleware,
     SecurityHeadersMiddleware,
@@ -222,7 +223,8 @@ class App:
 
 
 def _routes(ctx: App) -> list[BaseRoute]:
-    routes: list[BaseRoute] = list(ctx.hook_list("ccms_register_routes"))
+    # endpoints run in worker threads so blocking database work never holds the event loop
+    routes: list[BaseRoute] = offload_routes(ctx.hook_list("ccms_register_routes"), ctx.db.engine)
     for info in reversed(ctx.plugins):
         if (info.folder / "static").is_dir():
             routes.append(Mount(f"/static/{info.id}", StaticFiles(directory=str(info.folder / "static")),
