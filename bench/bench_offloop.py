@@ -49,7 +49,7 @@ STATS = "/command/stats"
 TARGET_P99 = 0.5   # p99 under statistics load, on / off: at most this
 TARGET_RPS = 1.5   # API req/s under statistics load, on / off: at least this
 PLANS: dict[str, dict[str, Any]] = {
-    "smoke": {"cases": 500, "seconds": 1.0, "rounds": 1, "api_threads": 2},
+    "smoke": {"cases": 500, "seconds": 0.5, "rounds": 1, "api_threads": 2},
     "quick": {"cases": 20_000, "seconds": 3.0, "rounds": 2, "api_threads": 3},
     "full": {"cases": 20_000, "seconds": 5.0, "rounds": 4, "api_threads": 3},
 }

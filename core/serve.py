@@ -127,9 +127,11 @@ def run(app: Starlette | None, host: str, port: int, workers: int = 1, config_fi
     """Serve ``app`` in this process, or ``workers`` processes via :func:`app_factory`."""
     import uvicorn
 
+    # access_log=False: uvicorn would print a line per request to the console on the event
+    # loop; ccms's own access log ([logging] access) is queued and written by a thread.
     if workers > 1:
         os.environ[CONFIG_ENV] = str(Path(config_file).absolute())
-        uvicorn.run("core.serve:app_factory", factory=True, host=host, port=port, workers=workers,
-                    log_level="info", proxy_headers=True)
+        uvicorn.run(f"{__name__}:app_factory", factory=True, host=host, port=port, workers=workers,
+                    log_level="info", access_log=False, proxy_headers=True)
     else:
-        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, proxy_headers=True)
