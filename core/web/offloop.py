@@ -59,6 +59,7 @@ ON_LOOP = "ccms_on_loop"
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def on_loop(endpoint: F) -> F:
@@ -131,17 +132,28 @@ def offloaded(endpoint: Endpoint, limiter_for: Callable[[], anyio.CapacityLimite
     return run_off_loop
 
 
-def _limiters(size: int) -> Callable[[], anyio.CapacityLimiter]:
-    by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = weakref.WeakKeyDictionary()
+_limiters: weakref.WeakKeyDictionary[Engine, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                                                    anyio.CapacityLimiter]] = weakref.WeakKeyDictionary()
 
-    def limiter_for() -> anyio.CapacityLimiter:
-        loop = asyncio.get_running_loop()
-        lim = by_loop.get(loop)
-        if lim is None:
-            lim = by_loop[loop] = anyio.CapacityLimiter(size)
-        return lim
 
-    return limiter_for
+def limiter(engine: Engine) -> anyio.CapacityLimiter:
+    """The running loop's limiter of threads doing database work on ``engine``
+    (one per loop: a limiter is bound to the loop that first waits on it)."""
+    by_loop = _limiters.setdefault(engine, weakref.WeakKeyDictionary())
+    loop = asyncio.get_running_loop()
+    lim = by_loop.get(loop)
+    if lim is None:
+        lim = by_loop[loop] = anyio.CapacityLimiter(endpoint_threads(engine))
+    return lim
+
+
+async def run_sync(engine: Engine, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` (blocking database work outside an endpoint, e.g. the sign-in
+    look-up of a middleware) in a worker thread under ``engine``'s limiter;
+    inline when off-loading is switched off."""
+    if not enabled():
+        return fn(*args)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=limiter(engine))
 
 
 def _rewrap(app: Any, inner: Any) -> Any:
@@ -163,8 +175,7 @@ def offload_routes(routes: Sequence[BaseRoute], engine: Engine) -> list[BaseRout
     Starlette's thread pool and are left as they are."""
     if not enabled():
         return list(routes)
-    limiter_for = _limiters(endpoint_threads(engine))
-    return [_offload(r, limiter_for) for r in routes]
+    return [_offload(r, functools.partial(limiter, engine)) for r in routes]
 
 
 def _offload(route: BaseRoute, limiter_for: Callable[[], anyio.CapacityLimiter]) -> BaseRoute:
