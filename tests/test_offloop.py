@@ -83,6 +83,8 @@ def test_fast_requests_are_answered_while_a_slow_page_blocks_its_thread(server):
         small = fast_client.post("/fx_slow/echo", data={"note": "小"}, files={"file": ("a.txt", b"x" * 100 + b"END-SMALL")})
         big_body = b"y" * (3 * 1024 * 1024) + b"END-BIG!"  # beyond the preload: streamed through the bridge
         big = fast_client.post("/fx_slow/echo", data={"note": "大"}, files={"file": ("b.bin", big_body)}, timeout=10)
+        alive_get = fast_client.get("/fx_slow/alive")
+        alive_post = fast_client.post("/fx_slow/alive", content=b"z" * 1000)
         assert slow_thread.is_alive() and not slow_result, "the slow page finished before the fast ones"
     finally:
         fx.RELEASE.set()
@@ -90,5 +92,8 @@ def test_fast_requests_are_answered_while_a_slow_page_blocks_its_thread(server):
     assert page.status_code == 200 and page.text == "fast"
     assert small.status_code == 200 and small.json() == {"note": "小", "size": 109, "tail": "ND-SMALL"}
     assert big.status_code == 200 and big.json() == {"note": "大", "size": len(big_body), "tail": "END-BIG!"}
+    # request.is_disconnected() from the endpoint's thread asks the server's loop
+    assert alive_get.json() == {"size": 0, "disconnected": False}
+    assert alive_post.json() == {"size": 1000, "disconnected": False}
     assert slow_result == {"status": 200, "text": "released"}
 

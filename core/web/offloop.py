@@ -10,7 +10,7 @@ wraps each function endpoint at app assembly so that:
   ``form()`` and ``json()`` later parse from memory and the endpoint's own size
   checks still apply to the same bytes;
 - the endpoint coroutine then runs to completion in a worker thread, on that
-  thread's own event loop (one ``asyncio.Runner`` per thread, reused), with a
+  thread's own event loop (one per thread, reused), with a
   copy of the request's contextvars;
 - a larger or chunked body is not buffered: the thread's ``receive`` asks the
   server's loop for each message (``run_coroutine_threadsafe``), so uploads
@@ -84,22 +84,30 @@ def endpoint_threads(engine: Engine) -> int:
     return NON_POOL_THREADS
 
 
-class _Runner(asyncio.Runner):
-    """A worker thread's event loop; closed with the thread's locals when the
-    thread ends (anyio retires idle workers), so its selector does not leak."""
+class _ThreadLoop:
+    """A worker thread's own event loop, reused for every endpoint that thread
+    runs; closed with the thread's locals when the thread ends (anyio retires
+    idle workers), so its selector does not leak."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def run(self, coro: Awaitable[T], context: contextvars.Context) -> T:
+        return self.loop.run_until_complete(self.loop.create_task(coro, context=context))  # type: ignore[arg-type]
 
     def __del__(self) -> None:
-        self.close()
+        if not self.loop.is_running():
+            self.loop.close()
 
 
 _local = threading.local()
 
 
-def _thread_runner() -> asyncio.Runner:
-    runner = getattr(_local, "runner", None)
-    if runner is None:
-        runner = _local.runner = _Runner()
-    return runner
+def _thread_loop() -> _ThreadLoop:
+    tl = getattr(_local, "loop", None)
+    if tl is None:
+        tl = _local.loop = _ThreadLoop()
+    return tl
 
 
 def _bridged(receive: Receive, loop: asyncio.AbstractEventLoop) -> Receive:
@@ -112,9 +120,9 @@ def _bridged(receive: Receive, loop: asyncio.AbstractEventLoop) -> Receive:
 
 
 def _run(endpoint: Endpoint, request: Request) -> Response:
-    # anyio runs us in a copy of the request's context; the task gets that copy too
-    # (Runner.run would otherwise reuse the context of this thread's first request)
-    return _thread_runner().run(endpoint(request), context=contextvars.copy_context())
+    # anyio runs us in a copy of the request's context (contextvars set by middleware,
+    # e.g. the refusal audit); the endpoint's task runs in a copy of that
+    return _thread_loop().run(endpoint(request), contextvars.copy_context())
 
 
 def offloaded(endpoint: Endpoint, limiter_for: Callable[[], anyio.CapacityLimiter]) -> Endpoint:
@@ -125,8 +133,8 @@ def offloaded(endpoint: Endpoint, limiter_for: Callable[[], anyio.CapacityLimite
         length = request.headers.get("content-length", "")
         if request.method not in ("GET", "HEAD") and length.isdigit() and int(length) <= PRELOAD_BYTES:
             await request.body()
-        elif not hasattr(request, "_body"):
-            request._receive = _bridged(request.receive, asyncio.get_running_loop())
+        # never the server's receive from the thread (its events belong to this loop)
+        request._receive = _bridged(request.receive, asyncio.get_running_loop())
         return await anyio.to_thread.run_sync(_run, endpoint, request, limiter=limiter_for())
 
     return run_off_loop

@@ -34,7 +34,14 @@ async def echo(request: Request) -> Response:
     return JSONResponse({"note": form["note"], "size": len(data), "tail": data[-8:].decode()})
 
 
+@requires("fx_slow.view")
+async def alive(request: Request) -> Response:
+    """Reads its body, then asks whether the client is still there."""
+    body = await request.body()
+    return JSONResponse({"size": len(body), "disconnected": await request.is_disconnected()})
+
+
 @hookimpl
 def ccms_register_routes(ctx):
     return [Route("/fx_slow/slow", slow), Route("/fx_slow/fast", fast),
-            Route("/fx_slow/echo", echo, methods=["POST"])]
+            Route("/fx_slow/echo", echo, methods=["POST"]), Route("/fx_slow/alive", alive, methods=["GET", "POST"])]
