@@ -1,6 +1,7 @@
-"""``ccms serve --workers N``: several uvicorn worker processes answer, and no
-per-request line is printed to the console (the structured access log, queued
-and written by a thread, is the only one)."""
+"""``ccms serve --workers N``: several uvicorn worker processes answer (on
+PostgreSQL; SQLite refuses more than one), and no per-request line is printed
+to the console (the structured access log, queued and written by a thread, is
+the only one)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from browserkit import sqlite_only as backend  # noqa: F401  (one subprocess server is enough)
+from ccms.cli import main
 from conftest import SECRET
 
 
@@ -34,11 +35,28 @@ def wait_for(check, seconds: float) -> bool:
     return False
 
 
-@pytest.mark.slow
-def test_serve_with_two_workers_answers_and_keeps_the_console_free_of_access_lines(app, db_url, tmp_path: Path):
+def write_config(tmp_path: Path, db_url: str) -> Path:
     config = tmp_path / "deploy.toml"
     config.write_text(f'profile = "city"\nregion_code = "320500"\nname = "测试市城市综合管理服务平台"\n'
                       f'secret_key = "{SECRET}"\ndatabase_url = "{db_url}"\n', encoding="utf-8")
+    return config
+
+
+def test_sqlite_refuses_several_workers_with_a_clear_error(backend, app, db_url, tmp_path: Path, capsys):
+    if backend != "sqlite":
+        pytest.skip("SQLite only")
+    code = main(["serve", "--config", str(write_config(tmp_path, db_url)), "--workers", "2", "--port", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "SQLite 部署只能用一个工作进程" in err and "use PostgreSQL for several" in err
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_answers_and_keeps_the_console_free_of_access_lines(backend, app, db_url,
+                                                                                     tmp_path: Path):
+    if backend != "postgresql":
+        pytest.skip("several workers need a database server")
+    config = write_config(tmp_path, db_url)
     port = free_port()
     console = tmp_path / "console.log"
     with console.open("wb") as out:
