@@ -89,3 +89,17 @@ def test_serve_with_two_workers_answers_and_keeps_the_console_free_of_access_lin
     assert "Started parent process" in text or "Uvicorn running" in text, text[-3000:]
     assert text.count("Started server process") == 2, text[-3000:]
     assert '"GET /healthz' not in text, text[-3000:]
+
+
+def test_single_worker_serving_prints_no_access_line_per_request(monkeypatch):
+    """``ccms demo`` and ``ccms serve`` without --workers hand the app to uvicorn
+    in-process: uvicorn's per-request console line (written on the event loop)
+    is off; the queued structured access log remains."""
+    import uvicorn
+
+    from ccms import serve
+
+    calls: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    serve.run(object(), "127.0.0.1", 8000)
+    assert calls and calls[0]["access_log"] is False
