@@ -186,8 +186,6 @@ def verdicts(r: dict[str, Any]) -> list[tuple[str, bool]]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "serve":  # never: the servers are bench_http's
-        raise SystemExit("use bench/bench_http.py serve")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true")
