@@ -48,6 +48,12 @@ Benchmarks (see bench/README.md):
    filing) against hand-built Core statements writing the same rows (target
    <= 2x time per case; cases/s and statements per case printed).
 
+10. Event loop (``bench_offloop``, SQLite, command plugin): N clients on a
+   JSON API while one client reloads 统计分析, with endpoints in worker threads
+   (``ccms.web.offloop``) and on the event loop (``CCMS_OFFLOOP=off``). Targets:
+   under the statistics load the API's p99 at most 0.5x and its req/s at least
+   1.5x those on the loop.
+
 Machines are noisy, so every verdict compares two things measured side by side
 in the same run; no absolute figure is asserted anywhere. Exit status: 0 when
 every verdict passes (always, with ``--smoke``, unless something broke), 1 when
@@ -83,6 +89,7 @@ import bench_case_stats  # noqa: E402
 import bench_case_history  # noqa: E402
 import bench_case_intake  # noqa: E402
 import bench_http  # noqa: E402
+import bench_offloop  # noqa: E402
 
 
 def machine() -> str:
@@ -107,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--quick", action="store_true", help="fewer requests and samples")
     g.add_argument("--smoke", action="store_true", help="a handful of requests: checks the harness, not speed")
     ap.add_argument("--only", choices=("http", "authz", "forms", "forms_list", "calendar", "flows", "grids",
-                                       "case_stats", "case_history", "case_intake"),
+                                       "case_stats", "case_history", "case_intake", "offloop"),
                     help="run one benchmark only")
     ap.add_argument("--db-url", help="HTTP and case-intake benchmark database (empty or core-migrated), e.g. "
                                      "PostgreSQL; default: a temporary SQLite file")
@@ -276,6 +283,21 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:
             traceback.print_exc()
             print("case intake benchmark FAILED to run")
+            broken = True
+
+    if a.only in (None, "offloop"):
+        print(f"\n== 10. JSON API under a statistics refresh: endpoints in threads vs on the event loop "
+              f"(targets: p99 <= {bench_offloop.TARGET_P99}x, req/s >= {bench_offloop.TARGET_RPS}x) ==")
+        try:
+            result = bench_offloop.run(quick=a.quick, smoke=a.smoke)
+            bench_offloop.print_table(result)
+            report["offloop"] = result
+            verdicts += bench_offloop.verdicts(result)
+            if result["errors"]:
+                broken = True
+        except Exception:
+            traceback.print_exc()
+            print("offloop benchmark FAILED to run")
             broken = True
 
     print("\n== summary ==")

@@ -39,6 +39,7 @@ from .menus import MenuBuilder
 from .metrics import Monitor
 from .plugin_context import ContextApi, PluginContext
 from .web import monitor as monitor_web
+from .web.offloop import offload_routes
 from .web.middleware import (
     AuthMiddleware,
     SecurityHeadersMiddleware,
@@ -256,7 +257,8 @@ def _routes(ctx: App) -> list[BaseRoute]:
         else:  # a fixed path: a set look-up on every request
             ctx.public_paths.add(path)
     route_guards.check_menus(ctx)
-    routes: list[BaseRoute] = [route for _, route in owned]
+    # endpoints run in worker threads so blocking database work never holds the event loop
+    routes: list[BaseRoute] = offload_routes([route for _, route in owned], ctx.db.engine)
     for info in reversed(ctx.plugins):
         if (info.folder / "static").is_dir():
             routes.append(Mount(f"/static/{info.id}", StaticFiles(directory=str(info.folder / "static")),

@@ -171,7 +171,7 @@ PLACEHOLDER_MARK = "change-me"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .serve import check_port, ensure_migrated, run, url_for
+    from .serve import check_port, check_workers, ensure_migrated, run, url_for
 
     config = _config_path(args)
     if args.workers < 1:
@@ -184,6 +184,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                           "secret_key is still the example placeholder: set a random one, e.g. python -c "
                           "\"import secrets; print(secrets.token_urlsafe(32))\"")
     ensure_migrated(ctx, config)
+    check_workers(ctx, args.workers)
     check_port(args.host, args.port)
     print(f"{ctx.deployment.name} ({ctx.deployment.identity}) → {url_for(args.host, args.port)}", flush=True)
     if args.workers > 1:
@@ -427,7 +428,8 @@ def build_parser(extra_commands: Sequence[Any] = ()) -> argparse.ArgumentParser:
     add_config(s)
     s.add_argument("--host", default="127.0.0.1", help="监听地址 / listen address")
     s.add_argument("--port", type=int, default=8000, help="端口 / port")
-    s.add_argument("--workers", type=int, default=1, help="工作进程数 / worker processes")
+    s.add_argument("--workers", type=int, default=1,
+                   help="工作进程数，约每核一个；SQLite 只能为 1 / worker processes: about one per core; 1 on SQLite")
     s.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="数据库迁移 / database migrations")

@@ -89,6 +89,16 @@ def ensure_migrated(ctx: Any, config_file: str) -> None:
                       code="not_migrated")
 
 
+def check_workers(ctx: Any, workers: int) -> None:
+    """Several worker processes need a database server: on SQLite a background
+    job's progress lives in the memory of the process that runs it, so another
+    worker would report it as interrupted (see core/jobs.py)."""
+    if workers > 1 and ctx.db.is_sqlite:
+        raise ConfigError(f"SQLite 部署只能用一个工作进程（--workers {workers}）：多个进程请改用 PostgreSQL",
+                          f"a SQLite deployment serves with one worker process (--workers {workers}): "
+                          "use PostgreSQL for several", code="sqlite_one_worker")
+
+
 def check_port(host: str, port: int) -> None:
     """Fail early, with a clear message, when the address is taken."""
     try:
@@ -127,9 +137,11 @@ def run(app: Starlette | None, host: str, port: int, workers: int = 1, config_fi
     """Serve ``app`` in this process, or ``workers`` processes via :func:`app_factory`."""
     import uvicorn
 
+    # access_log=False: uvicorn would print a line per request to the console on the event
+    # loop; ccms's own access log ([logging] access) is queued and written by a thread.
     if workers > 1:
         os.environ[CONFIG_ENV] = str(Path(config_file).absolute())
-        uvicorn.run("core.serve:app_factory", factory=True, host=host, port=port, workers=workers,
-                    log_level="info", proxy_headers=True)
+        uvicorn.run(f"{__name__}:app_factory", factory=True, host=host, port=port, workers=workers,
+                    log_level="info", access_log=False, proxy_headers=True)
     else:
-        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, proxy_headers=True)

@@ -81,6 +81,14 @@ def check_case_history(r: dict, backend: str) -> None:
     assert r["target"] == 1.2 and isinstance(r["passed"], bool)
 
 
+def check_offloop(r: dict) -> None:
+    assert r["errors"] == [], r["errors"]
+    for kind in ("off", "on"):
+        assert r[kind]["alone"]["rps"] > 0 and r[kind]["stats"]["rps"] > 0
+        assert r[kind]["stats"]["stats_pages"] >= 1 and r[kind]["stats"]["p99_ms"] > 0
+    assert r["p99_ratio"] > 0 and r["rps_ratio"] > 0 and isinstance(r["passed"], bool)
+
+
 def test_smoke_run_prints_both_benchmarks_with_ratios_and_verdicts(backend: str, db_url: str,
                                                                     tmp_path: Path) -> None:
     # SQLite: the harness's default temporary database plus the authz benchmark;
@@ -105,6 +113,8 @@ def test_smoke_run_prints_both_benchmarks_with_ratios_and_verdicts(backend: str,
         check_case_intake(report["case_intake"], "sqlite")
         check_case_stats(report["case_stats"], "sqlite")
         check_case_history(report["case_history"], "sqlite")
+        check_offloop(report["offloop"])
+        assert "statistics refresh" in text
         assert "Case intake" in text and "case intake (sqlite)" in text
     else:
         assert "authz" not in report and "postgresql" in text

@@ -51,7 +51,7 @@ def definition_of(row: FlowDef) -> FlowDefinition:
     d = load_flow(row.definition, f"db:{row.flow_id}@v{row.version}")
     if key:
         if len(_CACHE) >= _CACHE_MAX:
-            _CACHE.pop(next(iter(_CACHE)))
+            _CACHE.pop(next(iter(list(_CACHE))), None)  # a snapshot: endpoints run in threads
         _CACHE[key] = d
     return d
 

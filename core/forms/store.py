@@ -47,7 +47,7 @@ def definition_of(row: FormDef) -> FormDefinition:
     d = load_definition(row.definition, f"db:{row.form_id}@v{row.version}", expressions="skip")
     if key:
         if len(_CACHE) >= _CACHE_MAX:
-            _CACHE.pop(next(iter(_CACHE)))
+            _CACHE.pop(next(iter(list(_CACHE))), None)  # a snapshot: endpoints run in threads
         _CACHE[key] = d
     return d
 

@@ -23,6 +23,7 @@ from .. import auth
 from ..db import utcnow
 from ..models import AuthzState, LoginSession, Person
 from .user import CurrentUser
+from . import offloop
 
 if TYPE_CHECKING:
     from ..app import App
@@ -181,10 +182,11 @@ class AuthMiddleware:
         authz = headers.get("authorization", "")
         user: CurrentUser | None = None
         problem: tuple[str, str, str] | None = None
+        # look-ups (and last-seen writes, which may wait on a SQLite lock) off the event loop
         if authz.lower().startswith("bearer "):
-            user, problem = self._from_token(authz[7:].strip(), scope)
+            user, problem = await offloop.run_sync(ctx.db.engine, self._from_token, authz[7:].strip(), scope)
         elif SESSION_COOKIE in cookies:
-            user, problem = self._from_session(cookies[SESSION_COOKIE], scope)
+            user, problem = await offloop.run_sync(ctx.db.engine, self._from_session, cookies[SESSION_COOKIE], scope)
         scope["user"] = user
 
         public = ctx.is_public(path)
