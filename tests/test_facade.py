@@ -39,7 +39,7 @@ class _Spy:
         self.seen: list[object] = []
 
     @hookimpl
-    def ccms_dashboard_panels(self, ctx: object, user: object) -> list[dict[str, str]]:
+    def ccms_register_dashboard_panels(self, ctx: object, user: object) -> list[dict[str, str]]:
         self.seen.append(ctx)
         return []
 
@@ -48,7 +48,7 @@ def test_a_hook_receives_the_closed_context_not_the_app(app):
     kernel = app.state.ccms
     spy = _Spy()
     kernel.pm.register(spy)
-    kernel.hook_list("ccms_dashboard_panels", user=None)
+    kernel.hook_list("ccms_register_dashboard_panels", user=None)
     (ctx,) = spy.seen
     assert type(ctx) is PluginContext and ctx is not kernel
     for name in KERNEL_ATTRIBUTES:
