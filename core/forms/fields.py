@@ -801,7 +801,7 @@ class PhoneType(FieldType):
         return ABSENT if text == "" else text
 
     def mask(self, value: Any) -> str:
-        from ccms.forms.mask import mask_phone
+        from ccms.mask import mask_phone
         return mask_phone(value)
 
 
@@ -816,7 +816,7 @@ class IdcardType(FieldType):
         return ABSENT if text == "" else text
 
     def mask(self, value: Any) -> str:
-        from ccms.forms.mask import mask_idcard
+        from ccms.mask import mask_idcard
         return mask_idcard(value)
 
 

@@ -38,6 +38,7 @@ from typing import Any
 from markupsafe import Markup
 from sqlalchemy import select
 
+from ..lookups import org_names
 from . import compose
 from .definition import FormDefinition, localize
 from .fields import enum_options, parse_datetime
@@ -354,9 +355,7 @@ class _Builder:
                 opts = self.org_options()
             node.value = _leaf(raw)
             if kind == "org" and node.value and node.value not in {v for v, _ in opts}:
-                from ..api import (
-                    org_names,  # a stored org outside the user's choices stays visible
-                )
+                # a stored org outside the user's choices stays visible
                 if node.value.isdigit() and len(node.value) < 18:
                     with self.ctx.db.session() as s:
                         name = org_names(s, [int(node.value)]).get(int(node.value))

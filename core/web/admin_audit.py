@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import audit, audit_chain
-from ..api import actor_of
+from ..audit import actor_of
 from ..errors import ValidationFailed
 from ..models import AuditLog
 from .admin_roles import is_htmx, paging

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..api import actor_of
+from ..audit import actor_of
 from ..errors import CcmsError, Conflict, NotFound, ValidationFailed
 from ..flows import designer, store
 from ..flows.def_models import FlowDef

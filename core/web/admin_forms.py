@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..api import actor_of
+from ..audit import actor_of
 from ..dictionaries.models import Dict
 from ..errors import CcmsError, Conflict, NotFound, ValidationFailed
 from ..forms import designer, store

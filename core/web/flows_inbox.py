@@ -26,7 +26,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import audit
-from ..api import actor_of, person_names
+from ..audit import actor_of
+from ..lookups import person_names
 from ..calendar import service as calendar_service
 from ..errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from ..flows import diagram, engine, inbox, operations

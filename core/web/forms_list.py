@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import audit
-from ..api import actor_of
+from ..audit import actor_of
 from ..errors import CcmsError, Forbidden, ValidationFailed
 from ..forms import access, bulk_actions, imports, records, saved_filters
 from ..forms.definition import FormDefinition

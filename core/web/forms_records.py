@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..api import actor_of
+from ..audit import actor_of
 from ..errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from ..forms import access, dataurl, records
 from ..forms.definition import FormDefinition, localize
