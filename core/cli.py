@@ -14,11 +14,14 @@ import getpass
 import os
 import re
 import sys
-import unicodedata
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import cli_backup
+# Helpers the command modules share (cli_audit, cli_backup, cli_pii ...): they live in cli_common so
+# those modules need not import this one, which imports them.
+from .cli_common import _config_path, _fail, _help, _os_user, _version, _width, load_app, table  # noqa: F401
+from .db import sqlite_file
 from .errors import CcmsError, ConfigError, StartupError, ValidationFailed
 
 CORE_COMMANDS = ("demo", "serve", "db", "plugins", "user", "backup", "restore", "audit")
@@ -27,35 +30,6 @@ CONFIG_HELP = "部署配置文件 (TOML)，默认取环境变量 CCMS_CONFIG / d
 
 
 # --- output helpers -------------------------------------------------------------
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain-text table whose columns line up with Chinese text too."""
-    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in r] for r in rows]
-    widths = [max(_width(r[i]) for r in cells) for i in range(len(headers))]
-
-    def line(r: list[str]) -> str:
-        return "  ".join(v + " " * (widths[i] - _width(v)) for i, v in enumerate(r)).rstrip()
-
-    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]])
-
-
-def _fail(zh: str, en: str) -> int:
-    print(f"错误：{zh}\nerror: {en}", file=sys.stderr)
-    return 2
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("ccms")
-    except Exception:  # not installed as a distribution (running from a checkout)
-        import json
-        return json.loads((Path(__file__).parent / "core.json").read_text(encoding="utf-8"))["version"]
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse with bilingual usage errors (exit status 2, as argparse does)."""
@@ -71,35 +45,7 @@ class _Parser(argparse.ArgumentParser):
 
 # --- loading a deployment ---------------------------------------------------------
 
-def _config_path(args: argparse.Namespace) -> str:
-    path = getattr(args, "config", None)
-    if not path:
-        raise ConfigError("请用 --config 指定部署配置文件（或设置环境变量 CCMS_CONFIG）",
-                          "give the deployment file with --config (or set CCMS_CONFIG)")
-    return str(path)
-
-
-def load_app(config: str) -> Any:
-    """The ASGI app of a deployment file; database errors become ConfigError."""
-    from sqlalchemy.exc import ArgumentError
-
-    from .app import create_app
-    from .config import load_deployment
-
-    deployment = load_deployment(config)
-    try:
-        return create_app(deployment, deployment_file=config)
-    except ArgumentError as exc:
-        raise ConfigError(f"database_url 无效: {exc}", f"database_url is invalid: {exc}") from None
-    except ModuleNotFoundError as exc:  # e.g. psycopg missing for a PostgreSQL URL
-        raise ConfigError(f"缺少数据库驱动 {exc.name}（PostgreSQL 请安装 ccms[postgres]）",
-                          f"database driver {exc.name} is not installed (for PostgreSQL install ccms[postgres])"
-                          ) from None
-
-
 def _ensure_sqlite_dir(ctx: Any) -> None:
-    from .serve import sqlite_file
-
     f = sqlite_file(ctx.db.url)
     if f is not None:
         f.parent.mkdir(parents=True, exist_ok=True)
@@ -352,13 +298,6 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in this environment
-        return "unknown"
-
-
 # --- plugin commands ------------------------------------------------------------------
 
 def _find_config(argv: Sequence[str]) -> str | None:
@@ -487,11 +426,6 @@ def build_parser(extra_commands: Sequence[Any] = ()) -> argparse.ArgumentParser:
         cmd.configure(cp)
         cp.set_defaults(func=None, plugin_command=cmd)
     return p
-
-
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 def _db_error(exc: Exception) -> int:

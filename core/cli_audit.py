@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .cli_common import _config_path, _help, _os_user, load_app
 from .errors import ConfigError, ValidationFailed
 
 AUDIT_TABLES = ("core_audit_log", "core_audit_chain", "core_audit_archive")
@@ -24,7 +25,6 @@ ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def _ctx(args: argparse.Namespace) -> Any:
-    from .cli import _config_path, load_app
     from .serve import ensure_migrated
 
     config = _config_path(args)
@@ -44,7 +44,6 @@ def _engine(ctx: Any, args: argparse.Namespace) -> Any:
 
 def _record(ctx: Any, action: str, summary: str, after: dict[str, Any], success: bool = True) -> None:
     from . import audit
-    from .cli import _os_user
 
     with ctx.db.session() as s:
         audit.record(s, audit.Actor(None, f"cli:{_os_user()}"), action, "audit", "", after=after, summary=summary,
@@ -128,7 +127,6 @@ def _date(value: str) -> dt.date:
 
 def cmd_archive(args: argparse.Namespace) -> int:
     from . import audit_chain
-    from .cli import _os_user
 
     ctx = _ctx(args)
     day = _date(args.before)
@@ -200,7 +198,6 @@ def cmd_grant_app_role(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any, add_config: Callable[..., None]) -> None:
     """Add ``ccms audit …`` to the CLI's subparsers."""
-    from .cli import _help
 
     a = sub.add_parser("audit", help="审计链：封存、校验、锚点、归档 / audit chain: seal, verify, anchor, archive")
     asub = a.add_subparsers(dest="audit_command", metavar="ACTION")

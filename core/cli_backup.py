@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .cli_common import _config_path, _os_user, _version, load_app
 from .errors import ValidationFailed
 
 PASSPHRASE_ENV = "CCMS_BACKUP_PASSPHRASE"
@@ -96,7 +97,6 @@ def _summary(manifest: dict[str, Any]) -> str:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     from . import audit, backup
-    from .cli import _config_path, _os_user, _version, load_app
     from .serve import migration_state
 
     config = _config_path(args)
@@ -144,7 +144,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from . import backup
-    from .cli import _config_path, load_app
 
     config = _config_path(args)
     ctx = load_app(config).state.ccms

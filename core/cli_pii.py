@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import pii
+from .cli_common import _config_path, load_app, table
 from .errors import ConfigError
 
 
@@ -58,7 +59,6 @@ def _kid() -> str:
 
 
 def _app(args: argparse.Namespace) -> Any:
-    from .cli import _config_path, load_app
     return load_app(_config_path(args)).state.ccms
 
 
@@ -71,7 +71,6 @@ def _audit(ctx: Any, action: str, done: list[pii.Rewritten], **extra: Any) -> No
 
 
 def _report(done: list[pii.Rewritten]) -> None:
-    from .cli import table
     print(table(["table", "column", "rows rewritten"], [(d.table, d.column, d.rows) for d in done]))
 
 
@@ -81,7 +80,6 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .cli import table
     ctx = _app(args)
     try:
         rows = pii.status(ctx.db.engine)
@@ -128,7 +126,6 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    from .cli import _config_path
     from .config import load_deployment
     dep = load_deployment(_config_path(args))
     if not dep.pii.key_file:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -40,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .db import Base, JSONType, UTCDateTime, utcnow
+from .db import Base, JSONType, UTCDateTime, sqlite_file, utcnow
 
 if TYPE_CHECKING:
     from .app import App
@@ -68,6 +70,11 @@ class MonitorSample(Base):
     worker: Mapped[str] = mapped_column(String(100), default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     __table_args__ = (UniqueConstraint("at", "worker", name="uq_core_monitor_sample_at_worker"),)
+
+
+def worker_name() -> str:
+    """This process, as heartbeats and samples name it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def beat(ctx: App, name: str, holder: str = "") -> None:
@@ -104,7 +111,6 @@ def last_backup_at(ctx: App) -> dt.datetime | None:
 
 def watched_paths(ctx: App) -> dict[str, Path]:
     """Folders whose free space matters: the SQLite file's, attachments, logs."""
-    from .serve import sqlite_file
     dep = ctx.deployment
     out = {"data": Path(dep.base_dir), "attachments": dep.resolve(dep.attachments_dir)}
     db_file = sqlite_file(ctx.db.url)
@@ -278,7 +284,6 @@ class Monitor:
         """Start the sampler thread (app start-up)."""
         if self._thread is not None:
             return
-        from .flows.timers import worker_name
         self.worker = worker_name()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="ccms-monitor-sampler", daemon=True)
