@@ -742,6 +742,27 @@ def start_instance(run: Run, flow_id: str, *, version: int | None = None, record
     return inst
 
 
+# --------------------------------------------------------------------------- special operations
+
+# The special operations (回退, 延期, 挂账, 作废, 转办, 撤回 and their approval tasks) live in
+# ccms.flows.operations, which is built on this engine and plugs itself in here when imported,
+# so the engine does not import it back (no import circle). The web layer and the facade import
+# it at start-up; acting on an approval task needs it.
+_operations: Any = None
+
+
+def use_operations(module: Any) -> None:
+    """Called by :mod:`ccms.flows.operations` on import."""
+    global _operations
+    _operations = module
+
+
+def _ops() -> Any:
+    if _operations is None:
+        raise RuntimeError("ccms.flows.operations is not imported: the special operations are unavailable")
+    return _operations
+
+
 # --------------------------------------------------------------------------- public: start, act, claim
 
 def start(session: Session, ctx: Any, actor: Actor | None, flow_id: str, *, record_id: int | None = None,
@@ -828,8 +849,7 @@ def _act(run: Run, task_id: int, action: str, *, comment: str, data: Mapping[str
     task = live_task(session, task_id, version)
     inst = running(session, task)
     if task.kind == "approval":
-        from . import operations
-        return operations.decide(run, inst, task, action, comment=comment, data=data, version=version)
+        return _ops().decide(run, inst, task, action, comment=comment, data=data, version=version)
     authorize(run, task, apply=False)
     d = run.defn(inst)
     node = d.nodes[task.node_id]
@@ -985,12 +1005,10 @@ def available_actions(session: Session, ctx: Any, task: FlowTask, person_id: int
         return out
     run = Run(session, ctx, Actor(person_id, ""))
     if inst.status == "suspended" and task.status == "suspended":
-        from . import operations
-        out["operations"] = ["resume"] if operations.may_resume(session, inst, person_id) else []
+        out["operations"] = ["resume"] if _ops().may_resume(session, inst, person_id) else []
         return out
     if inst.status != "running" or task.status != "open":
-        from . import operations
-        if operations.can_withdraw(session, task, person_id):
+        if _ops().can_withdraw(session, task, person_id):
             out["operations"] = ["withdraw"]
         return out
     mine = may_act(session, task, person_id)

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from ..audit import actor_of
 from ..errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
-from ..forms import access, dataurl, records
+from ..forms import access, bulk_actions, dataurl, records, saved_filters
 from ..forms.definition import FormDefinition, localize
 from ..forms.models import FormDef, FormRecord
 from ..forms.render import apply_row_action, hidden_by_rules, render_form
@@ -229,7 +229,6 @@ def _list_context(request: Request, ctx: Any, user: Any, s: Any, d: FormDefiniti
                         "value": request.query_params.get(f"f.{name}", ""),
                         "min": request.query_params.get(f"f.{name}.min", ""),
                         "max": request.query_params.get(f"f.{name}.max", "")})
-    from .forms_list import list_extras  # saved filters, bulk actions, import (core/web/forms_list.py)
     return {**list_extras(request, ctx, user, s, d, query.deleted),
             "d": d, "title": _title(ctx, d), "columns": [(c, _label(ctx, d, c)) for c in cols], "rows": out_rows,
             "total": total, "page": query.page, "pages": max(1, math.ceil(total / query.page_size)),
@@ -666,3 +665,40 @@ api_docs = [
     api_doc("/api/forms/{form}/definition", "get", "表单定义（已发布版本）/ the published definition",
             permission="form.{form}.list", tag="forms"),
 ]
+
+
+SHARE = saved_filters.SHARE_PERMISSION
+
+
+def _may_share(ctx: Any, user: Any, form_id: str) -> bool:
+    return ctx.can_anywhere(user, access.perm(form_id, "list")) and ctx.can_anywhere(user, SHARE)
+
+
+def _allowed_filters(d: FormDefinition, hidden: set[str]) -> list[str]:
+    return _filters(d, hidden)
+
+
+# --- list page extras (saved filters, bulk actions, import: served by ccms.web.forms_list) ------------------------------------------------------------------------------
+
+def list_extras(request: Request, ctx: Any, user: Any, s: Any, d: FormDefinition, deleted: bool) -> dict[str, Any]:
+    """Context the list templates need for saved filters, bulk actions and import."""
+    hidden = access.hidden_fields(ctx, user, d)
+    current = saved_filters.query_from_params(request.query_params)
+    notice: list[str] = []
+    selected = ""
+    sf = request.query_params.get("sf", "")
+    mine = saved_filters.visible(s, d.id, user.id) if user else []
+    if sf.isdecimal():
+        row = next((r for r in mine if r.id == int(sf)), None)
+        if row is not None:
+            selected = str(row.id)
+            notice = saved_filters.resolve(row, d, _allowed_filters(d, hidden), hidden, ctx.deployment.locale).dropped
+    return {
+        "saved_filters": [{"id": r.id, "name": r.name, "shared": r.shared, "mine": r.owner_id == user.id}
+                          for r in mine],
+        "saved_selected": selected, "saved_notice": notice,
+        "current_query": urlencode(saved_filters.query_params(current)), "has_query": bool(current),
+        "can_share": _may_share(ctx, user, d.id),
+        "bulk_actions": bulk_actions.available(ctx, user, d, deleted=deleted),
+        "can_import": ctx.can_anywhere(user, access.perm(d.id, "create")),
+    }
