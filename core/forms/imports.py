@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
 from ..errors import ValidationFailed
+from ..validation import parse_json
 from . import access, bulk, records
 from .definition import FormDefinition
 
@@ -146,7 +147,6 @@ def parse(definition: FormDefinition, content: bytes, filename: str) -> Parsed:
 
 
 def _parse_json(definition: FormDefinition, content: bytes) -> Parsed:
-    from ..web.routing import parse_json
     try:
         data = parse_json(content)
     except ValidationFailed:
