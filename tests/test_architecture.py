@@ -39,8 +39,8 @@ whose import is gone fails the test, so the list only shrinks.
 
 A fifth check keeps imports inside functions honest: one that defers a real cost
 (an optional heavy library, the whole app for a CLI command) says so with a
-``# lazy: <why>`` comment on its line or the line above; any other is a circle dodged
-and should be a module-level import.
+``# lazy: <why>`` comment on its line or on the line above it (or above its run of
+import lines); any other is a circle dodged and should be a module-level import.
 """
 
 from __future__ import annotations
@@ -244,6 +244,32 @@ def plugin_violations(folder: Path, package: str) -> list[str]:
     return out
 
 
+def _imports_in_functions(tree: ast.AST) -> Iterable[ast.stmt]:
+    """Import statements nested in a function body (at any depth)."""
+    todo: list[tuple[ast.AST, bool]] = [(tree, False)]
+    while todo:
+        node, inside = todo.pop()
+        if inside and isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        nested = inside or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        todo.extend((child, nested) for child in ast.iter_child_nodes(node))
+
+
+def _documented(lines: list[str], n: int) -> bool:
+    """Whether the import on line ``n`` (0-based) says why it is deferred: ``# lazy:`` on its line,
+    or on the line just above it or above the run of import lines it belongs to."""
+    while n >= 0:
+        line = lines[n]
+        if "# lazy:" in line:
+            return True
+        stripped = line.strip()
+        if not (stripped.startswith(("import ", "from ")) or n == 0):
+            return False
+        n -= 1
+    return False
+
+
+@functools.cache
 def function_level_imports(folder: Path, package: str = "ccms") -> dict[str, list[str]]:
     """Undocumented imports inside functions, per module: ``{module: ["file:line: code"]}``."""
     out: dict[str, list[str]] = {}
@@ -257,19 +283,11 @@ def function_level_imports(folder: Path, package: str = "ccms") -> dict[str, lis
         module = ".".join([package, *parts])
         text = path.read_text(encoding="utf-8")
         lines = text.splitlines()
-        seen: set[int] = set()
-        for fn in ast.walk(ast.parse(text, filename=str(path))):
-            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        for node in sorted(_imports_in_functions(ast.parse(text, filename=str(path))), key=lambda n: n.lineno):
+            here = lines[node.lineno - 1]
+            if _documented(lines, node.lineno - 1):
                 continue
-            for node in ast.walk(fn):
-                if not isinstance(node, (ast.Import, ast.ImportFrom)) or node.lineno in seen:
-                    continue
-                seen.add(node.lineno)
-                here = lines[node.lineno - 1]
-                above = lines[node.lineno - 2] if node.lineno > 1 else ""
-                if "# lazy:" in here or above.strip().startswith("# lazy:") or "# lazy:" in above:
-                    continue
-                out.setdefault(module, []).append(f"{path.relative_to(folder.parent)}:{node.lineno}: {here.strip()}")
+            out.setdefault(module, []).append(f"{path.relative_to(folder.parent)}:{node.lineno}: {here.strip()}")
     return out
 
 
