@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import insert
 from starlette.concurrency import run_in_threadpool
@@ -51,7 +52,6 @@ ACTION = "access_denied"
 
 def _filename(disposition: str) -> str:
     """The file name of a ``Content-Disposition`` header (plain or RFC 5987 form)."""
-    from urllib.parse import unquote
 
     for part in disposition.split(";"):
         k, _, v = part.strip().partition("=")

@@ -470,6 +470,7 @@ class Authorizer:
         the hot path at scale. Treat it as read-only: its policy writes would
         bypass the version bump.
         """
+        # lazy: casbin only for this reference enforcer (explanations, tests)
         import casbin
         from sqlalchemy_adapter import Adapter
 

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import cli_backup
+from .cli_audit import add_commands as add_audit_commands
 # Helpers the command modules share (cli_audit, cli_backup, cli_pii ...): they live in cli_common so
 # those modules need not import this one, which imports them.
 from .cli_common import _config_path, _fail, _help, _os_user, _version, _width, load_app, table  # noqa: F401
-from .db import sqlite_file
-from .errors import CcmsError, ConfigError, StartupError, ValidationFailed
+from .cli_pii import add_commands as add_pii_commands  # ccms pii …: encryption at rest, keys
+from .errors import CcmsError, ConfigError, NotFound, StartupError, ValidationFailed
 
 CORE_COMMANDS = ("demo", "serve", "db", "plugins", "user", "backup", "restore", "audit")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")
@@ -46,6 +47,8 @@ class _Parser(argparse.ArgumentParser):
 # --- loading a deployment ---------------------------------------------------------
 
 def _ensure_sqlite_dir(ctx: Any) -> None:
+    # lazy: ccms imports every command module at start; a command loads what it runs
+    from .db import sqlite_file
     f = sqlite_file(ctx.db.url)
     if f is not None:
         f.parent.mkdir(parents=True, exist_ok=True)
@@ -54,6 +57,7 @@ def _ensure_sqlite_dir(ctx: Any) -> None:
 # --- demo ---------------------------------------------------------------------------
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import demo, migrate, seed
     from .serve import check_port, run, url_for
 
@@ -116,6 +120,7 @@ PLACEHOLDER_MARK = "change-me"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from .serve import check_port, ensure_migrated, run, url_for
 
     config = _config_path(args)
@@ -142,6 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # --- db ---------------------------------------------------------------------------------
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import migrate, seed
     from .serve import migration_state
 
@@ -160,6 +166,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_flows_timers(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from .flows import timers
 
     ctx = load_app(_config_path(args)).state.ccms
@@ -170,6 +177,7 @@ def cmd_flows_timers(args: argparse.Namespace) -> int:
 
 
 def cmd_db_current(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from .serve import STATUS_TEXT, migration_state
 
     ctx = load_app(_config_path(args)).state.ccms
@@ -188,12 +196,14 @@ def cmd_db_current(args: argparse.Namespace) -> int:
 def plugin_table_rows(config: str | None) -> tuple[list[str], list[list[Any]]]:
     """(headers, rows) of ``ccms plugins list``: core, then enabled plugins in load
     order, then the others; the enabled column only when a deployment is given."""
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import plugin_loader as loader
     from .app import CORE_MANIFEST
 
     available = loader.discover()
     enabled: list[str] | None = None
     if config:
+        # lazy: ccms imports every command module at start; a command loads what it runs
         from .config import load_deployment
         dep = load_deployment(config)
         enabled = [p.id for p in loader.resolve(available, dep.profile, dep.tier, dep.plugins.enable,
@@ -220,6 +230,7 @@ def cmd_plugins_list(args: argparse.Namespace) -> int:
 
 def cmd_plugins_new(args: argparse.Namespace) -> int:
     try:
+        # lazy: ccms imports every command module at start; a command loads what it runs
         from .scaffold import scaffold_plugin
     except ImportError:
         raise ConfigError("此版本没有插件脚手架 (core/scaffold.py)", "this build has no plugin scaffold "
@@ -252,8 +263,8 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import audit, auth, seed
-    from .errors import NotFound
     from .models import Org
     from .serve import ensure_migrated
     from .services import people
@@ -414,10 +425,8 @@ def build_parser(extra_commands: Sequence[Any] = ()) -> argparse.ArgumentParser:
     ft.set_defaults(func=cmd_flows_timers)
     fl.set_defaults(func=lambda a: _help(fl))
     cli_backup.add_commands(sub, add_config)
-    from .cli_pii import add_commands as add_pii_commands  # ccms pii …: encryption at rest, keys
     add_pii_commands(sub, add_config)
 
-    from .cli_audit import add_commands as add_audit_commands
     add_audit_commands(sub, add_config)
 
     for cmd in extra_commands:
@@ -437,6 +446,7 @@ def _db_error(exc: Exception) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ccms`` console script; returns the exit status."""
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     argv = list(sys.argv[1:] if argv is None else argv)

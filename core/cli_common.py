@@ -16,9 +16,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Sequence
 
-from sqlalchemy.exc import ArgumentError
-
-from .config import load_deployment
 from .errors import ConfigError
 
 
@@ -59,9 +56,10 @@ def _config_path(args: argparse.Namespace) -> str:
 
 def load_app(config: str) -> Any:
     """The ASGI app of a deployment file; database errors become ConfigError."""
-    # lazy: the whole app (models, web layer, plugins) only for commands that open a deployment;
-    # ``ccms --help`` and ``ccms plugins new`` stay fast
+    # lazy: the whole app only for commands that open a deployment (``ccms --help`` stays fast)
+    from sqlalchemy.exc import ArgumentError
     from .app import create_app
+    from .config import load_deployment
 
     deployment = load_deployment(config)
     try:

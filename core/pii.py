@@ -167,6 +167,7 @@ class Keyring:
 
     @staticmethod
     def _cipher(key: Key, nonce: bytes, tag: bytes | None = None) -> Any:
+        # lazy: cryptography only when a PII key is configured
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
         algo = algorithms.AES(key.secret) if key.suite == "aes-256-gcm" else algorithms.SM4(key.secret)
         return Cipher(algo, modes.GCM(nonce, tag))
@@ -184,6 +185,7 @@ class Keyring:
         key = self.keys.get(kid)
         if key is None:
             raise missing_key(kid, self.source)
+        # lazy: cryptography only when a PII key is configured
         from cryptography.exceptions import InvalidTag
         try:
             raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))

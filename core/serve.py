@@ -106,6 +106,7 @@ def url_for(host: str, port: int) -> str:
 
 def app_factory() -> Starlette:
     """uvicorn factory for ``--workers N``: each worker builds its own app."""
+    # lazy: the whole app only when serving
     from .app import create_app
 
     path = os.environ[CONFIG_ENV]
@@ -117,6 +118,7 @@ def app_factory() -> Starlette:
 
 def run(app: Starlette | None, host: str, port: int, workers: int = 1, config_file: str = "") -> None:
     """Serve ``app`` in this process, or ``workers`` processes via :func:`app_factory`."""
+    # lazy: the server only for ccms serve
     import uvicorn
 
     if workers > 1:

@@ -447,6 +447,7 @@ def read_table(filename: str, content: bytes) -> list[list[str]]:
 
 
 def _read_xlsx(content: bytes) -> list[list[str]]:
+    # lazy: openpyxl only for spreadsheet import/export
     import openpyxl
 
     try:
@@ -686,6 +687,7 @@ def export_file(session: Session, dict_code: str, fmt: str) -> tuple[bytes, str]
         csv.writer(buf).writerows(rows)
         return ("\ufeff" + buf.getvalue()).encode("utf-8"), "text/csv; charset=utf-8"
     if fmt == "xlsx":
+        # lazy: openpyxl only for spreadsheet import/export
         import openpyxl
 
         wb = openpyxl.Workbook(write_only=True)

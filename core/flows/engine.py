@@ -32,10 +32,12 @@ from sqlalchemy.orm.util import identity_key
 from .. import audit
 from ..audit import Actor
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..forms import records
 from ..forms.expr import ExprError
 from ..forms.models import FormRecord
 from ..models import AuditLog, Org, Person
-from . import assignees, clock
+from . import assignees, clock, store
+from .actions import ActionCall, available
 from .definition import FlowDefinition
 from .models import (
     LIVE_TASK,
@@ -176,7 +178,6 @@ _DEFS: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], tuple[FlowDefinition
 def definition(session: Session, flow_id: str, version: int | None = None) -> tuple[FlowDefinition, int]:
     """A flow's definition and version: the given version, or the published one.
     A stored version never changes, so it is remembered per database."""
-    from . import store
     memo = session.info.setdefault("ccms_flow_defs", {})
     key = (flow_id, version)
     hit = memo.get(key)
@@ -622,7 +623,6 @@ def enter(run: Run, inst: FlowInstance, token: FlowToken, node_id: str, *,
 
 
 def _auto(run: Run, inst: FlowInstance, node: Mapping[str, Any]) -> None:
-    from .actions import ActionCall, available
     fn = available(run.ctx).get(node["action"]) if run.ctx is not None else None
     if fn is None:
         raise ValidationFailed(f"自动动作 {node['action']} 不存在", f"automatic action {node['action']} does not exist",
@@ -803,7 +803,6 @@ def _check_edits(run: Run, inst: FlowInstance, node: Mapping[str, Any],
     if bad:
         raise ValidationFailed("有字段在此环节不能修改", "some fields are not editable at this step",
                                code="not_editable", fields=bad)
-    from ..forms import records
     definition_ = records.published(run.session, rec.form_id)
     v = records.bound_validator(run.ctx, run.session, definition_)
     merged = v.compute({**(rec.data or {}), **dict(data)})
@@ -878,7 +877,6 @@ def _act(run: Run, task_id: int, action: str, *, comment: str, data: Mapping[str
         close_task(run, task, "done")
         run.touch(inst)
     if merged is not None:
-        from ..forms import records
         rec = run.record(inst)
         records.update(session, run.actor, run.ctx, rec.form_id, rec.id, merged, None, clean=False)
     if new_vars:

@@ -194,6 +194,7 @@ def read_table(definition: FormDefinition, content: bytes, filename: str) -> lis
     numbers count the rows returned here (1 = first non-empty data row)."""
     lower = filename.lower()
     if lower.endswith(".xlsx"):
+        # lazy: openpyxl only for spreadsheet import/export
         from openpyxl import load_workbook
         try:
             sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]

@@ -10,6 +10,7 @@ left unconfirmed are pruned after a day.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
@@ -20,8 +21,10 @@ from typing import Any
 from sqlalchemy import Integer, LargeBinary, String, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from ..attachments import XLSX, sniff
 from ..db import Base, UTCDateTime, utcnow
 from ..errors import ValidationFailed
+from ..jobs import JobError
 from ..validation import parse_json
 from . import access, bulk, records
 from .definition import FormDefinition
@@ -92,6 +95,7 @@ def _check_header(definition: FormDefinition, header: list[Any]) -> None:
 
 def _header(content: bytes, ext: str) -> list[Any]:
     if ext == ".xlsx":
+        # lazy: openpyxl only for spreadsheet import/export
         from openpyxl import load_workbook
         try:
             sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
@@ -100,7 +104,6 @@ def _header(content: bytes, ext: str) -> list[Any]:
         except Exception:  # noqa: BLE001 - an unreadable workbook is the user's file
             raise bad_file("无法读取该 Excel 文件", "the Excel file cannot be read") from None
         return []
-    import csv
     for enc in ("utf-8-sig", "gb18030"):
         try:
             text = content.decode(enc)
@@ -123,7 +126,6 @@ def parse(definition: FormDefinition, content: bytes, filename: str) -> Parsed:
     if len(content) > MAX_BYTES:
         raise bad_file(f"文件超过 {MAX_BYTES // 1024 // 1024} MB", f"the file is larger than {MAX_BYTES // 1024 // 1024} MB")
     if ext == ".xlsx":
-        from ..attachments import XLSX, sniff
         if sniff(content) != XLSX:
             raise bad_file("文件内容不是 Excel（.xlsx）工作簿，与扩展名不符",
                            "the content is not an Excel (.xlsx) workbook: it does not match the extension")
@@ -260,7 +262,6 @@ def unstage(session: Session, uid: str) -> None:
 def run_import(ctx: Any, actor: Any, form_id: str, uid: str, progress: Any) -> dict[str, Any]:
     """The import job: parse the staged file, validate every row, insert all
     in ONE transaction (or nothing), report per-row errors as a JobError."""
-    from ..jobs import JobError
     with ctx.db.session() as s:
         up = s.get(ImportUpload, uid)
         if up is None:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from ..authz import domain_paths, subtree_filter
 from ..models import Org, Person
 from . import widgets_region as regions
+from .access import perm
 from .definition import FormDefinition, localize
 
 Labels = dict[str, dict[Any, str]]
@@ -155,7 +156,6 @@ def _pair(ctx: Any, d: FormDefinition, key: str, v: Any, labels: Labels, locale:
 
 def person_scope(ctx: Any, s: Session, user: Any, form_id: str) -> list[str]:
     """Org subtree paths whose people the user may pick in this form (where they may create or update)."""
-    from .access import perm
     paths: set[str] = set()
     for action in ("create", "update"):
         paths.update(domain_paths(ctx, s, user, perm(form_id, action)))

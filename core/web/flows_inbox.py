@@ -27,19 +27,26 @@ from starlette.routing import Route
 
 from .. import audit
 from ..audit import actor_of
-from ..lookups import person_names
 from ..calendar import service as calendar_service
 from ..errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from ..flows import diagram, engine, inbox, operations
-from ..flows.inbox import VIEW_ALL, may_view, require_view as _require_view  # noqa: F401  (may_view, VIEW_ALL: read from here too)
 from ..flows.def_models import FlowDef
+from ..flows.inbox import VIEW_ALL, may_view  # noqa: F401  (may_view, VIEW_ALL: read from here too)
+from ..flows.inbox import require_view as _require_view
 from ..flows.models import LIVE_TASK, FlowInstance, FlowTask
 from ..forms import access, records
+from ..forms.access import mask, unmasked_posts
 from ..forms.models import FormRecord
+from ..forms.render import render_form
+from ..forms.widgets import reference_labels
+from ..forms.widgets_detail import render_detail
+from ..lookups import person_names
 from ..models import Person
+from .attachments import store_posted_files
+from .flows_reassign import picker_context
+from .forms_records import _submitted
 from .openapi import api_doc
 from .render import render
-from .flows_reassign import picker_context
 from .routing import authenticated, json_body, validate
 
 GROUPS = ("todo", "overdue", "done", "started")
@@ -363,10 +370,6 @@ def _task_context(request: Request, ctx: Any, s: Any, user: Any, task: FlowTask,
     part = _record_part(ctx, s, user, inst, node, bool(allowed["actions"]))
     fields_html = detail_html = Markup("")
     if part is not None:
-        from ..forms.access import mask
-        from ..forms.render import render_form
-        from ..forms.widgets import reference_labels
-        from ..forms.widgets_detail import render_detail
         rec, fd = part["row"], part["d"]
         shown = mask(ctx, user, fd, rec.data or {}, rec.org_id)  # phone / ID numbers by role
         labels = reference_labels(ctx, s, fd, [rec.data or {}], extra_orgs=[rec.org_id])
@@ -442,12 +445,10 @@ def _edits(ctx: Any, s: Any, user: Any, task: FlowTask, pairs: list[tuple[str, A
     part = _record_part(ctx, s, user, inst, d.nodes.get(task.node_id, {}), True)
     if part is None or not part["editable"]:
         return None, {}
-    from .forms_records import _submitted
     fd, rec = part["d"], part["row"]
     posted = [f for f in part["editable"] if any(k == f or k.startswith((f + ".", f + "[")) for k, _v in pairs)]
     if not posted:  # nothing of the form posted (an API-like post): the record stays as it is
         return None, {}
-    from ..forms.access import unmasked_posts
     pairs = unmasked_posts(ctx, user, fd, pairs, rec.data or {}, rec.org_id)  # a masked number sent back: kept
     data, errors = _submitted(ctx, fd, pairs, set(fd.top_fields) - set(posted), rec.data or {})
     return {k: data.get(k) for k in posted}, errors
@@ -470,7 +471,6 @@ async def act_action(request: Request) -> Response:
         form_id, org_id = (inst.form_id, inst.org_id)
     upload_errors: dict[str, Any] = {}
     if pairs and form_id:
-        from .attachments import store_posted_files
         pairs, upload_errors = await store_posted_files(request, form_id, pairs, org_id)
     data: dict[str, Any] | None = None
     errors: dict[str, Any] = {}
@@ -649,7 +649,6 @@ def _start_response(request: Request, ctx: Any, s: Any, user: Any, d: Any, fd: A
                     status: int = 200) -> Response:
     fields_html = Markup("")
     if fd is not None:
-        from ..forms.render import render_form
         defaults = {n: p["default"] for n, p in fd.schema.get("properties", {}).items() if "default" in p}
         fields_html = render_form(ctx, fd, values if values is not None else defaults, dict(errors or {}), raw=raw,
                                   hidden=access.hidden_fields(ctx, user, fd))
@@ -697,14 +696,12 @@ async def start_page(request: Request) -> Response:
         org_id = s.scalar(select(Person.org_id).where(Person.id == user.id))
     upload_errors: dict[str, Any] = {}
     if fd is not None and pairs:
-        from .attachments import store_posted_files
         pairs, upload_errors = await store_posted_files(request, fd.id, pairs, org_id)
     with ctx.db.session() as s:
         d, fd = _startable(ctx, s, user, flow_id)
         variables, errors = _variables(d, form)
         data: dict[str, Any] = {}
         if fd is not None:
-            from .forms_records import _submitted
             data, form_errors = _submitted(ctx, fd, pairs, set(access.hidden_fields(ctx, user, fd)))
             errors.update(form_errors)
             errors.update(upload_errors)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import csv
 import io
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
-from starlette.datastructures import UploadFile
+from starlette.datastructures import QueryParams, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -33,6 +33,7 @@ from .forms_records import SHARE, _allowed_filters, _may_share
 from .openapi import SAVED_FILTER_BODY, api_doc
 from .render import render
 from .routing import checks_permission, request_json
+
 
 def _user_or_403(request: Request) -> tuple[Any, Any]:
     ctx, user = request.scope["ccms"], request.scope.get("user")
@@ -58,9 +59,7 @@ async def save_filter(request: Request) -> Response:
     fr._require_any(ctx, user, form_id, "list")
     form = await request.form()
     query_string = str(form.get("query", ""))[:2000]
-    from urllib.parse import parse_qsl
     params = parse_qsl(query_string)
-    from starlette.datastructures import QueryParams
     query = saved_filters.query_from_params(QueryParams(params))
     try:
         with ctx.db.session() as s:
@@ -77,7 +76,6 @@ async def save_filter(request: Request) -> Response:
 def _list_with_error(request: Request, query_string: str, exc: CcmsError, name: Any) -> Response:
     """The list page again (with the query the user was looking at) and the error by the name input."""
     ctx, user = request.scope["ccms"], request.scope.get("user")
-    from urllib.parse import parse_qsl
     encoded = urlencode(parse_qsl(query_string)).encode("ascii")
     scope = {**request.scope, "method": "GET", "query_string": encoded}
     scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"hx-request"]
@@ -269,6 +267,7 @@ def table_file(rows: list[list[Any]], fmt: str, name: str) -> Response:
             w.writerow([("'" + c) if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in r])
         content, media = ("\ufeff" + buf.getvalue()).encode("utf-8"), "text/csv; charset=utf-8"
     else:
+        # lazy: openpyxl only for spreadsheet import/export
         import openpyxl
         wb = openpyxl.Workbook(write_only=True)
         ws = wb.create_sheet(name[:31])

@@ -26,10 +26,13 @@ from ..audit import actor_of
 from ..errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from ..forms import access, bulk_actions, dataurl, records, saved_filters
 from ..forms.definition import FormDefinition, localize
+from ..forms.fields import enum_options
 from ..forms.models import FormDef, FormRecord
 from ..forms.render import apply_row_action, hidden_by_rules, render_form
+from ..forms.widgets import display, reference_labels
+from ..forms.widgets_detail import render_detail
 from ..models import Org, Person
-from ..services.orgs import domain_paths
+from ..services.orgs import domain_paths, subtree_filter
 from .actions import STALE
 from .attachments import store_posted_files
 from .openapi import RECORD_BODY, api_doc
@@ -73,13 +76,11 @@ def _label(ctx: Any, d: FormDefinition, name: str) -> str:
 def _display_value(ctx: Any, d: FormDefinition, name: str, value: Any, labels: dict[str, dict[Any, str]]) -> str:
     if d.fields.get(name) is None:
         return "" if value is None else str(value)
-    from ..forms.widgets import display  # names for people/orgs/regions, nested values spelled out
     return display(ctx, d, name, value, labels)
 
 
 def _ref_labels(s: Any, rows: list[FormRecord], d: FormDefinition, ctx: Any) -> dict[str, dict[Any, str]]:
     """Names of the orgs, people and regions records point at, at any depth (one query each)."""
-    from ..forms.widgets import reference_labels
     return reference_labels(ctx, s, d, [r.data or {} for r in rows],
                             extra_people=[x for r in rows for x in (r.created_by, r.updated_by)],
                             extra_orgs=[r.org_id for r in rows])
@@ -158,7 +159,6 @@ def _org_choices(ctx: Any, s: Any, user: Any, form_id: str, action: str) -> list
     paths = _paths(ctx, s, user, form_id, action)
     if not paths:
         return []
-    from ..services.orgs import subtree_filter
     rows = s.execute(select(Org.id, Org.name, Org.path).where(Org.active.is_(True), subtree_filter(paths))
                      .order_by(Org.path)).all()
     return [(i, n, max(p.count("/") - 2, 0)) for i, n, p in rows]
@@ -170,7 +170,6 @@ def _history(ctx: Any, user: Any, d: FormDefinition, s: Any, rid: int, org_id: i
     entries = [(h, access.strip_changes(h.changes or {}, hidden)) for h in records.history(s, rid)]
     entries = [(h, {k: access.mask(ctx, user, d, v, org_id) if isinstance(v, dict) else v for k, v in c.items()})
                for h, c in entries]  # phone / ID numbers by role, in the history too
-    from ..forms.widgets import reference_labels  # names, never ids, in the history too
     labels = reference_labels(ctx, s, d, [c.get(k) or {} for _h, c in entries for k in ("before", "after")])
     for h, ch in entries:
         before, after = ch.get("before") or {}, ch.get("after") or {}
@@ -220,7 +219,6 @@ def _list_context(request: Request, ctx: Any, user: Any, s: Any, d: FormDefiniti
     for name in _filters(d, hidden):
         prop = d.fields.get(name, {})
         kind = ctx.field_types.resolve(prop).name if name in d.fields else ""
-        from ..forms.fields import enum_options
         opts = [(str(v), t) for v, t in enum_options(prop, ctx.deployment.locale)] if kind == "enum" else []
         filters.append({"name": name, "label": _label(ctx, d, name), "options": opts,
                         "range": kind in records.NUMBER_TYPES or kind in ("date", "datetime")
@@ -292,6 +290,7 @@ async def export_file(request: Request) -> Response:
             w.writerow([("'" + c) if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in r])
         content, media = ("\ufeff" + buf.getvalue()).encode("utf-8"), "text/csv; charset=utf-8"
     else:
+        # lazy: openpyxl only for spreadsheet import/export
         import openpyxl
         wb = openpyxl.Workbook(write_only=True)
         ws = wb.create_sheet(form_id[:31])
@@ -412,7 +411,6 @@ async def detail_page(request: Request) -> Response:
                  for n in d.top_fields if n not in hidden and n in up.data]
         archived = [(n, up.archived_labels.get(n, n), _display_value(ctx, d, n, v, labels))
                     for n, v in up.archived.items() if n not in hidden]
-        from ..forms.widgets_detail import render_detail  # the form's layout, nested values, attachments
         return render(request, "forms/detail.html", {
             "d": d, "title": _title(ctx, d), "row": row, "fields": shown, "archived": archived,
             "fields_html": render_detail(ctx, d, up.data, labels, hidden),

@@ -13,8 +13,10 @@ from typing import Any, Callable, TypeVar
 from pydantic import BaseModel
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
+from starlette.routing import Match, Route
 
 from ..errors import ValidationFailed
+
 # Validation of input lives below the web layer (services and forms use it too); the names stay
 # importable from here for route modules.
 from ..validation import MAX_DB_INT, _bounded_int, parse_json, pydantic_fields, validate  # noqa: F401
@@ -131,7 +133,6 @@ def allowed_methods(routes: list[Any], scope: dict[str, Any]) -> list[str]:
     """Every method some route serves at this path, for a 405's ``Allow``
     header (starlette names only the first route's when several routes share
     a path, one per method)."""
-    from starlette.routing import Match, Route
     methods: set[str] = set()
     for r in routes:
         if isinstance(r, Route) and r.matches({**scope, "type": "http"})[0] != Match.NONE:
