@@ -77,17 +77,16 @@ PENDING: dict[tuple[str, str], str] = {
         "demo region data read by the region widget; moves to the demo (issue 12 item 4, 'core stands alone')",
 }
 
-# Modules whose function-level imports were cleaned: each left is documented with "# lazy:".
-CLEANED = (
-    "ccms.audit", "ccms.audit_refusals", "ccms.cli_audit", "ccms.cli_backup", "ccms.cli_common", "ccms.cli_pii",
-    "ccms.db", "ccms.forms.imports", "ccms.forms.render", "ccms.forms.records", "ccms.forms.widgets",
-    "ccms.flows.engine", "ccms.metrics", "ccms.pii", "ccms.serve", "ccms.services", "ccms.validation",
-    "ccms.web.actions", "ccms.web.flows_inbox", "ccms.web.flows_reassign", "ccms.web.forms_list",
-    "ccms.web.forms_records", "ccms.web.pii",
-)
-# Undocumented function-level imports left elsewhere in core (it was 219 before issue 12): this
-# number may only go down.
-FUNCTION_IMPORTS_CEILING = 999
+# Modules still holding imports inside functions that dodge a circle or were never examined, and
+# who takes them on; every other ccms module has none without a "# lazy:" reason.
+NOT_YET_CLEANED: dict[str, str] = {
+    "ccms.api": "the facade; rewritten by the facade work (issue 12 item 1)",
+    "ccms.forms.widgets_region": "its demo data moves to the demo (issue 12 item 4)",
+    "ccms.app": "shared by every issue-12 branch; cleaned after they merge",
+    "ccms.builtin": "shared by every issue-12 branch; cleaned after they merge",
+}
+# Their undocumented imports inside functions (217 in core before issue 12): may only go down.
+FUNCTION_IMPORTS_CEILING = 38
 
 
 # --------------------------------------------------------------------------- reading the code
@@ -326,9 +325,9 @@ def test_pending_exceptions_still_exist() -> None:
     assert not gone, f"these imports are gone: delete them from PENDING in {__file__}: {gone}"
 
 
-def test_cleaned_modules_have_no_undocumented_function_imports() -> None:
+def test_imports_inside_functions_say_why() -> None:
     found = function_level_imports(CORE)
-    left = [w for m, ws in found.items() if m in CLEANED for w in ws]
+    left = [w for m, ws in found.items() if m not in NOT_YET_CLEANED for w in ws]
     assert not left, ("imports inside functions: move them to the top of the module, or say why they are "
                       "deferred with '# lazy: <why>':\n" + "\n".join(left))
 

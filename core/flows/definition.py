@@ -248,7 +248,7 @@ def _available_actions(ctx: Any) -> Collection[str] | None:
     if ctx is None:
         return None
     try:
-        from . import actions
+        from . import actions  # lazy: optional: definitions are checked without the action registry too
     except ImportError:
         return None
     fn = getattr(actions, "available", None)

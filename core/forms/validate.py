@@ -108,7 +108,7 @@ def _fast_validator(schema: Mapping[str, Any], fc: jsonschema.FormatChecker) -> 
     Every format the schema uses is decided by the same Python checker as jsonschema's
     (so both agree on formats: our phone/idcard, and formats jsonschema does not check)."""
     try:
-        import jsonschema_rs
+        import jsonschema_rs  # lazy: optional accelerator; jsonschema alone when it is missing
     except ImportError:
         return None
 

@@ -114,7 +114,7 @@ def _problem_owner(path: str) -> tuple[str, int] | None:
 def _diagram(ctx: Any, d: Mapping[str, Any]) -> Any:
     """The rendered diagram (SVG made on the server), or None to show a plain list."""
     try:
-        from ..flows.diagram import render_svg
+        from ..flows.diagram import render_svg  # lazy: optional: a plain list without the diagram module
     except ImportError:
         return None
     try:
