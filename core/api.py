@@ -39,7 +39,8 @@ from .errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from .hookspecs import hookimpl
 from .dictionaries import Entry as DictEntry, lookup as dict_lookup, options as dict_options
 from .models import Org, Person
-from .pii import PiiString, may_unmask as pii_may_unmask, reveal as pii_reveal, shown as pii_shown
+from .pii import PiiString, may_unmask as pii_may_unmask, shown as pii_shown
+from .web.pii import reveal as pii_reveal
 from .plugin_context import FlowInstanceInfo, HistoryInfo, OrgInfo, PersonInfo, PluginContext, TaskInfo
 from .plugin_context import instance_info, task_info
 from .plugin_context import kernel_app as _app
@@ -48,7 +49,7 @@ from .web.openapi import api_doc
 from .web.render import render
 from .web.routing import authenticated, checks_permission, form_data, json_body, public, requires, validate
 from .web.user import CurrentUser
-from .web.middleware import allow_images_from, client_ip
+from .web.middleware import allow_images_from
 
 __all__ = [
     "FACADE_VERSION",
@@ -111,11 +112,7 @@ def record_validator(ctx: PluginContext, definition: Any) -> Any:
     return RecordValidator(definition.schema, _app(ctx).field_types)
 
 
-def actor_of(request: Request) -> Actor:
-    """The audit actor of a request (its user and client address)."""
-    user = request.scope.get("user")
-    ip = client_ip(request.scope)
-    return Actor(user.id, user.username, ip) if user else Actor(None, "anonymous", ip)
+from .audit import actor_of  # noqa: E402  (a kernel function: the web layer uses it too)
 
 
 def placeholder_routes(ctx: PluginContext, plugin_id: str) -> list[Route]:
@@ -154,21 +151,7 @@ def org_scope(ctx: PluginContext, user: CurrentUser | None, permission: str, org
     return org_column.in_(covered)
 
 
-def org_names(session: Session, org_ids: Any) -> dict[int, str]:
-    """Names of the given orgs that exist (missing ids are left out)."""
-    ids = {int(i) for i in org_ids if i is not None}
-    if not ids:
-        return {}
-    return {oid: name for oid, name in session.execute(select(Org.id, Org.name).where(Org.id.in_(ids)))}
-
-
-def person_names(session: Session, person_ids: Any) -> dict[int, str]:
-    """People's names (``display_name``) for the given ids that exist, in one query: what a
-    reader sees instead of a user name (timelines, lists)."""
-    ids = {int(i) for i in person_ids if i is not None}
-    if not ids:
-        return {}
-    return dict(session.execute(select(Person.id, Person.display_name).where(Person.id.in_(ids))).all())
+from .lookups import org_names, person_names  # noqa: E402  (kernel functions: forms and the inbox use them)
 
 
 def person_info(session: Session, person_ids: Iterable[Any], *, active_only: bool = False) -> dict[int, PersonInfo]:

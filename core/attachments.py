@@ -33,6 +33,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from . import audit
 from .db import Base, UTCDateTime, utcnow
 from .errors import NotFound, ValidationFailed
+from .forms.models import FormRecord
 
 # Deployment-wide defaults; a field narrows them with x-ccms-max-size / x-ccms-accept.
 DEFAULT_MAX_SIZE = 20 * 1024 * 1024
@@ -211,6 +212,7 @@ def thumbnail(data: bytes) -> bytes:
     and only then are the pixels decoded. (Pillow itself only warns between
     its limit and twice it, so its check alone would let 80 M pixels through.)
     """
+    # lazy: Pillow only when an image attachment is stored
     from PIL import Image, UnidentifiedImageError
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
@@ -374,7 +376,6 @@ def claim(s: Session, actor: audit.Actor | None, pending: Iterable[tuple[str, At
 
 def referencing_records(s: Session, att_id: str) -> list[Any]:
     """Records whose data holds a ref to the attachment (a text search, then checked exactly)."""
-    from .forms.models import FormRecord
     rows = s.scalars(select(FormRecord).where(cast(FormRecord.data, String).contains(att_id),
                                               FormRecord.deleted_at.is_(None)))
     return [r for r in rows if any(ref.get("id") == att_id for ref in refs_in(r.data or {}))]

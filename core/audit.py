@@ -6,9 +6,10 @@ so the change and its audit entry commit (or roll back) together.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from sqlalchemy import Select, and_, insert, or_, select
 from sqlalchemy.orm import Session
@@ -47,6 +48,44 @@ class Actor:
 
 SYSTEM = Actor()
 
+CLIENT_IP_KEY = "ccms.client_ip"
+
+
+def client_ip(scope: Mapping[str, Any]) -> str:
+    """The client's address: the peer, or — when the peer is a configured
+    trusted proxy — the nearest untrusted address in ``X-Forwarded-For``.
+    Computed once per request by ``ccms.web.middleware.AuthMiddleware``."""
+    known = scope.get(CLIENT_IP_KEY)
+    if known is not None:
+        return known
+    c = scope.get("client")
+    return c[0] if c else ""
+
+
+def actor_of_scope(scope: Mapping[str, Any]) -> Actor:
+    """The audit actor of a request's ASGI scope (its user and client address)."""
+    user = scope.get("user")
+    ip = client_ip(scope)
+    return Actor(user.id, user.username, ip) if user else Actor(None, "anonymous", ip)
+
+
+def actor_of(request: Any) -> Actor:
+    """The audit actor of a request (its user and client address)."""
+    return actor_of_scope(request.scope)
+
+
+# Why the current request is being refused (permission, org_id, code, reason), collected for
+# ccms.audit_refusals, which sets it per request; it lives here because record() adds to it.
+refusal_details: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("ccms_refusal", default=None)
+
+
+def note(**details: Any) -> None:
+    """Remember why this request is being refused (permission, org_id, code,
+    reason); called by ``ctx.require`` and the error renderer."""
+    cur = refusal_details.get()
+    if cur is not None:
+        cur.update({k: v for k, v in details.items() if v is not None})
+
 
 PENDING = "ccms.audit.pending"  # session.info key: entries to announce after commit
 
@@ -64,7 +103,6 @@ def record(session: Session, actor: Actor | None, action: str, object_type: str,
     session.execute(insert(AuditLog.__table__), [e])
     announce(session, e)
     if action.endswith("export"):  # the request's generic export entry would repeat this one
-        from .audit_refusals import note
         note(export_audited=True)
     return e
 

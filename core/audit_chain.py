@@ -44,8 +44,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, exists, func, insert, select, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
-from .db import utcnow
+from . import audit
+from .db import make_engine, utcnow
 from .errors import ValidationFailed
 from .models import AuditArchive, AuditChain, AuditLog
 
@@ -152,9 +154,7 @@ def _unpooled(engine: Engine) -> Engine:
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return engine  # a private in-memory database exists only in the app's own pool
-    from sqlalchemy.pool import NullPool
 
-    from .db import make_engine
     return make_engine(url.render_as_string(hide_password=False), poolclass=NullPool)
 
 
@@ -527,7 +527,6 @@ def archive(engine: Engine, *, before: dt.datetime, out_dir: Path, retention_day
     """Move sealed entries older than ``before`` (and than the retention) to a
     gzip JSON-lines file in ``out_dir`` with a checksum manifest, then remove
     them from the database. The archive is always a prefix of the chain."""
-    from . import audit
 
     limit = utcnow() - dt.timedelta(days=retention_days)
     if before > limit:

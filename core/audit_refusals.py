@@ -23,7 +23,6 @@ the audit log's export with its row count). Attachment downloads
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import datetime as dt
 import logging
 import threading
@@ -31,12 +30,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import insert
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import audit
+from .audit import note  # noqa: F401  (ctx.require and the error renderer call audit_refusals.note)
 from .db import utcnow
 from .models import AuditLog
 
@@ -49,20 +50,8 @@ NOT_EXPORTS = ("/attachments/", "/static/")
 DENIED = "permission denied: "
 ACTION = "access_denied"
 
-_current: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("ccms_refusal", default=None)
-
-
-def note(**details: Any) -> None:
-    """Remember why this request is being refused (permission, org_id, code,
-    reason); called by ``ctx.require`` and the error renderer."""
-    cur = _current.get()
-    if cur is not None:
-        cur.update({k: v for k, v in details.items() if v is not None})
-
-
 def _filename(disposition: str) -> str:
     """The file name of a ``Content-Disposition`` header (plain or RFC 5987 form)."""
-    from urllib.parse import unquote
 
     for part in disposition.split(";"):
         k, _, v = part.strip().partition("=")
@@ -190,11 +179,11 @@ class AccessAuditMiddleware:
             await send(message)
 
         details: dict[str, Any] = {}
-        token = _current.set(details)
+        token = audit.refusal_details.set(details)
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            _current.reset(token)
+            audit.refusal_details.reset(token)
         if status == 403:
             await self._record(scope, details)
         elif filename is not None and 200 <= status < 300 and not details.get("export_audited") \
@@ -202,22 +191,14 @@ class AccessAuditMiddleware:
             await run_in_threadpool(self._export, scope, filename, size)
 
     def _export(self, scope: Scope, filename: str, size: int) -> None:
-        from .web.middleware import client_ip
-
-        user = scope.get("user")
-        ip = client_ip(scope)
-        actor = audit.Actor(user.id, user.username, ip) if user else audit.Actor(None, "anonymous", ip)
+        actor = audit.actor_of_scope(scope)
         query = scope.get("query_string", b"").decode("latin-1")[:500]
         e = audit.entry(actor, "export", "download", scope["path"], summary=f"导出文件 {filename}（{size} 字节）",
                         after={"path": scope["path"][:300], "query": query, "file": filename, "bytes": size})
         self.refusals._write([e])
 
     async def _record(self, scope: Scope, details: dict[str, Any]) -> None:
-        from .web.middleware import client_ip
-
-        user = scope.get("user")
-        ip = client_ip(scope)
-        actor = audit.Actor(user.id, user.username, ip) if user else audit.Actor(None, "anonymous", ip)
+        actor = audit.actor_of_scope(scope)
         permission = details.get("permission")
         reason = str(details.get("reason", ""))
         if not permission and reason.startswith(DENIED):  # Forbidden raised with the permission in its text

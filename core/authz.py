@@ -34,7 +34,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
-from sqlalchemy import and_, delete, event, select, update
+from sqlalchemy import ColumnElement, and_, delete, event, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from .db import Database
@@ -470,6 +470,7 @@ class Authorizer:
         the hot path at scale. Treat it as read-only: its policy writes would
         bypass the version bump.
         """
+        # lazy: casbin only for this reference enforcer (explanations, tests)
         import casbin
         from sqlalchemy_adapter import Adapter
 
@@ -479,3 +480,20 @@ class Authorizer:
         e = casbin.Enforcer(str(self.model_path), adapter)
         e.add_named_domain_matching_func("g", org_domain_matcher(paths))
         return e
+
+
+# --------------------------------------------------------------------------- org subtrees
+
+def subtree_filter(paths: list[str]) -> ColumnElement[bool]:
+    """Rows whose org path lies in one of the given subtrees (paths are digits and slashes only)."""
+    if not paths:
+        return false()
+    return or_(*[Org.path.like(p + "%") for p in paths])
+
+
+def domain_paths(ctx: Any, session: Session, user: Any, permission: str) -> list[str]:
+    """Paths of the subtrees where ``user`` may use ``permission`` (token scopes included)."""
+    if user is None or not ctx.can_anywhere(user, permission):
+        return []
+    ids = ctx.authz.grant_orgs(user.id, permission)
+    return sorted(p for p in (ctx.authz.path_of(i) for i in ids) if p)  # from the index: no query

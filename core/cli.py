@@ -14,12 +14,16 @@ import getpass
 import os
 import re
 import sys
-import unicodedata
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import cli_backup
-from .errors import CcmsError, ConfigError, StartupError, ValidationFailed
+from .cli_audit import add_commands as add_audit_commands
+# Helpers the command modules share (cli_audit, cli_backup, cli_pii ...): they live in cli_common so
+# those modules need not import this one, which imports them.
+from .cli_common import _config_path, _fail, _help, _os_user, _version, _width, load_app, table  # noqa: F401
+from .cli_pii import add_commands as add_pii_commands  # ccms pii …: encryption at rest, keys
+from .errors import CcmsError, ConfigError, NotFound, StartupError, ValidationFailed
 
 CORE_COMMANDS = ("demo", "serve", "db", "plugins", "user", "backup", "restore", "audit")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")
@@ -27,35 +31,6 @@ CONFIG_HELP = "部署配置文件 (TOML)，默认取环境变量 CCMS_CONFIG / d
 
 
 # --- output helpers -------------------------------------------------------------
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain-text table whose columns line up with Chinese text too."""
-    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in r] for r in rows]
-    widths = [max(_width(r[i]) for r in cells) for i in range(len(headers))]
-
-    def line(r: list[str]) -> str:
-        return "  ".join(v + " " * (widths[i] - _width(v)) for i, v in enumerate(r)).rstrip()
-
-    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]])
-
-
-def _fail(zh: str, en: str) -> int:
-    print(f"错误：{zh}\nerror: {en}", file=sys.stderr)
-    return 2
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("ccms")
-    except Exception:  # not installed as a distribution (running from a checkout)
-        import json
-        return json.loads((Path(__file__).parent / "core.json").read_text(encoding="utf-8"))["version"]
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse with bilingual usage errors (exit status 2, as argparse does)."""
@@ -71,35 +46,9 @@ class _Parser(argparse.ArgumentParser):
 
 # --- loading a deployment ---------------------------------------------------------
 
-def _config_path(args: argparse.Namespace) -> str:
-    path = getattr(args, "config", None)
-    if not path:
-        raise ConfigError("请用 --config 指定部署配置文件（或设置环境变量 CCMS_CONFIG）",
-                          "give the deployment file with --config (or set CCMS_CONFIG)")
-    return str(path)
-
-
-def load_app(config: str) -> Any:
-    """The ASGI app of a deployment file; database errors become ConfigError."""
-    from sqlalchemy.exc import ArgumentError
-
-    from .app import create_app
-    from .config import load_deployment
-
-    deployment = load_deployment(config)
-    try:
-        return create_app(deployment, deployment_file=config)
-    except ArgumentError as exc:
-        raise ConfigError(f"database_url 无效: {exc}", f"database_url is invalid: {exc}") from None
-    except ModuleNotFoundError as exc:  # e.g. psycopg missing for a PostgreSQL URL
-        raise ConfigError(f"缺少数据库驱动 {exc.name}（PostgreSQL 请安装 ccms[postgres]）",
-                          f"database driver {exc.name} is not installed (for PostgreSQL install ccms[postgres])"
-                          ) from None
-
-
 def _ensure_sqlite_dir(ctx: Any) -> None:
-    from .serve import sqlite_file
-
+    # lazy: ccms imports every command module at start; a command loads what it runs
+    from .db import sqlite_file
     f = sqlite_file(ctx.db.url)
     if f is not None:
         f.parent.mkdir(parents=True, exist_ok=True)
@@ -108,6 +57,7 @@ def _ensure_sqlite_dir(ctx: Any) -> None:
 # --- demo ---------------------------------------------------------------------------
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import demo, migrate, seed
     from .serve import check_port, run, url_for
 
@@ -171,6 +121,7 @@ PLACEHOLDER_MARK = "change-me"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from .serve import check_port, check_workers, ensure_migrated, run, url_for
 
     config = _config_path(args)
@@ -198,6 +149,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # --- db ---------------------------------------------------------------------------------
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import migrate, seed
     from .serve import migration_state
 
@@ -216,6 +168,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_flows_timers(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from .flows import timers
 
     ctx = load_app(_config_path(args)).state.ccms
@@ -226,6 +179,7 @@ def cmd_flows_timers(args: argparse.Namespace) -> int:
 
 
 def cmd_db_current(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from .serve import STATUS_TEXT, migration_state
 
     ctx = load_app(_config_path(args)).state.ccms
@@ -245,12 +199,14 @@ def plugin_table_rows(config: str | None) -> tuple[list[str], list[list[Any]], l
     """(headers, rows, failures) of ``ccms plugins list``: core, then enabled plugins
     in load order, then the others; the enabled column only when a deployment is
     given. ``failures``: (id, error, enabled) of plugins whose module cannot be imported."""
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import plugin_loader as loader
     from .app import CORE_MANIFEST
 
     available = loader.discover()
     enabled: list[str] | None = None
     if config:
+        # lazy: ccms imports every command module at start; a command loads what it runs
         from .config import load_deployment
         dep = load_deployment(config)
         enabled = [p.id for p in loader.resolve(available, dep.profile, dep.tier, dep.plugins.enable,
@@ -279,6 +235,7 @@ def cmd_plugins_list(args: argparse.Namespace) -> int:
 
 def cmd_plugins_new(args: argparse.Namespace) -> int:
     try:
+        # lazy: ccms imports every command module at start; a command loads what it runs
         from .scaffold import scaffold_plugin
     except ImportError:
         raise ConfigError("此版本没有插件脚手架 (core/scaffold.py)", "this build has no plugin scaffold "
@@ -311,8 +268,8 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import audit, auth, seed
-    from .errors import NotFound
     from .models import Org
     from .serve import ensure_migrated
     from .services import people
@@ -355,13 +312,6 @@ def cmd_user_create(args: argparse.Namespace) -> int:
               f"\nuser {username} created (id {pid}): must change the password at first login; grant roles "
               f"under Maintenance > Roles")
     return 0
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in this environment
-        return "unknown"
 
 
 # --- plugin commands ------------------------------------------------------------------
@@ -483,10 +433,8 @@ def build_parser(extra_commands: Sequence[Any] = ()) -> argparse.ArgumentParser:
     ft.set_defaults(func=cmd_flows_timers)
     fl.set_defaults(func=lambda a: _help(fl))
     cli_backup.add_commands(sub, add_config)
-    from .cli_pii import add_commands as add_pii_commands  # ccms pii …: encryption at rest, keys
     add_pii_commands(sub, add_config)
 
-    from .cli_audit import add_commands as add_audit_commands
     add_audit_commands(sub, add_config)
 
     for cmd in extra_commands:
@@ -495,11 +443,6 @@ def build_parser(extra_commands: Sequence[Any] = ()) -> argparse.ArgumentParser:
         cmd.configure(cp)
         cp.set_defaults(func=None, plugin_command=cmd)
     return p
-
-
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 def _db_error(exc: Exception) -> int:
@@ -511,6 +454,7 @@ def _db_error(exc: Exception) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ccms`` console script; returns the exit status."""
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     argv = list(sys.argv[1:] if argv is None else argv)

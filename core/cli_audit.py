@@ -24,7 +24,8 @@ ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def _ctx(args: argparse.Namespace) -> Any:
-    from .cli import _config_path, load_app
+    # lazy: ccms imports every command module at start; a command loads what it runs
+    from .cli_common import _config_path, load_app
     from .serve import ensure_migrated
 
     config = _config_path(args)
@@ -38,13 +39,15 @@ def _engine(ctx: Any, args: argparse.Namespace) -> Any:
     url = getattr(args, "database_url", None)
     if not url:
         return ctx.db.engine
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from .db import make_engine
     return make_engine(url)
 
 
 def _record(ctx: Any, action: str, summary: str, after: dict[str, Any], success: bool = True) -> None:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import audit
-    from .cli import _os_user
+    from .cli_common import _os_user
 
     with ctx.db.session() as s:
         audit.record(s, audit.Actor(None, f"cli:{_os_user()}"), action, "audit", "", after=after, summary=summary,
@@ -52,6 +55,7 @@ def _record(ctx: Any, action: str, summary: str, after: dict[str, Any], success:
 
 
 def cmd_seal(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import audit_chain
 
     ctx = _ctx(args)
@@ -61,6 +65,7 @@ def cmd_seal(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import audit_chain
 
     ctx = _ctx(args)
@@ -101,6 +106,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_anchor(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import audit_chain
 
     ctx = _ctx(args)
@@ -127,8 +133,9 @@ def _date(value: str) -> dt.date:
 
 
 def cmd_archive(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import audit_chain
-    from .cli import _os_user
+    from .cli_common import _os_user
 
     ctx = _ctx(args)
     day = _date(args.before)
@@ -173,6 +180,7 @@ def grant_sql(role: str, database: str) -> list[str]:
 
 
 def cmd_grant_app_role(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from sqlalchemy import text
 
     ctx = _ctx(args)
@@ -200,7 +208,8 @@ def cmd_grant_app_role(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any, add_config: Callable[..., None]) -> None:
     """Add ``ccms audit …`` to the CLI's subparsers."""
-    from .cli import _help
+    # lazy: ccms imports every command module at start; a command loads what it runs
+    from .cli_common import _help
 
     a = sub.add_parser("audit", help="审计链：封存、校验、锚点、归档 / audit chain: seal, verify, anchor, archive")
     asub = a.add_subparsers(dest="audit_command", metavar="ACTION")

@@ -42,6 +42,7 @@ def _passphrase_file(path: str) -> str:
 
 def secret_from_args(args: argparse.Namespace, *, writing: bool) -> Any:
     """The :class:`~core.backup.crypto.Secret` the options ask for, or None (no encryption)."""
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from .backup.crypto import Secret
 
     if args.key_file and args.passphrase_file:
@@ -95,8 +96,9 @@ def _summary(manifest: dict[str, Any]) -> str:
 # --- commands -------------------------------------------------------------------------------
 
 def cmd_backup(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import audit, backup
-    from .cli import _config_path, _os_user, _version, load_app
+    from .cli_common import _config_path, _os_user, _version, load_app
     from .serve import migration_state
 
     config = _config_path(args)
@@ -132,6 +134,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import backup
 
     result = backup.verify(args.from_, _lazy_secret(args), extract_config=args.extract_config)
@@ -143,8 +146,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import backup
-    from .cli import _config_path, load_app
+    from .cli_common import _config_path, load_app
 
     config = _config_path(args)
     ctx = load_app(config).state.ccms

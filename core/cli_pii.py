@@ -58,11 +58,13 @@ def _kid() -> str:
 
 
 def _app(args: argparse.Namespace) -> Any:
-    from .cli import _config_path, load_app
+    # lazy: ccms imports every command module at start; a command loads what it runs
+    from .cli_common import _config_path, load_app
     return load_app(_config_path(args)).state.ccms
 
 
 def _audit(ctx: Any, action: str, done: list[pii.Rewritten], **extra: Any) -> None:
+    # lazy: ccms imports every command module at start; a command loads what it runs
     from . import audit
     with ctx.db.session() as s:
         audit.record(s, None, action, "pii", "", after={**extra, "rows": {f"{d.table}.{d.column}": d.rows
@@ -71,7 +73,8 @@ def _audit(ctx: Any, action: str, done: list[pii.Rewritten], **extra: Any) -> No
 
 
 def _report(done: list[pii.Rewritten]) -> None:
-    from .cli import table
+    # lazy: ccms imports every command module at start; a command loads what it runs
+    from .cli_common import table
     print(table(["table", "column", "rows rewritten"], [(d.table, d.column, d.rows) for d in done]))
 
 
@@ -81,7 +84,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .cli import table
+    # lazy: ccms imports every command module at start; a command loads what it runs
+    from .cli_common import table
     ctx = _app(args)
     try:
         rows = pii.status(ctx.db.engine)
@@ -128,7 +132,8 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    from .cli import _config_path
+    # lazy: ccms imports every command module at start; a command loads what it runs
+    from .cli_common import _config_path
     from .config import load_deployment
     dep = load_deployment(_config_path(args))
     if not dep.pii.key_file:

@@ -40,6 +40,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -88,10 +89,7 @@ def _ensure(session: Session, key: str, kind: str, now: dt.datetime) -> None:
     values = {"key": key, "kind": kind, "failures": 0, "first_at": now, "last_at": now, "unaudited": 0}
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
+        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
         session.execute(insert(T).values(**values).on_conflict_do_nothing(index_elements=["key"]))
         return
     try:

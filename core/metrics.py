@@ -16,13 +16,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -40,7 +44,11 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .db import Base, JSONType, UTCDateTime, utcnow
+from . import migrate
+from .db import Base, JSONType, UTCDateTime, sqlite_file, utcnow
+from .flows.models import FlowTimer
+from .jobs import Job
+from .models import AuditLog
 
 if TYPE_CHECKING:
     from .app import App
@@ -70,6 +78,11 @@ class MonitorSample(Base):
     __table_args__ = (UniqueConstraint("at", "worker", name="uq_core_monitor_sample_at_worker"),)
 
 
+def worker_name() -> str:
+    """This process, as heartbeats and samples name it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def beat(ctx: App, name: str, holder: str = "") -> None:
     """Record that worker ``name`` is alive now (an UPDATE, or the first INSERT)."""
     now = utcnow()
@@ -91,7 +104,10 @@ def _age(now: dt.datetime, then: dt.datetime | None) -> float | None:
 def last_backup_at(ctx: App) -> dt.datetime | None:
     """When this deployment's newest backup file in ``[monitoring] backup_dir``
     (default ``backups/``, where ``ccms backup`` writes) was made."""
-    from .backup import latest  # the backup package pulls in crypto; only the metrics scrape needs it
+    # lazy: the backup package pulls in crypto; only the metrics scrape needs it
+    from .backup import (
+        latest,  # the backup package pulls in crypto; only the metrics scrape needs it
+    )
     folder = ctx.deployment.monitoring.backup_dir
     if not folder:
         return None
@@ -104,7 +120,6 @@ def last_backup_at(ctx: App) -> dt.datetime | None:
 
 def watched_paths(ctx: App) -> dict[str, Path]:
     """Folders whose free space matters: the SQLite file's, attachments, logs."""
-    from .serve import sqlite_file
     dep = ctx.deployment
     out = {"data": Path(dep.base_dir), "attachments": dep.resolve(dep.attachments_dir)}
     db_file = sqlite_file(ctx.db.url)
@@ -169,9 +184,7 @@ class Monitor:
 
     def _migration_heads(self) -> dict[str, str | None]:
         if self._heads is None:
-            from alembic.script import ScriptDirectory
 
-            from . import migrate
             self._heads = {table: ",".join(ScriptDirectory(str(folder)).get_heads()) or None
                            for _owner, folder, table in migrate.histories(self.ctx.plugins)}
         return self._heads
@@ -195,7 +208,6 @@ class Monitor:
         return checks
 
     def _migrations_current(self, conn: Any) -> bool:
-        from alembic.runtime.migration import MigrationContext
         for table, head in self._migration_heads().items():
             applied = MigrationContext.configure(conn, opts={"version_table": table}).get_current_revision()
             if applied != head:
@@ -215,8 +227,6 @@ class Monitor:
 
     def snapshot(self) -> dict[str, Any]:
         """Every figure that is not a request counter, read now."""
-        from .flows.models import FlowTimer
-        from .jobs import Job
 
         ctx = self.ctx
         now = utcnow()
@@ -278,7 +288,6 @@ class Monitor:
         """Start the sampler thread (app start-up)."""
         if self._thread is not None:
             return
-        from .flows.timers import worker_name
         self.worker = worker_name()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="ccms-monitor-sampler", daemon=True)
@@ -322,7 +331,6 @@ class Monitor:
 def _login_failures(conn: Any, since: dt.datetime | None = None) -> int:
     """Failed logins in the audit log: one entry each, plus the attempts that
     login throttling wrote as one aggregate entry per address and window."""
-    from .models import AuditLog
     when = [AuditLog.at >= since] if since is not None else []
     single = conn.scalar(select(func.count()).select_from(AuditLog).where(
         AuditLog.action == "login_failed", *when)) or 0

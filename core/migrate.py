@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -57,7 +57,6 @@ def current(engine: Engine, plugins: list[Any]) -> list[tuple[str, str | None, s
 
 def run_env() -> None:
     """Body of every ``env.py``: run online against the engine we were given."""
-    from alembic import context
 
     cfg = context.config
     engine = cfg.attributes["engine"]

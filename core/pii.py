@@ -3,7 +3,7 @@
 Masking. Phone and citizen-ID numbers are shown in full only to holders of
 ``core.pii.view`` (or a plugin's own unmask permission) *in the org that owns
 the record*; everyone else sees ``138****5678`` / ``110105********1234``
-(:mod:`ccms.forms.mask`). Audit snapshots always hold the masked form.
+(:mod:`ccms.mask`). Audit snapshots always hold the masked form.
 
 Encryption at rest. Columns typed :class:`PiiString` are encrypted when the
 deployment names a key (``[pii] key_file`` or ``[pii] key_env``); the key
@@ -39,7 +39,7 @@ from sqlalchemy import Column, String, column, event, inspect, select, table, up
 from sqlalchemy.types import TypeDecorator
 
 from .errors import ConfigError
-from .forms.mask import mask_idcard, mask_phone
+from .mask import mask_idcard, mask_phone
 
 log = logging.getLogger("ccms.pii")
 
@@ -88,18 +88,6 @@ def kept_if_masked(submitted: str | None, stored: str, kind: str = "phone") -> s
     if submitted is None or not stored:
         return submitted
     return None if submitted.strip() == mask(stored, kind) else submitted
-
-
-def reveal(session: Any, actor: Any, object_type: str, object_id: Any, field: str, value: str,
-           testid: str) -> str:
-    """Audit that ``actor`` asked to see ``field`` of an object in full; the HTML fragment that
-    replaces the masked text (see the ``pii_value`` macro). The log names the field, never the value."""
-    from markupsafe import escape
-
-    from . import audit
-    audit.record(session, actor, "pii_reveal", object_type, object_id, after={"field": field},
-                 summary=f"查看完整个人信息 / saw in full: {object_type} {object_id} {field}")
-    return f'<span id="{escape(testid)}" data-testid="{escape(testid)}">{escape(value or "—")}</span>'
 
 
 # --------------------------------------------------------------------------- configuration
@@ -179,6 +167,7 @@ class Keyring:
 
     @staticmethod
     def _cipher(key: Key, nonce: bytes, tag: bytes | None = None) -> Any:
+        # lazy: cryptography only when a PII key is configured
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
         algo = algorithms.AES(key.secret) if key.suite == "aes-256-gcm" else algorithms.SM4(key.secret)
         return Cipher(algo, modes.GCM(nonce, tag))
@@ -196,6 +185,7 @@ class Keyring:
         key = self.keys.get(kid)
         if key is None:
             raise missing_key(kid, self.source)
+        # lazy: cryptography only when a PII key is configured
         from cryptography.exceptions import InvalidTag
         try:
             raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from . import audit, auth
 from .calendar.service import seed_calendars
 from .dictionaries.seed import seed_dictionaries
+from .errors import Conflict
 from .flows.store import sync_from_files as sync_flows_from_files
 from .forms.store import sync_from_files
 from .forms.widgets_region import seed_regions
@@ -72,7 +73,6 @@ def create_admin(ctx: Any, session: Session, username: str, display_name: str, p
     """An administrator holding the ``admin`` role on the root org."""
     auth.check_password_policy(password, ctx.deployment.security, username, display_name=display_name)
     if session.scalar(select(Person).where(Person.username == username)):
-        from .errors import Conflict
         raise Conflict(f"用户名 {username} 已存在", f"user name {username} already exists")
     if org_id is None:
         org_id = ensure_root_org(ctx, session).id

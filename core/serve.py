@@ -15,11 +15,11 @@ from typing import Any
 
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from . import migrate
 from .config import load_deployment
+from .db import sqlite_file  # noqa: F401  (moved to the database layer: metrics and the CLI use it too)
 from .errors import ConfigError
 
 CONFIG_ENV = "CCMS_CONFIG"
@@ -44,14 +44,6 @@ class HistoryState:
     @property
     def ok(self) -> bool:
         return self.status == "up to date"
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL (None for other databases and ``:memory:``)."""
-    u = make_url(url)
-    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
-        return None
-    return Path(u.database)
 
 
 def _status(folder: Path, applied: str | None, head: str | None) -> str:
@@ -124,6 +116,7 @@ def url_for(host: str, port: int) -> str:
 
 def app_factory() -> Starlette:
     """uvicorn factory for ``--workers N``: each worker builds its own app."""
+    # lazy: the whole app only when serving
     from .app import create_app
 
     path = os.environ[CONFIG_ENV]
@@ -135,6 +128,7 @@ def app_factory() -> Starlette:
 
 def run(app: Starlette | None, host: str, port: int, workers: int = 1, config_file: str = "") -> None:
     """Serve ``app`` in this process, or ``workers`` processes via :func:`app_factory`."""
+    # lazy: the server only for ccms serve
     import uvicorn
 
     # access_log=False: uvicorn would print a line per request to the console on the event

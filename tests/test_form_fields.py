@@ -7,7 +7,7 @@ import pytest
 from ccms.errors import ConfigError
 from ccms.forms.fields import (ABSENT, CoerceError, FieldType, FieldTypes, GeoBounds, idcard_check_digit,
                                idcard_problem, phone_ok)
-from ccms.forms.mask import mask_idcard, mask_phone
+from ccms.mask import mask_idcard, mask_phone
 
 
 def valid_id(prefix17: str = "11010519900307123") -> str:

@@ -38,8 +38,9 @@ from typing import IO, Any, BinaryIO
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
-from .. import audit_chain
+from .. import audit_chain, migrate
 from ..errors import ConfigError, ValidationFailed
+from ..migrate import CORE_MIGRATIONS
 from . import database as dbs
 from .crypto import (
     MAGIC,
@@ -227,7 +228,6 @@ def _add(tar: tarfile.TarFile, path: Path, arcname: str) -> dict[str, Any]:
 
 
 def _code_heads(ctx: Any) -> dict[str, str]:
-    from .. import migrate
     return {owner: ",".join(sorted(ScriptDirectory(str(folder)).get_heads()))
             for owner, folder, _t in migrate.histories(ctx.plugins)}
 
@@ -381,7 +381,6 @@ def verify(path: str | Path, secret_for: Callable[[], Secret | None] = lambda: N
 # --- schema revisions ---------------------------------------------------------------------
 
 def _migrations_folder(owner: str, available: dict[str, Any]) -> Path | None:
-    from ..migrate import CORE_MIGRATIONS
     if owner == "core":
         return CORE_MIGRATIONS
     info = available.get(owner)

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 
+from ..db import make_engine
 from ..errors import ConfigError
 
 # Where PostgreSQL client programs live besides PATH (Debian/Ubuntu, then RHEL).
@@ -42,7 +43,6 @@ def sqlite_path(url: str) -> Path:
 
 
 def _engine(url: str) -> Engine:
-    from ..db import make_engine
     return make_engine(url)
 
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from .. import audit
 from ..db import utcnow
 from ..errors import NotFound, ValidationFailed
-from ..services import check_version, coerce, field_error, stripped_name
+from ..validation import check_version, coerce, field_error, stripped_name
 from . import package, rules
 from .compute import Calendar, parse_hhmm
 from .models import CalendarDay, WorkCalendar

@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import audit, tabular
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..services import check_version, coerce, field_error, stripped_name
+from ..validation import check_version, coerce, field_error, stripped_name
 from .models import Dict, DictItem
 
 DICT_CODE = r"^[a-z0-9][a-z0-9_.\-]{0,99}$"

@@ -45,7 +45,8 @@ from collections.abc import Mapping
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from ..errors import ValidationFailed
+from ..errors import Conflict, ValidationFailed
+from . import store
 from .bpmn import (
     BPMN_NS,
     BPMNDI_NS,
@@ -59,7 +60,7 @@ from .bpmn import (
     check_root,
     clean_flow_id,
 )
-from .definition import PLACEHOLDER, FlowDefinitionError, check_structure
+from .definition import PLACEHOLDER, FlowDefinitionError, check_flow, check_structure
 
 log = logging.getLogger(__name__)
 
@@ -516,9 +517,6 @@ def save_imported(session: Any, actor: Any, definition: Mapping[str, Any], *, fi
     edits (a working copy) is left alone (409: save or discard them first), so
     the import never hides behind, or under, someone's edits.
     """
-    from ..errors import Conflict
-    from . import store
-    from .definition import check_flow
 
     flow_id = str(definition["id"])
     source = f"import:{filename}"[:300]

@@ -38,7 +38,7 @@ def _check(amount: Any, unit: Any) -> float:
 
 def _service() -> Any:
     try:
-        from ..calendar import service
+        from ..calendar import service  # lazy: optional: without the working calendar, clock time
     except ImportError:  # the working calendar is not installed: count clock time
         return None
     return service

@@ -36,7 +36,16 @@ from jsonschema.exceptions import best_match
 from sqlalchemy.orm import Session
 
 from ..errors import ValidationFailed
-from ..forms.definition import ROOT, DefinitionError, _meta_error, content_hash, jpath, localize, parse_json
+from ..forms import store as form_store
+from ..forms.definition import (
+    ROOT,
+    DefinitionError,
+    _meta_error,
+    content_hash,
+    jpath,
+    localize,
+    parse_json,
+)
 from ..forms.expr import Expr, ExprError, compile_expr
 
 META_SCHEMA_FILE = ROOT / "flow_defs" / "meta-schema.json"
@@ -225,7 +234,6 @@ class _Collector:
 def _form_fields(form_id: str, ctx: Any, session: Session | None) -> dict[str, Any] | None | bool:
     """The published form's fields; False when it is not published; None when
     no database is at hand to ask."""
-    from ..forms import store as form_store
     if session is None and ctx is None:
         return None
     if session is None:
@@ -240,7 +248,7 @@ def _available_actions(ctx: Any) -> Collection[str] | None:
     if ctx is None:
         return None
     try:
-        from . import actions
+        from . import actions  # lazy: optional: definitions are checked without the action registry too
     except ImportError:
         return None
     fn = getattr(actions, "available", None)

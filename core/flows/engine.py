@@ -32,10 +32,12 @@ from sqlalchemy.orm.util import identity_key
 from .. import audit
 from ..audit import Actor
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..forms import records
 from ..forms.expr import ExprError
 from ..forms.models import FormRecord
 from ..models import AuditLog, Org, Person
-from . import assignees, clock
+from . import assignees, clock, store
+from .actions import ActionCall, available
 from .definition import FlowDefinition
 from .models import (
     LIVE_TASK,
@@ -176,7 +178,6 @@ _DEFS: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], tuple[FlowDefinition
 def definition(session: Session, flow_id: str, version: int | None = None) -> tuple[FlowDefinition, int]:
     """A flow's definition and version: the given version, or the published one.
     A stored version never changes, so it is remembered per database."""
-    from . import store
     memo = session.info.setdefault("ccms_flow_defs", {})
     key = (flow_id, version)
     hit = memo.get(key)
@@ -622,7 +623,6 @@ def enter(run: Run, inst: FlowInstance, token: FlowToken, node_id: str, *,
 
 
 def _auto(run: Run, inst: FlowInstance, node: Mapping[str, Any]) -> None:
-    from .actions import ActionCall, available
     fn = available(run.ctx).get(node["action"]) if run.ctx is not None else None
     if fn is None:
         raise ValidationFailed(f"自动动作 {node['action']} 不存在", f"automatic action {node['action']} does not exist",
@@ -742,6 +742,27 @@ def start_instance(run: Run, flow_id: str, *, version: int | None = None, record
     return inst
 
 
+# --------------------------------------------------------------------------- special operations
+
+# The special operations (回退, 延期, 挂账, 作废, 转办, 撤回 and their approval tasks) live in
+# ccms.flows.operations, which is built on this engine and plugs itself in here when imported,
+# so the engine does not import it back (no import circle). The web layer and the facade import
+# it at start-up; acting on an approval task needs it.
+_operations: Any = None
+
+
+def use_operations(module: Any) -> None:
+    """Called by :mod:`ccms.flows.operations` on import."""
+    global _operations
+    _operations = module
+
+
+def _ops() -> Any:
+    if _operations is None:
+        raise RuntimeError("ccms.flows.operations is not imported: the special operations are unavailable")
+    return _operations
+
+
 # --------------------------------------------------------------------------- public: start, act, claim
 
 def start(session: Session, ctx: Any, actor: Actor | None, flow_id: str, *, record_id: int | None = None,
@@ -782,7 +803,6 @@ def _check_edits(run: Run, inst: FlowInstance, node: Mapping[str, Any],
     if bad:
         raise ValidationFailed("有字段在此环节不能修改", "some fields are not editable at this step",
                                code="not_editable", fields=bad)
-    from ..forms import records
     definition_ = records.published(run.session, rec.form_id)
     v = records.bound_validator(run.ctx, run.session, definition_)
     merged = v.compute({**(rec.data or {}), **dict(data)})
@@ -828,8 +848,7 @@ def _act(run: Run, task_id: int, action: str, *, comment: str, data: Mapping[str
     task = live_task(session, task_id, version)
     inst = running(session, task)
     if task.kind == "approval":
-        from . import operations
-        return operations.decide(run, inst, task, action, comment=comment, data=data, version=version)
+        return _ops().decide(run, inst, task, action, comment=comment, data=data, version=version)
     authorize(run, task, apply=False)
     d = run.defn(inst)
     node = d.nodes[task.node_id]
@@ -858,7 +877,6 @@ def _act(run: Run, task_id: int, action: str, *, comment: str, data: Mapping[str
         close_task(run, task, "done")
         run.touch(inst)
     if merged is not None:
-        from ..forms import records
         rec = run.record(inst)
         records.update(session, run.actor, run.ctx, rec.form_id, rec.id, merged, None, clean=False)
     if new_vars:
@@ -985,12 +1003,10 @@ def available_actions(session: Session, ctx: Any, task: FlowTask, person_id: int
         return out
     run = Run(session, ctx, Actor(person_id, ""))
     if inst.status == "suspended" and task.status == "suspended":
-        from . import operations
-        out["operations"] = ["resume"] if operations.may_resume(session, inst, person_id) else []
+        out["operations"] = ["resume"] if _ops().may_resume(session, inst, person_id) else []
         return out
     if inst.status != "running" or task.status != "open":
-        from . import operations
-        if operations.can_withdraw(session, task, person_id):
+        if _ops().can_withdraw(session, task, person_id):
             out["operations"] = ["withdraw"]
         return out
     mine = may_act(session, task, person_id)

@@ -24,12 +24,13 @@ from typing import Any
 from sqlalchemy import Select, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from ..errors import ValidationFailed
+from ..errors import Forbidden, ValidationFailed
 from . import clock
 from .models import FlowInstance, FlowTask, FlowTaskCandidate
 
 LEVELS = ("none", "green", "yellow", "red")
 MAX_PAGE_SIZE = 200
+VIEW_ALL = "core.flow.view"  # see every flow instance in the orgs where it is granted
 SORTS = ("due", "-due", "created", "-created", "done", "-done", "started", "-started")
 
 
@@ -263,3 +264,23 @@ def label(ctx: Any, group: str, name: str) -> str:
     key = f"flow_engine.{group}.{name}"
     text = ctx.gettext(key)
     return name if text == key else text
+
+
+def may_view(ctx: Any, s: Any, user: Any, inst: FlowInstance) -> bool:
+    """Whether the user takes part in the instance or may view flows in its org."""
+    uid = user.id
+    if inst.initiator_id == uid or ctx.can(user, VIEW_ALL, inst.org_id):
+        return True
+    took_part = s.scalar(select(FlowTask.id).where(
+        FlowTask.instance_id == inst.id,
+        or_(FlowTask.assignee_id == uid, FlowTask.completed_by == uid)).limit(1))
+    if took_part is not None:
+        return True
+    return s.scalar(select(FlowTaskCandidate.task_id).join(FlowTask, FlowTask.id == FlowTaskCandidate.task_id)
+                    .where(FlowTask.instance_id == inst.id, FlowTaskCandidate.person_id == uid).limit(1)) is not None
+
+
+def require_view(ctx: Any, s: Any, user: Any, inst: FlowInstance) -> None:
+    """403 unless :func:`may_view`."""
+    if not may_view(ctx, s, user, inst):
+        raise Forbidden("您没有查看该流程的权限", "you may not see this flow instance", code="not_participant")

@@ -19,6 +19,7 @@ void, reassign) or stays open (extend). Everything records who, when and why.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -616,3 +617,6 @@ def decide(run: Run, inst: FlowInstance, ap: FlowTask, action: str, *, comment: 
         _do_reassign(run, inst, subject, target, reason)
     flush(s)
     return ap
+
+
+engine.use_operations(sys.modules[__name__])  # the engine calls decide, may_resume, can_withdraw

@@ -35,6 +35,7 @@ from .definition import (
     load_flow,
     load_text,
 )
+from .registry import FlowRegistry
 
 _CACHE: dict[str, FlowDefinition] = {}  # content hash -> checked definition (immutable content)
 _CACHE_MAX = 256
@@ -311,7 +312,6 @@ def sync_from_files(ctx: Any, session: Session, registry: Any = None, actor: Act
     when it differs from the last version synced from files. Idempotent;
     versions made in the designer are left alone until the files change."""
     if registry is None:
-        from .registry import FlowRegistry
         registry = FlowRegistry(ctx, session=session)
     done: list[tuple[str, int]] = []
     for d in registry:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
 import time
 from typing import Any
 
@@ -32,7 +30,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from .. import audit
 from ..db import utcnow
 from ..errors import CcmsError
-from ..metrics import beat
+from ..metrics import beat, worker_name  # noqa: F401  (worker_name: also read from here)
 from . import clock, engine
 from .models import FlowInstance, FlowLock, FlowTask, FlowTimer
 
@@ -40,10 +38,6 @@ log = logging.getLogger("ccms.flows.timers")
 LOCK_NAME = "flow_timers"
 LEASE = dt.timedelta(seconds=60)
 HEARTBEAT = "flow_timers"  # the worker name /readyz checks ([monitoring] workers)
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _acquire(ctx: Any, holder: str) -> bool:

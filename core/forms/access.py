@@ -45,6 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import Forbidden
+from ..pii import may_unmask
 from .definition import FormDefinition, localize
 from .models import FormDef
 
@@ -311,7 +312,6 @@ def unmasked_posts(ctx: Any, user: Any, definition: FormDefinition, pairs: list[
 
 
 def _pii_full(ctx: Any, user: Any, org_id: int | None) -> bool:
-    from ..pii import may_unmask
     return may_unmask(ctx, user, org_id)
 
 

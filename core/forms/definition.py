@@ -31,6 +31,9 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from ..errors import ValidationFailed
+from . import dataurl
+from .compose import object_parts
+from .expr import ExprError, compile_expr
 
 ROOT = Path(__file__).resolve().parent.parent  # the ccms package: form_defs/ and flow_defs/ are its package data
 META_SCHEMA_FILE = ROOT / "form_defs" / "meta-schema.json"
@@ -317,7 +320,6 @@ def collect_fields(schema: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """
     out: dict[str, dict[str, Any]] = {}
 
-    from .compose import object_parts
 
     def walk(node: Mapping[str, Any], prefix: str, depth: int) -> None:
         if depth > 16:
@@ -353,7 +355,6 @@ def check_expressions(schema: Mapping[str, Any], source: str = "", *, allow_empt
     may sit at the top level or in a repeating group's rows only.
     ``allow_empty``: the designer's working copy may hold a computed field
     whose expression is not written yet (saving it as a version may not)."""
-    from .expr import ExprError, compile_expr
 
     def props(node: Any) -> dict[str, Any]:
         node = _deref(node, schema)
@@ -548,7 +549,6 @@ def load_definition(data: Any, source: str = "", *, expressions: str = "check") 
         raise DefinitionError("这是一个覆盖定义（overlay），需要叠加在同 id 的基础定义上",
                               "this is an overlay: it applies to a base definition with the same id",
                               path="$.overlay", source=source)
-    from . import dataurl
     raw = copy.deepcopy(data)
     if isinstance(raw.get("schema"), dict):  # format data-url (other form libraries' file uploads) -> attachments
         raw["schema"] = dataurl.normalize(raw["schema"])

@@ -36,6 +36,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable, Mapping
 
 from ccms.errors import ConfigError
+from ccms.mask import mask_idcard, mask_phone
+
+from .widgets_region import parent_of, shape_problem
 
 Msg = dict[str, str]
 #: ``label(kind, scope, value) -> text | None`` — names of referenced things (org, person, dictionary entry).
@@ -467,7 +470,6 @@ class RegionType(FieldType):
         if isinstance(raw, Mapping):  # region.code / region.street / region.community
             out = {k: _norm(raw.get(k)) for k in ("code", "street", "community") if _norm(raw.get(k))}
             return out or ABSENT
-        from .widgets_region import parent_of, shape_problem
         # the cascade posts one code per level (province first); the deepest chosen one is the value
         posted = [_norm(x) for x in (raw if isinstance(raw, (list, tuple)) else [raw])]
         posted = [x for x in posted if x]
@@ -801,7 +803,6 @@ class PhoneType(FieldType):
         return ABSENT if text == "" else text
 
     def mask(self, value: Any) -> str:
-        from ccms.forms.mask import mask_phone
         return mask_phone(value)
 
 
@@ -816,7 +817,6 @@ class IdcardType(FieldType):
         return ABSENT if text == "" else text
 
     def mask(self, value: Any) -> str:
-        from ccms.forms.mask import mask_idcard
         return mask_idcard(value)
 
 

@@ -20,8 +20,10 @@ from sqlalchemy import Integer, LargeBinary, String, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .. import tabular
+from ..attachments import XLSX, sniff
 from ..db import Base, UTCDateTime, utcnow
 from ..errors import ValidationFailed
+from ..jobs import JobError
 from . import access, bulk, records
 from .definition import FormDefinition
 
@@ -105,7 +107,6 @@ def parse(definition: FormDefinition, content: bytes, filename: str) -> Parsed:
     if len(content) > MAX_BYTES:
         raise bad_file(f"文件超过 {MAX_BYTES // 1024 // 1024} MB", f"the file is larger than {MAX_BYTES // 1024 // 1024} MB")
     if ext == ".xlsx":
-        from ..attachments import XLSX, sniff
         if sniff(content) != XLSX:
             raise bad_file("文件内容不是 Excel（.xlsx）工作簿，与扩展名不符",
                            "the content is not an Excel (.xlsx) workbook: it does not match the extension")
@@ -238,7 +239,6 @@ def unstage(session: Session, uid: str) -> None:
 def run_import(ctx: Any, actor: Any, form_id: str, uid: str, progress: Any) -> dict[str, Any]:
     """The import job: parse the staged file, validate every row, insert all
     in ONE transaction (or nothing), report per-row errors as a JobError."""
-    from ..jobs import JobError
     with ctx.db.session() as s:
         up = s.get(ImportUpload, uid)
         if up is None:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from .fields import FieldTypes
 from .models import FormRecord
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,6 @@ def create_sql(dialect: str, form_id: str, field: str, kind: str) -> str:
 
 @functools.cache
 def _builtin_types() -> Any:
-    from .fields import FieldTypes
     return FieldTypes.default()
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from .. import attachments, audit
 from ..audit import Actor
 from ..db import utcnow
+from ..dictionaries.models import Dict, DictItem
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import Org, Person
 from . import access, store
@@ -34,7 +35,9 @@ from .definition import META_COLUMNS, FormDefinition
 from .fields import parse_date
 from .indexes import field_expr
 from .models import FormRecord, FormRecordHistory
-from .validate import RecordValidator
+from .render import drop_hidden_errors, hidden_by_rules
+from .validate import RecordValidator, _search, has_kv
+from .widgets_region import existing
 
 _VALIDATORS: dict[tuple[int, str], RecordValidator] = {}  # (id(field types), content hash) -> compiled
 _VALIDATORS_MAX = 128
@@ -79,7 +82,6 @@ def validator(ctx: Any, definition: FormDefinition) -> RecordValidator:
 
 def lookups(session: Session) -> dict[str, Any]:
     """Existence checks for org, person and dictionary references, in the caller's session."""
-    from ..dictionaries.models import Dict, DictItem
 
     def orgs(scope: str | None, values: frozenset) -> Collection[Any]:
         ids = [v for v in values if isinstance(v, int)]
@@ -97,7 +99,6 @@ def lookups(session: Session) -> dict[str, Any]:
                                    .where(Dict.code == scope, DictItem.code.in_(codes), DictItem.active.is_(True))))
 
     def region(scope: str | None, values: frozenset) -> Collection[Any]:
-        from .widgets_region import existing
         return existing(session, values)
 
     return {"org": orgs, "person": people, "dictionary": dictionary, "region": region}
@@ -134,7 +135,6 @@ def upgrade(session: Session, form_id: str, data: Mapping[str, Any], def_version
                 if old in out and new not in out:
                     out[new] = out.pop(old)
         own = _version(session, form_id, def_version)
-    from .validate import _search, has_kv
     props = {k for k in target.fields if "." not in k}  # properties, allOf, conditional and variant fields
     free = has_kv(target.schema)  # keys of the key/value editor are the record's own too
 
@@ -352,7 +352,6 @@ def _shown_only(definition: FormDefinition, values: Mapping[str, Any], errors: d
     only when shown). See ccms.forms.render.hidden_by_rules."""
     if not errors or not definition.ui.get("fields"):
         return errors
-    from .render import drop_hidden_errors
     return drop_hidden_errors(definition, values, errors)
 
 
@@ -362,7 +361,6 @@ def drop_inactive(definition: FormDefinition, v: RecordValidator, values: Mappin
     conditional fields of the schema whose ``if``/``dependentSchemas`` condition does not hold."""
     out = dict(values)
     if definition.ui.get("fields"):
-        from .render import hidden_by_rules
         for name in sorted(hidden_by_rules(definition, out), key=len, reverse=True):
             if "[" in name:  # items[2].reason: that row's value
                 group, rest = name.split("[", 1)

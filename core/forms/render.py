@@ -38,6 +38,11 @@ from typing import Any
 from markupsafe import Markup
 from sqlalchemy import select
 
+from ..attachments import EXTENSIONS, limits_for
+from ..dictionaries.service import options
+from ..errors import NotFound
+from ..lookups import org_names
+from ..models import Org
 from . import compose
 from .definition import FormDefinition, localize
 from .fields import enum_options, parse_datetime
@@ -52,6 +57,8 @@ from .validate import (
     kv_schema,
     variant_input,
 )
+from .widgets import dotted, field_of, person_names
+from .widgets_pickers import person_extra, region_extra
 
 _INPUT_TYPES = {"text": "text", "phone": "tel", "idcard": "text", "date": "date", "datetime": "datetime-local",
                 "integer": "number", "number": "number", "money": "number", "list": "text"}
@@ -211,7 +218,6 @@ class _Builder:
 
     def org_options(self) -> list[tuple[str, str]]:
         if self._orgs is None:
-            from ..models import Org
             with self.ctx.db.session() as s:
                 rows = s.execute(select(Org.id, Org.name, Org.path).where(Org.active.is_(True))
                                  .order_by(Org.path)).all()
@@ -219,8 +225,6 @@ class _Builder:
         return [(str(i), "　" * depth + n) for i, n, depth in self._orgs]
 
     def dict_options(self, code: str) -> list[tuple[str, str]]:
-        from ..dictionaries.service import options
-        from ..errors import NotFound
         try:
             return [(c, "　" * depth + n) for c, n, depth in options(self.ctx, code)]
         except NotFound:
@@ -232,7 +236,6 @@ class _Builder:
             return ""
         pid = int(value)
         if pid not in self._people:
-            from .widgets import person_names
             with self.ctx.db.session() as s:
                 self._people.update(person_names(s, [pid]))
         name = self._people.get(pid)
@@ -333,13 +336,11 @@ class _Builder:
             node.selected = [x for x in (raw if isinstance(raw, list) else []) if x != ""]
             return node
         if kind == "person":
-            from .widgets_pickers import person_extra
             node.widget, node.value = "person", _leaf(raw).strip()
             node.extra = person_extra(self.d.id, dotted, input_name, node.value,
                                       self.person_label(node.value) if node.value else "")
             return node
         if kind == "region":
-            from .widgets_pickers import region_extra
             node.widget, node.value = "region", _region_code(raw)
             with self.ctx.db.session() as s:
                 node.extra = region_extra(s, self.d.id, dotted, input_name, node.value)
@@ -354,9 +355,7 @@ class _Builder:
                 opts = self.org_options()
             node.value = _leaf(raw)
             if kind == "org" and node.value and node.value not in {v for v, _ in opts}:
-                from ..api import (
-                    org_names,  # a stored org outside the user's choices stays visible
-                )
+                # a stored org outside the user's choices stays visible
                 if node.value.isdigit() and len(node.value) < 18:
                     with self.ctx.db.session() as s:
                         name = org_names(s, [int(node.value)]).get(int(node.value))
@@ -632,7 +631,6 @@ def _client_when(conds: Iterable[Any], input_prefix: str) -> str:
 def picker_node(ctx: Any, definition: FormDefinition, input_name: str, raw: Any, *,
                 readonly: bool = False, locale: str | None = None) -> Node:
     """One picker's node on its own (the picker endpoints re-render it after a choice)."""
-    from .widgets import dotted, field_of
     key = dotted(input_name)
     found = field_of(definition, key)
     if found is None:
@@ -711,7 +709,6 @@ def _attachment_refs(raw: Any) -> list[dict[str, Any]]:
 
 def _accept_attr(prop: Mapping[str, Any], kind: str) -> str:
     """The file picker's accept list: the extensions the field allows."""
-    from ..attachments import EXTENSIONS, limits_for
     accept = limits_for(prop, kind).accept
     exts = [e for e, ct in EXTENSIONS.items() if accept is None or any(
         isinstance(a, str) and (a.lower() == ct or (a.endswith("/*") and ct.startswith(a[:-1].lower())))

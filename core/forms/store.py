@@ -31,6 +31,7 @@ from .definition import (
 )
 from .indexes import ensure_indexes
 from .models import FormDef
+from .registry import FormRegistry
 
 _CACHE: dict[str, FormDefinition] = {}  # content hash -> checked definition (immutable content)
 _CACHE_MAX = 256
@@ -231,7 +232,6 @@ def sync_from_files(ctx: Any, session: Session, registry: Any = None, actor: Act
     second run with the same files writes nothing. Versions made in the
     designer are left alone until the files themselves change."""
     if registry is None:
-        from .registry import FormRegistry
         registry = FormRegistry(ctx)
     done: list[tuple[str, int]] = []
     for d in registry:

@@ -25,6 +25,7 @@ renderer escapes it.
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -32,8 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
-from jsonschema.exceptions import SchemaError, ValidationError, best_match
-
 from ccms.errors import ConfigError
 from ccms.forms import compose
 from ccms.forms.expr import Expr, ExprError, compile_expr
@@ -50,6 +49,7 @@ from ccms.forms.fields import (
     parse_datetime,
     phone_ok,
 )
+from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def _fast_validator(schema: Mapping[str, Any], fc: jsonschema.FormatChecker) -> 
     Every format the schema uses is decided by the same Python checker as jsonschema's
     (so both agree on formats: our phone/idcard, and formats jsonschema does not check)."""
     try:
-        import jsonschema_rs
+        import jsonschema_rs  # lazy: optional accelerator; jsonschema alone when it is missing
     except ImportError:
         return None
 
@@ -739,7 +739,6 @@ def _tree(form: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, Any]
 
 
 def _json_value(text: str) -> Any:
-    import json
     try:
         return json.loads(text)
     except ValueError as exc:

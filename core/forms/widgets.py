@@ -21,8 +21,10 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ..authz import domain_paths, subtree_filter
 from ..models import Org, Person
 from . import widgets_region as regions
+from .access import perm
 from .definition import FormDefinition, localize
 
 Labels = dict[str, dict[Any, str]]
@@ -154,8 +156,6 @@ def _pair(ctx: Any, d: FormDefinition, key: str, v: Any, labels: Labels, locale:
 
 def person_scope(ctx: Any, s: Session, user: Any, form_id: str) -> list[str]:
     """Org subtree paths whose people the user may pick in this form (where they may create or update)."""
-    from ..services.orgs import domain_paths
-    from .access import perm
     paths: set[str] = set()
     for action in ("create", "update"):
         paths.update(domain_paths(ctx, s, user, perm(form_id, action)))
@@ -169,7 +169,6 @@ def _like(q: str) -> str:
 def search_people(ctx: Any, s: Session, user: Any, form_id: str, q: str,
                   limit: int = MAX_RESULTS) -> list[dict[str, Any]]:
     """Active people within the user's scope whose name or user name contains ``q``."""
-    from ..services.orgs import subtree_filter
     q = (q or "").strip()[:50]
     paths = person_scope(ctx, s, user, form_id)
     if not q or not paths:
@@ -185,7 +184,6 @@ def search_people(ctx: Any, s: Session, user: Any, form_id: str, q: str,
 
 def pickable_person(ctx: Any, s: Session, user: Any, form_id: str, person_id: int) -> dict[str, Any] | None:
     """The person if the user may pick them (active, within scope), else None."""
-    from ..services.orgs import subtree_filter
     paths = person_scope(ctx, s, user, form_id)
     if not paths:
         return None

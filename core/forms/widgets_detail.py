@@ -9,6 +9,7 @@ in ``hidden`` are skipped again here so nothing hidden can reach the page.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from markupsafe import Markup
 from .compose import object_parts
 from .definition import FormDefinition, localize
 from .render import Node, arrange, layout_nodes
+from .validate import has_kv
 from .widgets import Labels, display
 
 
@@ -87,9 +89,7 @@ def build_detail(ctx: Any, d: FormDefinition, data: Mapping[str, Any], labels: L
             n = b.top(name)
             if n is not None:
                 nodes.append(n)
-    from .validate import has_kv
     if has_kv(d.schema):  # free keys of the key/value editor, as "key: value"
-        import json
         for key, value in (data or {}).items():
             if key not in own and key not in b.hidden and not _empty(value):
                 nodes.append(Node("widget", name=f"_kv.{key}", label=key, widget="value",

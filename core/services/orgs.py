@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import Any, Literal, Mapping, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import ColumnElement, bindparam, false, func, insert, literal, or_, select, update
+from sqlalchemy import bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from .. import audit
 from ..db import utcnow
-from ..authz import domain
+# Read helpers of the org tree live in the kernel (forms use them too); re-exported for the web layer.
+from ..authz import domain, domain_paths, subtree_filter  # noqa: F401
 from ..config import check_region_code
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import ORG_KINDS, CasbinRule, Org, Person
@@ -80,21 +81,6 @@ def get(session: Session, org_id: int) -> Org:
     if org is None:
         raise NotFound(f"机构 {org_id} 不存在", f"org {org_id} does not exist")
     return org
-
-
-def subtree_filter(paths: list[str]) -> ColumnElement[bool]:
-    """Rows whose org path lies in one of the given subtrees (paths are digits and slashes only)."""
-    if not paths:
-        return false()
-    return or_(*[Org.path.like(p + "%") for p in paths])
-
-
-def domain_paths(ctx: Any, session: Session, user: Any, permission: str) -> list[str]:
-    """Paths of the subtrees where ``user`` may use ``permission`` (token scopes included)."""
-    if user is None or not ctx.can_anywhere(user, permission):
-        return []
-    ids = ctx.authz.grant_orgs(user.id, permission)
-    return sorted(p for p in (ctx.authz.path_of(i) for i in ids) if p)  # from the index: no query
 
 
 def _check_region_kind(kind: str, region_code: str | None) -> None:

@@ -32,6 +32,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from .. import audit
 from ..authz import ALL, domain, subject
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..forms.access import form_permissions
 from ..models import CasbinRule, Org, Person, Role
 from . import check_version, coerce, field_error, stripped_name
 
@@ -463,7 +464,6 @@ def permission_groups(ctx: Any, session: Session | None = None) -> list[dict[str
         if perms:
             groups.append({"plugin_id": info.id, "plugin_name": info.name(loc), "permissions": perms})
     if session is not None:
-        from ..forms.access import form_permissions
         perms = [{"id": pid, "name": ctx.catalog.localize(p["name"], loc), "description": ""}
                  for pid, p in form_permissions(session, loc).items()]
         if perms:
@@ -473,5 +473,4 @@ def permission_groups(ctx: Any, session: Session | None = None) -> list[dict[str
 
 def form_permission_ids(session: Session) -> set[str]:
     """Permission ids of the published forms (they are data, not in any manifest)."""
-    from ..forms.access import form_permissions
     return set(form_permissions(session))

@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..audit import Actor
+from ..audit import Actor, actor_of
 from ..errors import Conflict, ValidationFailed
 from .pages import redirect
 from .routing import form_data, requires, validate
@@ -43,8 +43,6 @@ def one_button_action(service_fn: Callable[..., Any], *, permission: str, id_par
 
     @requires(permission)
     async def endpoint(request: Request) -> Response:
-        from ..api import actor_of  # the facade imports the app; import late
-
         ctx, user = request.scope["ccms"], request.scope["user"]
         object_id = request.path_params[id_param]
         data = await form_data(request)

@@ -27,9 +27,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import audit, audit_chain, tabular
-from ..api import actor_of
+from ..audit import actor_of
 from ..errors import ValidationFailed
-from ..models import AuditLog
+from ..flows.models import FlowInstance
+from ..models import AuditLog, Org, Person, Role
 from .openapi import api_doc
 from .pages import paging, wants_fragment
 from .render import render
@@ -164,8 +165,6 @@ def object_url(object_type: str, object_id: str) -> str | None:
 def object_titles(session: Any, rows: list[AuditLog]) -> dict[tuple[str, str], str]:
     """Titles of the audited objects of a page, one query per object type: a person's name, an
     org's name, a role's name, a flow instance's title (the id is what is left when none)."""
-    from ..flows.models import FlowInstance
-    from ..models import Org, Person, Role
     ids: dict[str, set[str]] = {}
     for e in rows:
         if e.object_id:
@@ -189,7 +188,6 @@ def object_titles(session: Any, rows: list[AuditLog]) -> dict[tuple[str, str], s
 
 def actor_names(session: Any, rows: list[AuditLog]) -> dict[int, str]:
     """People's names of a page's actors (the log keeps the user name as written at the time)."""
-    from ..models import Person
     ids = {e.actor_id for e in rows if e.actor_id}
     if not ids:
         return {}

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..api import actor_of
+from ..audit import actor_of
 from ..calendar import service as svc
 from ..calendar.compute import UNITS, Calendar
 from ..calendar.models import CalendarDay

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..api import actor_of
+from ..audit import actor_of
 from ..dictionaries import service as svc
 from ..dictionaries.models import Dict, DictItem
 from ..errors import CcmsError, Conflict, ValidationFailed

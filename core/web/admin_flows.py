@@ -21,9 +21,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..api import actor_of
+from ..audit import actor_of
 from ..errors import CcmsError, Conflict, NotFound, ValidationFailed
-from ..flows import designer, store
+from ..flows import bpmn, designer, store
+from ..flows.bpmn_draft import (
+    ELEMENT_ZH,
+    import_bpmn_draft,
+    name_task_actions,
+    save_imported,
+)
 from ..flows.def_models import FlowDef
 from ..flows.definition import (
     ASSIGNEE_RULES,
@@ -108,7 +114,7 @@ def _problem_owner(path: str) -> tuple[str, int] | None:
 def _diagram(ctx: Any, d: Mapping[str, Any]) -> Any:
     """The rendered diagram (SVG made on the server), or None to show a plain list."""
     try:
-        from ..flows.diagram import render_svg
+        from ..flows.diagram import render_svg  # lazy: optional: a plain list without the diagram module
     except ImportError:
         return None
     try:
@@ -135,7 +141,6 @@ def _bpmn_kind(ctx: Any, origin: Any) -> str:
     """A placeholder's BPMN element as a person reads it: 脚本任务（scriptTask）."""
     if not isinstance(origin, Mapping):
         return ""
-    from ..flows.bpmn_draft import ELEMENT_ZH
     element = str(origin.get("element") or "")
     return f"{ELEMENT_ZH[element]}（{element}）" if element in ELEMENT_ZH else element
 
@@ -208,7 +213,6 @@ async def import_action(request: Request) -> Response:
     """A JSON file as :func:`definition_admin.import_action` stores it; a BPMN file from any modeler
     becomes an editable draft version (:mod:`ccms.flows.bpmn_draft`) that the designer opens with
     its placeholders and missing assignee rules listed; publishing refuses it until it is finished."""
-    from ..flows.bpmn_draft import import_bpmn_draft, save_imported
 
     ctx = request.scope["ccms"]
     form = await request.form()
@@ -242,7 +246,6 @@ async def api_import(request: Request) -> Response:
     designer's import makes it. A BPMN answer adds ``complete``, ``problems`` (JSON path, Chinese
     and English reason: what blocks publishing) and ``notes``; the draft version is stored either
     way (``version``), and publishing it is refused until it is finished."""
-    from ..flows.bpmn_draft import import_bpmn_draft, save_imported
 
     raw = await request.body()
     if "xml" not in request.headers.get("content-type", "") and not _is_bpmn("", raw):
@@ -333,7 +336,6 @@ def _op_node(ctx: Any, d: dict[str, Any], data: dict[str, Any], request: Request
     new = designer.set_node(d, node_id, designer.node_from_form(node_type, data, old if old["type"] == node_type else {},
                                                                 designer.bulk_choices(d, node_id)))
     if old["type"] == PLACEHOLDER:  # a BPMN placeholder replaced: its flows out become buttons of the new task
-        from ..flows.bpmn_draft import name_task_actions
         new = name_task_actions(new, node_id)
     return new
 
@@ -452,7 +454,6 @@ def _export_bpmn(request: Request, flow_id: str, suffix: str, text: str) -> Resp
     """``?format=bpmn``: the version as BPMN 2.0 for a modeler (else the JSON file)."""
     if request.query_params.get("format") != "bpmn":
         return None
-    from ..flows import bpmn
     return Response(bpmn.export_bpmn(json.loads(text)).encode("utf-8"), media_type="application/xml",
                     headers={"Content-Disposition": f'attachment; filename="{flow_id}{suffix}.bpmn"'})
 

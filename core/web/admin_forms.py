@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..api import actor_of
+from ..audit import actor_of
 from ..dictionaries.models import Dict
 from ..errors import CcmsError, Conflict, NotFound, ValidationFailed
 from ..forms import designer, store
@@ -206,7 +206,7 @@ def field_rows(ctx: Any, d: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _preview(ctx: Any, row: FormDef) -> Any:
     """The record form as the record screens render it, when that renderer exists."""
     try:
-        from ..forms import render as form_render  # the record screens' renderer
+        from ..forms import render as form_render  # lazy: optional: the record screens' renderer
     except ImportError:
         return None
     fn = getattr(form_render, "render_form", None)

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..api import actor_of
+from ..audit import actor_of
 from ..errors import CcmsError, Conflict, ValidationFailed
 from ..models import AuditLog, Org, Person
 from ..services import orgs as svc

@@ -26,7 +26,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .. import auth, pii
-from ..api import actor_of
+from . import pii as pii_web
+from ..audit import actor_of
 from ..errors import CcmsError, Conflict, Forbidden, ValidationFailed
 from ..models import Org, Person, Role
 from ..services import field_error
@@ -319,7 +320,7 @@ async def reveal_phone(request: Request) -> Response:
         p = _load(ctx, s, user, request.path_params["person_id"], VIEW, self_ok=True)
         if not sees_phone(ctx, user, p):
             raise Forbidden("没有权限查看完整的电话号码", "you may not see this phone number in full")
-        html = pii.reveal(s, actor_of(request), "person", p.id, "phone", p.phone, "person-phone")
+        html = pii_web.reveal(s, actor_of(request), "person", p.id, "phone", p.phone, "person-phone")
     return HTMLResponse(html)
 
 

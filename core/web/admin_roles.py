@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..api import actor_of
+from ..audit import actor_of
 from ..authz import ALL
 from ..errors import CcmsError, NotFound, ValidationFailed
 from ..models import Org, Person, Role

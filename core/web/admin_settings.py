@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import jsonform
-from ..api import actor_of
+from ..audit import actor_of
 from ..errors import CcmsError, Forbidden
 from ..models import Person
 from ..services import roles as roles_svc

@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .. import attachments as att
-from ..api import actor_of
+from ..audit import actor_of
 from ..errors import CcmsError, Forbidden, NotFound, ValidationFailed
 from ..forms import access, records
 from ..forms.definition import FormDefinition

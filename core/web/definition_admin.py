@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from ..api import actor_of
+from ..audit import actor_of
 from ..errors import CcmsError, Conflict, NotFound, ValidationFailed
 from ..forms.definition import DefinitionError, localize
 from .pages import is_htmx

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -27,21 +27,30 @@ from starlette.routing import Route
 
 from ..plugin_context import instance_info, task_info
 from .. import audit
-from ..api import actor_of, person_names
+from ..audit import actor_of
 from ..calendar import service as calendar_service
 from ..errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
 from ..flows import diagram, engine, inbox, operations
 from ..flows.def_models import FlowDef
-from ..flows.models import LIVE_TASK, FlowInstance, FlowTask, FlowTaskCandidate
+from ..flows.inbox import VIEW_ALL, may_view  # noqa: F401  (may_view, VIEW_ALL: read from here too)
+from ..flows.inbox import require_view as _require_view
+from ..flows.models import LIVE_TASK, FlowInstance, FlowTask
 from ..forms import access, records
+from ..forms.access import mask, unmasked_posts
 from ..forms.models import FormRecord
+from ..forms.render import render_form
+from ..forms.widgets import reference_labels
+from ..forms.widgets_detail import render_detail
+from ..lookups import person_names
 from ..models import Person
+from .attachments import store_posted_files
+from .flows_reassign import picker_context
+from .forms_records import _submitted
 from .openapi import api_doc
 from .pages import page_or_fragment
 from .render import render
 from .routing import authenticated, json_body, validate
 
-VIEW_ALL = "core.flow.view"
 GROUPS = ("todo", "overdue", "done", "started")
 QUERIES = {"todo": inbox.todo, "overdue": inbox.overdue, "done": inbox.done, "started": inbox.started_by}
 OPS = ("return", "extend", "suspend", "void", "reassign", "urge", "withdraw", "resume")
@@ -69,25 +78,6 @@ def _iso(value: Any) -> Any:
 
 def _jsonable(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _iso(v) for k, v in item.items()}
-
-
-def may_view(ctx: Any, s: Any, user: Any, inst: FlowInstance) -> bool:
-    """Whether the user takes part in the instance or may view flows in its org."""
-    uid = user.id
-    if inst.initiator_id == uid or ctx.can(user, VIEW_ALL, inst.org_id):
-        return True
-    took_part = s.scalar(select(FlowTask.id).where(
-        FlowTask.instance_id == inst.id,
-        or_(FlowTask.assignee_id == uid, FlowTask.completed_by == uid)).limit(1))
-    if took_part is not None:
-        return True
-    return s.scalar(select(FlowTaskCandidate.task_id).join(FlowTask, FlowTask.id == FlowTaskCandidate.task_id)
-                    .where(FlowTask.instance_id == inst.id, FlowTaskCandidate.person_id == uid).limit(1)) is not None
-
-
-def _require_view(ctx: Any, s: Any, user: Any, inst: FlowInstance) -> None:
-    if not may_view(ctx, s, user, inst):
-        raise Forbidden("您没有查看该流程的权限", "you may not see this flow instance", code="not_participant")
 
 
 def _names(s: Any, ids: set[Any]) -> dict[int, str]:
@@ -380,10 +370,6 @@ def _task_context(request: Request, ctx: Any, s: Any, user: Any, task: FlowTask,
     part = _record_part(ctx, s, user, inst, node, bool(allowed["actions"]))
     fields_html = detail_html = Markup("")
     if part is not None:
-        from ..forms.access import mask
-        from ..forms.render import render_form
-        from ..forms.widgets import reference_labels
-        from ..forms.widgets_detail import render_detail
         rec, fd = part["row"], part["d"]
         shown = mask(ctx, user, fd, rec.data or {}, rec.org_id)  # phone / ID numbers by role
         labels = reference_labels(ctx, s, fd, [rec.data or {}], extra_orgs=[rec.org_id])
@@ -422,7 +408,6 @@ def _reassign_pickers(ctx: Any, s: Any, task: FlowTask, allowed: Mapping[str, An
     """The 转办 person and department pickers (with a failed post's values and errors), when offered."""
     if "reassign" not in allowed["operations"]:
         return None
-    from .flows_reassign import picker_context
     failed = op_error is not None and op_error[0] == "reassign"
     return picker_context(ctx, s, task.id, (op_values or {}) if failed else {},
                           (op_error[1].fields or {}) if failed and op_error else {})
@@ -460,12 +445,10 @@ def _edits(ctx: Any, s: Any, user: Any, task: FlowTask, pairs: list[tuple[str, A
     part = _record_part(ctx, s, user, inst, d.nodes.get(task.node_id, {}), True)
     if part is None or not part["editable"]:
         return None, {}
-    from .forms_records import _submitted
     fd, rec = part["d"], part["row"]
     posted = [f for f in part["editable"] if any(k == f or k.startswith((f + ".", f + "[")) for k, _v in pairs)]
     if not posted:  # nothing of the form posted (an API-like post): the record stays as it is
         return None, {}
-    from ..forms.access import unmasked_posts
     pairs = unmasked_posts(ctx, user, fd, pairs, rec.data or {}, rec.org_id)  # a masked number sent back: kept
     data, errors = _submitted(ctx, fd, pairs, set(fd.top_fields) - set(posted), rec.data or {})
     return {k: data.get(k) for k in posted}, errors
@@ -488,7 +471,6 @@ async def act_action(request: Request) -> Response:
         form_id, org_id = (inst.form_id, inst.org_id)
     upload_errors: dict[str, Any] = {}
     if pairs and form_id:
-        from .attachments import store_posted_files
         pairs, upload_errors = await store_posted_files(request, form_id, pairs, org_id)
     data: dict[str, Any] | None = None
     errors: dict[str, Any] = {}
@@ -667,7 +649,6 @@ def _start_response(request: Request, ctx: Any, s: Any, user: Any, d: Any, fd: A
                     status: int = 200) -> Response:
     fields_html = Markup("")
     if fd is not None:
-        from ..forms.render import render_form
         defaults = {n: p["default"] for n, p in fd.schema.get("properties", {}).items() if "default" in p}
         fields_html = render_form(ctx, fd, values if values is not None else defaults, dict(errors or {}), raw=raw,
                                   hidden=access.hidden_fields(ctx, user, fd))
@@ -715,14 +696,12 @@ async def start_page(request: Request) -> Response:
         org_id = s.scalar(select(Person.org_id).where(Person.id == user.id))
     upload_errors: dict[str, Any] = {}
     if fd is not None and pairs:
-        from .attachments import store_posted_files
         pairs, upload_errors = await store_posted_files(request, fd.id, pairs, org_id)
     with ctx.db.session() as s:
         d, fd = _startable(ctx, s, user, flow_id)
         variables, errors = _variables(d, form)
         data: dict[str, Any] = {}
         if fd is not None:
-            from .forms_records import _submitted
             data, form_errors = _submitted(ctx, fd, pairs, set(access.hidden_fields(ctx, user, fd)))
             errors.update(form_errors)
             errors.update(upload_errors)

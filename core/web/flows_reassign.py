@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from ..errors import Forbidden, NotFound
 from ..flows import engine
+from ..flows.inbox import require_view as _require_view
 from ..models import Org, Person
 from .routing import authenticated
 
@@ -110,7 +111,6 @@ def picker_context(ctx: Any, s: Any, task_id: int, values: Mapping[str, Any],
 
 def _may_reassign(request: Request) -> tuple[Any, int]:
     """The task id when the user is offered 转办 on it (403/404 otherwise)."""
-    from .flows_inbox import _require_view
     ctx, user = request.scope["ccms"], request.scope.get("user")
     if user is None:
         raise Forbidden("请先登录", "log in first", code="login_required")

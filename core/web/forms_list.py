@@ -1,9 +1,9 @@
 """表单数据 list extras: saved filters, bulk actions and the import screen.
 
-The list page itself lives in :mod:`ccms.web.forms_records`; it asks
-:func:`list_extras` for what this module adds (the saved-filter menu, a notice
-when a saved filter named a field the form no longer offers, the bulk menu,
-the import link). Permissions are the form's own (``form.<id>.list|delete|
+The list page itself lives in :mod:`ccms.web.forms_records`, which also builds
+the list's extras (``list_extras``: the saved-filter menu, a notice when a saved
+filter named a field the form no longer offers, the bulk menu, the import link);
+this module serves what those link to. Permissions are the form's own (``form.<id>.list|delete|
 update|export|create``) checked per record in its org; sharing a saved filter
 also needs ``core.forms.share_filters``.
 """
@@ -11,15 +11,15 @@ also needs ``core.forms.share_filters``.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
-from starlette.datastructures import UploadFile
+from starlette.datastructures import QueryParams, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import audit, tabular
-from ..api import actor_of
+from ..audit import actor_of
 from ..errors import CcmsError, Forbidden, ValidationFailed
 from ..forms import access, bulk_actions, imports, records, saved_filters
 from ..forms.definition import FormDefinition
@@ -27,11 +27,10 @@ from ..forms.fields import enum_options
 from ..forms.models import FormRecord
 from ..jobs import start_job
 from . import forms_records as fr
+from .forms_records import SHARE, _allowed_filters, _may_share
 from .openapi import SAVED_FILTER_BODY, api_doc
 from .render import render
 from .routing import checks_permission, request_json
-
-SHARE = saved_filters.SHARE_PERMISSION
 
 
 def _user_or_403(request: Request) -> tuple[Any, Any]:
@@ -41,42 +40,8 @@ def _user_or_403(request: Request) -> tuple[Any, Any]:
     return ctx, user
 
 
-def _may_share(ctx: Any, user: Any, form_id: str) -> bool:
-    return ctx.can_anywhere(user, access.perm(form_id, "list")) and ctx.can_anywhere(user, SHARE)
-
-
-def _allowed_filters(d: FormDefinition, hidden: set[str]) -> list[str]:
-    return fr._filters(d, hidden)
-
-
 def _labels(ctx: Any, d: FormDefinition) -> dict[str, str]:
     return {n: fr._label(ctx, d, n) for n in [*d.fields, *fr.META_LABELS]}
-
-
-# --- list page extras ------------------------------------------------------------------------------
-
-def list_extras(request: Request, ctx: Any, user: Any, s: Any, d: FormDefinition, deleted: bool) -> dict[str, Any]:
-    """Context the list templates need for saved filters, bulk actions and import."""
-    hidden = access.hidden_fields(ctx, user, d)
-    current = saved_filters.query_from_params(request.query_params)
-    notice: list[str] = []
-    selected = ""
-    sf = request.query_params.get("sf", "")
-    mine = saved_filters.visible(s, d.id, user.id) if user else []
-    if sf.isdecimal():
-        row = next((r for r in mine if r.id == int(sf)), None)
-        if row is not None:
-            selected = str(row.id)
-            notice = saved_filters.resolve(row, d, _allowed_filters(d, hidden), hidden, ctx.deployment.locale).dropped
-    return {
-        "saved_filters": [{"id": r.id, "name": r.name, "shared": r.shared, "mine": r.owner_id == user.id}
-                          for r in mine],
-        "saved_selected": selected, "saved_notice": notice,
-        "current_query": urlencode(saved_filters.query_params(current)), "has_query": bool(current),
-        "can_share": _may_share(ctx, user, d.id),
-        "bulk_actions": bulk_actions.available(ctx, user, d, deleted=deleted),
-        "can_import": ctx.can_anywhere(user, access.perm(d.id, "create")),
-    }
 
 
 # --- saved filters ------------------------------------------------------------------------------------
@@ -92,9 +57,7 @@ async def save_filter(request: Request) -> Response:
     fr._require_any(ctx, user, form_id, "list")
     form = await request.form()
     query_string = str(form.get("query", ""))[:2000]
-    from urllib.parse import parse_qsl
     params = parse_qsl(query_string)
-    from starlette.datastructures import QueryParams
     query = saved_filters.query_from_params(QueryParams(params))
     try:
         with ctx.db.session() as s:
@@ -111,7 +74,6 @@ async def save_filter(request: Request) -> Response:
 def _list_with_error(request: Request, query_string: str, exc: CcmsError, name: Any) -> Response:
     """The list page again (with the query the user was looking at) and the error by the name input."""
     ctx, user = request.scope["ccms"], request.scope.get("user")
-    from urllib.parse import parse_qsl
     encoded = urlencode(parse_qsl(query_string)).encode("ascii")
     scope = {**request.scope, "method": "GET", "query_string": encoded}
     scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"hx-request"]

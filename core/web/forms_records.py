@@ -21,14 +21,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import tabular
-from ..api import actor_of
+from ..audit import actor_of
 from ..errors import CcmsError, Conflict, Forbidden, NotFound, ValidationFailed
-from ..forms import access, dataurl, records
+from ..forms import access, bulk_actions, dataurl, records, saved_filters
 from ..forms.definition import FormDefinition, localize
+from ..forms.fields import enum_options
 from ..forms.models import FormDef, FormRecord
 from ..forms.render import apply_row_action, hidden_by_rules, render_form
+from ..forms.widgets import display, reference_labels
+from ..forms.widgets_detail import render_detail
 from ..models import Org, Person
-from ..services.orgs import domain_paths
+from ..services.orgs import domain_paths, subtree_filter
 from .actions import STALE
 from .attachments import store_posted_files
 from .openapi import RECORD_BODY, api_doc
@@ -73,13 +76,11 @@ def _label(ctx: Any, d: FormDefinition, name: str) -> str:
 def _display_value(ctx: Any, d: FormDefinition, name: str, value: Any, labels: dict[str, dict[Any, str]]) -> str:
     if d.fields.get(name) is None:
         return "" if value is None else str(value)
-    from ..forms.widgets import display  # names for people/orgs/regions, nested values spelled out
     return display(ctx, d, name, value, labels)
 
 
 def _ref_labels(s: Any, rows: list[FormRecord], d: FormDefinition, ctx: Any) -> dict[str, dict[Any, str]]:
     """Names of the orgs, people and regions records point at, at any depth (one query each)."""
-    from ..forms.widgets import reference_labels
     return reference_labels(ctx, s, d, [r.data or {} for r in rows],
                             extra_people=[x for r in rows for x in (r.created_by, r.updated_by)],
                             extra_orgs=[r.org_id for r in rows])
@@ -158,7 +159,6 @@ def _org_choices(ctx: Any, s: Any, user: Any, form_id: str, action: str) -> list
     paths = _paths(ctx, s, user, form_id, action)
     if not paths:
         return []
-    from ..services.orgs import subtree_filter
     rows = s.execute(select(Org.id, Org.name, Org.path).where(Org.active.is_(True), subtree_filter(paths))
                      .order_by(Org.path)).all()
     return [(i, n, max(p.count("/") - 2, 0)) for i, n, p in rows]
@@ -170,7 +170,6 @@ def _history(ctx: Any, user: Any, d: FormDefinition, s: Any, rid: int, org_id: i
     entries = [(h, access.strip_changes(h.changes or {}, hidden)) for h in records.history(s, rid)]
     entries = [(h, {k: access.mask(ctx, user, d, v, org_id) if isinstance(v, dict) else v for k, v in c.items()})
                for h, c in entries]  # phone / ID numbers by role, in the history too
-    from ..forms.widgets import reference_labels  # names, never ids, in the history too
     labels = reference_labels(ctx, s, d, [c.get(k) or {} for _h, c in entries for k in ("before", "after")])
     for h, ch in entries:
         before, after = ch.get("before") or {}, ch.get("after") or {}
@@ -220,7 +219,6 @@ def _list_context(request: Request, ctx: Any, user: Any, s: Any, d: FormDefiniti
     for name in _filters(d, hidden):
         prop = d.fields.get(name, {})
         kind = ctx.field_types.resolve(prop).name if name in d.fields else ""
-        from ..forms.fields import enum_options
         opts = [(str(v), t) for v, t in enum_options(prop, ctx.deployment.locale)] if kind == "enum" else []
         filters.append({"name": name, "label": _label(ctx, d, name), "options": opts,
                         "range": kind in records.NUMBER_TYPES or kind in ("date", "datetime")
@@ -229,7 +227,6 @@ def _list_context(request: Request, ctx: Any, user: Any, s: Any, d: FormDefiniti
                         "value": request.query_params.get(f"f.{name}", ""),
                         "min": request.query_params.get(f"f.{name}.min", ""),
                         "max": request.query_params.get(f"f.{name}.max", "")})
-    from .forms_list import list_extras  # saved filters, bulk actions, import (core/web/forms_list.py)
     return {**list_extras(request, ctx, user, s, d, query.deleted),
             "d": d, "title": _title(ctx, d), "columns": [(c, _label(ctx, d, c)) for c in cols], "rows": out_rows,
             "total": total, "page": query.page, "pages": max(1, math.ceil(total / query.page_size)),
@@ -397,7 +394,6 @@ async def detail_page(request: Request) -> Response:
                  for n in d.top_fields if n not in hidden and n in up.data]
         archived = [(n, up.archived_labels.get(n, n), _display_value(ctx, d, n, v, labels))
                     for n, v in up.archived.items() if n not in hidden]
-        from ..forms.widgets_detail import render_detail  # the form's layout, nested values, attachments
         return render(request, "forms/detail.html", {
             "d": d, "title": _title(ctx, d), "row": row, "fields": shown, "archived": archived,
             "fields_html": render_detail(ctx, d, up.data, labels, hidden),
@@ -650,3 +646,40 @@ api_docs = [
     api_doc("/api/forms/{form}/definition", "get", "表单定义（已发布版本）/ the published definition",
             permission="form.{form}.list", tag="forms"),
 ]
+
+
+SHARE = saved_filters.SHARE_PERMISSION
+
+
+def _may_share(ctx: Any, user: Any, form_id: str) -> bool:
+    return ctx.can_anywhere(user, access.perm(form_id, "list")) and ctx.can_anywhere(user, SHARE)
+
+
+def _allowed_filters(d: FormDefinition, hidden: set[str]) -> list[str]:
+    return _filters(d, hidden)
+
+
+# --- list page extras (saved filters, bulk actions, import: served by ccms.web.forms_list) ------------------------------------------------------------------------------
+
+def list_extras(request: Request, ctx: Any, user: Any, s: Any, d: FormDefinition, deleted: bool) -> dict[str, Any]:
+    """Context the list templates need for saved filters, bulk actions and import."""
+    hidden = access.hidden_fields(ctx, user, d)
+    current = saved_filters.query_from_params(request.query_params)
+    notice: list[str] = []
+    selected = ""
+    sf = request.query_params.get("sf", "")
+    mine = saved_filters.visible(s, d.id, user.id) if user else []
+    if sf.isdecimal():
+        row = next((r for r in mine if r.id == int(sf)), None)
+        if row is not None:
+            selected = str(row.id)
+            notice = saved_filters.resolve(row, d, _allowed_filters(d, hidden), hidden, ctx.deployment.locale).dropped
+    return {
+        "saved_filters": [{"id": r.id, "name": r.name, "shared": r.shared, "mine": r.owner_id == user.id}
+                          for r in mine],
+        "saved_selected": selected, "saved_notice": notice,
+        "current_query": urlencode(saved_filters.query_params(current)), "has_query": bool(current),
+        "can_share": _may_share(ctx, user, d.id),
+        "bulk_actions": bulk_actions.available(ctx, user, d, deleted=deleted),
+        "can_import": ctx.can_anywhere(user, access.perm(d.id, "create")),
+    }

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from .. import jobs
 from ..errors import Forbidden, NotFound
+from .forms_list import table_file
 from .openapi import api_doc
 from .pages import page_or_fragment
 from .routing import authenticated
@@ -52,7 +53,6 @@ async def error_report(request: Request) -> Response:
     ctx, state = _job(request)
     if not state.errors:
         raise NotFound("此任务没有错误报告", "this job has no error report")
-    from .forms_list import table_file
     keys = [k for k in REPORT_COLUMNS if any(k in e for e in state.errors)]
     keys += [k for k in dict.fromkeys(k for e in state.errors for k in e) if k not in keys]
     rows: list[list[Any]] = [[ctx.gettext(REPORT_COLUMNS[k]) if k in REPORT_COLUMNS else k for k in keys]]

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import auth
+from ..audit import CLIENT_IP_KEY, client_ip  # noqa: F401  (the audit layer reads the address too)
 from ..db import utcnow
 from ..models import AuthzState, LoginSession, Person
 from .user import CurrentUser
@@ -72,20 +73,6 @@ SESSION_QUERY = (
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
-def client_ip(scope: Scope) -> str:
-    """The client's address: the peer, or — when the peer is a configured
-    trusted proxy — the nearest untrusted address in ``X-Forwarded-For``.
-    Computed once per request by :class:`AuthMiddleware`."""
-    known = scope.get(CLIENT_IP_KEY)
-    if known is not None:
-        return known
-    c = scope.get("client")
-    return c[0] if c else ""
-
-
-CLIENT_IP_KEY = "ccms.client_ip"
 
 
 def real_client_ip(scope: Scope, trusted: tuple[Any, ...]) -> str:

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .routing import public
+from .routing import MAX_DB_INT, BoundedIntConvertor
 
 ERROR_SCHEMA = {
     "type": "object", "required": ["error"],
@@ -154,7 +155,6 @@ def _route_convertors(routes: list[Any]) -> dict[tuple[str, str], dict[str, Any]
 def _param_schema(convertor: Any) -> dict[str, Any]:
     """What the route really accepts: ``{x:int}`` is an id from 0 to 2^63-1
     (larger numbers are a 404), anything else a path segment."""
-    from .routing import MAX_DB_INT, BoundedIntConvertor
     if isinstance(convertor, BoundedIntConvertor):
         return {"type": "integer", "minimum": 0, "maximum": MAX_DB_INT}
     return {"type": "string", "pattern": "^[^/]+$"}

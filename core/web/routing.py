@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 from typing import Any, Callable, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
+from starlette.routing import Match, Route
 
 from ..errors import ValidationFailed
 
+# Validation of input lives below the web layer (services and forms use it too); the names stay
+# importable from here for route modules.
+from ..validation import MAX_DB_INT, _bounded_int, parse_json, pydantic_fields, validate  # noqa: F401
+
 M = TypeVar("M", bound=BaseModel)
 
-MAX_DB_INT = 2**63 - 1
 """The largest id (and integer) a database column holds (BIGINT)."""
 
 
@@ -148,83 +151,11 @@ def allowed_methods(routes: list[Any], scope: dict[str, Any]) -> list[str]:
     """Every method some route serves at this path, for a 405's ``Allow``
     header (starlette names only the first route's when several routes share
     a path, one per method)."""
-    from starlette.routing import Match, Route
     methods: set[str] = set()
     for r in routes:
         if isinstance(r, Route) and r.matches({**scope, "type": "http"})[0] != Match.NONE:
             methods |= set(r.methods or {"GET", "HEAD"})
     return sorted(methods)
-
-
-def pydantic_fields(exc: ValidationError) -> dict[str, dict[str, str]]:
-    """pydantic errors -> ``{field: {message, message_en}}`` for forms and JSON."""
-    out: dict[str, dict[str, str]] = {}
-    for err in exc.errors():
-        name = ".".join(str(x) for x in err["loc"]) or "_"
-        en = err["msg"]
-        zh = _ZH.get(err["type"], "输入无效")
-        ctx = err.get("ctx") or {}
-        if err["type"] in ("string_too_short", "too_short"):
-            zh = f"至少需要{ctx.get('min_length', '')}个字符"
-        elif err["type"] in ("string_too_long", "too_long"):
-            zh = f"最多允许{ctx.get('max_length', '')}个字符"
-        elif err["type"] == "value_error":
-            msg = str(ctx.get("error", en))
-            zh, _, en2 = msg.partition(" / ")
-            en = en2 or en
-        out.setdefault(name, {"message": zh, "message_en": en})
-    return out
-
-
-_ZH = {
-    "missing": "必填项",
-    "int_parsing": "请输入整数",
-    "int_type": "请输入整数",
-    "float_parsing": "请输入数字",
-    "bool_parsing": "请输入是或否",
-    "string_type": "请输入文本",
-    "string_pattern_mismatch": "格式不正确",
-    "literal_error": "不是允许的取值",
-    "enum": "不是允许的取值",
-    "extra_forbidden": "不允许的字段",
-    "greater_than_equal": "数值太小",
-    "less_than_equal": "数值太大",
-    "json_invalid": "JSON 格式错误",
-    "model_type": "格式不正确",
-    "dict_type": "格式不正确",
-    "list_type": "应为列表",
-}
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _bounded_int(text: str) -> int:
-    value = int(text)
-    if not -MAX_DB_INT - 1 <= value <= MAX_DB_INT:
-        raise _IntOutOfRange(text)
-    return value
-
-
-class _IntOutOfRange(ValueError):
-    pass
-
-
-def parse_json(raw: bytes | str) -> Any:
-    """Strict JSON: Python's parser also accepts NaN and Infinity, which are
-    not JSON and cannot be answered back; they are bad input like any other.
-    Integers beyond ±2^63 are refused here, once for every body, because no
-    column holds them and SQL drivers fail on them (OverflowError, 500)."""
-    try:
-        return json.loads(raw or b"null", parse_constant=_no_constants, parse_int=_bounded_int)
-    except _IntOutOfRange as exc:
-        raise ValidationFailed(f"整数超出范围（-2^63 至 2^63-1）: {str(exc)[:40]}",
-                               f"integer out of range (-2^63 to 2^63-1): {str(exc)[:40]}",
-                               code="validation_error", status=422) from None
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
-        raise ValidationFailed(f"请求体不是有效的 JSON: {exc}", f"body is not valid JSON: {exc}",
-                               code="malformed_json", status=400) from None
 
 
 def query_int(request: Request, name: str) -> int | None:
@@ -248,17 +179,6 @@ async def request_json(request: Request) -> Any:
 async def json_body(request: Request, model: type[M]) -> M:
     """Parse and validate a JSON body; malformed input is a 400/422 with fields."""
     return validate(model, await request_json(request))
-
-
-def validate(model: type[M], data: Any) -> M:
-    """``model`` (a pydantic model) from ``data``, or a ValidationFailed naming each bad field (zh/en)."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        fields = pydantic_fields(exc)
-        zh = "；".join(f"{k}: {v['message']}" for k, v in fields.items())
-        en = "; ".join(f"{k}: {v['message_en']}" for k, v in fields.items())
-        raise ValidationFailed(f"输入有误: {zh}", f"invalid input: {en}", fields=fields) from None
 
 
 async def form_data(request: Request) -> dict[str, Any]:
