@@ -50,6 +50,15 @@ from .web.render import render
 from .web.routing import authenticated, checks_permission, form_data, json_body, public, requires, validate
 from .web.user import CurrentUser
 from .web.middleware import allow_images_from
+from . import attachments as att
+from . import demo
+from .dictionaries import snapshot
+from .flows import diagram, engine, inbox, operations
+from .flows.models import FlowHistory, FlowInstance, FlowTask, FlowTaskCandidate as Cand, FlowTimer, FlowToken
+from .forms.definition import load_definition as _load_definition
+from .forms.validate import RecordValidator
+from .jobs import start_job as _start
+from .migrate import run_env
 
 __all__ = [
     "FACADE_VERSION",
@@ -100,15 +109,13 @@ def user_of(request: Request) -> CurrentUser | None:
 def load_form_definition(data: Any, source: str = "") -> Any:
     """Check a form definition (meta-schema, supported keywords, references);
     raises a ValidationFailed naming the JSON path of the fault."""
-    from .forms.definition import load_definition
-    return load_definition(data, source)
+    return _load_definition(data, source)
 
 
 def record_validator(ctx: PluginContext, definition: Any) -> Any:
     """A compiled validator of a form definition's records with this
     deployment's field types: ``.from_post(form)`` and ``.validate(data)``
     return ``{field path: {"message", "message_en"}}``."""
-    from .forms.validate import RecordValidator
     return RecordValidator(definition.schema, _app(ctx).field_types)
 
 
@@ -170,7 +177,6 @@ def dict_entries(session: Session, dict_code: str) -> dict[str, DictEntry]:
     """Every item of a 数据字典 dictionary by code (active or not), read in the
     caller's session — for validating many codes at once (imports).
     Empty when the dictionary does not exist."""
-    from .dictionaries import snapshot
     return snapshot.entries(session, dict_code)
 
 
@@ -202,7 +208,6 @@ def run_plugin_migrations() -> None:
     """The whole body of a plugin's ``migrations/env.py``: ``from ccms.api import
     run_plugin_migrations; run_plugin_migrations()``. The core runs each plugin's Alembic
     history against the deployment's database with the plugin's own version table."""
-    from .migrate import run_env
     run_env()
 
 
@@ -212,7 +217,6 @@ def start_job(ctx: PluginContext, owner: int | None, kind: str, fn: Any, total: 
     ``progress(done, total=None, message=None, message_en=None)``; raise
     ``ccms.jobs.JobError(zh, en, errors=[{"row", "field", "message", "message_en"}])``
     to fail with a downloadable report. See :mod:`ccms.jobs`."""
-    from .jobs import start_job as _start
     return _start(_app(ctx), owner, kind, fn, total)
 
 
@@ -229,7 +233,6 @@ def flow_start(session: Session, ctx: PluginContext, actor: Actor | None, flow_i
                **kw: Any) -> FlowInstanceInfo:
     """Start ``flow_id`` (published version): ``record_id=``, ``org_id=``, ``variables=``, ``title=``.
     Returns the new instance as data, as it stands after its first step (``.id``, ``.status``)."""
-    from .flows import engine
     inst = engine.start(session, _app(ctx), actor, flow_id, **kw)
     session.flush()
     return instance_info(inst)
@@ -237,13 +240,11 @@ def flow_start(session: Session, ctx: PluginContext, actor: Actor | None, flow_i
 
 def flow_act(session: Session, ctx: PluginContext, actor: Actor | None, task_id: int, action: str, **kw: Any) -> Any:
     """Complete a task with an action: ``comment=``, ``data=`` (editable record fields), ``variables=``, ``version=``."""
-    from .flows import engine
     return engine.act(session, _app(ctx), actor, task_id, action, **kw)
 
 
 def flow_claim(session: Session, ctx: PluginContext, actor: Actor | None, task_id: int, **kw: Any) -> Any:
     """Claim an unassigned task one is a candidate of (``version=``)."""
-    from .flows import engine
     return engine.claim(session, _app(ctx), actor, task_id, **kw)
 
 
@@ -252,7 +253,6 @@ def flow_operation(session: Session, ctx: PluginContext, actor: Actor | None, op
     amount=, unit=), ``suspend`` (task_id, reason), ``resume`` (instance_id, comment), ``void`` (task_id,
     reason), ``reassign`` (task_id, reason, to_person= | to_org=), ``urge`` (task_id, comment),
     ``withdraw`` (task_id, reason). Returns the operation's result (``.status``, ``.task_id``)."""
-    from .flows import operations
     fns = {"return": operations.request_return, "extend": operations.request_extension,
            "suspend": operations.suspend, "resume": operations.resume, "void": operations.void,
            "reassign": operations.reassign, "urge": operations.urge, "withdraw": operations.withdraw}
@@ -263,7 +263,6 @@ def flow_operation(session: Session, ctx: PluginContext, actor: Actor | None, op
 
 def flow_history(session: Session, instance_id: int) -> list[HistoryInfo]:
     """An instance's timeline as data, oldest first (for screens prefer :func:`flow_timeline`)."""
-    from .flows import engine
     return [HistoryInfo(**{f: getattr(h, f) for f in HistoryInfo.__dataclass_fields__})
             for h in engine.history(session, instance_id)]
 
@@ -271,8 +270,6 @@ def flow_history(session: Session, instance_id: int) -> list[HistoryInfo]:
 def flow_timeline(session: Session, ctx: PluginContext, instance_id: int) -> list[dict[str, Any]]:
     """An instance's timeline for screens, oldest first: ``at``, ``who``, ``kind``, ``kind_text``, and
     ``node`` / ``to`` / ``action`` as the definition's localized titles and labels (not raw ids)."""
-    from .flows import engine, inbox
-    from .flows.models import FlowInstance
     app = _app(ctx)
     inst = session.get(FlowInstance, instance_id)
     if inst is None:
@@ -298,18 +295,15 @@ def flow_timeline(session: Session, ctx: PluginContext, instance_id: int) -> lis
 def flow_todo(session: Session, ctx: PluginContext, user: CurrentUser | None, filters: Any = None) -> Any:
     """待办 of ``user`` (core's inbox query): ``.items`` (dicts: ``id``, ``instance_id``, ``node_id``,
     ``title``, ``due_at``, ``level`` ...) and ``.total``; ``filters`` e.g. ``{"flow_id": ..., "page": 2}``."""
-    from .flows import inbox
     return inbox.todo(session, _app(ctx), user, filters)
 
 
 def _task_row(session: Session, task: TaskInfo | Any) -> Any:
-    from .flows.models import FlowTask
     return session.get(FlowTask, task.id) if isinstance(task, TaskInfo) else task
 
 
 def flow_instance(session: Session, instance_id: int | None) -> FlowInstanceInfo | None:
     """A flow instance as data (status, outcome, variables, counters, times); None when missing."""
-    from .flows.models import FlowInstance
     row = session.get(FlowInstance, instance_id) if instance_id is not None else None
     if row is None:
         return None
@@ -318,13 +312,11 @@ def flow_instance(session: Session, instance_id: int | None) -> FlowInstanceInfo
 
 def flow_tasks(session: Session, instance_id: int, *, live: bool = False, kind: str | None = None) -> list[TaskInfo]:
     """The instance's tasks in creation order; ``live``: open/held/suspended only; ``kind``: e.g. ``node``."""
-    from .flows import engine
     return [task_info(t) for t in engine.tasks_of(session, instance_id, live=live) if kind is None or t.kind == kind]
 
 
 def flow_open_tasks(session: Session, instance_ids: Iterable[int], node_id: str) -> dict[int, TaskInfo]:
     """The open task at ``node_id`` of each given instance (instance id → task), in one query."""
-    from .flows.models import FlowTask
     ids = [int(i) for i in instance_ids if i is not None]
     if not ids:
         return {}
@@ -335,7 +327,6 @@ def flow_open_tasks(session: Session, instance_ids: Iterable[int], node_id: str)
 
 def flow_involves(session: Session, instance_id: int, person_id: int) -> bool:
     """Whether the person is or was on a task of the instance (assignee, candidate or completer)."""
-    from .flows.models import FlowTask, FlowTaskCandidate as Cand
     hit = session.scalar(select(FlowTask.id).outerjoin(Cand, Cand.task_id == FlowTask.id)
                          .where(FlowTask.instance_id == instance_id,
                                 (FlowTask.assignee_id == person_id) | (FlowTask.completed_by == person_id)
@@ -346,7 +337,6 @@ def flow_involves(session: Session, instance_id: int, person_id: int) -> bool:
 def flow_todo_instances(person_id: int, flow_id: str) -> Any:
     """SQL selectable of the ids of ``flow_id``'s instances with a live task the person may act on
     (theirs, or one they may claim), for ``Model.instance_id.in_(...)`` in a plugin's list query."""
-    from .flows.models import FlowTask, FlowTaskCandidate as Cand
     mine = select(FlowTask.instance_id).where(FlowTask.assignee_id == person_id, FlowTask.flow_id == flow_id,
                                               FlowTask.status.in_(("open", "held")))
     claimable = (select(FlowTask.instance_id).join(Cand, Cand.task_id == FlowTask.id)
@@ -357,26 +347,22 @@ def flow_todo_instances(person_id: int, flow_id: str) -> Any:
 
 def flow_may_act(session: Session, task: TaskInfo, person_id: int | None) -> bool:
     """Whether the person may act on the task now (its assignee, or a candidate of an unassigned task)."""
-    from .flows import engine
     return engine.may_act(session, _task_row(session, task), person_id)
 
 
 def flow_available_actions(session: Session, ctx: PluginContext, task: TaskInfo, person_id: int | None) -> dict[str, Any]:
     """Buttons for the person on the task: ``actions``, ``operations``, ``claim``, ``unclaim``."""
-    from .flows import engine
     return engine.available_actions(session, _app(ctx), _task_row(session, task), person_id)
 
 
 def flow_task_level(task: TaskInfo) -> str:
     """Deadline colour of a task: ``none``, ``green``, ``yellow`` or ``red``."""
-    from .flows import engine
     return engine.level(task)  # reads due_at / warn_at / completed_at only
 
 
 def flow_diagram_svg(session: Session, flow_id: str, version: int | None = None, *, highlight: Any = (),
                      locale: str = "zh-CN") -> str:
     """The flow (given or published version) as an inline SVG fragment, ``highlight`` nodes drawn as current."""
-    from .flows import diagram, engine
     d, _ = engine.definition(session, flow_id, version)
     return diagram.render_svg(d.data, highlight=highlight, locale=locale)
 
@@ -387,7 +373,6 @@ def flow_demo_retime(session: Session, instance_id: int, moved: Callable[[Any], 
     an instant of the run to its new time; ``deadline(start, at, unit)`` maps a deadline ``at`` set
     from ``start`` (task created) in ``unit``. Every timestamp of the instance (tasks, timers, history,
     tokens) moves; returns ``{old task due_at: new due_at}``."""
-    from .flows.models import FlowHistory, FlowInstance, FlowTask, FlowTimer, FlowToken
     session.flush()
     dues: dict[Any, Any] = {}
     for t in session.scalars(select(FlowTask).where(FlowTask.instance_id == instance_id).order_by(FlowTask.id)):
@@ -418,14 +403,12 @@ def attachment_save(ctx: PluginContext, session: Session, actor: Actor | None, n
                     images_only: bool = False, org_id: int | None = None) -> Any:
     """Check (extension AND content), store and audit one upload; refuses a file that is not what it
     claims to be (``images_only``: PNG/JPEG/GIF/WebP only). Returns the ``core_attachment`` row."""
-    from . import attachments as att
     limits = att.Limits(accept=sorted(att.IMAGE_TYPES)) if images_only else att.Limits()
     return att.save(_app(ctx), session, actor, name, data, limits, org_id)
 
 
 def attachment_get(session: Session, att_id: str) -> Any:
     """The ``core_attachment`` row (NotFound when missing)."""
-    from . import attachments as att
     return att.get(session, att_id)
 
 
@@ -434,20 +417,17 @@ def attachment_may_attach(session: Session, actor: Actor | None, row: Any, field
     """Refuse (422 ``attachment_claimed`` / ``attachment_not_yours``, naming ``field``) unless ``actor``
     uploaded the attachment and it is not attached elsewhere than ``place`` (``keep``: ids the object
     held already). True when :func:`attachment_claim` must still claim it for ``place``."""
-    from . import attachments as att
     return att.check_one(session, actor, row, field, place, keep)
 
 
 def attachment_claim(session: Session, actor: Actor | None, rows: Any, place: str, field: str) -> None:
     """Record that the attachments (rows checked with :func:`attachment_may_attach`) are attached at
     ``place`` (e.g. ``"command_case:7"``); atomic, so one attachment never lands in two places."""
-    from . import attachments as att
     att.claim(session, actor, [(field, r) for r in rows], place)
 
 
 def attachment_path(ctx: PluginContext, row: Any, *, thumb: bool = False) -> Any:
     """Where the stored bytes (or the thumbnail PNG) of an attachment row are; the plugin checks access."""
-    from . import attachments as att
     st = att.store_for(_app(ctx))
     return st.thumb_path(row.sha256) if thumb else st.path(row.sha256)
 
@@ -457,7 +437,6 @@ def demo_person(ctx: PluginContext, session: Session, username: str, name: str, 
     """For ``ccms_seed_demo`` hooks only: a demo account (random password, may log in at once) holding
     ``role`` on ``role_org_id``; returns the ``{"username", "password", "role", "scope", "name", "id"}``
     dict the hook hands back so the account is printed with the other demo logins."""
-    from . import demo
     org, scope = session.get(Org, org_id), session.get(Org, role_org_id)
     login = demo._person(_app(ctx), session, username, name, post, org, role, scope)
     pid = session.scalar(select(Person.id).where(Person.username == username))

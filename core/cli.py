@@ -23,6 +23,7 @@ from .cli_audit import add_commands as add_audit_commands
 # those modules need not import this one, which imports them.
 from .cli_common import _config_path, _fail, _help, _os_user, _version, _width, load_app, table  # noqa: F401
 from .cli_pii import add_commands as add_pii_commands  # ccms pii …: encryption at rest, keys
+from .cli_plugins import add_commands as add_plugin_commands  # ccms plugins hooks
 from .errors import CcmsError, ConfigError, NotFound, StartupError, ValidationFailed
 
 CORE_COMMANDS = ("demo", "serve", "db", "plugins", "user", "backup", "restore", "audit")
@@ -405,7 +406,6 @@ def build_parser(extra_commands: Sequence[Any] = ()) -> argparse.ArgumentParser:
     new.add_argument("--tiers", default="city", help="适用层级，逗号分隔 / tiers, comma separated "
                                                      "(national,province,city,county)")
     new.set_defaults(func=cmd_plugins_new)
-    from .cli_plugins import add_commands as add_plugin_commands  # ccms plugins hooks
     add_plugin_commands(plsub, add_config)
     pl.set_defaults(func=lambda a: _help(pl))
 

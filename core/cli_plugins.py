@@ -17,6 +17,8 @@ import pluggy
 
 from . import hookspecs
 from . import plugin_loader as loader
+from .cli_common import table
+from .config import load_deployment
 from .route_guards import owner_of
 
 
@@ -34,8 +36,8 @@ def hook_table(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
 
 def manager_for(config: str) -> pluggy.PluginManager:
     """The pluggy manager of the deployment in ``config`` (enabled plugins only)."""
+    # lazy: builtin imports every screen module; only this command needs them
     from . import builtin
-    from .config import load_deployment
     dep = load_deployment(config)
     plugins = loader.resolve(loader.discover(), dep.profile, dep.tier, dep.plugins.enable, dep.plugins.disable,
                              deployment_file=config)
@@ -47,7 +49,6 @@ def cmd_plugins_hooks(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
-    from .cli import table
     print(table(["hook 钩子", "implemented by 实现者"], [[r["hook"], ", ".join(r["plugins"]) or "-"] for r in rows]))
     print(f"\n调用跟踪 / trace calls: {loader.TRACE_ENV}=1 ccms serve ... (logger ccms.hooks)")
     return 0

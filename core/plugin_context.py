@@ -19,6 +19,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .services.settings import get_settings
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -142,7 +144,6 @@ class ContextApi:
 
     def settings(self, plugin_id: str, session: Session | None = None) -> dict[str, Any]:
         """The effective settings of an enabled plugin (schema defaults merged with saved values)."""
-        from .services.settings import get_settings
         return get_settings(self._kernel(), plugin_id, session)
 
     def plugin_enabled(self, plugin_id: str) -> bool:

@@ -10,6 +10,7 @@ and the method.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -134,7 +135,6 @@ def check_routes(ctx: App, owned: list[tuple[str, BaseRoute]]) -> list[str]:
 
 
 def _unknown_permission(ctx: App, perm: str, owner: str, field: str, file: str) -> StartupError:
-    import difflib
     close = difflib.get_close_matches(perm, sorted(ctx.permissions), n=1)
     hint_zh = f"，是否应为 {close[0]}?" if close else ""
     hint_en = f"; did you mean {close[0]}?" if close else ""

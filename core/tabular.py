@@ -178,7 +178,7 @@ def _csv_rows(data: bytes) -> Iterator[list[Any]]:
 
 
 def _xlsx_rows(data: bytes, sheet: str | None) -> Iterator[list[Any]]:
-    import openpyxl  # ~0.2 s to import; only imports and exports need it
+    import openpyxl  # lazy: ~0.2 s to import; only imports and exports need it
 
     not_xlsx = bad_file("文件扩展名是 .xlsx，但内容不是有效的 Excel 工作簿",
                         "the file is named .xlsx but is not a valid Excel workbook")
@@ -299,6 +299,7 @@ def iter_xlsx(rows: Iterable[Sequence[Any]], sheet: str = "Sheet1", *, header: S
     ``header`` (if given) first, cells neutralised; control characters XLSX
     cannot hold become U+FFFD."""
     rows = _with_header(rows, header)
+    # lazy: openpyxl only for spreadsheet exports
     from openpyxl import Workbook
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 

@@ -91,6 +91,7 @@ def parse_json(raw: bytes | str) -> Any:
 
 
 def validate(model: type[M], data: Any) -> M:
+    """``model`` (a pydantic model) from ``data``, or a ValidationFailed naming each bad field (zh/en)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
