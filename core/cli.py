@@ -464,7 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(commands)
         args = parser.parse_args(argv)
         if getattr(args, "plugin_command", None) is not None:
-            return int(args.plugin_command.run(args, ctx) or 0)
+            # plugin commands get the closed context, like every hook (never the kernel's App)
+            return int(args.plugin_command.run(args, ctx.plugin_context if ctx is not None else None) or 0)
         if getattr(args, "func", None) is None:
             return _help(parser)
         return int(args.func(args) or 0)

@@ -133,7 +133,7 @@ def ccms_check_settings(ctx: PluginContext, plugin_id: str, values: dict[str, An
 @hookspec
 def ccms_register_commands(ctx: PluginContext) -> list[Any] | None:
     """Extra CLI commands: objects with ``name``, ``help``, ``configure(parser)``
-    and ``run(args, app)``; they appear as ``ccms <name>``."""
+    and ``run(args, ctx)`` (``ctx`` the PluginContext); they appear as ``ccms <name>``."""
 
 
 @hookspec

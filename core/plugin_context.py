@@ -197,6 +197,11 @@ class ContextApi:
         return self._kernel().deployment.tier
 
     @property
+    def platform_name(self) -> str:
+        """The platform's display name (the deployment's ``name``, e.g. ``苏州市城市综合管理服务平台``)."""
+        return self._kernel().deployment.name
+
+    @property
     def identity(self) -> str:
         """This platform's identity towards peers (``profile:region`` unless configured)."""
         return self._kernel().deployment.identity

@@ -316,7 +316,7 @@ class Hello:
         parser.add_argument("--who", default="世界")
 
     def run(self, args, ctx):
-        print(f"你好，{args.who}！{ctx.deployment.name}")
+        print(f"你好，{args.who}！{ctx.platform_name}")
         return 3
 
 

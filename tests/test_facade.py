@@ -26,7 +26,7 @@ CONTEXT_NAMES = {
     "session", "settings", "plugin_enabled",
     "can", "require", "can_anywhere", "require_anywhere",
     "grant_orgs", "org_path", "org_within", "people_with_role",
-    "locale", "timezone", "region_code", "tier", "identity",
+    "locale", "timezone", "region_code", "tier", "identity", "platform_name",
     "gettext", "localize",
 }
 KERNEL_ATTRIBUTES = ("authz", "db", "deployment", "catalog", "pm", "plugins", "templates", "field_types")
