@@ -20,7 +20,7 @@ from ..errors import StartupError
 class ActionCall:
     """What an automatic action gets."""
 
-    ctx: Any
+    ctx: Any  # the PluginContext (a plugin's action never gets the kernel's App)
     session: Any
     instance: Any  # ccms.flows.models.FlowInstance
     node_id: str

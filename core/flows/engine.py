@@ -627,7 +627,7 @@ def _auto(run: Run, inst: FlowInstance, node: Mapping[str, Any]) -> None:
     if fn is None:
         raise ValidationFailed(f"自动动作 {node['action']} 不存在", f"automatic action {node['action']} does not exist",
                                code="unknown_action")
-    call = ActionCall(ctx=run.ctx, session=run.session, instance=inst, node_id=node["id"],
+    call = ActionCall(ctx=getattr(run.ctx, "plugin_context", run.ctx), session=run.session, instance=inst, node_id=node["id"],
                       params=dict(node.get("params") or {}), variables=dict(inst.variables or {}),
                       record=run.record(inst), actor=run.actor)
     result = fn(call)
