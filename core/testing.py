@@ -26,11 +26,13 @@ import hashlib
 import importlib
 import json
 import os
+import queue
 import re
 import shutil
 import sqlite3
 import sys
 import tempfile
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,6 +77,8 @@ class TemplateDatabases:
         self._files: dict[str, Path] = {}
         self._pg_templates: dict[str, str] = {}
         self._pg_made: list[str] = []
+        self._drops: queue.Queue[str | None] = queue.Queue()
+        self._dropper: threading.Thread | None = None
 
     @staticmethod
     def digest(key: str) -> str:
@@ -117,15 +121,32 @@ class TemplateDatabases:
         self._pg_made.append(name)
         return self._pg(name)
 
-    def drop(self, url: str) -> None:
-        """Drop a PostgreSQL database made here (connections still open are ended)."""
+    def release(self, url: str) -> None:
+        """Drop a PostgreSQL database made here, in the background: a drop takes
+        the server up to a second, which the next tests need not wait for
+        (connections still open are ended)."""
         name = make_url(url).database
-        self._exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if name in self._pg_made:
-            self._pg_made.remove(name)
+        if name not in self._pg_made:
+            return
+        self._pg_made.remove(name)
+        self._drops.put(name)
+        if self._dropper is None:
+            self._dropper = threading.Thread(target=self._drop_queued, name="ccms-test-db-drops", daemon=True)
+            self._dropper.start()
+
+    def _drop_queued(self) -> None:
+        while (name := self._drops.get()) is not None:
+            try:
+                self._exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            except Exception:  # noqa: BLE001 — close() drops what is left; a test never fails here
+                self._pg_made.append(name)
 
     def close(self) -> None:
         """Drop every PostgreSQL database and template made here."""
+        if self._dropper is not None:
+            self._drops.put(None)
+            self._dropper.join()
+            self._dropper = None
         if self._admin is None:
             return
         for name in [*self._pg_made, *self._pg_templates.values()]:

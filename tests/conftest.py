@@ -37,6 +37,17 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TZ", "UTC")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``pytest -n N --dist loadgroup`` (pytest-xdist) a file's tests stay on one
+    worker (its module fixtures are built once), and every test of the session's
+    seeded demo (``demo_city``, the slowest fixture) joins one worker too."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        group = "demo_city" if "demo_city" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 # --- databases ----------------------------------------------------------------
 # Every database a test gets is a copy of a template built once per session
 # (ccms.testing.TemplateDatabases): core-only for ``db_url``/``new_db_url``,
@@ -76,14 +87,19 @@ def _fresh(templates: TemplateDatabases, backend: str, key: str, build: Callable
 
 
 @pytest.fixture
-def new_db_url(backend: str, tmp_path: Path, _templates: TemplateDatabases) -> Callable[[], str]:
-    """Factory of fresh, migrated (core only) databases of the test's backend."""
+def new_db_url(backend: str, tmp_path: Path, _templates: TemplateDatabases) -> Iterator[Callable[[], str]]:
+    """Factory of fresh, migrated (core only) databases of the test's backend.
+    The PostgreSQL ones are dropped after the test (SQLite's go with tmp_path)."""
     counter = iter(range(1000))
+    made: list[str] = []
 
     def make() -> str:
-        return _fresh(_templates, backend, CORE_ONLY, _migrate_core, tmp_path / f"db{next(counter)}.sqlite")
+        made.append(_fresh(_templates, backend, CORE_ONLY, _migrate_core, tmp_path / f"db{next(counter)}.sqlite"))
+        return made[-1]
 
-    return make
+    yield make
+    for url in made:
+        _templates.release(url)
 
 
 @pytest.fixture
@@ -101,8 +117,8 @@ def deployment_data(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_app(request: pytest.FixtureRequest, backend: str, tmp_path: Path,
-             _templates: TemplateDatabases) -> Iterator[Callable[..., Starlette]]:
+def make_app(request: pytest.FixtureRequest, backend: str, tmp_path: Path, _templates: TemplateDatabases,
+             new_db_url: Callable[[], str]) -> Iterator[Callable[..., Starlette]]:
     """``make_app(profile=..., plugins={"enable": [...]}, security={...}, db_url=...)``.
 
     The first app of a test uses the test's database (``db_url``); pass
@@ -142,6 +158,8 @@ def make_app(request: pytest.FixtureRequest, backend: str, tmp_path: Path,
     yield make
     for ctx in apps:
         ctx.close()
+    if default_url and not own_db_url:
+        _templates.release(default_url[0])  # (new_db_url releases its own, after this)
 
 
 @pytest.fixture

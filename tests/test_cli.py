@@ -64,7 +64,7 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str | None = None
 
 
 @pytest.fixture
-def migrated(backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], _templates) -> Path:
+def migrated(backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], _templates) -> Iterator[Path]:
     """A deployment after ``ccms db upgrade``: a copy of one upgraded once per session
     (test_db_upgrade_then_current runs the upgrade itself)."""
     def upgrade(url: str) -> None:
@@ -77,7 +77,8 @@ def migrated(backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], _
         url = _templates.fresh_sqlite("cli: db upgrade", upgrade, tmp_path / "site" / "ccms.db")
     else:
         url = _templates.fresh_postgresql("cli: db upgrade", upgrade)
-    return write_config(tmp_path, url)
+    yield write_config(tmp_path, url)
+    _templates.release(url)
 
 
 def count(config: Path, model: type) -> int:

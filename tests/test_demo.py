@@ -26,6 +26,7 @@ from ccms.app import create_app
 from ccms.cli import main
 from ccms.config import check_region_code, load_deployment
 from ccms.models import AuditLog, CasbinRule, Org, Person, Role
+from ccms.plugins.command import demo_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,6 +67,14 @@ def seeded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str
 @pytest.fixture(scope="module")
 def seeded(seeded_run) -> tuple[Path, str]:
     return seeded_run[0], seeded_run[1]
+
+
+@pytest.fixture
+def small_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fewer demo cases, for tests of the seeding's plumbing rather than its data
+    (the module's full demo is checked above): seconds instead of half a minute."""
+    monkeypatch.setattr(demo_cases, "HISTORY", 60)
+    monkeypatch.setattr(demo_cases, "OPEN", 16)  # two open cases at each stage, as test_menus_roles
 
 
 @pytest.fixture
@@ -314,7 +323,7 @@ def _demo_config_with(data: Path, plugin_id: str) -> None:
                             encoding="utf-8")
 
 
-def test_plugins_seed_demo_hooks_get_the_org_keys(tmp_path, capsys, monkeypatch):
+def test_plugins_seed_demo_hooks_get_the_org_keys(tmp_path, capsys, monkeypatch, small_demo):
     add_probe_plugin(tmp_path, monkeypatch, "demo_probe", PROBE)
     data = tmp_path / "data"
     _demo_config_with(data, "demo_probe")
@@ -327,7 +336,7 @@ def test_plugins_seed_demo_hooks_get_the_org_keys(tmp_path, capsys, monkeypatch)
     assert re.search(r"^probe_user\s+探针.*Pr0be#Passw0rd$", out, re.M)
 
 
-def test_a_failing_seed_hook_leaves_no_half_demo(tmp_path, capsys, monkeypatch):
+def test_a_failing_seed_hook_leaves_no_half_demo(tmp_path, capsys, monkeypatch, small_demo):
     add_probe_plugin(tmp_path, monkeypatch, "bad_probe",
                      "from ccms.api import hookimpl\n\n@hookimpl\ndef ccms_seed_demo(ctx, session, orgs):\n"
                      "    raise RuntimeError('boom')\n")
@@ -389,7 +398,7 @@ def test_demo_serves_over_http(demo_copy):
     assert f"http://127.0.0.1:{port}/" in out and admin.password in out
 
 
-def test_demo_staff_see_business_menus_and_the_example_plugin(tmp_path, capsys, monkeypatch):
+def test_demo_staff_see_business_menus_and_the_example_plugin(tmp_path, capsys, monkeypatch, small_demo):
     """``ccms demo`` seeds, then serves the very app it seeded through (the server is
     replaced by an in-process client; the previous test runs a real one)."""
     from ccms import serve
@@ -397,9 +406,9 @@ def test_demo_staff_see_business_menus_and_the_example_plugin(tmp_path, capsys, 
     home: list[str] = []
 
     def run(app, host, port, **_kw):
-        login = next(x for x in demo.read_logins(data / "demo-logins.txt") if x.username == "cgj_staff")
+        staff = next(x for x in demo.read_logins(data / "demo-logins.txt") if x.username == "cgj_staff")
         with Client(app) as c:
-            assert login(c, login.username, login.password).status_code == 303
+            assert login(c, staff.username, staff.password).status_code == 303
             home.append(c.get("/").text)
 
     monkeypatch.setattr(serve, "run", run)
