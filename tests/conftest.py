@@ -18,7 +18,7 @@ import pytest
 
 os.environ.setdefault("CCMS_ARGON2_CHEAP", "1")  # before core.auth is imported: fast hashes in tests
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from starlette.applications import Starlette
 
 from ccms import migrate

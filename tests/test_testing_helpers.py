@@ -70,9 +70,8 @@ def test_a_temporary_plugin_is_enabled_for_one_app_and_gone_afterwards(tmp_path)
 
 
 def test_a_temporary_plugin_with_a_bad_manifest_is_refused_naming_it(tmp_path):
-    with pytest.raises(StartupError) as exc:
-        with temporary_plugins(tmp_path, {"acme_bad": {"manifest": {"version": "one"}}}):
-            pass
+    with pytest.raises(StartupError) as exc, temporary_plugins(tmp_path, {"acme_bad": {"manifest": {"version": "one"}}}):
+        pass
     assert exc.value.plugin == "acme_bad" and exc.value.field == "version"
     assert not any(str(tmp_path) in p for p in sys.path)
 
