@@ -9,6 +9,7 @@ import io
 import re
 import shutil
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -51,6 +52,22 @@ def counts(data: Path) -> dict[str, int]:
         ctx.db.dispose()
 
 
+def _copy_demo(src: Path, dest: Path) -> None:
+    """Copy a demo folder, its SQLite database through SQLite's backup API: a consistent
+    copy even while the demo's audit sealer may still be writing (a plain file copy
+    saw its journal files come and go)."""
+    sidecars = ("*.db", "*.db-wal", "*.db-shm", "*.db-journal")
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns(*sidecars))
+    for db in src.glob("*.db"):
+        source, target = sqlite3.connect(db), sqlite3.connect(dest / db.name)
+        try:
+            source.backup(target)
+        finally:
+            source.close()
+            target.close()
+        (dest / db.name).chmod(stat.S_IMODE(db.stat().st_mode))
+
+
 @pytest.fixture(scope="module")
 def seeded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str, dt.datetime]:
     """One demo seeded for the read-only checks below, the way the README runs it: ``ccms demo``
@@ -60,7 +77,7 @@ def seeded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         mp.chdir(folder)
         assert main(["demo", "--no-serve"]) == 0
-    shutil.copytree(folder / "data", folder / "pristine")  # before any test logs in (demo_copy)
+    _copy_demo(folder / "data", folder / "pristine")  # before any test logs in (demo_copy)
     return folder / "data", out.getvalue(), err.getvalue(), dt.datetime.now(dt.UTC)
 
 
@@ -83,7 +100,7 @@ def demo_copy(seeded_run, tmp_path: Path) -> Path:
     path in demo.toml is relative), for tests that change a demo but do not test its
     seeding: a copy takes milliseconds, a seeding half a minute."""
     data = tmp_path / "data"
-    shutil.copytree(seeded_run[0].parent / "pristine", data)
+    _copy_demo(seeded_run[0].parent / "pristine", data)
     return data
 
 
