@@ -10,8 +10,7 @@ into a failure so CI cannot pass without PostgreSQL.
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -19,14 +18,14 @@ import pytest
 
 os.environ.setdefault("CCMS_ARGON2_CHEAP", "1")  # before core.auth is imported: fast hashes in tests
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
 from starlette.applications import Starlette
 
-from ccms import migrate, seed
+from ccms import migrate
 from ccms.app import App, create_app
 from ccms.config import parse_deployment
 from ccms.testing import ADMIN_PASSWORD, ADMIN_USER  # noqa: F401  (tests import them from here)
+from ccms.testing import TemplateDatabases, build_database, deployment_key, temporary_plugins
 
 SECRET = "test-secret-key-0123456789"
 PG_URL = os.environ.get("CCMS_TEST_PG_URL", "")
@@ -38,79 +37,35 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TZ", "UTC")
 
 
-# --- databases ----------------------------------------------------------------
-
-class _SqliteTemplates:
-    """Migrate once per session, copy the file per test (fast and isolated)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.template: Path | None = None
-
-    def fresh(self, dest: Path) -> str:
-        if self.template is None:
-            self.template = self.root / "template.db"
-            eng = create_engine(f"sqlite:///{self.template}")
-            migrate.upgrade(eng, [])
-            with eng.begin() as c:
-                c.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-            eng.dispose()
-        shutil.copy(self.template, dest)
-        return f"sqlite:///{dest}"
-
-
-class _PgTemplates:
-    """Migrate a template database once, ``CREATE DATABASE ... TEMPLATE`` per test."""
-
-    def __init__(self, url: str) -> None:
-        self.url = make_url(url)
-        self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT")
-        self.template = f"ccms_tpl_{os.getpid()}"
-        self.made: list[str] = []
-        self.ready = False
-
-    def _url(self, db: str) -> str:
-        return self.url.set(database=db).render_as_string(hide_password=False)
-
-    def fresh(self) -> str:
-        if not self.ready:
-            with self.admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{self.template}"'))
-                c.execute(text(f'CREATE DATABASE "{self.template}"'))
-            eng = create_engine(self._url(self.template))
-            migrate.upgrade(eng, [])
-            eng.dispose()
-            self.ready = True
-        name = f"ccms_t_{uuid.uuid4().hex[:12]}"
-        with self.admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
-        self.made.append(name)
-        return self._url(name)
-
-    def drop(self, url: str) -> None:
-        name = make_url(url).database
-        with self.admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    def close(self) -> None:
-        with self.admin.connect() as c:
-            for name in self.made:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            c.execute(text(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'))
-        self.admin.dispose()
-
-
-@pytest.fixture(scope="session")
-def _sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> _SqliteTemplates:
-    return _SqliteTemplates(tmp_path_factory.mktemp("sqlite-template"))
-
-
-@pytest.fixture(scope="session")
-def _pg_templates() -> Iterator[_PgTemplates | None]:
-    if not PG_URL:
-        yield None
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``pytest -n N --dist loadgroup`` (pytest-xdist) a file's tests stay on one
+    worker (its module fixtures are built once), and every test of the session's
+    seeded demo (``demo_city``, the slowest fixture) joins one worker too."""
+    if not config.pluginmanager.hasplugin("xdist"):
         return
-    t = _PgTemplates(PG_URL)
+    for item in items:
+        group = "demo_city" if "demo_city" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+# --- databases ----------------------------------------------------------------
+# Every database a test gets is a copy of a template built once per session
+# (ccms.testing.TemplateDatabases): core-only for ``db_url``/``new_db_url``,
+# and one per distinct deployment (profile, plugins, settings) for the apps of
+# ``make_app``/``app`` — migrated, seeded and with the administrator.
+
+CORE_ONLY = "core-only"
+
+
+def _migrate_core(url: str) -> None:
+    eng = create_engine(url)
+    migrate.upgrade(eng, [])
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemplateDatabases]:
+    t = TemplateDatabases(tmp_path_factory.mktemp("db-templates"), PG_URL or None)
     yield t
     t.close()
 
@@ -124,19 +79,27 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+def _fresh(templates: TemplateDatabases, backend: str, key: str, build: Callable[[str], None],
+           dest: Path) -> str:
+    if backend == "sqlite":
+        return templates.fresh_sqlite(key, build, dest)
+    return templates.fresh_postgresql(key, build)
+
+
 @pytest.fixture
-def new_db_url(backend: str, tmp_path: Path, _sqlite_templates: _SqliteTemplates,
-               _pg_templates: _PgTemplates | None) -> Callable[[], str]:
-    """Factory of fresh, migrated (core only) databases of the test's backend."""
+def new_db_url(backend: str, tmp_path: Path, _templates: TemplateDatabases) -> Iterator[Callable[[], str]]:
+    """Factory of fresh, migrated (core only) databases of the test's backend.
+    The PostgreSQL ones are dropped after the test (SQLite's go with tmp_path)."""
     counter = iter(range(1000))
+    made: list[str] = []
 
     def make() -> str:
-        if backend == "sqlite":
-            return _sqlite_templates.fresh(tmp_path / f"db{next(counter)}.sqlite")
-        assert _pg_templates is not None
-        return _pg_templates.fresh()
+        made.append(_fresh(_templates, backend, CORE_ONLY, _migrate_core, tmp_path / f"db{next(counter)}.sqlite"))
+        return made[-1]
 
-    return make
+    yield make
+    for url in made:
+        _templates.release(url)
 
 
 @pytest.fixture
@@ -154,34 +117,49 @@ def deployment_data(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_app(new_db_url: Callable[[], str], db_url: str, tmp_path: Path) -> Iterator[Callable[..., Starlette]]:
+def make_app(request: pytest.FixtureRequest, backend: str, tmp_path: Path, _templates: TemplateDatabases,
+             new_db_url: Callable[[], str]) -> Iterator[Callable[..., Starlette]]:
     """``make_app(profile=..., plugins={"enable": [...]}, security={...}, db_url=...)``.
 
-    The first app of a test uses ``db_url``; pass ``db_url=new_db_url()`` for a
-    separate database. Core plus the enabled plugins' migrations are applied,
-    proposed roles and the root org seeded, and an administrator created.
+    The first app of a test uses the test's database (``db_url``); pass
+    ``db_url=new_db_url()`` for a separate one. Core plus the enabled plugins'
+    migrations are applied, proposed roles and the root org seeded, and an
+    administrator created. When the test never touches ``db_url`` itself, its
+    first database is a copy of that deployment's session template instead of
+    being migrated and seeded again (same content, milliseconds instead of
+    seconds).
     """
     apps: list[App] = []
     used: set[str] = set()
+    default_url: list[str] = []
+    own_db_url = "db_url" in request.fixturenames  # the test or one of its fixtures reads it
 
     def make(*, available: Any = None, profiles: Any = None, admin: bool = True, **overrides: Any) -> Starlette:
-        url = overrides.pop("db_url", None) or db_url
+        url = overrides.pop("db_url", None)
         overrides.setdefault("base_dir", str(tmp_path))  # uploads land in the test's folder, never the cwd
-        app = create_app(parse_deployment(deployment_data(database_url=url, **overrides)),
-                         available=available, profiles=profiles)
-        ctx: App = app.state.ccms
-        migrate.upgrade(ctx.db.engine, ctx.plugins)
-        seed.bootstrap(ctx)
-        if admin and url not in used:
-            with ctx.db.session() as s:
-                seed.create_admin(ctx, s, ADMIN_USER, "平台管理员", ADMIN_PASSWORD)
-        used.add(url)
-        apps.append(ctx)
+        data = deployment_data(**overrides)
+        key = deployment_key(data, available=available, profiles=profiles, admin=admin)
+        if url is None and not default_url and not own_db_url and key is not None:
+            def build(tpl_url: str) -> None:
+                build_database({**data, "database_url": tpl_url}, admin=admin).state.ccms.close()
+            url = _fresh(_templates, backend, key, build, tmp_path / "app.sqlite")
+            default_url.append(url)
+            used.add(url)
+            app = create_app(parse_deployment({**data, "database_url": url}))
+        else:
+            url = url or (default_url[0] if default_url else request.getfixturevalue("db_url"))
+            default_url[:] = default_url or [url]
+            app = build_database({**data, "database_url": url}, available=available, profiles=profiles,
+                                 admin=admin and url not in used)
+            used.add(url)
+        apps.append(app.state.ccms)
         return app
 
     yield make
     for ctx in apps:
         ctx.close()
+    if default_url and not own_db_url:
+        _templates.release(default_url[0])  # (new_db_url releases its own, after this)
 
 
 @pytest.fixture
@@ -192,6 +170,16 @@ def app(make_app: Callable[..., Starlette]) -> Starlette:
 @pytest.fixture
 def ctx(app: Starlette) -> App:
     return app.state.ccms
+
+
+@pytest.fixture
+def temp_plugins(tmp_path: Path) -> Iterator[Callable[..., dict[str, Any]]]:
+    """``temp_plugins({"acme": {"manifest": {...}, "files": {"__init__.py": ...}}})`` ->
+    ``available`` for ``make_app(available=..., plugins={"enable": ["acme"]})``; the
+    plugins are gone after the test (ccms.testing.temporary_plugins)."""
+    with ExitStack() as stack:
+        yield lambda plugins, builtin=True: stack.enter_context(
+            temporary_plugins(tmp_path, plugins, builtin=builtin))
 
 
 # --- clients ----------------------------------------------------------------------

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from conftest import CORE_ONLY
+from conftest import _migrate_core as migrate_core
 from sqlalchemy import delete, select, update
 
 from ccms import migrate
@@ -62,8 +64,8 @@ TREE = {1: None, 2: 1, 3: 1, 4: 2}
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    d = _new_db(tmp_path / "authz.db")
+def db(tmp_path: Path, _templates) -> Database:
+    d = Database(_templates.fresh_sqlite(CORE_ONLY, migrate_core, tmp_path / "authz.db"))  # a migrated copy
     _add_orgs(d, TREE)
     yield d
     d.dispose()

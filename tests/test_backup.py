@@ -328,7 +328,8 @@ def test_non_empty_target_is_refused_and_force_keeps_it(source: dict[str, Any], 
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     other_url = new_db_url()  # migrated and seeded: not empty
     folder = tmp_path / "busy"
-    make_app(db_url=other_url, attachments_dir=str(folder / "attachments"))
+    busy = make_app(db_url=other_url, attachments_dir=str(folder / "attachments"))
+    busy.state.ccms.audit_sealer.close()  # seal now: a late background seal would change the snapshot below
     (folder / "attachments").mkdir(parents=True, exist_ok=True)
     (folder / "attachments" / "keep-me.txt").write_bytes(b"older upload")
     cfg = write_config(folder, other_url)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -63,11 +64,21 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str | None = None
 
 
 @pytest.fixture
-def migrated(empty_db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    config = write_config(tmp_path, empty_db_url)
-    code, _out, err = cli(capsys, "db", "upgrade", "--config", str(config))
-    assert code == 0, err
-    return config
+def migrated(backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], _templates) -> Iterator[Path]:
+    """A deployment after ``ccms db upgrade``: a copy of one upgraded once per session
+    (test_db_upgrade_then_current runs the upgrade itself)."""
+    def upgrade(url: str) -> None:
+        folder = Path(tempfile.mkdtemp(dir=tmp_path))
+        code, _out, err = cli(capsys, "db", "upgrade", "--config", str(write_config(folder, url)))
+        assert code == 0, err
+
+    if backend == "sqlite":
+        (tmp_path / "site").mkdir()
+        url = _templates.fresh_sqlite("cli: db upgrade", upgrade, tmp_path / "site" / "ccms.db")
+    else:
+        url = _templates.fresh_postgresql("cli: db upgrade", upgrade)
+    yield write_config(tmp_path, url)
+    _templates.release(url)
 
 
 def count(config: Path, model: type) -> int:

@@ -7,7 +7,9 @@ import contextlib
 import datetime as dt
 import io
 import re
+import shutil
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from ccms.app import create_app
 from ccms.cli import main
 from ccms.config import check_region_code, load_deployment
 from ccms.models import AuditLog, CasbinRule, Org, Person, Role
+from ccms.plugins.command import demo_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +52,22 @@ def counts(data: Path) -> dict[str, int]:
         ctx.db.dispose()
 
 
+def _copy_demo(src: Path, dest: Path) -> None:
+    """Copy a demo folder, its SQLite database through SQLite's backup API: a consistent
+    copy even while the demo's audit sealer may still be writing (a plain file copy
+    saw its journal files come and go)."""
+    sidecars = ("*.db", "*.db-wal", "*.db-shm", "*.db-journal")
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns(*sidecars))
+    for db in src.glob("*.db"):
+        source, target = sqlite3.connect(db), sqlite3.connect(dest / db.name)
+        try:
+            source.backup(target)
+        finally:
+            source.close()
+            target.close()
+        (dest / db.name).chmod(stat.S_IMODE(db.stat().st_mode))
+
+
 @pytest.fixture(scope="module")
 def seeded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str, dt.datetime]:
     """One demo seeded for the read-only checks below, the way the README runs it: ``ccms demo``
@@ -58,12 +77,31 @@ def seeded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         mp.chdir(folder)
         assert main(["demo", "--no-serve"]) == 0
+    _copy_demo(folder / "data", folder / "pristine")  # before any test logs in (demo_copy)
     return folder / "data", out.getvalue(), err.getvalue(), dt.datetime.now(dt.UTC)
 
 
 @pytest.fixture(scope="module")
 def seeded(seeded_run) -> tuple[Path, str]:
     return seeded_run[0], seeded_run[1]
+
+
+@pytest.fixture
+def small_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fewer demo cases, for tests of the seeding's plumbing rather than its data
+    (the module's full demo is checked above): seconds instead of half a minute."""
+    monkeypatch.setattr(demo_cases, "HISTORY", 60)
+    monkeypatch.setattr(demo_cases, "OPEN", 16)  # two open cases at each stage, as test_menus_roles
+
+
+@pytest.fixture
+def demo_copy(seeded_run, tmp_path: Path) -> Path:
+    """This test's own copy of the module's demo folder as seeded (the database
+    path in demo.toml is relative), for tests that change a demo but do not test its
+    seeding: a copy takes milliseconds, a seeding half a minute."""
+    data = tmp_path / "data"
+    _copy_demo(seeded_run[0].parent / "pristine", data)
+    return data
 
 
 def test_demo_writes_a_private_city_deployment(seeded):
@@ -236,10 +274,9 @@ def test_every_demo_write_is_audited(seeded):
     ctx.db.dispose()
 
 
-def test_second_run_creates_nothing_and_reset_starts_over(tmp_path, capsys):
-    data = tmp_path / "data"
-    code, first, _ = run_demo(capsys, data)
-    assert code == 0 and "已创建演示数据" in first
+def test_second_run_creates_nothing_and_reset_starts_over(seeded_run, demo_copy, capsys):
+    data, first = demo_copy, seeded_run[1]  # the first run: the module's seeding
+    assert "已创建演示数据" in first
     before = counts(data)
     logins = demo.read_logins(data / "demo-logins.txt")
     secret = load_deployment(data / "demo.toml").secret_key
@@ -261,9 +298,8 @@ def test_second_run_creates_nothing_and_reset_starts_over(tmp_path, capsys):
     assert load_deployment(data / "demo.toml").secret_key != secret
 
 
-def test_missing_logins_file_says_to_reset(tmp_path, capsys):
-    data = tmp_path / "data"
-    assert run_demo(capsys, data)[0] == 0
+def test_missing_logins_file_says_to_reset(demo_copy, capsys):
+    data = demo_copy
     (data / "demo-logins.txt").unlink()
     code, out, _ = run_demo(capsys, data)
     assert code == 0 and "--reset" in out
@@ -304,7 +340,7 @@ def _demo_config_with(data: Path, plugin_id: str) -> None:
                             encoding="utf-8")
 
 
-def test_plugins_seed_demo_hooks_get_the_org_keys(tmp_path, capsys, monkeypatch):
+def test_plugins_seed_demo_hooks_get_the_org_keys(tmp_path, capsys, monkeypatch, small_demo):
     add_probe_plugin(tmp_path, monkeypatch, "demo_probe", PROBE)
     data = tmp_path / "data"
     _demo_config_with(data, "demo_probe")
@@ -317,7 +353,7 @@ def test_plugins_seed_demo_hooks_get_the_org_keys(tmp_path, capsys, monkeypatch)
     assert re.search(r"^probe_user\s+探针.*Pr0be#Passw0rd$", out, re.M)
 
 
-def test_a_failing_seed_hook_leaves_no_half_demo(tmp_path, capsys, monkeypatch):
+def test_a_failing_seed_hook_leaves_no_half_demo(tmp_path, capsys, monkeypatch, small_demo):
     add_probe_plugin(tmp_path, monkeypatch, "bad_probe",
                      "from ccms.api import hookimpl\n\n@hookimpl\ndef ccms_seed_demo(ctx, session, orgs):\n"
                      "    raise RuntimeError('boom')\n")
@@ -346,9 +382,11 @@ def test_port_in_use_is_refused_before_anything_is_written(tmp_path, capsys):
     assert not (tmp_path / "data").exists()
 
 
-def test_demo_serves_over_http(tmp_path):
+def test_demo_serves_over_http(demo_copy):
+    """A real server process on a real port (seeding and serving in one process:
+    the next test)."""
     port = _free_port()
-    data = tmp_path / "data"
+    data = demo_copy
     proc = subprocess.Popen([sys.executable, "-m", "ccms.cli", "demo", "--port", str(port), "--data-dir", str(data)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -377,22 +415,27 @@ def test_demo_serves_over_http(tmp_path):
     assert f"http://127.0.0.1:{port}/" in out and admin.password in out
 
 
-def test_demo_staff_see_business_menus_and_the_example_plugin(tmp_path, capsys):
+def test_demo_staff_see_business_menus_and_the_example_plugin(tmp_path, capsys, monkeypatch, small_demo):
+    """``ccms demo`` seeds, then serves the very app it seeded through (the server is
+    replaced by an in-process client; the previous test runs a real one)."""
+    from ccms import serve
     data = tmp_path / "data"
-    code, out, err = run_demo(capsys, data)
-    assert code == 0, err
-    from ccms.config import load_deployment
-    from ccms.app import create_app
-    from starlette.testclient import TestClient
-    app = create_app(load_deployment(data / "demo.toml"))
-    login = next(x for x in demo.read_logins(data / "demo-logins.txt") if x.username == "cgj_staff")
-    with TestClient(app) as c:
-        page = c.get("/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        c.post("/login", data={"username": login.username, "password": login.password, "csrf_token": token})
-        home = c.get("/").text
-    assert "指挥协调" in home and "通知公告" in home
-    assert "应用维护" not in home
+    home: list[str] = []
+
+    def run(app, host, port, **_kw):
+        staff = next(x for x in demo.read_logins(data / "demo-logins.txt") if x.username == "cgj_staff")
+        with Client(app) as c:
+            assert login(c, staff.username, staff.password).status_code == 303
+            home.append(c.get("/").text)
+
+    monkeypatch.setattr(serve, "run", run)
+    monkeypatch.setattr(serve, "check_port", lambda *_a, **_k: None)
+    code = main(["demo", "--port", "8000", "--data-dir", str(data)])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "已创建演示数据" in out.out and home
+    assert "指挥协调" in home[0] and "通知公告" in home[0]
+    assert "应用维护" not in home[0]
 
 
 def _in_working_hours(cal, at) -> bool:
