@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import Any, Callable, Iterable
 
 import jsonschema
+import jsonschema_rs
 import pluggy
 
 from . import contract, hookspecs
@@ -62,10 +63,9 @@ def _manifest_is_valid() -> Callable[[Any], bool]:
     app start validates every manifest, which took most of an app's creation
     (tests create thousands). jsonschema still finds and words the errors."""
     try:
-        import jsonschema_rs
         return jsonschema_rs.Draft202012Validator(
             json.loads(MANIFEST_SCHEMA_FILE.read_text(encoding="utf-8"))).is_valid
-    except Exception:  # not installed, or a schema it refuses: jsonschema alone decides
+    except Exception:  # a schema it refuses: jsonschema alone decides
         return lambda _data: False
 
 

@@ -43,7 +43,7 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from . import audit, auth, migrate, seed
+from . import audit, auth, migrate, plugin_loader, seed
 from .app import create_app
 from .config import parse_deployment
 from .models import Person, Role
@@ -327,8 +327,6 @@ def temporary_plugins(root: Path, plugins: dict[str, dict[str, Any]], *,
     leaves ``sys.modules``, even when the block failed, so the next test can
     write a plugin of the same name.
     """
-    from . import plugin_loader
-
     folder = Path(root) / f"temporary-plugins-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True)
     infos = []
