@@ -104,3 +104,33 @@ def test_unreadable_profiles_file_is_a_startup_error(tmp_path):
     with pytest.raises(StartupError) as exc:
         create_app(parse_deployment(deployment_data(database_url="sqlite:///:memory:")), profiles=broken)
     assert str(broken) in str(exc.value)
+
+
+def _city_without(tmp_path, *missing: str, **overrides: Any) -> Any:
+    """Start a city deployment whose available plugins lack ``missing`` (as if uninstalled)."""
+    available = {pid: info for pid, info in discover(use_entry_points=False).items() if pid not in missing}
+    data = deployment_data(profile="city", region_code="320500", database_url="sqlite:///:memory:", **overrides)
+    return create_app(parse_deployment(data), available=available,
+                      deployment_file=str(tmp_path / "ccms.toml")).state.ccms
+
+
+def test_profile_naming_an_uninstalled_plugin_is_one_clear_error(tmp_path):
+    with pytest.raises(StartupError) as exc:
+        _city_without(tmp_path, "command", "industry")
+    err = exc.value
+    assert err.file == str(PROFILES_FILE) and err.field == "city" and err.plugin == "command, industry"
+    for text in (err.zh, err.en):
+        assert "command, industry" in text and str(PROFILES_FILE) in text and "city" in text
+        assert str(tmp_path / "ccms.toml") in text and 'disable = ["command", "industry"]' in text
+    assert "未安装" in err.zh and "not installed" in err.en
+
+
+def test_disabling_the_uninstalled_profile_plugin_starts_the_rest(tmp_path):
+    ctx = _city_without(tmp_path, "command", plugins={"disable": ["command"]})
+    assert not ctx.enabled("command") and ctx.enabled("industry")
+
+
+def test_disabling_a_plugin_no_profile_names_and_nobody_installed_is_still_refused(tmp_path):
+    with pytest.raises(StartupError) as exc:
+        _city_without(tmp_path, "command", plugins={"disable": ["command", "comand"]})
+    assert exc.value.plugin == "comand" and exc.value.field == "plugins.disable"
