@@ -120,7 +120,7 @@ def test_unknown_plugin_in_profile_names_the_profiles_file(tmp_path, fixture_plu
     with pytest.raises(StartupError) as exc:
         start(fixture_plugins("fx_alpha"), profiles=profiles)
     text = assert_names(exc, "fx_nowhere", profiles, "city")
-    assert "不存在的插件" in text and "unknown plugin" in text
+    assert "未安装" in text and "not installed" in text and "plugins.disable" not in text and "disable = [" in text
 
 
 def test_unknown_plugin_in_deployment_enable_names_the_toml_file(tmp_path, fixture_plugins):
