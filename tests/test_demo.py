@@ -102,6 +102,19 @@ def test_demo_org_tree(seeded):
         assert o.path == (by_id[o.parent_id].path if o.parent_id else "/") + f"{o.id}/"
 
 
+def test_demo_seeds_its_streets_and_communities_for_region_pickers(seeded):
+    from ccms.forms import widgets_region as regions
+    data, _out = seeded
+    ctx = open_ctx(data)
+    try:
+        with ctx.db.session() as s:
+            assert regions.path_names(s, ["320508001001", "320507002"]) == {
+                "320508001001": "江苏省 / 苏州市 / 姑苏区 / 平江街道 / 平江新村社区",
+                "320507002": "江苏省 / 苏州市 / 相城区 / 黄桥街道"}
+    finally:
+        ctx.db.dispose()
+
+
 def test_demo_logins_are_printed_and_work(seeded):
     data, out = seeded
     logins = demo.read_logins(data / "demo-logins.txt")
