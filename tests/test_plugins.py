@@ -21,11 +21,13 @@ from conftest import ADMIN_PASSWORD, ADMIN_USER, deployment_data
 from ccms.app import create_app
 from ccms.config import load_deployment, parse_deployment
 from ccms.errors import StartupError
-from ccms.plugin_loader import BUILTIN_DIR, PluginInfo, discover, plugin_rows, resolve
+from ccms.plugin_loader import BUILTIN_DIR, PluginInfo, discover, load_profiles, plugin_rows, resolve
 from ccms.testing import add_user, login_client
 
 FIXTURES = Path(__file__).parent / "plugin_fixtures"
 NO_DB = "sqlite:///:memory:"  # refusals happen before any connection
+# tests that use the shipped plugins as their subject (skipped when core runs alone)
+BUILTINS = pytest.mark.needs_plugins("example_notice", *sorted({p for ids in load_profiles().values() for p in ids}))
 
 
 @pytest.fixture
@@ -164,6 +166,7 @@ def test_dependency_cycle_stops_startup(fixture_plugins):
         assert "fx_cycle_a -> fx_cycle_b -> fx_cycle_a" in text
 
 
+@pytest.mark.needs_plugins("command")
 def test_duplicate_id_builtin_folder_and_distribution(tmp_path):
     """A vendor distribution claiming a built-in's id is refused, naming both."""
     site = tmp_path / "site"
@@ -198,6 +201,7 @@ def test_plugin_not_allowed_on_tier(fixture_plugins):
     assert "national" in text and "不适用" in text
 
 
+@pytest.mark.needs_plugins("command")
 def test_builtin_plugin_not_allowed_on_tier():
     with pytest.raises(StartupError) as exc:
         start(None, profiles=None, profile="national", region_code="110000", plugins={"enable": ["command"]})
@@ -272,6 +276,7 @@ def test_hooks_run_in_dependency_order(fixture_plugins):
 
 # --- one plugin manager per app instance ------------------------------------------------------------
 
+@BUILTINS
 def test_two_deployments_in_one_process_are_independent(make_app, new_db_url, client_for, fixture_plugins):
     available = {**discover(), **fixture_plugins("fx_alpha")}
     fx_alpha = sys.modules.get("fx_alpha")
@@ -303,6 +308,7 @@ def test_two_deployments_in_one_process_are_independent(make_app, new_db_url, cl
 
 # --- disabled plugin -------------------------------------------------------------------------
 
+@pytest.mark.needs_plugins("command")
 def test_disabled_plugin_has_no_route_menu_or_permission(make_app, new_db_url, client_for):
     off = make_app(plugins={"disable": ["command"]})
     on = make_app(db_url=new_db_url())
@@ -321,6 +327,7 @@ def test_disabled_plugin_has_no_route_menu_or_permission(make_app, new_db_url, c
     assert "command.view" in on.state.ccms.permissions
 
 
+@pytest.mark.needs_plugins("command")
 def test_enabled_plugin_page_needs_its_permission(app):
     add_user(app, "clerk", permissions=["command.base.view"])
     clerk = login_client(app, "clerk")
@@ -331,6 +338,7 @@ def test_enabled_plugin_page_needs_its_permission(app):
 
 # --- plugin_rows (for `ccms plugins list`) --------------------------------------------------------
 
+@BUILTINS
 def test_plugin_rows_list_every_available_plugin(fixture_plugins):
     available = {**discover(), **fixture_plugins("fx_alpha")}
     ctx = start(available, profiles=None, plugins={"enable": ["fx_alpha"], "disable": ["industry"]}).state.ccms
