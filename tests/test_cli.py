@@ -275,6 +275,7 @@ def test_user_create_on_an_unmigrated_database_says_what_to_run(tmp_path, capsys
 
 # --- plugins ---------------------------------------------------------------------------
 
+@pytest.mark.needs_plugins("command")
 def test_plugins_list_without_and_with_a_deployment(tmp_path, capsys):
     code, out, _ = cli(capsys, "plugins", "list")
     assert code == 0

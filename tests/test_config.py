@@ -127,6 +127,7 @@ def test_all_four_examples_exist():
 
 
 @pytest.mark.parametrize("tier", sorted(EXPECTED_PLUGINS))
+@pytest.mark.needs_plugins(*sorted(set().union(*(ids for ids, _menu in EXPECTED_PLUGINS.values()))))
 def test_example_deployment_starts_with_its_plugin_set(tier, new_db_url):
     dep = load_deployment(EXAMPLES / f"{tier}.toml")
     assert dep.profile == tier

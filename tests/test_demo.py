@@ -26,6 +26,10 @@ from ccms.cli import main
 from ccms.config import check_region_code, load_deployment
 from ccms.models import AuditLog, CasbinRule, Org, Person, Role
 
+# `ccms demo` is the whole city deployment (its profile's plugins and the example plugin).
+pytestmark = pytest.mark.needs_plugins("command", "example_notice", "data_hub", "exchange", "guidance", "industry",
+                                       "public_service")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -202,6 +202,7 @@ def test_form_phone_and_idcard_masked_in_detail_api_and_xlsx_unless_pii_view(ctx
     assert PHONE_A not in audit and IDCARD not in audit
 
 
+@pytest.mark.needs_plugins("command")
 def test_numbers_inside_repeating_groups_are_masked_too(ctx: Any, client_for: Any) -> None:
     form = {**FORM_DEF, "id": "t_pii_rows", "schema": {**FORM_DEF["schema"], "properties": {
         **FORM_DEF["schema"]["properties"],
@@ -237,6 +238,7 @@ def test_numbers_inside_repeating_groups_are_masked_too(ctx: Any, client_for: An
 
 # --- command_case.reporter_phone ---------------------------------------------------------------
 
+@pytest.mark.needs_plugins("command")
 def test_reporter_phone_masked_on_case_page_and_api_unless_unmask_in_the_cases_district(ctx: Any,
                                                                                          client_for: Any) -> None:
     from flow_engine_kit import person
@@ -284,6 +286,7 @@ def keyfile(tmp_path: Path) -> Path:
     return f
 
 
+@pytest.mark.needs_plugins("command")
 def test_encrypted_at_rest_and_read_back(make_app: Any, keyfile: Path, client_for: Any) -> None:
     from conftest import ADMIN_PASSWORD, ADMIN_USER
     app = make_app(pii={"key_file": str(keyfile)})
@@ -310,6 +313,7 @@ def _toml(path: Path, db_url: str, keyfile: Path | None) -> Path:
     return path
 
 
+@pytest.mark.needs_plugins("command")
 def test_encrypt_existing_rows_then_rotate_keys(make_app: Any, db_url: str, tmp_path: Path, keyfile: Path,
                                                 capsys: Any) -> None:
     from flow_engine_kit import person
@@ -443,6 +447,7 @@ def test_both_suites_round_trip_and_old_keys_still_decrypt(suite: str) -> None:
         old.decrypt(tampered)
 
 
+@pytest.mark.needs_plugins("command")
 def test_migrations_widen_the_columns_for_ciphertext(ctx: Any) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

@@ -171,6 +171,7 @@ def test_settings_permissions(ctx, client_for):
 
 # --- API ------------------------------------------------------------------------------------------
 
+@pytest.mark.needs_plugins("command")
 def test_api_get_and_put(admin, ctx, calls):
     r = admin.api("GET", "/api/settings/demo_cfg")
     assert r.status_code == 200

@@ -99,7 +99,9 @@ def test_invalid_plugin_names_are_refused_bilingually(tmp_path, name):
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
-@pytest.mark.parametrize("name,why", [("command", "built-in"), ("example_notice", "built-in"),
+@pytest.mark.parametrize("name,why", [pytest.param("command", "built-in", marks=pytest.mark.needs_plugins("command")),
+                                      pytest.param("example_notice", "built-in",
+                                                   marks=pytest.mark.needs_plugins("example_notice")),
                                       ("core", "reserved"), ("json", "reserved"), ("tests", "reserved")])
 def test_clashing_plugin_names_are_refused(tmp_path, name, why):
     with pytest.raises(ValidationFailed) as exc:
