@@ -73,6 +73,9 @@ class _HiddenBuiltins(importlib.abc.MetaPathFinder):
 if plugin_loader.BUILTIN_DIR != plugin_loader.SHIPPED_BUILTIN_DIR:
     sys.meta_path.insert(0, _HiddenBuiltins())
 
+# whole-deployment tests in tests/ may reuse an installed plugin's test helpers (test_command_base, ...)
+sys.path += [str(d) for d in sorted(ROOT.glob("plugins/*/tests")) if d.parent.name in installed_plugins()]
+
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """A plugin's own tests (``plugins/<id>/tests``) run only when that plugin is installed."""
@@ -89,10 +92,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip(f"需要插件 {', '.join(missing)} / needs plugin(s) {', '.join(missing)}, not installed")
 
 
-def without_uninstalled(profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
+def without_uninstalled(profile: str, overrides: dict[str, Any], available: Any = None) -> dict[str, Any]:
     """``overrides`` with the profile's uninstalled plugins added to ``plugins.disable`` (what an
     operator does for a plugin they did not install), so core's tests run without ``plugins/``."""
-    missing = [pid for pid in plugin_loader.load_profiles().get(profile, []) if pid not in installed_plugins()]
+    have = installed_plugins() if available is None else set(available)
+    missing = [pid for pid in plugin_loader.load_profiles().get(profile, []) if pid not in have]
     if not missing:
         return overrides
     plugins = dict(overrides.get("plugins") or {})
@@ -228,8 +232,8 @@ def make_app(new_db_url: Callable[[], str], db_url: str, tmp_path: Path) -> Iter
 
     def make(*, available: Any = None, profiles: Any = None, admin: bool = True, **overrides: Any) -> Starlette:
         url = overrides.pop("db_url", None) or db_url
-        if available is None and profiles is None:
-            overrides = without_uninstalled(overrides.get("profile", "city"), overrides)
+        if profiles is None:  # core's profiles.json: drop what is not installed (tests of profiles pass their own)
+            overrides = without_uninstalled(overrides.get("profile", "city"), overrides, available)
         overrides.setdefault("base_dir", str(tmp_path))  # uploads land in the test's folder, never the cwd
         app = create_app(parse_deployment(deployment_data(database_url=url, **overrides)),
                          available=available, profiles=profiles)
