@@ -104,6 +104,13 @@ def without_uninstalled(profile: str, overrides: dict[str, Any], available: Any 
     return {**overrides, "plugins": plugins}
 
 
+def plugins_toml(profile: str = "city") -> str:
+    """The ``[plugins]`` table a deployment file of ``profile`` needs here ("" when every
+    plugin of the profile is installed), for tests that write TOML files."""
+    missing = without_uninstalled(profile, {}).get("plugins", {}).get("disable", [])
+    return ("[plugins]\ndisable = [" + ", ".join(f'"{pid}"' for pid in missing) + "]\n") if missing else ""
+
+
 # --- databases ----------------------------------------------------------------
 
 class _SqliteTemplates:
