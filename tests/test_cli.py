@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 from alembic.script import ScriptDirectory
-from conftest import PG_URL, SECRET, Client, login
+from conftest import PG_URL, SECRET, Client, login, plugins_toml
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -49,6 +49,8 @@ def write_config(tmp_path: Path, url: str, extra: str = "") -> Path:
     f = tmp_path / "deploy.toml"
     f.write_text(f'profile = "city"\nregion_code = "320500"\nname = "测试市城市综合管理服务平台"\n'
                  f'secret_key = "{SECRET}"\ndatabase_url = "{url}"\n{extra}', encoding="utf-8")
+    if "[plugins]" not in extra:  # core without plugins/: the disable line an operator would write
+        f.write_text(f.read_text(encoding="utf-8") + "\n" + plugins_toml(), encoding="utf-8")
     return f
 
 
