@@ -49,8 +49,11 @@ def write_config(tmp_path: Path, url: str, extra: str = "") -> Path:
     f = tmp_path / "deploy.toml"
     f.write_text(f'profile = "city"\nregion_code = "320500"\nname = "测试市城市综合管理服务平台"\n'
                  f'secret_key = "{SECRET}"\ndatabase_url = "{url}"\n{extra}', encoding="utf-8")
-    if "[plugins]" not in extra:  # core without plugins/: the disable line an operator would write
-        f.write_text(f.read_text(encoding="utf-8") + "\n" + plugins_toml(), encoding="utf-8")
+    block = plugins_toml()  # core without plugins/: the disable line an operator would write
+    if block:
+        text = f.read_text(encoding="utf-8")
+        text = text.replace("[plugins]\n", block, 1) if "[plugins]\n" in text else text + "\n" + block
+        f.write_text(text, encoding="utf-8")
     return f
 
 
