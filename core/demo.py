@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 
 from . import audit, audit_chain, auth, seed
 from .config import new_secret_key
+from .forms import widgets_region as regions
 from .models import Org, Person, Role
 from .services import orgs as orgs_service
 from .services import roles as roles_service
@@ -72,6 +73,21 @@ DISTRICTS = [
     ("wuzhong", "吴中区", "320506", [("长桥街道", "龙桥社区"), ("越溪街道", "吴山社区")]),
     ("xiangcheng", "相城区", "320507", [("元和街道", "御窑社区"), ("黄桥街道", "占上社区")]),
 ]
+
+
+def region_entries() -> dict[str, str]:
+    """The demo districts' streets and communities for the 行政区划 dictionary (region pickers),
+    with illustrative codes: street n of a district is district + ``00n``, its community
+    street + ``001``."""
+    out: dict[str, str] = {}
+    for _key, district_name, dcode, streets in DISTRICTS:
+        out[dcode] = district_name
+        for n, (street, community) in enumerate(streets, start=1):
+            out[f"{dcode}{n:03d}"] = street
+            out[f"{dcode}{n:03d}001"] = community
+    return out
+
+
 CITY_DEPARTMENTS = [("cgj", "市城管局"), ("szgy", "市政公用局"), ("ylh", "园林绿化局"), ("srhw", "市容环卫处")]
 
 # username, display name, post, org key, role, grant org key
@@ -260,6 +276,8 @@ def seed_demo(ctx: Any, files: DemoFiles, progress: Progress | None = None) -> l
         s.info[PROGRESS] = say
         root = seed.ensure_root_org(ctx, s)
         orgs = _org_tree(ctx, s, root)
+        if ctx.deployment.region_code == DEMO_REGION:  # the streets belong to this city only
+            regions.extend(s, region_entries())
         say("机构", "orgs", len(orgs))
         admin_pw = _password(ctx, ADMIN[0], ADMIN[1])
         seed.create_admin(ctx, s, ADMIN[0], ADMIN[1], admin_pw, org_id=root.id)

@@ -45,7 +45,10 @@ def _builtin_dir() -> Path:
     return Path(__file__).resolve().parent / "plugins"  # not installed: an empty place, no built-in plugins
 
 
-BUILTIN_DIR = _builtin_dir()
+SHIPPED_BUILTIN_DIR = _builtin_dir()
+# CCMS_BUILTIN_PLUGINS_DIR points the built-in folder elsewhere (an empty folder: core alone).
+# Plugins found there import by folder name, so that folder's parent must be on sys.path.
+BUILTIN_DIR = Path(os.environ.get("CCMS_BUILTIN_PLUGINS_DIR") or SHIPPED_BUILTIN_DIR)
 PROFILES_FILE = Path(__file__).parent / "profiles.json"
 MANIFEST_SCHEMA_FILE = Path(__file__).parent / "schemas" / "plugin.schema.json"
 
@@ -190,7 +193,7 @@ def discover(builtin_dir: Path | None = BUILTIN_DIR, use_entry_points: bool = Tr
     """Find every available plugin (enabled or not). Imports no plugin code."""
     found: dict[str, PluginInfo] = {}
     if builtin_dir is not None and builtin_dir.is_dir():
-        package = "ccms.plugins" if builtin_dir == BUILTIN_DIR else None  # setup.py installs plugins/ there
+        package = "ccms.plugins" if builtin_dir == SHIPPED_BUILTIN_DIR else None  # setup.py installs plugins/ there
         for folder in sorted(p for p in builtin_dir.iterdir() if (p / "plugin.json").exists()):
             manifest = read_manifest(folder / "plugin.json", expected_id=folder.name)
             module_name = f"{package}.{folder.name}" if package else folder.name
@@ -241,17 +244,23 @@ def resolve(available: dict[str, PluginInfo], profile: str, tier: str, enable: I
         profiles = load_profiles(Path(profiles_file))
     else:
         profiles_file = "<profiles>"
-    for pid in profiles.get(profile, []):
-        if pid not in available:
-            raise StartupError(f"配置方案 {profile} 引用了不存在的插件 {pid}",
-                               f"profile {profile} names unknown plugin {pid}",
-                               plugin=pid, file=profiles_file, field=profile)
+    missing = [pid for pid in profiles.get(profile, []) if pid not in available and pid not in disable]
+    if missing:
+        ids = ", ".join(missing)
+        listed = ", ".join(f'"{pid}"' for pid in missing)
+        raise StartupError(f"配置方案 {profile} 需要的插件未安装: {ids}（配置方案文件 {profiles_file}）；"
+                           f"安装该插件，或在部署配置文件 {deployment_file} 的 [plugins] 中写 disable = [{listed}]",
+                           f"profile {profile} needs plugin(s) that are not installed: {ids} (profiles file "
+                           f"{profiles_file}); install them, or add disable = [{listed}] under [plugins] in the "
+                           f"deployment file {deployment_file}",
+                           plugin=ids, file=profiles_file, field=profile)
+    named = set(profiles.get(profile, []))
     for key, ids in (("plugins.enable", enable), ("plugins.disable", disable)):
         for pid in ids:
-            if pid not in available:
+            if pid not in available and not (key == "plugins.disable" and pid in named):
                 raise StartupError(f"部署配置引用了不存在的插件 {pid}", f"deployment names unknown plugin {pid}",
                                    plugin=pid, file=deployment_file, field=key)
-    wanted = [p for p in profiles.get(profile, []) if p not in disable]
+    wanted = [p for p in profiles.get(profile, []) if p not in disable]  # all available: checked above
     wanted += [p for p in enable if p not in wanted and p not in disable]
     chosen = {pid: available[pid] for pid in wanted}
     for info in chosen.values():

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SECRET
+from conftest import SECRET, plugins_toml
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -175,7 +175,7 @@ def config_file(tmp_path: Path, ctx, extra: str = "") -> str:
     f = tmp_path / "deploy.toml"
     f.write_text(f'profile = "city"\nregion_code = "320500"\nname = "测试市城市综合管理服务平台"\n'
                  f'secret_key = "{SECRET}"\ndatabase_url = "{ctx.db.url}"\n'
-                 f'[audit]\nseal_delay_seconds = 0\n{extra}', encoding="utf-8")
+                 f'{plugins_toml()}[audit]\nseal_delay_seconds = 0\n{extra}', encoding="utf-8")
     return str(f)
 
 

@@ -189,6 +189,7 @@ def test_every_route_declares_who_may_call_it(app: Any) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.needs_plugins("command")
 def test_authorization_matrix(app: Any, client_for: Any) -> None:
     ctx = app.state.ccms
     env = _seed(ctx)
@@ -235,6 +236,7 @@ def test_authorization_matrix(app: Any, client_for: Any) -> None:
 
 # --- what the matrix found, pinned down --------------------------------------------------------------
 
+@pytest.mark.needs_plugins("command")
 def test_person_grants_page_hides_people_outside_the_viewers_domain(app: Any, client_for: Any) -> None:
     """Found by the matrix: a district's org_admin (core.role.view there) opened the grants
     page of a person in another district (200, name and org shown), although the person's
@@ -250,6 +252,7 @@ def test_person_grants_page_hides_people_outside_the_viewers_domain(app: Any, cl
     assert r.status_code == 404 and "target_out" not in r.text
 
 
+@pytest.mark.needs_plugins("command")
 def test_token_creation_refuses_before_reading_the_body(app: Any, client_for: Any) -> None:
     """Found by the matrix: someone who may not manage a person's tokens got 422 for a
     bad body instead of 403."""

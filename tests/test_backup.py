@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PG_URL, SECRET
+from conftest import PG_URL, SECRET, plugins_toml
 from flow_engine_kit import person
 from flow_engine_kit import publish as publish_flow
 from sqlalchemy import MetaData, create_engine, select, text
@@ -43,8 +43,8 @@ def write_config(folder: Path, url: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     f = folder / "deploy.toml"
     f.write_text(f'profile = "city"\nregion_code = "320500"\nname = "测试市城市综合管理服务平台"\n'
-                 f'secret_key = "{SECRET}"\ndatabase_url = "{url}"\nattachments_dir = "attachments"\n',
-                 encoding="utf-8")
+                 f'secret_key = "{SECRET}"\ndatabase_url = "{url}"\nattachments_dir = "attachments"\n'
+                 f'{plugins_toml()}', encoding="utf-8")
     return f
 
 

@@ -4,6 +4,7 @@ every record. No timing is asserted: machines are too noisy for that."""
 
 from __future__ import annotations
 
+import pytest
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import bench_forms_list  # noqa: E402
 
 
+@pytest.mark.needs_plugins("guidance", "command", "industry", "public_service", "data_hub", "exchange")  # bench/: a city deployment
 def test_smoke_run_shape() -> None:
     result = bench_forms_list.run(smoke=True)
     assert [r["records"] for r in result["lists"]] == [400, 1_000]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import html as html_lib
 import json
 import re
@@ -62,6 +63,7 @@ def test_the_template_embeds_the_spec_in_an_attribute_that_markup_cannot_escape(
     assert json.loads(html_lib.unescape(attr))["yAxis"]["data"] == [evil]
 
 
+@pytest.mark.needs_plugins("command")
 def test_statistics_bars_name_grids_by_name_not_by_their_14_digit_code():
     from ccms.plugins.command import stats
     from ccms.plugins.command.stats_screens import bar_chart

@@ -79,6 +79,7 @@ def test_missing_file_is_named(tmp_path, capsys):
         assert f"找不到部署配置文件: {missing}" in err and f"deployment file not found: {missing}" in err
 
 
+@pytest.mark.needs_plugins("guidance", "command", "industry", "public_service", "data_hub", "exchange")  # GOOD: city
 def test_config_flag_required_unless_env(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CCMS_CONFIG", raising=False)
     code, _out, err = run_cli(capsys, "db", "current")
@@ -127,6 +128,7 @@ def test_all_four_examples_exist():
 
 
 @pytest.mark.parametrize("tier", sorted(EXPECTED_PLUGINS))
+@pytest.mark.needs_plugins(*sorted(set().union(*(ids for ids, _menu in EXPECTED_PLUGINS.values()))))
 def test_example_deployment_starts_with_its_plugin_set(tier, new_db_url):
     dep = load_deployment(EXAMPLES / f"{tier}.toml")
     assert dep.profile == tier
@@ -151,6 +153,7 @@ def test_example_deployment_starts_with_its_plugin_set(tier, new_db_url):
         ctx.db.dispose()
 
 
+@pytest.mark.needs_plugins(*sorted(set().union(*(ids for ids, _menu in EXPECTED_PLUGINS.values()))))  # deploy/*.toml
 def test_examples_refuse_to_serve_with_the_placeholder_secret(tmp_path, capsys):
     code, _out, err = run_cli(capsys, "serve", "--config", str(EXAMPLES / "county.toml"))
     assert code == 2

@@ -29,6 +29,10 @@ from ccms.config import check_region_code, load_deployment
 from ccms.models import AuditLog, CasbinRule, Org, Person, Role
 from ccms.plugins.command import demo_cases
 
+# `ccms demo` is the whole city deployment (its profile's plugins and the example plugin).
+pytestmark = pytest.mark.needs_plugins("command", "example_notice", "data_hub", "exchange", "guidance", "industry",
+                                       "public_service")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -138,6 +142,19 @@ def test_demo_org_tree(seeded):
     assert depts == {"市城管局", "市政公用局", "园林绿化局", "市容环卫处"}
     for o in orgs:  # materialised paths are consistent
         assert o.path == (by_id[o.parent_id].path if o.parent_id else "/") + f"{o.id}/"
+
+
+def test_demo_seeds_its_streets_and_communities_for_region_pickers(seeded):
+    from ccms.forms import widgets_region as regions
+    data, _out = seeded
+    ctx = open_ctx(data)
+    try:
+        with ctx.db.session() as s:
+            assert regions.path_names(s, ["320508001001", "320507002"]) == {
+                "320508001001": "江苏省 / 苏州市 / 姑苏区 / 平江街道 / 平江新村社区",
+                "320507002": "江苏省 / 苏州市 / 相城区 / 黄桥街道"}
+    finally:
+        ctx.db.dispose()
 
 
 def test_demo_logins_are_printed_and_work(seeded):

@@ -368,6 +368,7 @@ def test_a_standard_bpmn_engine_runs_our_export_task_by_task():
     assert done == [nid for nid, _ in bench_flows.STAGES] and wf.is_completed()
 
 
+@pytest.mark.needs_plugins("guidance", "command", "industry", "public_service", "data_hub", "exchange")  # bench/: a city deployment
 def test_flow_benchmark_harness_runs_end_to_end():
     """``bench_flows.run(smoke=True)``: both sides drive every instance to the end, the rework
     loop ends, the inbox probe sees its 200 tasks through the index. No timing is asserted."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import plugins_toml
 from flow_engine_kit import ADMIN, flow, instance, open_tasks, person, publish, task
 from sqlalchemy import text
 
@@ -133,6 +134,6 @@ def test_inbox_queries_use_the_person_indexes(ctx: App) -> None:
 def test_cli_runs_the_timers(ctx: App, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "deploy.toml"
     cfg.write_text(f'profile = "city"\nregion_code = "320500"\nname = "测试"\nsecret_key = "test-secret-key-0123456789"\n'
-                   f'database_url = "{ctx.db.url}"\n', encoding="utf-8")
+                   f'database_url = "{ctx.db.url}"\n{plugins_toml()}', encoding="utf-8")
     assert main(["flows", "timers", "--config", str(cfg)]) == 0
     assert "warn=0" in capsys.readouterr().out

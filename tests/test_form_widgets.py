@@ -15,6 +15,7 @@ from test_form_records import publish
 from test_orgs import PASSWORD, districts, make_org, make_person
 from test_roles import make_role
 
+from ccms import demo
 from ccms.forms import widgets_region as regions
 from ccms.forms.models import FormRecord
 from ccms.models import Person
@@ -48,7 +49,7 @@ def env(ctx: Any, client_for: Any) -> dict[str, Any]:
     with ctx.db.session() as s:
         s.get(Person, li).active = False
         # streets and communities of the demo city (what `ccms demo` seeds)
-        regions.add_items(s, regions._dict_id(s), regions.demo_entries("320500"))
+        regions.extend(s, demo.region_entries())
     return {"orgs": orgs, "clerk": client_for("clerk_a", PASSWORD), "ids": {
         "clerk": clerk, "zhang": zhang, "li": li, "wang": wang}}
 
@@ -158,9 +159,7 @@ def test_region_dictionary_seeded_once_for_the_deployment(ctx: Any) -> None:
     assert codes["320000"] == "江苏省" and codes["320500"] == "苏州市" and codes["320508"] == "姑苏区"
     with ctx.db.session() as s:
         assert regions.seed_regions(ctx, s) is False  # create-only: administrators own it afterwards
-    demo = regions.demo_entries("320500")
-    assert demo["320508001"] == "平江街道" and demo["320508001001"] == "平江新村社区"
-    assert regions.demo_entries("110000") == {}
+    assert "320508001" not in codes  # streets are added by administrators or by `ccms demo`
 
 
 def test_region_levels_by_code_shape() -> None:
@@ -254,9 +253,13 @@ def test_region_json_api_checks_existence(env: dict[str, Any], ctx: Any) -> None
     assert bad.status_code == 422 and "place" in bad.json()["error"]["fields"]
 
 
-def test_demo_deployment_seeds_the_demo_citys_streets_and_communities(make_app: Any, new_db_url: Any) -> None:
-    demo = make_app(demo=True, db_url=new_db_url()).state.ccms
-    with demo.db.session() as s:
+def test_extending_the_region_dictionary_keeps_administrators_names(ctx: Any) -> None:
+    entries = demo.region_entries()
+    assert entries["320508001"] == "平江街道" and entries["320508001001"] == "平江新村社区"
+    with ctx.db.session() as s:
+        regions.extend(s, {"320508": "姑苏区（改）", "320508001": "平江街道"})
+        regions.extend(s, entries)  # twice, and over a code the dictionary has: nothing changes
+    with ctx.db.session() as s:
         assert regions.names(s, ["320508001", "320508001001"]) == {"320508001": "平江街道",
                                                                    "320508001001": "平江新村社区"}
         assert regions.path_names(s, ["320508001001"])["320508001001"] == \

@@ -8,6 +8,7 @@ integers in JSON bodies and query strings that reach SQL.
 
 from __future__ import annotations
 
+import pytest
 import re
 from typing import Any
 
@@ -36,6 +37,7 @@ def _fill(path: str, value: int) -> str:
     return re.sub(r"{([^}]+)}", one, path)
 
 
+@pytest.mark.needs_plugins("command")
 def test_bounded_int_convertor_is_used_by_every_route(app: Any) -> None:
     routes = _int_routes(app)
     assert len(routes) > 40, "expected the core and command plugin routes with ids"
@@ -69,6 +71,7 @@ def test_the_largest_database_id_is_looked_up_not_refused(admin: Any) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.needs_plugins("command")
 def test_huge_integers_in_json_bodies_and_queries_are_refused_cleanly(admin: Any) -> None:
     r = admin.api("POST", "/api/orgs", json={"name": "超大", "kind": "department", "parent_id": 2**64})
     assert r.status_code == 422, r.text

@@ -69,6 +69,7 @@ def _fuzz(op: Any, headers: dict[str, str], calls: list[str]) -> Any:
 
 
 @pytest.mark.slow
+@pytest.mark.needs_plugins("command")  # the city deployment's API: its floor of operations and the supervisor are command's
 @pytest.mark.parametrize("who", ["admin", "supervisor"])
 def test_schemathesis_finds_no_server_error_nor_schema_violation(app: Any, who: str) -> None:
     ctx = app.state.ccms

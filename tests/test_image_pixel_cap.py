@@ -53,6 +53,7 @@ def test_an_image_at_the_cap_is_accepted():
     assert att.thumbnail(data).startswith(b"\x89PNG")
 
 
+@pytest.mark.needs_plugins("command")
 def test_the_photo_upload_refuses_it_and_stores_nothing(ctx, client_for):
     """Through the case photo upload: 422 with the bilingual message, no attachment row."""
     from flow_engine_kit import person

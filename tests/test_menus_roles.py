@@ -29,8 +29,11 @@ from ccms.menus import links, route_guard, search_keys
 from ccms.models import Person
 from ccms.plugin_loader import discover
 from ccms.web.user import CurrentUser
-from ccms.plugins.command import demo as command_demo
-from ccms.plugins.command import demo_cases
+
+# Menus of the whole demo deployment (core + the command and example plugins): skipped without them.
+command_demo = pytest.importorskip("ccms.plugins.command.demo", reason="需要 command 插件 / needs the command plugin")
+demo_cases = pytest.importorskip("ccms.plugins.command.demo_cases", reason="需要 command 插件 / needs the command plugin")
+pytestmark = pytest.mark.needs_plugins("command", "example_notice")
 
 PLANNED = ("guidance", "supervision", "evaluation", "exchange", "industry", "public_service", "data_hub")
 # entries narrowed to an audience beyond their page's guard: url -> the entry's own permission

@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 from sqlalchemy import select, text
 from starlette.testclient import TestClient
+from conftest import without_uninstalled
 from test_form_records import publish
 from test_orgs import PASSWORD, districts, make_person
 from test_roles import make_role
@@ -202,6 +203,7 @@ def test_form_phone_and_idcard_masked_in_detail_api_and_xlsx_unless_pii_view(ctx
     assert PHONE_A not in audit and IDCARD not in audit
 
 
+@pytest.mark.needs_plugins("command")
 def test_numbers_inside_repeating_groups_are_masked_too(ctx: Any, client_for: Any) -> None:
     form = {**FORM_DEF, "id": "t_pii_rows", "schema": {**FORM_DEF["schema"], "properties": {
         **FORM_DEF["schema"]["properties"],
@@ -237,6 +239,7 @@ def test_numbers_inside_repeating_groups_are_masked_too(ctx: Any, client_for: An
 
 # --- command_case.reporter_phone ---------------------------------------------------------------
 
+@pytest.mark.needs_plugins("command")
 def test_reporter_phone_masked_on_case_page_and_api_unless_unmask_in_the_cases_district(ctx: Any,
                                                                                          client_for: Any) -> None:
     from flow_engine_kit import person
@@ -284,6 +287,7 @@ def keyfile(tmp_path: Path) -> Path:
     return f
 
 
+@pytest.mark.needs_plugins("command")
 def test_encrypted_at_rest_and_read_back(make_app: Any, keyfile: Path, client_for: Any) -> None:
     from conftest import ADMIN_PASSWORD, ADMIN_USER
     app = make_app(pii={"key_file": str(keyfile)})
@@ -304,12 +308,16 @@ def test_encrypted_at_rest_and_read_back(make_app: Any, keyfile: Path, client_fo
 def _toml(path: Path, db_url: str, keyfile: Path | None) -> Path:
     lines = ['profile = "city"', 'region_code = "320500"', 'name = "测试市"', 'secret_key = "s3cret-s3cret-s3cret"',
              f'database_url = "{db_url}"']
+    missing = without_uninstalled("city", {}).get("plugins", {}).get("disable", [])
+    if missing:  # core without plugins/: what an operator writes for plugins they did not install
+        lines += ["[plugins]", "disable = [" + ", ".join(f'"{pid}"' for pid in missing) + "]"]
     if keyfile is not None:
         lines += ["[pii]", f'key_file = "{keyfile}"']
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
+@pytest.mark.needs_plugins("command")
 def test_encrypt_existing_rows_then_rotate_keys(make_app: Any, db_url: str, tmp_path: Path, keyfile: Path,
                                                 capsys: Any) -> None:
     from flow_engine_kit import person
@@ -368,7 +376,7 @@ def test_wrong_or_missing_key_stops_start_up_in_both_languages(make_app: Any, db
                 "database_url": db_url}
         if pii_conf is not None:
             data["pii"] = pii_conf
-        app = create_app(parse_deployment(data))
+        app = create_app(parse_deployment(without_uninstalled("city", data)))
         with TestClient(app):
             pass
         app.state.ccms.db.dispose()
@@ -443,6 +451,7 @@ def test_both_suites_round_trip_and_old_keys_still_decrypt(suite: str) -> None:
         old.decrypt(tampered)
 
 
+@pytest.mark.needs_plugins("command")
 def test_migrations_widen_the_columns_for_ciphertext(ctx: Any) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ccms.plugin_loader import PluginInfo, discover
+import pytest
 from test_roles import PW, make_person, root_id
+
+from ccms.plugin_loader import PluginInfo, discover
+
+pytestmark = pytest.mark.needs_plugins("command", "supervision")  # the screen is checked listing these built-ins
 
 
 def vendor_plugin() -> PluginInfo:

@@ -15,6 +15,8 @@ from ccms.config import parse_deployment
 from ccms.errors import StartupError
 from ccms.plugin_loader import BUILTIN_DIR, MANIFEST_SCHEMA_FILE, PROFILES_FILE, discover, load_profiles
 
+# tests of the shipped profiles and plugins (skipped when core runs alone)
+BUILTINS = pytest.mark.needs_plugins("example_notice", *sorted({p for ids in load_profiles().values() for p in ids}))
 REGIONS = {"national": "110000", "province": "320000", "city": "320500", "county": "320506"}
 
 
@@ -24,6 +26,7 @@ def start(profile: str, **overrides: Any) -> Any:
     return create_app(parse_deployment(data)).state.ccms
 
 
+@BUILTINS
 def test_profiles_follow_the_guide():
     profiles = load_profiles()
     assert set(profiles) == {"national", "province", "city", "county"}
@@ -38,6 +41,7 @@ def test_profiles_follow_the_guide():
 
 
 @pytest.mark.parametrize("profile", ["national", "province", "city", "county"])
+@BUILTINS
 def test_every_profile_starts_with_its_plugins_in_order(profile):
     ctx = start(profile)
     ids = [p.id for p in ctx.plugins]
@@ -49,6 +53,7 @@ def test_every_profile_starts_with_its_plugins_in_order(profile):
     assert ctx.enabled("core")
 
 
+@BUILTINS
 def test_every_builtin_manifest_is_valid_and_named_after_its_folder():
     schema = json.loads(MANIFEST_SCHEMA_FILE.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -61,15 +66,18 @@ def test_every_builtin_manifest_is_valid_and_named_after_its_folder():
             assert perm["name"]["zh-CN"] and perm["name"]["en"]
 
 
+@BUILTINS
 def test_deployment_enables_and_disables_plugins():
     ctx = start("national", plugins={"enable": ["example_notice"], "disable": ["evaluation"]})
     assert [p.id for p in ctx.plugins] == ["example_notice", "exchange", "guidance", "supervision"]
 
 
+@BUILTINS
 def test_enabling_a_profile_plugin_again_changes_nothing():
     assert [p.id for p in start("county", plugins={"enable": ["exchange"]}).plugins] == ["exchange"]
 
 
+@BUILTINS
 def test_disable_wins_over_enable():
     ctx = start("city", plugins={"enable": ["example_notice"], "disable": ["example_notice", "command"]})
     assert not ctx.enabled("example_notice") and not ctx.enabled("command")
@@ -80,6 +88,7 @@ def test_everything_can_be_disabled_leaving_the_core():
     assert ctx.plugins == [] and "core.org.view" in ctx.permissions
 
 
+@BUILTINS
 def test_city_only_plugin_on_province_is_refused_naming_the_manifest():
     with pytest.raises(StartupError) as exc:
         start("province", plugins={"enable": ["public_service"]})
@@ -104,3 +113,35 @@ def test_unreadable_profiles_file_is_a_startup_error(tmp_path):
     with pytest.raises(StartupError) as exc:
         create_app(parse_deployment(deployment_data(database_url="sqlite:///:memory:")), profiles=broken)
     assert str(broken) in str(exc.value)
+
+
+
+def _start_with(tmp_path, profile_plugins: list[str], **overrides: Any) -> Any:
+    """Start a city deployment whose profile names ``profile_plugins`` while no plugin is installed."""
+    profiles = tmp_path / "profiles.json"
+    profiles.write_text(json.dumps({"city": profile_plugins}), encoding="utf-8")
+    data = deployment_data(profile="city", region_code="320500", database_url="sqlite:///:memory:", **overrides)
+    return create_app(parse_deployment(data), available={}, profiles=profiles,
+                      deployment_file=str(tmp_path / "ccms.toml")).state.ccms
+
+
+def test_profile_naming_an_uninstalled_plugin_is_one_clear_error(tmp_path):
+    with pytest.raises(StartupError) as exc:
+        _start_with(tmp_path, ["grid", "parks"])
+    err = exc.value
+    assert err.file == str(tmp_path / "profiles.json") and err.field == "city" and err.plugin == "grid, parks"
+    for text in (err.zh, err.en):
+        assert "grid, parks" in text and str(tmp_path / "profiles.json") in text and "city" in text
+        assert str(tmp_path / "ccms.toml") in text and 'disable = ["grid", "parks"]' in text
+    assert "未安装" in err.zh and "not installed" in err.en
+
+
+def test_disabling_the_uninstalled_profile_plugin_starts_the_core(tmp_path):
+    ctx = _start_with(tmp_path, ["grid"], plugins={"disable": ["grid"]})
+    assert ctx.plugins == [] and "core.org.view" in ctx.permissions
+
+
+def test_disabling_a_plugin_no_profile_names_and_nobody_installed_is_still_refused(tmp_path):
+    with pytest.raises(StartupError) as exc:
+        _start_with(tmp_path, ["grid"], plugins={"disable": ["grid", "gird"]})
+    assert exc.value.plugin == "gird" and exc.value.field == "plugins.disable"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from typing import Any
 
 from sqlalchemy import func, select
@@ -81,6 +82,7 @@ def test_role_list_shows_counts_and_links(admin):
     assert "<html" not in frag.text and "role-row-auditor" in frag.text and "role-row-admin" not in frag.text
 
 
+@pytest.mark.needs_plugins("command")
 def test_role_detail_groups_permissions_by_plugin_with_localized_names(admin):
     page = admin.get("/admin/roles/auditor")
     assert page.status_code == 200
@@ -91,6 +93,7 @@ def test_role_detail_groups_permissions_by_plugin_with_localized_names(admin):
     assert admin.get("/admin/roles/no_such_role").status_code == 404
 
 
+@pytest.mark.needs_plugins("command")
 def test_create_role_through_the_form_is_audited(admin, ctx):
     r = admin.form("/admin/roles/new", {"code": "inspector", "name": "巡查员", "description": "网格巡查",
                                         "permissions": ["command.view", "core.org.view"]}, follow_redirects=False)
@@ -103,6 +106,7 @@ def test_create_role_through_the_form_is_audited(admin, ctx):
     assert entry.after["permissions"] == ["command.view", "core.org.view"]
 
 
+@pytest.mark.needs_plugins("command")
 def test_create_role_form_errors_keep_input_and_write_nothing(admin, ctx):
     before = audit_count(ctx)
     r = admin.form("/admin/roles/new", {"code": "Bad-Code", "name": "坏代码", "permissions": "command.view"})
@@ -167,6 +171,7 @@ def test_read_only_role_view_for_auditor_and_post_refused(ctx, client_for):
 
 # --- roles: JSON API ------------------------------------------------------------------------
 
+@pytest.mark.needs_plugins("command")
 def test_api_role_lifecycle(admin, ctx):
     r = admin.api("POST", "/api/roles", json={"code": "inspector", "name": "巡查员", "permissions": ["command.view"]})
     assert r.status_code == 201, r.text

@@ -87,6 +87,7 @@ def test_settings_list_and_generated_form(admin, ctx):
     assert admin.get("/admin/settings/no_such").status_code == 404
 
 
+@pytest.mark.needs_plugins("data_hub")  # the built-in without a settings schema
 def test_get_settings_merges_defaults_with_saved_values(ctx):
     defaults = svc.get_settings(ctx, "demo_cfg")
     assert defaults == {"unit": "m", "threshold": 5, "ratio": 0.5, "notify": True, "code": "ABC", "label": "默认"}
@@ -171,6 +172,7 @@ def test_settings_permissions(ctx, client_for):
 
 # --- API ------------------------------------------------------------------------------------------
 
+@pytest.mark.needs_plugins("command")
 def test_api_get_and_put(admin, ctx, calls):
     r = admin.api("GET", "/api/settings/demo_cfg")
     assert r.status_code == 200

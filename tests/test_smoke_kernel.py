@@ -1,8 +1,10 @@
 """First end-to-end checks of the kernel: login, menus, headers, CSRF, 404."""
 
+import pytest
 from conftest import ADMIN_USER, login
 
 
+@pytest.mark.needs_plugins("command")
 def test_login_page_then_home_shows_enabled_plugin_menus(admin):
     page = admin.get("/")
     assert page.status_code == 200

@@ -99,7 +99,9 @@ def test_invalid_plugin_names_are_refused_bilingually(tmp_path, name):
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
-@pytest.mark.parametrize("name,why", [("command", "built-in"), ("example_notice", "built-in"),
+@pytest.mark.parametrize("name,why", [pytest.param("command", "built-in", marks=pytest.mark.needs_plugins("command")),
+                                      pytest.param("example_notice", "built-in",
+                                                   marks=pytest.mark.needs_plugins("example_notice")),
                                       ("core", "reserved"), ("json", "reserved"), ("tests", "reserved")])
 def test_clashing_plugin_names_are_refused(tmp_path, name, why):
     with pytest.raises(ValidationFailed) as exc:
@@ -160,6 +162,7 @@ def test_vendor_plugin_enabled_in_one_deployment_only(vendor, make_app, new_db_u
     assert row["enabled"] is False and row["source"] == SOURCE
 
 
+@pytest.mark.needs_plugins("guidance", "command", "industry", "public_service", "data_hub", "exchange")  # make_test_app's default city profile
 def test_scaffolded_plugin_tests_pass_as_generated(vendor):
     dist, site = vendor
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}

@@ -4,11 +4,10 @@ deployment knows, names and the existence check.
 Where the regions come from (both, the dictionary's names first):
 
 * the 数据字典 dictionary ``gbt2260.region`` — seeded once with the deployment's
-  province, city and (for a city we know) its districts; in demo mode also the
-  demo city's streets and communities (``ccms.demo.DISTRICTS``, with
-  illustrative 9- and 12-digit codes). Administrators add streets, communities
-  and anything else in 应用维护/数据字典 afterwards (create-only seed: their
-  changes survive restarts);
+  province, city and (for a city we know) its districts. Administrators add
+  streets, communities and anything else in 应用维护/数据字典 afterwards
+  (create-only seed: their changes survive restarts); so does ``ccms demo``
+  for the demo city's streets (:func:`extend`, data in :mod:`ccms.demo`);
 * the org tree: active orgs of kind ``region`` and their region codes.
 
 Codes: six digits for province (``XX0000``), city (``XXYY00``) and district
@@ -226,7 +225,7 @@ def picker_levels(s: Session, code: str | None) -> list[dict[str, Any]]:
 
 # --- seeding --------------------------------------------------------------------------------------
 
-def _entries(ctx: Any, demo: bool) -> dict[str, str]:
+def _entries(ctx: Any) -> dict[str, str]:
     """Codes and names to seed for this deployment."""
     code = ctx.deployment.region_code
     out: dict[str, str] = {}
@@ -242,43 +241,35 @@ def _entries(ctx: Any, demo: bool) -> dict[str, str]:
         out.update({c: n for c, n in districts.items() if level_of(code) < 2 or c == code})
     if code not in out:
         out[code] = ctx.deployment.name
-    if demo:
-        out.update(demo_entries(code))
     return out
 
 
-def demo_entries(city_code: str) -> dict[str, str]:
-    """The demo city's streets and communities (``ccms.demo.DISTRICTS``) with illustrative codes:
-    street n of a district is district + ``00n``, its community street + ``001``."""
-    from ..demo import DEMO_REGION, DISTRICTS
-    if city_code != DEMO_REGION:
-        return {}
-    out: dict[str, str] = {}
-    for _key, district_name, dcode, streets in DISTRICTS:
-        out[dcode] = district_name
-        for n, (street, community) in enumerate(streets, start=1):
-            out[f"{dcode}{n:03d}"] = street
-            out[f"{dcode}{n:03d}001"] = community
-    return out
-
-
-def seed_regions(ctx: Any, s: Session, demo: bool | None = None) -> bool:
+def seed_regions(ctx: Any, s: Session) -> bool:
     """Create the region dictionary once (create-only); True when created."""
     from ..dictionaries.models import Dict
     from ..dictionaries.service import rebuild_paths
     if _dict_id(s) is not None:
         return False
-    demo = bool(getattr(ctx.deployment, "demo", False)) if demo is None else demo
     d = Dict(code=REGION_DICT, name="行政区划",
              description="GB/T 2260 行政区划（省、市、区县6位，街道9位，社区12位）；表单的行政区划字段从这里选；"
                          "可在此增补街道、社区", builtin=True)
     s.add(d)
     s.flush()
-    add_items(s, d.id, _entries(ctx, demo))
+    add_items(s, d.id, _entries(ctx))
     rebuild_paths(s, d.id)
     audit.record(s, None, "dict_create", "dict", REGION_DICT, after={"name": d.name},
                  summary="seeded 行政区划 (GB/T 2260)")
     return True
+
+
+def extend(s: Session, entries: dict[str, str]) -> None:
+    """Add regions (code -> name) to the seeded dictionary; codes it has are kept as they are."""
+    from ..dictionaries.service import rebuild_paths
+    dict_id = _dict_id(s)
+    if dict_id is None:
+        raise LookupError(f"{REGION_DICT} is not seeded")  # bootstrap seeds it before anything extends it
+    add_items(s, dict_id, entries)
+    rebuild_paths(s, dict_id)
 
 
 def add_items(s: Session, dict_id: int, entries: dict[str, str]) -> None:

@@ -14,6 +14,7 @@ from conftest import ADMIN_PASSWORD, ADMIN_USER
 from test_form_records import publish
 from test_orgs import districts, make_person
 
+from ccms import demo
 from ccms.forms import widgets_region as regions
 
 FORM = "t_dispatch"
@@ -45,7 +46,7 @@ def setup(ctx: Any) -> None:
     orgs = districts(ctx)
     make_person(ctx, "zhangwei", orgs["a1"], display_name="张伟")
     with ctx.db.session() as s:
-        regions.add_items(s, regions._dict_id(s), regions.demo_entries("320500"))
+        regions.extend(s, demo.region_entries())
 
 
 def _log_in(page: Any, base: str) -> None:

@@ -13,6 +13,7 @@ and the keyboard reaches it. On a phone the menu opens behind the ☰ button.
 
 from __future__ import annotations
 
+import pytest
 from typing import Any
 
 from browserkit import LiveServer, logged_in, shot
@@ -33,6 +34,7 @@ def _visible_hrefs(page: Any) -> list[str]:
     return [links.nth(i).get_attribute("href") for i in range(links.count()) if links.nth(i).is_visible()]
 
 
+@pytest.mark.needs_plugins("command")
 def test_every_demo_roles_menu_at_both_widths(app: Any, demo_city: Any, browser: Any) -> None:  # noqa: F811
     ctx = app.state.ccms
     declared = sorted(declared_urls(ctx))

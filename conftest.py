@@ -1,6 +1,14 @@
 """Shared fixtures: a migrated database per test on SQLite and PostgreSQL,
 app instances per deployment, and logged-in test clients.
 
+This file sits at the repository root so core's tests (``tests/``) and each
+built-in plugin's own tests (``plugins/<id>/tests/``) share it; ``tests/`` is
+put on ``sys.path`` so plugin tests can use its helpers (``browserkit``,
+``flow_engine_kit``). Core stands alone: with ``CCMS_BUILTIN_PLUGINS_DIR``
+pointing at an empty folder no built-in plugin is found or importable, the
+test deployments drop the profile's missing plugins, plugin test folders are
+not collected and tests marked ``needs_plugins`` skip with the reason.
+
 PostgreSQL runs when ``CCMS_TEST_PG_URL`` points at a server whose user may
 create databases (CI starts one, see ``.ci/run``); otherwise those test
 variants are skipped with the reason. ``CCMS_REQUIRE_PG=1`` turns that skip
@@ -9,8 +17,11 @@ into a failure so CI cannot pass without PostgreSQL.
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 from contextlib import ExitStack
+import sys
+from functools import cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -26,6 +37,10 @@ from ccms.app import App, create_app
 from ccms.config import parse_deployment
 from ccms.testing import ADMIN_PASSWORD, ADMIN_USER  # noqa: F401  (tests import them from here)
 from ccms.testing import TemplateDatabases, build_database, deployment_key, temporary_plugins
+from ccms import plugin_loader
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "tests"))  # test helpers, for plugins' tests too
 
 SECRET = "test-secret-key-0123456789"
 PG_URL = os.environ.get("CCMS_TEST_PG_URL", "")
@@ -35,6 +50,64 @@ BACKENDS = ["sqlite", "postgresql"]
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TZ", "UTC")
+
+
+# --- built-in plugins present or not -----------------------------------------------
+
+@cache
+def installed_plugins() -> frozenset[str]:
+    """Ids of the plugins this run can load (built-in folder and installed distributions)."""
+    return frozenset(plugin_loader.discover())
+
+
+class _HiddenBuiltins(importlib.abc.MetaPathFinder):
+    """With the built-in folder switched away, importing a shipped plugin fails as if deleted."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        parts = name.split(".")
+        if parts[:2] == ["ccms", "plugins"] and len(parts) > 2 and parts[2] not in installed_plugins():
+            raise ModuleNotFoundError(f"No module named {name!r} (CCMS_BUILTIN_PLUGINS_DIR hides it)", name=name)
+
+
+if plugin_loader.BUILTIN_DIR != plugin_loader.SHIPPED_BUILTIN_DIR:
+    sys.meta_path.insert(0, _HiddenBuiltins())
+
+# whole-deployment tests in tests/ may reuse an installed plugin's test helpers (test_command_base, ...)
+sys.path += [str(d) for d in sorted(ROOT.glob("plugins/*/tests")) if d.parent.name in installed_plugins()]
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A plugin's own tests (``plugins/<id>/tests``) run only when that plugin is installed."""
+    rel = collection_path.resolve().relative_to(ROOT) if collection_path.resolve().is_relative_to(ROOT) else None
+    if rel is not None and len(rel.parts) >= 3 and rel.parts[0] == "plugins" and rel.parts[2] == "tests":
+        return True if rel.parts[1] not in installed_plugins() else None
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("needs_plugins"):
+        missing = [pid for pid in mark.args if pid not in installed_plugins()]
+        if missing:
+            pytest.skip(f"需要插件 {', '.join(missing)} / needs plugin(s) {', '.join(missing)}, not installed")
+
+
+def without_uninstalled(profile: str, overrides: dict[str, Any], available: Any = None) -> dict[str, Any]:
+    """``overrides`` with the profile's uninstalled plugins added to ``plugins.disable`` (what an
+    operator does for a plugin they did not install), so core's tests run without ``plugins/``."""
+    have = installed_plugins() if available is None else set(available)
+    missing = [pid for pid in plugin_loader.load_profiles().get(profile, []) if pid not in have]
+    if not missing:
+        return overrides
+    plugins = dict(overrides.get("plugins") or {})
+    plugins["disable"] = list(plugins.get("disable", [])) + [p for p in missing if p not in plugins.get("disable", [])]
+    return {**overrides, "plugins": plugins}
+
+
+def plugins_toml(profile: str = "city") -> str:
+    """The ``[plugins]`` table a deployment file of ``profile`` needs here ("" when every
+    plugin of the profile is installed), for tests that write TOML files."""
+    missing = without_uninstalled(profile, {}).get("plugins", {}).get("disable", [])
+    return ("[plugins]\ndisable = [" + ", ".join(f'"{pid}"' for pid in missing) + "]\n") if missing else ""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -136,6 +209,8 @@ def make_app(request: pytest.FixtureRequest, backend: str, tmp_path: Path, _temp
 
     def make(*, available: Any = None, profiles: Any = None, admin: bool = True, **overrides: Any) -> Starlette:
         url = overrides.pop("db_url", None)
+        if profiles is None:  # core's profiles.json: drop what is not installed (tests of profiles pass their own)
+            overrides = without_uninstalled(overrides.get("profile", "city"), overrides, available)
         overrides.setdefault("base_dir", str(tmp_path))  # uploads land in the test's folder, never the cwd
         data = deployment_data(**overrides)
         key = deployment_key(data, available=available, profiles=profiles, admin=admin)

@@ -287,7 +287,7 @@ def test_permissions(app, client_for):
 
 def test_locales_have_the_same_keys():
     from pathlib import Path
-    base = Path(__file__).resolve().parent.parent / "plugins" / "command" / "locales"
+    base = Path(__file__).resolve().parent.parent / "locales"
     zh = json.loads((base / "zh-CN" / "command.json").read_text(encoding="utf-8"))
     en = json.loads((base / "en" / "command.json").read_text(encoding="utf-8"))
     assert set(zh) == set(en) and all(zh.values()) and all(en.values())

@@ -118,7 +118,7 @@ def test_menu_pages_replace_the_placeholders(world):  # noqa: F811
     assert 'data-testid="intake-source"' in w["intake"].get("/command/intake").text
 
 
-# --- fixes found by the browser journey (tests/test_command_case_journey_browser.py) ----------------
+# --- fixes found by the browser journey (test_command_case_journey_browser.py) ----------------
 
 def _case_task(ctx: Any, cid: int, node: str) -> int:
     from ccms.api import flow_tasks
