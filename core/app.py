@@ -49,6 +49,9 @@ from .web.middleware import (
 from .web.render import THEMES_DIR, make_env, render
 from .web.routing import allowed_methods
 from .web.user import CurrentUser
+from . import builtin
+from .auth import scope_allows
+from .forms.fields import FieldTypes
 
 log = logging.getLogger("ccms")
 CORE_MANIFEST = Path(__file__).parent / "core.json"
@@ -67,7 +70,6 @@ class App(ContextApi):
         self.plugins = plugin_loader.resolve(self.available, deployment.profile, deployment.tier,
                                              deployment.plugins.enable, deployment.plugins.disable,
                                              deployment_file=deployment_file, profiles=profiles)
-        from . import builtin
         self.pm = plugin_loader.make_manager(self.plugins, core_modules=[builtin])
         self.plugin_context = PluginContext(self)
         # Every hook call made with ``ctx=<this App>`` hands the implementations the closed
@@ -161,7 +163,6 @@ class App(ContextApi):
     @functools.cached_property
     def field_types(self) -> Any:
         """Form field types: the built-in ones plus those of enabled plugins."""
-        from .forms.fields import FieldTypes
         types = FieldTypes.default()
         for ft in self.hook_list("ccms_register_field_types"):
             types.register(ft, replace=bool(getattr(ft, "replaces", False)))
@@ -198,7 +199,6 @@ class App(ContextApi):
         if user is None:
             return False
         if user.via == "token":
-            from .auth import scope_allows
             return bool(scope_allows(user.token_scopes, permission))
         return True
 

@@ -7,6 +7,9 @@ from typing import Any
 
 from .hookspecs import hookimpl
 from .plugin_context import kernel_app
+from .forms.access import perm, published_form_ids
+from .web.admin_calendar import dashboard_panels
+from .web.workbench import my_work_panels
 
 # One module per screen family; each exports ``routes`` and optionally ``api_docs``.
 SCREEN_MODULES = [
@@ -64,7 +67,6 @@ def ccms_register_menu_items(ctx: Any, user: Any) -> list[dict[str, Any]]:
     query over the published definitions)."""
     if user is None:
         return []
-    from .forms.access import perm, published_form_ids
     with ctx.session() as s:
         ids = published_form_ids(s)
     if not any(ctx.can_anywhere(user, perm(i, "list")) for i in ids):
@@ -78,7 +80,5 @@ def ccms_register_menu_items(ctx: Any, user: Any) -> list[dict[str, Any]]:
 def ccms_register_dashboard_panels(ctx: Any, user: Any) -> list[dict[str, Any]]:
     """The workbench everyone gets (my counts, next tasks, notices: :mod:`ccms.web.workbench`)
     and working-calendar notices for administrators (a coming year not settled)."""
-    from .web.admin_calendar import dashboard_panels
-    from .web.workbench import my_work_panels
     app = kernel_app(ctx)  # core's own screens use the App
     return my_work_panels(app, user) + dashboard_panels(app, user)

@@ -3,7 +3,6 @@ import nothing from ccms but ``ccms.api`` (checked by scanning plugins/ for impo
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import inspect
 import types
@@ -115,39 +114,5 @@ def test_all_lists_only_documented_facade_names():
         assert gone not in api.__all__
 
 
-def internal_imports(root: Path) -> list[str]:
-    """``file:line: module`` for every import of ccms other than ccms.api (a plugin may import
-    its own package, ccms.plugins.<its id>)."""
-    out: list[str] = []
-    for path in sorted(root.rglob("*.py")):
-        own = f"ccms.plugins.{path.relative_to(root).parts[0]}" if path.parent != root else "ccms.plugins"
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module] if node.module != "ccms" else [f"ccms.{a.name}" for a in node.names]
-            else:
-                continue
-            for name in names:
-                if (name == "ccms" or name.startswith("ccms.")) and name != "ccms.api" \
-                        and not (name == own or name.startswith(own + ".")):
-                    out.append(f"{path.relative_to(root.parent)}:{node.lineno}: {name}")
-    return out
-
-
-def test_plugins_import_only_the_facade():
-    assert internal_imports(PLUGINS_DIR) == []
-
-
-def test_the_import_scan_names_file_and_line(tmp_path):
-    plugin = tmp_path / "plugins" / "vendor_x"
-    plugin.mkdir(parents=True)
-    (plugin / "__init__.py").write_text(
-        "from ccms.api import hookimpl\nfrom ccms.plugins.vendor_x import util\n\n"
-        "def f():\n    from ccms.models import Person\n    import ccms.flows.models\n    from ccms import db\n",
-        encoding="utf-8")
-    assert internal_imports(tmp_path / "plugins") == [
-        "plugins/vendor_x/__init__.py:5: ccms.models",
-        "plugins/vendor_x/__init__.py:6: ccms.flows.models",
-        "plugins/vendor_x/__init__.py:7: ccms.db",
-    ]
+# That plugins import only the facade (file and line of any other ccms import) is
+# tests/test_architecture.py's test_plugins_import_only_the_facade.

@@ -27,6 +27,9 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..models import Org
+from ..dictionaries.models import Dict
+from ..dictionaries.models import DictItem
+from ..dictionaries.service import rebuild_paths
 
 REGION_DICT = "gbt2260.region"
 LEVELS = ("province", "city", "district", "street", "community")
@@ -114,13 +117,11 @@ def deepest(value: Any) -> str | None:
 # --- reading --------------------------------------------------------------------------------------
 
 def _dict_id(s: Session) -> int | None:
-    from ..dictionaries.models import Dict
     return s.scalar(select(Dict.id).where(Dict.code == REGION_DICT))
 
 
 def names(s: Session, codes: Iterable[str]) -> dict[str, str]:
     """Names of the given codes (active or not: old records still show them)."""
-    from ..dictionaries.models import DictItem
     wanted = {c for c in codes if isinstance(c, str) and c}
     if not wanted:
         return {}
@@ -149,7 +150,6 @@ def path_names(s: Session, codes: Iterable[str], sep: str = " / ") -> dict[str, 
 
 def existing(s: Session, codes: Collection[str]) -> set[str]:
     """The codes that exist and are active (dictionary or org tree) — the validator's lookup."""
-    from ..dictionaries.models import DictItem
     wanted = {c for c in codes if isinstance(c, str)}
     if not wanted:
         return set()
@@ -164,7 +164,6 @@ def existing(s: Session, codes: Collection[str]) -> set[str]:
 
 def _codes_like(s: Session, patterns: list[str]) -> dict[str, str]:
     """Active codes matching LIKE patterns (``_`` = one digit), with names."""
-    from ..dictionaries.models import DictItem
     out: dict[str, str] = {}
     rows = s.execute(select(Org.region_code, Org.name).where(
         Org.kind == "region", Org.active.is_(True), or_(*[Org.region_code.like(p) for p in patterns]))
@@ -246,8 +245,6 @@ def _entries(ctx: Any) -> dict[str, str]:
 
 def seed_regions(ctx: Any, s: Session) -> bool:
     """Create the region dictionary once (create-only); True when created."""
-    from ..dictionaries.models import Dict
-    from ..dictionaries.service import rebuild_paths
     if _dict_id(s) is not None:
         return False
     d = Dict(code=REGION_DICT, name="行政区划",
@@ -264,7 +261,6 @@ def seed_regions(ctx: Any, s: Session) -> bool:
 
 def extend(s: Session, entries: dict[str, str]) -> None:
     """Add regions (code -> name) to the seeded dictionary; codes it has are kept as they are."""
-    from ..dictionaries.service import rebuild_paths
     dict_id = _dict_id(s)
     if dict_id is None:
         raise LookupError(f"{REGION_DICT} is not seeded")  # bootstrap seeds it before anything extends it
@@ -275,7 +271,6 @@ def extend(s: Session, entries: dict[str, str]) -> None:
 def add_items(s: Session, dict_id: int, entries: dict[str, str]) -> None:
     """Insert region items (parents first, linked by code shape); existing codes are skipped.
     The caller rebuilds the dictionary's paths."""
-    from ..dictionaries.models import DictItem
     have = dict(s.execute(select(DictItem.code, DictItem.id).where(DictItem.dict_id == dict_id)).all())
     for code in sorted(entries, key=lambda c: (len(c), c)):
         if code in have:
