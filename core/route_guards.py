@@ -36,7 +36,9 @@ def hook_results(ctx: App, name: str, **kwargs: Any) -> list[tuple[str, Any]]:
     """``(owner, result)`` of every implementation of hook ``name``, core first,
     then plugins in dependency order (the order of :meth:`App.hook_list`)."""
     caller = getattr(ctx.pm.hook, name)
-    given = {"ctx": ctx, **kwargs}
+    # called one implementation at a time (to know each route's owner), so the hook monitor that
+    # hands plugins their closed context is bypassed: hand it here (core's own hooks unwrap it)
+    given = {"ctx": ctx.plugin_context, **kwargs}
     out = []
     for impl in caller.get_hookimpls():  # registration order: core, then plugins
         out.append((owner_of(impl.plugin_name), impl.function(**{a: given[a] for a in impl.argnames})))

@@ -1,12 +1,12 @@
 """The plugin facade is closed: plugins get a PluginContext with named methods only, and
-import nothing from ccms but ``ccms.api`` (checked by scanning plugins/ for imports)."""
+import nothing from ccms but ``ccms.api`` (tests/test_architecture.py scans plugins/ for imports)."""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import sys
 import types
-from pathlib import Path
 
 import pytest
 from starlette.requests import Request
@@ -18,7 +18,6 @@ from ccms.plugin_context import PluginContext
 from ccms.testing import add_user
 from ccms.web.user import CurrentUser
 
-PLUGINS_DIR = Path(__file__).resolve().parent.parent / "plugins"
 
 # The whole surface of ctx: adding a name here is a decision about the facade (and FACADE_VERSION).
 CONTEXT_NAMES = {
@@ -58,6 +57,33 @@ def test_a_hook_receives_the_closed_context_not_the_app(app):
         ctx.db = kernel.db  # nothing can be hung on it either
     # ctx_of(request) hands out the same object
     assert api.ctx_of(Request({"type": "http", "ccms": kernel})) is ctx
+
+
+ROUTE_SPY = """
+from ccms.api import Route, hookimpl, requires, JSONResponse
+
+SEEN = []
+
+
+@requires("spy.view")
+async def page(request):
+    return JSONResponse({})
+
+
+@hookimpl
+def ccms_register_routes(ctx):
+    SEEN.append(type(ctx).__name__)
+    return [Route("/spy", page)]
+"""
+
+
+def test_route_registration_gets_the_closed_context_too(make_app, temp_plugins):
+    """Routes are collected one implementation at a time (to name each route's owner):
+    that path must hand plugins the PluginContext as well, never the App."""
+    available = temp_plugins({"spy": {"manifest": {"permissions": [{"id": "spy.view", "name": {
+        "zh-CN": "查看", "en": "View"}}]}, "files": {"__init__.py": ROUTE_SPY}}})
+    make_app(available=available, plugins={"enable": ["spy"]})
+    assert sys.modules["spy"].SEEN and set(sys.modules["spy"].SEEN) == {"PluginContext"}
 
 
 def test_the_context_exposes_exactly_the_documented_names():
