@@ -24,13 +24,13 @@ import csv
 import datetime as dt
 import io
 import itertools
-import json
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ValidationFailed
+from .validation import parse_json
 
 __all__ = [
     "CSV_TYPE", "FORMULA_START", "JSON_TYPE", "MAX_BYTES", "MAX_CELL_CHARS", "XLSX_TYPE", "Table",
@@ -210,25 +210,10 @@ def _xlsx_iter(wb: Any, ws: Any) -> Iterator[list[Any]]:
         wb.close()
 
 
-class _IntOutOfRange(ValueError):
-    pass
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _bounded_int(text: str) -> int:
-    value = int(text)
-    if not -(2 ** 63) <= value < 2 ** 63:
-        raise _IntOutOfRange(text)
-    return value
-
-
 def _read_json(data: bytes, max_rows: int | None, objects_only: bool) -> Table:
-    try:
-        doc = json.loads(codecs.decode(data, "utf-8-sig"), parse_constant=_no_constants, parse_int=_bounded_int)
-    except (ValueError, UnicodeDecodeError):  # NaN, Infinity, huge integers and bad text are not JSON here
+    try:  # the API's strict parser: NaN, Infinity and integers beyond ±2^63 are not JSON here either
+        doc = parse_json(codecs.decode(data, "utf-8-sig"))
+    except (ValidationFailed, UnicodeDecodeError):
         raise bad_file("文件不是有效的 JSON", "the file is not valid JSON") from None
     if isinstance(doc, dict) and isinstance(doc.get("records"), list):
         doc = doc["records"]

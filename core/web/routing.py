@@ -18,7 +18,6 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.routing import Match, Route
 
-from ..errors import ValidationFailed
 
 # Validation of input lives below the web layer (services and forms use it too); the names stay
 # importable from here for route modules.
@@ -157,19 +156,6 @@ def allowed_methods(routes: list[Any], scope: dict[str, Any]) -> list[str]:
             methods |= set(r.methods or {"GET", "HEAD"})
     return sorted(methods)
 
-
-def query_int(request: Request, name: str) -> int | None:
-    """An optional integer query parameter (an id): absent or empty -> None;
-    not a number or beyond 2^63-1 -> 422 naming the parameter."""
-    raw = request.query_params.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        return _bounded_int(raw)
-    except ValueError:
-        raise ValidationFailed(f"参数 {name} 应为整数（-2^63 至 2^63-1）",
-                               f"parameter {name} must be an integer (-2^63 to 2^63-1)",
-                               fields={name: {"message": "请输入整数", "message_en": "must be an integer"}}) from None
 
 
 async def request_json(request: Request) -> Any:
